@@ -1,0 +1,118 @@
+"""Settings of one node, all read from the environment through `env.py`.
+
+Node identity (secret seed, database, Redis prefix, ports) is environment, never code, so the
+same code runs alpha and every auditor of a constellation on one machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from constellation_site.settings.env import database_from_url, env_bool, env_int, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
+DEBUG = env_bool("CONSTELLATION_DEBUG", False)
+ALLOWED_HOSTS = env_str("CONSTELLATION_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "quanta",
+    "exchange",
+    "payments",
+    "herald",
+    "chronicler",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "constellation_site.urls"
+ASGI_APPLICATION = "constellation_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": database_from_url(
+        env_str("CONSTELLATION_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/constellation")
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_str("CONSTELLATION_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_PREFIX = env_str("CONSTELLATION_REDIS_PREFIX", "constellation")
+
+# The channel layer is at-most-once. Capacity is what turns overload into backpressure: a
+# full channel raises ChannelFull at the sender, which the gateway answers with
+# TooManyRequests, so nothing is dropped silently. Expiry is the only silent loss, so it is set
+# far above the longest a message can wait: the engine drains `quanta` (capacity 20 000) at
+# thousands of requests per second, i.e. seconds, against an expiry of 120 s.
+CHANNEL_QUANTA_CAPACITY = env_int("CONSTELLATION_QUANTA_CAPACITY", 20_000)
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            "prefix": REDIS_PREFIX,
+            "capacity": 1_000,
+            "expiry": 120,
+            "group_expiry": 86_400,
+            "channel_capacity": {"quanta": CHANNEL_QUANTA_CAPACITY},
+        },
+    }
+}
+
+# Node identity and roles.
+NODE_SECRET_SEED = env_str("CONSTELLATION_NODE_SECRET", "")
+NODE_PARTICIPATION = env_str("CONSTELLATION_PARTICIPATION", "prime")
+ALPHA_HERALD_URL = env_str("CONSTELLATION_ALPHA_URL", "ws://127.0.0.1:8000/ws/herald/")
+HTTP_PORT = env_int("CONSTELLATION_HTTP_PORT", 8000)
+
+# Pending-updates (snapshot) batching: every 5 s or 50 000 quanta (SPEC.md).
+SNAPSHOT_INTERVAL_S = env_int("CONSTELLATION_SNAPSHOT_INTERVAL_S", 5)
+SNAPSHOT_QUANTA_MAX = env_int("CONSTELLATION_SNAPSHOT_QUANTA_MAX", 50_000)
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "var" / "static"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("CONSTELLATION_LOG_LEVEL", "INFO")},
+}

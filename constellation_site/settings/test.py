@@ -1,0 +1,12 @@
+"""Test overrides only: a database of its own per test run, a Redis prefix of its own."""
+
+from __future__ import annotations
+
+from constellation_site.settings.base import *  # noqa: F403
+from constellation_site.settings.base import CHANNEL_LAYERS, DATABASES
+
+DATABASES["default"]["NAME"] = "constellation_test_main"
+DATABASES["default"]["TEST"] = {"NAME": "test_constellation"}
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = "constellation-test"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+DEBUG = False

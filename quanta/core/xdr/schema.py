@@ -1,0 +1,912 @@
+"""The one declarative schema of every wire structure: messages, envelopes, quanta, effects,
+settings and the alpha <-> auditor messages.
+
+Each structure is a frozen dataclass; its fields, in declaration order, are its XDR fields,
+and each annotation names the XDR type (`codec.py` compiles them). Polymorphic values are
+discriminated unions on an IntEnum: `MESSAGE` (every message that travels in an envelope),
+`QUANTUM_BODY` (the kinds of quanta), `EFFECT` and `EFFECTS_INFO`. Discriminant values are
+fixed here, once; changing one is a protocol break.
+
+Conventions chosen where SPEC.md is silent (also in docs/protocol.md):
+- Client requests name their account by its ed25519 public key, so a request's signature can
+  be verified without any state (in parallel, before the sequential engine).
+- A result's `message_id` repeats the `message_id` of the request it answers.
+- Effects that belong to no account (provider cursors, settings) are grouped under account 0;
+  real account ids start at 1.
+- Settings carry a `version`; an update must have exactly version + 1, so an old signed update
+  can never be replayed.
+- Prices on the wire of an `OrderRequest` are doubles (as in Centaurus); everywhere else (effects,
+  account data) a price is an integer number of 10^-7 quote units per whole asset unit, already
+  rounded to the market's tick by `exchange.core.amounts.price_to_units`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Annotated
+
+from quanta.core.status import StatusCode
+from quanta.core.xdr.codec import (
+    BOOL,
+    DOUBLE,
+    INT64,
+    UINT32,
+    UINT64,
+    Array,
+    FixedOpaque,
+    Optional,
+    String,
+    Union,
+    VarOpaque,
+)
+
+
+class Limits:
+    """Every size limit of the protocol, in one place."""
+
+    ENVELOPE_BYTES_MAX = 64 * 1024  # one client message as received by the gateway
+    BATCH_BYTES_MAX = 16 * 1024 * 1024  # one alpha <-> auditor batch
+    ASSET_CODE_MAX = 12
+    DESCRIPTION_MAX = 1024
+    NAME_MAX = 64
+    ADDRESS_MAX = 256
+    CURSOR_MAX = 128
+    TOKEN_MAX = 128
+    TX_HASH_MAX = 64
+    TRANSACTION_MAX = 16 * 1024
+    TX_SIGNATURE_MAX = 128
+    AUDITORS_MAX = 20
+    ASSETS_MAX = 100
+    PROVIDERS_MAX = 10
+    DEPOSIT_ITEMS_MAX = 1000
+    EFFECTS_PER_GROUP_MAX = 4096
+    GROUPS_PER_QUANTUM_MAX = 1024
+    ORDERS_PER_ACCOUNT_MAX = 1000
+    BATCH_QUANTA_MAX = 1000
+    QUERY_ITEMS_MAX = 1000
+
+
+PublicKey = Annotated[bytes, FixedOpaque(32)]
+Hash = Annotated[bytes, FixedOpaque(32)]
+Signature64 = Annotated[bytes, FixedOpaque(64)]
+HandshakeData = Annotated[bytes, FixedOpaque(32)]
+U32 = Annotated[int, UINT32]
+U64 = Annotated[int, UINT64]
+I64 = Annotated[int, INT64]
+Bool = Annotated[bool, BOOL]
+Double = Annotated[float, DOUBLE]
+AssetCode = Annotated[str, String(Limits.ASSET_CODE_MAX)]
+Name = Annotated[str, String(Limits.NAME_MAX)]
+Address = Annotated[str, String(Limits.ADDRESS_MAX)]
+Cursor = Annotated[str, String(Limits.CURSOR_MAX)]
+Description = Annotated[str, String(Limits.DESCRIPTION_MAX)]
+
+schema = dataclass(frozen=True, slots=True)
+
+
+# --- enums ---------------------------------------------------------------------------------
+
+
+class MessageType(enum.IntEnum):
+    """Discriminant of `MESSAGE` and `QUANTUM_BODY`."""
+
+    HANDSHAKE_REQUEST = 1
+    HANDSHAKE_RESPONSE = 2
+    AUDITOR_HANDSHAKE_RESPONSE = 3
+    CLIENT_CONNECTION_SUCCESS = 4
+    RESULT = 5
+    QUANTUM_RESULT = 6
+    ACCOUNT_DATA_REQUEST = 10
+    PAYMENT_REQUEST = 11
+    ORDER_REQUEST = 12
+    ORDER_CANCELLATION_REQUEST = 13
+    WITHDRAWAL_REQUEST = 14
+    QUANTUM_INFO_REQUEST = 15
+    QUANTUM_INFO_RESPONSE = 16
+    CONSTELLATION_UPDATE = 20
+    REQUEST_QUANTUM = 30
+    DEPOSIT_QUANTUM = 31
+    CONSTELLATION_QUANTUM = 32
+    WITHDRAWAL_QUANTUM = 33
+    QUANTA_BATCH = 40
+    RESULTS_BATCH = 41
+    STATE_UPDATE = 42
+    CATCHUP_QUANTA_BATCH_REQUEST = 43
+    CATCHUP_QUANTA_BATCH = 44
+    QUANTA_CURSOR_REQUEST = 45
+
+
+class OrderSide(enum.IntEnum):
+    """Side of an order: Sell=1, Buy=2 (SPEC.md)."""
+
+    SELL = 1
+    BUY = 2
+
+
+class TimeInForce(enum.IntEnum):
+    """GoodTillExpire=0 rests the unfilled part; ImmediateOrCancel=1 drops it."""
+
+    GOOD_TILL_EXPIRE = 0
+    IMMEDIATE_OR_CANCEL = 1
+
+
+class QueryOrder(enum.IntEnum):
+    """Direction of a paged history query."""
+
+    ASC = 0
+    DESC = 1
+
+
+class BalanceUpdateSign(enum.IntEnum):
+    """Direction of a `BalanceUpdateEffect`; the amount itself is unsigned."""
+
+    PLUS = 0
+    MINUS = 1
+
+
+class PaymentResult(enum.IntEnum):
+    """Outcome of an external payment seen by a provider."""
+
+    SUCCESS = 0
+    FAILED = 1
+
+
+class NodeState(enum.IntEnum):
+    """Node states (SPEC.md)."""
+
+    UNDEFINED = 0
+    RUNNING = 1
+    READY = 2
+    RISING = 3
+    CHASING = 4
+    FAILED = 10
+    STOPPED = 20
+
+
+class EffectType(enum.IntEnum):
+    """Discriminant of `EFFECT`."""
+
+    ACCOUNT_CREATE = 1
+    NONCE_UPDATE = 2
+    BALANCE_CREATE = 3
+    BALANCE_UPDATE = 4
+    ORDER_PLACED = 5
+    ORDER_REMOVED = 6
+    TRADE = 7
+    CURSOR_UPDATE = 8
+    CONSTELLATION_UPDATE = 9
+    WITHDRAWAL_CREATE = 10
+    WITHDRAWAL_REMOVE = 11
+
+
+class EffectsInfoType(enum.IntEnum):
+    """Whether a quantum result carries an effects group in full or only its hash."""
+
+    FULL = 0
+    HASH = 1
+
+
+# --- signatures ----------------------------------------------------------------------------
+
+
+@schema
+class Signature:
+    """One ed25519 signature with the public key that made it."""
+
+    signer: PublicKey
+    signature: Signature64
+
+
+@schema
+class NodeSignature:
+    """A constellation node's signature; the signer is its index in the settings' auditors."""
+
+    auditor_index: U32
+    signature: Signature64
+
+
+@schema
+class TxSignature:
+    """A node's signature of a provider transaction (format owned by the provider)."""
+
+    signer: Annotated[bytes, VarOpaque(64)]
+    signature: Annotated[bytes, VarOpaque(Limits.TX_SIGNATURE_MAX)]
+
+
+# --- handshake -----------------------------------------------------------------------------
+
+
+@schema
+class HandshakeRequest:
+    """Sent by a server on connect: 32 random bytes the peer must sign back."""
+
+    message_id: I64
+    handshake_data: HandshakeData
+
+
+@schema
+class HandshakeResponse:
+    """A client's answer, in an envelope signed with its key."""
+
+    message_id: I64
+    handshake_data: HandshakeData
+
+
+@schema
+class AuditorHandshakeResponse:
+    """An auditor's answer: also where it stands, so alpha knows what to stream."""
+
+    message_id: I64
+    handshake_data: HandshakeData
+    quanta_cursor: U64
+    result_cursor: U64
+    state: NodeState
+
+
+@schema
+class ClientConnectionSuccess:
+    """Sent after a valid handshake; account id 0 means not registered yet."""
+
+    message_id: I64
+    account_id: U64
+
+
+# --- client requests -----------------------------------------------------------------------
+
+
+@schema
+class AccountDataRequest:
+    """Asks for balances and open orders; the answer carries a hash of the account state."""
+
+    message_id: I64
+    account: PublicKey
+    nonce: U64
+
+
+@schema
+class PaymentRequest:
+    """Moves `amount` of `asset` to another registered account."""
+
+    message_id: I64
+    account: PublicKey
+    nonce: U64
+    asset: AssetCode
+    amount: U64
+    destination: PublicKey
+
+
+@schema
+class OrderRequest:
+    """A limit order on market {asset}/{quote}; `price` is a double converted once."""
+
+    message_id: I64
+    account: PublicKey
+    nonce: U64
+    asset: AssetCode
+    side: OrderSide
+    amount: U64
+    price: Double
+    time_in_force: TimeInForce
+
+
+@schema
+class OrderCancellationRequest:
+    """Cancels one of the account's own open orders."""
+
+    message_id: I64
+    account: PublicKey
+    nonce: U64
+    order_id: U64
+
+
+@schema
+class WithdrawalRequest:
+    """Pays `amount` out of the vault of `provider` to an external `destination`."""
+
+    message_id: I64
+    account: PublicKey
+    nonce: U64
+    provider: Name
+    asset: AssetCode
+    amount: U64
+    destination: Address
+    fee: U64
+
+
+@schema
+class QuantumInfoRequest:
+    """A page of the account's quanta, after (ASC) or before (DESC) the apex `cursor`.
+
+    Not a quantum: it changes nothing, so it carries no nonce."""
+
+    message_id: I64
+    account: PublicKey
+    cursor: U64
+    order: QueryOrder
+    limit: U32
+
+
+# --- results -------------------------------------------------------------------------------
+
+
+@schema
+class ResultMessage:
+    """The answer to a request that is not (or did not become) a quantum."""
+
+    message_id: I64
+    status: StatusCode
+    description: Description
+
+
+@schema
+class PayloadProof:
+    """The signed payload hash of a quantum with the node signatures collected so far."""
+
+    payload_hash: Hash
+    signatures: Annotated[tuple[NodeSignature, ...], Array(NodeSignature, Limits.AUDITORS_MAX)]
+
+
+@schema
+class BalanceInfo:
+    """One balance as seen by its owner."""
+
+    asset: AssetCode
+    amount: U64
+    liabilities: U64
+
+
+@schema
+class OrderInfo:
+    """One open order as seen by its owner."""
+
+    order_id: U64
+    asset: AssetCode
+    side: OrderSide
+    amount: U64
+    price: U64
+
+
+@schema
+class AccountDataInfo:
+    """Account state at the apex of an `AccountDataRequest`, with its hash."""
+
+    account_id: U64
+    nonce: U64
+    balances: Annotated[tuple[BalanceInfo, ...], Array(BalanceInfo, Limits.ASSETS_MAX)]
+    orders: Annotated[tuple[OrderInfo, ...], Array(OrderInfo, Limits.ORDERS_PER_ACCOUNT_MAX)]
+    state_hash: Hash
+
+
+# --- effects -------------------------------------------------------------------------------
+
+
+@schema
+class AccountCreateEffect:
+    """A new account with its id (the apex of the deposit that created it) and key."""
+
+    account: U64
+    public_key: PublicKey
+
+
+@schema
+class NonceUpdateEffect:
+    """The account's last used nonce changes."""
+
+    nonce: U64
+    prev_nonce: U64
+
+
+@schema
+class BalanceCreateEffect:
+    """A balance in `asset` appears, at zero."""
+
+    asset: AssetCode
+
+
+@schema
+class BalanceUpdateEffect:
+    """A balance grows (PLUS) or shrinks (MINUS) by `amount`."""
+
+    asset: AssetCode
+    sign: BalanceUpdateSign
+    amount: U64
+
+
+@schema
+class OrderPlacedEffect:
+    """An order rests on the book and locks its liabilities."""
+
+    order_id: U64
+    price: U64
+    asset: AssetCode
+    side: OrderSide
+    amount: U64
+    quote_amount: U64
+
+
+@schema
+class OrderRemovedEffect:
+    """An order leaves the book (filled or cancelled) and unlocks what it still locked."""
+
+    order_id: U64
+    price: U64
+    asset: AssetCode
+    side: OrderSide
+    amount: U64
+    quote_amount: U64
+
+
+@schema
+class TradeEffect:
+    """One fill, from the point of view of one side; moves the asset and the quote amount.
+
+    `order_id` is the resting order (maker) or the incoming one (`is_new_order`)."""
+
+    order_id: U64
+    asset: AssetCode
+    side: OrderSide
+    price: U64
+    asset_amount: U64
+    quote_amount: U64
+    is_new_order: Bool
+
+
+@schema
+class CursorUpdateEffect:
+    """A payment provider's deposit cursor advances."""
+
+    provider: Name
+    cursor: Cursor
+    prev_cursor: Cursor
+
+
+@schema
+class ProviderAsset:
+    """Maps a provider's token to a constellation asset."""
+
+    token: Annotated[str, String(Limits.TOKEN_MAX)]
+    asset: AssetCode
+    is_virtual: Bool
+
+
+@schema
+class ProviderSettings:
+    """One payment provider; its id is `{provider_type}-{name}`."""
+
+    provider_type: Name
+    name: Name
+    vault: Address
+    init_cursor: Cursor
+    assets: Annotated[tuple[ProviderAsset, ...], Array(ProviderAsset, Limits.ASSETS_MAX)]
+    payment_submit_delay_s: U32
+
+
+@schema
+class AuditorSettings:
+    """One node of the constellation; alpha is one of them."""
+
+    public_key: PublicKey
+    address: Address
+
+
+@schema
+class AssetSettings:
+    """One asset; exactly one is the quote asset."""
+
+    code: AssetCode
+    is_suspended: Bool
+    is_quote_asset: Bool
+
+
+@schema
+class RequestRateLimits:
+    """Requests allowed per account per minute and per hour (0 = unlimited)."""
+
+    minute_limit: U32
+    hour_limit: U32
+
+
+@schema
+class ConstellationSettings:
+    """The whole constellation configuration, versioned."""
+
+    version: U64
+    alpha: PublicKey
+    auditors: Annotated[tuple[AuditorSettings, ...], Array(AuditorSettings, Limits.AUDITORS_MAX)]
+    min_account_balance: U64
+    min_allowed_lot_size: U64
+    assets: Annotated[tuple[AssetSettings, ...], Array(AssetSettings, Limits.ASSETS_MAX)]
+    providers: Annotated[
+        tuple[ProviderSettings, ...], Array(ProviderSettings, Limits.PROVIDERS_MAX)
+    ]
+    request_rate_limits: RequestRateLimits
+
+
+@schema
+class ConstellationUpdateEffect:
+    """The settings change; the previous ones are kept so the effect can be reverted."""
+
+    settings: ConstellationSettings
+    prev_settings: Annotated[ConstellationSettings | None, Optional(ConstellationSettings)]
+
+
+@schema
+class WithdrawalCreateEffect:
+    """A withdrawal becomes pending and locks amount + fee."""
+
+    withdrawal_id: U64
+    provider: Name
+    asset: AssetCode
+    amount: U64
+    fee: U64
+    destination: Address
+
+
+@schema
+class WithdrawalRemoveEffect:
+    """A pending withdrawal ends (paid out or failed) and unlocks amount + fee."""
+
+    withdrawal_id: U64
+    provider: Name
+    asset: AssetCode
+    amount: U64
+    fee: U64
+    destination: Address
+    is_successful: Bool
+
+
+EFFECT = Union(
+    "Effect",
+    EffectType,
+    {
+        EffectType.ACCOUNT_CREATE: AccountCreateEffect,
+        EffectType.NONCE_UPDATE: NonceUpdateEffect,
+        EffectType.BALANCE_CREATE: BalanceCreateEffect,
+        EffectType.BALANCE_UPDATE: BalanceUpdateEffect,
+        EffectType.ORDER_PLACED: OrderPlacedEffect,
+        EffectType.ORDER_REMOVED: OrderRemovedEffect,
+        EffectType.TRADE: TradeEffect,
+        EffectType.CURSOR_UPDATE: CursorUpdateEffect,
+        EffectType.CONSTELLATION_UPDATE: ConstellationUpdateEffect,
+        EffectType.WITHDRAWAL_CREATE: WithdrawalCreateEffect,
+        EffectType.WITHDRAWAL_REMOVE: WithdrawalRemoveEffect,
+    },
+)
+Effect = (
+    AccountCreateEffect
+    | NonceUpdateEffect
+    | BalanceCreateEffect
+    | BalanceUpdateEffect
+    | OrderPlacedEffect
+    | OrderRemovedEffect
+    | TradeEffect
+    | CursorUpdateEffect
+    | ConstellationUpdateEffect
+    | WithdrawalCreateEffect
+    | WithdrawalRemoveEffect
+)
+
+
+@schema
+class EffectsGroup:
+    """The effects of one quantum on one account (account 0: the constellation itself)."""
+
+    account: U64
+    account_sequence: U64
+    effects: Annotated[tuple[Effect, ...], Array(EFFECT, Limits.EFFECTS_PER_GROUP_MAX)]
+
+
+@schema
+class EffectsGroupHash:
+    """Another account's effects group, reduced to its hash."""
+
+    account: U64
+    hash: Hash
+
+
+EFFECTS_INFO = Union(
+    "EffectsInfo",
+    EffectsInfoType,
+    {EffectsInfoType.FULL: EffectsGroup, EffectsInfoType.HASH: EffectsGroupHash},
+)
+
+
+@schema
+class QuantumResultMessage:
+    """The answer to a quantum request: acknowledged (alpha signed) or final (majority)."""
+
+    message_id: I64
+    status: StatusCode
+    description: Description
+    apex: U64
+    quantum_hash: Hash
+    payload_proof: PayloadProof
+    effects: Annotated[
+        tuple[EffectsGroup | EffectsGroupHash, ...],
+        Array(EFFECTS_INFO, Limits.GROUPS_PER_QUANTUM_MAX),
+    ]
+    account_data: Annotated[AccountDataInfo | None, Optional(AccountDataInfo)]
+
+
+@schema
+class QuantumInfoItem:
+    """One quantum of an account's history with what a client needs to verify it."""
+
+    apex: U64
+    quantum_hash: Hash
+    effects_hash: Hash
+    timestamp: I64
+    effects: EffectsGroup
+    signatures: Annotated[tuple[NodeSignature, ...], Array(NodeSignature, Limits.AUDITORS_MAX)]
+
+
+@schema
+class QuantumInfoResponse:
+    """A page of history; the cursors are apexes to continue from (absent: no more)."""
+
+    message_id: I64
+    status: StatusCode
+    description: Description
+    items: Annotated[tuple[QuantumInfoItem, ...], Array(QuantumInfoItem, Limits.QUERY_ITEMS_MAX)]
+    next_cursor: Annotated[int | None, Optional(UINT64)]
+    prev_cursor: Annotated[int | None, Optional(UINT64)]
+
+
+# --- settings update -----------------------------------------------------------------------
+
+
+@schema
+class ConstellationUpdate:
+    """New settings; valid only in a `ConstellationMessageEnvelope` signed by a majority."""
+
+    message_id: I64
+    settings: ConstellationSettings
+
+
+# --- alpha <-> auditor ---------------------------------------------------------------------
+
+
+@schema
+class StateUpdate:
+    """A node tells its peer its state and apex (with a reason when it failed)."""
+
+    message_id: I64
+    state: NodeState
+    apex: U64
+    reason: Description
+
+
+@schema
+class AuditorResult:
+    """An auditor's signature of one quantum's payload hash (and of its transaction, if any)."""
+
+    apex: U64
+    signature: NodeSignature
+    tx_signature: Annotated[TxSignature | None, Optional(TxSignature)]
+
+
+@schema
+class ResultsBatch:
+    """Auditor -> alpha: signatures of executed quanta."""
+
+    message_id: I64
+    results: Annotated[tuple[AuditorResult, ...], Array(AuditorResult, Limits.BATCH_QUANTA_MAX)]
+
+
+@schema
+class CatchupQuantaBatchRequest:
+    """Rising alpha -> auditor: every quantum above `last_known_apex`."""
+
+    message_id: I64
+    last_known_apex: U64
+
+
+@schema
+class QuantaCursorRequest:
+    """Auditor -> alpha: stream quanta after `quanta_cursor`, results after `result_cursor`."""
+
+    message_id: I64
+    quanta_cursor: U64
+    result_cursor: U64
+
+
+# Forward-declared arms are filled in below; the quanta batch needs `SignedQuantum`.
+
+
+@schema
+class MessageEnvelope:
+    """A message with one ed25519 signature of SHA-256(XDR of the message)."""
+
+    message: Annotated[Message, MESSAGE]
+    signature: Signature
+
+
+@schema
+class MessageEnvelopeSignless:
+    """A message whose proofs live inside it."""
+
+    message: Annotated[Message, MESSAGE]
+
+
+@schema
+class ConstellationMessageEnvelope:
+    """A message with several auditor signatures (settings updates)."""
+
+    message: Annotated[Message, MESSAGE]
+    signatures: Annotated[tuple[Signature, ...], Array(Signature, Limits.AUDITORS_MAX)]
+
+
+# --- quanta --------------------------------------------------------------------------------
+
+
+@schema
+class RequestQuantum:
+    """A client request, kept in its original signed envelope."""
+
+    request: MessageEnvelope
+
+
+@schema
+class DepositItem:
+    """One payment into the vault, as the provider saw it."""
+
+    result: PaymentResult
+    tx_hash: Annotated[bytes, VarOpaque(Limits.TX_HASH_MAX)]
+    asset: AssetCode
+    amount: U64
+    destination: PublicKey
+
+
+@schema
+class WithdrawalOutcome:
+    """A pending withdrawal the provider saw paid out (or failed)."""
+
+    withdrawal_id: U64
+    result: PaymentResult
+    tx_hash: Annotated[bytes, VarOpaque(Limits.TX_HASH_MAX)]
+
+
+@schema
+class DepositQuantum:
+    """A provider notification issued by alpha: payments in and withdrawal outcomes up to
+    `cursor`."""
+
+    provider: Name
+    cursor: Cursor
+    items: Annotated[tuple[DepositItem, ...], Array(DepositItem, Limits.DEPOSIT_ITEMS_MAX)]
+    withdrawals: Annotated[
+        tuple[WithdrawalOutcome, ...], Array(WithdrawalOutcome, Limits.DEPOSIT_ITEMS_MAX)
+    ]
+
+
+@schema
+class ConstellationQuantum:
+    """A settings update signed by a majority of the auditors."""
+
+    update: ConstellationMessageEnvelope
+
+
+@schema
+class WithdrawalQuantum:
+    """A client's withdrawal request with the transaction alpha's provider built for it."""
+
+    request: MessageEnvelope
+    transaction: Annotated[bytes, VarOpaque(Limits.TRANSACTION_MAX)]
+
+
+QUANTUM_BODY = Union(
+    "QuantumBody",
+    MessageType,
+    {
+        MessageType.REQUEST_QUANTUM: RequestQuantum,
+        MessageType.DEPOSIT_QUANTUM: DepositQuantum,
+        MessageType.CONSTELLATION_QUANTUM: ConstellationQuantum,
+        MessageType.WITHDRAWAL_QUANTUM: WithdrawalQuantum,
+    },
+)
+QuantumBody = RequestQuantum | DepositQuantum | ConstellationQuantum | WithdrawalQuantum
+
+
+@schema
+class Quantum:
+    """One executed operation: alpha sets apex, prev_hash, effects_proof and timestamp (ms)."""
+
+    apex: U64
+    prev_hash: Hash
+    effects_proof: Hash
+    timestamp: I64
+    body: Annotated[QuantumBody, QUANTUM_BODY]
+
+
+@schema
+class SignedQuantum:
+    """A quantum with the node signatures of its payload hash known so far (alpha's first)."""
+
+    quantum: Quantum
+    signatures: Annotated[tuple[NodeSignature, ...], Array(NodeSignature, Limits.AUDITORS_MAX)]
+
+
+@schema
+class QuantaBatch:
+    """Alpha -> auditor: quanta in apex order, and alpha's latest apex."""
+
+    message_id: I64
+    quanta: Annotated[tuple[SignedQuantum, ...], Array(SignedQuantum, Limits.BATCH_QUANTA_MAX)]
+    last_known_apex: U64
+
+
+@schema
+class CatchupQuantaBatch:
+    """Auditor -> rising alpha: quanta it holds above the requested apex."""
+
+    message_id: I64
+    quanta: Annotated[tuple[SignedQuantum, ...], Array(SignedQuantum, Limits.BATCH_QUANTA_MAX)]
+    has_more: Bool
+
+
+MESSAGE = Union(
+    "Message",
+    MessageType,
+    {
+        MessageType.HANDSHAKE_REQUEST: HandshakeRequest,
+        MessageType.HANDSHAKE_RESPONSE: HandshakeResponse,
+        MessageType.AUDITOR_HANDSHAKE_RESPONSE: AuditorHandshakeResponse,
+        MessageType.CLIENT_CONNECTION_SUCCESS: ClientConnectionSuccess,
+        MessageType.RESULT: ResultMessage,
+        MessageType.QUANTUM_RESULT: QuantumResultMessage,
+        MessageType.ACCOUNT_DATA_REQUEST: AccountDataRequest,
+        MessageType.PAYMENT_REQUEST: PaymentRequest,
+        MessageType.ORDER_REQUEST: OrderRequest,
+        MessageType.ORDER_CANCELLATION_REQUEST: OrderCancellationRequest,
+        MessageType.WITHDRAWAL_REQUEST: WithdrawalRequest,
+        MessageType.QUANTUM_INFO_REQUEST: QuantumInfoRequest,
+        MessageType.QUANTUM_INFO_RESPONSE: QuantumInfoResponse,
+        MessageType.CONSTELLATION_UPDATE: ConstellationUpdate,
+        MessageType.QUANTA_BATCH: QuantaBatch,
+        MessageType.RESULTS_BATCH: ResultsBatch,
+        MessageType.STATE_UPDATE: StateUpdate,
+        MessageType.CATCHUP_QUANTA_BATCH_REQUEST: CatchupQuantaBatchRequest,
+        MessageType.CATCHUP_QUANTA_BATCH: CatchupQuantaBatch,
+        MessageType.QUANTA_CURSOR_REQUEST: QuantaCursorRequest,
+    },
+)
+Message = (
+    HandshakeRequest
+    | HandshakeResponse
+    | AuditorHandshakeResponse
+    | ClientConnectionSuccess
+    | ResultMessage
+    | QuantumResultMessage
+    | AccountDataRequest
+    | PaymentRequest
+    | OrderRequest
+    | OrderCancellationRequest
+    | WithdrawalRequest
+    | QuantumInfoRequest
+    | QuantumInfoResponse
+    | ConstellationUpdate
+    | QuantaBatch
+    | ResultsBatch
+    | StateUpdate
+    | CatchupQuantaBatchRequest
+    | CatchupQuantaBatch
+    | QuantaCursorRequest
+)
+
+CLIENT_REQUESTS = (
+    AccountDataRequest,
+    PaymentRequest,
+    OrderRequest,
+    OrderCancellationRequest,
+    WithdrawalRequest,
+)
+"""Requests that become quanta: they carry an account and a nonce."""
+
+ClientRequest = (
+    AccountDataRequest
+    | PaymentRequest
+    | OrderRequest
+    | OrderCancellationRequest
+    | WithdrawalRequest
+)
