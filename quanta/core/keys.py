@@ -38,7 +38,7 @@ _BASE32_ALPHABET: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
 _VERIFY_KEY_CACHE_SIZE: Final = 4096
 
 
-class InvalidKey(ValueError):
+class InvalidKey(ValueError):  # noqa: N818 (public name fixed by the API)
     """Signals a malformed strkey or raw key (length, checksum, version byte or alphabet)."""
 
 

@@ -60,47 +60,47 @@ class _FixedStatusError(ConstellationError):
         super().__init__(self.STATUS, message)
 
 
-class BadRequest(_FixedStatusError):
+class BadRequest(_FixedStatusError):  # noqa: N818 (status name)
     """Signals a malformed or invalid request (400)."""
 
     STATUS = StatusCode.BAD_REQUEST
 
 
-class Unauthorized(_FixedStatusError):
+class Unauthorized(_FixedStatusError):  # noqa: N818 (status name)
     """Signals a missing or invalid signature or an unauthenticated connection (401)."""
 
     STATUS = StatusCode.UNAUTHORIZED
 
 
-class Forbidden(_FixedStatusError):
+class Forbidden(_FixedStatusError):  # noqa: N818 (status name)
     """Signals an authenticated peer asking for something it may not do (403)."""
 
     STATUS = StatusCode.FORBIDDEN
 
 
-class PayloadTooLarge(_FixedStatusError):
+class PayloadTooLarge(_FixedStatusError):  # noqa: N818 (status name)
     """Signals a message above the size limit (413)."""
 
     STATUS = StatusCode.PAYLOAD_TOO_LARGE
 
 
-class TooManyRequests(_FixedStatusError):
+class TooManyRequests(_FixedStatusError):  # noqa: N818 (status name)
     """Signals a peer exceeding its rate limit or a full queue (429)."""
 
     STATUS = StatusCode.TOO_MANY_REQUESTS
 
 
-class InvalidState(_FixedStatusError):
+class InvalidState(_FixedStatusError):  # noqa: N818 (status name)
     """Signals a request the node cannot serve in its current state, e.g. not Ready (450)."""
 
     STATUS = StatusCode.INVALID_STATE
 
 
-class UnexpectedMessage(_FixedStatusError):
+class UnexpectedMessage(_FixedStatusError):  # noqa: N818 (status name)
     """Signals a message type that is not allowed at this point of the protocol (551)."""
 
     STATUS = StatusCode.UNEXPECTED_MESSAGE
 
 
-class InvariantViolation(Exception):
+class InvariantViolation(Exception):  # noqa: N818 (not an error to handle)
     """Reports a broken internal invariant; the node must stop rather than answer a client."""

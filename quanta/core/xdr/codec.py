@@ -18,11 +18,9 @@ import dataclasses
 import enum
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 import xdrlib3
-
-T = TypeVar("T")
 
 U32_MAX = 2**32 - 1
 U64_MAX = 2**64 - 1
@@ -65,9 +63,12 @@ class _Integer(XdrType):
 
 
 def _integer_packer(wide: bool, signed: bool) -> Callable[[xdrlib3.Packer, int], None]:
+    packer: Callable[[xdrlib3.Packer, int], None]
     if wide:
-        return xdrlib3.Packer.pack_hyper if signed else xdrlib3.Packer.pack_uhyper
-    return xdrlib3.Packer.pack_int if signed else xdrlib3.Packer.pack_uint
+        packer = xdrlib3.Packer.pack_hyper if signed else xdrlib3.Packer.pack_uhyper
+    else:
+        packer = xdrlib3.Packer.pack_int if signed else xdrlib3.Packer.pack_uint
+    return packer
 
 
 def _integer_unpacker(wide: bool, signed: bool) -> Callable[[xdrlib3.Unpacker], int]:
@@ -102,7 +103,11 @@ class _Double(XdrType):
     def pack(self, packer: xdrlib3.Packer, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise XdrError(f"double expects float, got {type(value).__name__}")
-        packer.pack_double(float(value))
+        try:
+            number = float(value)
+        except OverflowError:
+            raise XdrError("double out of range: int too large for a double") from None
+        packer.pack_double(number)
 
     def unpack(self, unpacker: xdrlib3.Unpacker) -> float:
         return float(unpacker.unpack_double())
@@ -231,6 +236,9 @@ class Enum(XdrType):
         self.enum_type = enum_type
 
     def pack(self, packer: xdrlib3.Packer, value: Any) -> None:
+        # `OrderSide(True)` would be SELL: like the integer types, refuse bool and non-ints.
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise XdrError(f"{self.enum_type.__name__} expects int, got {type(value).__name__}")
         packer.pack_int(int(self.enum_type(value)))
 
     def unpack(self, unpacker: xdrlib3.Unpacker) -> enum.IntEnum:
@@ -334,7 +342,7 @@ def encode(value: Any, xdr_type: XdrType | type | None = None) -> bytes:
     return packer.get_buffer()
 
 
-def decode(xdr_type: XdrType | type[T], data: bytes) -> Any:
+def decode(xdr_type: XdrType | type, data: bytes) -> Any:
     """Decodes exactly one value of `xdr_type` from `data`; anything malformed is XdrError."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise XdrError("input must be bytes")

@@ -26,6 +26,8 @@ import enum
 from dataclasses import dataclass
 from typing import Annotated
 
+from exchange.core.matching import TimeInForce
+from exchange.core.orderbook import Side as OrderSide
 from quanta.core.status import StatusCode
 from quanta.core.xdr.codec import (
     BOOL,
@@ -82,8 +84,6 @@ Address = Annotated[str, String(Limits.ADDRESS_MAX)]
 Cursor = Annotated[str, String(Limits.CURSOR_MAX)]
 Description = Annotated[str, String(Limits.DESCRIPTION_MAX)]
 
-schema = dataclass(frozen=True, slots=True)
-
 
 # --- enums ---------------------------------------------------------------------------------
 
@@ -115,20 +115,6 @@ class MessageType(enum.IntEnum):
     CATCHUP_QUANTA_BATCH_REQUEST = 43
     CATCHUP_QUANTA_BATCH = 44
     QUANTA_CURSOR_REQUEST = 45
-
-
-class OrderSide(enum.IntEnum):
-    """Side of an order: Sell=1, Buy=2 (SPEC.md)."""
-
-    SELL = 1
-    BUY = 2
-
-
-class TimeInForce(enum.IntEnum):
-    """GoodTillExpire=0 rests the unfilled part; ImmediateOrCancel=1 drops it."""
-
-    GOOD_TILL_EXPIRE = 0
-    IMMEDIATE_OR_CANCEL = 1
 
 
 class QueryOrder(enum.IntEnum):
@@ -190,7 +176,7 @@ class EffectsInfoType(enum.IntEnum):
 # --- signatures ----------------------------------------------------------------------------
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class Signature:
     """One ed25519 signature with the public key that made it."""
 
@@ -198,7 +184,7 @@ class Signature:
     signature: Signature64
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class NodeSignature:
     """A constellation node's signature; the signer is its index in the settings' auditors."""
 
@@ -206,7 +192,7 @@ class NodeSignature:
     signature: Signature64
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class TxSignature:
     """A node's signature of a provider transaction (format owned by the provider)."""
 
@@ -217,7 +203,7 @@ class TxSignature:
 # --- handshake -----------------------------------------------------------------------------
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class HandshakeRequest:
     """Sent by a server on connect: 32 random bytes the peer must sign back."""
 
@@ -225,7 +211,7 @@ class HandshakeRequest:
     handshake_data: HandshakeData
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class HandshakeResponse:
     """A client's answer, in an envelope signed with its key."""
 
@@ -233,7 +219,7 @@ class HandshakeResponse:
     handshake_data: HandshakeData
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class AuditorHandshakeResponse:
     """An auditor's answer: also where it stands, so alpha knows what to stream."""
 
@@ -244,7 +230,7 @@ class AuditorHandshakeResponse:
     state: NodeState
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class ClientConnectionSuccess:
     """Sent after a valid handshake; account id 0 means not registered yet."""
 
@@ -255,7 +241,7 @@ class ClientConnectionSuccess:
 # --- client requests -----------------------------------------------------------------------
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class AccountDataRequest:
     """Asks for balances and open orders; the answer carries a hash of the account state."""
 
@@ -264,7 +250,7 @@ class AccountDataRequest:
     nonce: U64
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class PaymentRequest:
     """Moves `amount` of `asset` to another registered account."""
 
@@ -276,7 +262,7 @@ class PaymentRequest:
     destination: PublicKey
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class OrderRequest:
     """A limit order on market {asset}/{quote}; `price` is a double converted once."""
 
@@ -290,7 +276,7 @@ class OrderRequest:
     time_in_force: TimeInForce
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class OrderCancellationRequest:
     """Cancels one of the account's own open orders."""
 
@@ -300,7 +286,7 @@ class OrderCancellationRequest:
     order_id: U64
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class WithdrawalRequest:
     """Pays `amount` out of the vault of `provider` to an external `destination`."""
 
@@ -314,7 +300,7 @@ class WithdrawalRequest:
     fee: U64
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class QuantumInfoRequest:
     """A page of the account's quanta, after (ASC) or before (DESC) the apex `cursor`.
 
@@ -330,7 +316,7 @@ class QuantumInfoRequest:
 # --- results -------------------------------------------------------------------------------
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class ResultMessage:
     """The answer to a request that is not (or did not become) a quantum."""
 
@@ -339,7 +325,7 @@ class ResultMessage:
     description: Description
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class PayloadProof:
     """The signed payload hash of a quantum with the node signatures collected so far."""
 
@@ -347,7 +333,7 @@ class PayloadProof:
     signatures: Annotated[tuple[NodeSignature, ...], Array(NodeSignature, Limits.AUDITORS_MAX)]
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class BalanceInfo:
     """One balance as seen by its owner."""
 
@@ -356,7 +342,7 @@ class BalanceInfo:
     liabilities: U64
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class OrderInfo:
     """One open order as seen by its owner."""
 
@@ -367,7 +353,7 @@ class OrderInfo:
     price: U64
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class AccountDataInfo:
     """Account state at the apex of an `AccountDataRequest`, with its hash."""
 
@@ -381,7 +367,7 @@ class AccountDataInfo:
 # --- effects -------------------------------------------------------------------------------
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class AccountCreateEffect:
     """A new account with its id (the apex of the deposit that created it) and key."""
 
@@ -389,7 +375,7 @@ class AccountCreateEffect:
     public_key: PublicKey
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class NonceUpdateEffect:
     """The account's last used nonce changes."""
 
@@ -397,14 +383,14 @@ class NonceUpdateEffect:
     prev_nonce: U64
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class BalanceCreateEffect:
     """A balance in `asset` appears, at zero."""
 
     asset: AssetCode
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class BalanceUpdateEffect:
     """A balance grows (PLUS) or shrinks (MINUS) by `amount`."""
 
@@ -413,7 +399,7 @@ class BalanceUpdateEffect:
     amount: U64
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class OrderPlacedEffect:
     """An order rests on the book and locks its liabilities."""
 
@@ -425,7 +411,7 @@ class OrderPlacedEffect:
     quote_amount: U64
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class OrderRemovedEffect:
     """An order leaves the book (filled or cancelled) and unlocks what it still locked."""
 
@@ -437,7 +423,7 @@ class OrderRemovedEffect:
     quote_amount: U64
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class TradeEffect:
     """One fill, from the point of view of one side; moves the asset and the quote amount.
 
@@ -452,7 +438,7 @@ class TradeEffect:
     is_new_order: Bool
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class CursorUpdateEffect:
     """A payment provider's deposit cursor advances."""
 
@@ -461,7 +447,7 @@ class CursorUpdateEffect:
     prev_cursor: Cursor
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class ProviderAsset:
     """Maps a provider's token to a constellation asset."""
 
@@ -470,7 +456,7 @@ class ProviderAsset:
     is_virtual: Bool
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class ProviderSettings:
     """One payment provider; its id is `{provider_type}-{name}`."""
 
@@ -482,7 +468,7 @@ class ProviderSettings:
     payment_submit_delay_s: U32
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class AuditorSettings:
     """One node of the constellation; alpha is one of them."""
 
@@ -490,7 +476,7 @@ class AuditorSettings:
     address: Address
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class AssetSettings:
     """One asset; exactly one is the quote asset."""
 
@@ -499,7 +485,7 @@ class AssetSettings:
     is_quote_asset: Bool
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class RequestRateLimits:
     """Requests allowed per account per minute and per hour (0 = unlimited)."""
 
@@ -507,7 +493,7 @@ class RequestRateLimits:
     hour_limit: U32
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class ConstellationSettings:
     """The whole constellation configuration, versioned."""
 
@@ -523,7 +509,7 @@ class ConstellationSettings:
     request_rate_limits: RequestRateLimits
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class ConstellationUpdateEffect:
     """The settings change; the previous ones are kept so the effect can be reverted."""
 
@@ -531,7 +517,7 @@ class ConstellationUpdateEffect:
     prev_settings: Annotated[ConstellationSettings | None, Optional(ConstellationSettings)]
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class WithdrawalCreateEffect:
     """A withdrawal becomes pending and locks amount + fee."""
 
@@ -543,7 +529,7 @@ class WithdrawalCreateEffect:
     destination: Address
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class WithdrawalRemoveEffect:
     """A pending withdrawal ends (paid out or failed) and unlocks amount + fee."""
 
@@ -588,7 +574,7 @@ Effect = (
 )
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class EffectsGroup:
     """The effects of one quantum on one account (account 0: the constellation itself)."""
 
@@ -597,7 +583,7 @@ class EffectsGroup:
     effects: Annotated[tuple[Effect, ...], Array(EFFECT, Limits.EFFECTS_PER_GROUP_MAX)]
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class EffectsGroupHash:
     """Another account's effects group, reduced to its hash."""
 
@@ -612,7 +598,7 @@ EFFECTS_INFO = Union(
 )
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class QuantumResultMessage:
     """The answer to a quantum request: acknowledged (alpha signed) or final (majority)."""
 
@@ -629,7 +615,7 @@ class QuantumResultMessage:
     account_data: Annotated[AccountDataInfo | None, Optional(AccountDataInfo)]
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class QuantumInfoItem:
     """One quantum of an account's history with what a client needs to verify it."""
 
@@ -641,7 +627,7 @@ class QuantumInfoItem:
     signatures: Annotated[tuple[NodeSignature, ...], Array(NodeSignature, Limits.AUDITORS_MAX)]
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class QuantumInfoResponse:
     """A page of history; the cursors are apexes to continue from (absent: no more)."""
 
@@ -656,7 +642,7 @@ class QuantumInfoResponse:
 # --- settings update -----------------------------------------------------------------------
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class ConstellationUpdate:
     """New settings; valid only in a `ConstellationMessageEnvelope` signed by a majority."""
 
@@ -667,7 +653,7 @@ class ConstellationUpdate:
 # --- alpha <-> auditor ---------------------------------------------------------------------
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class StateUpdate:
     """A node tells its peer its state and apex (with a reason when it failed)."""
 
@@ -677,7 +663,7 @@ class StateUpdate:
     reason: Description
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class AuditorResult:
     """An auditor's signature of one quantum's payload hash (and of its transaction, if any)."""
 
@@ -686,7 +672,7 @@ class AuditorResult:
     tx_signature: Annotated[TxSignature | None, Optional(TxSignature)]
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class ResultsBatch:
     """Auditor -> alpha: signatures of executed quanta."""
 
@@ -694,7 +680,7 @@ class ResultsBatch:
     results: Annotated[tuple[AuditorResult, ...], Array(AuditorResult, Limits.BATCH_QUANTA_MAX)]
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class CatchupQuantaBatchRequest:
     """Rising alpha -> auditor: every quantum above `last_known_apex`."""
 
@@ -702,7 +688,7 @@ class CatchupQuantaBatchRequest:
     last_known_apex: U64
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class QuantaCursorRequest:
     """Auditor -> alpha: stream quanta after `quanta_cursor`, results after `result_cursor`."""
 
@@ -714,7 +700,7 @@ class QuantaCursorRequest:
 # Forward-declared arms are filled in below; the quanta batch needs `SignedQuantum`.
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class MessageEnvelope:
     """A message with one ed25519 signature of SHA-256(XDR of the message)."""
 
@@ -722,14 +708,14 @@ class MessageEnvelope:
     signature: Signature
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class MessageEnvelopeSignless:
     """A message whose proofs live inside it."""
 
     message: Annotated[Message, MESSAGE]
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class ConstellationMessageEnvelope:
     """A message with several auditor signatures (settings updates)."""
 
@@ -740,14 +726,14 @@ class ConstellationMessageEnvelope:
 # --- quanta --------------------------------------------------------------------------------
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class RequestQuantum:
     """A client request, kept in its original signed envelope."""
 
     request: MessageEnvelope
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class DepositItem:
     """One payment into the vault, as the provider saw it."""
 
@@ -758,7 +744,7 @@ class DepositItem:
     destination: PublicKey
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class WithdrawalOutcome:
     """A pending withdrawal the provider saw paid out (or failed)."""
 
@@ -767,7 +753,7 @@ class WithdrawalOutcome:
     tx_hash: Annotated[bytes, VarOpaque(Limits.TX_HASH_MAX)]
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class DepositQuantum:
     """A provider notification issued by alpha: payments in and withdrawal outcomes up to
     `cursor`."""
@@ -780,14 +766,14 @@ class DepositQuantum:
     ]
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class ConstellationQuantum:
     """A settings update signed by a majority of the auditors."""
 
     update: ConstellationMessageEnvelope
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class WithdrawalQuantum:
     """A client's withdrawal request with the transaction alpha's provider built for it."""
 
@@ -808,7 +794,7 @@ QUANTUM_BODY = Union(
 QuantumBody = RequestQuantum | DepositQuantum | ConstellationQuantum | WithdrawalQuantum
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class Quantum:
     """One executed operation: alpha sets apex, prev_hash, effects_proof and timestamp (ms)."""
 
@@ -819,7 +805,7 @@ class Quantum:
     body: Annotated[QuantumBody, QUANTUM_BODY]
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class SignedQuantum:
     """A quantum with the node signatures of its payload hash known so far (alpha's first)."""
 
@@ -827,7 +813,7 @@ class SignedQuantum:
     signatures: Annotated[tuple[NodeSignature, ...], Array(NodeSignature, Limits.AUDITORS_MAX)]
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class QuantaBatch:
     """Alpha -> auditor: quanta in apex order, and alpha's latest apex."""
 
@@ -836,7 +822,7 @@ class QuantaBatch:
     last_known_apex: U64
 
 
-@schema
+@dataclass(frozen=True, slots=True)
 class CatchupQuantaBatch:
     """Auditor -> rising alpha: quanta it holds above the requested apex."""
 

@@ -1,0 +1,111 @@
+"""Constellation settings: validation rules and the derived, read-only view nodes use.
+
+`ConstellationSettings` is what travels (signed) in a `ConstellationUpdate`; `Config` is the
+same settings pre-digested for the hot path (asset lookup, alpha's index, majority size,
+providers by id). Only the engine builds a `Config`, from the settings in force.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from quanta.core.signatures import majority
+from quanta.core.status import BadRequest
+from quanta.core.xdr.schema import AssetSettings, ConstellationSettings, ProviderSettings
+
+ASSET_CODE_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+PROVIDER_TYPES = frozenset({"local", "stellar"})
+
+
+def provider_id(provider: ProviderSettings) -> str:
+    """Returns the provider's id, `{type}-{name}` (SPEC.md)."""
+    return f"{provider.provider_type}-{provider.name}"
+
+
+def validate_settings(
+    settings: ConstellationSettings, current: ConstellationSettings | None
+) -> None:
+    """Raises BadRequest, saying what is wrong, unless `settings` may replace `current`."""
+    expected_version = 1 if current is None else current.version + 1
+    if settings.version != expected_version:
+        raise BadRequest(f"settings version must be {expected_version}, got {settings.version}")
+    _validate_auditors(settings)
+    _validate_assets(settings.assets)
+    _validate_providers(settings)
+    if settings.min_account_balance == 0:
+        raise BadRequest("min_account_balance must be positive")
+
+
+def _validate_auditors(settings: ConstellationSettings) -> None:
+    keys = [auditor.public_key for auditor in settings.auditors]
+    if not keys:
+        raise BadRequest("the constellation needs at least one auditor")
+    if len(set(keys)) != len(keys):
+        raise BadRequest("duplicate auditor public key")
+    if settings.alpha not in keys:
+        raise BadRequest("alpha's public key must be one of the auditors")
+
+
+def _validate_assets(assets: tuple[AssetSettings, ...]) -> None:
+    codes = [asset.code for asset in assets]
+    if len(set(codes)) != len(codes):
+        raise BadRequest("duplicate asset code")
+    for code in codes:
+        if not code or not set(code) <= ASSET_CODE_ALPHABET:
+            raise BadRequest(f"asset code {code!r} must be 1-12 characters A-Z, 0-9")
+    quote = [asset.code for asset in assets if asset.is_quote_asset]
+    if len(quote) != 1:
+        raise BadRequest(f"exactly one quote asset is required, got {len(quote)}")
+
+
+def _validate_providers(settings: ConstellationSettings) -> None:
+    codes = {asset.code for asset in settings.assets}
+    ids = [provider_id(provider) for provider in settings.providers]
+    if len(set(ids)) != len(ids):
+        raise BadRequest("duplicate provider id")
+    for provider in settings.providers:
+        if provider.provider_type not in PROVIDER_TYPES:
+            raise BadRequest(f"unknown provider type {provider.provider_type!r}")
+        mapped = [item.asset for item in provider.assets]
+        if len(set(mapped)) != len(mapped):
+            raise BadRequest(f"provider {provider_id(provider)} maps an asset twice")
+        unknown = sorted(set(mapped) - codes)
+        if unknown:
+            raise BadRequest(f"provider {provider_id(provider)} maps unknown assets {unknown}")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The settings in force, indexed for the engine."""
+
+    settings: ConstellationSettings
+    quote_asset: str
+    assets: dict[str, AssetSettings]
+    auditor_keys: tuple[bytes, ...]
+    alpha_index: int
+    majority: int
+    providers: dict[str, ProviderSettings]
+
+    @classmethod
+    def from_settings(cls, settings: ConstellationSettings) -> Config:
+        """Derives the indexed view; `settings` must have passed `validate_settings`."""
+        keys = tuple(auditor.public_key for auditor in settings.auditors)
+        return cls(
+            settings=settings,
+            quote_asset=next(a.code for a in settings.assets if a.is_quote_asset),
+            assets={asset.code: asset for asset in settings.assets},
+            auditor_keys=keys,
+            alpha_index=keys.index(settings.alpha),
+            majority=majority(len(keys)),
+            providers={provider_id(p): p for p in settings.providers},
+        )
+
+    def tradable_asset(self, code: str) -> AssetSettings | None:
+        """Returns a non-quote asset by code (the markets are {asset}/{quote})."""
+        asset = self.assets.get(code)
+        return None if asset is None or asset.is_quote_asset else asset
+
+    def provider_asset(self, provider: str, asset: str) -> bool:
+        """Tells whether `provider` exists and carries `asset`."""
+        settings = self.providers.get(provider)
+        return settings is not None and any(item.asset == asset for item in settings.assets)

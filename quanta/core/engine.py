@@ -1,0 +1,186 @@
+"""The sequential state machine every node runs: quanta in, effects and hashes out.
+
+Alpha calls `Engine.execute` with a new quantum body: the engine gives it the next apex and a
+timestamp, runs its processor (validate, then effects), chains it to the previous quantum and
+returns an `Executed` record with everything that must be signed, sent and persisted. An
+auditor (or a node replaying its history) calls `Engine.replay` with a quantum alpha already
+numbered: the engine runs the same processor with the same apex and timestamp and refuses the
+quantum (`QuantumMismatch`) if its own effects proof or chain link differs.
+
+A request the processors reject raises a ConstellationError and changes nothing: it gets no
+apex. Client signatures are checked here unless the caller says it verified them already (the
+gateway and the auditors' herald link verify in parallel, before the sequential engine).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from quanta.core.context import QuantumContext
+from quanta.core.hashing import effects_proof_of, sha256
+from quanta.core.keys import verify_signature
+from quanta.core.processors.account_data import process_account_data
+from quanta.core.processors.deposit import DepositValidator, process_deposit
+from quanta.core.processors.order import process_cancellation, process_order
+from quanta.core.processors.payment import process_payment
+from quanta.core.processors.settings import process_settings
+from quanta.core.processors.withdrawal import TransactionValidator, process_withdrawal
+from quanta.core.signatures import payload_hash
+from quanta.core.state import ConstellationState
+from quanta.core.status import BadRequest, ConstellationError, InvalidState, Unauthorized
+from quanta.core.xdr.codec import encode
+from quanta.core.xdr.schema import (
+    MESSAGE,
+    QUANTUM_BODY,
+    AccountDataInfo,
+    AccountDataRequest,
+    ConstellationQuantum,
+    DepositQuantum,
+    Effect,
+    EffectsGroup,
+    MessageEnvelope,
+    OrderCancellationRequest,
+    OrderRequest,
+    PaymentRequest,
+    Quantum,
+    QuantumBody,
+    RequestQuantum,
+    WithdrawalQuantum,
+    WithdrawalRequest,
+)
+
+
+class QuantumMismatch(Exception):  # noqa: N818 - a condition, not an error of the caller
+    """A quantum from alpha that this node computes differently: stop signing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Executed:
+    """One executed quantum with its hashes and effects."""
+
+    quantum: Quantum
+    quantum_hash: bytes
+    payload_hash: bytes
+    groups: list[EffectsGroup]
+    group_hashes: list[bytes]
+    account_data: AccountDataInfo | None
+    emitted: list[tuple[int, Effect]]
+
+    @property
+    def apex(self) -> int:
+        """Returns the quantum's apex."""
+        return self.quantum.apex
+
+
+def verify_envelope(envelope: MessageEnvelope) -> None:
+    """Raises Unauthorized unless the envelope is signed by the account the request names."""
+    message = envelope.message
+    signer = envelope.signature.signer
+    if getattr(message, "account", None) != signer:
+        raise Unauthorized("the request must be signed by its account's key")
+    digest = sha256(encode(message, MESSAGE))
+    if not verify_signature(signer, digest, envelope.signature.signature):
+        raise Unauthorized("invalid signature")
+
+
+class Engine:
+    """Executes quanta on a `ConstellationState`, one at a time."""
+
+    def __init__(self, state: ConstellationState | None = None) -> None:
+        """Wraps `state` (a fresh, uninitialized one by default)."""
+        self.state = state if state is not None else ConstellationState()
+        self.last_timestamp_ms = 0
+        self.validate_transaction: TransactionValidator | None = None
+        self.validate_deposit: DepositValidator | None = None
+
+    def execute(self, body: QuantumBody, now_ms: int, *, verified: bool = False) -> Executed:
+        """Executes a new quantum at the next apex (alpha); raises ConstellationError if the
+        request is rejected, leaving the state untouched."""
+        if self.state.config is None and not isinstance(body, ConstellationQuantum):
+            raise InvalidState("the constellation is not initialized")
+        timestamp_ms = max(now_ms, self.last_timestamp_ms)
+        return self._run(body, self.state.apex + 1, timestamp_ms, verified)
+
+    def replay(self, quantum: Quantum, *, verified: bool = False) -> Executed:
+        """Re-executes a quantum numbered by alpha; raises QuantumMismatch if it does not
+        chain to this node's last quantum or its effects differ from alpha's proof."""
+        state = self.state
+        if quantum.apex != state.apex + 1:
+            raise QuantumMismatch(f"expected apex {state.apex + 1}, got {quantum.apex}")
+        if quantum.prev_hash != state.last_hash:
+            raise QuantumMismatch(f"quantum {quantum.apex} does not chain to our last hash")
+        try:
+            executed = self._run(quantum.body, quantum.apex, quantum.timestamp, verified)
+        except ConstellationError as error:
+            raise QuantumMismatch(f"quantum {quantum.apex} rejected here: {error}") from None
+        if executed.quantum.effects_proof != quantum.effects_proof:
+            self.revert_last(executed)
+            raise QuantumMismatch(f"quantum {quantum.apex}: effects proof differs from alpha's")
+        return executed
+
+    def _run(self, body: QuantumBody, apex: int, timestamp_ms: int, verified: bool) -> Executed:
+        if body.__class__ not in QUANTUM_BODY:
+            raise BadRequest(f"{type(body).__name__} is not a quantum")
+        ctx = QuantumContext(self.state, apex, timestamp_ms)
+        try:
+            account_data = self._dispatch(ctx, body, verified)
+        except BaseException:
+            ctx.rollback()
+            raise
+        groups = ctx.finish()
+        proof, group_hashes = effects_proof_of(groups)
+        quantum = Quantum(apex, self.state.last_hash, proof, timestamp_ms, body)
+        quantum_hash = sha256(encode(quantum))
+        self.state.apex = apex
+        self.state.last_hash = quantum_hash
+        self.last_timestamp_ms = timestamp_ms
+        payload = payload_hash(apex, quantum_hash, proof)
+        return Executed(
+            quantum, quantum_hash, payload, groups, group_hashes, account_data, ctx.effects
+        )
+
+    def _dispatch(
+        self, ctx: QuantumContext, body: QuantumBody, verified: bool
+    ) -> AccountDataInfo | None:
+        if isinstance(body, RequestQuantum):
+            if not verified:
+                verify_envelope(body.request)
+            return self._dispatch_request(ctx, body.request.message)
+        if isinstance(body, DepositQuantum):
+            process_deposit(ctx, body, self.validate_deposit)
+        elif isinstance(body, ConstellationQuantum):
+            process_settings(ctx, body)
+        elif isinstance(body, WithdrawalQuantum):
+            if not verified:
+                verify_envelope(body.request)
+            request = body.request.message
+            if not isinstance(request, WithdrawalRequest):
+                raise BadRequest("a withdrawal quantum must carry a WithdrawalRequest")
+            process_withdrawal(ctx, body, request, self.validate_transaction)
+        return None
+
+    def _dispatch_request(self, ctx: QuantumContext, message: object) -> AccountDataInfo | None:
+        if isinstance(message, OrderRequest):
+            process_order(ctx, message)
+        elif isinstance(message, OrderCancellationRequest):
+            process_cancellation(ctx, message)
+        elif isinstance(message, PaymentRequest):
+            process_payment(ctx, message)
+        elif isinstance(message, AccountDataRequest):
+            return process_account_data(ctx, message)
+        elif isinstance(message, WithdrawalRequest):
+            raise BadRequest("withdrawals travel in a withdrawal quantum")
+        else:
+            raise BadRequest(f"{type(message).__name__} is not a client request")
+        return None
+
+    def revert_last(self, executed: Executed) -> None:
+        """Undoes the last executed quantum (its effects, sequences and chain head)."""
+        state = self.state
+        assert state.apex == executed.apex, (state.apex, executed.apex)
+        ctx = QuantumContext(state, executed.apex, executed.quantum.timestamp)
+        ctx.unfinish(executed.groups)
+        ctx.effects = list(executed.emitted)
+        ctx.rollback()
+        state.apex = executed.apex - 1
+        state.last_hash = executed.quantum.prev_hash

@@ -1,0 +1,50 @@
+"""Node states and the transitions a node may take between them (SPEC.md, States).
+
+Undefined (not initialized) -> Running (settings loaded, not yet in step) -> Rising (alpha
+collecting quanta from auditors) or Chasing (auditor catching up) -> Ready. Failed and Stopped
+are terminal for the process: a failed node stops signing until an operator restarts it.
+"""
+
+from __future__ import annotations
+
+from quanta.core.status import InvalidState
+from quanta.core.xdr.schema import NodeState
+
+_ALLOWED: dict[NodeState, frozenset[NodeState]] = {
+    NodeState.UNDEFINED: frozenset({NodeState.RUNNING, NodeState.FAILED, NodeState.STOPPED}),
+    NodeState.RUNNING: frozenset(
+        {NodeState.RISING, NodeState.CHASING, NodeState.READY, NodeState.FAILED, NodeState.STOPPED}
+    ),
+    NodeState.RISING: frozenset({NodeState.READY, NodeState.FAILED, NodeState.STOPPED}),
+    NodeState.CHASING: frozenset({NodeState.READY, NodeState.FAILED, NodeState.STOPPED}),
+    NodeState.READY: frozenset(
+        {NodeState.CHASING, NodeState.RUNNING, NodeState.FAILED, NodeState.STOPPED}
+    ),
+    NodeState.FAILED: frozenset({NodeState.STOPPED}),
+    NodeState.STOPPED: frozenset(),
+}
+
+
+class NodeStatus:
+    """The current state of this node with the reason of its last change."""
+
+    __slots__ = ("reason", "state")
+
+    def __init__(self) -> None:
+        self.state = NodeState.UNDEFINED
+        self.reason = "not initialized"
+
+    def set(self, state: NodeState, reason: str) -> bool:
+        """Moves to `state`; returns False (and stays) if the transition is not allowed."""
+        if state == self.state:
+            self.reason = reason
+            return True
+        if state not in _ALLOWED[self.state]:
+            return False
+        self.state, self.reason = state, reason
+        return True
+
+    def require_ready(self) -> None:
+        """Raises InvalidState unless the node is Ready to execute client requests."""
+        if self.state != NodeState.READY:
+            raise InvalidState(f"node is {self.state.name.capitalize()}, not Ready: {self.reason}")

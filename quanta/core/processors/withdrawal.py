@@ -1,0 +1,58 @@
+"""WithdrawalQuantum: a client's withdrawal request with the transaction alpha's provider built.
+
+The amount and fee are locked (WithdrawalCreate) until the provider reports the payout or its
+failure in a later DepositQuantum (`deposit.py`). Whether the transaction matches the request
+is for the payment provider to say; the engine asks it through `TransactionValidator`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from quanta.core.context import QuantumContext
+from quanta.core.processors.common import (
+    known_asset,
+    positive_amount,
+    requesting_account,
+    require_free,
+    update_nonce,
+)
+from quanta.core.status import BadRequest
+from quanta.core.xdr.schema import WithdrawalCreateEffect, WithdrawalQuantum, WithdrawalRequest
+
+TransactionValidator = Callable[[int, WithdrawalRequest, bytes], None]
+"""Raises a ConstellationError unless the transaction pays out the request (apex, request, tx)."""
+
+
+def process_withdrawal(
+    ctx: QuantumContext,
+    body: WithdrawalQuantum,
+    request: WithdrawalRequest,
+    validate_transaction: TransactionValidator | None,
+) -> None:
+    """Validates the withdrawal and its transaction, then locks amount + fee."""
+    config = ctx.state.require_config()
+    account = requesting_account(ctx, request)
+    known_asset(config, request.asset)
+    positive_amount(request.amount)
+    if not config.provider_asset(request.provider, request.asset):
+        raise BadRequest(f"provider {request.provider!r} does not carry {request.asset}")
+    if not request.destination:
+        raise BadRequest("destination is empty")
+    if account.pending_withdrawal is not None:
+        raise BadRequest(f"withdrawal {account.pending_withdrawal} is still pending")
+    require_free(account, request.asset, request.amount + request.fee)
+    if validate_transaction is not None:
+        validate_transaction(ctx.apex, request, body.transaction)
+    update_nonce(ctx, account, request.nonce)
+    ctx.emit(
+        account.id,
+        WithdrawalCreateEffect(
+            ctx.apex,
+            request.provider,
+            request.asset,
+            request.amount,
+            request.fee,
+            request.destination,
+        ),
+    )

@@ -1,0 +1,104 @@
+"""The whole consensus state of a node, and its hash.
+
+`ConstellationState` is what the effects change and what a snapshot persists: settings,
+accounts, the exchange (markets and resting orders), provider cursors, pending withdrawals,
+the next account id and the head of the quantum chain (apex and last quantum hash). Nothing
+else may influence the execution of a quantum.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from exchange.core.accounts import AccountStorage
+from exchange.core.market import Exchange
+from quanta.core.config import Config
+from quanta.core.hashing import ZERO_HASH
+from quanta.core.xdr.codec import encode
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    """A withdrawal waiting for its provider; its id is the apex of its quantum."""
+
+    withdrawal_id: int
+    account_id: int
+    provider: str
+    asset: str
+    amount: int
+    fee: int
+    destination: str
+    transaction: bytes
+
+
+class ConstellationState:
+    """Everything a quantum can read or change."""
+
+    __slots__ = (
+        "accounts",
+        "apex",
+        "config",
+        "constellation_sequence",
+        "cursors",
+        "exchange",
+        "last_hash",
+        "next_account_id",
+        "withdrawals",
+    )
+
+    def __init__(self) -> None:
+        """Creates the empty state of an uninitialized node."""
+        self.config: Config | None = None
+        self.accounts = AccountStorage()
+        self.exchange: Exchange | None = None
+        self.cursors: dict[str, str] = {}
+        self.withdrawals: dict[int, Withdrawal] = {}
+        self.next_account_id = 1
+        self.constellation_sequence = 0
+        self.apex = 0
+        self.last_hash = ZERO_HASH
+
+    def require_config(self) -> Config:
+        """Returns the settings in force; the node must have been initialized."""
+        assert self.config is not None, "constellation not initialized"
+        return self.config
+
+    def require_exchange(self) -> Exchange:
+        """Returns the exchange; it exists as soon as the constellation is initialized."""
+        assert self.exchange is not None, "constellation not initialized"
+        return self.exchange
+
+    def state_hash(self) -> bytes:
+        """Returns SHA-256 over a canonical rendering of the whole state.
+
+        Every part is rendered from sorted sequences of ints, bytes and strings, so two nodes
+        with the same state produce the same hash whatever order they built it in."""
+        digest = hashlib.sha256()
+        digest.update(self.apex.to_bytes(8, "big") + self.last_hash)
+        digest.update(encode(self.config.settings) if self.config else b"")
+        digest.update(repr(self.accounts.state_digest_items()).encode())
+        if self.exchange is not None:
+            digest.update(repr([m.state_digest_items() for m in self.exchange.markets()]).encode())
+        digest.update(repr(sorted(self.cursors.items())).encode())
+        digest.update(repr([self.withdrawals[w] for w in sorted(self.withdrawals)]).encode())
+        digest.update(repr((self.next_account_id, self.constellation_sequence)).encode())
+        return digest.digest()
+
+    def check_invariants(self) -> None:
+        """Asserts accounts, books, and that liabilities equal what orders and withdrawals lock."""
+        self.accounts.check_invariants()
+        locked: dict[tuple[int, str], int] = {}
+        if self.exchange is not None:
+            self.exchange.check_invariants()
+            locked.update(self.exchange.liabilities_by_account())
+        for withdrawal in self.withdrawals.values():
+            key = (withdrawal.account_id, withdrawal.asset)
+            locked[key] = locked.get(key, 0) + withdrawal.amount + withdrawal.fee
+            account = self.accounts.get_by_id(withdrawal.account_id)
+            assert account is not None
+            assert account.pending_withdrawal == withdrawal.withdrawal_id
+        for account in self.accounts:
+            for asset, balance in account.balances.items():
+                expected = locked.get((account.id, asset), 0)
+                assert balance.liabilities == expected, (account.id, asset, balance, expected)

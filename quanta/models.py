@@ -1,0 +1,77 @@
+"""Persistence of the quantum chain and node metadata (written only by `services.py`)."""
+
+from django.db import models
+
+
+class QuantumRecord(models.Model):
+    """One finalized quantum: its XDR bytes, hashes and the node signatures collected."""
+
+    apex = models.BigIntegerField(primary_key=True)
+    quantum_hash = models.BinaryField(max_length=32)
+    payload_hash = models.BinaryField(max_length=32)
+    timestamp_ms = models.BigIntegerField()
+    kind = models.SmallIntegerField(help_text="MessageType of the quantum body")
+    initiator = models.BigIntegerField(default=0, help_text="account id of the requester; 0: none")
+    data = models.BinaryField(help_text="XDR of the Quantum")
+    signatures = models.BinaryField(help_text="XDR of the PayloadProof")
+
+    class Meta:
+        ordering = ["apex"]
+
+    def __str__(self) -> str:
+        return f"quantum {self.apex}"
+
+
+class EffectsGroupRecord(models.Model):
+    """One account's effects group of one quantum: the chronicler's history index."""
+
+    apex = models.BigIntegerField()
+    account = models.BigIntegerField()
+    account_sequence = models.BigIntegerField()
+    data = models.BinaryField(help_text="XDR of the EffectsGroup")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "apex"], name="effects_group_account_apex")
+        ]
+
+    def __str__(self) -> str:
+        return f"effects of account {self.account} at {self.apex}"
+
+
+class SettingsRecord(models.Model):
+    """A version of the constellation settings and the apex that brought it in."""
+
+    version = models.BigIntegerField(primary_key=True)
+    apex = models.BigIntegerField()
+    data = models.BinaryField(help_text="XDR of the ConstellationSettings")
+
+    class Meta:
+        ordering = ["-version"]
+
+    def __str__(self) -> str:
+        return f"settings v{self.version} (apex {self.apex})"
+
+
+class ProviderCursorRecord(models.Model):
+    """Where a payment provider's deposit stream was last consumed."""
+
+    provider = models.CharField(max_length=140, primary_key=True)
+    cursor = models.CharField(max_length=128)
+
+    def __str__(self) -> str:
+        return f"{self.provider} @ {self.cursor}"
+
+
+class SnapshotRecord(models.Model):
+    """The single row saying up to which apex the persisted state goes."""
+
+    id = models.SmallIntegerField(primary_key=True, default=1)
+    apex = models.BigIntegerField()
+    quantum_hash = models.BinaryField(max_length=32)
+    state_hash = models.BinaryField(max_length=32)
+    next_account_id = models.BigIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"snapshot at apex {self.apex}"
