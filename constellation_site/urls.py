@@ -3,6 +3,10 @@
 from django.contrib import admin
 from django.urls import path
 
+from quanta import views
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/constellation/info", views.constellation_info, name="constellation-info"),
+    path("api/constellation/init", views.constellation_init, name="constellation-init"),
 ]

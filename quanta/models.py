@@ -71,6 +71,7 @@ class SnapshotRecord(models.Model):
     quantum_hash = models.BinaryField(max_length=32)
     state_hash = models.BinaryField(max_length=32)
     next_account_id = models.BigIntegerField()
+    constellation_sequence = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -80,7 +80,9 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # redis-py 8 times reads out after 5 s by default, which is exactly how long
+            # channels_redis blocks in BZPOPMIN on an idle channel: give reads more room.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
             "prefix": REDIS_PREFIX,
             "capacity": 1_000,
             "expiry": 120,

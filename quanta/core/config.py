@@ -34,6 +34,9 @@ def validate_settings(
     _validate_providers(settings)
     if settings.min_account_balance == 0:
         raise BadRequest("min_account_balance must be positive")
+    limits = settings.request_rate_limits
+    if (limits.minute_limit == 0) != (limits.hour_limit == 0):
+        raise BadRequest("rate limits: set both minute and hour limits, or neither (0, 0)")
 
 
 def _validate_auditors(settings: ConstellationSettings) -> None:

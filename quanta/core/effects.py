@@ -197,7 +197,7 @@ def _revert_cursor(state: ConstellationState, account_id: int, e: Any) -> None:
         del state.cursors[e.provider]
 
 
-def _install_settings(state: ConstellationState, settings: Any) -> None:
+def install_settings(state: ConstellationState, settings: Any) -> None:
     """Puts settings in force, creating the exchange and a market for each new asset."""
     if settings is None:
         state.config, state.exchange = None, None
@@ -217,11 +217,11 @@ def _install_settings(state: ConstellationState, settings: Any) -> None:
 
 def _apply_settings(state: ConstellationState, account_id: int, e: Any) -> None:
     assert account_id == 0
-    _install_settings(state, e.settings)
+    install_settings(state, e.settings)
 
 
 def _revert_settings(state: ConstellationState, account_id: int, e: Any) -> None:
-    _install_settings(state, e.prev_settings)
+    install_settings(state, e.prev_settings)
 
 
 def _withdrawal_lock(state: ConstellationState, account_id: int, e: Any, sign: int) -> None:

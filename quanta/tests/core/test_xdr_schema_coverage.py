@@ -77,6 +77,7 @@ def test_message_union_has_spec_message(name: str) -> None:
 @pytest.mark.parametrize("name", SPEC_ENVELOPES)
 def test_envelope_exists_and_carries_any_message(name: str) -> None:
     envelope = getattr(schema, name)
+    assert isinstance(envelope, type)
     assert dataclasses.is_dataclass(envelope)
     fields = dict(codec.struct_codec(envelope).fields)
     assert fields["message"] is schema.MESSAGE
@@ -134,8 +135,8 @@ def test_order_side_and_time_in_force() -> None:
 
 def test_node_states() -> None:
     assert sorted(int(state) for state in schema.NodeState) == [0, 1, 2, 3, 4, 10, 20]
-    assert schema.NodeState.READY == 2
-    assert schema.NodeState.FAILED == 10
+    assert int(schema.NodeState.READY) == 2
+    assert int(schema.NodeState.FAILED) == 10
 
 
 def test_message_ids_and_client_request_fields() -> None:

@@ -1,0 +1,240 @@
+"""Alpha's side of the quantum flow, as a plain object the engine worker adapts.
+
+`AlphaNode` takes decoded client requests and signed settings updates, executes them on the
+`Engine`, signs each quantum's payload hash with alpha's key, tracks the auditors' signatures
+until a majority makes the quantum final, and says what must be delivered to whom:
+- the requester gets an acknowledgement at once (alpha's signature only);
+- once final, every account the quantum touched gets the finalized result (its own effects
+  group in full, the others as hashes), the requester's carrying its request's message id;
+- final quanta become rows for the chain, and the pending-updates batches follow.
+Nothing here does I/O; the worker sends the deliveries and writes the rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from exchange.core.accounts import RateLimiter, RequestRateLimits
+from quanta.core.engine import Engine, Executed
+from quanta.core.keys import KeyPair
+from quanta.core.node_state import NodeStatus
+from quanta.core.pending import PendingUpdates, QuantumRow, quantum_row
+from quanta.core.signatures import SignatureSet
+from quanta.core.status import (
+    ConstellationError,
+    InvalidState,
+    StatusCode,
+    TooManyRequests,
+)
+from quanta.core.xdr.codec import encode
+from quanta.core.xdr.schema import (
+    MESSAGE,
+    ConstellationMessageEnvelope,
+    ConstellationQuantum,
+    EffectsGroupHash,
+    MessageEnvelope,
+    NodeSignature,
+    NodeState,
+    PayloadProof,
+    QuantumBody,
+    QuantumResultMessage,
+    RequestQuantum,
+    ResultMessage,
+    WithdrawalQuantum,
+    WithdrawalRequest,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A message (XDR of the Message union) for one client key's connections, or for the
+    connection that sent a request (`reply_to`)."""
+
+    message: bytes
+    public_key: bytes | None = None
+    reply_to: str | None = None
+
+
+@dataclass(slots=True)
+class PendingQuantum:
+    """An executed quantum waiting for a majority of signatures."""
+
+    executed: Executed
+    signatures: SignatureSet
+    requester: bytes | None
+    message_id: int
+
+
+class AlphaNode:
+    """Executes, signs and finalizes quanta at alpha."""
+
+    def __init__(self, keypair: KeyPair, engine: Engine, pending: PendingUpdates) -> None:
+        """Wraps an engine whose state was loaded (or is empty) for the node `keypair`."""
+        self.keypair = keypair
+        self.engine = engine
+        self.pending = pending
+        self.status = NodeStatus()
+        self.unfinalized: dict[int, PendingQuantum] = {}
+        self.final_rows: list[QuantumRow] = []
+        self.rate_limiter: RateLimiter | None = None
+
+    # --- requests --------------------------------------------------------------------------
+
+    def submit(
+        self, envelope: MessageEnvelope, now_ms: int, reply_to: str, transaction: bytes = b""
+    ) -> list[Delivery]:
+        """Executes a verified client request; returns what to deliver (errors included)."""
+        request = envelope.message
+        message_id = int(getattr(request, "message_id", 0))
+        try:
+            self.status.require_ready()
+            body = self._body(envelope, transaction)
+            self._check_rate(envelope.signature.signer, now_ms)
+            executed = self.engine.execute(body, now_ms, verified=True)
+        except ConstellationError as error:
+            return [Delivery(result_message(message_id, error.status, str(error)), None, reply_to)]
+        return self._after_execution(executed, envelope.signature.signer, message_id, reply_to)
+
+    def _body(self, envelope: MessageEnvelope, transaction: bytes) -> QuantumBody:
+        if isinstance(envelope.message, WithdrawalRequest):
+            return WithdrawalQuantum(envelope, transaction)
+        return RequestQuantum(envelope)
+
+    def _check_rate(self, public_key: bytes, now_ms: int) -> None:
+        account = self.engine.state.accounts.get_by_key(public_key)
+        limiter = self.rate_limiter
+        if account is not None and limiter and not limiter.check_and_count(account.id, now_ms):
+            raise TooManyRequests("request rate limit exceeded, retry later")
+
+    def initialize(self, envelope: ConstellationMessageEnvelope, now_ms: int) -> Executed:
+        """Executes the first settings quantum; raises ConstellationError if refused."""
+        if self.engine.state.config is not None:
+            raise InvalidState("the constellation is already initialized")
+        executed = self.engine.execute(ConstellationQuantum(envelope), now_ms)
+        self._after_execution(executed, None, 0, None)
+        self.settings_changed()
+        return executed
+
+    def settings_changed(self) -> None:
+        """Applies settings that live outside the state machine (rate limits, readiness)."""
+        config = self.engine.state.config
+        if config is None:
+            return
+        limits = config.settings.request_rate_limits
+        self.rate_limiter = None
+        if limits.minute_limit and limits.hour_limit:
+            minute, hour = limits.minute_limit, limits.hour_limit
+            self.rate_limiter = RateLimiter(RequestRateLimits(minute, hour))
+        if self.status.state in (NodeState.UNDEFINED, NodeState.RUNNING):
+            self.status.set(NodeState.RUNNING, "initialized")
+            if config.majority == 1:
+                self.status.set(NodeState.READY, "single-node constellation")
+
+    # --- signatures and finality -----------------------------------------------------------
+
+    def _after_execution(
+        self, executed: Executed, requester: bytes | None, message_id: int, reply_to: str | None
+    ) -> list[Delivery]:
+        config = self.engine.state.require_config()
+        signatures = SignatureSet(config.auditor_keys, config.alpha_index, executed.payload_hash)
+        accepted = signatures.add(config.alpha_index, self.keypair.sign(executed.payload_hash))
+        assert accepted, "alpha's own signature must verify"
+        waiting = PendingQuantum(executed, signatures, requester, message_id)
+        self.pending.record(executed)
+        deliveries: list[Delivery] = []
+        if signatures.is_final:
+            return self._finalize(waiting)
+        self.unfinalized[executed.apex] = waiting
+        if requester is not None and reply_to is not None:
+            ack = quantum_result(executed, requester, message_id, signatures, self.engine)
+            deliveries.append(Delivery(ack, None, reply_to))
+        return deliveries
+
+    def add_signature(self, apex: int, signer_index: int, signature: bytes) -> list[Delivery]:
+        """Adds an auditor's signature; returns the finalized results if it made a majority."""
+        waiting = self.unfinalized.get(apex)
+        if waiting is None or not waiting.signatures.add(signer_index, signature):
+            return []
+        if not waiting.signatures.is_final:
+            return []
+        del self.unfinalized[apex]
+        return self._finalize(waiting)
+
+    def _finalize(self, waiting: PendingQuantum) -> list[Delivery]:
+        executed = waiting.executed
+        proof = encode(
+            PayloadProof(
+                executed.payload_hash,
+                tuple(NodeSignature(i, s) for i, s in waiting.signatures.signatures()),
+            )
+        )
+        initiator = 0
+        if waiting.requester is not None:
+            account = self.engine.state.accounts.get_by_key(waiting.requester)
+            initiator = 0 if account is None else account.id
+        self.final_rows.append(quantum_row(executed, initiator, proof))
+        return self._final_deliveries(waiting)
+
+    def _final_deliveries(self, waiting: PendingQuantum) -> list[Delivery]:
+        executed = waiting.executed
+        deliveries = []
+        for group in executed.groups:
+            if group.account == 0:
+                continue
+            account = self.engine.state.accounts.get_by_id(group.account)
+            if account is None:
+                continue
+            own = account.public_key == waiting.requester
+            message_id = waiting.message_id if own else 0
+            message = quantum_result(
+                executed, account.public_key, message_id, waiting.signatures, self.engine
+            )
+            deliveries.append(Delivery(message, account.public_key))
+        requester_touched = any(d.public_key == waiting.requester for d in deliveries)
+        if waiting.requester is not None and not requester_touched:
+            message = quantum_result(
+                executed, waiting.requester, waiting.message_id, waiting.signatures, self.engine
+            )
+            deliveries.append(Delivery(message, waiting.requester))
+        return deliveries
+
+    def take_final_rows(self) -> list[QuantumRow]:
+        """Returns and forgets the final quanta not yet handed out for persistence."""
+        rows, self.final_rows = self.final_rows, []
+        return rows
+
+
+def result_message(message_id: int, status: StatusCode, description: str) -> bytes:
+    """Returns the XDR (Message union) of a ResultMessage."""
+    return encode(ResultMessage(message_id, status, description[:1000]), MESSAGE)
+
+
+def quantum_result(
+    executed: Executed,
+    public_key: bytes,
+    message_id: int,
+    signatures: SignatureSet,
+    engine: Engine,
+) -> bytes:
+    """Returns the XDR of the QuantumResultMessage `public_key`'s account should get."""
+    account = engine.state.accounts.get_by_key(public_key)
+    account_id = None if account is None else account.id
+    effects = tuple(
+        group if group.account == account_id else EffectsGroupHash(group.account, digest)
+        for group, digest in zip(executed.groups, executed.group_hashes, strict=True)
+    )
+    proof = PayloadProof(
+        executed.payload_hash,
+        tuple(NodeSignature(i, s) for i, s in signatures.signatures()),
+    )
+    message = QuantumResultMessage(
+        message_id,
+        StatusCode.SUCCESS,
+        "",
+        executed.apex,
+        executed.quantum_hash,
+        proof,
+        effects,
+        executed.account_data if message_id else None,
+    )
+    return encode(message, MESSAGE)

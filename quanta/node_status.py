@@ -1,0 +1,51 @@
+"""The node's state as published by the engine and read by the web process (in Redis).
+
+The engine is the only writer; the info endpoint and the gateway read it. Redis is the
+natural place: every process of a node already shares it under the node's key prefix.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+import redis
+from django.conf import settings
+
+from quanta.core.xdr.schema import NodeState
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedStatus:
+    """What the engine last said about itself."""
+
+    state: str
+    apex: int
+    reason: str
+
+
+def _client() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+
+
+def _key() -> str:
+    return f"{settings.REDIS_PREFIX}:node-status"
+
+
+def status_publish(*, state: NodeState, apex: int, reason: str) -> None:
+    """Stores the node's state, apex and reason."""
+    payload = PublishedStatus(state.name.capitalize(), apex, reason)
+    _client().set(_key(), json.dumps(asdict(payload)))
+
+
+def status_read() -> PublishedStatus:
+    """Returns the last published status (Undefined if the engine never ran)."""
+    raw = _client().get(_key())
+    if raw is None:
+        return PublishedStatus("Undefined", 0, "engine not started")
+    return PublishedStatus(**json.loads(raw))
+
+
+def status_clear() -> None:
+    """Forgets the published status (tests, fresh nodes)."""
+    _client().delete(_key())

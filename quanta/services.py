@@ -1,0 +1,247 @@
+"""Writes and loads of the node's persisted state (the only module that writes it).
+
+- `quanta_persist` appends final quanta (and their per-account effects groups) to the chain.
+- `batch_persist` moves the snapshot of the state rows to a newer apex, in one transaction.
+- `snapshot_load` rebuilds a `ConstellationState` from the snapshot rows and returns the
+  quanta persisted above it, which the engine replays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+
+from exchange.core.accounts import Account
+from exchange.core.orderbook import Order, Side
+from exchange.models import AccountRecord, BalanceRecord, OrderRecord
+from payments.models import WithdrawalRecord
+from quanta.core.effects import install_settings
+from quanta.core.pending import Batch, QuantumRow
+from quanta.core.state import ConstellationState, Withdrawal
+from quanta.core.xdr.codec import decode, encode
+from quanta.core.xdr.schema import ConstellationSettings, Quantum
+from quanta.models import (
+    EffectsGroupRecord,
+    ProviderCursorRecord,
+    QuantumRecord,
+    SettingsRecord,
+    SnapshotRecord,
+)
+
+
+def quanta_persist(*, rows: Sequence[QuantumRow]) -> None:
+    """Appends final quanta and their effects groups, in one transaction."""
+    with transaction.atomic():
+        QuantumRecord.objects.bulk_create(
+            [
+                QuantumRecord(
+                    apex=row.apex,
+                    quantum_hash=row.quantum_hash,
+                    payload_hash=row.payload_hash,
+                    timestamp_ms=row.timestamp_ms,
+                    kind=row.kind,
+                    initiator=row.initiator,
+                    data=row.data,
+                    signatures=row.signatures,
+                )
+                for row in rows
+            ],
+            ignore_conflicts=True,
+        )
+        EffectsGroupRecord.objects.bulk_create(
+            [
+                EffectsGroupRecord(
+                    apex=row.apex,
+                    account=group.account,
+                    account_sequence=group.account_sequence,
+                    data=encode(group),
+                )
+                for row in rows
+                for group in row.groups
+            ],
+            ignore_conflicts=True,
+        )
+
+
+def batch_persist(*, batch: Batch) -> None:
+    """Writes the rows of `batch` and moves the snapshot to its apex, in one transaction."""
+    with transaction.atomic():
+        _accounts_persist(batch)
+        _orders_persist(batch)
+        for provider, cursor in batch.cursors.items():
+            ProviderCursorRecord.objects.update_or_create(
+                provider=provider, defaults={"cursor": cursor}
+            )
+        for apex, settings in batch.settings:
+            SettingsRecord.objects.update_or_create(
+                version=settings.version, defaults={"apex": apex, "data": encode(settings)}
+            )
+        _withdrawals_persist(batch)
+        SnapshotRecord.objects.update_or_create(
+            id=1,
+            defaults={
+                "apex": batch.apex,
+                "quantum_hash": batch.quantum_hash,
+                "state_hash": batch.state_hash,
+                "next_account_id": batch.next_account_id,
+                "constellation_sequence": batch.constellation_sequence,
+            },
+        )
+
+
+def _accounts_persist(batch: Batch) -> None:
+    AccountRecord.objects.bulk_create(
+        [
+            AccountRecord(
+                id=a.account_id, public_key=a.public_key, nonce=a.nonce, sequence=a.sequence
+            )
+            for a in batch.accounts
+        ],
+        update_conflicts=True,
+        unique_fields=["id"],
+        update_fields=["nonce", "sequence"],
+    )
+    BalanceRecord.objects.bulk_create(
+        [
+            BalanceRecord(
+                account=a.account_id,
+                asset=asset,
+                amount=Decimal(amount),
+                liabilities=Decimal(liabilities),
+            )
+            for a in batch.accounts
+            for asset, amount, liabilities in a.balances
+        ],
+        update_conflicts=True,
+        unique_fields=["account", "asset"],
+        update_fields=["amount", "liabilities"],
+    )
+
+
+def _orders_persist(batch: Batch) -> None:
+    OrderRecord.objects.filter(order_id__in=batch.removed_orders).delete()
+    OrderRecord.objects.bulk_create(
+        [
+            OrderRecord(
+                order_id=o.order_id,
+                account=o.account_id,
+                asset=o.asset,
+                side=o.side,
+                price=Decimal(o.price),
+                amount=Decimal(o.amount),
+            )
+            for o in batch.orders
+        ],
+        update_conflicts=True,
+        unique_fields=["order_id"],
+        update_fields=["amount"],
+    )
+
+
+def _withdrawals_persist(batch: Batch) -> None:
+    WithdrawalRecord.objects.filter(withdrawal_id__in=batch.removed_withdrawals).delete()
+    WithdrawalRecord.objects.bulk_create(
+        [
+            WithdrawalRecord(
+                withdrawal_id=w.withdrawal_id,
+                account=w.account_id,
+                provider=w.provider,
+                asset=w.asset,
+                amount=Decimal(w.amount),
+                fee=Decimal(w.fee),
+                destination=w.destination,
+                transaction=w.transaction,
+            )
+            for w in batch.withdrawals
+        ],
+        ignore_conflicts=True,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedNode:
+    """A state rebuilt from the snapshot, with the final quanta persisted above it."""
+
+    state: ConstellationState
+    state_hash: bytes | None
+    quanta_above: list[Quantum]
+
+
+def snapshot_load() -> LoadedNode:
+    """Rebuilds the state persisted by the last batch (empty if none) and the quanta above."""
+    state = ConstellationState()
+    snapshot = SnapshotRecord.objects.filter(id=1).first()
+    if snapshot is None:
+        return LoadedNode(state, None, _quanta_above(0))
+    settings = SettingsRecord.objects.order_by("-version").first()
+    if settings is not None:
+        install_settings(state, decode(ConstellationSettings, bytes(settings.data)))
+    _accounts_load(state)
+    _orders_load(state)
+    _withdrawals_load(state)
+    state.cursors = {r.provider: r.cursor for r in ProviderCursorRecord.objects.all()}
+    state.apex = snapshot.apex
+    state.last_hash = bytes(snapshot.quantum_hash)
+    state.next_account_id = snapshot.next_account_id
+    state.constellation_sequence = snapshot.constellation_sequence
+    return LoadedNode(state, bytes(snapshot.state_hash), _quanta_above(snapshot.apex))
+
+
+def _accounts_load(state: ConstellationState) -> None:
+    accounts: dict[int, Account] = {}
+    for record in AccountRecord.objects.order_by("id"):
+        account = Account(record.id, bytes(record.public_key))
+        account.nonce = record.nonce
+        account.sequence = record.sequence
+        accounts[record.id] = account
+        state.accounts.add(account)
+    for balance in BalanceRecord.objects.order_by("account", "asset"):
+        created = accounts[balance.account].create_balance(balance.asset)
+        created.amount = int(balance.amount)
+        created.liabilities = int(balance.liabilities)
+
+
+def _orders_load(state: ConstellationState) -> None:
+    exchange = state.require_exchange() if state.exchange is not None else None
+    for record in OrderRecord.objects.order_by("order_id"):
+        assert exchange is not None
+        market = exchange.market(record.asset)
+        assert market is not None, record.asset
+        side = Side(record.side)
+        order = Order(
+            record.order_id,
+            record.account,
+            side,
+            record.asset,
+            int(record.price),
+            int(record.amount),
+        )
+        market.book(side).add(order)
+        account = state.accounts.get_by_id(record.account)
+        assert account is not None
+        account.open_orders += 1
+
+
+def _withdrawals_load(state: ConstellationState) -> None:
+    for record in WithdrawalRecord.objects.order_by("withdrawal_id"):
+        state.withdrawals[record.withdrawal_id] = Withdrawal(
+            record.withdrawal_id,
+            record.account,
+            record.provider,
+            record.asset,
+            int(record.amount),
+            int(record.fee),
+            record.destination,
+            bytes(record.transaction),
+        )
+        account = state.accounts.get_by_id(record.account)
+        assert account is not None
+        account.pending_withdrawal = record.withdrawal_id
+
+
+def _quanta_above(apex: int) -> list[Quantum]:
+    records = QuantumRecord.objects.filter(apex__gt=apex).order_by("apex")
+    return [decode(Quantum, bytes(record.data)) for record in records]

@@ -1,0 +1,103 @@
+"""HTTP endpoints of a node: public constellation info and initialization."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from quanta.core.keys import encode_public_key
+from quanta.core.xdr.codec import decode
+from quanta.core.xdr.schema import ConstellationSettings
+from quanta.groups import ENGINE_CHANNEL
+from quanta.models import SettingsRecord
+from quanta.node_status import status_read
+
+INIT_TIMEOUT_S = 30.0
+
+
+def settings_json(settings: ConstellationSettings) -> dict[str, object]:
+    """Returns the public settings as JSON-ready data (keys as G... strkeys)."""
+    return {
+        "settings_version": settings.version,
+        "alpha": encode_public_key(settings.alpha),
+        "auditors": [
+            {"public_key": encode_public_key(a.public_key), "address": a.address}
+            for a in settings.auditors
+        ],
+        "assets": [
+            {"code": a.code, "is_quote_asset": a.is_quote_asset, "is_suspended": a.is_suspended}
+            for a in settings.assets
+        ],
+        "quote_asset": next(a.code for a in settings.assets if a.is_quote_asset),
+        "min_account_balance": settings.min_account_balance,
+        "min_allowed_lot_size": settings.min_allowed_lot_size,
+        "providers": [
+            {
+                "id": f"{p.provider_type}-{p.name}",
+                "type": p.provider_type,
+                "name": p.name,
+                "vault": p.vault,
+                "assets": [{"token": t.token, "asset": t.asset} for t in p.assets],
+                "payment_submit_delay_s": p.payment_submit_delay_s,
+            }
+            for p in settings.providers
+        ],
+        "request_rate_limits": {
+            "minute_limit": settings.request_rate_limits.minute_limit,
+            "hour_limit": settings.request_rate_limits.hour_limit,
+        },
+    }
+
+
+def _latest_settings() -> ConstellationSettings | None:
+    record = SettingsRecord.objects.order_by("-version").first()
+    return None if record is None else decode(ConstellationSettings, bytes(record.data))
+
+
+@require_GET
+def constellation_info(request: HttpRequest) -> JsonResponse:
+    """Returns the node's state and apex and the constellation's public settings."""
+    status = status_read()
+    info: dict[str, object] = {"state": status.state, "apex": status.apex, "reason": status.reason}
+    settings = _latest_settings()
+    if settings is not None:
+        info.update(settings_json(settings))
+    return JsonResponse(info)
+
+
+def _envelope_from_body(request: HttpRequest) -> bytes:
+    if request.content_type == "application/json":
+        try:
+            return base64.b64decode(json.loads(request.body)["envelope"], validate=True)
+        except (ValueError, KeyError, TypeError, binascii.Error) as error:
+            raise ValueError(f"expected JSON {{'envelope': base64}}: {error}") from None
+    return bytes(request.body)
+
+
+@csrf_exempt
+@require_POST
+async def constellation_init(request: HttpRequest) -> HttpResponse:
+    """Hands a signed ConstellationUpdate to the engine and returns its verdict."""
+    try:
+        envelope = await sync_to_async(_envelope_from_body)(request)
+    except ValueError as error:
+        return JsonResponse({"status": 400, "description": str(error)}, status=400)
+    layer = get_channel_layer()
+    assert layer is not None
+    reply = await layer.new_channel()
+    await layer.send(ENGINE_CHANNEL, {"type": "quanta.init", "envelope": envelope, "reply": reply})
+    try:
+        answer = await asyncio.wait_for(layer.receive(reply), INIT_TIMEOUT_S)
+    except TimeoutError:
+        return JsonResponse({"status": 500, "description": "the engine did not answer"}, status=504)
+    answer.pop("type", None)
+    http_status = 200 if answer["status"] == 200 else 400
+    return JsonResponse(answer, status=http_status)

@@ -1,0 +1,281 @@
+"""Start and stop a local constellation of real processes: the one harness used by the
+README's `tools/up.sh`, the cluster tests and the benchmarks.
+
+Each node gets its own PostgreSQL database (cloned from a migrated template, so a node starts
+in well under a second), its own Redis key prefix and its own processes: daphne (web: gateway,
+herald endpoint, HTTP) and the engine worker (`runworker quanta`). Processes run with this
+repository's Python; logs go to `<workdir>/<node>-<process>.log`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from quanta.core.keys import KeyPair  # noqa: E402
+from quanta.core.testing import default_settings, settings_quantum  # noqa: E402
+from quanta.core.xdr.codec import encode  # noqa: E402
+from quanta.core.xdr.schema import ConstellationSettings  # noqa: E402
+
+PG_ADMIN_URL = os.environ.get(
+    "CONSTELLATION_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("CONSTELLATION_REDIS_URL", "redis://127.0.0.1:6379/0")
+TEMPLATE_DB = "constellation_template"
+READY_TIMEOUT_S = 60.0
+
+
+@dataclass
+class Node:
+    """One node of the local constellation and its processes."""
+
+    index: int
+    keypair: KeyPair
+    http_port: int
+    database: str
+    redis_prefix: str
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        """Returns the node's HTTP base URL."""
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def env(self, alpha: Node) -> dict[str, str]:
+        """Returns the environment of this node's processes."""
+        env = dict(os.environ)
+        env.update(
+            DJANGO_SETTINGS_MODULE="constellation_site.settings.base",
+            CONSTELLATION_DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{self.database}",
+            CONSTELLATION_REDIS_URL=REDIS_URL,
+            CONSTELLATION_REDIS_PREFIX=self.redis_prefix,
+            CONSTELLATION_NODE_SECRET=self.keypair.secret,
+            CONSTELLATION_HTTP_PORT=str(self.http_port),
+            CONSTELLATION_ALPHA_URL=f"ws://127.0.0.1:{alpha.http_port}/ws/herald/",
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+
+def _admin_execute(statement: str) -> None:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as connection:
+        connection.execute(statement)  # type: ignore[arg-type]
+
+
+def template_database_ensure(python: str = sys.executable) -> None:
+    """Creates and migrates the template database once (recreated when migrations change)."""
+    fingerprint = _migrations_fingerprint()
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+            (TEMPLATE_DB,),
+        ).fetchone()
+    if row is not None and row[0] == fingerprint:
+        return
+    _admin_execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)')
+    _admin_execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="constellation_site.settings.base",
+        CONSTELLATION_DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{TEMPLATE_DB}",
+    )
+    subprocess.run(
+        [python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
+    )
+    _admin_execute(f"COMMENT ON DATABASE \"{TEMPLATE_DB}\" IS '{fingerprint}'")
+
+
+def _migrations_fingerprint() -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(ROOT.glob("*/migrations/*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:32]
+
+
+def database_create(name: str) -> None:
+    """Creates a fresh node database from the migrated template."""
+    _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
+
+
+def redis_prefix_clear(prefix: str) -> None:
+    """Deletes every Redis key of a node prefix (stale status, channel leftovers)."""
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(match=f"{prefix}*", count=1000):
+        client.delete(key)
+
+
+class Cluster:
+    """A local constellation: alpha (node 0) and auditors, each with its own processes."""
+
+    def __init__(
+        self,
+        size: int = 1,
+        *,
+        name: str = "local",
+        base_port: int = 8000,
+        workdir: Path | None = None,
+        seeds: Sequence[KeyPair] | None = None,
+        python: str = sys.executable,
+    ) -> None:
+        """Describes `size` nodes on ports base_port, base_port + 1, ..."""
+        self.name = name
+        self.python = python
+        self.workdir = workdir or ROOT / "var" / name
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        keys = list(seeds) if seeds else [KeyPair.random() for _ in range(size)]
+        self.nodes = [
+            Node(i, keys[i], base_port + i, f"constellation_{name}_{i}", f"cst-{name}-{i}")
+            for i in range(size)
+        ]
+
+    @property
+    def alpha(self) -> Node:
+        """Returns the alpha node."""
+        return self.nodes[0]
+
+    def start(self) -> Cluster:
+        """Creates the databases and starts every node's processes; waits for their web."""
+        template_database_ensure(self.python)
+        for node in self.nodes:
+            database_create(node.database)
+            redis_prefix_clear(node.redis_prefix)
+            self.start_process(node, "web")
+            self.start_process(node, "engine")
+        for node in self.nodes:
+            wait_for_http(f"{node.url}/api/constellation/info", READY_TIMEOUT_S)
+        return self
+
+    def command(self, node: Node, process: str) -> list[str]:
+        """Returns the command line of one process of a node."""
+        if process == "web":
+            return [
+                self.python,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(node.http_port),
+                "constellation_site.asgi:application",
+            ]
+        if process == "engine":
+            return [self.python, "manage.py", "runworker", "quanta"]
+        if process == "herald":
+            return [self.python, "manage.py", "run_herald_link"]
+        raise ValueError(process)
+
+    def start_process(self, node: Node, process: str) -> None:
+        """Starts (or restarts) one process of a node."""
+        log = open(self.workdir / f"node{node.index}-{process}.log", "ab")  # noqa: SIM115
+        node.processes[process] = subprocess.Popen(
+            self.command(node, process),
+            cwd=ROOT,
+            env=node.env(self.alpha),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill_process(self, node: Node, process: str, sig: int = signal.SIGKILL) -> None:
+        """Kills one process of a node (SIGKILL by default: a crash)."""
+        child = node.processes.pop(process)
+        try:
+            os.killpg(child.pid, sig)
+        except ProcessLookupError:
+            pass
+        child.wait(timeout=15)
+
+    def initialize(self, settings: ConstellationSettings | None = None) -> dict[str, object]:
+        """Signs the first settings with every node's key and posts them to alpha."""
+        keys = [node.keypair for node in self.nodes]
+        settings = settings or default_settings(keys)
+        quantum = settings_quantum(settings, keys)
+        body = json.dumps({"envelope": base64.b64encode(encode(quantum.update)).decode()})
+        return http_post_json(f"{self.alpha.url}/api/constellation/init", body)
+
+    def info(self, node: Node | None = None) -> dict[str, object]:
+        """Returns a node's /api/constellation/info."""
+        with urllib.request.urlopen(
+            f"{(node or self.alpha).url}/api/constellation/info", timeout=10
+        ) as response:
+            return dict(json.loads(response.read()))
+
+    def stop(self) -> None:
+        """Stops every process (SIGTERM, then SIGKILL after a grace period)."""
+        for node in self.nodes:
+            for process in list(node.processes):
+                child = node.processes.pop(process)
+                try:
+                    os.killpg(child.pid, signal.SIGTERM)
+                    child.wait(timeout=10)
+                except ProcessLookupError:
+                    continue
+                except subprocess.TimeoutExpired:
+                    os.killpg(child.pid, signal.SIGKILL)
+                    child.wait(timeout=10)
+
+    def __enter__(self) -> Cluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def wait_for_http(url: str, timeout_s: float) -> None:
+    """Polls `url` until it answers (any HTTP status) or `timeout_s` passes."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not come up in {timeout_s} s") from None
+            time.sleep(0.1)
+
+
+def http_post_json(url: str, body: str) -> dict[str, object]:
+    """POSTs JSON and returns the decoded JSON answer, whatever the HTTP status."""
+    request = urllib.request.Request(
+        url, data=body.encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return dict(json.loads(response.read()))
+    except urllib.error.HTTPError as error:
+        return dict(json.loads(error.read()))
+
+
+def wait_for_state(
+    cluster: Cluster, state: str, timeout_s: float, node: Node | None = None
+) -> dict[str, object]:
+    """Polls a node's info until it reports `state`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        info = cluster.info(node)
+        if info.get("state") == state:
+            return info
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"node did not reach {state}: {info}")
+        time.sleep(0.1)
