@@ -20,3 +20,27 @@ class WithdrawalRecord(models.Model):
 
     def __str__(self) -> str:
         return f"withdrawal {self.withdrawal_id}"
+
+
+class LedgerTransfer(models.Model):
+    """One transfer on the local ledger: the external network of the local-ledger provider.
+
+    The ledger lives in its own database (alias `ledger`), shared by every node of a local
+    constellation, like a real external network would be. Anyone can pay into the vault;
+    a transfer out of the vault needs the signatures of a majority of the constellation's
+    auditors on the exact transaction bytes (`payments.core.local_ledger`).
+    """
+
+    source = models.CharField(max_length=56, db_index=True)
+    destination = models.CharField(max_length=56, db_index=True)
+    asset = models.CharField(max_length=12)
+    amount = models.DecimalField(max_digits=20, decimal_places=0)
+    reference = models.CharField(max_length=64, blank=True, default="")
+    tx_hash = models.BinaryField(max_length=32)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"transfer {self.id}: {self.source} -> {self.destination} {self.amount} {self.asset}"

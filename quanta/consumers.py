@@ -29,8 +29,10 @@ from quanta.core.xdr.schema import (
     MESSAGE,
     ClientConnectionSuccess,
     ConstellationMessageEnvelope,
+    DepositQuantum,
     HandshakeRequest,
     MessageEnvelope,
+    NodeState,
     QuantumInfoRequest,
 )
 from quanta.groups import ENGINE_CHANNEL, account_group
@@ -106,16 +108,22 @@ class EngineConsumer(AsyncConsumer):
     """The engine worker: executes quanta one at a time and persists them."""
 
     FLUSH_INTERVAL_S = 0.05
+    DEPOSIT_POLL_S = 0.2
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         self.node: AlphaNode = await database_sync_to_async(worker.alpha_node_load)()
         await asyncio.to_thread(worker.node_status_publish, self.node)
         self._last_cut = time.monotonic()
-        flusher = asyncio.create_task(self._flush_forever())
+        self.providers = worker.providers_for(self.node)
+        tasks = [
+            asyncio.create_task(self._flush_forever()),
+            asyncio.create_task(self._poll_deposits_forever()),
+        ]
         try:
             await super().__call__(scope, receive, send)
         finally:
-            flusher.cancel()
+            for task in tasks:
+                task.cancel()
             await self._flush(force=True)
 
     async def quanta_request(self, event: dict[str, Any]) -> None:
@@ -130,6 +138,7 @@ class EngineConsumer(AsyncConsumer):
         try:
             envelope = decode(ConstellationMessageEnvelope, event["envelope"])
             executed = self.node.initialize(envelope, worker.now_ms())
+            self.providers = worker.providers_for(self.node)
             reply["apex"] = executed.apex
         except ConstellationError as error:
             reply.update(status=int(error.status), description=str(error))
@@ -155,6 +164,38 @@ class EngineConsumer(AsyncConsumer):
                 await self._flush(force=False)
             except Exception:
                 logger.exception("persisting failed; will retry")
+
+    async def _poll_deposits_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.DEPOSIT_POLL_S)
+            try:
+                await self._poll_deposits()
+            except Exception:
+                logger.exception("polling the payment providers failed; will retry")
+
+    async def _poll_deposits(self) -> None:
+        if self.node.status.state != NodeState.READY:
+            return
+        for provider_id, provider in self.providers.items():
+            cursor = self.node.engine.state.cursors.get(provider_id, provider.settings.init_cursor)
+            seen = await database_sync_to_async(provider.notification_after)(
+                cursor, worker.now_ms()
+            )
+            # The cursor may have moved while the provider was read: only a notification that
+            # still starts at the current cursor may become a quantum.
+            if (
+                seen.is_empty
+                or self.node.engine.state.cursors.get(provider_id, provider.settings.init_cursor)
+                != cursor
+            ):
+                continue
+            body = DepositQuantum(provider_id, seen.cursor, seen.items, seen.withdrawals)
+            try:
+                deliveries = self.node.notify(body, worker.now_ms())
+            except ConstellationError as error:
+                logger.error("provider %s notification refused: %s", provider_id, error)
+                continue
+            await self._deliver(deliveries)
 
     async def _flush(self, *, force: bool) -> None:
         rows = self.node.take_final_rows()

@@ -13,6 +13,8 @@ import time
 
 from django.conf import settings
 
+from payments.core.provider import PaymentProvider
+from payments.manager import providers_build
 from quanta.core.alpha import AlphaNode
 from quanta.core.engine import Engine
 from quanta.core.keys import KeyPair
@@ -69,6 +71,12 @@ def _mark_replayed_dirty(node: AlphaNode) -> None:
 
 def _pending() -> PendingUpdates:
     return PendingUpdates(settings.SNAPSHOT_INTERVAL_S, settings.SNAPSHOT_QUANTA_MAX)
+
+
+def providers_for(node: AlphaNode) -> dict[str, PaymentProvider]:
+    """Returns the payment providers of the settings in force (none before initialization)."""
+    config = node.engine.state.config
+    return {} if config is None else providers_build(config)
 
 
 def node_status_publish(node: AlphaNode) -> None:

@@ -38,6 +38,7 @@ PG_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("CONSTELLATION_REDIS_URL", "redis://127.0.0.1:6379/0")
 TEMPLATE_DB = "constellation_template"
+LEDGER_TEMPLATE_DB = "constellation_template_ledger"
 READY_TIMEOUT_S = 60.0
 
 
@@ -57,12 +58,13 @@ class Node:
         """Returns the node's HTTP base URL."""
         return f"http://127.0.0.1:{self.http_port}"
 
-    def env(self, alpha: Node) -> dict[str, str]:
+    def env(self, alpha: Node, ledger_database: str) -> dict[str, str]:
         """Returns the environment of this node's processes."""
         env = dict(os.environ)
         env.update(
             DJANGO_SETTINGS_MODULE="constellation_site.settings.base",
             CONSTELLATION_DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{self.database}",
+            CONSTELLATION_LEDGER_URL=f"postgres://postgres@127.0.0.1:5432/{ledger_database}",
             CONSTELLATION_REDIS_URL=REDIS_URL,
             CONSTELLATION_REDIS_PREFIX=self.redis_prefix,
             CONSTELLATION_NODE_SECRET=self.keypair.secret,
@@ -79,26 +81,37 @@ def _admin_execute(statement: str) -> None:
 
 
 def template_database_ensure(python: str = sys.executable) -> None:
-    """Creates and migrates the template database once (recreated when migrations change)."""
+    """Creates and migrates the template databases once (again when migrations change): one
+    for node databases, one for the ledger (each alias keeps its own migration records)."""
     fingerprint = _migrations_fingerprint()
+    for database, alias in ((TEMPLATE_DB, "default"), (LEDGER_TEMPLATE_DB, "ledger")):
+        if _database_comment(database) == fingerprint:
+            continue
+        _admin_execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        _admin_execute(f'CREATE DATABASE "{database}"')
+        url = f"postgres://postgres@127.0.0.1:5432/{database}"
+        env = dict(os.environ)
+        env.update(
+            DJANGO_SETTINGS_MODULE="constellation_site.settings.base",
+            CONSTELLATION_DATABASE_URL=url,
+            CONSTELLATION_LEDGER_URL=url,
+        )
+        subprocess.run(
+            [python, "manage.py", "migrate", "--noinput", "-v", "0", "--database", alias],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
+        _admin_execute(f"COMMENT ON DATABASE \"{database}\" IS '{fingerprint}'")
+
+
+def _database_comment(database: str) -> str | None:
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as connection:
         row = connection.execute(
             "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
-            (TEMPLATE_DB,),
+            (database,),
         ).fetchone()
-    if row is not None and row[0] == fingerprint:
-        return
-    _admin_execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)')
-    _admin_execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="constellation_site.settings.base",
-        CONSTELLATION_DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{TEMPLATE_DB}",
-    )
-    subprocess.run(
-        [python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
-    )
-    _admin_execute(f"COMMENT ON DATABASE \"{TEMPLATE_DB}\" IS '{fingerprint}'")
+    return None if row is None else row[0]
 
 
 def _migrations_fingerprint() -> str:
@@ -110,10 +123,10 @@ def _migrations_fingerprint() -> str:
     return digest.hexdigest()[:32]
 
 
-def database_create(name: str) -> None:
-    """Creates a fresh node database from the migrated template."""
+def database_create(name: str, template: str = TEMPLATE_DB) -> None:
+    """Creates a fresh database from a migrated template."""
     _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    _admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
+    _admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
 
 
 def redis_prefix_clear(prefix: str) -> None:
@@ -142,6 +155,7 @@ class Cluster:
         self.workdir = workdir or ROOT / "var" / name
         self.workdir.mkdir(parents=True, exist_ok=True)
         keys = list(seeds) if seeds else [KeyPair.random() for _ in range(size)]
+        self.ledger_database = f"constellation_{name}_ledger"
         self.nodes = [
             Node(i, keys[i], base_port + i, f"constellation_{name}_{i}", f"cst-{name}-{i}")
             for i in range(size)
@@ -155,6 +169,7 @@ class Cluster:
     def start(self) -> Cluster:
         """Creates the databases and starts every node's processes; waits for their web."""
         template_database_ensure(self.python)
+        database_create(self.ledger_database, LEDGER_TEMPLATE_DB)
         for node in self.nodes:
             database_create(node.database)
             redis_prefix_clear(node.redis_prefix)
@@ -189,7 +204,7 @@ class Cluster:
         node.processes[process] = subprocess.Popen(
             self.command(node, process),
             cwd=ROOT,
-            env=node.env(self.alpha),
+            env=node.env(self.alpha, self.ledger_database),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -207,10 +222,22 @@ class Cluster:
     def initialize(self, settings: ConstellationSettings | None = None) -> dict[str, object]:
         """Signs the first settings with every node's key and posts them to alpha."""
         keys = [node.keypair for node in self.nodes]
-        settings = settings or default_settings(keys)
+        settings = settings or default_settings(keys, addresses=[node.url for node in self.nodes])
         quantum = settings_quantum(settings, keys)
         body = json.dumps({"envelope": base64.b64encode(encode(quantum.update)).decode()})
         return http_post_json(f"{self.alpha.url}/api/constellation/init", body)
+
+    def manage(self, node: Node, *args: str) -> str:
+        """Runs a management command with a node's environment; returns its output."""
+        result = subprocess.run(
+            [self.python, "manage.py", *args],
+            cwd=ROOT,
+            env=node.env(self.alpha, self.ledger_database),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return result.stdout
 
     def info(self, node: Node | None = None) -> dict[str, object]:
         """Returns a node's /api/constellation/info."""

@@ -65,6 +65,12 @@ DATABASES = {
         env_str("CONSTELLATION_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/constellation")
     )
 }
+# The local ledger (the embedded payment network of the local-ledger provider) is a database
+# of its own, shared by every node of a local constellation.
+DATABASES["ledger"] = database_from_url(
+    env_str("CONSTELLATION_LEDGER_URL", "postgres://postgres@127.0.0.1:5432/constellation_ledger")
+)
+DATABASE_ROUTERS = ["payments.routers.LedgerRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("CONSTELLATION_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -31,6 +31,7 @@ from quanta.core.xdr.schema import (
     MESSAGE,
     ConstellationMessageEnvelope,
     ConstellationQuantum,
+    DepositQuantum,
     EffectsGroupHash,
     MessageEnvelope,
     NodeSignature,
@@ -105,6 +106,12 @@ class AlphaNode:
         limiter = self.rate_limiter
         if account is not None and limiter and not limiter.check_and_count(account.id, now_ms):
             raise TooManyRequests("request rate limit exceeded, retry later")
+
+    def notify(self, body: DepositQuantum, now_ms: int) -> list[Delivery]:
+        """Issues a provider notification (deposits, withdrawal outcomes) as a quantum."""
+        self.status.require_ready()
+        executed = self.engine.execute(body, now_ms)
+        return self._after_execution(executed, None, 0, None)
 
     def initialize(self, envelope: ConstellationMessageEnvelope, now_ms: int) -> Executed:
         """Executes the first settings quantum; raises ConstellationError if refused."""

@@ -55,6 +55,7 @@ def default_settings(
     assets: Sequence[str] = ("XLM", "BTC"),
     min_account_balance: int = 10_000_000,
     min_allowed_lot_size: int = 1_000,
+    addresses: Sequence[str] | None = None,
 ) -> ConstellationSettings:
     """Returns valid settings: alpha is the first auditor, quote asset USD, one local provider."""
     codes = (QUOTE, *assets)
@@ -62,7 +63,9 @@ def default_settings(
         version=version,
         alpha=auditors[0].public_key,
         auditors=tuple(
-            AuditorSettings(a.public_key, f"ws://127.0.0.1:{8000 + i}/")
+            AuditorSettings(
+                a.public_key, addresses[i] if addresses else f"http://127.0.0.1:{8000 + i}"
+            )
             for i, a in enumerate(auditors)
         ),
         min_account_balance=min_account_balance,

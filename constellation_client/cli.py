@@ -1,0 +1,288 @@
+"""Command-line client: `python -m constellation_client --node URL --secret S... COMMAND`.
+
+Commands: keygen, info, balance, pay, order, cancel, withdraw, history. Amounts are decimal
+text converted exactly to 10^-7 units; the secret may come from `CONSTELLATION_SECRET`.
+Quantum commands wait for finality (`--no-wait` to skip) and print "acknowledged" and then
+"finalized (k of n signatures verified)"; `--json` prints one JSON object instead.
+
+Exit codes: 0 done (final, or acknowledged with --no-wait), 1 rejected by the node, 2 usage
+error, 3 accepted but not final in time, 4 transport or protocol failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import enum
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from constellation_client.amounts import AmountError, format_amount, parse_amount, parse_price
+from constellation_client.client import ConstellationClient
+from constellation_client.result import FINALITY_TIMEOUT_S, RequestResult
+from constellation_client.verify import verify_history_item
+from constellation_client.wire import ConstellationClientError, fetch_info, node_urls
+from exchange.core.matching import TimeInForce
+from exchange.core.orderbook import Side
+from quanta.core.keys import InvalidKey, KeyPair
+from quanta.core.xdr.schema import AccountDataInfo, QuantumInfoResponse, QueryOrder
+
+EXIT_OK = 0
+EXIT_REJECTED = 1
+EXIT_USAGE = 2
+EXIT_NOT_FINAL = 3
+EXIT_FAILURE = 4
+DEFAULT_NODE = "http://127.0.0.1:8000"
+SECRET_ENV = "CONSTELLATION_SECRET"  # noqa: S105 (the variable's name, not a secret)
+NODE_ENV = "CONSTELLATION_NODE"
+
+
+# --- arguments ---------------------------------------------------------------------------
+
+
+def _amount(text: str) -> int:
+    """Parses an amount argument exactly (argparse type)."""
+    try:
+        return parse_amount(text)
+    except AmountError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _price(text: str) -> float:
+    """Parses a positive price argument (argparse type)."""
+    try:
+        return parse_price(text)
+    except AmountError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _add_quantum_commands(commands: Any) -> None:
+    """Declares the commands that send quantum requests."""
+    commands.add_parser("balance", help="show balances and open orders")
+    pay = commands.add_parser("pay", help="pay another account")
+    pay.add_argument("destination", help="G... public key")
+    pay.add_argument("asset")
+    pay.add_argument("amount", type=_amount)
+    order = commands.add_parser("order", help="place a limit order")
+    order.add_argument("side", choices=["buy", "sell"])
+    order.add_argument("asset")
+    order.add_argument("amount", type=_amount)
+    order.add_argument("price", type=_price)
+    order.add_argument("--ioc", action="store_true", help="immediate or cancel")
+    cancel = commands.add_parser("cancel", help="cancel an open order")
+    cancel.add_argument("order_id", type=int)
+    withdraw = commands.add_parser("withdraw", help="withdraw through a payment provider")
+    withdraw.add_argument("provider", help="provider id, e.g. local-vault")
+    withdraw.add_argument("asset")
+    withdraw.add_argument("amount", type=_amount)
+    withdraw.add_argument("destination", help="external address")
+    withdraw.add_argument("--fee", type=_amount, default=0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Returns the argument parser of the CLI."""
+    parser = argparse.ArgumentParser(prog="constellation_client", description=__doc__)
+    parser.add_argument("--node", default=os.environ.get(NODE_ENV, DEFAULT_NODE))
+    parser.add_argument("--secret", default=os.environ.get(SECRET_ENV), help="S... secret")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--no-wait", action="store_true", help="do not wait for finality")
+    parser.add_argument("--timeout", type=float, default=10.0, help="connection timeout (s)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("keygen", help="create a key pair (no node needed)")
+    commands.add_parser("info", help="show the constellation's public info")
+    _add_quantum_commands(commands)
+    history = commands.add_parser("history", help="list the account's final quanta")
+    history.add_argument("--cursor", type=int, default=0)
+    history.add_argument("--desc", action="store_true", help="newest first")
+    history.add_argument("--limit", type=int, default=50)
+    return parser
+
+
+# --- output ------------------------------------------------------------------------------
+
+
+def jsonable(value: Any) -> Any:
+    """Returns `value` as JSON-ready data: dataclasses as objects (with their type), bytes
+    as hex, enums by name."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {"type": type(value).__name__, **fields}
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, tuple | list):
+        return [jsonable(item) for item in value]
+    return value
+
+
+def _emit(as_json: bool, data: dict[str, Any], lines: Sequence[str]) -> None:
+    """Prints JSON or human lines."""
+    if as_json:
+        print(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        for line in lines:
+            print(line)
+
+
+def _finality_line(result: RequestResult) -> str:
+    """Returns the human summary of a result's signatures."""
+    counts = f"{result.signatures_verified} of {result.auditor_count} signatures verified"
+    if result.finalized:
+        return f"finalized ({counts})"
+    return f"not finalized within {FINALITY_TIMEOUT_S:g} s ({counts})"
+
+
+def _result_json(result: RequestResult) -> dict[str, Any]:
+    """Returns the JSON view of a request result."""
+    return {
+        "status": int(result.status),
+        "status_name": result.status.name,
+        "description": result.description,
+        "apex": result.apex,
+        "quantum_hash": result.quantum_hash.hex(),
+        "acknowledged": result.acknowledged,
+        "finalized": result.finalized,
+        "signatures_verified": result.signatures_verified,
+        "auditor_count": result.auditor_count,
+        "effects": jsonable(result.effects),
+        "account_data": jsonable(result.account_data),
+    }
+
+
+def _account_lines(data: AccountDataInfo) -> list[str]:
+    """Returns human lines describing balances and open orders."""
+    lines = [f"account {data.account_id}, nonce {data.nonce}"]
+    for balance in data.balances:
+        amount, locked = format_amount(balance.amount), format_amount(balance.liabilities)
+        lines.append(f"  {balance.asset}: {amount} (locked {locked})")
+    for order in data.orders:
+        side = Side(order.side).name.lower()
+        price = format_amount(order.price)
+        lines.append(
+            f"  order {order.order_id}: {side} {format_amount(order.amount)} "
+            f"{order.asset} at {price}"
+        )
+    return lines
+
+
+def _report(result: RequestResult, as_json: bool, waited: bool) -> int:
+    """Prints a quantum result and returns the exit code."""
+    lines: list[str]
+    if not result.ok:
+        lines = [f"rejected: {int(result.status)} {result.status.name} {result.description}"]
+        _emit(as_json, _result_json(result), lines)
+        return EXIT_REJECTED
+    lines = [f"acknowledged (apex {result.apex})" if result.acknowledged else "unverified"]
+    if result.account_data is not None:
+        lines += _account_lines(result.account_data)
+    if waited:
+        lines.append(_finality_line(result))
+    _emit(as_json, _result_json(result), lines)
+    return EXIT_OK if result.finalized or not waited else EXIT_NOT_FINAL
+
+
+def _history_report(page: QuantumInfoResponse, client: ConstellationClient, as_json: bool) -> int:
+    """Prints a history page with the signatures verified for each quantum."""
+    constellation = client.constellation
+    items, lines = [], []
+    for item in page.items:
+        final, count = verify_history_item(
+            item, constellation.auditor_keys, constellation.alpha_index
+        )
+        kinds = ", ".join(type(effect).__name__ for effect in item.effects.effects)
+        lines.append(
+            f"apex {item.apex} at {item.timestamp}: {kinds} "
+            f"({'final' if final else 'NOT final'}, {count} signatures)"
+        )
+        items.append({**jsonable(item), "final": final, "signatures_verified": count})
+    lines.append(f"next cursor: {page.next_cursor}, prev cursor: {page.prev_cursor}")
+    data = {"items": items, "next_cursor": page.next_cursor, "prev_cursor": page.prev_cursor}
+    _emit(as_json, data, lines)
+    return EXIT_OK
+
+
+# --- commands ----------------------------------------------------------------------------
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    """Prints a fresh key pair."""
+    keypair = KeyPair.random()
+    data = {"secret": keypair.secret, "public_key": keypair.public_key_strkey}
+    _emit(args.json, data, [f"secret: {keypair.secret}", f"public: {keypair.public_key_strkey}"])
+    return EXIT_OK
+
+
+def _info(args: argparse.Namespace) -> int:
+    """Prints the node's public info."""
+    info = fetch_info(node_urls(args.node)[1], args.timeout)
+    auditors = info.get("auditors") or []
+    lines = [f"state {info.get('state')}, apex {info.get('apex')}", f"alpha {info.get('alpha')}"]
+    lines += [f"auditor {a.get('public_key')} {a.get('address')}" for a in auditors]
+    lines.append(f"quote asset {info.get('quote_asset')}")
+    lines += [f"asset {a.get('code')}" for a in info.get("assets") or []]
+    _emit(args.json, info, lines)
+    return EXIT_OK
+
+
+async def _request(client: ConstellationClient, args: argparse.Namespace) -> RequestResult:
+    """Sends the quantum request the arguments describe."""
+    command = args.command
+    if command == "balance":
+        return await client.account_data()
+    if command == "pay":
+        return await client.pay(args.destination, args.asset, args.amount)
+    if command == "order":
+        side = Side.BUY if args.side == "buy" else Side.SELL
+        tif = TimeInForce.IMMEDIATE_OR_CANCEL if args.ioc else TimeInForce.GOOD_TILL_EXPIRE
+        return await client.place_order(args.asset, side, args.amount, args.price, tif)
+    if command == "cancel":
+        return await client.cancel_order(args.order_id)
+    assert command == "withdraw", command
+    return await client.withdraw(args.provider, args.asset, args.amount, args.destination, args.fee)
+
+
+async def _run_on_node(args: argparse.Namespace) -> int:
+    """Connects, runs one node command and prints its outcome."""
+    async with await ConstellationClient.connect(
+        args.node, args.secret, timeout_s=args.timeout
+    ) as client:
+        if args.command == "history":
+            order = QueryOrder.DESC if args.desc else QueryOrder.ASC
+            page = await client.history(args.cursor, order, args.limit)
+            return _history_report(page, client, args.json)
+        result = await _request(client, args)
+        waited = result.ok and not args.no_wait
+        if waited:
+            await result.wait_final(FINALITY_TIMEOUT_S)
+        return _report(result, args.json, waited)
+
+
+def _secret_valid(secret: str | None) -> bool:
+    """Tells whether `secret` is a valid S... strkey."""
+    try:
+        KeyPair.from_secret(secret or "")
+    except InvalidKey:
+        return False
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the CLI with `argv` (default: sys.argv[1:]) and returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "keygen":
+        return _keygen(args)
+    try:
+        if args.command == "info":
+            return _info(args)
+        if not _secret_valid(args.secret):
+            parser.error(f"a valid S... secret is required (--secret or {SECRET_ENV})")
+        return asyncio.run(_run_on_node(args))
+    except ConstellationClientError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILURE

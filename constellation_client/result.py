@@ -1,0 +1,99 @@
+"""`RequestResult`: what a request became, updated as the node reports more signatures.
+
+The node answers a quantum request first when alpha executed it (acknowledged) and again when a
+majority of auditors signed it (finalized). The client's reader task feeds every answer for
+the same request into the same `RequestResult`; `wait_final` wakes on each update and returns
+once the client itself verified a majority (SPEC.md, "Security": no majority within 5 s means
+the result is not final).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from constellation_client.verify import check_result
+from constellation_client.wire import Constellation
+from quanta.core.status import StatusCode
+from quanta.core.xdr.schema import (
+    AccountDataInfo,
+    EffectsGroup,
+    QuantumResultMessage,
+    ResultMessage,
+)
+
+FINALITY_TIMEOUT_S = 5.0
+
+
+@dataclass(eq=False)
+class RequestResult:
+    """The outcome of one request (or one notification, with `message_id` 0)."""
+
+    message_id: int
+    status: StatusCode
+    description: str = ""
+    apex: int = 0
+    quantum_hash: bytes = b""
+    effects: EffectsGroup | None = None
+    account_data: AccountDataInfo | None = None
+    acknowledged: bool = False
+    finalized: bool = False
+    signatures_verified: int = 0
+    auditor_count: int = 0
+    message: QuantumResultMessage | None = None
+    _changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    _closed: bool = field(default=False, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        """Tells whether the node accepted the request."""
+        return self.status == StatusCode.SUCCESS
+
+    @classmethod
+    def rejected(cls, message: ResultMessage) -> RequestResult:
+        """Builds the result of a request the node refused."""
+        return cls(int(message.message_id), StatusCode(message.status), message.description)
+
+    @classmethod
+    def executed(cls, message: QuantumResultMessage, constellation: Constellation) -> RequestResult:
+        """Builds the result of an executed quantum from its first QuantumResultMessage."""
+        result = cls(int(message.message_id), StatusCode(message.status), message.description)
+        result.auditor_count = len(constellation.auditor_keys)
+        result.update(message, constellation)
+        return result
+
+    def update(self, message: QuantumResultMessage, constellation: Constellation) -> None:
+        """Takes in a (possibly later, better signed) result of the same quantum."""
+        if self.apex and message.apex != self.apex:
+            return
+        check = check_result(message, constellation.auditor_keys, constellation.alpha_index)
+        if not check.payload_valid or check.valid_count < self.signatures_verified:
+            return
+        self.apex, self.quantum_hash, self.message = message.apex, message.quantum_hash, message
+        own = [info for info in message.effects if isinstance(info, EffectsGroup)]
+        self.effects = own[0] if own else self.effects
+        self.account_data = message.account_data or self.account_data
+        self.acknowledged = self.acknowledged or check.alpha_signed
+        self.finalized = self.finalized or check.is_final
+        self.signatures_verified = check.valid_count
+        self._changed.set()
+
+    def close(self) -> None:
+        """Wakes every waiter for good: no more updates will come (connection closed)."""
+        self._closed = True
+        self._changed.set()
+
+    async def wait_final(self, timeout_s: float = FINALITY_TIMEOUT_S) -> bool:
+        """Waits until the client verified a majority of signatures; False after `timeout_s`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while not self.finalized and self.ok and not self._closed:
+            self._changed.clear()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                break
+        return self.finalized

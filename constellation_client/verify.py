@@ -1,0 +1,119 @@
+"""Client-side finality check of quantum results (docs/protocol.md, "Requests and results").
+
+A client trusts nothing but the auditor keys it learned from the constellation's settings: from
+a `QuantumResultMessage` it recomputes the effects proof (SHA-256 over the group hashes in the
+order given, a full `EffectsGroup` hashing as SHA-256 of its XDR and an `EffectsGroupHash`
+giving its hash), then the payload hash SHA-256(apex ‖ quantum hash ‖ effects proof), which
+must equal `payload_proof.payload_hash`; only then are the node signatures counted: valid ones
+from distinct auditor indexes, final when they reach a majority with alpha's among them.
+
+Pure functions only: no I/O, no clock, so the same checks run in tests and in the client.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from quanta.core.signatures import SignatureSet, payload_hash
+from quanta.core.xdr.codec import encode
+from quanta.core.xdr.schema import (
+    EffectsGroup,
+    EffectsGroupHash,
+    NodeSignature,
+    QuantumInfoItem,
+    QuantumResultMessage,
+)
+
+HASH_LENGTH = 32
+
+
+class Finality(NamedTuple):
+    """Whether a result is final and how many distinct valid auditor signatures it carries."""
+
+    is_final: bool
+    valid_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResultCheck:
+    """Everything the client learns from checking one quantum result."""
+
+    payload_valid: bool
+    alpha_signed: bool
+    valid_count: int
+    is_final: bool
+
+
+def group_digest(info: EffectsGroup | EffectsGroupHash) -> bytes:
+    """Returns the hash of one effects group, full or already reduced to its hash."""
+    if isinstance(info, EffectsGroupHash):
+        return info.hash
+    return hashlib.sha256(encode(info)).digest()
+
+
+def effects_proof(effects: Sequence[EffectsGroup | EffectsGroupHash]) -> bytes:
+    """Returns SHA-256 of the concatenated group hashes, in the order given."""
+    return hashlib.sha256(b"".join(group_digest(info) for info in effects)).digest()
+
+
+def expected_payload_hash(message: QuantumResultMessage) -> bytes | None:
+    """Returns the payload hash the result's apex, quantum hash and effects imply.
+
+    None when the message cannot describe a quantum (wrong hash length, apex out of range)."""
+    if len(message.quantum_hash) != HASH_LENGTH or not 0 <= message.apex < 2**64:
+        return None
+    return payload_hash(message.apex, message.quantum_hash, effects_proof(message.effects))
+
+
+def _signature_set(
+    auditor_keys: Sequence[bytes],
+    alpha_index: int,
+    digest: bytes,
+    signatures: Sequence[NodeSignature],
+) -> SignatureSet:
+    """Returns the set of valid signatures of `digest` from distinct auditors."""
+    signature_set = SignatureSet(auditor_keys, alpha_index, digest)
+    for node_signature in signatures:
+        signature_set.add(int(node_signature.auditor_index), node_signature.signature)
+    return signature_set
+
+
+def check_result(
+    message: QuantumResultMessage, auditor_keys: Sequence[bytes], alpha_index: int
+) -> ResultCheck:
+    """Checks a quantum result's payload proof against its content and the auditor keys."""
+    claimed = message.payload_proof.payload_hash
+    if expected_payload_hash(message) != claimed:
+        return ResultCheck(False, False, 0, False)
+    signature_set = _signature_set(
+        auditor_keys, alpha_index, claimed, message.payload_proof.signatures
+    )
+    return ResultCheck(True, signature_set.has_alpha, len(signature_set), signature_set.is_final)
+
+
+def verify_finality(
+    message: QuantumResultMessage, auditor_keys: Sequence[bytes], alpha_index: int
+) -> Finality:
+    """Returns (is_final, valid_count) for a quantum result; a tampered payload gives (False, 0).
+
+    `auditor_keys` are the raw public keys in settings order and `alpha_index` is alpha's
+    position in that list (its signature is required for finality)."""
+    check = check_result(message, auditor_keys, alpha_index)
+    return Finality(check.is_final, check.valid_count)
+
+
+def verify_history_item(
+    item: QuantumInfoItem, auditor_keys: Sequence[bytes], alpha_index: int
+) -> Finality:
+    """Returns (is_final, valid_count) for one history item.
+
+    A history item carries only the account's own group, so the effects proof cannot be
+    recomputed: the check covers the signed payload hash of (apex, quantum hash, effects hash)."""
+    if len(item.quantum_hash) != HASH_LENGTH or len(item.effects_hash) != HASH_LENGTH:
+        return Finality(False, 0)
+    digest = payload_hash(item.apex, item.quantum_hash, item.effects_hash)
+    signature_set = _signature_set(auditor_keys, alpha_index, digest, item.signatures)
+    return Finality(signature_set.is_final, len(signature_set))
