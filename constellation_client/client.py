@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
@@ -78,7 +79,10 @@ class ConstellationClient:
         self.account_id = 0
         self.request_timeout_s = REQUEST_TIMEOUT_S
         self.nonces = NonceSource()
-        self._message_ids = itertools.count(1)
+        # The node sends a finalized result to every connection of the account, carrying the
+        # requesting connection's message id; starting from the clock (microseconds) keeps
+        # two connections of one key from using the same ids.
+        self._message_ids = itertools.count(time.time_ns() // 1000)
         self._pending: dict[int, asyncio.Future[Message | RequestResult]] = {}
         self._unfinalized: dict[int, RequestResult] = {}
         self._notifications: asyncio.Queue[RequestResult] = asyncio.Queue()

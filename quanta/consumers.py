@@ -21,9 +21,11 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from quanta import worker
 from quanta.core.alpha import AlphaNode, Delivery, result_message
+from quanta.core.auditor import AuditorNode
 from quanta.core.gateway import GatewayError, check_handshake, check_request, envelope_bytes
 from quanta.core.keys import KeyPair
-from quanta.core.status import ConstellationError, StatusCode
+from quanta.core.pending import Batch
+from quanta.core.status import ConstellationError, InvalidState, StatusCode
 from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (
     MESSAGE,
@@ -33,10 +35,13 @@ from quanta.core.xdr.schema import (
     HandshakeRequest,
     MessageEnvelope,
     NodeState,
+    QuantaBatch,
     QuantumInfoRequest,
+    ResultsBatch,
+    SignedQuantum,
 )
-from quanta.groups import ENGINE_CHANNEL, account_group
-from quanta.selectors import account_id_for_key, quantum_info_page
+from quanta.groups import ENGINE_CHANNEL, HERALD_GROUP, account_group
+from quanta.selectors import account_id_for_key, quanta_signed_after, quantum_info_page
 
 logger = logging.getLogger(__name__)
 
@@ -105,20 +110,31 @@ class GatewayConsumer(AsyncWebsocketConsumer):
 
 
 class EngineConsumer(AsyncConsumer):
-    """The engine worker: executes quanta one at a time and persists them."""
+    """The engine worker: executes quanta one at a time and persists them.
 
-    FLUSH_INTERVAL_S = 0.05
+    At alpha it executes client requests and provider notifications, streams the quanta to
+    the auditors through the herald and finalizes them with their signatures; at an auditor
+    it re-executes and signs the quanta its herald link brings.
+    """
+
+    FLUSH_INTERVAL_S = 0.02
     DEPOSIT_POLL_S = 0.2
+    CATCHUP_BATCH = 500
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        self.node: AlphaNode = await database_sync_to_async(worker.alpha_node_load)()
+        self.node: worker.Node = await database_sync_to_async(worker.node_load)()
         await asyncio.to_thread(worker.node_status_publish, self.node)
         self._last_cut = time.monotonic()
+        self._batches: list[Batch] = []
         self.providers = worker.providers_for(self.node)
-        tasks = [
-            asyncio.create_task(self._flush_forever()),
-            asyncio.create_task(self._poll_deposits_forever()),
-        ]
+        # Auditors execute batches in a thread (their providers read the ledger to check
+        # alpha's deposit notifications); the lock keeps snapshot cuts out of that window.
+        self._state_lock = asyncio.Lock()
+        self._published = (self.node.status.state, self.node.engine.state.apex)
+        worker.deposit_validation_install(self.node, lambda: self.providers)
+        tasks = [asyncio.create_task(self._flush_forever())]
+        if isinstance(self.node, AlphaNode):
+            tasks.append(asyncio.create_task(self._poll_deposits_forever()))
         try:
             await super().__call__(scope, receive, send)
         finally:
@@ -126,20 +142,44 @@ class EngineConsumer(AsyncConsumer):
                 task.cancel()
             await self._flush(force=True)
 
+    def _alpha(self) -> AlphaNode | None:
+        return self.node if isinstance(self.node, AlphaNode) else None
+
     async def quanta_request(self, event: dict[str, Any]) -> None:
         """Executes one client request the gateway verified."""
+        alpha = self._alpha()
         envelope = decode(MessageEnvelope, event["envelope"])
-        deliveries = self.node.submit(envelope, worker.now_ms(), event["reply"])
+        if alpha is None:
+            message_id = int(getattr(envelope.message, "message_id", 0))
+            text = "this node is an auditor: send requests to alpha"
+            await self._deliver(
+                [
+                    Delivery(
+                        result_message(message_id, StatusCode.INVALID_STATE, text),
+                        None,
+                        event["reply"],
+                    )
+                ]
+            )
+            return
+        deliveries = alpha.submit(envelope, worker.now_ms(), event["reply"])
         await self._deliver(deliveries)
 
     async def quanta_init(self, event: dict[str, Any]) -> None:
         """Initializes the constellation with a signed ConstellationUpdate."""
         reply = {"type": "init.result", "status": 200, "description": "initialized"}
+        alpha = self._alpha()
         try:
+            if alpha is None:
+                raise InvalidState("this node is an auditor: initialize through alpha")
             envelope = decode(ConstellationMessageEnvelope, event["envelope"])
-            executed = self.node.initialize(envelope, worker.now_ms())
+            executed = alpha.initialize(envelope, worker.now_ms())
             self.providers = worker.providers_for(self.node)
             reply["apex"] = executed.apex
+            # The web processes (info, herald handshakes) read the settings from the database
+            # and auditors can only connect (and finalize this very quantum) once they can.
+            config = alpha.engine.state.require_config()
+            await database_sync_to_async(worker.settings_persist)(executed.apex, config.settings)
         except ConstellationError as error:
             reply.update(status=int(error.status), description=str(error))
         except ValueError as error:
@@ -147,6 +187,68 @@ class EngineConsumer(AsyncConsumer):
         await self._flush(force=True)
         await asyncio.to_thread(worker.node_status_publish, self.node)
         await self.channel_layer.send(event["reply"], reply)
+
+    async def quanta_signatures(self, event: dict[str, Any]) -> None:
+        """Adds the signatures an auditor returned (alpha)."""
+        alpha = self._alpha()
+        if alpha is None:
+            return
+        batch = decode(ResultsBatch, event["results"])
+        deliveries: list[Delivery] = []
+        for result in batch.results:
+            if result.signature.auditor_index != event["auditor_index"]:
+                continue  # An auditor may only speak for itself.
+            deliveries += alpha.add_signature(
+                result.apex, result.signature.auditor_index, result.signature.signature
+            )
+        await self._deliver(deliveries)
+
+    async def herald_catchup(self, event: dict[str, Any]) -> None:
+        """Sends an auditor the quanta above its cursor (alpha)."""
+        alpha = self._alpha()
+        if alpha is None:
+            return
+        cursor = int(event["cursor"])
+        while cursor < alpha.engine.state.apex:
+            quanta = alpha.recent_after(cursor)
+            if quanta is None:
+                quanta = await database_sync_to_async(quanta_signed_after)(
+                    cursor, self.CATCHUP_BATCH
+                )
+            quanta = quanta[: self.CATCHUP_BATCH]
+            if not quanta:
+                break
+            await self.channel_layer.send(
+                event["reply"], {"type": "herald.quanta", "batch": self._quanta_batch(quanta)}
+            )
+            cursor = quanta[-1].quantum.apex
+
+    async def quanta_batch(self, event: dict[str, Any]) -> None:
+        """Re-executes and signs the quanta alpha streamed (auditor)."""
+        node = self.node
+        if not isinstance(node, AuditorNode):
+            return
+        batch = decode(MessageEnvelope, event["batch"]).message
+        if not isinstance(batch, QuantaBatch):
+            return
+        async with self._state_lock:
+            outcome = await database_sync_to_async(node.handle_batch)(
+                batch.quanta, batch.last_known_apex
+            )
+            if node.engine.state.config is not None and not self.providers:
+                self.providers = worker.providers_for(node)
+        if outcome.results:
+            results = encode(ResultsBatch(0, tuple(outcome.results)), MESSAGE)
+            await self.channel_layer.send(
+                event["reply"], {"type": "herald.results", "message": results}
+            )
+        if outcome.resend_from is not None:
+            await self.channel_layer.send(
+                event["reply"], {"type": "herald.resend", "apex": outcome.resend_from}
+            )
+
+    def _quanta_batch(self, quanta: list[SignedQuantum]) -> bytes:
+        return encode(QuantaBatch(0, tuple(quanta), self.node.engine.state.apex), MESSAGE)
 
     async def _deliver(self, deliveries: list[Delivery]) -> None:
         for delivery in deliveries:
@@ -161,9 +263,22 @@ class EngineConsumer(AsyncConsumer):
         while True:
             await asyncio.sleep(self.FLUSH_INTERVAL_S)
             try:
+                await self._stream_quanta()
                 await self._flush(force=False)
+                await self._publish_status()
             except Exception:
                 logger.exception("persisting failed; will retry")
+
+    async def _stream_quanta(self) -> None:
+        alpha = self._alpha()
+        if alpha is None:
+            return
+        quanta = alpha.take_outgoing()
+        for start in range(0, len(quanta), self.CATCHUP_BATCH):
+            chunk = quanta[start : start + self.CATCHUP_BATCH]
+            await self.channel_layer.group_send(
+                HERALD_GROUP, {"type": "herald.quanta", "batch": self._quanta_batch(chunk)}
+            )
 
     async def _poll_deposits_forever(self) -> None:
         while True:
@@ -174,24 +289,22 @@ class EngineConsumer(AsyncConsumer):
                 logger.exception("polling the payment providers failed; will retry")
 
     async def _poll_deposits(self) -> None:
-        if self.node.status.state != NodeState.READY:
+        alpha = self._alpha()
+        if alpha is None or alpha.status.state != NodeState.READY:
             return
         for provider_id, provider in self.providers.items():
-            cursor = self.node.engine.state.cursors.get(provider_id, provider.settings.init_cursor)
+            initial = provider.settings.init_cursor
+            cursor = alpha.engine.state.cursors.get(provider_id, initial)
             seen = await database_sync_to_async(provider.notification_after)(
                 cursor, worker.now_ms()
             )
             # The cursor may have moved while the provider was read: only a notification that
             # still starts at the current cursor may become a quantum.
-            if (
-                seen.is_empty
-                or self.node.engine.state.cursors.get(provider_id, provider.settings.init_cursor)
-                != cursor
-            ):
+            if seen.is_empty or alpha.engine.state.cursors.get(provider_id, initial) != cursor:
                 continue
             body = DepositQuantum(provider_id, seen.cursor, seen.items, seen.withdrawals)
             try:
-                deliveries = self.node.notify(body, worker.now_ms())
+                deliveries = alpha.notify(body, worker.now_ms())
             except ConstellationError as error:
                 logger.error("provider %s notification refused: %s", provider_id, error)
                 continue
@@ -200,10 +313,29 @@ class EngineConsumer(AsyncConsumer):
     async def _flush(self, *, force: bool) -> None:
         rows = self.node.take_final_rows()
         if rows:
-            await database_sync_to_async(worker.rows_persist)(rows)
+            try:
+                await database_sync_to_async(worker.rows_persist)(rows)
+            except Exception:
+                self.node.final_rows[:0] = rows
+                raise
         elapsed = time.monotonic() - self._last_cut
         if self.node.pending.is_due(elapsed) or (force and self.node.pending.count):
-            batch = self.node.pending.cut(self.node.engine.state)
+            async with self._state_lock:
+                self._batches.append(self.node.pending.cut(self.node.engine.state))
             self._last_cut = time.monotonic()
-            await database_sync_to_async(worker.snapshot_persist)(batch)
+        while self._batches and self._batch_is_final(self._batches[0]):
+            await database_sync_to_async(worker.snapshot_persist)(self._batches[0])
+            self._batches.pop(0)
             await asyncio.to_thread(worker.node_status_publish, self.node)
+
+    async def _publish_status(self) -> None:
+        current = (self.node.status.state, self.node.engine.state.apex)
+        if current != self._published:
+            self._published = current
+            await asyncio.to_thread(worker.node_status_publish, self.node)
+
+    def _batch_is_final(self, batch: Batch) -> bool:
+        alpha = self._alpha()
+        if alpha is None or not alpha.unfinalized:
+            return True
+        return min(alpha.unfinalized) > batch.apex

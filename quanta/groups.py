@@ -7,3 +7,7 @@ ENGINE_CHANNEL = "quanta"
 def account_group(public_key: bytes) -> str:
     """Returns the group every gateway connection of this key joins."""
     return f"key.{public_key.hex()}"
+
+
+HERALD_GROUP = "herald"
+"""The group of alpha's herald connections: every auditor gets every quantum."""

@@ -7,6 +7,7 @@ from quanta.core.status import StatusCode
 from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (
     MESSAGE,
+    ConstellationSettings,
     EffectsGroup,
     PayloadProof,
     Quantum,
@@ -15,8 +16,9 @@ from quanta.core.xdr.schema import (
     QuantumInfoResponse,
     QueryOrder,
     ResultMessage,
+    SignedQuantum,
 )
-from quanta.models import EffectsGroupRecord, QuantumRecord
+from quanta.models import EffectsGroupRecord, QuantumRecord, SettingsRecord
 
 HISTORY_LIMIT_MAX = 1000
 
@@ -65,3 +67,20 @@ def _item(row: EffectsGroupRecord, quantum: QuantumRecord) -> QuantumInfoItem:
         decode(EffectsGroup, bytes(row.data)),
         proof.signatures,
     )
+
+
+def quanta_signed_after(apex: int, limit: int) -> list[SignedQuantum]:
+    """Returns up to `limit` persisted quanta above `apex` with their known signatures."""
+    records = QuantumRecord.objects.filter(apex__gt=apex).order_by("apex")[:limit]
+    return [
+        SignedQuantum(
+            decode(Quantum, bytes(r.data)), decode(PayloadProof, bytes(r.signatures)).signatures
+        )
+        for r in records
+    ]
+
+
+def settings_current() -> ConstellationSettings | None:
+    """Returns the latest persisted settings, None before initialization."""
+    record = SettingsRecord.objects.order_by("-version").first()
+    return None if record is None else decode(ConstellationSettings, bytes(record.data))

@@ -76,9 +76,7 @@ def batch_persist(*, batch: Batch) -> None:
                 provider=provider, defaults={"cursor": cursor}
             )
         for apex, settings in batch.settings:
-            SettingsRecord.objects.update_or_create(
-                version=settings.version, defaults={"apex": apex, "data": encode(settings)}
-            )
+            settings_record_persist(apex=apex, settings=settings)
         _withdrawals_persist(batch)
         SnapshotRecord.objects.update_or_create(
             id=1,
@@ -90,6 +88,13 @@ def batch_persist(*, batch: Batch) -> None:
                 "constellation_sequence": batch.constellation_sequence,
             },
         )
+
+
+def settings_record_persist(*, apex: int, settings: ConstellationSettings) -> None:
+    """Records one version of the settings and the apex that brought it in."""
+    SettingsRecord.objects.update_or_create(
+        version=settings.version, defaults={"apex": apex, "data": encode(settings)}
+    )
 
 
 def _accounts_persist(batch: Batch) -> None:

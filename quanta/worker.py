@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 
 from payments.core.provider import PaymentProvider
 from payments.manager import providers_build
 from quanta.core.alpha import AlphaNode
+from quanta.core.auditor import AuditorNode
 from quanta.core.engine import Engine
 from quanta.core.keys import KeyPair
 from quanta.core.pending import Batch, PendingUpdates, QuantumRow
-from quanta.core.xdr.schema import NodeState
+from quanta.core.status import BadRequest
+from quanta.core.xdr.schema import ConstellationSettings, DepositQuantum, NodeState
 from quanta.node_status import status_publish
-from quanta.services import batch_persist, quanta_persist, snapshot_load
+from quanta.services import batch_persist, quanta_persist, settings_record_persist, snapshot_load
 
 logger = logging.getLogger(__name__)
 
@@ -39,26 +42,46 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def alpha_node_load() -> AlphaNode:
-    """Builds the node from the database: snapshot, replay of final quanta, hash check."""
+Node = AlphaNode | AuditorNode
+
+
+def node_load() -> Node:
+    """Builds this node (alpha or auditor, per CONSTELLATION_ROLE) from the database:
+    snapshot, replay of the quanta persisted above it, state hash check."""
     loaded = snapshot_load()
     state = loaded.state
+    engine = Engine(state)
+    cls: type[Node] = AuditorNode if settings.NODE_ROLE == "auditor" else AlphaNode
+    node = cls(node_keypair(), engine, _pending())
     if loaded.state_hash is not None and state.state_hash() != loaded.state_hash:
-        node = AlphaNode(node_keypair(), Engine(state), _pending())
         node.status.set(NodeState.FAILED, "snapshot does not match its state hash")
         return node
-    engine = Engine(state)
     for quantum in loaded.quanta_above:
         engine.replay(quantum, verified=True)
-    node = AlphaNode(node_keypair(), engine, _pending())
     node.pending.count += len(loaded.quanta_above)
     _mark_replayed_dirty(node)
-    node.settings_changed()
+    _check_role(node)
     logger.info("engine loaded at apex %d (%d replayed)", state.apex, len(loaded.quanta_above))
     return node
 
 
-def _mark_replayed_dirty(node: AlphaNode) -> None:
+def _check_role(node: Node) -> None:
+    config = node.engine.state.config
+    if config is None:
+        return
+    is_alpha = config.settings.alpha == node.keypair.public_key
+    if is_alpha != isinstance(node, AlphaNode):
+        node.status.set(
+            NodeState.FAILED, f"CONSTELLATION_ROLE={settings.NODE_ROLE} but settings disagree"
+        )
+        return
+    if isinstance(node, AlphaNode):
+        node.settings_changed()
+    else:
+        node.status.set(NodeState.RUNNING, "loaded; waiting for alpha")
+
+
+def _mark_replayed_dirty(node: Node) -> None:
     # Replayed quanta changed rows the snapshot does not have yet: mark everything so the next
     # batch rewrites it. Rare (only after a crash) and bounded by one batch of quanta.
     state = node.engine.state
@@ -73,13 +96,13 @@ def _pending() -> PendingUpdates:
     return PendingUpdates(settings.SNAPSHOT_INTERVAL_S, settings.SNAPSHOT_QUANTA_MAX)
 
 
-def providers_for(node: AlphaNode) -> dict[str, PaymentProvider]:
+def providers_for(node: Node) -> dict[str, PaymentProvider]:
     """Returns the payment providers of the settings in force (none before initialization)."""
     config = node.engine.state.config
     return {} if config is None else providers_build(config)
 
 
-def node_status_publish(node: AlphaNode) -> None:
+def node_status_publish(node: Node) -> None:
     """Publishes the node's state for the web process."""
     status_publish(state=node.status.state, apex=node.engine.state.apex, reason=node.status.reason)
 
@@ -92,3 +115,27 @@ def rows_persist(rows: list[QuantumRow]) -> None:
 def snapshot_persist(batch: Batch) -> None:
     """Moves the snapshot (runs in a worker thread)."""
     batch_persist(batch=batch)
+
+
+def settings_persist(apex: int, settings_in_force: ConstellationSettings) -> None:
+    """Records settings as soon as they are in force (the web process needs them)."""
+    settings_record_persist(apex=apex, settings=settings_in_force)
+
+
+def deposit_validation_install(
+    node: Node, providers: Callable[[], dict[str, PaymentProvider]]
+) -> None:
+    """Makes an auditor check every deposit notification against its own provider's view."""
+    if isinstance(node, AlphaNode):
+        return  # Alpha built the notification from its own provider.
+    state = node.engine.state
+
+    def validate(body: DepositQuantum) -> None:
+        provider = providers().get(body.provider)
+        if provider is None:
+            raise BadRequest(f"provider {body.provider} is not available on this node")
+        config = state.require_config()
+        initial = config.providers[body.provider].init_cursor
+        provider.validate_notification(body, state.cursors.get(body.provider, initial))
+
+    node.engine.validate_deposit = validate

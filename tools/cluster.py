@@ -69,6 +69,7 @@ class Node:
             CONSTELLATION_REDIS_PREFIX=self.redis_prefix,
             CONSTELLATION_NODE_SECRET=self.keypair.secret,
             CONSTELLATION_HTTP_PORT=str(self.http_port),
+            CONSTELLATION_ROLE="alpha" if self.index == 0 else "auditor",
             CONSTELLATION_ALPHA_URL=f"ws://127.0.0.1:{alpha.http_port}/ws/herald/",
             PYTHONUNBUFFERED="1",
         )
@@ -175,6 +176,8 @@ class Cluster:
             redis_prefix_clear(node.redis_prefix)
             self.start_process(node, "web")
             self.start_process(node, "engine")
+            if node.index > 0:
+                self.start_process(node, "herald")
         for node in self.nodes:
             wait_for_http(f"{node.url}/api/constellation/info", READY_TIMEOUT_S)
         return self

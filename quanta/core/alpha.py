@@ -12,6 +12,7 @@ Nothing here does I/O; the worker sends the deliveries and writes the rows.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 from exchange.core.accounts import RateLimiter, RequestRateLimits
@@ -41,9 +42,13 @@ from quanta.core.xdr.schema import (
     QuantumResultMessage,
     RequestQuantum,
     ResultMessage,
+    SignedQuantum,
     WithdrawalQuantum,
     WithdrawalRequest,
 )
+
+RECENT_QUANTA_MAX = 20_000
+"""Quanta kept in memory for auditors that reconnect."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +82,10 @@ class AlphaNode:
         self.status = NodeStatus()
         self.unfinalized: dict[int, PendingQuantum] = {}
         self.final_rows: list[QuantumRow] = []
+        # Quanta to stream to the auditors, and the most recent ones for auditors that
+        # reconnect (older ones are read back from the database).
+        self.outgoing: list[SignedQuantum] = []
+        self.recent: deque[SignedQuantum] = deque(maxlen=RECENT_QUANTA_MAX)
         self.rate_limiter: RateLimiter | None = None
 
     # --- requests --------------------------------------------------------------------------
@@ -134,8 +143,7 @@ class AlphaNode:
             self.rate_limiter = RateLimiter(RequestRateLimits(minute, hour))
         if self.status.state in (NodeState.UNDEFINED, NodeState.RUNNING):
             self.status.set(NodeState.RUNNING, "initialized")
-            if config.majority == 1:
-                self.status.set(NodeState.READY, "single-node constellation")
+            self.status.set(NodeState.READY, "executing requests")
 
     # --- signatures and finality -----------------------------------------------------------
 
@@ -148,6 +156,10 @@ class AlphaNode:
         assert accepted, "alpha's own signature must verify"
         waiting = PendingQuantum(executed, signatures, requester, message_id)
         self.pending.record(executed)
+        alpha_signature = NodeSignature(config.alpha_index, signatures.signatures()[0][1])
+        signed = SignedQuantum(executed.quantum, (alpha_signature,))
+        self.outgoing.append(signed)
+        self.recent.append(signed)
         deliveries: list[Delivery] = []
         if signatures.is_final:
             return self._finalize(waiting)
@@ -204,6 +216,20 @@ class AlphaNode:
             )
             deliveries.append(Delivery(message, waiting.requester))
         return deliveries
+
+    def take_outgoing(self) -> list[SignedQuantum]:
+        """Returns and forgets the quanta not yet streamed to the auditors."""
+        quanta, self.outgoing = self.outgoing, []
+        return quanta
+
+    def recent_after(self, apex: int) -> list[SignedQuantum] | None:
+        """Returns the quanta above `apex` from memory, or None if memory does not reach back
+        that far (the caller then reads the older ones from the database)."""
+        if not self.recent:
+            return [] if apex >= self.engine.state.apex else None
+        if self.recent[0].quantum.apex > apex + 1:
+            return None
+        return [q for q in self.recent if q.quantum.apex > apex]
 
     def take_final_rows(self) -> list[QuantumRow]:
         """Returns and forgets the final quanta not yet handed out for persistence."""

@@ -1,0 +1,72 @@
+"""Goal: a RequestResult follows acknowledgement then finalization of the same quantum, and
+`wait_final` returns False when no majority arrives in time (SPEC.md, Security).
+
+Method: feed real signed results (alpha alone, then a majority) into one RequestResult."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from constellation_client.result import RequestResult
+from constellation_client.tests.builders import auditors, own_group, signed_result
+from constellation_client.wire import Constellation
+from quanta.core.status import StatusCode
+from quanta.core.xdr.schema import ResultMessage
+
+PAIRS = auditors(3)
+CONSTELLATION = Constellation.from_keys([pair.public_key for pair in PAIRS])
+
+
+def _acknowledged() -> RequestResult:
+    return RequestResult.executed(signed_result([(0, PAIRS[0])]), CONSTELLATION)
+
+
+def test_first_answer_is_acknowledged_not_final() -> None:
+    result = _acknowledged()
+    assert result.ok and result.acknowledged and not result.finalized
+    assert (result.signatures_verified, result.auditor_count) == (1, 3)
+    assert result.effects == own_group()
+
+
+async def test_wait_final_wakes_on_finalization() -> None:
+    result = _acknowledged()
+    final = signed_result([(0, PAIRS[0]), (1, PAIRS[1])])
+    asyncio.get_running_loop().call_later(0.01, result.update, final, CONSTELLATION)
+    assert await result.wait_final(timeout_s=2.0)
+    assert result.finalized and result.signatures_verified == 2
+
+
+async def test_wait_final_times_out_without_majority() -> None:
+    assert not await _acknowledged().wait_final(timeout_s=0.05)
+
+
+async def test_wait_final_returns_false_once_closed() -> None:
+    result = _acknowledged()
+    asyncio.get_running_loop().call_later(0.01, result.close)
+    assert not await result.wait_final(timeout_s=5.0)
+
+
+def test_late_acknowledgement_does_not_downgrade_a_final_result() -> None:
+    result = RequestResult.executed(signed_result(list(enumerate(PAIRS))), CONSTELLATION)
+    result.update(signed_result([(0, PAIRS[0])]), CONSTELLATION)
+    assert result.finalized and result.signatures_verified == 3
+
+
+def test_update_for_another_apex_is_ignored() -> None:
+    result = _acknowledged()
+    result.update(signed_result(list(enumerate(PAIRS)), apex=99), CONSTELLATION)
+    assert not result.finalized
+
+
+def test_forged_payload_is_not_acknowledged() -> None:
+    message = dataclasses.replace(signed_result([(0, PAIRS[0])]), quantum_hash=b"\x01" * 32)
+    result = RequestResult.executed(message, CONSTELLATION)
+    assert result.ok and not result.acknowledged and result.signatures_verified == 0
+
+
+async def test_rejection_carries_status_and_is_never_final() -> None:
+    result = RequestResult.rejected(ResultMessage(3, StatusCode.FORBIDDEN, "insufficient funds"))
+    assert not result.ok and result.status == StatusCode.FORBIDDEN
+    assert result.description == "insufficient funds"
+    assert not await result.wait_final(timeout_s=5.0)

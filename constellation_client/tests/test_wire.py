@@ -1,0 +1,129 @@
+"""Goal: frames are signed and checked as docs/protocol.md says, URLs and info are derived
+correctly, and oversize frames never leave the client.
+
+Method: seal with a client key and compare with the node's own envelope encoding; open frames
+signed by alpha, by someone else, and tampered."""
+
+from __future__ import annotations
+
+import pytest
+
+from constellation_client.wire import (
+    Constellation,
+    ConstellationClientError,
+    decode_destination,
+    node_urls,
+    open_frame,
+    seal,
+)
+from quanta.core.testing import keypair, sign_message
+from quanta.core.xdr.codec import encode
+from quanta.core.xdr.schema import (
+    AccountDataRequest,
+    ClientConnectionSuccess,
+    Limits,
+    WithdrawalRequest,
+)
+
+CLIENT = keypair(50)
+ALPHA = keypair(1)
+
+
+def test_seal_equals_the_envelope_the_node_expects() -> None:
+    request = AccountDataRequest(1, CLIENT.public_key, 123)
+    assert seal(request, CLIENT) == encode(sign_message(request, CLIENT))
+
+
+def test_open_frame_returns_alpha_signed_message() -> None:
+    message = ClientConnectionSuccess(1, 7)
+    assert open_frame(seal(message, ALPHA), ALPHA.public_key) == message
+
+
+def test_open_frame_refuses_another_signer() -> None:
+    with pytest.raises(ConstellationClientError, match="alpha"):
+        open_frame(seal(ClientConnectionSuccess(1, 7), CLIENT), ALPHA.public_key)
+
+
+def test_open_frame_refuses_tampered_bytes() -> None:
+    frame = bytearray(seal(ClientConnectionSuccess(1, 7), ALPHA))
+    frame[15] ^= 1  # inside the account id
+    with pytest.raises(ConstellationClientError, match="signature"):
+        open_frame(bytes(frame), ALPHA.public_key)
+
+
+def test_open_frame_refuses_garbage() -> None:
+    with pytest.raises(ConstellationClientError, match="malformed"):
+        open_frame(b"\x00\x01", ALPHA.public_key)
+
+
+def test_seal_refuses_frames_above_64_kib() -> None:
+    # A destination is at most 256 bytes, so no real request gets that large; the guard is
+    # checked by lowering the limit instead.
+    request = WithdrawalRequest(1, CLIENT.public_key, 1, "local-vault", "USD", 1, "x" * 256, 0)
+    assert len(seal(request, CLIENT)) <= Limits.ENVELOPE_BYTES_MAX
+    original = Limits.ENVELOPE_BYTES_MAX
+    Limits.ENVELOPE_BYTES_MAX = 100
+    try:
+        with pytest.raises(ConstellationClientError) as raised:
+            seal(request, CLIENT)
+    finally:
+        Limits.ENVELOPE_BYTES_MAX = original
+    assert raised.value.status == 413
+
+
+@pytest.mark.parametrize(
+    ("url", "ws_url", "info_url"),
+    [
+        ("http://127.0.0.1:8000", "ws://127.0.0.1:8000/ws/", "http://127.0.0.1:8000/api/constellation/info"),
+        ("https://node.example/", "wss://node.example/ws/", "https://node.example/api/constellation/info"),
+        ("ws://h:1/ws/", "ws://h:1/ws/", "http://h:1/api/constellation/info"),
+        ("http://h/prefix", "ws://h/prefix/ws/", "http://h/prefix/api/constellation/info"),
+    ],
+)  # fmt: skip
+def test_node_urls(url: str, ws_url: str, info_url: str) -> None:
+    assert node_urls(url) == (ws_url, info_url)
+
+
+@pytest.mark.parametrize("url", ["ftp://h", "127.0.0.1:8000", "http://"])
+def test_node_urls_refuses_non_node_urls(url: str) -> None:
+    with pytest.raises(ConstellationClientError):
+        node_urls(url)
+
+
+def _info(alpha_index: int = 1) -> dict[str, object]:
+    pairs = [keypair(1), keypair(2), keypair(3)]
+    return {
+        "state": 2,
+        "alpha": pairs[alpha_index].public_key_strkey,
+        "auditors": [{"public_key": p.public_key_strkey, "address": ""} for p in pairs],
+        "quote_asset": "USD",
+    }
+
+
+def test_constellation_from_info_finds_alpha() -> None:
+    constellation = Constellation.from_info(_info(alpha_index=1))
+    assert constellation.alpha_index == 1
+    assert constellation.alpha_key == keypair(2).public_key
+    assert constellation.quote_asset == "USD"
+
+
+def test_constellation_from_info_refuses_uninitialized_node() -> None:
+    with pytest.raises(ConstellationClientError, match="not initialized"):
+        Constellation.from_info({"state": 0, "apex": 0})
+
+
+def test_constellation_from_keys_refuses_alpha_outside_and_duplicates() -> None:
+    keys: list[str | bytes] = [keypair(1).public_key_strkey, keypair(2).public_key]
+    assert Constellation.from_keys(keys).alpha_index == 0
+    with pytest.raises(ConstellationClientError, match="alpha"):
+        Constellation.from_keys(keys, alpha_key=keypair(3).public_key)
+    with pytest.raises(ConstellationClientError, match="distinct"):
+        Constellation.from_keys([keys[0], keys[0]])
+
+
+def test_decode_destination_accepts_strkey_and_raw_key() -> None:
+    raw = keypair(9).public_key
+    assert decode_destination(keypair(9).public_key_strkey) == raw
+    assert decode_destination(raw) == raw
+    with pytest.raises(ConstellationClientError):
+        decode_destination("GNOTAKEY")

@@ -1,0 +1,58 @@
+"""Pure checks of the herald (alpha <-> auditor) protocol.
+
+The auditor's handshake answer is an `AuditorHandshakeResponse` in an envelope signed by the
+auditor's key; alpha accepts it only from a key listed among the constellation's auditors (and
+not its own), and learns from it where the auditor stands (its quanta cursor).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from quanta.core.gateway import GatewayError, decode_envelope, signature_valid
+from quanta.core.status import StatusCode
+from quanta.core.xdr.codec import XdrError, decode
+from quanta.core.xdr.schema import AuditorHandshakeResponse, Limits, MessageEnvelope
+
+
+@dataclass(frozen=True, slots=True)
+class AuditorHello:
+    """An authenticated auditor: its index in the settings and its cursor."""
+
+    auditor_index: int
+    quanta_cursor: int
+
+
+def check_auditor_handshake(
+    data: bytes, challenge: bytes, auditor_keys: tuple[bytes, ...], alpha_index: int
+) -> AuditorHello:
+    """Returns who the auditor is if its signed handshake answer is valid."""
+    envelope = decode_envelope(data)
+    message = envelope.message
+    if not isinstance(message, AuditorHandshakeResponse):
+        raise GatewayError(StatusCode.UNEXPECTED_MESSAGE, "auditor handshake expected", 0, True)
+    signer = envelope.signature.signer
+    if signer not in auditor_keys or auditor_keys.index(signer) == alpha_index:
+        raise GatewayError(StatusCode.FORBIDDEN, "not an auditor of this constellation", 0, True)
+    if message.handshake_data != challenge or not signature_valid(data, envelope):
+        raise GatewayError(StatusCode.UNAUTHORIZED, "handshake failed", 0, True)
+    return AuditorHello(auditor_keys.index(signer), int(message.quanta_cursor))
+
+
+def check_auditor_message(data: bytes, public_key: bytes) -> MessageEnvelope:
+    """Returns a message of the connected auditor, refusing anything not signed by it."""
+    envelope = decode_envelope_large(data)
+    if envelope.signature.signer != public_key or not signature_valid(data, envelope):
+        raise GatewayError(StatusCode.UNAUTHORIZED, "invalid signature", 0)
+    return envelope
+
+
+def decode_envelope_large(data: bytes) -> MessageEnvelope:
+    """Decodes an auditor frame (batches may exceed a client frame's size limit)."""
+    if len(data) > Limits.BATCH_BYTES_MAX:
+        raise GatewayError(StatusCode.PAYLOAD_TOO_LARGE, "batch too large", 0)
+    try:
+        envelope: MessageEnvelope = decode(MessageEnvelope, data)
+    except XdrError as error:
+        raise GatewayError(StatusCode.BAD_REQUEST, f"malformed message: {error}", 0) from None
+    return envelope

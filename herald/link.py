@@ -1,0 +1,97 @@
+"""The auditor's herald link: one outgoing WebSocket to alpha, kept open with backoff.
+
+It answers alpha's handshake with this node's key and cursor, hands every quanta batch to the
+node's own engine (channel `quanta`), and sends back what the engine answers: result
+(signature) batches, and resend requests when the engine saw a gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import WebSocketException
+
+from quanta.core.gateway import envelope_bytes
+from quanta.core.keys import KeyPair
+from quanta.core.xdr.codec import decode, encode
+from quanta.core.xdr.schema import (
+    MESSAGE,
+    AuditorHandshakeResponse,
+    HandshakeRequest,
+    MessageEnvelope,
+    NodeState,
+    QuantaCursorRequest,
+)
+from quanta.groups import ENGINE_CHANNEL
+
+logger = logging.getLogger(__name__)
+
+BACKOFF_S_MIN = 0.2
+BACKOFF_S_MAX = 5.0
+FRAME_BYTES_MAX = 32 * 1024 * 1024
+
+
+class HeraldLink:
+    """Keeps this auditor connected to alpha."""
+
+    def __init__(self, url: str, keypair: KeyPair, layer: Any, cursor: Any) -> None:
+        """`cursor()` returns this node's current apex (what it asks alpha to send after)."""
+        self.url = url
+        self.keypair = keypair
+        self.layer = layer
+        self.cursor = cursor
+
+    async def run_forever(self) -> None:
+        """Connects, relays until the connection drops, and reconnects with backoff."""
+        backoff = BACKOFF_S_MIN
+        while True:
+            try:
+                async with connect(self.url, max_size=FRAME_BYTES_MAX, open_timeout=10) as ws:
+                    backoff = BACKOFF_S_MIN
+                    await self._session(ws)
+            except (OSError, WebSocketException, TimeoutError) as error:
+                logger.warning(
+                    "herald link to %s: %s; retrying in %.1f s", self.url, error, backoff
+                )
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_S_MAX)
+
+    async def _session(self, ws: ClientConnection) -> None:
+        hello = decode(MessageEnvelope, await ws.recv()).message
+        if not isinstance(hello, HandshakeRequest):
+            raise WebSocketException("alpha did not start with a handshake")
+        apex = await asyncio.to_thread(self.cursor)
+        answer = AuditorHandshakeResponse(1, hello.handshake_data, apex, apex, NodeState.RUNNING)
+        await ws.send(envelope_bytes(encode(answer, MESSAGE), self.keypair))
+        logger.info("herald link up at apex %d", apex)
+        reply = await self.layer.new_channel()
+        tasks = [
+            asyncio.create_task(self._from_alpha(ws, reply)),
+            asyncio.create_task(self._to_alpha(ws, reply)),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def _from_alpha(self, ws: ClientConnection, reply: str) -> None:
+        async for frame in ws:
+            if isinstance(frame, bytes):
+                event = {"type": "quanta.batch", "batch": frame, "reply": reply}
+                await self.layer.send(ENGINE_CHANNEL, event)
+        raise WebSocketException("alpha closed the connection")
+
+    async def _to_alpha(self, ws: ClientConnection, reply: str) -> None:
+        while True:
+            event = await self.layer.receive(reply)
+            if event["type"] == "herald.results":
+                await ws.send(envelope_bytes(event["message"], self.keypair))
+            elif event["type"] == "herald.resend":
+                request = QuantaCursorRequest(0, int(event["apex"]), int(event["apex"]))
+                await ws.send(envelope_bytes(encode(request, MESSAGE), self.keypair))

@@ -1,0 +1,126 @@
+"""An auditor's side of the quantum flow, as a plain object the engine worker adapts.
+
+`AuditorNode` receives the quanta alpha streams (with alpha's signature), re-executes each on
+its own `Engine` (verifying the client's signature itself), checks alpha's signature of the
+payload hash it computed, signs that payload hash and returns its `AuditorResult`s. Quanta at
+or below its apex are duplicates and skipped; a gap means something was lost between alpha and
+here, so it asks alpha to resend from its apex. Any mismatch — another effects proof, a broken
+chain, a refused request, an alpha signature that does not verify — stops it: it goes Failed,
+says why, and never signs again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from quanta.core.engine import Engine, Executed, QuantumMismatch
+from quanta.core.keys import KeyPair, verify_signature
+from quanta.core.node_state import NodeStatus
+from quanta.core.pending import PendingUpdates, QuantumRow, quantum_row
+from quanta.core.xdr.codec import encode
+from quanta.core.xdr.schema import (
+    AuditorResult,
+    ConstellationQuantum,
+    NodeSignature,
+    NodeState,
+    PayloadProof,
+    SignedQuantum,
+)
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    """What handling one quanta batch produced."""
+
+    results: list[AuditorResult] = field(default_factory=list)
+    resend_from: int | None = None
+    executed: list[Executed] = field(default_factory=list)
+
+
+class AuditorNode:
+    """Re-executes and signs the quanta alpha sends."""
+
+    def __init__(self, keypair: KeyPair, engine: Engine, pending: PendingUpdates) -> None:
+        """Wraps an engine whose state was loaded (or is empty) for the node `keypair`."""
+        self.keypair = keypair
+        self.engine = engine
+        self.pending = pending
+        self.status = NodeStatus()
+        self.final_rows: list[QuantumRow] = []
+
+    @property
+    def apex(self) -> int:
+        """Returns the apex of the last quantum this node executed."""
+        return self.engine.state.apex
+
+    def handle_batch(self, quanta: tuple[SignedQuantum, ...], alpha_apex: int) -> BatchOutcome:
+        """Executes and signs each new quantum in order; stops at a gap or a mismatch."""
+        outcome = BatchOutcome()
+        if self.status.state == NodeState.FAILED:
+            return outcome
+        for signed in quanta:
+            apex = signed.quantum.apex
+            if apex <= self.apex:
+                continue
+            if apex > self.apex + 1:
+                outcome.resend_from = self.apex
+                break
+            result = self._execute(signed, outcome)
+            if result is None:
+                break
+            outcome.results.append(result)
+        self._update_status(alpha_apex)
+        return outcome
+
+    def _execute(self, signed: SignedQuantum, outcome: BatchOutcome) -> AuditorResult | None:
+        try:
+            executed = self.engine.replay(signed.quantum)
+        except QuantumMismatch as error:
+            self.status.set(NodeState.FAILED, str(error))
+            return None
+        if not self._alpha_signed(executed, signed):
+            self.engine.revert_last(executed)
+            self.status.set(NodeState.FAILED, f"quantum {executed.apex}: alpha's signature invalid")
+            return None
+        if isinstance(signed.quantum.body, ConstellationQuantum):
+            self._settings_changed()
+        own = self._own_index()
+        signature = NodeSignature(own, self.keypair.sign(executed.payload_hash))
+        self.pending.record(executed)
+        proof = PayloadProof(executed.payload_hash, (*signed.signatures[:1], signature))
+        self.final_rows.append(quantum_row(executed, 0, encode(proof)))
+        outcome.executed.append(executed)
+        return AuditorResult(executed.apex, signature, None)
+
+    def _alpha_signed(self, executed: Executed, signed: SignedQuantum) -> bool:
+        config = self.engine.state.require_config()
+        alpha_key = config.auditor_keys[config.alpha_index]
+        return any(
+            s.auditor_index == config.alpha_index
+            and verify_signature(alpha_key, executed.payload_hash, s.signature)
+            for s in signed.signatures
+        )
+
+    def _own_index(self) -> int:
+        keys = self.engine.state.require_config().auditor_keys
+        if self.keypair.public_key not in keys:
+            self.status.set(NodeState.FAILED, "this node is not an auditor of the constellation")
+            raise QuantumMismatch("not an auditor")
+        return keys.index(self.keypair.public_key)
+
+    def _settings_changed(self) -> None:
+        if self.status.state == NodeState.UNDEFINED:
+            self.status.set(NodeState.RUNNING, "initialized by alpha")
+
+    def _update_status(self, alpha_apex: int) -> None:
+        if self.status.state in (NodeState.FAILED, NodeState.UNDEFINED):
+            return
+        if self.apex >= alpha_apex:
+            self.status.set(NodeState.READY, "in step with alpha")
+        elif self.status.state != NodeState.CHASING:
+            self.status.set(NodeState.CHASING, f"{alpha_apex - self.apex} quanta behind alpha")
+
+    def take_final_rows(self) -> list[QuantumRow]:
+        """Returns and forgets the signed quanta not yet handed out for persistence."""
+        rows, self.final_rows = self.final_rows, []
+        return rows
