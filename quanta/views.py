@@ -17,7 +17,7 @@ from quanta.core.keys import encode_public_key
 from quanta.core.xdr.codec import decode
 from quanta.core.xdr.schema import ConstellationSettings
 from quanta.groups import ENGINE_CHANNEL
-from quanta.models import SettingsRecord
+from quanta.models import SettingsRecord, SnapshotRecord
 from quanta.node_status import status_read
 
 INIT_TIMEOUT_S = 30.0
@@ -67,6 +67,10 @@ def constellation_info(request: HttpRequest) -> JsonResponse:
     """Returns the node's state and apex and the constellation's public settings."""
     status = status_read()
     info: dict[str, object] = {"state": status.state, "apex": status.apex, "reason": status.reason}
+    snapshot = SnapshotRecord.objects.filter(id=1).first()
+    if snapshot is not None:
+        info["snapshot_apex"] = snapshot.apex
+        info["snapshot_state_hash"] = bytes(snapshot.state_hash).hex()
     settings = _latest_settings()
     if settings is not None:
         info.update(settings_json(settings))

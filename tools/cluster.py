@@ -149,10 +149,12 @@ class Cluster:
         workdir: Path | None = None,
         seeds: Sequence[KeyPair] | None = None,
         python: str = sys.executable,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         """Describes `size` nodes on ports base_port, base_port + 1, ..."""
         self.name = name
         self.python = python
+        self.extra_env = dict(extra_env or {})
         self.workdir = workdir or ROOT / "var" / name
         self.workdir.mkdir(parents=True, exist_ok=True)
         keys = list(seeds) if seeds else [KeyPair.random() for _ in range(size)]
@@ -207,7 +209,7 @@ class Cluster:
         node.processes[process] = subprocess.Popen(
             self.command(node, process),
             cwd=ROOT,
-            env=node.env(self.alpha, self.ledger_database),
+            env={**node.env(self.alpha, self.ledger_database), **self.extra_env},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -241,6 +243,10 @@ class Cluster:
             check=True,
         )
         return result.stdout
+
+    def faucet(self, public_key: str, asset: str, amount: str) -> None:
+        """Pays `amount` of `asset` into the vault from `public_key` (a deposit)."""
+        self.manage(self.alpha, "faucet", public_key, asset, amount)
 
     def info(self, node: Node | None = None) -> dict[str, object]:
         """Returns a node's /api/constellation/info."""

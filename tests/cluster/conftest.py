@@ -1,0 +1,49 @@
+"""Fixtures of the cluster tests: real alpha/auditor processes on loopback ports.
+
+Each cluster gets its own databases, Redis prefixes and ports (from a per-run counter), and is
+stopped at the end of its scope whatever happened. The client is the real Python client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tools.cluster import Cluster, wait_for_state
+
+_ports = itertools.count(18100 + (os.getpid() % 50) * 20, 10)
+_names = itertools.count(1)
+
+
+def cluster_start(size: int, tmp_path_factory: pytest.TempPathFactory, **env: str) -> Cluster:
+    """Starts and initializes a cluster of `size` nodes; the caller stops it."""
+    name = f"t{os.getpid()}n{next(_names)}"
+    workdir: Path = tmp_path_factory.mktemp(name)
+    cluster = Cluster(size, name=name, base_port=next(_ports), workdir=workdir, extra_env=env)
+    try:
+        cluster.start()
+        answer = cluster.initialize()
+        assert answer.get("status") == 200, answer
+        wait_for_state(cluster, "Ready", 30)
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
+
+
+@pytest.fixture(scope="module")
+def single_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A constellation of one node (alpha alone: acknowledged is final)."""
+    cluster = cluster_start(1, tmp_path_factory, CONSTELLATION_SNAPSHOT_INTERVAL_S="1")
+    yield cluster
+    cluster.stop()
+
+
+def run(coroutine):  # type: ignore[no-untyped-def]
+    """Runs a coroutine to completion with a bound on its time."""
+    return asyncio.run(asyncio.wait_for(coroutine, 120))
