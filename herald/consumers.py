@@ -22,6 +22,8 @@ from quanta.core.keys import KeyPair
 from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import (
     MESSAGE,
+    CatchupQuantaBatch,
+    CatchupQuantaBatchRequest,
     HandshakeRequest,
     QuantaCursorRequest,
     ResultsBatch,
@@ -82,10 +84,22 @@ class HeraldConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.send(ENGINE_CHANNEL, event)
         elif isinstance(message, QuantaCursorRequest):
             await self._catchup(int(message.quanta_cursor))
+        elif isinstance(message, CatchupQuantaBatch):
+            event = {
+                "type": "quanta.catchup",
+                "auditor_index": self.auditor_index,
+                "batch": encode(message),
+            }
+            await self.channel_layer.send(ENGINE_CHANNEL, event)
 
     async def _catchup(self, cursor: int) -> None:
         event = {"type": "herald.catchup", "cursor": cursor, "reply": self.channel_name}
         await self.channel_layer.send(ENGINE_CHANNEL, event)
+
+    async def herald_rising(self, event: dict[str, Any]) -> None:
+        """Asks the auditor for every quantum it holds above alpha's apex (alpha is Rising)."""
+        request = CatchupQuantaBatchRequest(0, int(event["apex"]))
+        await self._send_message(encode(request, MESSAGE))
 
     async def herald_quanta(self, event: dict[str, Any]) -> None:
         """Sends a quanta batch from the engine to the auditor."""

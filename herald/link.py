@@ -11,6 +11,7 @@ import asyncio
 import logging
 from typing import Any
 
+from channels.db import database_sync_to_async
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
@@ -20,15 +21,19 @@ from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (
     MESSAGE,
     AuditorHandshakeResponse,
+    CatchupQuantaBatch,
+    CatchupQuantaBatchRequest,
     HandshakeRequest,
     MessageEnvelope,
     NodeState,
     QuantaCursorRequest,
 )
 from quanta.groups import ENGINE_CHANNEL
+from quanta.selectors import quanta_signed_after
 
 logger = logging.getLogger(__name__)
 
+CATCHUP_PAGE = 500
 BACKOFF_S_MIN = 0.2
 BACKOFF_S_MAX = 5.0
 FRAME_BYTES_MAX = 32 * 1024 * 1024
@@ -82,10 +87,26 @@ class HeraldLink:
 
     async def _from_alpha(self, ws: ClientConnection, reply: str) -> None:
         async for frame in ws:
-            if isinstance(frame, bytes):
+            if not isinstance(frame, bytes):
+                continue
+            message = decode(MessageEnvelope, frame).message
+            if isinstance(message, CatchupQuantaBatchRequest):
+                await self._send_catchup(ws, int(message.last_known_apex))
+            else:
                 event = {"type": "quanta.batch", "batch": frame, "reply": reply}
                 await self.layer.send(ENGINE_CHANNEL, event)
         raise WebSocketException("alpha closed the connection")
+
+    async def _send_catchup(self, ws: ClientConnection, apex: int) -> None:
+        """Sends a rising alpha every quantum this node holds above `apex`, in pages."""
+        while True:
+            quanta = await database_sync_to_async(quanta_signed_after)(apex, CATCHUP_PAGE)
+            has_more = len(quanta) == CATCHUP_PAGE
+            batch = CatchupQuantaBatch(0, tuple(quanta), has_more)
+            await ws.send(envelope_bytes(encode(batch, MESSAGE), self.keypair))
+            if not has_more:
+                return
+            apex = quanta[-1].quantum.apex
 
     async def _to_alpha(self, ws: ClientConnection, reply: str) -> None:
         while True:

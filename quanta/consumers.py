@@ -29,6 +29,7 @@ from quanta.core.status import ConstellationError, InvalidState, StatusCode
 from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (
     MESSAGE,
+    CatchupQuantaBatch,
     ClientConnectionSuccess,
     ConstellationMessageEnvelope,
     DepositQuantum,
@@ -135,6 +136,11 @@ class EngineConsumer(AsyncConsumer):
         tasks = [asyncio.create_task(self._flush_forever())]
         if isinstance(self.node, AlphaNode):
             tasks.append(asyncio.create_task(self._poll_deposits_forever()))
+            if self.node.status.state == NodeState.RISING:
+                # Auditors still connected to this node's web process do not know the engine
+                # restarted: ask each of them for what it holds above our apex.
+                rising = {"type": "herald.rising", "apex": self.node.engine.state.apex}
+                await self.channel_layer.group_send(HERALD_GROUP, rising)
         try:
             await super().__call__(scope, receive, send)
         finally:
@@ -208,6 +214,10 @@ class EngineConsumer(AsyncConsumer):
         alpha = self._alpha()
         if alpha is None:
             return
+        if alpha.status.state == NodeState.RISING:
+            rising = {"type": "herald.rising", "apex": alpha.engine.state.apex}
+            await self.channel_layer.send(event["reply"], rising)
+            return
         cursor = int(event["cursor"])
         while cursor < alpha.engine.state.apex:
             quanta = alpha.recent_after(cursor)
@@ -222,6 +232,15 @@ class EngineConsumer(AsyncConsumer):
                 event["reply"], {"type": "herald.quanta", "batch": self._quanta_batch(quanta)}
             )
             cursor = quanta[-1].quantum.apex
+
+    async def quanta_catchup(self, event: dict[str, Any]) -> None:
+        """Takes the quanta an auditor holds above alpha's apex (alpha, Rising)."""
+        alpha = self._alpha()
+        if alpha is None:
+            return
+        batch = decode(CatchupQuantaBatch, event["batch"])
+        alpha.rising_offer(int(event["auditor_index"]), batch.quanta, not batch.has_more)
+        await self._publish_status()
 
     async def quanta_batch(self, event: dict[str, Any]) -> None:
         """Re-executes and signs the quanta alpha streamed (auditor)."""

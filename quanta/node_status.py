@@ -7,6 +7,7 @@ natural place: every process of a node already shares it under the node's key pr
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass
 
 import redis
@@ -22,6 +23,7 @@ class PublishedStatus:
     state: str
     apex: int
     reason: str
+    started_ms: int = 0
 
 
 def _client() -> redis.Redis:
@@ -32,9 +34,12 @@ def _key() -> str:
     return f"{settings.REDIS_PREFIX}:node-status"
 
 
+_STARTED_MS = time.time_ns() // 1_000_000
+
+
 def status_publish(*, state: NodeState, apex: int, reason: str) -> None:
-    """Stores the node's state, apex and reason."""
-    payload = PublishedStatus(state.name.capitalize(), apex, reason)
+    """Stores the node's state, apex and reason, and when this engine process started."""
+    payload = PublishedStatus(state.name.capitalize(), apex, reason, _STARTED_MS)
     _client().set(_key(), json.dumps(asdict(payload)))
 
 

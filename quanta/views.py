@@ -66,7 +66,12 @@ def _latest_settings() -> ConstellationSettings | None:
 def constellation_info(request: HttpRequest) -> JsonResponse:
     """Returns the node's state and apex and the constellation's public settings."""
     status = status_read()
-    info: dict[str, object] = {"state": status.state, "apex": status.apex, "reason": status.reason}
+    info: dict[str, object] = {
+        "state": status.state,
+        "apex": status.apex,
+        "reason": status.reason,
+        "engine_started_ms": status.started_ms,
+    }
     snapshot = SnapshotRecord.objects.filter(id=1).first()
     if snapshot is not None:
         info["snapshot_apex"] = snapshot.apex

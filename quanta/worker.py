@@ -25,6 +25,7 @@ from quanta.core.status import BadRequest
 from quanta.core.xdr.schema import ConstellationSettings, DepositQuantum, NodeState
 from quanta.node_status import status_publish
 from quanta.services import batch_persist, quanta_persist, settings_record_persist, snapshot_load
+from quanta.tampering import TamperingAuditorNode
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ def node_load() -> Node:
     state = loaded.state
     engine = Engine(state)
     cls: type[Node] = AuditorNode if settings.NODE_ROLE == "auditor" else AlphaNode
+    if cls is AuditorNode and settings.NODE_TAMPER:
+        cls = TamperingAuditorNode
     node = cls(node_keypair(), engine, _pending())
     if loaded.state_hash is not None and state.state_hash() != loaded.state_hash:
         node.status.set(NodeState.FAILED, "snapshot does not match its state hash")
@@ -77,6 +80,8 @@ def _check_role(node: Node) -> None:
         return
     if isinstance(node, AlphaNode):
         node.settings_changed()
+        if config.majority > 1:
+            node.begin_rising()
     else:
         node.status.set(NodeState.RUNNING, "loaded; waiting for alpha")
 

@@ -150,11 +150,13 @@ class Cluster:
         seeds: Sequence[KeyPair] | None = None,
         python: str = sys.executable,
         extra_env: dict[str, str] | None = None,
+        node_env: dict[int, dict[str, str]] | None = None,
     ) -> None:
         """Describes `size` nodes on ports base_port, base_port + 1, ..."""
         self.name = name
         self.python = python
         self.extra_env = dict(extra_env or {})
+        self.node_env = dict(node_env or {})
         self.workdir = workdir or ROOT / "var" / name
         self.workdir.mkdir(parents=True, exist_ok=True)
         keys = list(seeds) if seeds else [KeyPair.random() for _ in range(size)]
@@ -209,7 +211,11 @@ class Cluster:
         node.processes[process] = subprocess.Popen(
             self.command(node, process),
             cwd=ROOT,
-            env={**node.env(self.alpha, self.ledger_database), **self.extra_env},
+            env={
+                **node.env(self.alpha, self.ledger_database),
+                **self.extra_env,
+                **self.node_env.get(node.index, {}),
+            },
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -303,13 +309,31 @@ def http_post_json(url: str, body: str) -> dict[str, object]:
         return dict(json.loads(error.read()))
 
 
+def wait_for_restart(
+    cluster: Cluster, started_after_ms: int, state: str, timeout_s: float, node: Node | None = None
+) -> dict[str, object]:
+    """Waits until an engine started after `started_after_ms` reports `state`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        info = wait_for_state(cluster, state, max(0.1, deadline - time.monotonic()), node)
+        if int(str(info.get("engine_started_ms", 0))) > started_after_ms:
+            return info
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no restarted engine reached {state}: {info}")
+        time.sleep(0.1)
+
+
 def wait_for_state(
     cluster: Cluster, state: str, timeout_s: float, node: Node | None = None
 ) -> dict[str, object]:
     """Polls a node's info until it reports `state`."""
     deadline = time.monotonic() + timeout_s
+    info: dict[str, object] = {}
     while True:
-        info = cluster.info(node)
+        try:
+            info = cluster.info(node)
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            info = {"state": "unreachable"}  # The web process is (re)starting.
         if info.get("state") == state:
             return info
         if time.monotonic() > deadline:

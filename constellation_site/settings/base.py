@@ -104,6 +104,8 @@ NODE_PARTICIPATION = env_str("CONSTELLATION_PARTICIPATION", "prime")
 # alpha: executes client requests; auditor: follows alpha through its herald link. A node's
 # role must agree with the settings (alpha is the node whose key is the settings' alpha key).
 NODE_ROLE = env_str("CONSTELLATION_ROLE", "alpha")
+# Test only: makes an auditor sign forged payload hashes (quanta/tampering.py).
+NODE_TAMPER = env_bool("CONSTELLATION_TAMPER", False)
 ALPHA_HERALD_URL = env_str("CONSTELLATION_ALPHA_URL", "ws://127.0.0.1:8000/ws/herald/")
 HTTP_PORT = env_int("CONSTELLATION_HTTP_PORT", 8000)
 

@@ -16,10 +16,11 @@ from collections import deque
 from dataclasses import dataclass
 
 from exchange.core.accounts import RateLimiter, RequestRateLimits
-from quanta.core.engine import Engine, Executed
+from quanta.core.engine import Engine, Executed, QuantumMismatch
 from quanta.core.keys import KeyPair
 from quanta.core.node_state import NodeStatus
 from quanta.core.pending import PendingUpdates, QuantumRow, quantum_row
+from quanta.core.rising import Rising, RisingFailed
 from quanta.core.signatures import SignatureSet
 from quanta.core.status import (
     ConstellationError,
@@ -86,6 +87,7 @@ class AlphaNode:
         # reconnect (older ones are read back from the database).
         self.outgoing: list[SignedQuantum] = []
         self.recent: deque[SignedQuantum] = deque(maxlen=RECENT_QUANTA_MAX)
+        self.rising: Rising | None = None
         self.rate_limiter: RateLimiter | None = None
 
     # --- requests --------------------------------------------------------------------------
@@ -144,6 +146,54 @@ class AlphaNode:
         if self.status.state in (NodeState.UNDEFINED, NodeState.RUNNING):
             self.status.set(NodeState.RUNNING, "initialized")
             self.status.set(NodeState.READY, "executing requests")
+
+    # --- recovery (Rising) -------------------------------------------------------------------
+
+    def begin_rising(self) -> None:
+        """Starts recovery: nothing executes until a majority of auditors told what they hold."""
+        config = self.engine.state.require_config()
+        self.rising = Rising(config, self.engine.state.apex)
+        self.status.set(NodeState.RISING, "collecting quanta from the auditors")
+
+    def rising_offer(
+        self, auditor_index: int, quanta: tuple[SignedQuantum, ...], done: bool
+    ) -> None:
+        """Takes an auditor's quanta above our apex; completes recovery once decided."""
+        rising = self.rising
+        if rising is None or self.status.state != NodeState.RISING:
+            return
+        try:
+            rising.offer(auditor_index, quanta, done)
+            if rising.is_decided:
+                self._complete_rising(rising)
+        except (RisingFailed, QuantumMismatch) as error:
+            self.rising = None
+            self.status.set(NodeState.FAILED, f"recovery failed: {error}")
+
+    def _complete_rising(self, rising: Rising) -> None:
+        config = rising.config
+        for candidate in rising.recovered():
+            executed = self.engine.replay(candidate.signed.quantum)
+            signatures = SignatureSet(
+                config.auditor_keys, config.alpha_index, executed.payload_hash
+            )
+            for index, signature in sorted(candidate.signatures.items()):
+                signatures.add(index, signature)
+            self.pending.record(executed)
+            waiting = PendingQuantum(executed, signatures, None, 0)
+            signed = SignedQuantum(
+                executed.quantum,
+                tuple(NodeSignature(i, sig) for i, sig in signatures.signatures()),
+            )
+            self.outgoing.append(signed)
+            self.recent.append(signed)
+            if signatures.is_final:
+                self._finalize(waiting)
+            else:
+                self.unfinalized[executed.apex] = waiting
+        self.rising = None
+        recovered = len(rising.candidates)
+        self.status.set(NodeState.READY, f"recovered {recovered} quanta from the auditors")
 
     # --- signatures and finality -----------------------------------------------------------
 

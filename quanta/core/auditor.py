@@ -85,12 +85,16 @@ class AuditorNode:
         if isinstance(signed.quantum.body, ConstellationQuantum):
             self._settings_changed()
         own = self._own_index()
-        signature = NodeSignature(own, self.keypair.sign(executed.payload_hash))
+        signature = NodeSignature(own, self.sign_payload(executed.payload_hash))
         self.pending.record(executed)
         proof = PayloadProof(executed.payload_hash, (*signed.signatures[:1], signature))
         self.final_rows.append(quantum_row(executed, 0, encode(proof)))
         outcome.executed.append(executed)
         return AuditorResult(executed.apex, signature, None)
+
+    def sign_payload(self, payload_hash: bytes) -> bytes:
+        """Returns this node's signature of a quantum's payload hash."""
+        return self.keypair.sign(payload_hash)
 
     def _alpha_signed(self, executed: Executed, signed: SignedQuantum) -> bool:
         config = self.engine.state.require_config()

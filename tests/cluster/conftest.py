@@ -29,7 +29,8 @@ def cluster_start(size: int, tmp_path_factory: pytest.TempPathFactory, **env: st
         cluster.start()
         answer = cluster.initialize()
         assert answer.get("status") == 200, answer
-        wait_for_state(cluster, "Ready", 30)
+        for node in cluster.nodes:
+            wait_for_state(cluster, "Ready", 60, node)
     except BaseException:
         cluster.stop()
         raise

@@ -10,6 +10,7 @@ deposits through the local ledger's faucet command. Every wait is bounded.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from websockets.asyncio.client import connect
 
@@ -19,7 +20,7 @@ from quanta.core.testing import sign_message
 from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import HandshakeResponse, MessageEnvelope, PaymentRequest
 from tests.cluster.conftest import run
-from tools.cluster import Cluster, wait_for_state
+from tools.cluster import Cluster, wait_for_restart
 
 UNIT = 10_000_000
 
@@ -218,8 +219,9 @@ def test_engine_killed_mid_stream_restarts_with_the_same_state(single_node: Clus
         before_alice, before_bob = await balances(alice), await balances(bob)
         apex = single_node.info()["apex"]
         await asyncio.to_thread(single_node.kill_process, single_node.alpha, "engine")
+        restarted_ms = time.time_ns() // 1_000_000
         await asyncio.to_thread(single_node.start_process, single_node.alpha, "engine")
-        await asyncio.to_thread(wait_for_state, single_node, "Ready", 30)
+        await asyncio.to_thread(wait_for_restart, single_node, restarted_ms, "Ready", 30)
         assert await balances(alice) == before_alice
         assert await balances(bob) == before_bob
         after = await alice.pay(bob.public_key, "USD", UNIT)

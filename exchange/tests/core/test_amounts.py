@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from exchange.core.amounts import (
@@ -101,6 +101,7 @@ def test_sum_of_floored_fills_never_exceeds_ceiled_lock(
     total: int, price: int, weights: list[int]
 ) -> None:
     """A buyer locking ceil(total·p) can always pay floor(fill·p) for every fill of a split."""
+    assume(-(-total * price // PRICE_SCALE) <= U64_MAX)  # Larger orders are refused upstream.
     fills = _split(total, weights)
     assert sum(fills) == total
     paid = sum(quote_amount(fill, price, round_up=False) for fill in fills)
@@ -110,6 +111,7 @@ def test_sum_of_floored_fills_never_exceeds_ceiled_lock(
 @given(amounts(), price_units(), st.integers(0, 10**12))
 def test_partial_fill_releases_at_least_what_it_pays(total: int, price: int, cut: int) -> None:
     """The lock released by a fill, ceil(a·p) - ceil((a-f)·p), covers floor(f·p)."""
+    assume(-(-total * price // PRICE_SCALE) <= U64_MAX)  # Larger orders are refused upstream.
     fill = cut % total + 1
     released = quote_amount(total, price, round_up=True) - quote_amount(
         total - fill, price, round_up=True

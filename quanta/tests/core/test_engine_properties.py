@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from exchange.core.matching import TimeInForce
 from exchange.core.orderbook import Side
 from quanta.core.engine import Engine, Executed
 from quanta.core.keys import KeyPair
@@ -51,7 +52,7 @@ from quanta.core.xdr.schema import (
     PaymentRequest,
     QuantumBody,
     RequestQuantum,
-    TimeInForce,
+    TradeEffect,
     WithdrawalRequest,
 )
 
@@ -61,7 +62,7 @@ ASSETS = (QUOTE, "XLM", "BTC")
 MARKETS = ("XLM", "BTC")
 CLIENTS = tuple(keypair(i) for i in range(1, 6))
 AUDITORS = (keypair(200), keypair(201), keypair(202))
-PRICES = (0.997, 0.998, 0.999, 1.0, 1.001, 1.002, 1.003)
+PRICES = (1.0, 0.999, 1.001, 0.998, 1.002, 0.997, 1.003)
 
 clients = st.sampled_from(CLIENTS)
 assets = st.sampled_from(ASSETS)
@@ -203,6 +204,11 @@ class EngineMachine(RuleBasedStateMachine):
     def order(
         self, who: KeyPair, asset: str, side: Side, amount: int, price: float, tif: TimeInForce
     ) -> None:
+        self._order(who, asset, side, amount, price, tif)
+
+    def _order(
+        self, who: KeyPair, asset: str, side: Side, amount: int, price: float, tif: TimeInForce
+    ) -> None:
         request = OrderRequest(1, who.public_key, self._nonce(who), asset, side, amount, price, tif)
         if side is Side.SELL:
             needed, free = amount, self._free(who, asset)
@@ -217,18 +223,50 @@ class EngineMachine(RuleBasedStateMachine):
             return
         exchange = self.engine.state.require_exchange()
         resting = exchange.get_order(executed.apex)
-        traded = any(g.account != 0 and len(g.effects) > 1 for g in executed.groups)
-        event(f"order {'traded' if len(executed.groups) > 1 or traded else 'no trade'}")
+        traded = any(isinstance(e, TradeEffect) for _, e in executed.emitted)
+        event("order traded" if traded else "order did not trade")  # --hypothesis-show-statistics
         if tif is TimeInForce.IMMEDIATE_OR_CANCEL:
             assert resting is None
         if resting is not None:
             self.order_ids.append(executed.apex)
+
+    @rule(
+        maker=clients,
+        taker=clients,
+        asset=st.sampled_from(MARKETS),
+        side=st.sampled_from(Side),
+        ticks=st.integers(-2, 2),
+        through=st.integers(0, 3),
+        amounts=st.tuples(amounts, amounts),
+        tif=st.sampled_from(TimeInForce),
+    )
+    def cross(
+        self,
+        maker: KeyPair,
+        taker: KeyPair,
+        asset: str,
+        side: Side,
+        ticks: int,
+        through: int,
+        amounts: tuple[int, int],
+        tif: TimeInForce,
+    ) -> None:
+        """Rests an order, then sends one of the opposite side priced to cross it (the same
+        account on both sides is a self-trade, which is allowed)."""
+        price = round(1.0 + ticks / 1_000, 3)
+        self._order(maker, asset, side, amounts[0], price, TimeInForce.GOOD_TILL_EXPIRE)
+        taker_price = round(price + (through if side is Side.SELL else -through) / 1_000, 3)
+        self._order(taker, asset, side.opposite, amounts[1], taker_price, tif)
 
     @precondition(lambda self: self.order_ids)
     @rule(data=st.data(), who=clients)
     def cancel(self, data: st.DataObject, who: KeyPair) -> None:
         order_id = data.draw(st.sampled_from(self.order_ids))
         order = self.engine.state.require_exchange().get_order(order_id)
+        if order is not None and data.draw(st.booleans(), label="cancelled by its owner"):
+            owner = self.engine.state.accounts.get_by_id(order.account_id)
+            assert owner is not None
+            who = next(c for c in CLIENTS if c.public_key == owner.public_key)
         request = OrderCancellationRequest(1, who.public_key, self._nonce(who), order_id)
         account = self.engine.state.accounts.get_by_key(who.public_key)
         owns = order is not None and account is not None and order.account_id == account.id
@@ -305,8 +343,8 @@ class EngineMachine(RuleBasedStateMachine):
             )
             self._reject(request_quantum(order, who), bad)
         elif kind == 7:  # a withdrawal outside a withdrawal quantum
-            request = WithdrawalRequest(1, key, nonce, PROVIDER_ID, QUOTE, 1, "EXTERNAL", 0)
-            envelope = request_quantum(request, who).request
+            misplaced = WithdrawalRequest(1, key, nonce, PROVIDER_ID, QUOTE, 1, "EXTERNAL", 0)
+            envelope = request_quantum(misplaced, who).request
             self._reject(RequestQuantum(envelope), StatusCode.BAD_REQUEST)
         elif kind == 8:  # a deposit from an unknown provider, or settling nothing pending
             self._reject(DepositQuantum("nope", "1", (), ()), StatusCode.BAD_REQUEST)
