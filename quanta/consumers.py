@@ -131,6 +131,7 @@ class EngineConsumer(AsyncConsumer):
         # Auditors execute batches in a thread (their providers read the ledger to check
         # alpha's deposit notifications); the lock keeps snapshot cuts out of that window.
         self._state_lock = asyncio.Lock()
+        self._flush_lock = asyncio.Lock()
         self._published = (self.node.status.state, self.node.engine.state.apex)
         worker.deposit_validation_install(self.node, lambda: self.providers)
         tasks = [asyncio.create_task(self._flush_forever())]
@@ -330,6 +331,12 @@ class EngineConsumer(AsyncConsumer):
             await self._deliver(deliveries)
 
     async def _flush(self, *, force: bool) -> None:
+        # The flush loop and handlers (init) both flush; interleaved at their awaits they
+        # would persist one snapshot batch twice and then drop the next one.
+        async with self._flush_lock:
+            await self._flush_locked(force=force)
+
+    async def _flush_locked(self, *, force: bool) -> None:
         rows = self.node.take_final_rows()
         if rows:
             try:

@@ -79,9 +79,11 @@ def _check_role(node: Node) -> None:
         )
         return
     if isinstance(node, AlphaNode):
-        node.settings_changed()
+        # Rising first: once Ready, alpha would execute requests on top of a chain the
+        # auditors may have finalized further than this node persisted.
         if config.majority > 1:
             node.begin_rising()
+        node.settings_changed()
     else:
         node.status.set(NodeState.RUNNING, "loaded; waiting for alpha")
 

@@ -24,8 +24,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "channels",
+    # Before channels: quanta's `runworker` (which starts the engine at once) overrides it.
     "quanta",
+    "channels",
     "exchange",
     "payments",
     "herald",

@@ -153,7 +153,9 @@ class AlphaNode:
         """Starts recovery: nothing executes until a majority of auditors told what they hold."""
         config = self.engine.state.require_config()
         self.rising = Rising(config, self.engine.state.apex)
-        self.status.set(NodeState.RISING, "collecting quanta from the auditors")
+        self.status.set(NodeState.RUNNING, "loaded")
+        rising = self.status.set(NodeState.RISING, "collecting quanta from the auditors")
+        assert rising, f"cannot rise from {self.status.state.name}"
 
     def rising_offer(
         self, auditor_index: int, quanta: tuple[SignedQuantum, ...], done: bool

@@ -20,11 +20,24 @@ _ports = itertools.count(18100 + (os.getpid() % 50) * 20, 10)
 _names = itertools.count(1)
 
 
-def cluster_start(size: int, tmp_path_factory: pytest.TempPathFactory, **env: str) -> Cluster:
-    """Starts and initializes a cluster of `size` nodes; the caller stops it."""
+def cluster_start(
+    size: int,
+    tmp_path_factory: pytest.TempPathFactory,
+    node_env: dict[int, dict[str, str]] | None = None,
+    **env: str,
+) -> Cluster:
+    """Starts and initializes a cluster of `size` nodes; the caller stops it. `env` goes to
+    every process, `node_env` to the processes of one node (by index)."""
     name = f"t{os.getpid()}n{next(_names)}"
     workdir: Path = tmp_path_factory.mktemp(name)
-    cluster = Cluster(size, name=name, base_port=next(_ports), workdir=workdir, extra_env=env)
+    cluster = Cluster(
+        size,
+        name=name,
+        base_port=next(_ports),
+        workdir=workdir,
+        extra_env=env,
+        node_env=node_env,
+    )
     try:
         cluster.start()
         answer = cluster.initialize()

@@ -1,0 +1,108 @@
+"""Alpha's recovery from the auditors (Rising), SPEC.md Catchup.
+
+Goal: a restarted alpha executes nothing until a majority answered; it re-applies exactly the
+alpha-signed quanta above its persisted apex with the auditors' signatures aggregated; it
+fails on two different alpha-signed quanta at one apex or on a gap, and ignores quanta alpha
+never signed.
+Method: a reference engine produces a chain of quanta that alpha and the auditors signed; a
+second engine replays a prefix of it (what alpha had persisted) and then rises.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from quanta.core.alpha import AlphaNode
+from quanta.core.engine import Engine, Executed
+from quanta.core.pending import PendingUpdates
+from quanta.core.status import InvalidState
+from quanta.core.testing import default_settings, deposit_quantum, keypair, settings_quantum
+from quanta.core.xdr.schema import NodeSignature, NodeState, SignedQuantum
+
+NODES = [keypair(200), keypair(201), keypair(202)]
+CLIENTS = [keypair(i) for i in range(1, 5)]
+UNIT = 10_000_000
+PERSISTED = 3  # Quanta alpha had persisted before the crash.
+TOTAL = 6
+
+
+def _chain() -> list[Executed]:
+    engine = Engine()
+    executed = [engine.execute(settings_quantum(default_settings(NODES), NODES), 1_000)]
+    for cursor, client in enumerate(CLIENTS + CLIENTS[:1], start=1):
+        body = deposit_quantum(cursor, [(client, "USD", 5 * UNIT)])
+        executed.append(engine.execute(body, 1_000 + cursor))
+    assert [e.apex for e in executed] == list(range(1, TOTAL + 1))
+    return executed
+
+
+CHAIN = _chain()
+
+
+def _signed(executed: Executed, signers: tuple[int, ...] = (0, 1)) -> SignedQuantum:
+    signatures = tuple(NodeSignature(i, NODES[i].sign(executed.payload_hash)) for i in signers)
+    return SignedQuantum(executed.quantum, signatures)
+
+
+def _restarted_alpha() -> AlphaNode:
+    engine = Engine()
+    for executed in CHAIN[:PERSISTED]:
+        engine.replay(executed.quantum, verified=True)
+    alpha = AlphaNode(NODES[0], engine, PendingUpdates())
+    alpha.begin_rising()
+    alpha.settings_changed()  # What the worker does next must not end the recovery.
+    return alpha
+
+
+def test_a_restarted_alpha_is_rising_and_refuses_requests() -> None:
+    alpha = _restarted_alpha()
+    assert alpha.status.state == NodeState.RISING
+    with pytest.raises(InvalidState):
+        alpha.status.require_ready()
+
+
+def test_majority_answer_reapplies_the_missing_quanta_with_aggregated_signatures() -> None:
+    alpha = _restarted_alpha()
+    offered = tuple(_signed(e) for e in CHAIN[PERSISTED:])
+    alpha.rising_offer(1, offered, done=True)
+    assert alpha.status.state == NodeState.READY, alpha.status.reason
+    assert alpha.engine.state.apex == TOTAL
+    assert alpha.engine.state.last_hash == CHAIN[-1].quantum_hash
+    assert not alpha.unfinalized, "alpha + auditor 1 are a majority of 3: all final"
+    assert [row.apex for row in alpha.take_final_rows()] == list(range(PERSISTED + 1, TOTAL + 1))
+
+
+def test_nothing_is_decided_before_a_majority_answered() -> None:
+    alpha = _restarted_alpha()
+    alpha.rising_offer(1, tuple(_signed(e) for e in CHAIN[PERSISTED:]), done=False)
+    assert alpha.status.state == NodeState.RISING
+    assert alpha.engine.state.apex == PERSISTED
+
+
+def test_quanta_alpha_never_signed_are_ignored() -> None:
+    alpha = _restarted_alpha()
+    forged = tuple(_signed(e, signers=(1, 2)) for e in CHAIN[PERSISTED:])
+    alpha.rising_offer(1, forged, done=True)
+    assert alpha.status.state == NodeState.READY
+    assert alpha.engine.state.apex == PERSISTED
+
+
+def test_two_alpha_signed_quanta_at_one_apex_fail_the_node() -> None:
+    other = Engine()
+    for executed in CHAIN[:PERSISTED]:
+        other.replay(executed.quantum, verified=True)
+    fork = other.execute(deposit_quantum(PERSISTED, [(CLIENTS[3], "USD", 7 * UNIT)]), 9_999)
+    assert fork.apex == CHAIN[PERSISTED].apex
+    alpha = _restarted_alpha()
+    alpha.rising_offer(1, (_signed(CHAIN[PERSISTED]),), done=False)
+    alpha.rising_offer(2, (_signed(fork, signers=(0, 2)),), done=True)
+    assert alpha.status.state == NodeState.FAILED
+    assert "compromised" in alpha.status.reason
+
+
+def test_a_gap_in_the_offered_quanta_fails_the_node() -> None:
+    alpha = _restarted_alpha()
+    alpha.rising_offer(1, (_signed(CHAIN[PERSISTED + 1]),), done=True)
+    assert alpha.status.state == NodeState.FAILED
+    assert "gap" in alpha.status.reason
+    assert alpha.engine.state.apex == PERSISTED
