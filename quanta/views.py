@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from quanta.core.keys import encode_public_key
+from quanta.core.settings_json import settings_to_json
 from quanta.core.xdr.codec import decode
 from quanta.core.xdr.schema import ConstellationSettings
 from quanta.groups import ENGINE_CHANNEL
@@ -23,38 +23,8 @@ from quanta.node_status import status_read
 INIT_TIMEOUT_S = 30.0
 
 
-def settings_json(settings: ConstellationSettings) -> dict[str, object]:
-    """Returns the public settings as JSON-ready data (keys as G... strkeys)."""
-    return {
-        "settings_version": settings.version,
-        "alpha": encode_public_key(settings.alpha),
-        "auditors": [
-            {"public_key": encode_public_key(a.public_key), "address": a.address}
-            for a in settings.auditors
-        ],
-        "assets": [
-            {"code": a.code, "is_quote_asset": a.is_quote_asset, "is_suspended": a.is_suspended}
-            for a in settings.assets
-        ],
-        "quote_asset": next(a.code for a in settings.assets if a.is_quote_asset),
-        "min_account_balance": settings.min_account_balance,
-        "min_allowed_lot_size": settings.min_allowed_lot_size,
-        "providers": [
-            {
-                "id": f"{p.provider_type}-{p.name}",
-                "type": p.provider_type,
-                "name": p.name,
-                "vault": p.vault,
-                "assets": [{"token": t.token, "asset": t.asset} for t in p.assets],
-                "payment_submit_delay_s": p.payment_submit_delay_s,
-            }
-            for p in settings.providers
-        ],
-        "request_rate_limits": {
-            "minute_limit": settings.request_rate_limits.minute_limit,
-            "hour_limit": settings.request_rate_limits.hour_limit,
-        },
-    }
+# The one JSON form of the settings (shared with `init_constellation --settings-file`).
+settings_json = settings_to_json
 
 
 def _latest_settings() -> ConstellationSettings | None:
