@@ -230,6 +230,10 @@ class Cluster:
             pass
         child.wait(timeout=15)
 
+    def signal_process(self, node: Node, process: str, sig: int) -> None:
+        """Sends a signal to one process of a node and keeps it (e.g. SIGSTOP / SIGCONT)."""
+        os.killpg(node.processes[process].pid, sig)
+
     def initialize(self, settings: ConstellationSettings | None = None) -> dict[str, object]:
         """Signs the first settings with every node's key and posts them to alpha."""
         keys = [node.keypair for node in self.nodes]
@@ -249,6 +253,30 @@ class Cluster:
             check=True,
         )
         return result.stdout
+
+    def admin_create(self, username: str, password: str, node: Node | None = None) -> None:
+        """Creates a Django superuser on a node (alpha by default) for its admin site."""
+        target = node or self.alpha
+        subprocess.run(
+            [
+                self.python,
+                "manage.py",
+                "createsuperuser",
+                "--noinput",
+                "--username",
+                username,
+                "--email",
+                f"{username}@localhost",
+            ],
+            cwd=ROOT,
+            env={
+                **target.env(self.alpha, self.ledger_database),
+                "DJANGO_SUPERUSER_PASSWORD": password,
+            },
+            capture_output=True,
+            text=True,
+            check=True,
+        )
 
     def faucet(self, public_key: str, asset: str, amount: str) -> None:
         """Pays `amount` of `asset` into the vault from `public_key` (a deposit)."""
