@@ -18,10 +18,17 @@ Method (all inputs built before any clock starts):
 3. Timed: (a) `engine.execute(body, now, verified=False)` (includes signature verification),
    (b) the same on a fresh engine with `verified=True` (a node verifies in parallel first),
    (c) single-core PyNaCl `VerifyKey.verify` of 64-byte signatures of 32-byte digests,
-   (d) µs per `encode(Quantum)` and `decode(Quantum, bytes)` of a typical order quantum.
-(a), (b) and (c) run `--repeat` times, interleaved, and the best round counts (as `timeit`
+   (d) µs per `encode(Quantum)` and `decode(Quantum, bytes)` of a typical order quantum,
+   (e) the pipeline as a node runs it: a pool of `--workers` processes (default 2, one per
+   core here) decodes and verifies the envelopes' XDR bytes in chunks of `--chunk`, and the
+   main process executes each verified chunk with `verified=True` as soon as it arrives, so
+   verification overlaps execution; wall time from the first chunk sent to the last quantum
+   executed (the pool is started and warmed before the clock, as a node's is).
+(a), (b), (c) and (e) run `--repeat` times, interleaved, and the best round counts (as `timeit`
 does: load from other processes can only slow a round down). Output: one JSON object on
-stdout, one human line on stderr. `time.perf_counter` throughout.
+stdout, one human line on stderr. `time.perf_counter` throughout. Every run must end in the
+same state hash; the JSON carries it with the last quantum hash, so two versions of the
+engine can be compared for bit-identical results on the same seed.
 Not part of the test suite: see bench/README.md.
 """
 
@@ -31,6 +38,8 @@ import argparse
 import cProfile
 import io
 import json
+import multiprocessing
+import multiprocessing.pool
 import platform
 import pstats
 import random
@@ -47,10 +56,10 @@ if __package__ in (None, ""):  # run as a script (`python bench/engine.py`): fin
 
 from exchange.core.matching import TimeInForce  # noqa: E402
 from exchange.core.orderbook import Side  # noqa: E402
-from quanta.core.engine import Engine  # noqa: E402
+from quanta.core.engine import Engine, verify_envelope  # noqa: E402
 from quanta.core.hashing import sha256  # noqa: E402
 from quanta.core.keys import KeyPair  # noqa: E402
-from quanta.core.status import ConstellationError  # noqa: E402
+from quanta.core.status import ConstellationError, Unauthorized  # noqa: E402
 from quanta.core.testing import (  # noqa: E402
     QUOTE,
     default_settings,
@@ -59,8 +68,9 @@ from quanta.core.testing import (  # noqa: E402
     request_quantum,
     settings_quantum,
 )
-from quanta.core.xdr.codec import decode, encode  # noqa: E402
+from quanta.core.xdr.codec import XdrError, decode, encode  # noqa: E402
 from quanta.core.xdr.schema import (  # noqa: E402
+    MessageEnvelope,
     OrderCancellationRequest,
     OrderRequest,
     PaymentRequest,
@@ -175,6 +185,51 @@ def run_engine(engine: Engine, workload: Workload, *, verified: bool) -> tuple[f
     return time.perf_counter() - start, rejected
 
 
+def verify_chunk(chunk: list[bytes]) -> list[bool]:
+    """Decodes and verifies a chunk of envelope bytes (runs in a pool worker); returns the
+    verdict of each."""
+    verdicts = []
+    for data in chunk:
+        try:
+            verify_envelope(decode(MessageEnvelope, data))
+        except (XdrError, Unauthorized):
+            verdicts.append(False)
+        else:
+            verdicts.append(True)
+    return verdicts
+
+
+def envelope_chunks(workload: Workload, chunk: int) -> list[list[bytes]]:
+    """Returns the XDR bytes of every request's envelope (what a node receives), in chunks."""
+    envelopes = []
+    for body in workload.bodies:
+        assert isinstance(body, RequestQuantum)
+        envelopes.append(encode(body.request))
+    return [envelopes[i : i + chunk] for i in range(0, len(envelopes), chunk)]
+
+
+def run_pipeline(
+    engine: Engine, workload: Workload, chunks: list[list[bytes]], pool: multiprocessing.pool.Pool
+) -> tuple[float, Counter[str]]:
+    """Verifies the chunks in the pool while executing the verified ones (figure e); returns
+    the elapsed seconds and rejections per kind."""
+    rejected: Counter[str] = Counter()
+    execute = engine.execute
+    bodies, times, kinds = workload.bodies, workload.times, workload.kinds
+    index = 0
+    start = time.perf_counter()
+    for verdicts in pool.imap(verify_chunk, chunks):
+        for valid in verdicts:
+            try:
+                if not valid:
+                    raise Unauthorized("invalid signature")
+                execute(bodies[index], times[index], verified=True)
+            except ConstellationError:
+                rejected[kinds[index]] += 1
+            index += 1
+    return time.perf_counter() - start, rejected
+
+
 def ed25519_verifications_per_second(iterations: int) -> float:
     """Measures single-core PyNaCl verification of 64-byte signatures of 32-byte digests."""
     signing = [nacl.signing.SigningKey(bytes([i + 1]) * 32) for i in range(16)]
@@ -235,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="timed rounds; best one counts")
     parser.add_argument("--verify-iterations", type=int, default=5_000)
     parser.add_argument("--codec-iterations", type=int, default=5_000)
+    parser.add_argument("--workers", type=int, default=2, help="verifying processes of (e)")
+    parser.add_argument("--chunk", type=int, default=250, help="envelopes per chunk of (e)")
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -243,8 +300,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     workload = build_workload(args.n, args.accounts, args.seed)
-    seconds_a = seconds_b = verify_per_s = 0.0
+    chunks = envelope_chunks(workload, args.chunk)
+    seconds_a = seconds_b = seconds_e = verify_per_s = 0.0
     profiler = cProfile.Profile() if args.profile else None
+    pool = multiprocessing.get_context("fork").Pool(args.workers)
+    assert all(pool.map(verify_chunk, chunks[: args.workers])[0])  # workers up before the clock
     for attempt in range(args.repeat):
         # (a) and (b) interleaved, best of `repeat`: other load on the machine only slows down.
         unverified = initialized_engine(args.accounts)
@@ -255,18 +315,24 @@ def main(argv: list[str] | None = None) -> int:
         elapsed_b, rejected_b = run_engine(verified, workload, verified=True)
         if profiler is not None and attempt == 0:
             profiler.disable()
-        assert rejected_a == rejected_b, (rejected_a, rejected_b)
+        pipelined = initialized_engine(args.accounts)
+        elapsed_e, rejected_e = run_pipeline(pipelined, workload, chunks, pool)
+        assert rejected_a == rejected_b == rejected_e, (rejected_a, rejected_b, rejected_e)
         assert unverified.state.state_hash() == verified.state.state_hash()
+        assert pipelined.state.state_hash() == verified.state.state_hash()
         verified.state.check_invariants()
         seconds_a = elapsed_a if attempt == 0 else min(seconds_a, elapsed_a)
         seconds_b = elapsed_b if attempt == 0 else min(seconds_b, elapsed_b)
+        seconds_e = elapsed_e if attempt == 0 else min(seconds_e, elapsed_e)
         verify_per_s = max(verify_per_s, ed25519_verifications_per_second(args.verify_iterations))
+    pool.close()
+    pool.join()
     encode_us, decode_us = codec_microseconds(
         typical_order_quantum(workload), args.codec_iterations
     )
 
     n = len(workload.bodies)
-    a_per_s, b_per_s = n / seconds_a, n / seconds_b
+    a_per_s, b_per_s, e_per_s = n / seconds_a, n / seconds_b, n / seconds_e
     figures = {
         "n": n,
         "accounts": args.accounts,
@@ -277,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
         "rejected_total": sum(rejected_b.values()),
         "resting_orders_at_end": len(verified.state.require_exchange().orders),
         "final_apex": verified.state.apex,
+        "final_state_hash": verified.state.state_hash().hex(),
+        "last_quantum_hash": verified.state.last_hash.hex(),
         "a_execute_unverified_s": round(seconds_a, 4),
         "a_quanta_per_s": round(a_per_s, 1),
         "b_execute_verified_s": round(seconds_b, 4),
@@ -286,6 +354,10 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_b_over_c": round(b_per_s / verify_per_s, 4),
         "d_encode_quantum_us": round(encode_us, 2),
         "d_decode_quantum_us": round(decode_us, 2),
+        "e_pool_workers": args.workers,
+        "e_pipeline_s": round(seconds_e, 4),
+        "e_quanta_per_s": round(e_per_s, 1),
+        "ratio_e_over_c": round(e_per_s / verify_per_s, 4),
         "python": platform.python_version(),
         "machine": platform.machine(),
     }
@@ -295,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         f"pre-verified, {verify_per_s:,.0f} ed25519 verifies/s "
         f"(a/c {a_per_s / verify_per_s:.2f}, b/c {b_per_s / verify_per_s:.2f}); "
         f"encode {encode_us:.1f} µs, decode {decode_us:.1f} µs; "
+        f"{e_per_s:,.0f} quanta/s verified by a pool of {args.workers} "
+        f"(e/c {e_per_s / verify_per_s:.2f}); "
         f"{figures['rejected_total']} rejected",
         file=sys.stderr,
     )

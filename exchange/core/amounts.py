@@ -10,7 +10,6 @@ amount is multiplied by a price. Nothing else in the core touches floating point
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 
 AMOUNT_SCALE = 10_000_000
 """Units per whole asset: amounts are integers in units of 10^-7."""
@@ -58,14 +57,26 @@ def price_to_units(price: float, tick: int = TICK_SIZE_DEFAULT) -> int:
         raise InvalidPrice(f"price must be finite, got {price!r}")
     if price <= 0:
         raise InvalidPrice(f"price must be positive, got {price!r}")
-    # `round` on a Fraction rounds half to even exactly, with no intermediate double.
-    ticks = round(Fraction(price) * PRICE_SCALE / tick)
+    ticks = _round_half_even(price, PRICE_SCALE, tick)
     if ticks == 0:
         raise InvalidPrice(f"price {price!r} is below half a tick ({tick} units)")
     units = ticks * tick
     if units > PRICE_UNITS_MAX:
         raise InvalidPrice(f"price {price!r} exceeds the maximum of {PRICE_UNITS_MAX} units")
     return units
+
+
+def _round_half_even(value: float, multiplier: int, divisor: int) -> int:
+    """Returns value·multiplier/divisor rounded half to even, exactly, for a positive double.
+
+    Same result as `round(Fraction(value) * multiplier / divisor)` (the double's exact binary
+    value, no intermediate double), in integer arithmetic: this runs on every order."""
+    numerator, denominator = value.as_integer_ratio()
+    quotient, remainder = divmod(numerator * multiplier, denominator * divisor)
+    twice, whole = 2 * remainder, denominator * divisor
+    if twice > whole or (twice == whole and quotient & 1):
+        quotient += 1
+    return quotient
 
 
 def quote_amount(amount: int, price: int, *, round_up: bool) -> int:

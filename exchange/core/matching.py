@@ -238,13 +238,14 @@ def plan_match(market: Market, taker: OrderIntent) -> tuple[list[Fill], int]:
     limit = taker.price
     remaining = taker.amount
     fills: list[Fill] = []
-    for maker in book:
-        price = maker.price
+    for level in book.levels():
+        price = level.price
         if (price > limit) if buying else (price < limit):
             break
-        amount = maker.amount if maker.amount < remaining else remaining
-        fills.append(Fill(maker, amount, amount * price // PRICE_SCALE))
-        remaining -= amount
-        if not remaining:
-            break
+        for maker in level.orders.values():
+            amount = maker.amount if maker.amount < remaining else remaining
+            fills.append(Fill(maker, amount, amount * price // PRICE_SCALE))
+            remaining -= amount
+            if not remaining:
+                return fills, remaining
     return fills, remaining

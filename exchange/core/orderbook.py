@@ -94,6 +94,7 @@ class _SortedLevels(Protocol):
 
     def __len__(self) -> int: ...
     def __getitem__(self, key: int, /) -> PriceLevel: ...
+    def __iter__(self) -> Iterator[int]: ...
     def __setitem__(self, key: int, value: PriceLevel, /) -> None: ...
     def __delitem__(self, key: int, /) -> None: ...
     def get(self, key: int, /) -> PriceLevel | None: ...
@@ -129,8 +130,14 @@ class OrderBook:
 
     def __iter__(self) -> Iterator[Order]:
         """Yields the orders in priority order: best price first, then by order id."""
-        for level in self._levels.values():
+        for level in self.levels():
             yield from level.orders.values()
+
+    def levels(self) -> Iterator[PriceLevel]:
+        """Yields the price levels, best first."""
+        # The keys iterate in C; the SortedDict's values view would iterate in Python.
+        levels = self._levels
+        return map(levels.__getitem__, levels)
 
     def get(self, order_id: int) -> Order | None:
         """Returns the resting order with this id if it belongs to this book, else None."""

@@ -9,7 +9,7 @@ account order and advances each account's sequence number.
 
 from __future__ import annotations
 
-from quanta.core.effects import apply_effect, revert_effect
+from quanta.core.effects import APPLIERS, revert_effect
 from quanta.core.state import ConstellationState
 from quanta.core.xdr.schema import Effect, EffectsGroup
 
@@ -28,7 +28,7 @@ class QuantumContext:
 
     def emit(self, account_id: int, effect: Effect) -> None:
         """Applies `effect` to account `account_id` (0: the constellation) and records it."""
-        apply_effect(self.state, account_id, effect)
+        APPLIERS[effect.__class__](self.state, account_id, effect)
         self.effects.append((account_id, effect))
 
     def rollback(self) -> None:
@@ -41,12 +41,16 @@ class QuantumContext:
         """Returns the effects grouped per account (ascending ids) and bumps the sequences."""
         by_account: dict[int, list[Effect]] = {}
         for account_id, effect in self.effects:
-            by_account.setdefault(account_id, []).append(effect)
-        groups = []
-        for account_id in sorted(by_account):
-            sequence = self._next_sequence(account_id)
-            groups.append(EffectsGroup(account_id, sequence, tuple(by_account[account_id])))
-        return groups
+            effects = by_account.get(account_id)
+            if effects is None:
+                by_account[account_id] = [effect]
+            else:
+                effects.append(effect)
+        next_sequence = self._next_sequence
+        return [
+            EffectsGroup(account_id, next_sequence(account_id), tuple(by_account[account_id]))
+            for account_id in sorted(by_account)
+        ]
 
     def _next_sequence(self, account_id: int) -> int:
         state = self.state

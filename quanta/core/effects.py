@@ -42,6 +42,9 @@ from quanta.core.xdr.schema import (
 
 Handler = Callable[[ConstellationState, int, Any], None]
 
+# Wire side (an `OrderSide`) -> exchange side; cheaper than calling the enum on every order.
+_SIDES: dict[int, Side] = {int(side): side for side in Side}
+
 
 def _account(state: ConstellationState, account_id: int) -> Any:
     account = state.accounts.get_by_id(account_id)
@@ -100,7 +103,7 @@ def _rest_order(state: ConstellationState, account_id: int, e: Any, amount: int)
     exchange = state.require_exchange()
     market = exchange.market(e.asset)
     assert market is not None, e.asset
-    side = Side(e.side)
+    side = _SIDES[e.side]
     order = Order(e.order_id, account_id, side, e.asset, e.price, amount)
     market.book(side).add(order)
     account = _account(state, account_id)
@@ -112,7 +115,7 @@ def _unrest_order(state: ConstellationState, account_id: int, e: Any) -> None:
     exchange = state.require_exchange()
     market = exchange.market(e.asset)
     assert market is not None, e.asset
-    side = Side(e.side)
+    side = _SIDES[e.side]
     order = market.book(side).remove(e.order_id)
     account = _account(state, account_id)
     account.balances[_locked_asset(exchange, side, e.asset)].change_liabilities(-order.liability)
@@ -268,9 +271,14 @@ _HANDLERS: dict[type, tuple[Handler, Handler]] = {
 }
 
 
+APPLIERS: dict[type, Handler] = {effect: handlers[0] for effect, handlers in _HANDLERS.items()}
+"""The applier of each effect type (what `apply_effect` calls; looked up directly on the hot
+path by `QuantumContext.emit`)."""
+
+
 def apply_effect(state: ConstellationState, account_id: int, effect: Effect) -> None:
     """Performs one effect on the state."""
-    _HANDLERS[type(effect)][0](state, account_id, effect)
+    APPLIERS[effect.__class__](state, account_id, effect)
 
 
 def revert_effect(state: ConstellationState, account_id: int, effect: Effect) -> None:

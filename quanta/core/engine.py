@@ -49,6 +49,9 @@ from quanta.core.xdr.schema import (
     WithdrawalRequest,
 )
 
+# The classes a quantum body may have (a set lookup; the union's `in` is a Python call).
+_BODY_TYPES = frozenset(QUANTUM_BODY.discriminant_of)
+
 
 class QuantumMismatch(Exception):  # noqa: N818 - a condition, not an error of the caller
     """A quantum from alpha that this node computes differently: stop signing."""
@@ -119,7 +122,7 @@ class Engine:
         return executed
 
     def _run(self, body: QuantumBody, apex: int, timestamp_ms: int, verified: bool) -> Executed:
-        if body.__class__ not in QUANTUM_BODY:
+        if body.__class__ not in _BODY_TYPES:
             raise BadRequest(f"{type(body).__name__} is not a quantum")
         ctx = QuantumContext(self.state, apex, timestamp_ms)
         try:
@@ -129,10 +132,11 @@ class Engine:
             raise
         groups = ctx.finish()
         proof, group_hashes = effects_proof_of(groups)
-        quantum = Quantum(apex, self.state.last_hash, proof, timestamp_ms, body)
+        state = self.state
+        quantum = Quantum(apex, state.last_hash, proof, timestamp_ms, body)
         quantum_hash = sha256(encode(quantum))
-        self.state.apex = apex
-        self.state.last_hash = quantum_hash
+        state.apex = apex
+        state.last_hash = quantum_hash
         self.last_timestamp_ms = timestamp_ms
         payload = payload_hash(apex, quantum_hash, proof)
         return Executed(

@@ -61,7 +61,7 @@ def payload_hash(apex: int, quantum_hash: bytes, effects_hash: bytes) -> bytes:
     assert 0 <= apex < _UINT64_LIMIT
     assert len(quantum_hash) == DIGEST_LENGTH
     assert len(effects_hash) == DIGEST_LENGTH
-    return hashlib.sha256(apex.to_bytes(8, "big") + quantum_hash + effects_hash).digest()
+    return hashlib.sha256(b"".join((apex.to_bytes(8, "big"), quantum_hash, effects_hash))).digest()
 
 
 def majority(auditor_count: int) -> int:

@@ -30,6 +30,10 @@ from quanta.core.xdr.schema import (
     TradeEffect,
 )
 
+# Wire enum value -> exchange enum member; a dict lookup costs less than the enum's call.
+_SIDES: dict[int, Side] = {int(side): side for side in Side}
+_TIMES_IN_FORCE: dict[int, TimeInForce] = {int(tif): tif for tif in TimeInForce}
+
 
 def _market(ctx: QuantumContext, config: Config, code: str) -> Market:
     asset = config.tradable_asset(code)
@@ -56,7 +60,7 @@ def _validate_order(
     market = _market(ctx, config, request.asset)
     positive_amount(request.amount)
     price = _price(request, market)
-    side = Side(request.side)
+    side = _SIDES.get(request.side) or Side(request.side)
     try:
         quote = quote_amount(request.amount, price, round_up=side is Side.BUY)
     except AmountOverflow:
@@ -64,7 +68,9 @@ def _validate_order(
     if quote == 0 or quote < config.settings.min_allowed_lot_size:
         minimum = config.settings.min_allowed_lot_size
         raise BadRequest(f"order quote amount {quote} is below the minimum lot size {minimum}")
-    time_in_force = TimeInForce(request.time_in_force)
+    time_in_force = _TIMES_IN_FORCE.get(request.time_in_force)
+    if time_in_force is None:
+        time_in_force = TimeInForce(request.time_in_force)
     if time_in_force is TimeInForce.GOOD_TILL_EXPIRE and account.open_orders >= MAX_OPEN_ORDERS:
         raise BadRequest(f"too many open orders (at most {MAX_OPEN_ORDERS})")
     if side is Side.SELL:
