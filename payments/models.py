@@ -38,9 +38,32 @@ class LedgerTransfer(models.Model):
     reference = models.CharField(max_length=64, blank=True, default="")
     tx_hash = models.BinaryField(max_length=32)
     created_at = models.DateTimeField(auto_now_add=True)
+    # An outgoing vault transaction is either applied (funds moved) or, once expired unapplied,
+    # cancelled (amount 0): either way that transaction (its hash) is used up for good.
+    status = models.CharField(max_length=10, default="applied")
 
     class Meta:
         ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "tx_hash"],
+                condition=~models.Q(reference=""),
+                name="ledger_transaction_once_per_source",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"transfer {self.id}: {self.source} -> {self.destination} {self.amount} {self.asset}"
+
+
+class LedgerAccount(models.Model):
+    """A local-ledger account with signers: a vault. Outgoing transfers need `threshold`
+    signatures of `signers` (strkeys); `sequence` counts its outgoing transactions."""
+
+    address = models.CharField(max_length=56, primary_key=True)
+    signers = models.JSONField(default=list)
+    threshold = models.PositiveIntegerField()
+    sequence = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"vault {self.address} ({self.threshold} of {len(self.signers)})"

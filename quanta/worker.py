@@ -22,7 +22,14 @@ from quanta.core.engine import Engine
 from quanta.core.keys import KeyPair
 from quanta.core.pending import Batch, PendingUpdates, QuantumRow
 from quanta.core.status import BadRequest
-from quanta.core.xdr.schema import ConstellationSettings, DepositQuantum, NodeState
+from quanta.core.xdr.schema import (
+    ConstellationSettings,
+    DepositQuantum,
+    NodeState,
+    TxSignature,
+    WithdrawalQuantum,
+    WithdrawalRequest,
+)
 from quanta.node_status import status_publish
 from quanta.services import batch_persist, quanta_persist, settings_record_persist, snapshot_load
 from quanta.tampering import TamperingAuditorNode
@@ -104,9 +111,11 @@ def _pending() -> PendingUpdates:
 
 
 def providers_for(node: Node) -> dict[str, PaymentProvider]:
-    """Returns the payment providers of the settings in force (none before initialization)."""
+    """Returns the payment providers of the settings in force (none before initialization),
+    with this node's key and its own options for each (settings.PAYMENT_PROVIDERS)."""
     config = node.engine.state.config
-    return {} if config is None else providers_build(config)
+    options = getattr(settings, "PAYMENT_PROVIDERS", {})
+    return {} if config is None else providers_build(config, node.keypair, options)
 
 
 def node_status_publish(node: Node) -> None:
@@ -143,6 +152,38 @@ def deposit_validation_install(
             raise BadRequest(f"provider {body.provider} is not available on this node")
         config = state.require_config()
         initial = config.providers[body.provider].init_cursor
-        provider.validate_notification(body, state.cursors.get(body.provider, initial))
+        pending = pending_transactions(node, body.provider)
+        provider.validate_notification(body, state.cursors.get(body.provider, initial), pending)
 
     node.engine.validate_deposit = validate
+
+
+def pending_transactions(node: Node, provider_id: str) -> dict[int, bytes]:
+    """Returns id -> transaction of the withdrawals pending at a provider."""
+    withdrawals = node.engine.state.withdrawals
+    return {w: item.transaction for w, item in withdrawals.items() if item.provider == provider_id}
+
+
+def withdrawal_validation_install(
+    node: Node, providers: Callable[[], dict[str, PaymentProvider]]
+) -> None:
+    """Makes an auditor validate every withdrawal transaction through its own provider and
+    sign it (the signature goes back to alpha in its AuditorResult)."""
+    if not isinstance(node, AuditorNode):
+        return  # Alpha built the transaction itself.
+
+    def provider_of(name: str) -> PaymentProvider:
+        provider = providers().get(name)
+        if provider is None:
+            raise BadRequest(f"provider {name} is not available on this node")
+        return provider
+
+    def validate(apex: int, timestamp_ms: int, request: WithdrawalRequest, tx: bytes) -> None:
+        provider_of(request.provider).validate_withdrawal(apex, timestamp_ms, request, tx)
+
+    def sign(body: WithdrawalQuantum) -> TxSignature:
+        provider = str(getattr(body.request.message, "provider", ""))
+        return provider_of(provider).sign_withdrawal(body.transaction)
+
+    node.engine.validate_transaction = validate
+    node.sign_transaction = sign

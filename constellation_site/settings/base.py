@@ -6,6 +6,7 @@ same code runs alpha and every auditor of a constellation on one machine.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from constellation_site.settings.env import database_from_url, env_bool, env_int, env_str
@@ -107,6 +108,9 @@ NODE_PARTICIPATION = env_str("CONSTELLATION_PARTICIPATION", "prime")
 NODE_ROLE = env_str("CONSTELLATION_ROLE", "alpha")
 # Test only: makes an auditor sign forged payload hashes (quanta/tampering.py).
 NODE_TAMPER = env_bool("CONSTELLATION_TAMPER", False)
+# This node's own options per payment provider id (endpoints, secrets, TTL), as JSON, e.g.
+# {"stellar-main": {"horizon_url": "https://..."}, "local-vault": {"ttl_ms": "60000"}}.
+PAYMENT_PROVIDERS = json.loads(env_str("CONSTELLATION_PAYMENT_PROVIDERS", "{}"))
 ALPHA_HERALD_URL = env_str("CONSTELLATION_ALPHA_URL", "ws://127.0.0.1:8000/ws/herald/")
 HTTP_PORT = env_int("CONSTELLATION_HTTP_PORT", 8000)
 

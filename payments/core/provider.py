@@ -1,20 +1,30 @@
 """The payment-provider interface: how funds enter and leave the constellation.
 
 A provider watches its vault on an external network from a cursor and reports what it saw
-(payments in, withdrawals paid out) as the items of a DepositQuantum; every node validates such
-a notification against its own view before executing it. Withdrawals are built by alpha's
-provider, validated and signed by every node's provider, and submitted once a majority signed.
-Provider id: `{type}-{name}` (SPEC.md). Secrets stay in node configuration, never in settings.
+(payments in, withdrawals paid out or failed) as the items of a DepositQuantum; every node
+validates such a notification against its own view before executing it. Withdrawals are
+built by alpha's provider (the transaction travels inside the WithdrawalQuantum, so the
+engine stays deterministic), validated and signed by every node's provider, and submitted by
+alpha once a majority signed. A transaction carries its own expiry, derived from its
+quantum's timestamp; after it, the provider makes the failure visible on the external network
+so every auditor can check it.
+
+Provider id: `{type}-{name}` (SPEC.md). Secrets and endpoints stay in the node's own
+configuration (`options`), never in the constellation settings.
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from quanta.core.keys import KeyPair
+from quanta.core.status import BadRequest
 from quanta.core.xdr.schema import (
     DepositItem,
     DepositQuantum,
+    PaymentResult,
     ProviderSettings,
     TxSignature,
     WithdrawalOutcome,
@@ -35,30 +45,94 @@ class Notification:
         """Tells whether there is nothing to report."""
         return not self.items and not self.withdrawals
 
+    def keeping(self, pending: Mapping[int, bytes]) -> Notification:
+        """Returns the notification with only the outcomes of pending withdrawals whose
+        transaction hash (`pending`: id -> hash) matches: anyone can put entries on an
+        external network, and the engine refuses outcomes of withdrawals it does not know."""
+        kept = tuple(o for o in self.withdrawals if pending.get(o.withdrawal_id) == o.tx_hash)
+        return Notification(self.cursor, self.items, kept)
+
 
 class PaymentProvider(abc.ABC):
     """One configured provider of one node."""
 
-    def __init__(self, settings: ProviderSettings) -> None:
-        """Binds the provider to its settings (from the constellation settings)."""
+    def __init__(
+        self,
+        settings: ProviderSettings,
+        keypair: KeyPair,
+        signers: tuple[bytes, ...],
+        options: Mapping[str, str] | None = None,
+    ) -> None:
+        """Binds the provider to its settings, this node's key (its vault signer key), the
+        vault's signers (the constellation's auditors) and this node's own options."""
         self.settings = settings
         self.provider_id = f"{settings.provider_type}-{settings.name}"
+        self.keypair = keypair
+        self.signers = signers
+        self.threshold = len(signers) // 2 + 1
+        self.options = dict(options or {})
+
+    # --- deposits --------------------------------------------------------------------------
 
     @abc.abstractmethod
     def notification_after(self, cursor: str, now_ms: int) -> Notification:
         """Returns what the vault saw after `cursor` that is older than the submit delay."""
 
-    @abc.abstractmethod
-    def validate_notification(self, body: DepositQuantum, prev_cursor: str) -> None:
-        """Raises a ConstellationError unless `body` is exactly what this node sees."""
+    def pending_hashes(self, pending: Mapping[int, bytes]) -> dict[int, bytes]:
+        """Returns id -> transaction hash of pending withdrawals (id -> transaction)."""
+        return {w: self.transaction_hash(tx) for w, tx in pending.items() if tx}
+
+    def validate_notification(
+        self, body: DepositQuantum, prev_cursor: str, pending: Mapping[int, bytes]
+    ) -> None:
+        """Raises a ConstellationError unless `body` is exactly what this node sees after
+        `prev_cursor` up to the body's cursor, given its pending withdrawals (id ->
+        transaction), followed only by failures of expired ones the network proves."""
+        seen = self.notification_between(prev_cursor, body.cursor)
+        seen = seen.keeping(self.pending_hashes(pending))
+        count = len(seen.withdrawals)
+        if (seen.cursor, seen.items, seen.withdrawals) != (
+            body.cursor,
+            body.items,
+            body.withdrawals[:count],
+        ):
+            raise BadRequest(f"{self.provider_id}: the notification does not match the vault")
+        for outcome in body.withdrawals[count:]:
+            transaction = pending.get(outcome.withdrawal_id, b"")
+            if (
+                not transaction
+                or outcome.result != PaymentResult.FAILED
+                or outcome.tx_hash != self.transaction_hash(transaction)
+            ):
+                raise BadRequest(f"{self.provider_id}: unexpected withdrawal outcome")
+            self.validate_expired(transaction)
+
+    def expired_outcomes(
+        self, pending: Mapping[int, bytes], now_ms: int
+    ) -> tuple[WithdrawalOutcome, ...]:
+        """Returns FAILED outcomes of pending withdrawals (id -> transaction) the network
+        proves can never apply, for networks whose vault stream does not show such failures
+        (the local ledger shows them as cancellations: none here)."""
+        return ()
+
+    def validate_expired(self, transaction: bytes) -> None:
+        """Raises a ConstellationError unless the network proves the transaction can never
+        apply (see `expired_outcomes`)."""
+        raise BadRequest(f"{self.provider_id}: failures come through the vault's stream")
 
     @abc.abstractmethod
-    def build_withdrawal(self, apex: int, request: WithdrawalRequest) -> bytes:
-        """Returns the transaction that pays the withdrawal out of the vault."""
+    def notification_between(self, prev_cursor: str, cursor: str) -> Notification:
+        """Returns what the vault saw after `prev_cursor` up to `cursor` (no delay)."""
+
+    # --- withdrawals -----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def build_withdrawal(self, apex: int, timestamp_ms: int, request: WithdrawalRequest) -> bytes:
+        """Returns the transaction that pays withdrawal `apex` out of the vault."""
 
     @abc.abstractmethod
     def validate_withdrawal(
-        self, apex: int, request: WithdrawalRequest, transaction: bytes
+        self, apex: int, timestamp_ms: int, request: WithdrawalRequest, transaction: bytes
     ) -> None:
         """Raises a ConstellationError unless `transaction` pays exactly `request`."""
 
@@ -67,11 +141,47 @@ class PaymentProvider(abc.ABC):
         """Returns this node's signature of the transaction."""
 
     @abc.abstractmethod
+    def signature_valid(self, transaction: bytes, signature: TxSignature) -> bool:
+        """Tells whether `signature` is a vault signer's valid signature of the transaction."""
+
+    @abc.abstractmethod
     def submit_withdrawal(self, transaction: bytes, signatures: list[TxSignature]) -> None:
-        """Submits a transaction signed by a majority to the external network."""
+        """Submits a transaction signed by a majority; raises PaymentSubmitError if refused."""
+
+    @abc.abstractmethod
+    def transaction_hash(self, transaction: bytes) -> bytes:
+        """Returns the hash the network reports for the transaction once applied."""
+
+    @abc.abstractmethod
+    def transaction_expiry_ms(self, transaction: bytes) -> int:
+        """Returns the time (ms) after which the transaction can no longer be applied."""
+
+    @abc.abstractmethod
+    def cancel_expired(self, transaction: bytes, now_ms: int) -> bool:
+        """Makes an expired, never-applied transaction's failure visible on the network;
+        returns True once nothing more is to be done for it."""
+
+    def prepare(self) -> None:  # noqa: B027 - optional hook
+        """Does this provider's slow one-off setup (network I/O); alpha calls it in a thread."""
+
+    def needs_preparation(self) -> bool:
+        """Tells whether `prepare` has (again) something to do."""
+        return False
+
+    def withdrawal_accepted(self, transaction: bytes) -> None:  # noqa: B027 - optional hook
+        """Takes note that the constellation accepted a transaction this node built."""
 
     @staticmethod
     def compare_cursors(left: str, right: str) -> int:
         """Returns -1, 0 or 1 as `left` is before, at or after `right` (numeric cursors)."""
         a, b = int(left or 0), int(right or 0)
         return (a > b) - (a < b)
+
+
+class PaymentSubmitError(Exception):
+    """The external network refused a transaction (`permanent`: retrying cannot help)."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        """Keeps whether a retry could succeed."""
+        super().__init__(message)
+        self.permanent = permanent

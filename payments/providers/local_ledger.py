@@ -1,84 +1,101 @@
 """The local-ledger provider: the embedded default payment network (its Django side).
 
-The ledger is a table of transfers in its own database (alias `ledger`) shared by all nodes of
-a local constellation. A transfer into the vault is a deposit for the payer's key; a transfer
-out of the vault carries `reference = "withdrawal:<id>"` and settles that withdrawal. The
-cursor is the id of the last transfer reported.
+The ledger (`payments.ledger`) lives in its own database (alias `ledger`) shared by all nodes of
+a local constellation. A transfer into the vault is a deposit for the payer's key; an entry out
+of the vault with `reference = "withdrawal:<id>"` settles that withdrawal: applied = paid out,
+cancelled (expired unapplied) = failed. The cursor is the sequence number (id) of the last
+ledger entry reported. Withdrawal transactions are `payments.core.local_ledger` transactions,
+valid until the quantum's timestamp plus the node's TTL (option `ttl_ms`).
 """
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
-from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Q
 
-from payments.core.provider import Notification, PaymentProvider
+from payments.core.local_ledger import (
+    TRANSACTION_TTL_MAX_MS,
+    TRANSACTION_TTL_MS,
+    LedgerRuleError,
+    signature_valid,
+    transaction_decode,
+    transaction_encode,
+    transaction_hash,
+    transaction_sign,
+    withdrawal_transaction,
+)
+from payments.core.provider import Notification, PaymentProvider, PaymentSubmitError
+from payments.ledger import (
+    CANCELLED,
+    ISSUER,
+    faucet_deposit,
+    ledger_balance,
+    ledger_now_ms,
+    ledger_transfer,
+    transaction_entry,
+    vault_cancel,
+    vault_open,
+    vault_submit,
+)
 from payments.models import LedgerTransfer
-from quanta.core.keys import InvalidKey, decode_public_key
+from quanta.core.keys import InvalidKey, KeyPair, decode_public_key
 from quanta.core.status import BadRequest
 from quanta.core.xdr.schema import (
     DepositItem,
-    DepositQuantum,
     PaymentResult,
+    ProviderSettings,
     TxSignature,
     WithdrawalOutcome,
     WithdrawalRequest,
 )
 
-ISSUER = "ISSUER"
-"""The ledger account that mints funds (the demo faucet); it has no balance limit."""
+__all__ = ["ISSUER", "LocalLedgerProvider", "faucet_deposit", "ledger_balance", "ledger_transfer"]
 
-WITHDRAWAL_REFERENCE = "withdrawal:"
 NOTIFICATION_ITEMS_MAX = 500
-
-
-def ledger_balance(address: str, asset: str) -> int:
-    """Returns an address's balance on the ledger (incoming minus outgoing transfers)."""
-    incoming = LedgerTransfer.objects.filter(destination=address, asset=asset).aggregate(
-        total=Sum("amount")
-    )["total"]
-    outgoing = LedgerTransfer.objects.filter(source=address, asset=asset).aggregate(
-        total=Sum("amount")
-    )["total"]
-    return int(incoming or 0) - int(outgoing or 0)
-
-
-def ledger_transfer(
-    source: str, destination: str, asset: str, amount: int, reference: str = ""
-) -> int:
-    """Moves funds on the ledger (refusing overdrafts except for the issuer); returns its id."""
-    if amount <= 0:
-        raise ValueError("amount must be positive")
-    with transaction.atomic(using="ledger"):
-        if source != ISSUER and ledger_balance(source, asset) < amount:
-            raise ValueError(f"{source} has less than {amount} {asset} on the ledger")
-        digest = hashlib.sha256(f"{source}|{destination}|{asset}|{amount}|{reference}".encode())
-        record = LedgerTransfer.objects.create(
-            source=source,
-            destination=destination,
-            asset=asset,
-            amount=Decimal(amount),
-            reference=reference,
-            tx_hash=digest.digest(),
-        )
-    return int(record.id)
-
-
-def faucet_deposit(public_key: str, vault: str, asset: str, amount: int) -> int:
-    """Mints `amount` to `public_key` on the ledger and pays it into the vault (demo funding)."""
-    decode_public_key(public_key)
-    ledger_transfer(ISSUER, public_key, asset, amount)
-    return ledger_transfer(public_key, vault, asset, amount)
 
 
 class LocalLedgerProvider(PaymentProvider):
     """Watches the vault on the local ledger and pays withdrawals out of it."""
 
+    def __init__(
+        self,
+        settings: ProviderSettings,
+        keypair: KeyPair,
+        signers: tuple[bytes, ...],
+        options: Mapping[str, str] | None = None,
+    ) -> None:
+        """Binds the provider; the TTL of built transactions comes from option `ttl_ms`."""
+        super().__init__(settings, keypair, signers, options)
+        self.ttl_ms = min(
+            int(self.options.get("ttl_ms", TRANSACTION_TTL_MS)), TRANSACTION_TTL_MAX_MS
+        )
+        self._vault_ready = False
+
     def _token_assets(self) -> dict[str, str]:
         return {item.token: item.asset for item in self.settings.assets}
+
+    def _asset_token(self, asset: str) -> str:
+        for item in self.settings.assets:
+            if item.asset == asset:
+                return item.token
+        raise BadRequest(f"{self.provider_id} does not carry {asset}")
+
+    def needs_preparation(self) -> bool:
+        return not self._vault_ready
+
+    def prepare(self) -> None:
+        """Opens the vault on the ledger with the constellation's signers (once)."""
+        self.vault_ensure()
+
+    def vault_ensure(self) -> None:
+        """Opens the vault on the ledger with the constellation's signers (once)."""
+        if not self._vault_ready:
+            vault_open(self.settings.vault, self.signers, self.threshold)
+            self._vault_ready = True
+
+    # --- deposits --------------------------------------------------------------------------
 
     def _transfers(
         self, after: int, until: int | None, older_than: datetime | None
@@ -96,17 +113,24 @@ class LocalLedgerProvider(PaymentProvider):
         items: list[DepositItem] = []
         withdrawals: list[WithdrawalOutcome] = []
         for record in transfers:
-            if record.destination == self.settings.vault:
+            if record.destination == self.settings.vault and record.source != record.destination:
                 item = self._deposit_item(record, tokens)
                 if item is not None:
                     items.append(item)
-            elif record.reference.startswith(WITHDRAWAL_REFERENCE):
-                withdrawal_id = int(record.reference.removeprefix(WITHDRAWAL_REFERENCE))
-                withdrawals.append(
-                    WithdrawalOutcome(withdrawal_id, PaymentResult.SUCCESS, bytes(record.tx_hash))
-                )
+            elif record.source == self.settings.vault:
+                outcome = self._withdrawal_outcome(record)
+                if outcome is not None:
+                    withdrawals.append(outcome)
         last = str(transfers[-1].id) if transfers else cursor
         return Notification(last, tuple(items), tuple(withdrawals))
+
+    def _withdrawal_outcome(self, record: LedgerTransfer) -> WithdrawalOutcome | None:
+        prefix = "withdrawal:"
+        suffix = record.reference.removeprefix(prefix)
+        if not record.reference.startswith(prefix) or not suffix.isdigit():
+            return None
+        result = PaymentResult.FAILED if record.status == CANCELLED else PaymentResult.SUCCESS
+        return WithdrawalOutcome(int(suffix), result, bytes(record.tx_hash))
 
     def _deposit_item(self, record: LedgerTransfer, tokens: dict[str, str]) -> DepositItem | None:
         asset = tokens.get(record.asset)
@@ -126,26 +150,71 @@ class LocalLedgerProvider(PaymentProvider):
         transfers = self._transfers(int(cursor or 0), None, older_than)
         return self._notification(transfers, cursor)
 
-    def validate_notification(self, body: DepositQuantum, prev_cursor: str) -> None:
-        transfers = self._transfers(int(prev_cursor or 0), int(body.cursor or 0), None)
-        seen = self._notification(transfers, prev_cursor)
-        if (
-            seen.cursor != body.cursor
-            or seen.items != body.items
-            or seen.withdrawals != body.withdrawals
-        ):
-            raise BadRequest(f"{self.provider_id}: notification does not match the ledger")
+    def notification_between(self, prev_cursor: str, cursor: str) -> Notification:
+        transfers = self._transfers(int(prev_cursor or 0), int(cursor or 0), None)
+        return self._notification(transfers, prev_cursor)
 
-    def build_withdrawal(self, apex: int, request: WithdrawalRequest) -> bytes:
-        raise BadRequest("withdrawals through the local ledger are not available yet")
+    # --- withdrawals -----------------------------------------------------------------------
+
+    def build_withdrawal(self, apex: int, timestamp_ms: int, request: WithdrawalRequest) -> bytes:
+        tx = withdrawal_transaction(
+            self.settings.vault,
+            request.destination,
+            self._asset_token(request.asset),
+            request.amount,
+            apex,
+            timestamp_ms + self.ttl_ms,
+        )
+        return transaction_encode(tx)
 
     def validate_withdrawal(
-        self, apex: int, request: WithdrawalRequest, transaction: bytes
+        self, apex: int, timestamp_ms: int, request: WithdrawalRequest, transaction: bytes
     ) -> None:
-        raise BadRequest("withdrawals through the local ledger are not available yet")
+        try:
+            tx = transaction_decode(transaction)
+        except LedgerRuleError as error:
+            raise BadRequest(f"{self.provider_id}: {error}") from None
+        expected = withdrawal_transaction(
+            self.settings.vault,
+            request.destination,
+            self._asset_token(request.asset),
+            request.amount,
+            apex,
+            tx.valid_until_ms,
+        )
+        if tx != expected:
+            raise BadRequest(f"{self.provider_id}: the transaction does not pay the request")
+        if not timestamp_ms < tx.valid_until_ms <= timestamp_ms + TRANSACTION_TTL_MAX_MS:
+            raise BadRequest(f"{self.provider_id}: the transaction's validity is out of bounds")
 
     def sign_withdrawal(self, transaction: bytes) -> TxSignature:
-        raise BadRequest("withdrawals through the local ledger are not available yet")
+        return transaction_sign(transaction, self.keypair)
+
+    def signature_valid(self, transaction: bytes, signature: TxSignature) -> bool:
+        return signature.signer in self.signers and signature_valid(transaction, signature)
 
     def submit_withdrawal(self, transaction: bytes, signatures: list[TxSignature]) -> None:
-        raise BadRequest("withdrawals through the local ledger are not available yet")
+        self.vault_ensure()
+        try:
+            vault_submit(transaction, signatures)
+        except LedgerRuleError as error:
+            tx = transaction_decode(transaction)
+            used = transaction_entry(transaction) is not None
+            expired = ledger_now_ms() > tx.valid_until_ms
+            raise PaymentSubmitError(str(error), permanent=used or expired) from None
+
+    def transaction_hash(self, transaction: bytes) -> bytes:
+        return transaction_hash(transaction)
+
+    def transaction_expiry_ms(self, transaction: bytes) -> int:
+        return transaction_decode(transaction).valid_until_ms
+
+    def cancel_expired(self, transaction: bytes, now_ms: int) -> bool:
+        self.vault_ensure()
+        if transaction_entry(transaction) is not None:
+            return True  # Applied or cancelled already: the ledger has the outcome.
+        try:
+            vault_cancel(transaction)
+        except LedgerRuleError:
+            return transaction_entry(transaction) is not None
+        return True

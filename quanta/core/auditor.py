@@ -11,6 +11,7 @@ says why, and never signs again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from quanta.core.engine import Engine, Executed, QuantumMismatch
@@ -25,7 +26,12 @@ from quanta.core.xdr.schema import (
     NodeState,
     PayloadProof,
     SignedQuantum,
+    TxSignature,
+    WithdrawalQuantum,
 )
+
+TransactionSigner = Callable[[WithdrawalQuantum], TxSignature]
+"""Returns this node's signature of a withdrawal's transaction (through its provider)."""
 
 
 @dataclass(slots=True)
@@ -47,6 +53,9 @@ class AuditorNode:
         self.pending = pending
         self.status = NodeStatus()
         self.final_rows: list[QuantumRow] = []
+        # Set by the worker: signs the transaction of each withdrawal this node executed (the
+        # engine's transaction validator has checked it first).
+        self.sign_transaction: TransactionSigner | None = None
 
     @property
     def apex(self) -> int:
@@ -90,7 +99,13 @@ class AuditorNode:
         proof = PayloadProof(executed.payload_hash, (*signed.signatures[:1], signature))
         self.final_rows.append(quantum_row(executed, 0, encode(proof)))
         outcome.executed.append(executed)
-        return AuditorResult(executed.apex, signature, None)
+        return AuditorResult(executed.apex, signature, self._tx_signature(signed))
+
+    def _tx_signature(self, signed: SignedQuantum) -> TxSignature | None:
+        body = signed.quantum.body
+        if not isinstance(body, WithdrawalQuantum) or self.sign_transaction is None:
+            return None
+        return self.sign_transaction(body)
 
     def sign_payload(self, payload_hash: bytes) -> bytes:
         """Returns this node's signature of a quantum's payload hash."""

@@ -9,7 +9,7 @@ else may influence the execution of a quantum.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from exchange.core.accounts import AccountStorage
 from exchange.core.market import Exchange
@@ -29,7 +29,10 @@ class Withdrawal:
     amount: int
     fee: int
     destination: str
-    transaction: bytes
+    # The provider transaction (from its quantum, already covered by the chain hash); kept for
+    # matching the provider's outcome, left out of equality and of the state hash because
+    # reverting a WithdrawalRemove effect cannot restore it.
+    transaction: bytes = field(repr=False, compare=False)
 
 
 class ConstellationState:

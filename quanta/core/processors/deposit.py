@@ -7,7 +7,9 @@
   credits it. Any other payment to an unknown key is not credited (it stays in the vault; the
   Centaurus rule) and failed payments are ignored.
 - Each withdrawal outcome ends a pending withdrawal: a successful one pays amount + fee out,
-  a failed one only unlocks them.
+  a failed one only unlocks them. An outcome for a withdrawal that is not pending at this
+  provider is refused, so providers leave out payouts the constellation does not know (anyone
+  can make entries appear on an external network; they must not stop the cursor).
 Whether the notification matches what the provider really saw is for the provider to say; the
 engine asks it through `DepositValidator` (auditors check alpha this way).
 """

@@ -1,13 +1,15 @@
 """WithdrawalQuantum: a client's withdrawal request with the transaction alpha's provider built.
 
-The amount and fee are locked (WithdrawalCreate) until the provider reports the payout or its
-failure in a later DepositQuantum (`deposit.py`). Whether the transaction matches the request
-is for the payment provider to say; the engine asks it through `TransactionValidator`.
+The amount and fee are locked (WithdrawalCreate) and the pending withdrawal keeps the
+transaction until the provider reports the payout or its failure in a later DepositQuantum
+(`deposit.py`). Whether the transaction matches the request is for the payment provider to
+say; the engine asks it through `TransactionValidator`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from quanta.core.context import QuantumContext
 from quanta.core.processors.common import (
@@ -20,8 +22,10 @@ from quanta.core.processors.common import (
 from quanta.core.status import BadRequest
 from quanta.core.xdr.schema import WithdrawalCreateEffect, WithdrawalQuantum, WithdrawalRequest
 
-TransactionValidator = Callable[[int, WithdrawalRequest, bytes], None]
-"""Raises a ConstellationError unless the transaction pays out the request (apex, request, tx)."""
+TransactionValidator = Callable[[int, int, WithdrawalRequest, bytes], None]
+"""Raises a ConstellationError unless the transaction pays out the request (apex, quantum
+timestamp in ms, request, transaction); the transaction's expiry derives from the timestamp,
+never from a node's clock, so every node judges it the same way."""
 
 
 def process_withdrawal(
@@ -39,11 +43,13 @@ def process_withdrawal(
         raise BadRequest(f"provider {request.provider!r} does not carry {request.asset}")
     if not request.destination:
         raise BadRequest("destination is empty")
+    if not body.transaction:
+        raise BadRequest("the withdrawal carries no transaction")
     if account.pending_withdrawal is not None:
         raise BadRequest(f"withdrawal {account.pending_withdrawal} is still pending")
     require_free(account, request.asset, request.amount + request.fee)
     if validate_transaction is not None:
-        validate_transaction(ctx.apex, request, body.transaction)
+        validate_transaction(ctx.apex, ctx.timestamp_ms, request, body.transaction)
     update_nonce(ctx, account, request.nonce)
     ctx.emit(
         account.id,
@@ -56,3 +62,8 @@ def process_withdrawal(
             request.destination,
         ),
     )
+    # The effect's wire form has no room for the transaction; the pending withdrawal keeps it
+    # (snapshots persist it) so every node can match the provider's outcome to the exact
+    # transaction and alpha can cancel it after a restart. Reverting the effect drops it.
+    created = ctx.state.withdrawals[ctx.apex]
+    ctx.state.withdrawals[ctx.apex] = replace(created, transaction=body.transaction)

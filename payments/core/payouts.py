@@ -1,0 +1,91 @@
+"""Alpha's book of withdrawal payouts: transactions waiting for signatures, submission or
+expiry. Pure bookkeeping; the engine worker does the I/O.
+
+A payout enters when its WithdrawalQuantum executed at alpha (with alpha's own signature of the
+transaction), gathers the auditors' valid signatures from their results, becomes due once a
+majority of distinct signers signed, and is submitted; a refused submission is retried with a
+growing delay until the transaction expires. Past its expiry a payout still pending is due for
+cancellation (the provider makes the failure visible to every auditor). The withdrawal itself
+ends only through the provider's notification (a DepositQuantum); the book forgets a payout
+once its withdrawal is no longer pending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container
+from dataclasses import dataclass, field
+
+from quanta.core.xdr.schema import TxSignature
+
+RETRY_FIRST_MS = 500
+RETRY_MAX_MS = 10_000
+
+
+@dataclass(slots=True)
+class Payout:
+    """One withdrawal's transaction and what alpha knows about its signatures."""
+
+    withdrawal_id: int
+    provider: str
+    transaction: bytes
+    expiry_ms: int
+    signatures: dict[bytes, TxSignature] = field(default_factory=dict)
+    submitted: bool = False
+    gave_up: bool = False
+    attempts: int = 0
+    next_attempt_ms: int = 0
+
+
+class PayoutBook:
+    """The payouts of the pending withdrawals alpha knows the transactions of."""
+
+    def __init__(self) -> None:
+        """Starts empty (after a restart the worker re-adds pending withdrawals unsigned)."""
+        self.payouts: dict[int, Payout] = {}
+
+    def add(self, withdrawal_id: int, provider: str, transaction: bytes, expiry_ms: int) -> Payout:
+        """Adds a payout (idempotent) and returns it."""
+        payout = self.payouts.get(withdrawal_id)
+        if payout is None:
+            payout = Payout(withdrawal_id, provider, transaction, expiry_ms)
+            self.payouts[withdrawal_id] = payout
+        return payout
+
+    def add_signature(self, withdrawal_id: int, signature: TxSignature) -> bool:
+        """Keeps a signature alpha verified; returns False if the payout is unknown."""
+        payout = self.payouts.get(withdrawal_id)
+        if payout is None:
+            return False
+        payout.signatures.setdefault(signature.signer, signature)
+        return True
+
+    def due(self, threshold: int, now_ms: int) -> list[Payout]:
+        """Returns the payouts signed by `threshold` signers that should be submitted now."""
+        return [
+            p
+            for p in self.payouts.values()
+            if not p.submitted
+            and not p.gave_up
+            and len(p.signatures) >= threshold
+            and p.next_attempt_ms <= now_ms < p.expiry_ms
+        ]
+
+    def submitted(self, payout: Payout) -> None:
+        """Records a submission the network accepted."""
+        payout.submitted = True
+
+    def refused(self, payout: Payout, now_ms: int, *, permanent: bool) -> None:
+        """Records a refused submission: retry later, unless retrying cannot help."""
+        payout.attempts += 1
+        payout.gave_up = permanent
+        delay = min(RETRY_FIRST_MS * 2 ** (payout.attempts - 1), RETRY_MAX_MS)
+        payout.next_attempt_ms = now_ms + delay
+
+    def expired(self, now_ms: int) -> list[Payout]:
+        """Returns the payouts whose transaction expired unsubmitted (due for cancellation)."""
+        return [p for p in self.payouts.values() if not p.submitted and now_ms > p.expiry_ms]
+
+    def forget_settled(self, pending: Container[int]) -> None:
+        """Forgets payouts whose withdrawal is no longer pending (the provider reported it)."""
+        for withdrawal_id in [w for w in self.payouts if w not in pending]:
+            del self.payouts[withdrawal_id]

@@ -1,0 +1,154 @@
+"""The local ledger itself: a small external payment network in its own database.
+
+Accounts are addresses (any string; constellation keys are G... strkeys); balances are
+incoming minus outgoing applied transfers; the issuer mints without limit (the faucet).
+A vault is a `LedgerAccount` with signers: anyone can pay into it, and it pays out only
+through `vault_submit` with a majority of its signers' signatures (`payments.core.local_ledger`
+has the rules). Transfers are numbered by their id: the ledger's sequence, the providers'
+cursor. The ledger's clock is this server's wall clock, as a real network's would be its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+
+from payments.core.local_ledger import (
+    LedgerRuleError,
+    VaultTransaction,
+    require_signed,
+    transaction_decode,
+    transaction_hash,
+)
+from payments.models import LedgerAccount, LedgerTransfer
+from quanta.core.keys import decode_public_key, encode_public_key
+from quanta.core.xdr.schema import TxSignature
+
+ISSUER = "ISSUER"
+"""The ledger account that mints funds (the demo faucet); it has no balance limit."""
+
+APPLIED = "applied"
+CANCELLED = "cancelled"
+
+
+def ledger_now_ms() -> int:
+    """Returns the ledger's clock in milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+def ledger_balance(address: str, asset: str) -> int:
+    """Returns an address's balance on the ledger (incoming minus outgoing transfers)."""
+    transfers = LedgerTransfer.objects.filter(asset=asset, status=APPLIED)
+    incoming = transfers.filter(destination=address).aggregate(total=Sum("amount"))["total"]
+    outgoing = transfers.filter(source=address).aggregate(total=Sum("amount"))["total"]
+    return int(incoming or 0) - int(outgoing or 0)
+
+
+def ledger_transfer(
+    source: str, destination: str, asset: str, amount: int, reference: str = ""
+) -> int:
+    """Moves funds from an account without signers (refusing overdrafts except for the
+    issuer); returns the transfer's sequence number."""
+    if amount <= 0:
+        raise ValueError("amount must be positive")
+    with transaction.atomic(using="ledger"):
+        if LedgerAccount.objects.filter(address=source).exists():
+            raise ValueError(f"{source} has signers: it pays only through signed transactions")
+        if source != ISSUER and ledger_balance(source, asset) < amount:
+            raise ValueError(f"{source} has less than {amount} {asset} on the ledger")
+        digest = hashlib.sha256(f"{source}|{destination}|{asset}|{amount}|{reference}".encode())
+        record = LedgerTransfer.objects.create(
+            source=source,
+            destination=destination,
+            asset=asset,
+            amount=Decimal(amount),
+            reference=reference,
+            tx_hash=digest.digest(),
+        )
+    return int(record.id)
+
+
+def faucet_deposit(public_key: str, vault: str, asset: str, amount: int) -> int:
+    """Mints `amount` to `public_key` on the ledger and pays it into the vault (demo funding)."""
+    decode_public_key(public_key)
+    ledger_transfer(ISSUER, public_key, asset, amount)
+    return ledger_transfer(public_key, vault, asset, amount)
+
+
+def vault_open(address: str, signers: tuple[bytes, ...], threshold: int) -> LedgerAccount:
+    """Opens a vault with these signers (idempotent); raises LedgerRuleError if the address
+    is already a vault with other signers."""
+    keys = sorted(encode_public_key(s) for s in signers)
+    account, _ = LedgerAccount.objects.get_or_create(
+        address=address, defaults={"signers": keys, "threshold": threshold}
+    )
+    if sorted(account.signers) != keys or account.threshold != threshold:
+        raise LedgerRuleError(f"{address} is a vault of other signers")
+    return account
+
+
+def vault_submit(data: bytes, signatures: list[TxSignature]) -> int:
+    """Applies a signed vault transaction; returns its transfer's sequence number.
+    Raises LedgerRuleError if any rule of the ledger refuses it."""
+    tx = transaction_decode(data)
+    with transaction.atomic(using="ledger"):
+        vault = _vault_locked(tx.source)
+        signers = tuple(decode_public_key(s) for s in vault.signers)
+        require_signed(data, signatures, signers, vault.threshold)
+        if ledger_now_ms() > tx.valid_until_ms:
+            raise LedgerRuleError("the transaction expired")
+        if ledger_balance(tx.source, tx.asset) < tx.amount:
+            raise LedgerRuleError(f"the vault holds less than {tx.amount} {tx.asset}")
+        return _record(vault, tx, data, APPLIED, tx.amount)
+
+
+def vault_cancel(data: bytes) -> int:
+    """Cancels an expired vault transaction that was never applied (its reference can then
+    never be used); returns the sequence number of the cancellation."""
+    tx = transaction_decode(data)
+    with transaction.atomic(using="ledger"):
+        vault = _vault_locked(tx.source)
+        if ledger_now_ms() <= tx.valid_until_ms:
+            raise LedgerRuleError("the transaction has not expired yet")
+        return _record(vault, tx, data, CANCELLED, 0)
+
+
+def transaction_entry(data: bytes) -> LedgerTransfer | None:
+    """Returns the ledger entry that applied or cancelled a vault transaction, if any."""
+    tx = transaction_decode(data)
+    return LedgerTransfer.objects.filter(source=tx.source, tx_hash=transaction_hash(data)).first()
+
+
+def _vault_locked(address: str) -> LedgerAccount:
+    # Locking the vault row serializes its outgoing transactions (balance check, sequence).
+    vault = LedgerAccount.objects.select_for_update().filter(address=address).first()
+    if vault is None:
+        raise LedgerRuleError(f"{address} is not a vault")
+    return vault
+
+
+def _record(
+    vault: LedgerAccount, tx: VaultTransaction, data: bytes, status: str, amount: int
+) -> int:
+    if not tx.reference:
+        raise LedgerRuleError("a vault transaction needs a reference")
+    try:
+        with transaction.atomic(using="ledger"):
+            record = LedgerTransfer.objects.create(
+                source=tx.source,
+                destination=tx.destination,
+                asset=tx.asset,
+                amount=Decimal(amount),
+                reference=tx.reference,
+                tx_hash=transaction_hash(data),
+                status=status,
+            )
+    except IntegrityError:
+        raise LedgerRuleError("the transaction was already applied or cancelled") from None
+    vault.sequence += 1
+    vault.save(update_fields=["sequence"])
+    return int(record.id)

@@ -1,0 +1,119 @@
+"""Alpha's payout desk: builds withdrawal transactions, gathers the auditors' signatures,
+submits with a majority, retries, and cancels what expired (the I/O around
+`payments.core.payouts.PayoutBook`).
+
+The engine worker calls `build` before executing a WithdrawalRequest (so the transaction is in
+the quantum), `accepted` after it, `offer` for each auditor result with a transaction
+signature, and `tick` periodically. Provider I/O runs in threads; the book is only touched on
+the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from channels.db import database_sync_to_async
+
+from payments.core.payouts import Payout, PayoutBook
+from payments.core.provider import PaymentProvider, PaymentSubmitError
+from quanta.core.alpha import AlphaNode
+from quanta.core.state import Withdrawal
+from quanta.core.status import BadRequest
+from quanta.core.xdr.schema import NodeState, TxSignature, WithdrawalRequest
+
+logger = logging.getLogger(__name__)
+
+Providers = Callable[[], dict[str, PaymentProvider]]
+
+
+class PayoutDesk:
+    """What alpha's engine worker does for withdrawals beyond executing them."""
+
+    def __init__(self, providers: Providers, now_ms: Callable[[], int]) -> None:
+        """Uses the worker's current providers and clock."""
+        self.providers = providers
+        self.now_ms = now_ms
+        self.book = PayoutBook()
+
+    def _provider(self, provider_id: str) -> PaymentProvider:
+        provider = self.providers().get(provider_id)
+        if provider is None:
+            raise BadRequest(f"provider {provider_id!r} is not available")
+        return provider
+
+    def build(self, alpha: AlphaNode, request: WithdrawalRequest) -> tuple[int, int, bytes]:
+        """Returns the apex and timestamp the quantum will get and the transaction for it."""
+        timestamp_ms = max(self.now_ms(), alpha.engine.last_timestamp_ms)
+        apex = alpha.engine.state.apex + 1
+        provider = self._provider(request.provider)
+        return apex, timestamp_ms, provider.build_withdrawal(apex, timestamp_ms, request)
+
+    def accepted(
+        self, alpha: AlphaNode, apex: int, request: WithdrawalRequest, transaction: bytes
+    ) -> None:
+        """Registers the payout if withdrawal `apex` executed (alpha signs it at once)."""
+        withdrawal = alpha.engine.state.withdrawals.get(apex)
+        if alpha.engine.state.apex != apex or withdrawal is None:
+            return  # Refused: nothing was locked, nothing to pay.
+        provider = self._provider(request.provider)
+        provider.withdrawal_accepted(transaction)
+        expiry = provider.transaction_expiry_ms(transaction)
+        self.book.add(apex, request.provider, transaction, expiry)
+        self.book.add_signature(apex, provider.sign_withdrawal(transaction))
+
+    def offer(self, apex: int, signature: TxSignature) -> None:
+        """Keeps an auditor's transaction signature if it is valid."""
+        payout = self.book.payouts.get(apex)
+        if payout is None:
+            return
+        provider = self.providers().get(payout.provider)
+        if provider is not None and provider.signature_valid(payout.transaction, signature):
+            self.book.add_signature(apex, signature)
+
+    async def tick(self, alpha: AlphaNode) -> None:
+        """Prepares providers, restores, submits what is due and cancels what expired."""
+        if alpha.status.state != NodeState.READY:
+            return
+        for provider in list(self.providers().values()):
+            if provider.needs_preparation():  # New after a settings update, too.
+                await database_sync_to_async(provider.prepare)()
+        pending = dict(alpha.engine.state.withdrawals)
+        self.book.forget_settled(pending)
+        self._restore(pending)
+        now = self.now_ms()
+        threshold = alpha.engine.state.require_config().majority
+        for payout in self.book.due(threshold, now):
+            await self._submit(payout)
+        for payout in self.book.expired(now):
+            await self._cancel(payout)
+
+    def _restore(self, pending: dict[int, Withdrawal]) -> None:
+        # After a restart the auditors' signatures are gone: such a payout can only expire.
+        for withdrawal_id, withdrawal in pending.items():
+            provider = self.providers().get(withdrawal.provider)
+            if withdrawal_id in self.book.payouts or provider is None or not withdrawal.transaction:
+                continue
+            expiry = provider.transaction_expiry_ms(withdrawal.transaction)
+            self.book.add(withdrawal_id, withdrawal.provider, withdrawal.transaction, expiry)
+
+    async def _submit(self, payout: Payout) -> None:
+        provider = self._provider(payout.provider)
+        signatures = list(payout.signatures.values())
+        try:
+            await database_sync_to_async(provider.submit_withdrawal)(payout.transaction, signatures)
+        except PaymentSubmitError as error:
+            logger.warning("withdrawal %d refused: %s", payout.withdrawal_id, error)
+            self.book.refused(payout, self.now_ms(), permanent=error.permanent)
+            return
+        self.book.submitted(payout)
+        logger.info("withdrawal %d submitted", payout.withdrawal_id)
+
+    async def _cancel(self, payout: Payout) -> None:
+        provider = self._provider(payout.provider)
+        done = await database_sync_to_async(provider.cancel_expired)(
+            payout.transaction, self.now_ms()
+        )
+        if done:
+            self.book.submitted(payout)  # Nothing more to send: the notification settles it.
+            logger.info("withdrawal %d expired unpaid", payout.withdrawal_id)

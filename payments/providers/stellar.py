@@ -1,0 +1,347 @@
+"""The Stellar provider: a vault account on Stellar whose signers are the auditors' keys.
+
+- Withdrawals are real Stellar transactions (stellar-sdk): one payment operation from the
+  vault, the withdrawal id as an id memo, the vault's next sequence number (tracked here:
+  loaded from Horizon once, advanced with each withdrawal the constellation accepted) and
+  time bounds ending at the quantum's timestamp plus the TTL. The transaction bytes in the
+  quantum are the XDR of the unsigned TransactionEnvelope; each node signs the transaction
+  hash with its node key (node keys are Stellar keys), and alpha adds a majority of those
+  signatures as decorated signatures before submitting to Horizon.
+- Deposits are the vault's payments from Horizon (`/accounts/{vault}/payments`, joined with
+  their transactions), in order, with the paging token as cursor. A payment out of the vault
+  with an id memo is the outcome of that withdrawal.
+Node options: `horizon_url`, `network_passphrase` (default: the test network), `ttl_ms`.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from stellar_sdk import (
+    Account,
+    Asset,
+    DecoratedSignature,
+    Keypair,
+    Network,
+    Server,
+    TransactionBuilder,
+    TransactionEnvelope,
+)
+from stellar_sdk import exceptions as stellar_errors
+from stellar_sdk.client.requests_client import RequestsClient
+
+from payments.core.local_ledger import TRANSACTION_TTL_MAX_MS, TRANSACTION_TTL_MS
+from payments.core.provider import Notification, PaymentProvider, PaymentSubmitError
+from quanta.core.keys import InvalidKey, KeyPair, decode_public_key
+from quanta.core.status import BadRequest, InvalidState
+from quanta.core.xdr.schema import (
+    DepositItem,
+    PaymentResult,
+    ProviderSettings,
+    TxSignature,
+    WithdrawalOutcome,
+    WithdrawalRequest,
+)
+
+UNITS = Decimal(10_000_000)
+BASE_FEE = 100
+PAGE_LIMIT = 200
+HORIZON_TIMEOUT_S = 10
+
+
+def stellar_asset(token: str) -> Asset:
+    """Returns the Stellar asset of a provider token: `XLM` (native) or `CODE:ISSUER`."""
+    if token == "XLM":  # noqa: S105 - an asset code, not a secret
+        return Asset.native()
+    code, _, issuer = token.partition(":")
+    return Asset(code, issuer)
+
+
+def amount_string(units: int) -> str:
+    """Returns a Stellar amount string for an integer number of 10^-7 units."""
+    return format(Decimal(units) / UNITS, "f")
+
+
+def amount_units(text: str) -> int:
+    """Returns the integer number of 10^-7 units of a Stellar amount string."""
+    return int(Decimal(text) * UNITS)
+
+
+class StellarProvider(PaymentProvider):
+    """A Stellar vault: payments in through Horizon, multisig payments out."""
+
+    def __init__(
+        self,
+        settings: ProviderSettings,
+        keypair: KeyPair,
+        signers: tuple[bytes, ...],
+        options: Mapping[str, str] | None = None,
+    ) -> None:
+        """Binds the provider to Horizon (node options) and this node's Stellar key."""
+        super().__init__(settings, keypair, signers, options)
+        self.passphrase = self.options.get("network_passphrase", Network.TESTNET_NETWORK_PASSPHRASE)
+        self.horizon_url = self.options.get("horizon_url", "https://horizon-testnet.stellar.org")
+        self.ttl_ms = min(
+            int(self.options.get("ttl_ms", TRANSACTION_TTL_MS)), TRANSACTION_TTL_MAX_MS
+        )
+        self.stellar_key = Keypair.from_secret(keypair.secret) if keypair.can_sign else None
+        self.sequence: int | None = None
+        self._server: Server | None = None
+
+    def server(self) -> Server:
+        """Returns the Horizon client for the configured endpoint (bounded timeouts; the
+        caller retries on its own schedule, so the client retries once)."""
+        if self._server is None:
+            client = RequestsClient(
+                num_retries=1,
+                request_timeout=HORIZON_TIMEOUT_S,
+                post_timeout=HORIZON_TIMEOUT_S,
+                backoff_factor=0.1,
+            )
+            self._server = Server(self.horizon_url, client=client)
+        return self._server
+
+    def needs_preparation(self) -> bool:
+        return self.sequence is None
+
+    def prepare(self) -> None:
+        """Loads the vault's current sequence number from Horizon (once)."""
+        if self.sequence is None:
+            self.sequence = self.server().load_account(self.settings.vault).sequence
+
+    # --- deposits --------------------------------------------------------------------------
+
+    def _records(self, cursor: str, limit: int) -> list[dict[str, Any]]:
+        call = (
+            self.server()
+            .payments()
+            .for_account(self.settings.vault)
+            .cursor(cursor or "0")
+            .order(desc=False)
+            .limit(limit)
+            .join("transactions")
+        )
+        response = call.call()
+        return list(response["_embedded"]["records"])
+
+    def _notification(self, records: list[dict[str, Any]], cursor: str) -> Notification:
+        items: list[DepositItem] = []
+        withdrawals: list[WithdrawalOutcome] = []
+        for record in records:
+            if record.get("type") != "payment" or not record.get("transaction_successful", True):
+                continue
+            if record["to"] == self.settings.vault and record["from"] != self.settings.vault:
+                item = self._deposit_item(record)
+                if item is not None:
+                    items.append(item)
+            elif record["from"] == self.settings.vault:
+                outcome = self._withdrawal_outcome(record)
+                if outcome is not None:
+                    withdrawals.append(outcome)
+        last = str(records[-1]["paging_token"]) if records else cursor
+        return Notification(last, tuple(items), tuple(withdrawals))
+
+    def _token_of(self, record: dict[str, Any]) -> str:
+        if record["asset_type"] == "native":
+            return "XLM"
+        return f"{record['asset_code']}:{record['asset_issuer']}"
+
+    def _deposit_item(self, record: dict[str, Any]) -> DepositItem | None:
+        tokens = {item.token: item.asset for item in self.settings.assets}
+        asset = tokens.get(self._token_of(record))
+        try:
+            payer = decode_public_key(record["from"])
+        except InvalidKey:
+            return None
+        if asset is None:
+            return None
+        tx_hash = bytes.fromhex(record["transaction_hash"])
+        return DepositItem(
+            PaymentResult.SUCCESS, tx_hash, asset, amount_units(record["amount"]), payer
+        )
+
+    def _withdrawal_outcome(self, record: dict[str, Any]) -> WithdrawalOutcome | None:
+        transaction = record.get("transaction") or {}
+        if transaction.get("memo_type") != "id":
+            return None
+        tx_hash = bytes.fromhex(record["transaction_hash"])
+        return WithdrawalOutcome(int(transaction["memo"]), PaymentResult.SUCCESS, tx_hash)
+
+    def notification_after(self, cursor: str, now_ms: int) -> Notification:
+        delay = timedelta(seconds=self.settings.payment_submit_delay_s)
+        older_than = datetime.fromtimestamp(now_ms / 1000, tz=UTC) - delay
+        records = []
+        for record in self._records(cursor, PAGE_LIMIT):
+            created = datetime.fromisoformat(record["created_at"].replace("Z", "+00:00"))
+            if created > older_than:
+                break  # Later payments wait until every auditor has surely seen them.
+            records.append(record)
+        return self._notification(records, cursor)
+
+    def notification_between(self, prev_cursor: str, cursor: str) -> Notification:
+        records = []
+        for record in self._records(prev_cursor, PAGE_LIMIT):
+            if self.compare_cursors(record["paging_token"], cursor) > 0:
+                break
+            records.append(record)
+        return self._notification(records, prev_cursor)
+
+    # --- withdrawals -----------------------------------------------------------------------
+
+    def _token(self, asset: str) -> str:
+        for item in self.settings.assets:
+            if item.asset == asset:
+                return item.token
+        raise BadRequest(f"{self.provider_id} does not carry {asset}")
+
+    def _envelope(
+        self, sequence: int, apex: int, max_time_s: int, request: WithdrawalRequest
+    ) -> TransactionEnvelope:
+        builder = TransactionBuilder(
+            Account(self.settings.vault, sequence - 1), self.passphrase, base_fee=BASE_FEE
+        )
+        builder.add_time_bounds(0, max_time_s)
+        builder.add_id_memo(apex)
+        builder.append_payment_op(
+            request.destination,
+            stellar_asset(self._token(request.asset)),
+            amount_string(request.amount),
+        )
+        return builder.build()
+
+    def build_withdrawal(self, apex: int, timestamp_ms: int, request: WithdrawalRequest) -> bytes:
+        if self.sequence is None:
+            raise InvalidState(f"{self.provider_id}: the vault's sequence is not loaded yet")
+        try:
+            decode_public_key(request.destination)
+        except InvalidKey:
+            raise BadRequest("the destination is not a Stellar account") from None
+        max_time_s = (timestamp_ms + self.ttl_ms) // 1000
+        envelope = self._envelope(self.sequence + 1, apex, max_time_s, request)
+        return base64.b64decode(envelope.to_xdr())
+
+    def _decode(self, transaction: bytes) -> TransactionEnvelope:
+        try:
+            xdr = base64.b64encode(transaction).decode()
+            return TransactionEnvelope.from_xdr(xdr, self.passphrase)
+        except Exception as error:  # stellar-sdk raises several XDR errors
+            raise BadRequest(f"{self.provider_id}: not a Stellar transaction: {error}") from None
+
+    def validate_withdrawal(
+        self, apex: int, timestamp_ms: int, request: WithdrawalRequest, transaction: bytes
+    ) -> None:
+        envelope = self._decode(transaction)
+        tx = envelope.transaction
+        bounds = tx.preconditions.time_bounds if tx.preconditions else None
+        if bounds is None or envelope.signatures:
+            raise BadRequest(
+                f"{self.provider_id}: the transaction needs time bounds, no signatures"
+            )
+        max_time_ms = bounds.max_time * 1000
+        if (
+            not timestamp_ms < max_time_ms + 1000
+            or max_time_ms > timestamp_ms + TRANSACTION_TTL_MAX_MS
+        ):
+            raise BadRequest(f"{self.provider_id}: the transaction's validity is out of bounds")
+        expected = self._envelope(tx.sequence, apex, bounds.max_time, request)
+        if expected.to_xdr() != envelope.to_xdr():
+            raise BadRequest(f"{self.provider_id}: the transaction does not pay the request")
+
+    def sign_withdrawal(self, transaction: bytes) -> TxSignature:
+        if self.stellar_key is None:
+            raise InvalidState("this node has no signing key")
+        digest = self._decode(transaction).hash()
+        return TxSignature(self.stellar_key.raw_public_key(), self.stellar_key.sign(digest))
+
+    def signature_valid(self, transaction: bytes, signature: TxSignature) -> bool:
+        if signature.signer not in self.signers:
+            return False
+        try:
+            key = Keypair.from_raw_ed25519_public_key(signature.signer)
+            key.verify(self._decode(transaction).hash(), signature.signature)
+        except (stellar_errors.BadSignatureError, BadRequest):
+            return False
+        return True
+
+    def signed_envelope(
+        self, transaction: bytes, signatures: list[TxSignature]
+    ) -> TransactionEnvelope:
+        """Returns the envelope with the given signers' decorated signatures."""
+        envelope = self._decode(transaction)
+        for signature in signatures:
+            hint = Keypair.from_raw_ed25519_public_key(signature.signer).signature_hint()
+            envelope.signatures.append(DecoratedSignature(hint, signature.signature))
+        return envelope
+
+    def submit_withdrawal(self, transaction: bytes, signatures: list[TxSignature]) -> None:
+        envelope = self.signed_envelope(transaction, signatures)
+        try:
+            self.server().submit_transaction(envelope, skip_memo_required_check=True)
+        except stellar_errors.BadRequestError as error:
+            codes = str(error.extras or "")
+            permanent = "tx_too_late" in codes or "tx_bad_seq" in codes
+            if "tx_bad_seq" in codes:
+                # Our tracked sequence left the network's (a withdrawal expired unapplied):
+                # reload it; the withdrawals built on the old one fail and unlock.
+                self.sequence = None
+            raise PaymentSubmitError(
+                f"Horizon refused the transaction: {codes}", permanent=permanent
+            ) from None
+        except stellar_errors.BaseRequestError as error:
+            raise PaymentSubmitError(f"Horizon unreachable: {error}") from None
+
+    def transaction_hash(self, transaction: bytes) -> bytes:
+        return self._decode(transaction).hash()
+
+    def transaction_expiry_ms(self, transaction: bytes) -> int:
+        bounds = self._decode(transaction).transaction.preconditions
+        assert bounds is not None and bounds.time_bounds is not None
+        return bounds.time_bounds.max_time * 1000
+
+    def cancel_expired(self, transaction: bytes, now_ms: int) -> bool:
+        # Stellar itself refuses the transaction after its time bounds; nothing to record.
+        return now_ms > self.transaction_expiry_ms(transaction)
+
+    def _ledger_time_s(self) -> int:
+        records = self.server().ledgers().order(desc=True).limit(1).call()["_embedded"]["records"]
+        closed = datetime.fromisoformat(records[0]["closed_at"].replace("Z", "+00:00"))
+        return int(closed.timestamp())
+
+    def _applied(self, digest: bytes) -> bool:
+        try:
+            self.server().transactions().transaction(digest.hex()).call()
+        except stellar_errors.NotFoundError:
+            return False
+        return True
+
+    def _proven_expired(self, transaction: bytes) -> bool:
+        # Stellar never applies a transaction after its time bounds: once a ledger closed
+        # after them without it, it failed for good (every node asks its own Horizon).
+        expiry_s = self.transaction_expiry_ms(transaction) // 1000
+        if self._ledger_time_s() <= expiry_s:
+            return False
+        return not self._applied(self.transaction_hash(transaction))
+
+    def expired_outcomes(
+        self, pending: Mapping[int, bytes], now_ms: int
+    ) -> tuple[WithdrawalOutcome, ...]:
+        expired = [
+            (withdrawal_id, tx)
+            for withdrawal_id, tx in sorted(pending.items())
+            if tx and self.transaction_expiry_ms(tx) < now_ms and self._proven_expired(tx)
+        ]
+        return tuple(
+            WithdrawalOutcome(w, PaymentResult.FAILED, self.transaction_hash(tx))
+            for w, tx in expired
+        )
+
+    def validate_expired(self, transaction: bytes) -> None:
+        if not self._proven_expired(transaction):
+            raise BadRequest(f"{self.provider_id}: Horizon does not show the withdrawal expired")
+
+    def withdrawal_accepted(self, transaction: bytes) -> None:
+        self.sequence = self._decode(transaction).transaction.sequence

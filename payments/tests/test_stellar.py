@@ -1,0 +1,145 @@
+"""The Stellar provider: real stellar-sdk transactions, multisig, and Horizon I/O against a
+fake of Horizon (Horizon itself is unreachable from here)."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+
+import pytest
+from stellar_sdk import Keypair, Network, TransactionEnvelope
+from stellar_sdk.operation import Payment
+
+from payments.core.provider import PaymentSubmitError
+from payments.providers.stellar import StellarProvider, amount_string, amount_units
+from payments.tests.fake_horizon import FakeAccount, FakeHorizon
+from quanta.core.keys import KeyPair
+from quanta.core.status import BadRequest, InvalidState
+from quanta.core.testing import keypair
+from quanta.core.xdr.schema import (
+    DepositQuantum,
+    PaymentResult,
+    ProviderAsset,
+    ProviderSettings,
+    WithdrawalOutcome,
+    WithdrawalRequest,
+)
+
+NODES = [keypair(i) for i in range(3)]
+SIGNERS = tuple(k.public_key for k in NODES)
+VAULT = keypair(60).public_key_strkey
+DEST = keypair(61).public_key_strkey
+SETTINGS = ProviderSettings("stellar", "main", VAULT, "0", (ProviderAsset("XLM", "XLM", False),), 0)
+
+
+@pytest.fixture
+def horizon() -> Iterator[FakeHorizon]:
+    with FakeHorizon() as fake:
+        fake.account_add(FakeAccount(VAULT, 7_000, [k.public_key_strkey for k in NODES], 2))
+        yield fake
+
+
+def _provider(node: KeyPair, horizon: FakeHorizon) -> StellarProvider:
+    provider = StellarProvider(SETTINGS, node, SIGNERS, {"horizon_url": horizon.url})
+    provider.prepare()
+    return provider
+
+
+def _request(amount: int = 12_345_678) -> WithdrawalRequest:
+    return WithdrawalRequest(1, keypair(5).public_key, 1, "stellar-main", "XLM", amount, DEST, 0)
+
+
+def test_amounts_convert_exactly() -> None:
+    assert amount_string(12_345_678) == "1.2345678"
+    assert amount_units("1.2345678") == 12_345_678
+
+
+def test_the_withdrawal_is_a_real_stellar_payment_from_the_vault(horizon: FakeHorizon) -> None:
+    timestamp = time.time_ns() // 1_000_000
+    data = _provider(NODES[0], horizon).build_withdrawal(77, timestamp, _request())
+    envelope = TransactionEnvelope.from_xdr(
+        base64.b64encode(data).decode(), Network.TESTNET_NETWORK_PASSPHRASE
+    )
+    tx = envelope.transaction
+    assert tx.source.account_id == VAULT
+    assert tx.sequence == 7_001
+    assert tx.memo.memo_id == 77  # type: ignore[attr-defined]
+    assert tx.preconditions is not None and tx.preconditions.time_bounds is not None
+    assert tx.preconditions.time_bounds.max_time == (timestamp + 60_000) // 1000
+    (operation,) = tx.operations
+    assert isinstance(operation, Payment)
+    assert (operation.destination.account_id, operation.amount) == (DEST, "1.2345678")
+
+
+def test_each_auditor_signs_with_its_node_key_as_a_stellar_key(horizon: FakeHorizon) -> None:
+    alpha = _provider(NODES[0], horizon)
+    data = alpha.build_withdrawal(77, time.time_ns() // 1_000_000, _request())
+    signatures = [_provider(n, horizon).sign_withdrawal(data) for n in NODES[1:]]
+    envelope = alpha.signed_envelope(data, signatures)
+    for node, decorated in zip(NODES[1:], envelope.signatures, strict=True):
+        stellar_key = Keypair.from_public_key(node.public_key_strkey)
+        assert decorated.signature_hint == stellar_key.signature_hint()
+        stellar_key.verify(envelope.hash(), decorated.signature)
+
+
+def test_the_vault_sequence_advances_only_with_accepted_withdrawals(horizon: FakeHorizon) -> None:
+    alpha = _provider(NODES[0], horizon)
+    timestamp = time.time_ns() // 1_000_000
+    first = alpha.build_withdrawal(77, timestamp, _request())
+    assert alpha.build_withdrawal(77, timestamp, _request()) == first  # Refused: not taken.
+    alpha.withdrawal_accepted(first)
+    second = alpha.build_withdrawal(78, timestamp, _request())
+    signatures = [_provider(n, horizon).sign_withdrawal(second) for n in NODES[:2]]
+    with pytest.raises(PaymentSubmitError) as refused:
+        alpha.submit_withdrawal(second, signatures)  # The first one has not been applied.
+    assert refused.value.permanent
+    assert "tx_bad_seq" in str(refused.value)
+    signatures = [_provider(n, horizon).sign_withdrawal(first) for n in NODES[:2]]
+    alpha.submit_withdrawal(first, signatures)
+    assert horizon.accounts[VAULT].sequence == 7_001
+
+
+def test_an_expired_transaction_is_refused_by_the_network(horizon: FakeHorizon) -> None:
+    alpha = _provider(NODES[0], horizon)
+    old = time.time_ns() // 1_000_000 - 120_000
+    data = alpha.build_withdrawal(79, old, _request())
+    signatures = [_provider(n, horizon).sign_withdrawal(data) for n in NODES]
+    with pytest.raises(PaymentSubmitError, match="tx_too_late") as refused:
+        alpha.submit_withdrawal(data, signatures)
+    assert refused.value.permanent
+    assert alpha.cancel_expired(data, time.time_ns() // 1_000_000)
+
+
+def test_without_horizon_nothing_is_built(horizon: FakeHorizon) -> None:
+    provider = StellarProvider(SETTINGS, NODES[0], SIGNERS, {"horizon_url": horizon.url})
+    with pytest.raises(InvalidState, match="sequence"):
+        provider.build_withdrawal(1, 0, _request())
+    provider.prepare()
+    data = provider.build_withdrawal(1, time.time_ns() // 1_000_000, _request())
+    horizon.stop()
+    with pytest.raises(PaymentSubmitError, match="unreachable") as refused:
+        provider.submit_withdrawal(data, [provider.sign_withdrawal(data)])
+    assert not refused.value.permanent
+
+
+def test_an_expired_withdrawal_is_proven_failed_through_horizon(horizon: FakeHorizon) -> None:
+    alpha = _provider(NODES[0], horizon)
+    now_ms = time.time_ns() // 1_000_000
+    expired = alpha.build_withdrawal(80, now_ms - 120_000, _request())
+    live = alpha.build_withdrawal(81, now_ms, _request())
+    pending = {80: expired, 81: live}
+    (outcome,) = alpha.expired_outcomes(pending, now_ms)
+    assert (outcome.withdrawal_id, outcome.result) == (80, PaymentResult.FAILED)
+    assert outcome.tx_hash == alpha.transaction_hash(expired)
+    body = DepositQuantum("stellar-main", "0", (), (outcome,))
+    _provider(NODES[1], horizon).validate_notification(body, "0", pending)
+    # A failure Horizon does not prove is refused: the live one, or a ledger not yet past it.
+    live_failure = WithdrawalOutcome(81, PaymentResult.FAILED, alpha.transaction_hash(live))
+    with pytest.raises(BadRequest):
+        alpha.validate_notification(
+            DepositQuantum("stellar-main", "0", (), (live_failure,)), "0", pending
+        )
+    horizon.clock_offset_s = -3600
+    with pytest.raises(BadRequest, match="expired"):
+        alpha.validate_notification(body, "0", pending)
