@@ -9,4 +9,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/constellation/info", views.constellation_info, name="constellation-info"),
     path("api/constellation/init", views.constellation_init, name="constellation-init"),
+    path("api/constellation/update", views.constellation_update, name="constellation-update"),
 ]

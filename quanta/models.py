@@ -76,3 +76,32 @@ class SnapshotRecord(models.Model):
 
     def __str__(self) -> str:
         return f"snapshot at apex {self.apex}"
+
+
+class SettingsDraft(models.Model):
+    """A proposed settings change collecting auditor signatures before it is submitted.
+
+    Written only by `quanta.settings_drafts`. `message` is the exact XDR (Message union) of the
+    ConstellationUpdate whose SHA-256 every auditor signs; `signatures` maps each signer's G...
+    key to its base64 signature, each verified when it was added.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "collecting signatures"
+        SUBMITTED = "submitted", "in force"
+        REFUSED = "refused", "refused by the engine"
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=150, blank=True, default="")
+    base_version = models.BigIntegerField(help_text="settings version in force when drafted")
+    message = models.BinaryField(help_text="XDR of the Message union holding the update")
+    signatures = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    submitted_apex = models.BigIntegerField(null=True, blank=True)
+    engine_answer = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"settings draft {self.pk} (v{self.base_version + 1}, {self.status})"

@@ -19,6 +19,7 @@ from quanta.core.xdr.schema import ConstellationSettings
 from quanta.groups import ENGINE_CHANNEL
 from quanta.models import SettingsRecord, SnapshotRecord
 from quanta.node_status import status_read
+from quanta.settings_drafts import engine_settings_update
 
 INIT_TIMEOUT_S = 30.0
 
@@ -79,4 +80,18 @@ async def constellation_init(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"status": 500, "description": "the engine did not answer"}, status=504)
     answer.pop("type", None)
     http_status = 200 if answer["status"] == 200 else 400
+    return JsonResponse(answer, status=http_status)
+
+
+@csrf_exempt
+@require_POST
+async def constellation_update(request: HttpRequest) -> HttpResponse:
+    """Hands a later ConstellationUpdate, signed by a majority of the auditors in force, to
+    the engine and returns its verdict (the apex of the settings quantum on success)."""
+    try:
+        envelope = await sync_to_async(_envelope_from_body)(request)
+    except ValueError as error:
+        return JsonResponse({"status": 400, "description": str(error)}, status=400)
+    answer = await engine_settings_update(envelope)
+    http_status = {200: 200, 504: 504}.get(int(answer["status"]), 400)
     return JsonResponse(answer, status=http_status)

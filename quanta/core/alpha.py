@@ -133,6 +133,17 @@ class AlphaNode:
         self.settings_changed()
         return executed
 
+    def update_settings(self, envelope: ConstellationMessageEnvelope, now_ms: int) -> Executed:
+        """Executes a later settings update (a majority of the auditors in force signed it)
+        as a quantum every auditor re-executes; raises ConstellationError if refused."""
+        self.status.require_ready()
+        if self.engine.state.config is None:
+            raise InvalidState("the constellation is not initialized: use initialization")
+        executed = self.engine.execute(ConstellationQuantum(envelope), now_ms)
+        self._after_execution(executed, None, 0, None)
+        self.settings_changed()
+        return executed
+
     def settings_changed(self) -> None:
         """Applies settings that live outside the state machine (rate limits, readiness)."""
         config = self.engine.state.config

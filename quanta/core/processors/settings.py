@@ -43,14 +43,19 @@ def check_update(
     if not isinstance(update, ConstellationUpdate):
         raise BadRequest("a constellation quantum must carry a ConstellationUpdate")
     settings = update.settings
-    validate_settings(settings, None if current is None else current.settings)
-    if current is not None:
-        _check_compatible(settings, current)
+    check_settings_change(settings, current)
     signers = Config.from_settings(settings) if current is None else current
     valid = count_valid_signers(envelope, signers.auditor_keys)
     if valid < signers.majority:
         raise Unauthorized(f"update signed by {valid} auditors, {signers.majority} required")
     return settings
+
+
+def check_settings_change(settings: ConstellationSettings, current: Config | None) -> None:
+    """Raises BadRequest unless `settings` may follow `current` (signatures aside)."""
+    validate_settings(settings, None if current is None else current.settings)
+    if current is not None:
+        _check_compatible(settings, current)
 
 
 def _check_compatible(settings: ConstellationSettings, current: Config) -> None:
