@@ -1,11 +1,17 @@
 """HTTP routes: admin, frontend page and the constellation API."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import path, re_path
 
+from constellation_site import views as site_views
+from payments import views as payment_views
 from quanta import views
 
 urlpatterns = [
+    path("", site_views.index, name="index"),
+    re_path(r"^static/(?P<path>.+)$", site_views.static_asset, name="static"),
+    path("api/faucet", payment_views.faucet, name="faucet"),
+    path("api/constellation/nodes", site_views.constellation_nodes, name="constellation-nodes"),
     path("admin/", admin.site.urls),
     path("api/constellation/info", views.constellation_info, name="constellation-info"),
     path("api/constellation/init", views.constellation_init, name="constellation-init"),

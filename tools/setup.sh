@@ -69,6 +69,6 @@ ensure_services() {
   done
 }
 
-apt_install postgresql redis-server
+apt_install postgresql redis-server chromium
 ensure_venv
 ensure_services

@@ -111,6 +111,8 @@ NODE_TAMPER = env_bool("CONSTELLATION_TAMPER", False)
 # This node's own options per payment provider id (endpoints, secrets, TTL), as JSON, e.g.
 # {"stellar-main": {"horizon_url": "https://..."}, "local-vault": {"ttl_ms": "60000"}}.
 PAYMENT_PROVIDERS = json.loads(env_str("CONSTELLATION_PAYMENT_PROVIDERS", "{}"))
+# Demo only: enables the local-ledger faucet endpoint (POST /api/faucet) and its button.
+DEMO_MODE = env_bool("CONSTELLATION_DEMO", False)
 ALPHA_HERALD_URL = env_str("CONSTELLATION_ALPHA_URL", "ws://127.0.0.1:8000/ws/herald/")
 HTTP_PORT = env_int("CONSTELLATION_HTTP_PORT", 8000)
 

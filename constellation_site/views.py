@@ -1,0 +1,73 @@
+"""The trader's page, its static files, and the node states it shows.
+
+The page is one template (`templates/index.html`) driving plain ES modules from `static/js/`;
+everything a trader does goes from the browser to the gateway (`/ws/`) signed with a key that
+never leaves the browser. Static files are served through the staticfiles finders even when
+DEBUG is off, so a node started with daphne alone serves a working page; a production setup
+puts `collectstatic` output behind a real web server instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.staticfiles.views import serve
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from quanta.core.keys import encode_public_key
+from quanta.selectors import settings_current
+
+NODE_INFO_TIMEOUT_S = 2.0
+
+
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    """Returns the trader's page."""
+    return render(request, "index.html", {"demo_mode": settings.DEMO_MODE})
+
+
+@require_GET
+def static_asset(request: HttpRequest, path: str) -> HttpResponse | FileResponse:
+    """Returns one static file found by the staticfiles finders (404 when there is none)."""
+    return serve(request, path, insecure=True)
+
+
+def _node_state(address: str) -> dict[str, object]:
+    """Returns a node's state and apex from its public info (blocking: run in a thread)."""
+    if not address.startswith(("http://", "https://")):
+        return {"state": "unknown", "error": "no HTTP address"}
+    url = address.rstrip("/") + "/api/constellation/info"
+    try:
+        with urllib.request.urlopen(url, timeout=NODE_INFO_TIMEOUT_S) as response:  # noqa: S310
+            info = json.loads(response.read())
+    except (OSError, ValueError, urllib.error.URLError) as error:
+        return {"state": "unreachable", "error": str(error)}
+    return {"state": info.get("state", "unknown"), "apex": info.get("apex")}
+
+
+async def constellation_nodes(request: HttpRequest) -> JsonResponse:
+    """Returns every node of the settings with its state, asked from the server side (the
+    browser could not read other nodes' info across origins)."""
+    current = await sync_to_async(settings_current)()
+    if current is None:
+        return JsonResponse({"nodes": []})
+    addresses = [auditor.address for auditor in current.auditors]
+    states = await asyncio.gather(*(asyncio.to_thread(_node_state, a) for a in addresses))
+    nodes = [
+        {
+            "index": index,
+            "public_key": encode_public_key(auditor.public_key),
+            "address": auditor.address,
+            "is_alpha": auditor.public_key == current.alpha,
+            **state,
+        }
+        for index, (auditor, state) in enumerate(zip(current.auditors, states, strict=True))
+    ]
+    return JsonResponse({"nodes": nodes})

@@ -1,0 +1,85 @@
+"""The demo faucet endpoint: absent outside demo mode, pays into the settings' vault in it.
+
+Method: Django's test client against the real databases (node and ledger); the constellation
+settings are stored as the engine stores them, and the ledger balance of the vault is read
+back to prove the deposit happened.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+from django.test.utils import override_settings
+
+from payments.ledger import ledger_balance
+from quanta.core.testing import default_settings, keypair
+from quanta.core.xdr.codec import encode
+from quanta.models import SettingsRecord
+
+pytestmark = pytest.mark.django_db(databases=["default", "ledger"])
+
+TRADER = keypair(30).public_key_strkey
+
+
+def _post(body: object) -> tuple[int, dict[str, object]]:
+    response = Client().post("/api/faucet", json.dumps(body), content_type="application/json")
+    return response.status_code, response.json() if response.content else {}
+
+
+def _store_settings() -> None:
+    settings = default_settings([keypair(i) for i in range(3)])
+    SettingsRecord.objects.create(version=settings.version, apex=1, data=encode(settings))
+
+
+@override_settings(DEMO_MODE=False)
+def test_the_faucet_does_not_exist_outside_demo_mode() -> None:
+    """Without CONSTELLATION_DEMO the endpoint answers 404 and pays nothing."""
+    _store_settings()
+    response = Client().post(
+        "/api/faucet",
+        json.dumps({"public_key": TRADER, "asset": "USD", "amount": "5"}),
+        content_type="application/json",
+    )
+    assert response.status_code == 404
+    assert ledger_balance("VAULT", "USD") == 0
+
+
+@override_settings(DEMO_MODE=True)
+def test_the_faucet_pays_into_the_vault_of_the_local_provider() -> None:
+    """A valid request moves the exact amount into the settings' vault."""
+    _store_settings()
+    status, answer = _post({"public_key": TRADER, "asset": "USD", "amount": "12.5"})
+    assert status == 200, answer
+    assert answer["amount"] == 125_000_000
+    assert ledger_balance("VAULT", "USD") == 125_000_000
+
+
+@override_settings(DEMO_MODE=True)
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"public_key": "GNOPE", "asset": "USD", "amount": "1"}, "invalid public key"),
+        ({"public_key": TRADER, "asset": "USD", "amount": "0"}, "must be positive"),
+        ({"public_key": TRADER, "asset": "USD", "amount": "0.00000001"}, "at most 7 decimals"),
+        ({"public_key": TRADER, "asset": "USD", "amount": "abc"}, "not a number"),
+        ({"public_key": TRADER, "asset": "DOGE", "amount": "1"}, "does not carry 'DOGE'"),
+        ({"public_key": TRADER, "asset": "USD", "amount": "1e9"}, "at most"),
+    ],
+)
+def test_the_faucet_explains_what_is_wrong(body: dict[str, str], fragment: str) -> None:
+    """Bad keys, amounts and assets get a 400 with a sentence saying why."""
+    _store_settings()
+    status, answer = _post(body)
+    assert status == 400
+    assert fragment in str(answer["description"])
+    assert ledger_balance("VAULT", "USD") == 0
+
+
+@override_settings(DEMO_MODE=True)
+def test_the_faucet_waits_for_initialization() -> None:
+    """Before the constellation has settings there is no vault to pay into."""
+    status, answer = _post({"public_key": TRADER, "asset": "USD", "amount": "1"})
+    assert status == 409
+    assert "not initialized" in str(answer["description"])

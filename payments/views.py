@@ -1,0 +1,100 @@
+"""The demo faucet endpoint: funds an account from the local ledger (demo mode only).
+
+`POST /api/faucet` with JSON {"public_key": "G...", "asset": "USD", "amount": "100"} mints the
+amount on the local ledger to the key and pays it into the vault of the constellation's local
+provider (`faucet_deposit`, as the `faucet` command does); the deposit then reaches the account
+as a quantum notification. Outside demo mode the endpoint does not exist (404).
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from payments.providers.local_ledger import faucet_deposit
+from quanta.core.keys import InvalidKey, decode_public_key
+from quanta.core.xdr.schema import ProviderSettings
+from quanta.selectors import settings_current
+
+LOCAL_PROVIDER_TYPE = "local"
+UNITS_PER_WHOLE = 10_000_000
+# A faucet is for trying things out: one call cannot mint more than this many whole units.
+FAUCET_WHOLE_MAX = 1_000_000
+
+
+class FaucetError(ValueError):
+    """A faucet request that cannot be served, with the HTTP status to answer."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        """Stores the human-readable message and the HTTP status."""
+        super().__init__(message)
+        self.status = status
+
+
+def _local_provider() -> ProviderSettings:
+    """Returns the local-ledger provider of the current constellation settings."""
+    current = settings_current()
+    if current is None:
+        raise FaucetError("the constellation is not initialized yet", 409)
+    for provider in current.providers:
+        if provider.provider_type == LOCAL_PROVIDER_TYPE:
+            return provider
+    raise FaucetError("this constellation has no local-ledger provider", 409)
+
+
+def _units(text: object) -> int:
+    """Returns a positive decimal amount (at most 7 decimals) in 10^-7 units."""
+    try:
+        value = Decimal(str(text).strip())
+    except InvalidOperation:
+        raise FaucetError(f"amount {text!r} is not a number") from None
+    units = value * UNITS_PER_WHOLE
+    if not value.is_finite() or units != units.to_integral_value() or units <= 0:
+        raise FaucetError("the amount must be positive with at most 7 decimals")
+    if value > FAUCET_WHOLE_MAX:
+        raise FaucetError(f"the faucet gives at most {FAUCET_WHOLE_MAX} per request")
+    return int(units)
+
+
+def _faucet(body: dict[str, object]) -> dict[str, object]:
+    """Validates one faucet request and pays it into the vault; returns the JSON answer."""
+    public_key = str(body.get("public_key", ""))
+    try:
+        decode_public_key(public_key)
+    except InvalidKey as error:
+        raise FaucetError(f"invalid public key: {error}") from None
+    asset = str(body.get("asset", ""))
+    units = _units(body.get("amount", ""))
+    provider = _local_provider()
+    tokens = {item.asset: item.token for item in provider.assets}
+    if asset not in tokens:
+        raise FaucetError(f"the local provider does not carry {asset!r}")
+    try:
+        transfer_id = faucet_deposit(public_key, provider.vault, tokens[asset], units)
+    except ValueError as error:  # The ledger refused the transfer (e.g. an unknown token).
+        raise FaucetError(f"the ledger refused the transfer: {error}") from None
+    return {"status": 200, "transfer": transfer_id, "asset": asset, "amount": units}
+
+
+@csrf_exempt
+@require_POST
+def faucet(request: HttpRequest) -> JsonResponse:
+    """Funds an account from the local ledger faucet (demo mode only)."""
+    if not settings.DEMO_MODE:
+        raise Http404("the faucet exists only in demo mode")
+    try:
+        body = json.loads(request.body)
+        if not isinstance(body, dict):
+            raise FaucetError("expected a JSON object")
+        return JsonResponse(_faucet(body))
+    except json.JSONDecodeError:
+        return JsonResponse({"status": 400, "description": "expected JSON"}, status=400)
+    except FaucetError as error:
+        return JsonResponse(
+            {"status": error.status, "description": str(error)}, status=error.status
+        )

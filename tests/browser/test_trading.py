@@ -1,0 +1,227 @@
+"""Two traders use the web page of a real constellation in headless Chromium.
+
+Goal: everything a person does on the page works end to end against real nodes: create a key
+in the browser, fund it from the demo faucet, sell and buy against each other, both see the
+fill, the history shows the quanta finalized with signatures the browser verified itself, an
+invalid order explains what is wrong, and a lost connection reconnects and says so.
+
+Method: a 3-node cluster (alpha + 2 auditors, demo mode) from the cluster harness; two
+browser contexts (two separate key stores) on alpha's page, driven with Playwright's
+auto-waiting `expect` (bounded timeouts, no sleeps). Screenshots go to `artifacts/`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cluster.conftest import cluster_start
+from tools.cluster import Cluster, wait_for_http
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+expect = playwright_sync.expect
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+TIMEOUT_MS = 30_000
+
+pytestmark = [pytest.mark.browser, pytest.mark.cluster]
+
+
+@pytest.fixture(scope="module")
+def constellation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A 3-node constellation in demo mode (the faucet endpoint is on)."""
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is not installed at /usr/bin/chromium (tools/setup.sh installs it)")
+    cluster = cluster_start(
+        3, tmp_path_factory, CONSTELLATION_DEMO="1", CONSTELLATION_SNAPSHOT_INTERVAL_S="1"
+    )
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(constellation: Cluster) -> Iterator[object]:
+    """Headless Chromium from the Debian package (no browser download)."""
+    with playwright_sync.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+class Trader:
+    """One person at the page: a browser context of its own, so a key store of its own."""
+
+    def __init__(self, browser: object, url: str, name: str) -> None:
+        self.name = name
+        self.context = browser.new_context(viewport={"width": 1400, "height": 1100})  # type: ignore[attr-defined]
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(TIMEOUT_MS)
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.goto(url)
+        expect(self.page.locator("body")).to_have_attribute("data-ready", "1")
+
+    def create_key(self) -> str:
+        """Creates a key in the browser and waits until the gateway accepted the handshake."""
+        self.page.click("#create-key")
+        expect(self.page.locator("#connection")).to_have_text("Connected")
+        address = self.page.locator("#public-key").inner_text()
+        assert re.fullmatch(r"G[A-Z2-7]{55}", address), address
+        return address
+
+    def fund(self, asset: str, amount: str) -> None:
+        """Uses the faucet button and waits until the deposit shows in the balances."""
+        self.page.select_option("#faucet-asset", asset)
+        self.page.fill("#faucet-amount", amount)
+        self.page.click("#faucet-button")
+        row = self.page.locator("#balances tbody tr", has_text=asset)
+        expect(row).to_contain_text(f"{amount}.0000000", timeout=60_000)
+
+    def order(self, side: str, amount: str, price: str, tif: str = "0") -> None:
+        """Fills in and submits the order form."""
+        self.page.select_option("#order-side", "1" if side == "sell" else "2")
+        self.page.select_option("#order-asset", "XLM")
+        self.page.fill("#order-amount", amount)
+        self.page.fill("#order-price", price)
+        self.page.select_option("#order-tif", tif)
+        self.page.click("#order-submit")
+
+    def balance(self, asset: str) -> list[str]:
+        """Returns the (total, locked, available) cells of one balance row."""
+        cells = self.page.locator("#balances tbody tr", has_text=asset).locator("td")
+        return cells.all_inner_texts()[1:]
+
+    def finalized_signatures(self, label: str) -> int:
+        """Waits for the history row of `label` to be finalized; returns its verified count."""
+        row = self.page.locator("#history tbody tr", has_text=label).first
+        expect(row).to_contain_text("finalized")
+        match = re.search(r"(\d+) of (\d+)", row.inner_text())
+        assert match is not None, row.inner_text()
+        assert int(match.group(2)) == 3
+        return int(match.group(1))
+
+    def screenshot(self, name: str) -> None:
+        """Writes a full-page screenshot to artifacts/."""
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def traders(browser: object, constellation: Cluster) -> Iterator[tuple[Trader, Trader]]:
+    """Two funded traders: the seller holds USD and XLM, the buyer USD."""
+    seller = Trader(browser, constellation.alpha.url, "seller")
+    buyer = Trader(browser, constellation.alpha.url, "buyer")
+    seller.create_key()
+    buyer.create_key()
+    seller.fund("USD", "100")
+    seller.fund("XLM", "50")
+    buyer.fund("USD", "100")
+    yield seller, buyer
+    for trader in (seller, buyer):
+        trader.context.close()
+
+
+def test_two_traders_trade_and_see_the_fill_finalized(traders: tuple[Trader, Trader]) -> None:
+    """A resting sell and a crossing buy fill at the maker's price; both pages show the fill,
+    the balances move, and the history shows the orders finalized by >= 2 of 3 signatures."""
+    seller, buyer = traders
+    expect(seller.page.locator("#constellation")).to_contain_text("Ready")
+    seller.order("sell", "10", "2")
+    expect(seller.page.locator("#orders tbody")).to_contain_text("10.0000000 XLM")
+    assert seller.finalized_signatures("sell XLM") >= 2
+
+    buyer.order("buy", "10", "2.5")
+    fill = "10.0000000 XLM at 2.0 USD"
+    expect(buyer.page.locator("#fills")).to_contain_text(f"Bought {fill}")
+    expect(seller.page.locator("#fills")).to_contain_text(f"Sold {fill}")
+    assert buyer.finalized_signatures("buy XLM") >= 2
+
+    expect(seller.page.locator("#orders tbody")).to_contain_text("No open orders.")
+    expect(seller.page.locator("#balances tbody tr", has_text="XLM")).to_contain_text("40.0000000")
+    expect(buyer.page.locator("#balances tbody tr", has_text="XLM")).to_contain_text("10.0000000")
+    expect(buyer.page.locator("#balances tbody tr", has_text="USD")).to_contain_text("80.0000000")
+    assert seller.balance("USD") == ["120.0000000", "0.0000000", "120.0000000"]
+    seller.screenshot("trading-seller")
+    buyer.screenshot("trading-buyer")
+    assert seller.errors == [] and buyer.errors == []
+
+
+def test_invalid_orders_show_a_sentence_not_a_status_number(
+    traders: tuple[Trader, Trader],
+) -> None:
+    """An amount of zero is caught in the page; selling more than one holds is refused by the
+    node, and the page says how much is available."""
+    _, buyer = traders
+    buyer.order("sell", "0", "2")
+    errors = buyer.page.locator("#messages .message.error")
+    expect(errors.first).to_contain_text("the amount must be greater than zero")
+
+    buyer.order("sell", "1000", "2")
+    expect(errors.first).to_contain_text("Your order was refused: not enough XLM")
+    expect(errors.first).to_contain_text("1000.0000000 are needed")
+    buyer.screenshot("trading-invalid-order")
+
+
+def test_a_lost_connection_reconnects_and_says_so(
+    traders: tuple[Trader, Trader], constellation: Cluster
+) -> None:
+    """When alpha's web process dies the page says it is reconnecting; once the process is
+    back it reconnects by itself and says so."""
+    seller, _ = traders
+    badge = seller.page.locator("#connection")
+    constellation.kill_process(constellation.alpha, "web")
+    expect(badge).to_have_attribute("data-state", "reconnecting")
+    expect(seller.page.locator("#messages")).to_contain_text("Connection to the node lost")
+    constellation.start_process(constellation.alpha, "web")
+    wait_for_http(f"{constellation.alpha.url}/api/constellation/info", 60)
+    expect(badge).to_have_text("Connected", timeout=60_000)
+    expect(seller.page.locator("#messages")).to_contain_text("Reconnected to the node.")
+    seller.screenshot("trading-reconnected")
+
+
+def test_cancel_ioc_payment_and_withdrawal_from_the_page(
+    traders: tuple[Trader, Trader], constellation: Cluster
+) -> None:
+    """A resting order is cancelled with its button, an IOC order rests nothing, a payment
+    reaches the other trader's page, and a withdrawal request is finalized."""
+    seller, buyer = traders
+    expect(seller.page.locator("#connection")).to_have_text("Connected", timeout=60_000)
+    seller.order("sell", "5", "3")
+    cancel = seller.page.locator("#orders tbody button", has_text="Cancel")
+    expect(cancel).to_have_count(1)
+    cancel.click()
+    expect(seller.page.locator("#orders tbody")).to_contain_text("No open orders.")
+    assert seller.finalized_signatures("cancel order") >= 2
+
+    buyer.order("buy", "1", "1", tif="1")
+    assert buyer.finalized_signatures("buy XLM") >= 2
+    expect(buyer.page.locator("#orders tbody")).to_contain_text("No open orders.")
+
+    seller.page.fill("#pay-destination", buyer.page.locator("#public-key").inner_text())
+    seller.page.select_option("#pay-asset", "USD")
+    seller.page.fill("#pay-amount", "5")
+    seller.page.click("#pay-form button[type=submit]")
+    assert seller.finalized_signatures("pay USD") >= 2
+    expect(buyer.page.locator("#balances tbody tr", has_text="USD")).to_contain_text("85.0000000")
+
+    buyer.page.select_option("#withdraw-asset", "USD")
+    buyer.page.fill("#withdraw-amount", "1")
+    buyer.page.fill("#withdraw-destination", seller.page.locator("#public-key").inner_text())
+    buyer.page.click("#withdraw-form button[type=submit]")
+    assert buyer.finalized_signatures("withdraw USD") >= 2
+    buyer.screenshot("trading-payments")
+    assert seller.errors == [] and buyer.errors == []
