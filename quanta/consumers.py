@@ -18,7 +18,11 @@ from channels.consumer import AsyncConsumer
 from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 
+from chronicler.publisher import MarketPublisher
+from payments.core.provider import PaymentProvider
+from payments.payouts import PayoutDesk
 from quanta import worker
 from quanta.core.alpha import AlphaNode, Delivery, result_message
 from quanta.core.auditor import AuditorNode
@@ -32,6 +36,7 @@ from quanta.core.xdr.schema import (
     CatchupQuantaBatch,
     ClientConnectionSuccess,
     ConstellationMessageEnvelope,
+    ConstellationQuantum,
     DepositQuantum,
     HandshakeRequest,
     MessageEnvelope,
@@ -40,6 +45,8 @@ from quanta.core.xdr.schema import (
     QuantumInfoRequest,
     ResultsBatch,
     SignedQuantum,
+    WithdrawalOutcome,
+    WithdrawalRequest,
 )
 from quanta.groups import ENGINE_CHANNEL, HERALD_GROUP, account_group
 from quanta.selectors import account_id_for_key, quanta_signed_after, quantum_info_page
@@ -128,26 +135,42 @@ class EngineConsumer(AsyncConsumer):
         self._last_cut = time.monotonic()
         self._batches: list[Batch] = []
         self.providers = worker.providers_for(self.node)
+        # Public market data (chronicler): rebuilt from the persisted trades, then published.
+        self.market_data = await database_sync_to_async(MarketPublisher.load)(get_channel_layer())
+        await self.market_data.publish_all(self.node.engine.state.exchange)
         # Auditors execute batches in a thread (their providers read the ledger to check
         # alpha's deposit notifications); the lock keeps snapshot cuts out of that window.
         self._state_lock = asyncio.Lock()
         self._flush_lock = asyncio.Lock()
         self._published = (self.node.status.state, self.node.engine.state.apex)
-        worker.deposit_validation_install(self.node, lambda: self.providers)
+        worker.deposit_validation_install(self.node, self._current_providers)
+        worker.withdrawal_validation_install(self.node, self._current_providers)
+        self.payouts = PayoutDesk(self._current_providers, worker.now_ms)
         tasks = [asyncio.create_task(self._flush_forever())]
         if isinstance(self.node, AlphaNode):
             tasks.append(asyncio.create_task(self._poll_deposits_forever()))
+            tasks.append(asyncio.create_task(self._payouts_forever()))
             if self.node.status.state == NodeState.RISING:
                 # Auditors still connected to this node's web process do not know the engine
                 # restarted: ask each of them for what it holds above our apex.
                 rising = {"type": "herald.rising", "apex": self.node.engine.state.apex}
-                await self.channel_layer.group_send(HERALD_GROUP, rising)
+                # AsyncConsumer sets self.channel_layer only in super().__call__ (below).
+                layer = get_channel_layer()
+                assert layer is not None
+                await layer.group_send(HERALD_GROUP, rising)
         try:
             await super().__call__(scope, receive, send)
         finally:
             for task in tasks:
                 task.cancel()
             await self._flush(force=True)
+
+    def _current_providers(self) -> dict[str, PaymentProvider]:
+        # An auditor catching up from scratch meets the settings quantum and the payments
+        # that need its providers in one batch: build them as soon as settings exist.
+        if not self.providers and self.node.engine.state.config is not None:
+            self.providers = worker.providers_for(self.node)
+        return self.providers
 
     def _alpha(self) -> AlphaNode | None:
         return self.node if isinstance(self.node, AlphaNode) else None
@@ -169,8 +192,39 @@ class EngineConsumer(AsyncConsumer):
                 ]
             )
             return
+        if isinstance(envelope.message, WithdrawalRequest):
+            await self._deliver(self._withdraw(alpha, envelope, event["reply"]))
+            return
         deliveries = alpha.submit(envelope, worker.now_ms(), event["reply"])
         await self._deliver(deliveries)
+
+    def _withdraw(self, alpha: AlphaNode, envelope: MessageEnvelope, reply: str) -> list[Delivery]:
+        # Built and executed without awaiting in between, so the apex and timestamp the
+        # transaction was built for are the quantum's.
+        request = envelope.message
+        assert isinstance(request, WithdrawalRequest)
+        try:
+            apex, timestamp_ms, transaction = self.payouts.build(alpha, request)
+        except ConstellationError as error:
+            text = str(error)
+            return [Delivery(result_message(request.message_id, error.status, text), None, reply)]
+        except Exception:  # A provider's bug must not stop the engine.
+            logger.exception("building withdrawal transaction failed")
+            status, text = StatusCode.INTERNAL_ERROR, "the provider could not build the payout"
+            return [Delivery(result_message(request.message_id, status, text), None, reply)]
+        deliveries = alpha.submit(envelope, timestamp_ms, reply, transaction)
+        self.payouts.accepted(alpha, apex, request, transaction)
+        return deliveries
+
+    async def _payouts_forever(self) -> None:
+        alpha = self._alpha()
+        assert alpha is not None
+        while True:
+            await asyncio.sleep(self.DEPOSIT_POLL_S)
+            try:
+                await self.payouts.tick(alpha)
+            except Exception:
+                logger.exception("paying out withdrawals failed; will retry")
 
     async def quanta_init(self, event: dict[str, Any]) -> None:
         """Initializes the constellation with a signed ConstellationUpdate."""
@@ -195,6 +249,28 @@ class EngineConsumer(AsyncConsumer):
         await asyncio.to_thread(worker.node_status_publish, self.node)
         await self.channel_layer.send(event["reply"], reply)
 
+    async def quanta_update(self, event: dict[str, Any]) -> None:
+        """Puts a later ConstellationUpdate signed by a majority of the auditors in force."""
+        reply = {"type": "update.result", "status": 200, "description": "settings updated"}
+        alpha = self._alpha()
+        try:
+            if alpha is None:
+                raise InvalidState("this node is an auditor: update the settings through alpha")
+            envelope = decode(ConstellationMessageEnvelope, event["envelope"])
+            executed = alpha.update_settings(envelope, worker.now_ms())
+            self.providers = worker.providers_for(self.node)
+            reply["apex"] = executed.apex
+            # Web processes (info, herald handshakes, admin) read the settings in force from
+            # the database; a restart only trusts records at or below the snapshot's apex.
+            config = alpha.engine.state.require_config()
+            await database_sync_to_async(worker.settings_persist)(executed.apex, config.settings)
+        except ConstellationError as error:
+            reply.update(status=int(error.status), description=str(error))
+        except ValueError as error:
+            reply.update(status=int(StatusCode.BAD_REQUEST), description=str(error))
+        await asyncio.to_thread(worker.node_status_publish, self.node)
+        await self.channel_layer.send(event["reply"], reply)
+
     async def quanta_signatures(self, event: dict[str, Any]) -> None:
         """Adds the signatures an auditor returned (alpha)."""
         alpha = self._alpha()
@@ -205,6 +281,8 @@ class EngineConsumer(AsyncConsumer):
         for result in batch.results:
             if result.signature.auditor_index != event["auditor_index"]:
                 continue  # An auditor may only speak for itself.
+            if result.tx_signature is not None:
+                self.payouts.offer(result.apex, result.tx_signature)
             deliveries += alpha.add_signature(
                 result.apex, result.signature.auditor_index, result.signature.signature
             )
@@ -255,7 +333,10 @@ class EngineConsumer(AsyncConsumer):
             outcome = await database_sync_to_async(node.handle_batch)(
                 batch.quanta, batch.last_known_apex
             )
-            if node.engine.state.config is not None and not self.providers:
+            settings_changed = any(
+                isinstance(e.quantum.body, ConstellationQuantum) for e in outcome.executed
+            )
+            if node.engine.state.config is not None and (settings_changed or not self.providers):
                 self.providers = worker.providers_for(node)
         if outcome.results:
             results = encode(ResultsBatch(0, tuple(outcome.results)), MESSAGE)
@@ -315,20 +396,36 @@ class EngineConsumer(AsyncConsumer):
         for provider_id, provider in self.providers.items():
             initial = provider.settings.init_cursor
             cursor = alpha.engine.state.cursors.get(provider_id, initial)
+            expired = await self._expired_outcomes(alpha, provider_id, provider)
             seen = await database_sync_to_async(provider.notification_after)(
                 cursor, worker.now_ms()
             )
             # The cursor may have moved while the provider was read: only a notification that
             # still starts at the current cursor may become a quantum.
-            if seen.is_empty or alpha.engine.state.cursors.get(provider_id, initial) != cursor:
+            moved = alpha.engine.state.cursors.get(provider_id, initial) != cursor
+            if moved or (seen.is_empty and not expired):
                 continue
-            body = DepositQuantum(provider_id, seen.cursor, seen.items, seen.withdrawals)
+            # Outcomes are kept for the withdrawals pending now, as auditors will judge them.
+            pending = worker.pending_transactions(alpha, provider_id)
+            seen = seen.keeping(provider.pending_hashes(pending))
+            kept = {o.withdrawal_id for o in seen.withdrawals}
+            extra = tuple(o for o in expired if o.withdrawal_id in pending.keys() - kept)
+            outcomes = seen.withdrawals + extra
+            body = DepositQuantum(provider_id, seen.cursor, seen.items, outcomes)
             try:
                 deliveries = alpha.notify(body, worker.now_ms())
             except ConstellationError as error:
                 logger.error("provider %s notification refused: %s", provider_id, error)
                 continue
             await self._deliver(deliveries)
+
+    async def _expired_outcomes(
+        self, alpha: AlphaNode, provider_id: str, provider: PaymentProvider
+    ) -> tuple[WithdrawalOutcome, ...]:
+        pending = worker.pending_transactions(alpha, provider_id)
+        if not pending:
+            return ()
+        return await database_sync_to_async(provider.expired_outcomes)(pending, worker.now_ms())
 
     async def _flush(self, *, force: bool) -> None:
         # The flush loop and handlers (init) both flush; interleaved at their awaits they
@@ -344,6 +441,7 @@ class EngineConsumer(AsyncConsumer):
             except Exception:
                 self.node.final_rows[:0] = rows
                 raise
+            await self.market_data.publish_rows(rows, self.node.engine.state.exchange)
         elapsed = time.monotonic() - self._last_cut
         if self.node.pending.is_due(elapsed) or (force and self.node.pending.count):
             async with self._state_lock:

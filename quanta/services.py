@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from chronicler.services import trades_persist
 from exchange.core.accounts import Account
 from exchange.core.orderbook import Order, Side
 from exchange.models import AccountRecord, BalanceRecord, OrderRecord
@@ -64,6 +65,9 @@ def quanta_persist(*, rows: Sequence[QuantumRow]) -> None:
             ],
             ignore_conflicts=True,
         )
+        # The public trades are derived rows of the same quanta: same transaction, so the
+        # chronicler's trade table never lags behind or runs ahead of the chain.
+        trades_persist(rows=rows)
 
 
 def batch_persist(*, batch: Batch) -> None:
@@ -181,7 +185,9 @@ def snapshot_load() -> LoadedNode:
     snapshot = SnapshotRecord.objects.filter(id=1).first()
     if snapshot is None:
         return LoadedNode(state, None, _quanta_above(0))
-    settings = SettingsRecord.objects.order_by("-version").first()
+    # Alpha records new settings as soon as they are in force, before the snapshot reaches
+    # their apex: those above the snapshot come back by replaying their quantum.
+    settings = SettingsRecord.objects.filter(apex__lte=snapshot.apex).order_by("-version").first()
     if settings is not None:
         install_settings(state, decode(ConstellationSettings, bytes(settings.data)))
     _accounts_load(state)
