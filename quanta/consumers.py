@@ -28,7 +28,7 @@ from quanta.core.alpha import AlphaNode, Delivery, result_message
 from quanta.core.auditor import AuditorNode
 from quanta.core.gateway import GatewayError, check_handshake, check_request, envelope_bytes
 from quanta.core.keys import KeyPair
-from quanta.core.pending import Batch
+from quanta.core.pending import Batch, QuantumRow
 from quanta.core.status import ConstellationError, InvalidState, StatusCode
 from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (
@@ -142,6 +142,8 @@ class EngineConsumer(AsyncConsumer):
         # alpha's deposit notifications); the lock keeps snapshot cuts out of that window.
         self._state_lock = asyncio.Lock()
         self._flush_lock = asyncio.Lock()
+        # Replies owed once a quantum is final and persisted (apex -> reply channel, reply).
+        self._replies_when_final: dict[int, tuple[str, dict[str, Any]]] = {}
         self._published = (self.node.status.state, self.node.engine.state.apex)
         worker.deposit_validation_install(self.node, self._current_providers)
         worker.withdrawal_validation_install(self.node, self._current_providers)
@@ -260,10 +262,10 @@ class EngineConsumer(AsyncConsumer):
             executed = alpha.update_settings(envelope, worker.now_ms())
             self.providers = worker.providers_for(self.node)
             reply["apex"] = executed.apex
-            # Web processes (info, herald handshakes, admin) read the settings in force from
-            # the database; a restart only trusts records at or below the snapshot's apex.
-            config = alpha.engine.state.require_config()
-            await database_sync_to_async(worker.settings_persist)(executed.apex, config.settings)
+            # Answered once final and persisted (with its settings record, quanta_persist):
+            # a 200 then survives any crash of alpha, and no node shows undoable settings.
+            self._replies_when_final[executed.apex] = (event["reply"], reply)
+            return
         except ConstellationError as error:
             reply.update(status=int(error.status), description=str(error))
         except ValueError as error:
@@ -441,6 +443,7 @@ class EngineConsumer(AsyncConsumer):
             except Exception:
                 self.node.final_rows[:0] = rows
                 raise
+            await self._reply_final(rows)
             await self.market_data.publish_rows(rows, self.node.engine.state.exchange)
         elapsed = time.monotonic() - self._last_cut
         if self.node.pending.is_due(elapsed) or (force and self.node.pending.count):
@@ -451,6 +454,13 @@ class EngineConsumer(AsyncConsumer):
             await database_sync_to_async(worker.snapshot_persist)(self._batches[0])
             self._batches.pop(0)
             await asyncio.to_thread(worker.node_status_publish, self.node)
+
+    async def _reply_final(self, rows: list[QuantumRow]) -> None:
+        for row in rows:
+            waiting = self._replies_when_final.pop(row.apex, None)
+            if waiting is not None:
+                channel, reply = waiting
+                await self.channel_layer.send(channel, reply)
 
     async def _publish_status(self) -> None:
         current = (self.node.status.state, self.node.engine.state.apex)

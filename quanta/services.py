@@ -23,7 +23,13 @@ from quanta.core.effects import install_settings
 from quanta.core.pending import Batch, QuantumRow
 from quanta.core.state import ConstellationState, Withdrawal
 from quanta.core.xdr.codec import decode, encode
-from quanta.core.xdr.schema import ConstellationSettings, Quantum
+from quanta.core.xdr.schema import (
+    ConstellationQuantum,
+    ConstellationSettings,
+    ConstellationUpdate,
+    MessageType,
+    Quantum,
+)
 from quanta.models import (
     EffectsGroupRecord,
     ProviderCursorRecord,
@@ -68,6 +74,19 @@ def quanta_persist(*, rows: Sequence[QuantumRow]) -> None:
         # The public trades are derived rows of the same quanta: same transaction, so the
         # chronicler's trade table never lags behind or runs ahead of the chain.
         trades_persist(rows=rows)
+        # Likewise the settings versions: a version is on record exactly when its quantum is
+        # final, on every node, so no node shows settings that a crash could still undo.
+        for row in rows:
+            if row.kind == MessageType.CONSTELLATION_QUANTUM:
+                settings_record_persist(apex=row.apex, settings=_settings_of(row))
+
+
+def _settings_of(row: QuantumRow) -> ConstellationSettings:
+    body = decode(Quantum, row.data).body
+    assert isinstance(body, ConstellationQuantum), row.apex
+    update = body.update.message
+    assert isinstance(update, ConstellationUpdate), row.apex
+    return update.settings
 
 
 def batch_persist(*, batch: Batch) -> None:

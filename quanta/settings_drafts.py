@@ -256,7 +256,8 @@ def _draft_record_answer(draft: SettingsDraft, answer: dict[str, Any]) -> Settin
 
 async def engine_settings_update(envelope: bytes) -> dict[str, Any]:
     """Sends a signed settings update to this node's engine; returns its answer
-    ({status, description, apex}), status 504 if it did not answer in time."""
+    ({status, description, apex}) once the update is final, status 504 if that took too long
+    (the update may still become final: the settings history shows it if it did)."""
     layer = get_channel_layer()
     assert layer is not None
     reply = await layer.new_channel()
@@ -265,7 +266,11 @@ async def engine_settings_update(envelope: bytes) -> dict[str, Any]:
     try:
         answer = dict(await asyncio.wait_for(layer.receive(reply), UPDATE_TIMEOUT_S))
     except TimeoutError:
-        return {"status": 504, "description": "the engine did not answer"}
+        text = (
+            f"not final within {UPDATE_TIMEOUT_S:.0f} s (are a majority of the auditors "
+            "connected?); it may still become final: check the settings history"
+        )
+        return {"status": 504, "description": text}
     answer.pop("type", None)
     return answer
 
