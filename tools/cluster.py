@@ -13,6 +13,7 @@ import base64
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -308,6 +309,22 @@ class Cluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def free_base_port(count: int, first: int, *, stop: int = 30_000, step: int = 10) -> int:
+    """Returns a port p >= `first` such that p .. p + count - 1 are free on loopback now.
+
+    Free now, not reserved: callers in one process hand out distinct ranges (`first` moves
+    on), and different processes start from different `first`s to make a clash unlikely."""
+    for base in range(first, stop, step):
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError(f"no {count} free consecutive ports between {first} and {stop}")
 
 
 def wait_for_http(url: str, timeout_s: float) -> None:

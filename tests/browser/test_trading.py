@@ -109,7 +109,9 @@ class Trader:
         """Waits for the history row of `label` to be finalized; returns its verified count."""
         row = self.page.locator("#history tbody tr", has_text=label).first
         expect(row).to_contain_text("finalized")
-        match = re.search(r"(\d+) of (\d+)", row.inner_text())
+        text = row.inner_text()
+        print(f"history row {label!r}: {text!r}")  # Shown by pytest if an assertion fails.
+        match = re.search(r"(\d+) of (\d+)", text)
         assert match is not None, row.inner_text()
         assert int(match.group(2)) == 3
         return int(match.group(1))

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tools.cluster import Cluster, wait_for_state
+from tools.cluster import Cluster, free_base_port, wait_for_state
 
-_ports = itertools.count(18100 + (os.getpid() % 50) * 20, 10)
+# Each test process starts its search at its own offset and moves past every range it handed
+# out; free_base_port skips ports something else (another run, a benchmark) holds.
+_next_port = 18_100 + (os.getpid() % 50) * 200
 _names = itertools.count(1)
 
 
@@ -30,10 +32,13 @@ def cluster_start(
     every process, `node_env` to the processes of one node (by index)."""
     name = f"t{os.getpid()}n{next(_names)}"
     workdir: Path = tmp_path_factory.mktemp(name)
+    global _next_port
+    base_port = free_base_port(size, _next_port)
+    _next_port = base_port + 10 * ((size + 9) // 10)
     cluster = Cluster(
         size,
         name=name,
-        base_port=next(_ports),
+        base_port=base_port,
         workdir=workdir,
         extra_env=env,
         node_env=node_env,
