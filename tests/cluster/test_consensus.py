@@ -111,15 +111,20 @@ def test_alpha_killed_under_load_loses_no_final_quantum(three: Cluster) -> None:
         task = asyncio.create_task(load())
         while len(finals) < 30:
             await asyncio.sleep(0.05)
-        await asyncio.to_thread(three.kill_process, three.alpha, "engine")
+        # The whole alpha node crashes: its engine and its web process (gateway and herald
+        # endpoint), so the auditors' links drop too and must find the restarted alpha.
+        for process in ("engine", "web"):
+            await asyncio.to_thread(three.kill_process, three.alpha, process)
         stop.set()
         await asyncio.wait_for(task, 30)
         return finals
 
     finals = run(scenario())
     restarted_ms = time.time_ns() // 1_000_000
+    three.start_process(three.alpha, "web")
     three.start_process(three.alpha, "engine")
     info = wait_for_restart(three, restarted_ms, "Ready", 90)
+    assert "recovered" in str(info["reason"]), info
     assert int(info["apex"]) >= max(finals), (info, max(finals))
 
     async def after() -> None:
