@@ -15,7 +15,6 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import redis
 from django.conf import settings
 
 from chronicler.core.market_data import (
@@ -31,15 +30,12 @@ from chronicler.selectors import rebuild_inputs
 from exchange.core.market import Exchange
 from quanta.core.pending import QuantumRow
 from quanta.core.xdr.schema import OrderPlacedEffect, OrderRemovedEffect, TradeEffect
+from quanta.redis_client import node_redis
 
 logger = logging.getLogger(__name__)
 
 Update = tuple[str, str, str | None, Any]
 """(feed, market, period, data) of one published update."""
-
-
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
 
 
 def snapshots_key() -> str:
@@ -50,18 +46,18 @@ def snapshots_key() -> str:
 def snapshots_store(snapshots: dict[str, str]) -> None:
     """Stores the current JSON data of feeds (by group name)."""
     if snapshots:
-        _redis().hset(snapshots_key(), mapping=snapshots)  # type: ignore[arg-type]
+        node_redis().hset(snapshots_key(), mapping=snapshots)  # type: ignore[arg-type]
 
 
 def snapshot_read(group: str) -> Any | None:
     """Returns the stored current data of the feed published to `group`, None if none."""
-    raw = _redis().hget(snapshots_key(), group)
+    raw = node_redis().hget(snapshots_key(), group)
     return None if raw is None else json.loads(raw)
 
 
 def snapshots_clear() -> None:
     """Forgets every stored feed (tests; a fresh engine rewrites them all)."""
-    _redis().delete(snapshots_key())
+    node_redis().delete(snapshots_key())
 
 
 def markets_touched(rows: Iterable[QuantumRow]) -> set[str]:

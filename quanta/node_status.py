@@ -10,10 +10,10 @@ import json
 import time
 from dataclasses import asdict, dataclass
 
-import redis
 from django.conf import settings
 
 from quanta.core.xdr.schema import NodeState
+from quanta.redis_client import node_redis
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,10 +26,6 @@ class PublishedStatus:
     started_ms: int = 0
 
 
-def _client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
-
-
 def _key() -> str:
     return f"{settings.REDIS_PREFIX}:node-status"
 
@@ -40,12 +36,12 @@ _STARTED_MS = time.time_ns() // 1_000_000
 def status_publish(*, state: NodeState, apex: int, reason: str) -> None:
     """Stores the node's state, apex and reason, and when this engine process started."""
     payload = PublishedStatus(state.name.capitalize(), apex, reason, _STARTED_MS)
-    _client().set(_key(), json.dumps(asdict(payload)))
+    node_redis().set(_key(), json.dumps(asdict(payload)))
 
 
 def status_read() -> PublishedStatus:
     """Returns the last published status (Undefined if the engine never ran)."""
-    raw = _client().get(_key())
+    raw = node_redis().get(_key())
     if raw is None:
         return PublishedStatus("Undefined", 0, "engine not started")
     return PublishedStatus(**json.loads(raw))
@@ -53,4 +49,4 @@ def status_read() -> PublishedStatus:
 
 def status_clear() -> None:
     """Forgets the published status (tests, fresh nodes)."""
-    _client().delete(_key())
+    node_redis().delete(_key())
