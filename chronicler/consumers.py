@@ -34,6 +34,7 @@ from quanta.core.xdr.schema import (
     HandshakeRequest,
     QuantumInfoRequest,
 )
+from quanta.dispatch import DirectDispatchMixin
 
 SUBSCRIPTIONS_MAX = 64
 """Market-data subscriptions one connection may hold (each is a channel group)."""
@@ -59,7 +60,7 @@ Key = tuple[str, str, str | None]
 """(feed, market, period) of one subscription."""
 
 
-class ChroniclerConsumer(AsyncWebsocketConsumer):
+class ChroniclerConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
     """One chronicler connection: XDR history queries and JSON market-data subscriptions."""
 
     async def connect(self) -> None:

@@ -28,11 +28,12 @@ from quanta.core.xdr.schema import (
     QuantaCursorRequest,
     ResultsBatch,
 )
+from quanta.dispatch import DirectDispatchMixin
 from quanta.groups import ENGINE_CHANNEL, HERALD_GROUP
 from quanta.selectors import settings_current
 
 
-class HeraldConsumer(AsyncWebsocketConsumer):
+class HeraldConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
     """One auditor's connection to alpha."""
 
     async def connect(self) -> None:

@@ -48,13 +48,14 @@ from quanta.core.xdr.schema import (
     WithdrawalOutcome,
     WithdrawalRequest,
 )
+from quanta.dispatch import DirectDispatchMixin
 from quanta.groups import ENGINE_CHANNEL, HERALD_GROUP, account_group
 from quanta.selectors import account_id_for_key, quanta_signed_after, quantum_info_page
 
 logger = logging.getLogger(__name__)
 
 
-class GatewayConsumer(AsyncWebsocketConsumer):
+class GatewayConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
     """One client connection: handshake, then signed requests in and results out."""
 
     async def connect(self) -> None:
@@ -109,15 +110,16 @@ class GatewayConsumer(AsyncWebsocketConsumer):
                 StatusCode.TOO_MANY_REQUESTS, "the engine is busy, retry later", message_id
             ) from None
 
-    async def quanta_result(self, event: dict[str, Any]) -> None:
-        """Relays a result or notification from the engine to the client."""
-        await self._send_message(event["message"])
+    async def quanta_results(self, event: dict[str, Any]) -> None:
+        """Relays results and notifications from the engine to the client, in order."""
+        for message in event["messages"]:
+            await self._send_message(message)
 
     async def _send_message(self, message: bytes) -> None:
         await self.send(bytes_data=envelope_bytes(message, self.keypair))
 
 
-class EngineConsumer(AsyncConsumer):
+class EngineConsumer(DirectDispatchMixin, AsyncConsumer):
     """The engine worker: executes quanta one at a time and persists them.
 
     At alpha it executes client requests and provider notifications, streams the quanta to
@@ -126,6 +128,8 @@ class EngineConsumer(AsyncConsumer):
     """
 
     FLUSH_INTERVAL_S = 0.02
+    # Results per channel message: well under channels_redis's message size comfort zone.
+    DELIVERY_BATCH_MAX = 200
     DEPOSIT_POLL_S = 0.2
     CATCHUP_BATCH = 500
 
@@ -148,7 +152,12 @@ class EngineConsumer(AsyncConsumer):
         worker.deposit_validation_install(self.node, self._current_providers)
         worker.withdrawal_validation_install(self.node, self._current_providers)
         self.payouts = PayoutDesk(self._current_providers, worker.now_ms)
-        tasks = [asyncio.create_task(self._flush_forever())]
+        self._outbox: list[Delivery] = []
+        self._outbox_ready = asyncio.Event()
+        tasks = [
+            asyncio.create_task(self._flush_forever()),
+            asyncio.create_task(self._send_forever()),
+        ]
         if isinstance(self.node, AlphaNode):
             tasks.append(asyncio.create_task(self._poll_deposits_forever()))
             tasks.append(asyncio.create_task(self._payouts_forever()))
@@ -354,13 +363,40 @@ class EngineConsumer(AsyncConsumer):
         return encode(QuantaBatch(0, tuple(quanta), self.node.engine.state.apex), MESSAGE)
 
     async def _deliver(self, deliveries: list[Delivery]) -> None:
+        """Queues results for the sender task: the sequential engine never waits on Redis."""
+        if deliveries:
+            self._outbox.extend(deliveries)
+            self._outbox_ready.set()
+
+    async def _send_forever(self) -> None:
+        while True:
+            await self._outbox_ready.wait()
+            self._outbox_ready.clear()
+            deliveries, self._outbox = self._outbox, []
+            try:
+                await self._send_batched(deliveries)
+            except Exception:
+                logger.exception("delivering %d results failed", len(deliveries))
+
+    async def _send_batched(self, deliveries: list[Delivery]) -> None:
+        # One channel message per destination and drain, messages in their original order
+        # (an account's acknowledgement and finalization share its group, so stay in order).
+        batches: dict[tuple[str, str], list[bytes]] = {}
         for delivery in deliveries:
-            event = {"type": "quanta.result", "message": delivery.message}
             if delivery.reply_to is not None:
-                await self.channel_layer.send(delivery.reply_to, event)
+                key = ("channel", delivery.reply_to)
             else:
                 assert delivery.public_key is not None
-                await self.channel_layer.group_send(account_group(delivery.public_key), event)
+                key = ("group", account_group(delivery.public_key))
+            batches.setdefault(key, []).append(delivery.message)
+        for (kind, name), messages in batches.items():
+            for start in range(0, len(messages), self.DELIVERY_BATCH_MAX):
+                chunk = messages[start : start + self.DELIVERY_BATCH_MAX]
+                event = {"type": "quanta.results", "messages": chunk}
+                if kind == "channel":
+                    await self.channel_layer.send(name, event)
+                else:
+                    await self.channel_layer.group_send(name, event)
 
     async def _flush_forever(self) -> None:
         while True:

@@ -228,8 +228,10 @@ class AlphaNode:
             return self._finalize(waiting)
         self.unfinalized[executed.apex] = waiting
         if requester is not None and reply_to is not None:
+            # To the account (every connection of it), like the final result that follows:
+            # one destination keeps the acknowledgement ahead of the finalization.
             ack = quantum_result(executed, requester, message_id, signatures, self.engine)
-            deliveries.append(Delivery(ack, None, reply_to))
+            deliveries.append(Delivery(ack, requester))
         return deliveries
 
     def add_signature(self, apex: int, signer_index: int, signature: bytes) -> list[Delivery]:
