@@ -1,0 +1,268 @@
+"""End-to-end throughput and latency of a real local constellation.
+
+Goal: how many client requests per second a constellation acknowledges and finalizes on this
+machine, and how long a client waits for each, next to figures measured in the same run that
+do not depend on the network path: single-core ed25519 verifications per second and the
+core engine's quanta per second (bench/engine.py, pre-verified).
+
+Method:
+1. `tools/cluster.py` starts alpha and `--auditors` auditors as real processes (daphne, the
+   engine worker, the herald link), each with its own PostgreSQL database and Redis prefix,
+   and initializes the constellation. `--auditors 0` measures one alpha alone (acknowledged is
+   final there); `--auditors 2` measures consensus with 2-of-3 finality.
+2. `--clients` clients (the real Python client, each its own WebSocket) are funded through the
+   local ledger faucet and registered by deposit quanta.
+3. Saturation phase (`--seconds`): every client keeps `--window` requests in flight; the mix is
+   60 % limit orders a few ticks around the mid (they partly cross), 20 % cancellations of the
+   client's last resting order (rejected if it filled meanwhile, as live), 20 % payments to
+   another client. Counted: acknowledged and finalized requests per second.
+4. Half-load phase (`--seconds`): requests are sent open-loop at half the finalized rate of
+   phase 3, and the times to acknowledgement and to finality are reported (p50/p99).
+The load generator shares the machine's cores with the nodes, as any client on the same host
+would. Output: one JSON object on stdout, one human line on stderr. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import random
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: find the project
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.engine import (  # noqa: E402
+    build_workload,
+    ed25519_verifications_per_second,
+    initialized_engine,
+    run_engine,
+)
+from constellation_client import ConstellationClient  # noqa: E402
+from constellation_client.result import RequestResult  # noqa: E402
+from exchange.core.matching import TimeInForce  # noqa: E402
+from exchange.core.orderbook import Side  # noqa: E402
+from quanta.core.keys import KeyPair  # noqa: E402
+from tools.cluster import Cluster, wait_for_state  # noqa: E402
+
+UNIT = 10_000_000
+MID_PRICE = 1.0
+TICK = 0.001
+FINALITY_WAIT_S = 10.0
+
+
+@dataclass
+class Tally:
+    """What one phase saw: counts and per-request latencies in seconds."""
+
+    sent: int = 0
+    acknowledged: int = 0
+    finalized: int = 0
+    rejected: int = 0
+    errors: int = 0
+    ack_s: list[float] = field(default_factory=list)
+    final_s: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Trader:
+    """One benchmark client and what it last placed."""
+
+    client: ConstellationClient
+    peers: list[str]
+    rng: random.Random
+    resting: list[int] = field(default_factory=list)
+
+    async def request(self) -> RequestResult:
+        """Sends the next request of the mix and returns its first answer."""
+        roll = self.rng.random()
+        if roll < 0.6 or (roll < 0.8 and not self.resting):
+            side = self.rng.choice((Side.SELL, Side.BUY))
+            ticks = self.rng.randint(-3, 3) + (2 if side is Side.BUY else -2)
+            price = round(MID_PRICE + ticks * TICK, 3)
+            amount = self.rng.randint(1, 20) * UNIT // 10
+            result = await self.client.place_order("XLM", side, amount, price, TimeInForce(0))
+            if result.ok and result.apex:
+                self.resting = [*self.resting[-9:], result.apex]
+            return result
+        if roll < 0.8:
+            return await self.client.cancel_order(self.resting.pop())
+        return await self.client.pay(self.rng.choice(self.peers), "USD", UNIT // 100)
+
+
+async def timed_request(trader: Trader, tally: Tally) -> None:
+    """Sends one request and records when it was acknowledged and finalized."""
+    start = time.perf_counter()
+    tally.sent += 1
+    try:
+        result = await trader.request()
+    except Exception:  # A broken connection counts; the phase goes on.
+        tally.errors += 1
+        return
+    if not result.ok:
+        tally.rejected += 1
+        return
+    tally.acknowledged += 1
+    tally.ack_s.append(time.perf_counter() - start)
+    if await result.wait_final(FINALITY_WAIT_S):
+        tally.finalized += 1
+        tally.final_s.append(time.perf_counter() - start)
+
+
+async def saturate(traders: list[Trader], window: int, seconds: float) -> tuple[Tally, float]:
+    """Keeps `window` requests in flight per trader for `seconds`; returns the tally."""
+    tally = Tally()
+    deadline = time.perf_counter() + seconds
+
+    async def lane(trader: Trader) -> None:
+        while time.perf_counter() < deadline:
+            await timed_request(trader, tally)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(lane(t) for t in traders for _ in range(window)))
+    return tally, time.perf_counter() - start
+
+
+async def open_loop(traders: list[Trader], rate_per_s: float, seconds: float) -> Tally:
+    """Sends requests at `rate_per_s` (round robin over traders) for `seconds`."""
+    tally = Tally()
+    tasks: list[asyncio.Task[None]] = []
+    total = max(1, int(rate_per_s * seconds))
+    start = time.perf_counter()
+    for index in range(total):
+        delay = start + index / rate_per_s - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)  # Pacing the load, not synchronizing with anything.
+        trader = traders[index % len(traders)]
+        tasks.append(asyncio.create_task(timed_request(trader, tally)))
+    await asyncio.wait_for(asyncio.gather(*tasks), FINALITY_WAIT_S * 3)
+    return tally
+
+
+def percentile_ms(values: list[float], fraction: float) -> float | None:
+    """Returns the `fraction` percentile of `values` (seconds) in milliseconds."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, int(fraction * len(ordered)))
+    return round(ordered[index] * 1000, 1)
+
+
+async def funded_traders(cluster: Cluster, count: int, seed: int) -> list[Trader]:
+    """Connects `count` clients and registers each with a deposit of USD and XLM."""
+    keys = [KeyPair.random() for _ in range(count)]
+    clients = [await ConstellationClient.connect(cluster.alpha.url, k) for k in keys]
+    for asset in ("USD", "XLM"):
+        await asyncio.gather(
+            *(
+                asyncio.to_thread(cluster.faucet, k.public_key_strkey, asset, "1000000")
+                for k in keys
+            )
+        )
+    for client in clients:
+        for _ in range(2):
+            notification = await client.next_notification(timeout_s=60)
+            assert notification is not None, "a deposit did not arrive"
+            assert await notification.wait_final(FINALITY_WAIT_S)
+    peers = [k.public_key_strkey for k in keys]
+    return [
+        Trader(c, [p for p in peers if p != k.public_key_strkey], random.Random(seed + i))
+        for i, (c, k) in enumerate(zip(clients, keys, strict=True))
+    ]
+
+
+async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, object]:
+    """Runs both phases against a started, initialized cluster."""
+    traders = await funded_traders(cluster, args.clients, args.seed)
+    try:
+        busy, elapsed = await saturate(traders, args.window, args.seconds)
+        final_per_s = busy.finalized / elapsed
+        half = await open_loop(traders, max(1.0, final_per_s / 2), args.seconds)
+    finally:
+        for trader in traders:
+            await trader.client.close()
+    return {
+        "saturation_s": round(elapsed, 2),
+        "saturation_sent": busy.sent,
+        "saturation_rejected": busy.rejected,
+        "saturation_errors": busy.errors,
+        "acknowledged_per_s": round(busy.acknowledged / elapsed, 1),
+        "finalized_per_s": round(final_per_s, 1),
+        "saturation_ack_p50_ms": percentile_ms(busy.ack_s, 0.5),
+        "saturation_final_p50_ms": percentile_ms(busy.final_s, 0.5),
+        "half_load_rate_per_s": round(final_per_s / 2, 1),
+        "half_load_sent": half.sent,
+        "half_load_finalized": half.finalized,
+        "half_load_ack_p50_ms": percentile_ms(half.ack_s, 0.5),
+        "half_load_ack_p99_ms": percentile_ms(half.ack_s, 0.99),
+        "half_load_final_p50_ms": percentile_ms(half.final_s, 0.5),
+        "half_load_final_p99_ms": percentile_ms(half.final_s, 0.99),
+    }
+
+
+def reference_figures() -> dict[str, float]:
+    """Measures, in this run, single-core ed25519 verifies/s and the core engine's quanta/s."""
+    workload = build_workload(5_000, 100, 7)
+    seconds = min(run_engine(initialized_engine(100), workload, verified=True)[0] for _ in range(2))
+    return {
+        "ref_ed25519_verify_per_s": round(ed25519_verifications_per_second(20_000), 1),
+        "ref_core_engine_quanta_per_s": round(len(workload.bodies) / seconds, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Starts a cluster, measures it, prints the figures, stops the cluster."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--auditors", type=int, default=2, help="auditors besides alpha")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--window", type=int, default=4, help="requests in flight per client")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
+    parser.add_argument("--port", type=int, default=19_400, help="alpha's HTTP port")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    before = reference_figures()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
+    cluster = Cluster(1 + args.auditors, name="bench", base_port=args.port, workdir=workdir)
+    with cluster:
+        answer = cluster.initialize()
+        assert answer.get("status") == 200, answer
+        for node in cluster.nodes:
+            wait_for_state(cluster, "Ready", 60, node)
+        figures = asyncio.run(measure(cluster, args))
+    after = reference_figures()
+    verify_per_s = max(before["ref_ed25519_verify_per_s"], after["ref_ed25519_verify_per_s"])
+    core_per_s = max(before["ref_core_engine_quanta_per_s"], after["ref_core_engine_quanta_per_s"])
+    result = {
+        "nodes": 1 + args.auditors,
+        "clients": args.clients,
+        "window": args.window,
+        **figures,
+        "ref_ed25519_verify_per_s": verify_per_s,
+        "ref_core_engine_quanta_per_s": core_per_s,
+        "ratio_finalized_over_verify": round(float(figures["finalized_per_s"]) / verify_per_s, 4),
+        "ratio_finalized_over_core": round(float(figures["finalized_per_s"]) / core_per_s, 4),
+        "ratio_acknowledged_over_core": round(float(figures["acknowledged_per_s"]) / core_per_s, 4),
+        "logs": str(workdir),
+        "python": platform.python_version(),
+    }
+    print(json.dumps(result))
+    print(
+        f"{result['nodes']} node(s), {args.clients} clients: "
+        f"{figures['acknowledged_per_s']} acknowledged/s, {figures['finalized_per_s']} "
+        f"finalized/s; at half load p50/p99 ack {figures['half_load_ack_p50_ms']}/"
+        f"{figures['half_load_ack_p99_ms']} ms, final {figures['half_load_final_p50_ms']}/"
+        f"{figures['half_load_final_p99_ms']} ms; ed25519 {verify_per_s:,.0f}/s, "
+        f"core engine {core_per_s:,.0f} quanta/s",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
