@@ -26,11 +26,6 @@ from quanta.core.keys import KeyPair, verify_signature
 from quanta.core.xdr.schema import TxSignature
 
 WITHDRAWAL_REFERENCE = "withdrawal:"
-TRANSACTION_TTL_MS = 60_000
-"""How long a built withdrawal transaction stays valid after its quantum's timestamp."""
-
-TRANSACTION_TTL_MAX_MS = 3_600_000
-"""The longest validity an auditor accepts (a node may configure a shorter TTL)."""
 
 
 class LedgerRuleError(ValueError):

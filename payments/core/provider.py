@@ -53,6 +53,13 @@ class Notification:
         return Notification(self.cursor, self.items, kept)
 
 
+TRANSACTION_TTL_MS = 60_000
+"""How long a built withdrawal transaction stays valid after its quantum's timestamp."""
+
+TRANSACTION_TTL_MAX_MS = 3_600_000
+"""The longest validity an auditor accepts (a node may configure a shorter TTL)."""
+
+
 class PaymentProvider(abc.ABC):
     """One configured provider of one node."""
 
@@ -71,6 +78,11 @@ class PaymentProvider(abc.ABC):
         self.signers = signers
         self.threshold = len(signers) // 2 + 1
         self.options = dict(options or {})
+        # How long built withdrawal transactions stay valid: this node's option `ttl_ms`,
+        # bounded by what every auditor accepts.
+        self.ttl_ms = min(
+            int(self.options.get("ttl_ms", TRANSACTION_TTL_MS)), TRANSACTION_TTL_MAX_MS
+        )
 
     # --- deposits --------------------------------------------------------------------------
 

@@ -16,8 +16,6 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import Q
 
 from payments.core.local_ledger import (
-    TRANSACTION_TTL_MAX_MS,
-    TRANSACTION_TTL_MS,
     LedgerRuleError,
     signature_valid,
     transaction_decode,
@@ -26,7 +24,12 @@ from payments.core.local_ledger import (
     transaction_sign,
     withdrawal_transaction,
 )
-from payments.core.provider import Notification, PaymentProvider, PaymentSubmitError
+from payments.core.provider import (
+    TRANSACTION_TTL_MAX_MS,
+    Notification,
+    PaymentProvider,
+    PaymentSubmitError,
+)
 from payments.ledger import (
     CANCELLED,
     ISSUER,
@@ -68,9 +71,6 @@ class LocalLedgerProvider(PaymentProvider):
     ) -> None:
         """Binds the provider; the TTL of built transactions comes from option `ttl_ms`."""
         super().__init__(settings, keypair, signers, options)
-        self.ttl_ms = min(
-            int(self.options.get("ttl_ms", TRANSACTION_TTL_MS)), TRANSACTION_TTL_MAX_MS
-        )
         self._vault_ready = False
 
     def _token_assets(self) -> dict[str, str]:

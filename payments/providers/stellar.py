@@ -34,8 +34,12 @@ from stellar_sdk import (
 from stellar_sdk import exceptions as stellar_errors
 from stellar_sdk.client.requests_client import RequestsClient
 
-from payments.core.local_ledger import TRANSACTION_TTL_MAX_MS, TRANSACTION_TTL_MS
-from payments.core.provider import Notification, PaymentProvider, PaymentSubmitError
+from payments.core.provider import (
+    TRANSACTION_TTL_MAX_MS,
+    Notification,
+    PaymentProvider,
+    PaymentSubmitError,
+)
 from quanta.core.keys import InvalidKey, KeyPair, decode_public_key
 from quanta.core.status import BadRequest, InvalidState
 from quanta.core.xdr.schema import (
@@ -85,9 +89,6 @@ class StellarProvider(PaymentProvider):
         super().__init__(settings, keypair, signers, options)
         self.passphrase = self.options.get("network_passphrase", Network.TESTNET_NETWORK_PASSPHRASE)
         self.horizon_url = self.options.get("horizon_url", "https://horizon-testnet.stellar.org")
-        self.ttl_ms = min(
-            int(self.options.get("ttl_ms", TRANSACTION_TTL_MS)), TRANSACTION_TTL_MAX_MS
-        )
         self.stellar_key = Keypair.from_secret(keypair.secret) if keypair.can_sign else None
         self.sequence: int | None = None
         self._server: Server | None = None
