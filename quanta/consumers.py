@@ -153,6 +153,7 @@ class EngineConsumer(DirectDispatchMixin, AsyncConsumer):
         worker.withdrawal_validation_install(self.node, self._current_providers)
         self.payouts = PayoutDesk(self._current_providers, worker.now_ms)
         self._outbox: list[Delivery] = []
+        self._finals_persisted = 0  # Final rows of this process persisted so far.
         self._outbox_ready = asyncio.Event()
         tasks = [
             asyncio.create_task(self._flush_forever()),
@@ -372,11 +373,22 @@ class EngineConsumer(DirectDispatchMixin, AsyncConsumer):
         while True:
             await self._outbox_ready.wait()
             self._outbox_ready.clear()
-            deliveries, self._outbox = self._outbox, []
+            deliveries = self._take_deliverable()
             try:
                 await self._send_batched(deliveries)
             except Exception:
                 logger.exception("delivering %d results failed", len(deliveries))
+
+    def _take_deliverable(self) -> list[Delivery]:
+        # In order, up to the first finalization whose quantum is not persisted yet; the
+        # flush wakes the sender again once it is.
+        count = 0
+        for delivery in self._outbox:
+            if delivery.finals_persisted_min > self._finals_persisted:
+                break
+            count += 1
+        deliverable, self._outbox = self._outbox[:count], self._outbox[count:]
+        return deliverable
 
     async def _send_batched(self, deliveries: list[Delivery]) -> None:
         # One channel message per destination and drain, messages in their original order
@@ -479,6 +491,8 @@ class EngineConsumer(DirectDispatchMixin, AsyncConsumer):
             except Exception:
                 self.node.final_rows[:0] = rows
                 raise
+            self._finals_persisted += len(rows)
+            self._outbox_ready.set()
             await self._reply_final(rows)
             await self.market_data.publish_rows(rows, self.node.engine.state.exchange)
         elapsed = time.monotonic() - self._last_cut

@@ -13,7 +13,7 @@ Nothing here does I/O; the worker sends the deliveries and writes the rows.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from exchange.core.accounts import RateLimiter, RequestRateLimits
 from quanta.core.engine import Engine, Executed, QuantumMismatch
@@ -60,6 +60,10 @@ class Delivery:
     message: bytes
     public_key: bytes | None = None
     reply_to: str | None = None
+    # A finalization may only leave once its quantum is persisted (else a crash of alpha
+    # alone could undo what a client was told is final): it waits until this many final
+    # quanta are on disk. 0: no wait (acknowledgements, rejections).
+    finals_persisted_min: int = 0
 
 
 @dataclass(slots=True)
@@ -83,6 +87,8 @@ class AlphaNode:
         self.status = NodeStatus()
         self.unfinalized: dict[int, PendingQuantum] = {}
         self.final_rows: list[QuantumRow] = []
+        # Quanta finalized since this process started (one final row each, in that order).
+        self.finalized_count = 0
         # Quanta to stream to the auditors, and the most recent ones for auditors that
         # reconnect (older ones are read back from the database).
         self.outgoing: list[SignedQuantum] = []
@@ -257,7 +263,9 @@ class AlphaNode:
             account = self.engine.state.accounts.get_by_key(waiting.requester)
             initiator = 0 if account is None else account.id
         self.final_rows.append(quantum_row(executed, initiator, proof))
-        return self._final_deliveries(waiting)
+        self.finalized_count += 1
+        durable = self.finalized_count
+        return [replace(d, finals_persisted_min=durable) for d in self._final_deliveries(waiting)]
 
     def _final_deliveries(self, waiting: PendingQuantum) -> list[Delivery]:
         executed = waiting.executed

@@ -1,0 +1,67 @@
+"""What alpha promises and when: finalizations wait for their quantum to be persisted.
+
+Goal: a client is only told "final" once the quantum can no longer be lost by a crash of
+alpha alone, so every finalization carries the number of final quanta that must be persisted
+before it may leave (the worker's sender enforces it); acknowledgements and rejections do not
+wait, and an acknowledgement goes to the same destination (the account) as its finalization.
+"""
+
+from __future__ import annotations
+
+from quanta.core.alpha import AlphaNode
+from quanta.core.engine import Engine
+from quanta.core.pending import PendingUpdates
+from quanta.core.testing import (
+    default_settings,
+    deposit_quantum,
+    keypair,
+    next_message_id,
+    settings_quantum,
+    sign_message,
+)
+from quanta.core.xdr.schema import PaymentRequest
+
+UNIT = 10_000_000
+PAYER, PAYEE = keypair(1), keypair(2)
+
+
+def _alpha(nodes: list) -> AlphaNode:  # type: ignore[type-arg]
+    alpha = AlphaNode(nodes[0], Engine(), PendingUpdates())
+    alpha.initialize(settings_quantum(default_settings(nodes), nodes).update, 1_000)
+    alpha.notify(deposit_quantum(1, [(PAYER, "USD", 10 * UNIT), (PAYEE, "USD", UNIT)]), 1_001)
+    return alpha
+
+
+def _payment() -> object:
+    request = PaymentRequest(next_message_id(), PAYER.public_key, 1, "USD", UNIT, PAYEE.public_key)
+    return sign_message(request, PAYER)
+
+
+def test_single_node_finalization_waits_for_its_row() -> None:
+    alpha = _alpha([keypair(200)])
+    deliveries = alpha.submit(_payment(), 2_000, "reply-channel")  # type: ignore[arg-type]
+    assert deliveries, "payer and payee are told"
+    assert {d.finals_persisted_min for d in deliveries} == {alpha.finalized_count}
+    assert len(alpha.take_final_rows()) == alpha.finalized_count == 3
+
+
+def test_acknowledgement_does_not_wait_and_goes_to_the_account() -> None:
+    nodes = [keypair(200), keypair(201), keypair(202)]
+    alpha = _alpha(nodes)
+    ack = alpha.submit(_payment(), 2_000, "reply-channel")  # type: ignore[arg-type]
+    assert [(d.public_key, d.reply_to, d.finals_persisted_min) for d in ack] == [
+        (PAYER.public_key, None, 0)
+    ]
+    apex = alpha.engine.state.apex
+    payload = alpha.unfinalized[apex].executed.payload_hash
+    finals = alpha.add_signature(apex, 1, nodes[1].sign(payload))
+    assert finals
+    assert {d.finals_persisted_min for d in finals} == {alpha.finalized_count}
+
+
+def test_rejection_does_not_wait() -> None:
+    alpha = _alpha([keypair(200)])
+    envelope = _payment()
+    alpha.submit(envelope, 2_000, "reply-channel")  # type: ignore[arg-type]
+    replayed = alpha.submit(envelope, 2_001, "reply-channel")  # type: ignore[arg-type]
+    assert [(d.reply_to, d.finals_persisted_min) for d in replayed] == [("reply-channel", 0)]
