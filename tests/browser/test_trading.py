@@ -109,6 +109,9 @@ class Trader:
         """Waits for the history row of `label` to be finalized; returns its verified count."""
         row = self.page.locator("#history tbody tr", has_text=label).first
         expect(row).to_contain_text("finalized")
+        print(f"history row {label!r} first seen final: {row.inner_text()!r}")
+        # The count shown is what the browser verified; wait (bounded) for the majority.
+        expect(row).to_contain_text(re.compile(r"[2-9] of \d"))
         text = row.inner_text()
         print(f"history row {label!r}: {text!r}")  # Shown by pytest if an assertion fails.
         match = re.search(r"(\d+) of (\d+)", text)
