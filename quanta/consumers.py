@@ -380,14 +380,13 @@ class EngineConsumer(DirectDispatchMixin, AsyncConsumer):
                 logger.exception("delivering %d results failed", len(deliveries))
 
     def _take_deliverable(self) -> list[Delivery]:
-        # In order, up to the first finalization whose quantum is not persisted yet; the
-        # flush wakes the sender again once it is.
-        count = 0
-        for delivery in self._outbox:
-            if delivery.finals_persisted_min > self._finals_persisted:
-                break
-            count += 1
-        deliverable, self._outbox = self._outbox[:count], self._outbox[count:]
+        # Holds only finalizations whose quantum is not persisted yet (the flush wakes the
+        # sender again once it is). That keeps each request's acknowledgement ahead of its
+        # finalization: the acknowledgement was queued first and never waits. Finalizations
+        # become durable in the order they were made, so they stay in order among themselves.
+        durable = self._finals_persisted
+        deliverable = [d for d in self._outbox if d.finals_persisted_min <= durable]
+        self._outbox = [d for d in self._outbox if d.finals_persisted_min > durable]
         return deliverable
 
     async def _send_batched(self, deliveries: list[Delivery]) -> None:
@@ -395,12 +394,7 @@ class EngineConsumer(DirectDispatchMixin, AsyncConsumer):
         # (an account's acknowledgement and finalization share its group, so stay in order).
         batches: dict[tuple[str, str], list[bytes]] = {}
         for delivery in deliveries:
-            if delivery.reply_to is not None:
-                key = ("channel", delivery.reply_to)
-            else:
-                assert delivery.public_key is not None
-                key = ("group", account_group(delivery.public_key))
-            batches.setdefault(key, []).append(delivery.message)
+            batches.setdefault(_destination(delivery), []).append(delivery.message)
         for (kind, name), messages in batches.items():
             for start in range(0, len(messages), self.DELIVERY_BATCH_MAX):
                 chunk = messages[start : start + self.DELIVERY_BATCH_MAX]
@@ -523,3 +517,11 @@ class EngineConsumer(DirectDispatchMixin, AsyncConsumer):
         if alpha is None or not alpha.unfinalized:
             return True
         return min(alpha.unfinalized) > batch.apex
+
+
+def _destination(delivery: Delivery) -> tuple[str, str]:
+    """Returns where a delivery goes: ("channel", reply channel) or ("group", account group)."""
+    if delivery.reply_to is not None:
+        return ("channel", delivery.reply_to)
+    assert delivery.public_key is not None
+    return ("group", account_group(delivery.public_key))
