@@ -1,122 +1,50 @@
-"""Channels consumers of the quanta app.
+"""`EngineConsumer` (`runworker quanta`): the one sequential engine of a node.
 
-- `GatewayConsumer` (`/ws/`): the client gateway. Decodes, authenticates, checks size and
-  signature, hands requests to the engine over the channel layer and relays results back.
-- `EngineConsumer` (`runworker quanta`): adapts the sequential `AlphaNode` to the channel
-  layer; one instance handles every message of the `quanta` channel, one at a time.
+Adapts the plain `AlphaNode` / `AuditorNode` objects to the channel layer; one instance
+handles every message of the `quanta` channel, one at a time. Persistence, streaming to the
+auditors and status publishing run in a flush loop; results leave through `ResultOutbox`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from typing import Any
 
 from channels.consumer import AsyncConsumer
 from channels.db import database_sync_to_async
-from channels.exceptions import ChannelFull
-from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 
 from chronicler.publisher import MarketPublisher
 from payments.core.provider import PaymentProvider
 from payments.payouts import PayoutDesk
 from quanta import worker
+from quanta.consumers.outbox import ResultOutbox
 from quanta.core.alpha import AlphaNode, Delivery, result_message
 from quanta.core.auditor import AuditorNode
-from quanta.core.gateway import GatewayError, check_handshake, check_request, envelope_bytes
-from quanta.core.keys import KeyPair
 from quanta.core.pending import Batch, QuantumRow
 from quanta.core.status import ConstellationError, InvalidState, StatusCode
 from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (
     MESSAGE,
     CatchupQuantaBatch,
-    ClientConnectionSuccess,
     ConstellationMessageEnvelope,
     ConstellationQuantum,
     DepositQuantum,
-    HandshakeRequest,
     MessageEnvelope,
     NodeState,
     QuantaBatch,
-    QuantumInfoRequest,
     ResultsBatch,
     SignedQuantum,
     WithdrawalOutcome,
     WithdrawalRequest,
 )
 from quanta.dispatch import DirectDispatchMixin
-from quanta.groups import ENGINE_CHANNEL, HERALD_GROUP, account_group
-from quanta.selectors import account_id_for_key, quanta_signed_after, quantum_info_page
+from quanta.groups import HERALD_GROUP
+from quanta.selectors import quanta_signed_after
 
 logger = logging.getLogger(__name__)
-
-
-class GatewayConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
-    """One client connection: handshake, then signed requests in and results out."""
-
-    async def connect(self) -> None:
-        self.keypair: KeyPair = await asyncio.to_thread(worker.node_keypair)
-        self.challenge = secrets.token_bytes(32)
-        self.public_key: bytes | None = None
-        await self.accept()
-        await self._send_message(encode(HandshakeRequest(0, self.challenge), MESSAGE))
-
-    async def disconnect(self, code: int) -> None:
-        if self.public_key is not None:
-            await self.channel_layer.group_discard(
-                account_group(self.public_key), self.channel_name
-            )
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        try:
-            if bytes_data is None:
-                raise GatewayError(StatusCode.BAD_REQUEST, "frames must be binary XDR", 0)
-            if self.public_key is None:
-                await self._handshake(bytes_data)
-            else:
-                await self._request(bytes_data)
-        except GatewayError as error:
-            await self._send_message(result_message(error.message_id, error.status, error.text))
-            if error.close:
-                await self.close(code=4401)
-
-    async def _handshake(self, data: bytes) -> None:
-        envelope = check_handshake(data, self.challenge)
-        self.public_key = envelope.signature.signer
-        await self.channel_layer.group_add(account_group(self.public_key), self.channel_name)
-        account_id = await database_sync_to_async(account_id_for_key)(self.public_key)
-        message = envelope.message
-        await self._send_message(
-            encode(ClientConnectionSuccess(message.message_id, account_id), MESSAGE)
-        )
-
-    async def _request(self, data: bytes) -> None:
-        assert self.public_key is not None
-        envelope = check_request(data, self.public_key)
-        if isinstance(envelope.message, QuantumInfoRequest):
-            page = await database_sync_to_async(quantum_info_page)(envelope.message)
-            await self._send_message(page)
-            return
-        event = {"type": "quanta.request", "envelope": data, "reply": self.channel_name}
-        try:
-            await self.channel_layer.send(ENGINE_CHANNEL, event)
-        except ChannelFull:
-            message_id = int(envelope.message.message_id)
-            raise GatewayError(
-                StatusCode.TOO_MANY_REQUESTS, "the engine is busy, retry later", message_id
-            ) from None
-
-    async def quanta_results(self, event: dict[str, Any]) -> None:
-        """Relays results and notifications from the engine to the client, in order."""
-        for message in event["messages"]:
-            await self._send_message(message)
-
-    async def _send_message(self, message: bytes) -> None:
-        await self.send(bytes_data=envelope_bytes(message, self.keypair))
 
 
 class EngineConsumer(DirectDispatchMixin, AsyncConsumer):
@@ -128,8 +56,6 @@ class EngineConsumer(DirectDispatchMixin, AsyncConsumer):
     """
 
     FLUSH_INTERVAL_S = 0.02
-    # Results per channel message: well under channels_redis's message size comfort zone.
-    DELIVERY_BATCH_MAX = 200
     DEPOSIT_POLL_S = 0.2
     CATCHUP_BATCH = 500
 
@@ -152,12 +78,10 @@ class EngineConsumer(DirectDispatchMixin, AsyncConsumer):
         worker.deposit_validation_install(self.node, self._current_providers)
         worker.withdrawal_validation_install(self.node, self._current_providers)
         self.payouts = PayoutDesk(self._current_providers, worker.now_ms)
-        self._outbox: list[Delivery] = []
-        self._finals_persisted = 0  # Final rows of this process persisted so far.
-        self._outbox_ready = asyncio.Event()
+        self.outbox = ResultOutbox()
         tasks = [
             asyncio.create_task(self._flush_forever()),
-            asyncio.create_task(self._send_forever()),
+            asyncio.create_task(self.outbox.send_forever(get_channel_layer())),
         ]
         if isinstance(self.node, AlphaNode):
             tasks.append(asyncio.create_task(self._poll_deposits_forever()))
@@ -364,45 +288,8 @@ class EngineConsumer(DirectDispatchMixin, AsyncConsumer):
         return encode(QuantaBatch(0, tuple(quanta), self.node.engine.state.apex), MESSAGE)
 
     async def _deliver(self, deliveries: list[Delivery]) -> None:
-        """Queues results for the sender task: the sequential engine never waits on Redis."""
-        if deliveries:
-            self._outbox.extend(deliveries)
-            self._outbox_ready.set()
-
-    async def _send_forever(self) -> None:
-        while True:
-            await self._outbox_ready.wait()
-            self._outbox_ready.clear()
-            deliveries = self._take_deliverable()
-            try:
-                await self._send_batched(deliveries)
-            except Exception:
-                logger.exception("delivering %d results failed", len(deliveries))
-
-    def _take_deliverable(self) -> list[Delivery]:
-        # Holds only finalizations whose quantum is not persisted yet (the flush wakes the
-        # sender again once it is). That keeps each request's acknowledgement ahead of its
-        # finalization: the acknowledgement was queued first and never waits. Finalizations
-        # become durable in the order they were made, so they stay in order among themselves.
-        durable = self._finals_persisted
-        deliverable = [d for d in self._outbox if d.finals_persisted_min <= durable]
-        self._outbox = [d for d in self._outbox if d.finals_persisted_min > durable]
-        return deliverable
-
-    async def _send_batched(self, deliveries: list[Delivery]) -> None:
-        # One channel message per destination and drain, messages in their original order
-        # (an account's acknowledgement and finalization share its group, so stay in order).
-        batches: dict[tuple[str, str], list[bytes]] = {}
-        for delivery in deliveries:
-            batches.setdefault(_destination(delivery), []).append(delivery.message)
-        for (kind, name), messages in batches.items():
-            for start in range(0, len(messages), self.DELIVERY_BATCH_MAX):
-                chunk = messages[start : start + self.DELIVERY_BATCH_MAX]
-                event = {"type": "quanta.results", "messages": chunk}
-                if kind == "channel":
-                    await self.channel_layer.send(name, event)
-                else:
-                    await self.channel_layer.group_send(name, event)
+        """Queues results for the outbox's sender: the sequential engine never waits on Redis."""
+        self.outbox.put(deliveries)
 
     async def _flush_forever(self) -> None:
         while True:
@@ -485,8 +372,7 @@ class EngineConsumer(DirectDispatchMixin, AsyncConsumer):
             except Exception:
                 self.node.final_rows[:0] = rows
                 raise
-            self._finals_persisted += len(rows)
-            self._outbox_ready.set()
+            self.outbox.finals_persisted(len(rows))
             await self._reply_final(rows)
             await self.market_data.publish_rows(rows, self.node.engine.state.exchange)
         elapsed = time.monotonic() - self._last_cut
@@ -517,11 +403,3 @@ class EngineConsumer(DirectDispatchMixin, AsyncConsumer):
         if alpha is None or not alpha.unfinalized:
             return True
         return min(alpha.unfinalized) > batch.apex
-
-
-def _destination(delivery: Delivery) -> tuple[str, str]:
-    """Returns where a delivery goes: ("channel", reply channel) or ("group", account group)."""
-    if delivery.reply_to is not None:
-        return ("channel", delivery.reply_to)
-    assert delivery.public_key is not None
-    return ("group", account_group(delivery.public_key))
