@@ -10,7 +10,6 @@ the tests all go through these functions.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import dataclasses
 import json
@@ -19,7 +18,6 @@ from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 
 from quanta.core.config import Config
@@ -36,7 +34,7 @@ from quanta.core.xdr.schema import (
     ConstellationUpdate,
     Signature,
 )
-from quanta.groups import ENGINE_CHANNEL
+from quanta.engine_client import engine_ask
 from quanta.models import SettingsDraft, SettingsRecord
 
 UPDATE_TIMEOUT_S = 30.0
@@ -258,20 +256,13 @@ async def engine_settings_update(envelope: bytes) -> dict[str, Any]:
     """Sends a signed settings update to this node's engine; returns its answer
     ({status, description, apex}) once the update is final, status 504 if that took too long
     (the update may still become final: the settings history shows it if it did)."""
-    layer = get_channel_layer()
-    assert layer is not None
-    reply = await layer.new_channel()
-    event = {"type": "quanta.update", "envelope": envelope, "reply": reply}
-    await layer.send(ENGINE_CHANNEL, event)
-    try:
-        answer = dict(await asyncio.wait_for(layer.receive(reply), UPDATE_TIMEOUT_S))
-    except TimeoutError:
+    answer = await engine_ask("quanta.update", envelope, UPDATE_TIMEOUT_S)
+    if answer is None:
         text = (
             f"not final within {UPDATE_TIMEOUT_S:.0f} s (are a majority of the auditors "
             "connected?); it may still become final: check the settings history"
         )
         return {"status": 504, "description": text}
-    answer.pop("type", None)
     return answer
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
 
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -16,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from quanta.core.settings_json import settings_to_json
 from quanta.core.xdr.codec import decode
 from quanta.core.xdr.schema import ConstellationSettings
-from quanta.groups import ENGINE_CHANNEL
+from quanta.engine_client import engine_ask
 from quanta.models import SettingsRecord, SnapshotRecord
 from quanta.node_status import status_read
 from quanta.settings_drafts import engine_settings_update
@@ -70,15 +68,9 @@ async def constellation_init(request: HttpRequest) -> HttpResponse:
         envelope = await sync_to_async(_envelope_from_body)(request)
     except ValueError as error:
         return JsonResponse({"status": 400, "description": str(error)}, status=400)
-    layer = get_channel_layer()
-    assert layer is not None
-    reply = await layer.new_channel()
-    await layer.send(ENGINE_CHANNEL, {"type": "quanta.init", "envelope": envelope, "reply": reply})
-    try:
-        answer = await asyncio.wait_for(layer.receive(reply), INIT_TIMEOUT_S)
-    except TimeoutError:
+    answer = await engine_ask("quanta.init", envelope, INIT_TIMEOUT_S)
+    if answer is None:
         return JsonResponse({"status": 500, "description": "the engine did not answer"}, status=504)
-    answer.pop("type", None)
     http_status = 200 if answer["status"] == 200 else 400
     return JsonResponse(answer, status=http_status)
 

@@ -1,0 +1,29 @@
+"""Web-process requests that the engine answers (initialization, settings updates).
+
+Such a request goes to the engine's channel with a fresh reply channel, and the caller waits
+a bounded time for the one answer: a dict with `status`, `description` and, on success,
+`apex`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from channels.layers import get_channel_layer
+
+from quanta.groups import ENGINE_CHANNEL
+
+
+async def engine_ask(event_type: str, envelope: bytes, timeout_s: float) -> dict[str, Any] | None:
+    """Sends `envelope` to the engine as `event_type`; returns its answer, None on timeout."""
+    layer = get_channel_layer()
+    assert layer is not None
+    reply = await layer.new_channel()
+    await layer.send(ENGINE_CHANNEL, {"type": event_type, "envelope": envelope, "reply": reply})
+    try:
+        answer = dict(await asyncio.wait_for(layer.receive(reply), timeout_s))
+    except TimeoutError:
+        return None
+    answer.pop("type", None)
+    return answer
