@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -21,17 +20,11 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from chronicler.core.market_data import PERIODS_MS
 from chronicler.groups import FEEDS, market_group
 from chronicler.publisher import snapshot_read
-from chronicler.selectors import account_id_for_key, markets_list, quantum_info_page
-from quanta import worker
-from quanta.core.alpha import result_message
-from quanta.core.gateway import GatewayError, check_handshake, check_request, envelope_bytes
-from quanta.core.keys import KeyPair
+from chronicler.selectors import markets_list, quantum_info_page
+from quanta.consumers.client_session import ClientSessionMixin
+from quanta.core.gateway import GatewayError, check_request
 from quanta.core.status import StatusCode
-from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import (
-    MESSAGE,
-    ClientConnectionSuccess,
-    HandshakeRequest,
     QuantumInfoRequest,
 )
 from quanta.dispatch import DirectDispatchMixin
@@ -60,17 +53,13 @@ Key = tuple[str, str, str | None]
 """(feed, market, period) of one subscription."""
 
 
-class ChroniclerConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
+class ChroniclerConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketConsumer):
     """One chronicler connection: XDR history queries and JSON market-data subscriptions."""
 
     async def connect(self) -> None:
-        self.keypair: KeyPair = await asyncio.to_thread(worker.node_keypair)
-        self.challenge = secrets.token_bytes(32)
-        self.public_key: bytes | None = None
         # Subscription -> newest trade apex already sent (trades) or 0.
         self.subscriptions: dict[Key, int] = {}
-        await self.accept()
-        await self._send_message(encode(HandshakeRequest(0, self.challenge), MESSAGE))
+        await self.open_session()
 
     async def disconnect(self, code: int) -> None:
         for key in list(self.subscriptions):
@@ -81,25 +70,9 @@ class ChroniclerConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
         if text_data is not None:
             await self._market_data(text_data)
             return
-        assert bytes_data is not None
-        try:
-            if self.public_key is None:
-                await self._handshake(bytes_data)
-            else:
-                await self._history(bytes_data)
-        except GatewayError as error:
-            await self._send_message(result_message(error.message_id, error.status, error.text))
-            if error.close:
-                await self.close(code=4401)
+        await self.receive_signed(bytes_data)
 
-    async def _handshake(self, data: bytes) -> None:
-        envelope = check_handshake(data, self.challenge)
-        self.public_key = envelope.signature.signer
-        account_id = await database_sync_to_async(account_id_for_key)(self.public_key)
-        success = ClientConnectionSuccess(envelope.message.message_id, account_id)
-        await self._send_message(encode(success, MESSAGE))
-
-    async def _history(self, data: bytes) -> None:
+    async def signed_frame(self, data: bytes) -> None:
         assert self.public_key is not None
         message = check_request(data, self.public_key).message
         if not isinstance(message, QuantumInfoRequest):
@@ -109,9 +82,6 @@ class ChroniclerConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
                 int(message.message_id),
             )
         await self._send_message(await database_sync_to_async(quantum_info_page)(message))
-
-    async def _send_message(self, message: bytes) -> None:
-        await self.send(bytes_data=envelope_bytes(message, self.keypair))
 
     async def _market_data(self, text: str) -> None:
         try:

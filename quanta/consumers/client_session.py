@@ -1,0 +1,74 @@
+"""The authenticated client session shared by the gateway (`/ws/`) and the chronicler.
+
+The node sends a signed HandshakeRequest with 32 random bytes; the client signs them back and
+the connection is bound to that key. After that every binary frame is a signed envelope of
+that key. Protocol errors are answered with their status code, and the connection is closed
+only when the error says so (a failed handshake). One implementation, because this is the
+security boundary of both endpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+from channels.db import database_sync_to_async
+
+from quanta import worker
+from quanta.core.alpha import result_message
+from quanta.core.gateway import GatewayError, check_handshake, envelope_bytes
+from quanta.core.keys import KeyPair
+from quanta.core.status import StatusCode
+from quanta.core.xdr.codec import encode
+from quanta.core.xdr.schema import MESSAGE, ClientConnectionSuccess, HandshakeRequest
+from quanta.selectors import account_id_for_key
+
+HANDSHAKE_FAILED_CLOSE_CODE = 4401
+
+
+class ClientSessionMixin:
+    """Handshake, signed frames and signed answers; put it before AsyncWebsocketConsumer."""
+
+    keypair: KeyPair
+    challenge: bytes
+    public_key: bytes | None
+
+    async def open_session(self) -> None:
+        """Accepts the connection and sends the signed handshake challenge."""
+        self.keypair = await asyncio.to_thread(worker.node_keypair)
+        self.challenge = secrets.token_bytes(32)
+        self.public_key = None
+        await self.accept()  # type: ignore[attr-defined]
+        await self._send_message(encode(HandshakeRequest(0, self.challenge), MESSAGE))
+
+    async def receive_signed(self, data: bytes | None) -> None:
+        """Completes the handshake or hands a signed frame to `signed_frame`."""
+        try:
+            if data is None:
+                raise GatewayError(StatusCode.BAD_REQUEST, "frames must be binary XDR", 0)
+            if self.public_key is None:
+                await self._complete_handshake(data)
+            else:
+                await self.signed_frame(data)
+        except GatewayError as error:
+            await self._send_message(result_message(error.message_id, error.status, error.text))
+            if error.close:
+                await self.close(code=HANDSHAKE_FAILED_CLOSE_CODE)  # type: ignore[attr-defined]
+
+    async def _complete_handshake(self, data: bytes) -> None:
+        envelope = check_handshake(data, self.challenge)
+        self.public_key = envelope.signature.signer
+        await self.authenticated()
+        account_id = await database_sync_to_async(account_id_for_key)(self.public_key)
+        success = ClientConnectionSuccess(envelope.message.message_id, account_id)
+        await self._send_message(encode(success, MESSAGE))
+
+    async def authenticated(self) -> None:
+        """Called once the connection is bound to `public_key` (before the client is told)."""
+
+    async def signed_frame(self, data: bytes) -> None:
+        """Handles one frame after the handshake; raise GatewayError to refuse it."""
+        raise NotImplementedError
+
+    async def _send_message(self, message: bytes) -> None:
+        await self.send(bytes_data=envelope_bytes(message, self.keypair))  # type: ignore[attr-defined]
