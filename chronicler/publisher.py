@@ -2,8 +2,8 @@
 
 The engine process owns the order books, so it is the one place that knows the depth; it also
 keeps the `MarketData` of the trades, rebuilt at startup from the persisted trade rows. After
-each flush of final quanta it sends an update to the channel group of every feed that changed
-and stores the full current data of each feed in one Redis hash, which the chronicler
+each flush of final quanta it folds them in; a few times a second it sends an update to the
+channel group of every feed that changed since and stores the full current data of each feed in one Redis hash, which the chronicler
 consumers (web process) read as the snapshot a new subscriber gets first.
 """
 
@@ -80,6 +80,11 @@ class MarketPublisher:
         self.data = data
         self.channel_layer = channel_layer
         self._published: dict[str, str] = {}
+        # Folded in but not published yet: markets whose depth, whose derived feeds (ticker,
+        # frames) and whose trades changed.
+        self._depth: set[str] = set()
+        self._derived: set[str] = set()
+        self._new_trades: dict[str, list[Trade]] = {}
 
     @classmethod
     def load(cls, channel_layer: Any) -> MarketPublisher:
@@ -94,18 +99,40 @@ class MarketPublisher:
 
     async def publish_rows(self, rows: Sequence[QuantumRow], exchange: Exchange | None) -> None:
         """Folds final quanta in and publishes the feeds they changed; never raises."""
+        self.fold_rows(rows)
+        await self.publish_pending(exchange)
+
+    def fold_rows(self, rows: Sequence[QuantumRow]) -> None:
+        """Folds final quanta into the market data; their feeds are published later, by
+        `publish_pending` (the engine calls it a few times a second, not per flush: one
+        update per feed covers many flushes, and each costs Redis round trips)."""
         try:
-            new_trades: dict[str, list[Trade]] = {}
-            moved = False
             for row in rows:
                 trades = trades_of_quantum(row.apex, row.timestamp_ms, row.groups)
                 self.data.add_trades(trades)
-                moved = self.data.advance(row.timestamp_ms) or moved
+                # A new minute moves every ticker's window, traded or not.
+                if self.data.advance(row.timestamp_ms):
+                    self._derived.update(self.data.markets)
                 for trade in trades:
-                    new_trades.setdefault(trade.market, []).append(trade)
-            # A new minute moves every ticker's window, traded or not.
-            derived = set(self.data.markets) if moved else set(new_trades)
-            await self._publish(exchange, markets_touched(rows), derived, new_trades)
+                    self._new_trades.setdefault(trade.market, []).append(trade)
+                    self._derived.add(trade.market)
+            self._depth.update(markets_touched(rows))
+        except Exception:
+            logger.exception("folding final quanta into the market data failed")
+
+    @property
+    def has_pending(self) -> bool:
+        """Tells whether folded quanta changed feeds that are not published yet."""
+        return bool(self._depth or self._derived or self._new_trades)
+
+    async def publish_pending(self, exchange: Exchange | None) -> None:
+        """Publishes the feeds the quanta folded in since the last call changed; never raises."""
+        if not self.has_pending:
+            return
+        depth, derived, new_trades = self._depth, self._derived, self._new_trades
+        self._depth, self._derived, self._new_trades = set(), set(), {}
+        try:
+            await self._publish(exchange, depth, derived, new_trades)
         except Exception:
             logger.exception("publishing market data failed")
 

@@ -78,12 +78,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("CONSTELLATION_REDIS_URL", "redis://127.0.0.1:6379/0")
 REDIS_PREFIX = env_str("CONSTELLATION_REDIS_PREFIX", "constellation")
 
-# The channel layer is at-most-once. Capacity is what turns overload into backpressure: a
-# full channel raises ChannelFull at the sender, which the gateway answers with
-# TooManyRequests, so nothing is dropped silently. Expiry is the only silent loss, so it is set
-# far above the longest a message can wait: the engine drains `quanta` (capacity 20 000) at
-# thousands of requests per second, i.e. seconds, against an expiry of 120 s.
+# The channel layer is at-most-once. Admission is what turns overload into backpressure: each
+# web process's gateway hub lets at most GATEWAY_INFLIGHT_MAX requests wait at the engine and
+# answers the next ones TooManyRequests at once (quanta/consumers/hub.py), so nothing is
+# dropped silently. A full engine channel (capacity in messages, each a batch of requests)
+# is answered the same way. Expiry is the only silent loss, so it is set far above the longest
+# a message can wait: the engine drains thousands of requests per second, i.e. seconds,
+# against an expiry of 120 s. A batch the engine never credits stops counting after it.
+CHANNEL_EXPIRY_S = 120
 CHANNEL_QUANTA_CAPACITY = env_int("CONSTELLATION_QUANTA_CAPACITY", 20_000)
+GATEWAY_INFLIGHT_MAX = env_int("CONSTELLATION_GATEWAY_INFLIGHT", 5_000)
+GATEWAY_INFLIGHT_EXPIRY_S = float(CHANNEL_EXPIRY_S)
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -93,7 +98,7 @@ CHANNEL_LAYERS = {
             "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
             "prefix": REDIS_PREFIX,
             "capacity": 1_000,
-            "expiry": 120,
+            "expiry": CHANNEL_EXPIRY_S,
             "group_expiry": 86_400,
             "channel_capacity": {"quanta": CHANNEL_QUANTA_CAPACITY},
         },

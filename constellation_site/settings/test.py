@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 from constellation_site.settings.base import *  # noqa: F403
 from constellation_site.settings.base import CHANNEL_LAYERS, DATABASES
 
-DATABASES["default"]["NAME"] = "constellation_test_main"
-DATABASES["default"]["TEST"] = {"NAME": "test_constellation"}
-DATABASES["ledger"]["NAME"] = "constellation_ledger_test_main"
-DATABASES["ledger"]["TEST"] = {"NAME": "test_constellation_ledger"}
-CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = "constellation-test"
+# Two test runs on one machine (a developer's and a helper's) need different databases: a run
+# drops its test databases when it ends.
+_RUN = os.environ.get("CONSTELLATION_TEST_RUN", "")
+
+DATABASES["default"]["NAME"] = f"constellation_test_main{_RUN}"
+DATABASES["default"]["TEST"] = {"NAME": f"test_constellation{_RUN}"}
+DATABASES["ledger"]["NAME"] = f"constellation_ledger_test_main{_RUN}"
+DATABASES["ledger"]["TEST"] = {"NAME": f"test_constellation_ledger{_RUN}"}
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"constellation-test{_RUN}"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DEBUG = False

@@ -21,11 +21,11 @@ from payments.core.provider import PaymentProvider
 from payments.payouts import PayoutDesk
 from quanta import worker
 from quanta.consumers.outbox import ResultOutbox
-from quanta.core.alpha import AlphaNode, Delivery, result_message
+from quanta.core.alpha import AlphaNode, Delivery, ReplyTo, result_message
 from quanta.core.auditor import AuditorNode
 from quanta.core.pending import Batch, QuantumRow
 from quanta.core.status import ConstellationError, InvalidState, StatusCode
-from quanta.core.xdr.codec import decode, encode
+from quanta.core.xdr.codec import XdrError, decode, encode
 from quanta.core.xdr.schema import (
     MESSAGE,
     CatchupQuantaBatch,
@@ -55,7 +55,8 @@ class EngineConsumer(DirectDispatchMixin, AsyncConsumer):
     it re-executes and signs the quanta its herald link brings.
     """
 
-    FLUSH_INTERVAL_S = 0.02
+    FLUSH_INTERVAL_S = 0.05
+    PUBLISH_INTERVAL_S = 0.2
     DEPOSIT_POLL_S = 0.2
     CATCHUP_BATCH = 500
 
@@ -63,6 +64,7 @@ class EngineConsumer(DirectDispatchMixin, AsyncConsumer):
         self.node: worker.Node = await database_sync_to_async(worker.node_load)()
         await asyncio.to_thread(worker.node_status_publish, self.node)
         self._last_cut = time.monotonic()
+        self._last_publish = 0.0
         self._batches: list[Batch] = []
         self.providers = worker.providers_for(self.node)
         # Public market data (chronicler): rebuilt from the persisted trades, then published.
@@ -111,30 +113,42 @@ class EngineConsumer(DirectDispatchMixin, AsyncConsumer):
     def _alpha(self) -> AlphaNode | None:
         return self.node if isinstance(self.node, AlphaNode) else None
 
-    async def quanta_request(self, event: dict[str, Any]) -> None:
-        """Executes one client request the gateway verified."""
-        alpha = self._alpha()
-        envelope = decode(MessageEnvelope, event["envelope"])
-        if alpha is None:
-            message_id = int(getattr(envelope.message, "message_id", 0))
-            text = "this node is an auditor: send requests to alpha"
-            await self._deliver(
-                [
-                    Delivery(
-                        result_message(message_id, StatusCode.INVALID_STATE, text),
-                        None,
-                        event["reply"],
-                    )
-                ]
-            )
-            return
-        if isinstance(envelope.message, WithdrawalRequest):
-            await self._deliver(self._withdraw(alpha, envelope, event["reply"]))
-            return
-        deliveries = alpha.submit(envelope, worker.now_ms(), event["reply"])
-        await self._deliver(deliveries)
+    async def quanta_requests(self, event: dict[str, Any]) -> None:
+        """Executes a batch of client requests a gateway hub verified, in order."""
+        hub = event["hub"]
+        deliveries: list[Delivery] = []
+        for number, data in event["requests"]:
+            deliveries += self._request(data, (hub, int(number)))
+        self.outbox.put(deliveries)
+        self.outbox.credit(hub, int(event["batch"]))
 
-    def _withdraw(self, alpha: AlphaNode, envelope: MessageEnvelope, reply: str) -> list[Delivery]:
+    def _request(self, data: bytes, reply: ReplyTo) -> list[Delivery]:
+        try:
+            envelope = decode(MessageEnvelope, data)
+        except XdrError as error:  # The gateway checked it; a bug must not stop the batch.
+            logger.error("the gateway passed an undecodable request: %s", error)
+            return [Delivery(result_message(0, StatusCode.BAD_REQUEST, str(error)), None, reply)]
+        message_id = int(getattr(envelope.message, "message_id", 0))
+        alpha = self._alpha()
+        if alpha is None:
+            text = "this node is an auditor: send requests to alpha"
+            return [
+                Delivery(result_message(message_id, StatusCode.INVALID_STATE, text), None, reply)
+            ]
+        try:
+            if isinstance(envelope.message, WithdrawalRequest):
+                return self._withdraw(alpha, envelope, reply)
+            return alpha.submit(envelope, worker.now_ms(), reply)
+        except Exception:  # One request's bug must not lose the rest of the batch.
+            logger.exception("executing request %d failed", message_id)
+            text = "the request could not be executed"
+            return [
+                Delivery(result_message(message_id, StatusCode.INTERNAL_ERROR, text), None, reply)
+            ]
+
+    def _withdraw(
+        self, alpha: AlphaNode, envelope: MessageEnvelope, reply: ReplyTo
+    ) -> list[Delivery]:
         # Built and executed without awaiting in between, so the apex and timestamp the
         # transaction was built for are the quantum's.
         request = envelope.message
@@ -297,9 +311,21 @@ class EngineConsumer(DirectDispatchMixin, AsyncConsumer):
             try:
                 await self._stream_quanta()
                 await self._flush(force=False)
-                await self._publish_status()
+                await self._publish_when_due()
             except Exception:
                 logger.exception("persisting failed; will retry")
+
+    async def _publish_when_due(self) -> None:
+        # Market feeds and the node's apex change with every flush; readers (the chronicler's
+        # subscribers, /api/constellation/info) need them a few times a second, and each
+        # publication costs Redis round trips. A change of state is published at once.
+        now = time.monotonic()
+        if now - self._last_publish < self.PUBLISH_INTERVAL_S:
+            if self.node.status.state == self._published[0]:
+                return
+        self._last_publish = now
+        await self.market_data.publish_pending(self.node.engine.state.exchange)
+        await self._publish_status()
 
     async def _stream_quanta(self) -> None:
         alpha = self._alpha()
@@ -374,7 +400,7 @@ class EngineConsumer(DirectDispatchMixin, AsyncConsumer):
                 raise
             self.outbox.finals_persisted(len(rows))
             await self._reply_final(rows)
-            await self.market_data.publish_rows(rows, self.node.engine.state.exchange)
+            self.market_data.fold_rows(rows)
         elapsed = time.monotonic() - self._last_cut
         if self.node.pending.is_due(elapsed) or (force and self.node.pending.count):
             async with self._state_lock:

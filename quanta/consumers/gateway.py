@@ -1,68 +1,76 @@
 """`GatewayConsumer` (`/ws/`): the client gateway.
 
-Decodes, authenticates, checks size and signature, hands requests to the engine over the
-channel layer and relays results back. Overload of the engine's channel is answered with 429.
+Decodes, authenticates, checks size and signature, and hands requests to the process's
+`GatewayHub`, which batches them to the engine and brings the results back. A request beyond
+the hub's admission limit is answered with 429 at once.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from quanta.consumers.client_session import ClientSessionMixin
-from quanta.core.gateway import GatewayError, check_request
+from quanta.consumers.hub import GatewayHub
+from quanta.core.alpha import result_message
+from quanta.core.gateway import GatewayError, check_request, decode_envelope
 from quanta.core.status import StatusCode
-from quanta.core.xdr.schema import (
-    QuantumInfoRequest,
-)
+from quanta.core.xdr.schema import QuantumInfoRequest
 from quanta.dispatch import DirectDispatchMixin
-from quanta.groups import ENGINE_CHANNEL, account_group
 from quanta.selectors import quantum_info_page
 
 logger = logging.getLogger(__name__)
+
+BUSY_TEXT = "the engine is busy, retry later"
 
 
 class GatewayConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketConsumer):
     """One client connection: handshake, then signed requests in and results out."""
 
+    hub: GatewayHub | None = None
+    session_number = 0
+
     async def connect(self) -> None:
+        self.hub = await GatewayHub.for_process(
+            self.channel_layer, settings.GATEWAY_INFLIGHT_MAX, settings.GATEWAY_INFLIGHT_EXPIRY_S
+        )
+        self.session_number = self.hub.open(self)
         await self.open_session()
 
     async def disconnect(self, code: int) -> None:
-        if self.public_key is not None:
-            await self.channel_layer.group_discard(
-                account_group(self.public_key), self.channel_name
-            )
+        if self.hub is not None:
+            self.hub.close(self.session_number, self.public_key)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         await self.receive_signed(bytes_data)
 
     async def authenticated(self) -> None:
-        """Joins the account's group: results and notifications of the key reach it."""
-        assert self.public_key is not None
-        await self.channel_layer.group_add(account_group(self.public_key), self.channel_name)
+        """Results and notifications for the key now reach this connection."""
+        assert self.public_key is not None and self.hub is not None
+        self.hub.bind(self.session_number, self.public_key)
 
     async def signed_frame(self, data: bytes) -> None:
-        assert self.public_key is not None
+        assert self.public_key is not None and self.hub is not None
         envelope = check_request(data, self.public_key)
         if isinstance(envelope.message, QuantumInfoRequest):
             page = await database_sync_to_async(quantum_info_page)(envelope.message)
             await self._send_message(page)
             return
-        event = {"type": "quanta.request", "envelope": data, "reply": self.channel_name}
-        try:
-            await self.channel_layer.send(ENGINE_CHANNEL, event)
-        except ChannelFull:
+        if not self.hub.admit():
             message_id = int(envelope.message.message_id)
-            raise GatewayError(
-                StatusCode.TOO_MANY_REQUESTS, "the engine is busy, retry later", message_id
-            ) from None
+            raise GatewayError(StatusCode.TOO_MANY_REQUESTS, BUSY_TEXT, message_id)
+        self.hub.submit(self.session_number, data)
 
-    async def quanta_results(self, event: dict[str, Any]) -> None:
-        """Relays results and notifications from the engine to the client, in order."""
-        for message in event["messages"]:
-            await self._send_message(message)
+    async def deliver(self, message: bytes) -> None:
+        """Sends a result or notification from the engine to the client."""
+        await self._send_message(message)
+
+    async def refused(self, envelope: bytes) -> None:
+        """Answers a request the engine's channel had no room for."""
+        message_id = int(decode_envelope(envelope).message.message_id)  # Verified before.
+        await self._send_message(
+            result_message(message_id, StatusCode.TOO_MANY_REQUESTS, BUSY_TEXT)
+        )

@@ -52,6 +52,11 @@ RECENT_QUANTA_MAX = 20_000
 """Quanta kept in memory for auditors that reconnect."""
 
 
+ReplyTo = tuple[str, int]
+"""Where the answer to one request goes: the worker's address of the connection that sent it
+(at the gateway: its web process's hub channel and the connection's number there)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """A message (XDR of the Message union) for one client key's connections, or for the
@@ -59,7 +64,7 @@ class Delivery:
 
     message: bytes
     public_key: bytes | None = None
-    reply_to: str | None = None
+    reply_to: ReplyTo | None = None
     # A finalization may only leave once its quantum is persisted (else a crash of alpha
     # alone could undo what a client was told is final): it waits until this many final
     # quanta are on disk. 0: no wait (acknowledgements, rejections).
@@ -99,7 +104,7 @@ class AlphaNode:
     # --- requests --------------------------------------------------------------------------
 
     def submit(
-        self, envelope: MessageEnvelope, now_ms: int, reply_to: str, transaction: bytes = b""
+        self, envelope: MessageEnvelope, now_ms: int, reply_to: ReplyTo, transaction: bytes = b""
     ) -> list[Delivery]:
         """Executes a verified client request; returns what to deliver (errors included)."""
         request = envelope.message
@@ -217,12 +222,11 @@ class AlphaNode:
     # --- signatures and finality -----------------------------------------------------------
 
     def _after_execution(
-        self, executed: Executed, requester: bytes | None, message_id: int, reply_to: str | None
+        self, executed: Executed, requester: bytes | None, message_id: int, reply_to: ReplyTo | None
     ) -> list[Delivery]:
         config = self.engine.state.require_config()
         signatures = SignatureSet(config.auditor_keys, config.alpha_index, executed.payload_hash)
-        accepted = signatures.add(config.alpha_index, self.keypair.sign(executed.payload_hash))
-        assert accepted, "alpha's own signature must verify"
+        signatures.add_own(config.alpha_index, self.keypair.sign(executed.payload_hash))
         waiting = PendingQuantum(executed, signatures, requester, message_id)
         self.pending.record(executed)
         alpha_signature = NodeSignature(config.alpha_index, signatures.signatures()[0][1])

@@ -1,11 +1,11 @@
-"""The engine's result outbox: what may leave when, and in which order.
+"""The engine's result outbox: what may leave when, in which order, in how many messages.
 
 Goal: acknowledgements and rejections leave at once; a finalization waits until its quantum
-is persisted and then leaves; each destination gets one message per drain with its results in
-the order they were queued, so an account sees a request's acknowledgement before its
-finalization.
-Method: Channels' in-memory channel layer stands in for Redis (same API), with a group per
-account as the gateway makes them.
+is persisted and then leaves; one drain becomes one `hub.replies` message per hub (answers to
+single connections, and the credits of the request batches the engine took), then one
+`hub.accounts` message for every gateway hub (account results in queue order, so an account
+sees a request's acknowledgement before its finalization).
+Method: Channels' in-memory channel layer stands in for Redis (same API).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from channels.layers import InMemoryChannelLayer
 
 from quanta.consumers.outbox import ResultOutbox, send_batched
 from quanta.core.alpha import Delivery
-from quanta.groups import account_group
+from quanta.groups import GATEWAYS_GROUP
 
 ALICE, BOB = bytes([1]) * 32, bytes([2]) * 32
 
@@ -23,7 +23,7 @@ def test_finalization_waits_for_its_quantum_to_be_persisted() -> None:
     outbox = ResultOutbox()
     ack = Delivery(b"ack-1", ALICE)
     final = Delivery(b"final-1", ALICE, finals_persisted_min=1)
-    rejection = Delivery(b"refused-2", None, "reply.channel")
+    rejection = Delivery(b"refused-2", None, ("hub", 3))
     outbox.put([ack, final, rejection])
     assert outbox.take_deliverable() == [ack, rejection]
     assert outbox.take_deliverable() == []
@@ -42,20 +42,39 @@ def test_later_finalizations_wait_for_theirs_too() -> None:
     assert outbox.take_deliverable() == [second]
 
 
-async def test_one_message_per_destination_in_queue_order() -> None:
+def test_credits_are_taken_once_per_hub() -> None:
+    outbox = ResultOutbox()
+    outbox.credit("hub-a", 1)
+    outbox.credit("hub-b", 7)
+    outbox.credit("hub-a", 2)
+    assert outbox.take_credits() == {"hub-a": [1, 2], "hub-b": [7]}
+    assert outbox.take_credits() == {}
+
+
+async def test_one_message_for_all_hubs_and_one_per_hub_in_queue_order() -> None:
     layer = InMemoryChannelLayer()
-    alice_connection = await layer.new_channel()
-    bob_connection = await layer.new_channel()
-    await layer.group_add(account_group(ALICE), alice_connection)
-    await layer.group_add(account_group(BOB), bob_connection)
+    hub_a = await layer.new_channel()
+    hub_b = await layer.new_channel()
+    await layer.group_add(GATEWAYS_GROUP, hub_a)
+    await layer.group_add(GATEWAYS_GROUP, hub_b)
     deliveries = [
         Delivery(b"ack-1", ALICE),
+        Delivery(b"refused-2", None, (hub_a, 4)),
         Delivery(b"note-for-bob", BOB),
         Delivery(b"final-1", ALICE),
-        Delivery(b"ack-2", ALICE),
+        Delivery(b"refused-3", None, (hub_a, 5)),
     ]
-    await send_batched(layer, deliveries)
-    alice = await layer.receive(alice_connection)
-    bob = await layer.receive(bob_connection)
-    assert alice == {"type": "quanta.results", "messages": [b"ack-1", b"final-1", b"ack-2"]}
-    assert bob == {"type": "quanta.results", "messages": [b"note-for-bob"]}
+    await send_batched(layer, deliveries, {hub_a: [9], hub_b: [2, 3]})
+    accounts = {
+        "type": "hub.accounts",
+        "messages": [[ALICE, b"ack-1"], [BOB, b"note-for-bob"], [ALICE, b"final-1"]],
+    }
+    assert await layer.receive(hub_a) == {
+        "type": "hub.replies",
+        "replies": [[4, b"refused-2"], [5, b"refused-3"]],
+        "consumed": [9],
+    }
+    # A hub with credits but no replies still hears that its batches were taken.
+    assert await layer.receive(hub_b) == {"type": "hub.replies", "replies": [], "consumed": [2, 3]}
+    assert await layer.receive(hub_a) == accounts
+    assert await layer.receive(hub_b) == accounts

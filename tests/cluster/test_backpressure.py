@@ -3,10 +3,11 @@
 Goal: when the engine is behind, every request still gets exactly one answer — executed
 (acknowledged, then final) or refused with 429 — and what was executed is exactly what the
 balances show. Nothing is dropped between the gateway and the engine.
-Method: a one-node constellation whose engine channel holds only `CAPACITY` messages. The
-engine is frozen with SIGSTOP (so it is certainly behind, with no timing guesswork), a client
-sends `FLOOD` payments without waiting, the gateway refuses what does not fit in the channel;
-once those refusals arrived the engine is resumed with SIGCONT and drains the rest.
+Method: a one-node constellation whose gateway admits only `INFLIGHT` requests waiting at the
+engine. The engine is frozen with SIGSTOP (so it is certainly behind, with no timing
+guesswork), a client sends `FLOOD` payments without waiting, and the gateway refuses what is
+beyond the limit; once those refusals arrived the engine is resumed with SIGCONT and executes
+exactly the admitted ones.
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ from tests.cluster.conftest import cluster_start, run
 from tests.cluster.test_alpha_node import balances, funded
 from tools.cluster import Cluster
 
-CAPACITY = 20
+INFLIGHT = 20
 FLOOD = 200
 AMOUNT = 1_000_000
 
 
 @pytest.fixture(scope="module")
 def narrow(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    cluster = cluster_start(1, tmp_path_factory, CONSTELLATION_QUANTA_CAPACITY=str(CAPACITY))
+    cluster = cluster_start(1, tmp_path_factory, CONSTELLATION_GATEWAY_INFLIGHT=str(INFLIGHT))
     yield cluster
     cluster.stop()
 
@@ -45,10 +46,9 @@ def test_flooded_engine_refuses_with_429_and_loses_nothing(narrow: Cluster) -> N
                 asyncio.create_task(payer.pay(payee.public_key, "USD", AMOUNT))
                 for _ in range(FLOOD)
             ]
-            # Whatever does not fit in the channel is refused while the engine is frozen; one
-            # more may sit in the frozen worker's socket.
-            refused_min = FLOOD - CAPACITY - 1
-            while sum(t.done() for t in tasks) < refused_min:
+            # Whatever is beyond the admission limit is refused while the engine is frozen.
+            refused_count = FLOOD - INFLIGHT
+            while sum(t.done() for t in tasks) < refused_count:
                 await asyncio.wait(tasks, timeout=10, return_when=asyncio.FIRST_COMPLETED)
         finally:
             narrow.signal_process(narrow.alpha, "engine", signal.SIGCONT)
@@ -57,8 +57,8 @@ def test_flooded_engine_refuses_with_429_and_loses_nothing(narrow: Cluster) -> N
         executed = [r for r in results if r.ok]
         refused = [r for r in results if r.status == StatusCode.TOO_MANY_REQUESTS]
         assert len(executed) + len(refused) == FLOOD, {r.status for r in results}
-        assert len(refused) >= refused_min
-        assert CAPACITY <= len(executed) <= CAPACITY + 1
+        assert len(refused) == refused_count
+        assert len(executed) == INFLIGHT
         assert all("busy" in r.description for r in refused)
         for result in executed:
             assert await result.wait_final(10)

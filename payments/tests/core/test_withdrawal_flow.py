@@ -73,7 +73,7 @@ def _withdraw(alpha: AlphaNode, tamper: bool = False) -> SignedQuantum:
     data = _transaction(apex, timestamp, request)
     if tamper:  # Pays more than asked: the auditor must refuse it.
         data = data.replace(b'"amount":30000000', b'"amount":90000000')
-    alpha.submit(sign_message(request, CLIENT), timestamp, "reply", data)
+    alpha.submit(sign_message(request, CLIENT), timestamp, ("hub", 1), data)
     (signed,) = alpha.take_outgoing()
     assert isinstance(signed.quantum.body, WithdrawalQuantum)
     assert alpha.engine.state.withdrawals[apex].transaction == data
@@ -106,7 +106,7 @@ def test_an_auditor_refuses_a_transaction_that_does_not_pay_the_request() -> Non
 def test_a_withdrawal_without_a_transaction_is_refused() -> None:
     alpha, _ = _nodes()
     request = WithdrawalRequest(6, CLIENT.public_key, 1, PROVIDER_ID, "USD", UNIT, PAYEE, 0)
-    alpha.submit(sign_message(request, CLIENT), 2_000, "reply", b"")
+    alpha.submit(sign_message(request, CLIENT), 2_000, ("hub", 1), b"")
     assert alpha.take_outgoing() == []
     with pytest.raises(KeyError):
         alpha.engine.state.withdrawals[alpha.engine.state.apex + 1]

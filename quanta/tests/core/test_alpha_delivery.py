@@ -22,6 +22,7 @@ from quanta.core.testing import (
 from quanta.core.xdr.schema import PaymentRequest
 
 UNIT = 10_000_000
+REPLY = ("gateway.hub!1", 7)  # A hub channel and a connection number.
 PAYER, PAYEE = keypair(1), keypair(2)
 
 
@@ -39,7 +40,7 @@ def _payment() -> object:
 
 def test_single_node_finalization_waits_for_its_row() -> None:
     alpha = _alpha([keypair(200)])
-    deliveries = alpha.submit(_payment(), 2_000, "reply-channel")  # type: ignore[arg-type]
+    deliveries = alpha.submit(_payment(), 2_000, REPLY)
     assert deliveries, "payer and payee are told"
     assert {d.finals_persisted_min for d in deliveries} == {alpha.finalized_count}
     assert len(alpha.take_final_rows()) == alpha.finalized_count == 3
@@ -48,7 +49,7 @@ def test_single_node_finalization_waits_for_its_row() -> None:
 def test_acknowledgement_does_not_wait_and_goes_to_the_account() -> None:
     nodes = [keypair(200), keypair(201), keypair(202)]
     alpha = _alpha(nodes)
-    ack = alpha.submit(_payment(), 2_000, "reply-channel")  # type: ignore[arg-type]
+    ack = alpha.submit(_payment(), 2_000, REPLY)
     assert [(d.public_key, d.reply_to, d.finals_persisted_min) for d in ack] == [
         (PAYER.public_key, None, 0)
     ]
@@ -62,6 +63,6 @@ def test_acknowledgement_does_not_wait_and_goes_to_the_account() -> None:
 def test_rejection_does_not_wait() -> None:
     alpha = _alpha([keypair(200)])
     envelope = _payment()
-    alpha.submit(envelope, 2_000, "reply-channel")  # type: ignore[arg-type]
-    replayed = alpha.submit(envelope, 2_001, "reply-channel")  # type: ignore[arg-type]
-    assert [(d.reply_to, d.finals_persisted_min) for d in replayed] == [("reply-channel", 0)]
+    alpha.submit(envelope, 2_000, REPLY)
+    replayed = alpha.submit(envelope, 2_001, REPLY)
+    assert [(d.reply_to, d.finals_persisted_min) for d in replayed] == [(REPLY, 0)]

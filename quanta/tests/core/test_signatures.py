@@ -277,3 +277,15 @@ def test_verify_majority_property(signers: set[int], alpha_index: int) -> None:
     expected = alpha_index in signers and len(signers) >= majority(len(AUDITOR_KEYS))
     pairs = _pairs(tuple(sorted(signers)))
     assert verify_majority(AUDITOR_KEYS, alpha_index, PAYLOAD, pairs) is expected
+
+
+@given(st.binary(min_size=32, max_size=32))
+def test_own_signature_recorded_unverified_is_one_that_verifies(seed: bytes) -> None:
+    # add_own skips the check because a seed-derived key always signs validly: prove it.
+    node = KeyPair.from_seed(seed)
+    digest = payload_hash(7, QUANTUM_HASH, EFFECTS_HASH)
+    signature_set = SignatureSet([node.public_key, *AUDITOR_KEYS[1:3]], 0, digest)
+    signature_set.add_own(0, node.sign(digest))
+    ((index, signature),) = signature_set.signatures()
+    assert index == 0 and verify_digest(node.public_key, digest, signature)
+    assert signature_set.has_alpha and not signature_set.is_final

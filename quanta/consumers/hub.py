@@ -1,0 +1,227 @@
+"""`GatewayHub`: one per web process, the single link between its client connections and the
+engine.
+
+Why it exists: one channel-layer message costs about eight Redis round trips (channels_redis
+sends with ZREMRANGEBYSCORE, ZCOUNT, ZADD and EXPIRE, and receives with a clean-up script,
+BZPOPMIN, ZADD and ZPOPMIN). One message per request and per result made the channel layer,
+not the engine, the limit of a node. So the connections of a process share one hub:
+
+- Requests: `submit` queues a verified request; one sender task sends everything queued
+  during its previous send and a short linger as one `quanta.requests` message to the engine.
+  Under load the batches grow by themselves.
+- Admission: at most `inflight_max` requests of this process may wait at the engine. Beyond
+  that the client gets TooManyRequests at once ("the engine is busy"), so a stalled engine
+  turns into refusals, never into silence or an unbounded queue. The engine credits each batch
+  it took (`consumed`); a batch never credited (the engine crashed; the channel layer drops
+  what waits longer than its expiry) stops counting after `expiry_s`.
+- Answers: the engine sends each hub one `hub.replies` message per drain (answers to one
+  connection, such as refusals, plus the credits) and every hub one `hub.accounts` message
+  (results for account keys: acknowledgements, finalizations, notifications), which the hub
+  hands to its connections bound to those keys, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+import weakref
+from collections import OrderedDict
+from typing import Any, Protocol
+
+from channels.exceptions import ChannelFull
+
+from quanta.groups import ENGINE_CHANNEL, GATEWAYS_GROUP
+
+logger = logging.getLogger(__name__)
+
+GROUP_RENEW_S = 3_600.0
+"""How often the hub re-joins GATEWAYS_GROUP (channels_redis forgets members after a day)."""
+
+
+class Session(Protocol):
+    """A client connection as the hub sees it."""
+
+    async def deliver(self, message: bytes) -> None:
+        """Sends one result (XDR of the Message union) to the client."""
+
+    async def refused(self, envelope: bytes) -> None:
+        """Answers a request the engine's channel had no room for (TooManyRequests)."""
+
+
+class GatewayHub:
+    """The process's request batcher, admission control and result dispatcher."""
+
+    # One hub per event loop (a web process has one; tests may run several loops).
+    _instances: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GatewayHub] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    LINGER_S = 0.002
+    """How long the sender gathers requests before a send: a little latency for far fewer
+    channel messages when busy."""
+
+    def __init__(self, layer: Any, inflight_max: int, expiry_s: float) -> None:
+        """Uses `layer` (a Channels layer); call `start` before use."""
+        self.layer = layer
+        self.inflight_max = inflight_max
+        self.expiry_s = expiry_s
+        self.channel = ""
+        self._session_ids = itertools.count(1)
+        self._sessions: dict[int, Session] = {}
+        self._by_key: dict[bytes, dict[int, Session]] = {}
+        self._queue: list[tuple[int, bytes]] = []
+        self._sender: asyncio.Task[None] | None = None
+        self._batch_ids = itertools.count(1)
+        # Batches at the engine, oldest first: batch id -> (sent at, request count).
+        self._inflight: OrderedDict[int, tuple[float, int]] = OrderedDict()
+        self._inflight_count = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started: asyncio.Future[None] | None = None
+
+    @classmethod
+    async def for_process(cls, layer: Any, inflight_max: int, expiry_s: float) -> GatewayHub:
+        """Returns this process's hub, starting it on first use."""
+        loop = asyncio.get_running_loop()
+        hub = cls._instances.get(loop)
+        if hub is None:
+            # Registered before the first await, so concurrent first connections share it.
+            hub = cls._instances[loop] = cls(layer, inflight_max, expiry_s)
+            hub._started = asyncio.ensure_future(hub.start())
+        assert hub._started is not None
+        await asyncio.shield(hub._started)
+        return hub
+
+    async def start(self) -> None:
+        """Takes a channel of this process and starts receiving the engine's answers."""
+        # The default prefix on purpose: channels_redis receives all of a process's channels
+        # through one shared pop on "specific.<process>!", so another prefix would wait forever
+        # behind the consumers' receive.
+        self.channel = await self.layer.new_channel()
+        await self.layer.group_add(GATEWAYS_GROUP, self.channel)
+        self._tasks = [
+            asyncio.create_task(self._receive_forever()),
+            asyncio.create_task(self._renew_group_forever()),
+        ]
+
+    # --- connections ------------------------------------------------------------------------
+
+    def open(self, session: Session) -> int:
+        """Registers a connection; returns its number, its reply address at the engine."""
+        number = next(self._session_ids)
+        self._sessions[number] = session
+        return number
+
+    def bind(self, number: int, public_key: bytes) -> None:
+        """Routes results for `public_key` to the connection (after its handshake)."""
+        self._by_key.setdefault(public_key, {})[number] = self._sessions[number]
+
+    def close(self, number: int, public_key: bytes | None) -> None:
+        """Forgets a closed connection."""
+        self._sessions.pop(number, None)
+        bound = self._by_key.get(public_key) if public_key is not None else None
+        if bound is not None:
+            bound.pop(number, None)
+            if not bound:
+                del self._by_key[public_key]  # type: ignore[arg-type]
+
+    # --- requests ---------------------------------------------------------------------------
+
+    def admit(self) -> bool:
+        """Tells whether one more request may go to the engine now."""
+        self._forget_expired()
+        return self.waiting < self.inflight_max
+
+    def submit(self, number: int, envelope: bytes) -> None:
+        """Queues an admitted, verified request of connection `number` for the engine."""
+        self._queue.append((number, envelope))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_queued())
+
+    @property
+    def waiting(self) -> int:
+        """Returns how many requests of this process are queued or at the engine."""
+        return self._inflight_count + len(self._queue)
+
+    async def _send_queued(self) -> None:
+        # Whatever arrives while a send is in flight, or while the sender lingers, goes out
+        # with the next one: under load a message carries many requests.
+        while self._queue:
+            await asyncio.sleep(self.LINGER_S)
+            batch, self._queue = self._queue, []
+            batch_id = next(self._batch_ids)
+            self._inflight[batch_id] = (time.monotonic(), len(batch))
+            self._inflight_count += len(batch)
+            event = {
+                "type": "quanta.requests",
+                "hub": self.channel,
+                "batch": batch_id,
+                "requests": [[number, envelope] for number, envelope in batch],
+            }
+            try:
+                await self.layer.send(ENGINE_CHANNEL, event)
+            except ChannelFull:
+                self._credit([batch_id])
+                await self._refuse(batch)
+            except Exception:
+                logger.exception("sending %d requests to the engine failed", len(batch))
+                self._credit([batch_id])
+                await self._refuse(batch)
+
+    async def _refuse(self, batch: list[tuple[int, bytes]]) -> None:
+        for number, envelope in batch:
+            session = self._sessions.get(number)
+            if session is not None:
+                await session.refused(envelope)
+
+    def _credit(self, batch_ids: list[int]) -> None:
+        for batch_id in batch_ids:
+            entry = self._inflight.pop(batch_id, None)
+            if entry is not None:
+                self._inflight_count -= entry[1]
+
+    def _forget_expired(self) -> None:
+        horizon = time.monotonic() - self.expiry_s
+        while self._inflight:
+            batch_id, (sent_at, _) = next(iter(self._inflight.items()))
+            if sent_at >= horizon:
+                break
+            logger.warning("the engine never took request batch %d; forgetting it", batch_id)
+            self._credit([batch_id])
+
+    # --- answers ----------------------------------------------------------------------------
+
+    async def _receive_forever(self) -> None:
+        while True:
+            try:
+                event = await self.layer.receive(self.channel)
+                await self.dispatch(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("dispatching the engine's answers failed")
+
+    async def dispatch(self, event: dict[str, Any]) -> None:
+        """Hands an engine message's results to the connections they are for, in order."""
+        kind = event.get("type")
+        if kind == "hub.replies":
+            self._credit(list(event.get("consumed", ())))
+            for number, message in event.get("replies", ()):
+                session = self._sessions.get(number)
+                if session is not None:
+                    await session.deliver(message)
+        elif kind == "hub.accounts":
+            for public_key, message in event.get("messages", ()):
+                for session in list(self._by_key.get(public_key, {}).values()):
+                    await session.deliver(message)
+        else:
+            logger.warning("the gateway hub got an unknown message type %r", kind)
+
+    async def _renew_group_forever(self) -> None:
+        while True:
+            await asyncio.sleep(GROUP_RENEW_S)
+            try:
+                await self.layer.group_add(GATEWAYS_GROUP, self.channel)
+            except Exception:
+                logger.exception("re-joining the gateways group failed; will retry")
