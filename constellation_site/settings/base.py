@@ -91,7 +91,7 @@ GATEWAY_INFLIGHT_MAX = env_int("CONSTELLATION_GATEWAY_INFLIGHT", 5_000)
 GATEWAY_INFLIGHT_EXPIRY_S = float(CHANNEL_EXPIRY_S)
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "quanta.channel_layer.NodeChannelLayer",
         "CONFIG": {
             # redis-py 8 times reads out after 5 s by default, which is exactly how long
             # channels_redis blocks in BZPOPMIN on an idle channel: give reads more room.
