@@ -2,10 +2,11 @@
 
 Flow: learn the auditor keys (from `/api/constellation/info` unless given), open the WebSocket,
 answer the handshake with a signed `HandshakeResponse`, then send signed requests. One reader
-task verifies every server frame (alpha's signature) and dispatches it by `message_id`: the
-first answer to a request completes its future; later `QuantumResultMessage`s for the same
-request (more signatures) update the same `RequestResult`; `message_id` 0 is a notification
-(someone else's quantum touched this account) and goes to a queue.
+task opens every server frame (alpha's signature, or none for a quantum result, whose payload
+proof is verified instead) and dispatches it by `message_id`: the first answer to a request
+completes its future; later `QuantumResultMessage`s for the same request (more signatures)
+update the same `RequestResult`; `message_id` 0 is a notification (someone else's quantum
+touched this account) and goes to a queue.
 
 Business rejections come back as a `RequestResult` with the node's status; only transport and
 protocol failures raise `ConstellationClientError`.
@@ -26,6 +27,7 @@ from websockets.exceptions import WebSocketException
 
 from constellation_client.nonce import NonceSource
 from constellation_client.result import RequestResult
+from constellation_client.verify import SignatureSampler
 from constellation_client.wire import (
     Constellation,
     ConstellationClientError,
@@ -70,6 +72,8 @@ class ConstellationClient:
         keypair: KeyPair,
         constellation: Constellation,
         info: Mapping[str, Any] | None = None,
+        *,
+        sampler: SignatureSampler | None = None,
     ) -> None:
         """Wraps an open WebSocket; prefer `ConstellationClient.connect`."""
         self._websocket = websocket
@@ -88,6 +92,7 @@ class ConstellationClient:
         self._notifications: asyncio.Queue[RequestResult] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
         self._failure: ConstellationClientError | None = None
+        self._sampler = sampler or SignatureSampler()
 
     # --- connection ---------------------------------------------------------------------
 
@@ -100,11 +105,20 @@ class ConstellationClient:
         auditor_keys: Sequence[str | bytes] | None = None,
         info: Mapping[str, Any] | None = None,
         timeout_s: float = 10,
+        verify_one_in: int = 1,
     ) -> ConstellationClient:
         """Connects to the node at `url` (e.g. http://127.0.0.1:8000) and authenticates.
 
         The auditor keys come from `auditor_keys` (alpha first), else from `info`, else from
-        the node's `/api/constellation/info`."""
+        the node's `/api/constellation/info`.
+
+        `verify_one_in` = 1 (the default) verifies every node signature of every result.
+        N > 1 is meant ONLY for load generators such as bench/cluster.py: each result's payload
+        hash is still recomputed and compared, but its node signatures are verified for one
+        result in N (chosen at random) and otherwise only counted towards finality, so
+        `acknowledged`, `finalized` and `signatures_verified` of the other results rest on
+        signatures nobody checked. Never use it where the results matter."""
+        sampler = SignatureSampler(verify_one_in)
         keypair = secret if isinstance(secret, KeyPair) else KeyPair.from_secret(secret)
         ws_url, info_url = node_urls(url)
         if auditor_keys is None and info is None:
@@ -118,7 +132,7 @@ class ConstellationClient:
             websocket = await connect(ws_url, open_timeout=timeout_s, max_size=FRAME_BYTES_MAX)
         except (OSError, WebSocketException, TimeoutError) as error:
             raise ConstellationClientError(f"cannot connect to {ws_url}: {error}") from None
-        client = cls(websocket, keypair, constellation, info)
+        client = cls(websocket, keypair, constellation, info, sampler=sampler)
         try:
             await asyncio.wait_for(client._handshake(), timeout_s)
         except BaseException:
@@ -189,7 +203,8 @@ class ConstellationClient:
             raise ConstellationClientError(f"send failed: {error}") from None
 
     async def _receive(self) -> Message:
-        """Receives one frame and returns its message, verified as signed by alpha."""
+        """Receives one frame and returns its message: signed by alpha, or a quantum result
+        (unsigned frame) whose proof the caller checks."""
         try:
             data = await self._websocket.recv()
         except WebSocketException as error:
@@ -240,7 +255,9 @@ class ConstellationClient:
         if not isinstance(message, QuantumResultMessage):
             future.set_result(message)
             return
-        result = RequestResult.executed(message, self.constellation)
+        result = RequestResult.executed(
+            message, self.constellation, verify_signatures=self._sampler.take()
+        )
         if result.account_data is not None:
             self.nonces.observe(int(result.account_data.nonce))
         if result.ok and not result.finalized:
@@ -249,14 +266,16 @@ class ConstellationClient:
 
     def _update(self, result: RequestResult, message: QuantumResultMessage) -> None:
         """Feeds a later answer into its result; forgets the result once final."""
-        result.update(message, self.constellation)
+        result.update(message, self.constellation, verify_signatures=self._sampler.take())
         if result.finalized:
             self._unfinalized.pop(result.message_id, None)
 
     def _notify(self, message: Message) -> None:
         """Queues a notification as a result (finality already checked)."""
         if isinstance(message, QuantumResultMessage):
-            self._notifications.put_nowait(RequestResult.executed(message, self.constellation))
+            verify = self._sampler.take()
+            result = RequestResult.executed(message, self.constellation, verify_signatures=verify)
+            self._notifications.put_nowait(result)
         elif isinstance(message, ResultMessage):
             self._notifications.put_nowait(RequestResult.rejected(message))
 

@@ -55,18 +55,38 @@ class RequestResult:
         return cls(int(message.message_id), StatusCode(message.status), message.description)
 
     @classmethod
-    def executed(cls, message: QuantumResultMessage, constellation: Constellation) -> RequestResult:
+    def executed(
+        cls,
+        message: QuantumResultMessage,
+        constellation: Constellation,
+        *,
+        verify_signatures: bool = True,
+    ) -> RequestResult:
         """Builds the result of an executed quantum from its first QuantumResultMessage."""
         result = cls(int(message.message_id), StatusCode(message.status), message.description)
         result.auditor_count = len(constellation.auditor_keys)
-        result.update(message, constellation)
+        result.update(message, constellation, verify_signatures=verify_signatures)
         return result
 
-    def update(self, message: QuantumResultMessage, constellation: Constellation) -> None:
-        """Takes in a (possibly later, better signed) result of the same quantum."""
+    def update(
+        self,
+        message: QuantumResultMessage,
+        constellation: Constellation,
+        *,
+        verify_signatures: bool = True,
+    ) -> None:
+        """Takes in a (possibly later, better signed) result of the same quantum.
+
+        `verify_signatures` False (load generators only, see `SignatureSampler`) counts the
+        node signatures without verifying them; the payload hash is checked either way."""
         if self.apex and message.apex != self.apex:
             return
-        check = check_result(message, constellation.auditor_keys, constellation.alpha_index)
+        check = check_result(
+            message,
+            constellation.auditor_keys,
+            constellation.alpha_index,
+            verify_signatures=verify_signatures,
+        )
         if not check.payload_valid or check.valid_count < self.signatures_verified:
             return
         self.apex, self.quantum_hash, self.message = message.apex, message.quantum_hash, message

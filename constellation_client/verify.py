@@ -7,17 +7,23 @@ giving its hash), then the payload hash SHA-256(apex ‖ quantum hash ‖ effect
 must equal `payload_proof.payload_hash`; only then are the node signatures counted: valid ones
 from distinct auditor indexes, final when they reach a majority with alpha's among them.
 
-Pure functions only: no I/O, no clock, so the same checks run in tests and in the client.
+A load generator may verify the signatures of only some results (`SignatureSampler`); the
+others still get their payload hash recomputed, but their signatures are only counted.
+
+Pure functions only: no I/O, no clock, so the same checks run in tests and in the client (the
+sampler's random draw can be replaced in tests).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from quanta.core.signatures import SignatureSet, payload_hash
+from quanta.core.keys import SIGNATURE_LENGTH
+from quanta.core.signatures import SignatureSet, majority, payload_hash
 from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import (
     EffectsGroup,
@@ -45,6 +51,8 @@ class ResultCheck:
     alpha_signed: bool
     valid_count: int
     is_final: bool
+    # False when the signatures were counted without being verified (`SignatureSampler`).
+    signatures_checked: bool = True
 
 
 def group_digest(info: EffectsGroup | EffectsGroupHash) -> bytes:
@@ -81,17 +89,72 @@ def _signature_set(
     return signature_set
 
 
+def _counted_signatures(
+    auditor_count: int, alpha_index: int, signatures: Sequence[NodeSignature]
+) -> set[int]:
+    """Returns the distinct in-range auditor indexes that carry a 64-byte signature, without
+    verifying any signature."""
+    return {
+        int(node_signature.auditor_index)
+        for node_signature in signatures
+        if 0 <= node_signature.auditor_index < auditor_count
+        and len(node_signature.signature) == SIGNATURE_LENGTH
+    }
+
+
 def check_result(
-    message: QuantumResultMessage, auditor_keys: Sequence[bytes], alpha_index: int
+    message: QuantumResultMessage,
+    auditor_keys: Sequence[bytes],
+    alpha_index: int,
+    *,
+    verify_signatures: bool = True,
 ) -> ResultCheck:
-    """Checks a quantum result's payload proof against its content and the auditor keys."""
+    """Checks a quantum result's payload proof against its content and the auditor keys.
+
+    The payload hash is always recomputed and compared. With `verify_signatures` False (for
+    load generators only, see `SignatureSampler`) the node signatures are counted as if valid:
+    distinct in-range auditor indexes with a 64-byte signature, alpha's among them."""
     claimed = message.payload_proof.payload_hash
     if expected_payload_hash(message) != claimed:
-        return ResultCheck(False, False, 0, False)
-    signature_set = _signature_set(
-        auditor_keys, alpha_index, claimed, message.payload_proof.signatures
-    )
+        return ResultCheck(False, False, 0, False, verify_signatures)
+    signatures = message.payload_proof.signatures
+    if not verify_signatures:
+        counted = _counted_signatures(len(auditor_keys), alpha_index, signatures)
+        has_alpha = alpha_index in counted
+        is_final = has_alpha and len(counted) >= majority(len(auditor_keys))
+        return ResultCheck(True, has_alpha, len(counted), is_final, False)
+    signature_set = _signature_set(auditor_keys, alpha_index, claimed, signatures)
     return ResultCheck(True, signature_set.has_alpha, len(signature_set), signature_set.is_final)
+
+
+class SignatureSampler:
+    """Chooses the quantum results whose node signatures the client verifies.
+
+    With `one_in` = 1 (the default, and the only setting for real clients) every result is
+    verified. With N > 1, meant only for load generators such as bench/cluster.py (where
+    verifying every signature of every result would measure the client, not the
+    constellation), each result is verified with probability 1/N; the others' signatures are
+    only counted (`check_result(..., verify_signatures=False)`). The choice is drawn from a
+    cryptographic random source, so a node cannot tell which results will go unverified and
+    forge only those; a forged signature is caught with probability 1/N per result."""
+
+    __slots__ = ("_draw", "_one_in")
+
+    def __init__(self, one_in: int = 1, draw: Callable[[int], int] = secrets.randbelow) -> None:
+        """Verifies one result in `one_in`; `draw(n)` returns a random int in [0, n)."""
+        if isinstance(one_in, bool) or not isinstance(one_in, int) or one_in < 1:
+            raise ValueError(f"verify_one_in must be a positive integer, got {one_in!r}")
+        self._one_in = one_in
+        self._draw = draw
+
+    @property
+    def one_in(self) -> int:
+        """Returns N: one result in N has its signatures verified."""
+        return self._one_in
+
+    def take(self) -> bool:
+        """Tells whether the next result's signatures are to be verified."""
+        return self._one_in == 1 or self._draw(self._one_in) == 0
 
 
 def verify_finality(

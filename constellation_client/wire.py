@@ -2,7 +2,10 @@
 
 Client frames are `MessageEnvelope`s: the XDR of the message as a `Message` union, then the
 signer's raw public key and its ed25519 signature of SHA-256 of that XDR. Server frames have
-the same shape and must be signed by alpha's key (docs/protocol.md, "Frames").
+the same shape and must be signed by alpha's key, except quantum results: they come as a
+`MessageEnvelopeSignless` (the Message XDR alone), since their payload proof is verified
+anyway (docs/protocol.md, "Frames"). The Message union is self-delimiting, so what follows it
+tells the two forms apart: nothing, or exactly a signature.
 """
 
 from __future__ import annotations
@@ -15,11 +18,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from quanta.core.keys import InvalidKey, KeyPair, decode_public_key, verify_signature
-from quanta.core.xdr.codec import XdrError, decode, encode
-from quanta.core.xdr.schema import MESSAGE, Limits, Message, MessageEnvelope, ResultMessage
+from quanta.core.gateway import SIGNATURE_TAIL, may_be_signless
+from quanta.core.keys import KEY_LENGTH, InvalidKey, KeyPair, decode_public_key, verify_signature
+from quanta.core.xdr.codec import XdrError, decode_prefix, encode
+from quanta.core.xdr.schema import MESSAGE, Limits, Message, ResultMessage
 
-SIGNATURE_TAIL = 32 + 64
 INFO_PATH = "/api/constellation/info"
 WS_PATH = "/ws/"
 
@@ -54,17 +57,30 @@ def seal(message: Message, keypair: KeyPair) -> bytes:
 
 
 def open_frame(data: bytes, signer: bytes) -> Message:
-    """Returns the message of a server frame after checking it is signed by `signer`."""
+    """Returns the message of a server frame: a `MessageEnvelope` signed by `signer`, or a
+    `MessageEnvelopeSignless` holding a message that carries its own proof (a quantum result,
+    whose signatures the caller verifies). Anything else is refused."""
     try:
-        envelope: MessageEnvelope = decode(MessageEnvelope, data)
+        decoded: tuple[Message, int] = decode_prefix(MESSAGE, data)
     except XdrError as error:
         raise ConstellationClientError(f"malformed frame from the node: {error}") from None
-    digest = hashlib.sha256(data[:-SIGNATURE_TAIL]).digest()
-    if envelope.signature.signer != signer:
+    message, end = decoded
+    tail = len(data) - end
+    if tail == 0:
+        if not may_be_signless(message):
+            raise ConstellationClientError(f"unsigned {type(message).__name__} from the node")
+        return message
+    if tail != SIGNATURE_TAIL:
+        raise ConstellationClientError(
+            f"malformed frame from the node: {tail} bytes after the message, "
+            f"expected 0 or a {SIGNATURE_TAIL}-byte signature"
+        )
+    if data[end : end + KEY_LENGTH] != signer:
         raise ConstellationClientError("frame not signed by alpha's key")
-    if not verify_signature(signer, digest, envelope.signature.signature):
+    digest = hashlib.sha256(data[:end]).digest()
+    if not verify_signature(signer, digest, data[end + KEY_LENGTH :]):
         raise ConstellationClientError("invalid signature on a frame from the node")
-    return envelope.message
+    return message
 
 
 def node_urls(url: str) -> tuple[str, str]:

@@ -9,10 +9,15 @@ import asyncio
 import dataclasses
 
 from constellation_client.result import RequestResult
-from constellation_client.tests.builders import auditors, own_group, signed_result
+from constellation_client.tests.builders import (
+    auditors,
+    own_group,
+    signed_result,
+    with_signatures,
+)
 from constellation_client.wire import Constellation
 from quanta.core.status import StatusCode
-from quanta.core.xdr.schema import ResultMessage
+from quanta.core.xdr.schema import NodeSignature, ResultMessage
 
 PAIRS = auditors(3)
 CONSTELLATION = Constellation.from_keys([pair.public_key for pair in PAIRS])
@@ -70,3 +75,25 @@ async def test_rejection_carries_status_and_is_never_final() -> None:
     assert not result.ok and result.status == StatusCode.FORBIDDEN
     assert result.description == "insufficient funds"
     assert not await result.wait_final(timeout_s=5.0)
+
+
+def test_acknowledgement_needs_a_valid_alpha_signature() -> None:
+    """Quantum results come in unsigned frames: only the proof's alpha signature acknowledges."""
+    message = signed_result([(0, PAIRS[0])])
+    forged = with_signatures(message, (NodeSignature(0, bytes(64)),))
+    result = RequestResult.executed(forged, CONSTELLATION)
+    assert result.ok and not result.acknowledged and result.signatures_verified == 0
+
+
+def test_unverified_update_counts_signatures_but_still_checks_the_payload() -> None:
+    message = signed_result([(0, PAIRS[0])])
+    forged = with_signatures(
+        message, (*message.payload_proof.signatures, NodeSignature(1, bytes(64)))
+    )
+    assert not RequestResult.executed(forged, CONSTELLATION).finalized
+    unverified = RequestResult.executed(forged, CONSTELLATION, verify_signatures=False)
+    assert unverified.finalized and unverified.signatures_verified == 2
+    result = _acknowledged()
+    tampered = dataclasses.replace(forged, quantum_hash=b"\x01" * 32)
+    result.update(tampered, CONSTELLATION, verify_signatures=False)
+    assert not result.finalized and result.signatures_verified == 1

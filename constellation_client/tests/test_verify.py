@@ -1,13 +1,19 @@
 """Goal: the client's finality check accepts exactly what a majority of auditors signed.
 
 Method: real ed25519 signatures from three deterministic auditor keys (alpha at index 0) over
-payload hashes built with `quanta.core` pieces; then tamper with each input in turn.
+payload hashes built with `quanta.core` pieces; then tamper with each input in turn. The
+sampled check of load generators (`SignatureSampler`, `verify_signatures=False`) is driven
+with a scripted random draw.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
+import pytest
+
+from constellation_client.client import ConstellationClient
 from constellation_client.tests.builders import (
     APEX,
     auditor_keys,
@@ -20,6 +26,8 @@ from constellation_client.tests.builders import (
 )
 from constellation_client.verify import (
     Finality,
+    ResultCheck,
+    SignatureSampler,
     check_result,
     effects_proof,
     verify_finality,
@@ -32,6 +40,7 @@ from quanta.core.xdr.schema import (
     EffectsGroup,
     NodeSignature,
     QuantumInfoItem,
+    QuantumResultMessage,
 )
 
 PAIRS = auditors(3)
@@ -134,3 +143,99 @@ def test_history_item_signatures_are_verified() -> None:
     assert verify_history_item(item, KEYS, ALPHA) == Finality(True, 2)
     forged = dataclasses.replace(item, effects_hash=sha256(b"other effects"))
     assert verify_history_item(forged, KEYS, ALPHA) == Finality(False, 0)
+
+
+# --- sampled verification (load generators) -------------------------------------------------
+
+
+def _forged_final() -> QuantumResultMessage:
+    """Alpha's valid signature plus a forged one from auditor 1: a majority only if unverified."""
+    message = signed_result([(0, PAIRS[0])])
+    return with_signatures(
+        message, (*message.payload_proof.signatures, NodeSignature(1, bytes(64)))
+    )
+
+
+def test_unverified_check_counts_distinct_in_range_64_byte_signatures() -> None:
+    message = signed_result([(0, PAIRS[0])])
+    junk = [
+        NodeSignature(0, bytes(64)),  # alpha again: counted once
+        NodeSignature(7, bytes(64)),  # out of range
+        NodeSignature(2, bytes(10)),  # not a 64-byte signature
+        NodeSignature(1, bytes(64)),  # forged, counted because nothing is verified
+    ]
+    tampered = with_signatures(message, (*message.payload_proof.signatures, *junk))
+    check = check_result(tampered, KEYS, ALPHA, verify_signatures=False)
+    assert check == ResultCheck(True, True, 2, True, signatures_checked=False)
+    assert check_result(tampered, KEYS, ALPHA) == ResultCheck(True, True, 1, False)
+
+
+def test_unverified_check_still_requires_alpha_and_a_majority() -> None:
+    without_alpha = signed_result([(1, PAIRS[1]), (2, PAIRS[2])])
+    check = check_result(without_alpha, KEYS, ALPHA, verify_signatures=False)
+    assert (check.alpha_signed, check.valid_count, check.is_final) == (False, 2, False)
+    alone = check_result(signed_result([(0, PAIRS[0])]), KEYS, ALPHA, verify_signatures=False)
+    assert (alone.alpha_signed, alone.valid_count, alone.is_final) == (True, 1, False)
+
+
+def test_unverified_check_still_recomputes_the_payload_hash() -> None:
+    message = signed_result(list(enumerate(PAIRS)))
+    tampered = dataclasses.replace(message, quantum_hash=sha256(b"another quantum"))
+    check = check_result(tampered, KEYS, ALPHA, verify_signatures=False)
+    assert (check.payload_valid, check.valid_count, check.is_final) == (False, 0, False)
+
+
+def test_every_result_is_verified_by_default() -> None:
+    """With N = 1 a forged signature is never counted, and no random draw is made."""
+    sampler = SignatureSampler(1, draw=lambda n: pytest.fail("no draw with one_in = 1"))
+    checks = [
+        check_result(_forged_final(), KEYS, ALPHA, verify_signatures=sampler.take())
+        for _ in range(20)
+    ]
+    assert all(c.signatures_checked and c.valid_count == 1 and not c.is_final for c in checks)
+
+
+def test_sampled_results_still_catch_a_forged_signature() -> None:
+    """With N > 1 the results drawn for verification refuse the forged signature; the others
+    count it (the price of sampling, for load generators only)."""
+    draws = itertools.cycle([2, 0, 1])  # the second result in every three is verified
+    sampler = SignatureSampler(3, draw=lambda n: next(draws) % n)
+    checks = [
+        check_result(_forged_final(), KEYS, ALPHA, verify_signatures=sampler.take())
+        for _ in range(9)
+    ]
+    verified = [c for c in checks if c.signatures_checked]
+    assert len(verified) == 3
+    assert all(c.valid_count == 1 and not c.is_final for c in verified)
+    assert all(c.is_final for c in checks if not c.signatures_checked)
+
+
+def test_sampler_draws_one_in_n() -> None:
+    asked: list[int] = []
+
+    def draw(n: int) -> int:
+        asked.append(n)
+        return len(asked) % n
+
+    sampler = SignatureSampler(4, draw=draw)
+    taken = [sampler.take() for _ in range(8)]
+    assert asked == [4] * 8 and sampler.one_in == 4
+    assert taken == [False, False, False, True] * 2
+
+
+def test_sampler_default_draw_is_random() -> None:
+    sampler = SignatureSampler(2)
+    assert {sampler.take() for _ in range(200)} == {True, False}
+
+
+@pytest.mark.parametrize("one_in", [0, -1, True, 1.5])
+def test_sampler_refuses_a_non_positive_or_non_integer_rate(one_in: object) -> None:
+    with pytest.raises(ValueError, match="verify_one_in"):
+        SignatureSampler(one_in)  # type: ignore[arg-type]
+
+
+async def test_connect_refuses_a_bad_rate_before_connecting() -> None:
+    with pytest.raises(ValueError, match="verify_one_in"):
+        await ConstellationClient.connect(
+            "http://127.0.0.1:1", PAIRS[0], auditor_keys=KEYS, verify_one_in=0
+        )

@@ -2,12 +2,17 @@
 correctly, and oversize frames never leave the client.
 
 Method: seal with a client key and compare with the node's own envelope encoding; open frames
-signed by alpha, by someone else, and tampered."""
+made by the node's `server_frame` (signed, or signless for quantum results), frames signed by
+someone else, tampered, unsigned when they must be signed, and with a tail that is neither
+nothing nor a signature."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from constellation_client.tests.builders import signed_result
 from constellation_client.wire import (
     Constellation,
     ConstellationClientError,
@@ -16,12 +21,17 @@ from constellation_client.wire import (
     open_frame,
     seal,
 )
+from quanta.core.gateway import server_frame
+from quanta.core.status import StatusCode
 from quanta.core.testing import keypair, sign_message
 from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import (
+    MESSAGE,
+    AccountDataInfo,
     AccountDataRequest,
     ClientConnectionSuccess,
     Limits,
+    ResultMessage,
     WithdrawalRequest,
 )
 
@@ -54,6 +64,61 @@ def test_open_frame_refuses_tampered_bytes() -> None:
 def test_open_frame_refuses_garbage() -> None:
     with pytest.raises(ConstellationClientError, match="malformed"):
         open_frame(b"\x00\x01", ALPHA.public_key)
+
+
+def test_open_frame_accepts_a_signless_quantum_result() -> None:
+    """The node sends quantum results unsigned; their payload proof is checked later."""
+    result = signed_result([(0, keypair(1))])
+    frame = server_frame(encode(result, MESSAGE), ALPHA)
+    assert frame == encode(result, MESSAGE)
+    assert open_frame(frame, ALPHA.public_key) == result
+
+
+def test_open_frame_still_accepts_a_signed_quantum_result() -> None:
+    result = signed_result([(0, keypair(1))])
+    assert open_frame(seal(result, ALPHA), ALPHA.public_key) == result
+
+
+def test_open_frame_verifies_what_the_node_signs() -> None:
+    message = ResultMessage(4, StatusCode.FORBIDDEN, "insufficient funds")
+    frame = server_frame(encode(message, MESSAGE), ALPHA)
+    assert open_frame(frame, ALPHA.public_key) == message
+    tampered = bytearray(frame)
+    tampered[-1] ^= 1
+    with pytest.raises(ConstellationClientError, match="invalid signature"):
+        open_frame(bytes(tampered), ALPHA.public_key)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [ResultMessage(4, StatusCode.FORBIDDEN, "insufficient funds"), ClientConnectionSuccess(1, 7)],
+    ids=lambda m: type(m).__name__,
+)
+def test_open_frame_refuses_other_messages_without_signature(message: object) -> None:
+    """Only a message that carries its own proof may come unsigned."""
+    with pytest.raises(ConstellationClientError, match="unsigned"):
+        open_frame(encode(message, MESSAGE), ALPHA.public_key)
+
+
+def test_open_frame_refuses_an_unsigned_result_with_account_data() -> None:
+    """Balances, orders and the nonce are outside the payload proof: they must come signed."""
+    account_data = AccountDataInfo(7, 12, (), (), bytes(32))
+    result = dataclasses.replace(signed_result([(0, keypair(1))]), account_data=account_data)
+    with pytest.raises(ConstellationClientError, match="unsigned"):
+        open_frame(encode(result, MESSAGE), ALPHA.public_key)
+    assert open_frame(server_frame(encode(result, MESSAGE), ALPHA), ALPHA.public_key) == result
+
+
+@pytest.mark.parametrize("cut", [1, 4, 95])
+def test_open_frame_refuses_a_tail_that_is_not_a_signature(cut: int) -> None:
+    signed = seal(ClientConnectionSuccess(1, 7), ALPHA)
+    with pytest.raises(ConstellationClientError, match="bytes after the message"):
+        open_frame(signed[:-cut], ALPHA.public_key)
+    with pytest.raises(ConstellationClientError, match="97 bytes after the message"):
+        open_frame(signed + b"\x00", ALPHA.public_key)
+    signless = encode(signed_result([(0, keypair(1))]), MESSAGE)
+    with pytest.raises(ConstellationClientError, match=f"{96 - cut} bytes after the message"):
+        open_frame(signless + signed[-96:-cut], ALPHA.public_key)
 
 
 def test_seal_refuses_frames_above_64_kib() -> None:

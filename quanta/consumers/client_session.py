@@ -1,10 +1,11 @@
 """The authenticated client session shared by the gateway (`/ws/`) and the chronicler.
 
 The node sends a signed HandshakeRequest with 32 random bytes; the client signs them back and
-the connection is bound to that key. After that every binary frame is a signed envelope of
-that key. Protocol errors are answered with their status code, and the connection is closed
-only when the error says so (a failed handshake). One implementation, because this is the
-security boundary of both endpoints.
+the connection is bound to that key. After that every binary frame from the client is a
+signed envelope of that key. The node signs what it sends with its own key, except quantum
+results, which carry their own proof (`server_frame`). Protocol errors are answered with
+their status code, and the connection is closed only when the error says so (a failed
+handshake). One implementation, because this is the security boundary of both endpoints.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from channels.db import database_sync_to_async
 
 from quanta import worker
 from quanta.core.alpha import result_message
-from quanta.core.gateway import GatewayError, check_handshake, envelope_bytes
+from quanta.core.gateway import GatewayError, check_handshake, server_frame
 from quanta.core.keys import KeyPair
 from quanta.core.status import StatusCode
 from quanta.core.xdr.codec import encode
@@ -27,7 +28,7 @@ HANDSHAKE_FAILED_CLOSE_CODE = 4401
 
 
 class ClientSessionMixin:
-    """Handshake, signed frames and signed answers; put it before AsyncWebsocketConsumer."""
+    """Handshake, signed frames in and answers out; put it before AsyncWebsocketConsumer."""
 
     keypair: KeyPair
     challenge: bytes
@@ -71,4 +72,5 @@ class ClientSessionMixin:
         raise NotImplementedError
 
     async def _send_message(self, message: bytes) -> None:
-        await self.send(bytes_data=envelope_bytes(message, self.keypair))  # type: ignore[attr-defined]
+        """Sends the XDR of a Message in the frame `server_frame` chooses for its type."""
+        await self.send(bytes_data=server_frame(message, self.keypair))  # type: ignore[attr-defined]

@@ -1,7 +1,8 @@
 // Browser client of a node's gateway (/ws/, docs/protocol.md), ported from
 // constellation_client/client.py: learn the auditor keys from /api/constellation/info, open the
-// WebSocket, sign back the handshake challenge, send signed requests, verify every server frame
-// (alpha's signature) and every quantum result (payload proof and auditor signatures).
+// WebSocket, sign back the handshake challenge, send signed requests, open every server frame
+// (alpha's signature, or none for a quantum result: see openFrame) and verify every quantum
+// result (payload proof and auditor signatures).
 //
 // Events (EventTarget): "connection" {state: connecting|connected|reconnecting|failed, text},
 // "result" {result} whenever a request's result changes (acknowledged, more signatures,
@@ -10,9 +11,18 @@
 
 import { concatBytes, decodePublicKey, equalBytes, sha256, verifySignature } from "./keys.js";
 import { checkResult } from "./verify.js";
-import { decode, encode, LIMITS, XdrError } from "./xdr.js";
+import { decodePrefix, encode, LIMITS, XdrError } from "./xdr.js";
 
-const SIGNATURE_TAIL = 32 + 64;
+const KEY_LENGTH = 32;
+const SIGNATURE_TAIL = KEY_LENGTH + 64;
+// Messages the node may send unsigned (MessageEnvelopeSignless): quantum results without
+// account data, whose payload proof is verified anyway (quanta/core/gateway.py,
+// may_be_signless). Account data lies outside the proof, so it must come signed.
+const SIGNLESS_MESSAGES = new Set(["QuantumResultMessage"]);
+
+function maySignless(message) {
+  return SIGNLESS_MESSAGES.has(message._type) && message.account_data == null;
+}
 const REQUEST_TIMEOUT_MS = 30000;
 const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 5000];
 
@@ -39,6 +49,41 @@ export function constellationFromInfo(info) {
   const alphaIndex = auditorKeys.findIndex((key) => equalBytes(key, alphaKey));
   if (alphaIndex < 0) throw new Error("alpha's key is not among the auditors");
   return { auditorKeys, alphaIndex, alphaKey, quoteAsset: info.quote_asset, info };
+}
+
+/** Returns the message of a server frame (docs/protocol.md, "Frames"): a MessageEnvelope
+ * signed by `alphaKey` (the Message XDR, then 32-byte signer and 64-byte signature), or a
+ * MessageEnvelopeSignless (the Message XDR alone) holding a quantum result, whose proof the
+ * caller verifies. The Message is self-delimiting, so what follows it tells the forms apart;
+ * anything else throws. Ported from constellation_client/wire.py open_frame. */
+export async function openFrame(bytes, alphaKey) {
+  let decoded;
+  try {
+    decoded = decodePrefix("Message", bytes);
+  } catch (error) {
+    throw new Error(`malformed frame from the node: ${error.message}`);
+  }
+  const { value: message, length } = decoded;
+  const tail = bytes.length - length;
+  if (tail === 0) {
+    if (!maySignless(message)) {
+      throw new Error(`unsigned ${message._type} from the node`);
+    }
+    return message;
+  }
+  if (tail !== SIGNATURE_TAIL) {
+    throw new Error(
+      `malformed frame from the node: ${tail} bytes after the message, ` +
+        `expected 0 or a ${SIGNATURE_TAIL}-byte signature`,
+    );
+  }
+  const signer = bytes.subarray(length, length + KEY_LENGTH);
+  if (!equalBytes(signer, alphaKey)) throw new Error("a frame was not signed by alpha's key");
+  const digest = await sha256(bytes.subarray(0, length));
+  if (!(await verifySignature(signer, digest, bytes.subarray(length + KEY_LENGTH)))) {
+    throw new Error("invalid signature on a frame from the node");
+  }
+  return message;
 }
 
 /** Strictly increasing nonces: max(last + 1, time in microseconds). */
@@ -168,22 +213,7 @@ export class ConstellationClient extends EventTarget {
 
   async receive(data) {
     if (!(data instanceof ArrayBuffer)) throw new Error("the node sent a text frame");
-    const bytes = new Uint8Array(data);
-    let envelope;
-    try {
-      envelope = decode("MessageEnvelope", bytes);
-    } catch (error) {
-      throw new Error(`malformed frame from the node: ${error.message}`);
-    }
-    const digest = await sha256(bytes.subarray(0, bytes.length - SIGNATURE_TAIL));
-    const { signer, signature } = envelope.signature;
-    if (!equalBytes(signer, this.constellation.alphaKey)) {
-      throw new Error("a frame was not signed by alpha's key");
-    }
-    if (!(await verifySignature(signer, digest, signature))) {
-      throw new Error("invalid signature on a frame from the node");
-    }
-    await this.dispatch(envelope.message);
+    await this.dispatch(await openFrame(new Uint8Array(data), this.constellation.alphaKey));
   }
 
   async dispatch(message) {

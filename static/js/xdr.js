@@ -332,18 +332,22 @@ export function encode(type, value) {
 
 /** Returns the value encoded in `bytes`; anything malformed throws XdrError. */
 export function decode(type, bytes) {
+  const { value, length } = decodePrefix(type, bytes);
+  if (length !== bytes.length) throw new XdrError(`${bytes.length - length} trailing bytes`);
+  return value;
+}
+
+/** Decodes one value from the start of `bytes` as strictly as `decode` and returns
+ * {value, length}, `length` being the bytes it took: what follows is the caller's to judge
+ * (a server frame is a Message followed by nothing or by a signature). */
+export function decodePrefix(type, bytes) {
   const reader = new Reader(bytes);
-  let value;
   try {
-    value = unpack(reader, descriptor(type));
+    return { value: unpack(reader, descriptor(type)), length: reader.position };
   } catch (error) {
     if (error instanceof XdrError) throw error;
     throw new XdrError(`malformed input: ${error.message}`);
   }
-  if (reader.position !== bytes.length) {
-    throw new XdrError(`${bytes.length - reader.position} trailing bytes`);
-  }
-  return value;
 }
 
 /** Returns the members of a schema enum, name -> number. */

@@ -2,7 +2,7 @@
 // job on stdin, writes one JSON answer on stdout. 64-bit integers travel as {"$big": "123"},
 // bytes as {"$hex": "..."}, so nothing is lost on the way.
 
-import { ConstellationClient } from "../../static/js/client.js";
+import { ConstellationClient, openFrame } from "../../static/js/client.js";
 import { decodePublicKey, encodePublicKey, fromHex, KeyPair, toHex } from "../../static/js/keys.js";
 import { checkHistoryItem, checkResult } from "../../static/js/verify.js";
 import { decode, encode } from "../../static/js/xdr.js";
@@ -79,6 +79,18 @@ async function verify({ constellation, results, items }) {
   return { results: checked, history };
 }
 
+async function openFrames({ alphaKey, frames: list }) {
+  const answers = [];
+  for (const hex of list) {
+    try {
+      answers.push({ value: toJson(await openFrame(fromHex(hex), fromHex(alphaKey))) });
+    } catch (error) {
+      answers.push({ error: error.message });
+    }
+  }
+  return answers;
+}
+
 function strkeys({ raw, strkeys: texts }) {
   const encoded = raw.map((hex) => encodePublicKey(fromHex(hex)));
   const decoded = texts.map((text) => {
@@ -91,7 +103,7 @@ function strkeys({ raw, strkeys: texts }) {
   return { encoded, decoded };
 }
 
-const jobs = { roundTrip, rejects, frames, verify, strkeys };
+const jobs = { roundTrip, rejects, frames, openFrames, verify, strkeys };
 let input = "";
 for await (const chunk of process.stdin) input += chunk;
 const job = JSON.parse(input);

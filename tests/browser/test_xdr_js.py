@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from constellation_client.wire import seal
 from exchange.core.matching import TimeInForce
 from exchange.core.orderbook import Side
+from quanta.core.gateway import server_frame
 from quanta.core.keys import KeyPair, decode_secret_seed
 from quanta.core.signatures import payload_hash
 from quanta.core.status import StatusCode
@@ -33,6 +34,7 @@ from quanta.core.testing import keypair
 from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import (
     MESSAGE,
+    AccountDataInfo,
     AccountDataRequest,
     BalanceUpdateEffect,
     BalanceUpdateSign,
@@ -47,6 +49,7 @@ from quanta.core.xdr.schema import (
     QuantumInfoRequest,
     QuantumResultMessage,
     QueryOrder,
+    ResultMessage,
     WithdrawalRequest,
 )
 from quanta.tests.strategies import messages
@@ -258,3 +261,44 @@ def test_js_counts_verified_signatures_like_the_python_client() -> None:
     assert checks[2]["payloadValid"] is False and checks[2]["validCount"] == 0
     assert checks[3]["validCount"] == 2 and checks[3]["isFinal"] is True
     assert answer["history"] == [{"validCount": 2, "alphaSigned": True, "isFinal": True}]
+
+
+def test_js_opens_server_frames_like_the_python_client() -> None:
+    """Quantum results may come unsigned (`server_frame`), anything else must be signed by
+    alpha; a tail that is neither nothing nor a 96-byte signature is refused."""
+    alpha, other = keypair(0), keypair(1)
+    result, _ = _result_message([0])
+    refusal = ResultMessage(4, StatusCode.FORBIDDEN, "insufficient funds")
+    account_data = AccountDataInfo(1, 2, (), (), bytes(32))
+    with_account_data = dataclasses.replace(result, account_data=account_data)
+    signless = server_frame(encode(result, MESSAGE), alpha)
+    signed = server_frame(encode(refusal, MESSAGE), alpha)
+    tampered = bytearray(signed)
+    tampered[-1] ^= 1
+    frames = [
+        signless,
+        signed,
+        seal(result, alpha),
+        encode(refusal, MESSAGE),
+        seal(refusal, other),
+        bytes(tampered),
+        signed[:-1],
+        signless + signed[-95:],
+        b"\x00\x01",
+        encode(with_account_data, MESSAGE),
+    ]
+    answers = run_js(
+        "openFrames", {"alphaKey": alpha.public_key.hex(), "frames": [f.hex() for f in frames]}
+    )
+    assert signless == encode(result, MESSAGE)
+    assert matches(answers[0]["value"], result)
+    assert matches(answers[1]["value"], refusal)
+    assert matches(answers[2]["value"], result)
+    errors = [answer.get("error", "") for answer in answers[3:]]
+    assert "unsigned ResultMessage" in errors[0]
+    assert "not signed by alpha" in errors[1]
+    assert "invalid signature" in errors[2]
+    assert "95 bytes after the message" in errors[3]
+    assert "95 bytes after the message" in errors[4]
+    assert "malformed frame" in errors[5]
+    assert "unsigned QuantumResultMessage" in errors[6]  # Account data must come signed.

@@ -764,10 +764,31 @@ def encode(value: Any, xdr_type: XdrType | type | None = None) -> bytes:
 
 def decode(xdr_type: XdrType | type, data: bytes) -> Any:
     """Decodes exactly one value of `xdr_type` from `data`; anything malformed is XdrError."""
+    buffer = _input_bytes(data)
+    value, position = _read(resolve(xdr_type), buffer)
+    if position != len(buffer):
+        raise XdrError(f"{len(buffer) - position} trailing bytes")
+    return value
+
+
+def decode_prefix(xdr_type: XdrType | type, data: bytes) -> tuple[Any, int]:
+    """Decodes one value of `xdr_type` from the start of `data`, as strictly as `decode`, and
+    returns it with the number of bytes it took: what follows is the caller's to judge (a
+    server frame is a Message union followed by nothing or by a signature)."""
+    buffer = _input_bytes(data)
+    value, position = _read(resolve(xdr_type), buffer)
+    if position > len(buffer):  # Readers refuse truncation; this keeps a slip from passing.
+        raise XdrError(f"truncated: {position - len(buffer)} bytes missing")
+    return value, position
+
+
+def _input_bytes(data: bytes) -> bytes:
     if not isinstance(data, bytes | bytearray | memoryview):
         raise XdrError("input must be bytes")
-    buffer = bytes(data)
-    codec = resolve(xdr_type)
+    return bytes(data)
+
+
+def _read(codec: XdrType, buffer: bytes) -> tuple[Any, int]:
     try:
         value, position = codec.reader()(buffer, 0)
     except XdrError:
@@ -776,6 +797,4 @@ def decode(xdr_type: XdrType | type, data: bytes) -> Any:
         raise XdrError(f"malformed input: {error or type(error).__name__}") from None
     except RecursionError:
         raise XdrError("malformed input: nesting too deep") from None
-    if position != len(buffer):
-        raise XdrError(f"{len(buffer) - position} trailing bytes")
-    return value
+    return value, position
