@@ -25,6 +25,7 @@ from quanta.core.xdr.schema import (
     CatchupQuantaBatchRequest,
     HandshakeRequest,
     MessageEnvelope,
+    MessageType,
     NodeState,
     QuantaCursorRequest,
 )
@@ -89,8 +90,11 @@ class HeraldLink:
         async for frame in ws:
             if not isinstance(frame, bytes):
                 continue
-            message = decode(MessageEnvelope, frame).message
-            if isinstance(message, CatchupQuantaBatchRequest):
+            # Quanta batches go to the engine undecoded (it decodes them anyway): the union's
+            # type, the first 4 bytes, is all this relay needs to look at.
+            if int.from_bytes(frame[:4], "big") == MessageType.CATCHUP_QUANTA_BATCH_REQUEST:
+                message = decode(MessageEnvelope, frame).message
+                assert isinstance(message, CatchupQuantaBatchRequest)
                 await self._send_catchup(ws, int(message.last_known_apex))
             else:
                 event = {"type": "quanta.batch", "batch": frame, "reply": reply}
