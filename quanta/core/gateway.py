@@ -44,7 +44,7 @@ def may_be_signless(message: Message) -> bool:
     data. Account data (balances, orders, nonce) lies outside the payload proof, so a result
     carrying it stays signed; the message id, status and description of an unsigned result
     are protected by the transport only (TLS in production)."""
-    return isinstance(message, SIGNLESS_MESSAGES) and message.account_data is None
+    return isinstance(message, QuantumResultMessage) and message.account_data is None
 
 
 class GatewayError(Exception):
