@@ -154,10 +154,15 @@ def percentile_ms(values: list[float], fraction: float) -> float | None:
     return round(ordered[index] * 1000, 1)
 
 
-async def funded_traders(cluster: Cluster, count: int, seed: int) -> list[Trader]:
+async def funded_traders(
+    cluster: Cluster, count: int, seed: int, verify_one_in: int
+) -> list[Trader]:
     """Connects `count` clients and registers each with a deposit of USD and XLM."""
     keys = [KeyPair.random() for _ in range(count)]
-    clients = [await ConstellationClient.connect(cluster.alpha.url, k) for k in keys]
+    clients = [
+        await ConstellationClient.connect(cluster.alpha.url, k, verify_one_in=verify_one_in)
+        for k in keys
+    ]
     for asset in ("USD", "XLM"):
         await asyncio.gather(
             *(
@@ -179,7 +184,7 @@ async def funded_traders(cluster: Cluster, count: int, seed: int) -> list[Trader
 
 async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, object]:
     """Runs both phases against a started, initialized cluster."""
-    traders = await funded_traders(cluster, args.clients, args.seed)
+    traders = await funded_traders(cluster, args.clients, args.seed, args.verify_one_in)
     try:
         busy, elapsed = await saturate(traders, args.window, args.seconds)
         final_per_s = busy.finalized / elapsed
@@ -225,6 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
     parser.add_argument("--port", type=int, default=19_400, help="alpha's HTTP port")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--verify-one-in",
+        type=int,
+        default=16,
+        help="clients verify the node signatures of 1 in N results (1: all)",
+    )
     args = parser.parse_args(argv)
     before = reference_figures()
     workdir = Path(tempfile.mkdtemp(prefix="bench-cluster-"))

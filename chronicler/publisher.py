@@ -3,8 +3,9 @@
 The engine process owns the order books, so it is the one place that knows the depth; it also
 keeps the `MarketData` of the trades, rebuilt at startup from the persisted trade rows. After
 each flush of final quanta it folds them in; a few times a second it sends an update to the
-channel group of every feed that changed since and stores the full current data of each feed in one Redis hash, which the chronicler
-consumers (web process) read as the snapshot a new subscriber gets first.
+channel group of every feed that changed since, and stores the full current data of each feed
+in one Redis hash, which the chronicler consumers (web process) read as the snapshot a new
+subscriber gets first.
 """
 
 from __future__ import annotations

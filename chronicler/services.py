@@ -7,24 +7,36 @@ from decimal import Decimal
 
 from chronicler.core.market_data import trades_of_quantum
 from chronicler.models import TradeRecord
+from quanta.copy_insert import records_insert
 from quanta.core.pending import QuantumRow
+
+TRADE_FIELDS = (
+    "market",
+    "apex",
+    "index",
+    "price",
+    "amount",
+    "quote_amount",
+    "side",
+    "timestamp_ms",
+)
 
 
 def trades_persist(*, rows: Sequence[QuantumRow]) -> int:
     """Appends the trades of `rows` (idempotent); returns how many trades they hold."""
-    records = [
-        TradeRecord(
-            market=t.market,
-            apex=t.apex,
-            index=t.index,
-            price=t.price,
-            amount=Decimal(t.amount),
-            quote_amount=Decimal(t.quote_amount),
-            side=t.side,
-            timestamp_ms=t.timestamp_ms,
+    values = [
+        (
+            t.market,
+            t.apex,
+            t.index,
+            t.price,
+            Decimal(t.amount),
+            Decimal(t.quote_amount),
+            t.side,
+            t.timestamp_ms,
         )
         for row in rows
         for t in trades_of_quantum(row.apex, row.timestamp_ms, row.groups)
     ]
-    TradeRecord.objects.bulk_create(records, ignore_conflicts=True)
-    return len(records)
+    records_insert(TradeRecord, TRADE_FIELDS, values)
+    return len(values)

@@ -19,6 +19,7 @@ from exchange.core.accounts import Account
 from exchange.core.orderbook import Order, Side
 from exchange.models import AccountRecord, BalanceRecord, OrderRecord
 from payments.models import WithdrawalRecord
+from quanta.copy_insert import records_insert
 from quanta.core.effects import install_settings
 from quanta.core.pending import Batch, QuantumRow
 from quanta.core.state import ConstellationState, Withdrawal
@@ -38,38 +39,49 @@ from quanta.models import (
     SnapshotRecord,
 )
 
+QUANTUM_FIELDS = (
+    "apex",
+    "quantum_hash",
+    "payload_hash",
+    "timestamp_ms",
+    "kind",
+    "initiator",
+    "data",
+    "signatures",
+)
+EFFECTS_GROUP_FIELDS = ("apex", "account", "account_sequence", "data")
+
 
 def quanta_persist(*, rows: Sequence[QuantumRow]) -> None:
-    """Appends final quanta and their effects groups, in one transaction."""
+    """Appends final quanta and their effects groups, in one transaction (idempotent: rows
+    already on record are skipped). Runs for every quantum on every node, hence raw COPY
+    rather than bulk_create (see `records_insert`)."""
     with transaction.atomic():
-        QuantumRecord.objects.bulk_create(
+        records_insert(
+            QuantumRecord,
+            QUANTUM_FIELDS,
             [
-                QuantumRecord(
-                    apex=row.apex,
-                    quantum_hash=row.quantum_hash,
-                    payload_hash=row.payload_hash,
-                    timestamp_ms=row.timestamp_ms,
-                    kind=row.kind,
-                    initiator=row.initiator,
-                    data=row.data,
-                    signatures=row.signatures,
+                (
+                    row.apex,
+                    row.quantum_hash,
+                    row.payload_hash,
+                    row.timestamp_ms,
+                    row.kind,
+                    row.initiator,
+                    row.data,
+                    row.signatures,
                 )
                 for row in rows
             ],
-            ignore_conflicts=True,
         )
-        EffectsGroupRecord.objects.bulk_create(
+        records_insert(
+            EffectsGroupRecord,
+            EFFECTS_GROUP_FIELDS,
             [
-                EffectsGroupRecord(
-                    apex=row.apex,
-                    account=group.account,
-                    account_sequence=group.account_sequence,
-                    data=encode(group),
-                )
+                (row.apex, group.account, group.account_sequence, encode(group))
                 for row in rows
                 for group in row.groups
             ],
-            ignore_conflicts=True,
         )
         # The public trades are derived rows of the same quanta: same transaction, so the
         # chronicler's trade table never lags behind or runs ahead of the chain.

@@ -53,9 +53,7 @@ async def started_hub(inflight_max: int = 10, expiry_s: float = 60.0) -> Gateway
 
 
 async def engine_batches(hub: GatewayHub, count: int) -> list[dict]:  # type: ignore[type-arg]
-    return [
-        await asyncio.wait_for(hub.layer.receive(ENGINE_CHANNEL), 5) for _ in range(count)
-    ]
+    return [await asyncio.wait_for(hub.layer.receive(ENGINE_CHANNEL), 5) for _ in range(count)]
 
 
 async def test_requests_submitted_together_leave_as_one_message_in_order() -> None:

@@ -1,0 +1,143 @@
+"""Persistence of final quanta: exact rows, idempotent, safe inside a caller's transaction.
+
+Goal: show that `quanta_persist` (and the `trades_persist` it calls) writes exactly the values
+of the rows, once, however often and in whatever overlap the same rows come again. Method: a
+real engine (`Chain`) produces payment, order and trade quanta; the tables are read back and
+compared with the rows. One hand-made row carries the largest amounts a trade can hold.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+
+from chronicler.core.market_data import trades_of_quantum
+from chronicler.models import TradeRecord
+from chronicler.tests.builders import UNIT, Chain
+from exchange.core.orderbook import Side
+from quanta.core.pending import QuantumRow
+from quanta.core.testing import keypair
+from quanta.core.xdr.codec import encode
+from quanta.core.xdr.schema import EffectsGroup, TradeEffect
+from quanta.models import EffectsGroupRecord, QuantumRecord
+from quanta.services import quanta_persist
+
+pytestmark = pytest.mark.django_db
+
+ALICE, BOB = keypair(1), keypair(2)
+U64_MAX = 2**64 - 1
+
+
+@pytest.fixture
+def rows() -> list[QuantumRow]:
+    """Funding, payments and orders of which two fill (two trades)."""
+    chain = Chain()
+    chain.fund(ALICE, ("USD", 1000 * UNIT), ("XLM", 1000 * UNIT))
+    chain.fund(BOB, ("USD", 1000 * UNIT), ("XLM", 1000 * UNIT))
+    chain.pay(ALICE, BOB, UNIT)
+    chain.order(ALICE, Side.SELL, 10 * UNIT, 1.5)
+    chain.order(ALICE, Side.SELL, 10 * UNIT, 1.6)
+    chain.order(BOB, Side.BUY, 15 * UNIT, 1.7)
+    chain.pay(BOB, ALICE, 2 * UNIT)
+    return chain.take_rows()
+
+
+def stored() -> tuple[list[tuple[object, ...]], ...]:
+    """Returns every persisted row of the three tables, bytes as bytes, auto ids left out."""
+    quanta = QuantumRecord.objects.order_by("apex").values_list(
+        "apex", "quantum_hash", "payload_hash", "timestamp_ms", "kind", "initiator", "data",
+        "signatures",
+    )  # fmt: skip
+    groups = EffectsGroupRecord.objects.order_by("id").values_list(
+        "apex", "account", "account_sequence", "data"
+    )
+    trades = TradeRecord.objects.order_by("id").values_list(
+        "market", "apex", "index", "price", "amount", "quote_amount", "side", "timestamp_ms"
+    )
+    return tuple(
+        [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in table]
+        for table in (quanta, groups, trades)
+    )
+
+
+def expected(rows: list[QuantumRow]) -> tuple[list[tuple[object, ...]], ...]:
+    """Returns what `stored` must give for `rows`: their values, in their order."""
+    quanta = [
+        (r.apex, r.quantum_hash, r.payload_hash, r.timestamp_ms, r.kind, r.initiator, r.data,
+         r.signatures)
+        for r in rows
+    ]  # fmt: skip
+    groups = [(r.apex, g.account, g.account_sequence, encode(g)) for r in rows for g in r.groups]
+    trades = [
+        (t.market, t.apex, t.index, t.price, Decimal(t.amount), Decimal(t.quote_amount), t.side,
+         t.timestamp_ms)
+        for r in rows
+        for t in trades_of_quantum(r.apex, r.timestamp_ms, r.groups)
+    ]  # fmt: skip
+    return quanta, groups, trades
+
+
+def test_rows_are_stored_with_their_exact_values(rows: list[QuantumRow]) -> None:
+    quanta_persist(rows=rows)
+    assert stored() == expected(rows)
+    assert len(stored()[2]) == 2
+
+
+def test_persisting_the_same_rows_twice_keeps_one_copy(rows: list[QuantumRow]) -> None:
+    quanta_persist(rows=rows)
+    quanta_persist(rows=rows)  # no error: a replay after a crash writes the same rows again
+    assert stored() == expected(rows)
+
+
+def test_overlapping_batches_add_only_the_new_rows(rows: list[QuantumRow]) -> None:
+    quanta_persist(rows=rows[:4])
+    quanta_persist(rows=rows[2:])
+    assert stored() == expected(rows)
+
+
+def test_nothing_to_persist_is_a_no_op() -> None:
+    quanta_persist(rows=[])
+    assert stored() == ([], [], [])
+
+
+def test_a_second_call_in_one_transaction_writes_only_its_own_rows(
+    rows: list[QuantumRow],
+) -> None:
+    with transaction.atomic():
+        quanta_persist(rows=rows[:3])
+        for model in (QuantumRecord, EffectsGroupRecord, TradeRecord):
+            model.objects.filter(apex=rows[0].apex).delete()
+        quanta_persist(rows=rows[3:])
+    assert stored() == expected(rows[1:])
+
+
+def test_a_rolled_back_call_leaves_nothing_and_the_next_one_works(
+    rows: list[QuantumRow],
+) -> None:
+    with pytest.raises(RuntimeError), transaction.atomic():
+        quanta_persist(rows=rows)
+        raise RuntimeError("the caller fails after persisting")
+    assert stored() == ([], [], [])
+    quanta_persist(rows=rows)
+    assert stored() == expected(rows)
+
+
+def test_the_largest_amounts_are_stored_exactly() -> None:
+    fill = TradeEffect(
+        order_id=U64_MAX,
+        asset="XLM",
+        side=Side.BUY,
+        price=2**63 - 1,
+        asset_amount=U64_MAX,
+        quote_amount=U64_MAX - 1,
+        is_new_order=True,
+    )
+    group = EffectsGroup(account=U64_MAX >> 1, account_sequence=U64_MAX >> 1, effects=(fill,))
+    row = QuantumRow(7, b"q" * 32, b"p" * 32, 1_700_000_000_000, 3, 9, b"data", b"sig", (group,))
+    quanta_persist(rows=[row])
+    quanta_persist(rows=[row])
+    assert stored() == expected([row])
+    trade = TradeRecord.objects.get()
+    assert (trade.amount, trade.quote_amount) == (Decimal(U64_MAX), Decimal(U64_MAX - 1))
