@@ -13,10 +13,10 @@ channels_redis's own; only the round trips are merged into Lua scripts:
   them (as channels_redis does).
 - `receive_single`: one script removes the message the previous receive delivered from the
   backup queue, moves any message a cancelled receive left there back to the channel, pops the
-  next message and backs it up. Only when the channel is empty does it block in BZPOPMIN,
-  exactly like channels_redis. A message stays in the backup queue until the next receive (or
-  until a cancelled receive's message is put back), so nothing popped is lost to a cancelled
-  receive.
+  next message and backs it up. A message stays in the backup queue until the next receive (or
+  until a cancelled receive's message is put back), so a receive cancelled while waiting for
+  the script's answer loses nothing. Only when the channel is empty does it block in
+  BZPOPMIN, like channels_redis, and return what that pops.
 
 Written against channels_redis 4.3.0 (pinned in requirements.txt); tests/integration run the
 layer against the real Redis.
@@ -156,20 +156,17 @@ class NodeChannelLayer(RedisChannelLayer):
                 delivered = "1" if key in self._delivered else "0"
                 self._delivered.discard(key)
                 content = await connection.eval(_POP, 2, key, backup, delivered)
-                if content is None:
-                    content = await self._block_for_one(connection, key, backup)
+                if content is not None:
+                    self._delivered.add(key)  # Backed up: the next receive removes it.
+                    break
+                # Nothing waiting: block until a message comes. Nothing can cancel this
+                # receive between BZPOPMIN's answer and the return below (no await), so the
+                # message is not backed up (channels_redis's extra ZADD protected nothing).
+                result = await connection.bzpopmin(key, timeout=self.brpop_timeout)
+                if result is not None:
+                    content = result[1]
             message = self.deserialize(content)
-            self._delivered.add(key)
         finally:
             self.receive_clean_locks.release(key)
         # Same return convention as channels_redis: (channel or channels, message).
         return message.pop("__asgi_channel__", channel), message
-
-    async def _block_for_one(self, connection: Any, key: str, backup: str) -> bytes | None:
-        """Waits in BZPOPMIN for the next message on an empty channel and backs it up."""
-        result = await connection.bzpopmin(key, timeout=self.brpop_timeout)
-        if result is None:
-            return None
-        _, member, score = result
-        await connection.zadd(backup, {member: float(score)})
-        return bytes(member)

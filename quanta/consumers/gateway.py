@@ -11,6 +11,7 @@ import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from quanta.consumers.client_session import ClientSessionMixin
@@ -30,12 +31,16 @@ BUSY_TEXT = "the engine is busy, retry later"
 class GatewayConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketConsumer):
     """One client connection: handshake, then signed requests in and results out."""
 
+    # No channel of its own: everything reaches it through the process's hub. (Channels gives
+    # a consumer a channel, and a receive pending on it, unless its layer alias is unknown.
+    # Those pending receives all contend for the process's one Redis pop.)
+    channel_layer_alias = "none: the gateway hub holds the channel"
     hub: GatewayHub | None = None
     session_number = 0
 
     async def connect(self) -> None:
         self.hub = await GatewayHub.for_process(
-            self.channel_layer, settings.GATEWAY_INFLIGHT_MAX, settings.GATEWAY_INFLIGHT_EXPIRY_S
+            get_channel_layer(), settings.GATEWAY_INFLIGHT_MAX, settings.GATEWAY_INFLIGHT_EXPIRY_S
         )
         self.session_number = self.hub.open(self)
         await self.open_session()
