@@ -276,13 +276,8 @@ class EngineConsumer(DirectDispatchMixin, AsyncConsumer):
         node = self.node
         if not isinstance(node, AuditorNode):
             return
-        batch = decode(MessageEnvelope, event["batch"]).message
-        if not isinstance(batch, QuantaBatch):
-            return
         async with self._state_lock:
-            outcome = await database_sync_to_async(node.handle_batch)(
-                batch.quanta, batch.last_known_apex
-            )
+            outcome = await database_sync_to_async(node.handle_frame)(event["batch"])
             settings_changed = any(
                 isinstance(e.quantum.body, ConstellationQuantum) for e in outcome.executed
             )

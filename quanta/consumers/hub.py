@@ -58,7 +58,7 @@ class GatewayHub:
         weakref.WeakKeyDictionary()
     )
 
-    LINGER_S = 0.002
+    LINGER_S = 0.005
     """How long the sender gathers requests before a send: a little latency for far fewer
     channel messages when busy."""
 

@@ -24,7 +24,7 @@ DELIVERY_BATCH_MAX = 500
 """Results per channel message, well under what channels_redis carries comfortably."""
 
 
-LINGER_S = 0.002
+LINGER_S = 0.005
 """How long the sender gathers results after a wake-up: the engine answers each batch of
 requests and each auditor's signatures separately, and without it every one of those would
 cost channel messages of its own."""
