@@ -69,9 +69,13 @@ class GatewayConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCon
             raise GatewayError(StatusCode.TOO_MANY_REQUESTS, BUSY_TEXT, message_id)
         self.hub.submit(self.session_number, data)
 
-    async def deliver(self, message: bytes) -> None:
-        """Sends a result or notification from the engine to the client."""
-        await self._send_message(message)
+    async def deliver(self, message: bytes, signed: bool = True) -> None:
+        """Sends a result or notification from the engine to the client; the engine says
+        whether its frame needs alpha's signature (Delivery.signed)."""
+        if signed:
+            await self._send_message(message)
+        else:
+            await self.send(bytes_data=message)
 
     async def refused(self, envelope: bytes) -> None:
         """Answers a request the engine's channel had no room for."""

@@ -26,6 +26,7 @@ import asyncio
 import itertools
 import logging
 import time
+import uuid
 import weakref
 from collections import OrderedDict
 from typing import Any, Protocol
@@ -43,8 +44,9 @@ GROUP_RENEW_S = 3_600.0
 class Session(Protocol):
     """A client connection as the hub sees it."""
 
-    async def deliver(self, message: bytes) -> None:
-        """Sends one result (XDR of the Message union) to the client."""
+    async def deliver(self, message: bytes, signed: bool = True) -> None:
+        """Sends one result (XDR of the Message union) to the client; `signed`: in a signed
+        envelope, else alone (quanta.core.gateway.may_be_signless)."""
 
     async def refused(self, envelope: bytes) -> None:
         """Answers a request the engine's channel had no room for (TooManyRequests)."""
@@ -95,10 +97,10 @@ class GatewayHub:
 
     async def start(self) -> None:
         """Takes a channel of this process and starts receiving the engine's answers."""
-        # The default prefix on purpose: channels_redis receives all of a process's channels
-        # through one shared pop on "specific.<process>!", so another prefix would wait forever
-        # behind the consumers' receive.
-        self.channel = await self.layer.new_channel()
+        # A general channel (no "!"), unique to this process: channels_redis receives it with
+        # a plain pop, where a process-specific channel goes through the shared receive of all
+        # of the process's channels (a lock, buffers and tasks per message).
+        self.channel = f"gateway-hub.{uuid.uuid4().hex}"
         await self.layer.group_add(GATEWAYS_GROUP, self.channel)
         self._tasks = [
             asyncio.create_task(self._receive_forever()),
@@ -212,9 +214,9 @@ class GatewayHub:
                 if session is not None:
                     await session.deliver(message)
         elif kind == "hub.accounts":
-            for public_key, message in event.get("messages", ()):
+            for public_key, message, signed in event.get("messages", ()):
                 for session in list(self._by_key.get(public_key, {}).values()):
-                    await session.deliver(message)
+                    await session.deliver(message, signed)
         else:
             logger.warning("the gateway hub got an unknown message type %r", kind)
 

@@ -96,7 +96,7 @@ async def send_batched(
     """Sends the deliveries in order: replies and credits to their hub, then account results
     to every hub. Credits first: once a client sees its acknowledgement, the hub already
     knows the engine took the request."""
-    accounts: list[list[bytes]] = []
+    accounts: list[list[Any]] = []
     replies: dict[str, list[list[Any]]] = {hub: [] for hub in credits or {}}
     for delivery in deliveries:
         if delivery.reply_to is not None:
@@ -104,7 +104,7 @@ async def send_batched(
             replies.setdefault(hub, []).append([number, delivery.message])
         else:
             assert delivery.public_key is not None
-            accounts.append([delivery.public_key, delivery.message])
+            accounts.append([delivery.public_key, delivery.message, delivery.signed])
     for hub, answers in replies.items():
         consumed = (credits or {}).get(hub, [])
         for start in range(0, max(1, len(answers)), DELIVERY_BATCH_MAX):

@@ -69,6 +69,9 @@ class Delivery:
     # alone could undo what a client was told is final): it waits until this many final
     # quanta are on disk. 0: no wait (acknowledgements, rejections).
     finals_persisted_min: int = 0
+    # Whether the frame must be signed: False for a quantum result its own proof authenticates
+    # (quanta.core.gateway.may_be_signless), so the gateway need not decode it to tell.
+    signed: bool = True
 
 
 @dataclass(slots=True)
@@ -241,7 +244,7 @@ class AlphaNode:
             # To the account (every connection of it), like the final result that follows:
             # one destination keeps the acknowledgement ahead of the finalization.
             ack = quantum_result(executed, requester, message_id, signatures, self.engine)
-            deliveries.append(Delivery(ack, requester))
+            deliveries.append(Delivery(ack, requester, signed=_result_signed(executed, message_id)))
         return deliveries
 
     def add_signature(self, apex: int, signer_index: int, signature: bytes) -> list[Delivery]:
@@ -285,13 +288,15 @@ class AlphaNode:
             message = quantum_result(
                 executed, account.public_key, message_id, waiting.signatures, self.engine
             )
-            deliveries.append(Delivery(message, account.public_key))
+            signed = _result_signed(executed, message_id)
+            deliveries.append(Delivery(message, account.public_key, signed=signed))
         requester_touched = any(d.public_key == waiting.requester for d in deliveries)
         if waiting.requester is not None and not requester_touched:
             message = quantum_result(
                 executed, waiting.requester, waiting.message_id, waiting.signatures, self.engine
             )
-            deliveries.append(Delivery(message, waiting.requester))
+            signed = _result_signed(executed, waiting.message_id)
+            deliveries.append(Delivery(message, waiting.requester, signed=signed))
         return deliveries
 
     def take_outgoing(self) -> list[SignedQuantum]:
@@ -317,6 +322,12 @@ class AlphaNode:
 def result_message(message_id: int, status: StatusCode, description: str) -> bytes:
     """Returns the XDR (Message union) of a ResultMessage."""
     return encode(ResultMessage(message_id, status, description[:1000]), MESSAGE)
+
+
+def _result_signed(executed: Executed, message_id: int) -> bool:
+    """Tells whether the `quantum_result` for `message_id` carries account data, which lies
+    outside the payload proof, so its frame must be signed."""
+    return bool(message_id) and executed.account_data is not None
 
 
 def quantum_result(

@@ -27,11 +27,13 @@ class Recorder:
 
     def __init__(self) -> None:
         self.delivered: list[bytes] = []
+        self.signed: list[bool] = []
         self.refusals: list[bytes] = []
         self.changed = asyncio.Event()
 
-    async def deliver(self, message: bytes) -> None:
+    async def deliver(self, message: bytes, signed: bool = True) -> None:
         self.delivered.append(message)
+        self.signed.append(signed)
         self.changed.set()
 
     async def refused(self, envelope: bytes) -> None:
@@ -103,11 +105,15 @@ async def test_account_results_reach_every_connection_of_the_key_and_no_other() 
     hub.open(unbound)
     await hub.layer.group_send(
         GATEWAYS_GROUP,
-        {"type": "hub.accounts", "messages": [[ALICE, b"a1"], [BOB, b"b1"], [ALICE, b"a2"]]},
+        {
+            "type": "hub.accounts",
+            "messages": [[ALICE, b"a1", False], [BOB, b"b1", True], [ALICE, b"a2", True]],
+        },
     )
     await alice_two.until(lambda: len(alice_two.delivered) == 2)
     await bob.until(lambda: len(bob.delivered) == 1)
     assert alice_one.delivered == alice_two.delivered == [b"a1", b"a2"]
+    assert alice_one.signed == [False, True]  # The engine's word on signing is passed on.
     assert bob.delivered == [b"b1"]
     assert unbound.delivered == []
 
@@ -120,7 +126,7 @@ async def test_replies_reach_their_connection_and_closed_ones_are_skipped() -> N
     hub.close(bob_number, BOB)
     replies = [[alice_number, b"refused"], [bob_number, b"gone"]]
     await hub.dispatch({"type": "hub.replies", "replies": replies, "consumed": []})
-    await hub.dispatch({"type": "hub.accounts", "messages": [[BOB, b"late"]]})
+    await hub.dispatch({"type": "hub.accounts", "messages": [[BOB, b"late", True]]})
     assert alice.delivered == [b"refused"]
     assert bob.delivered == []
 

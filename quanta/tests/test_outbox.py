@@ -58,16 +58,20 @@ async def test_one_message_for_all_hubs_and_one_per_hub_in_queue_order() -> None
     await layer.group_add(GATEWAYS_GROUP, hub_a)
     await layer.group_add(GATEWAYS_GROUP, hub_b)
     deliveries = [
-        Delivery(b"ack-1", ALICE),
+        Delivery(b"ack-1", ALICE, signed=False),
         Delivery(b"refused-2", None, (hub_a, 4)),
         Delivery(b"note-for-bob", BOB),
-        Delivery(b"final-1", ALICE),
+        Delivery(b"final-1", ALICE, signed=False),
         Delivery(b"refused-3", None, (hub_a, 5)),
     ]
     await send_batched(layer, deliveries, {hub_a: [9], hub_b: [2, 3]})
     accounts = {
         "type": "hub.accounts",
-        "messages": [[ALICE, b"ack-1"], [BOB, b"note-for-bob"], [ALICE, b"final-1"]],
+        "messages": [
+            [ALICE, b"ack-1", False],
+            [BOB, b"note-for-bob", True],
+            [ALICE, b"final-1", False],
+        ],
     }
     assert await layer.receive(hub_a) == {
         "type": "hub.replies",

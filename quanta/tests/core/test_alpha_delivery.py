@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from quanta.core.alpha import AlphaNode
 from quanta.core.engine import Engine
+from quanta.core.gateway import may_be_signless
 from quanta.core.pending import PendingUpdates
 from quanta.core.testing import (
     default_settings,
@@ -19,7 +20,8 @@ from quanta.core.testing import (
     settings_quantum,
     sign_message,
 )
-from quanta.core.xdr.schema import PaymentRequest
+from quanta.core.xdr.codec import decode
+from quanta.core.xdr.schema import MESSAGE, AccountDataRequest, PaymentRequest
 
 UNIT = 10_000_000
 REPLY = ("gateway.hub!1", 7)  # A hub channel and a connection number.
@@ -66,3 +68,15 @@ def test_rejection_does_not_wait() -> None:
     alpha.submit(envelope, 2_000, REPLY)
     replayed = alpha.submit(envelope, 2_001, REPLY)
     assert [(d.reply_to, d.finals_persisted_min) for d in replayed] == [(REPLY, 0)]
+
+
+def test_results_say_whether_their_frame_must_be_signed() -> None:
+    # Account data lies outside the payload proof: only a result carrying it needs alpha's
+    # frame signature (quanta.core.gateway.may_be_signless).
+    alpha = _alpha([keypair(200), keypair(201), keypair(202)])
+    (payment_ack,) = alpha.submit(_payment(), 2_000, REPLY)
+    request = AccountDataRequest(next_message_id(), PAYER.public_key, 2)
+    (data_ack,) = alpha.submit(sign_message(request, PAYER), 2_001, REPLY)
+    for delivery in (payment_ack, data_ack):
+        assert delivery.signed == (not may_be_signless(decode(MESSAGE, delivery.message)))
+    assert (payment_ack.signed, data_ack.signed) == (False, True)
