@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import random
 import sys
@@ -145,6 +146,50 @@ async def open_loop(traders: list[Trader], rate_per_s: float, seconds: float) ->
     return tally
 
 
+def cpu_seconds() -> dict[int, tuple[float, str]]:
+    """Returns CPU seconds used so far and a short name, for every process on the machine."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    found: dict[int, tuple[float, str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        found[int(entry.name)] = ((int(fields[11]) + int(fields[12])) / ticks, command)
+    return found
+
+
+def process_role(cluster: Cluster, pid: int, command: str) -> str:
+    """Names what a process is in this benchmark: node and process, or the service."""
+    for index, node in enumerate(cluster.nodes):
+        for name, process in node.processes.items():
+            if process.pid == pid:
+                return f"node{index}-{name}"
+    if pid == os.getpid():
+        return "load-generator"
+    for service in ("postgres", "redis"):
+        if service in command:
+            return service
+    return "other"
+
+
+def cpu_by_role(
+    cluster: Cluster, before: dict[int, tuple[float, str]], seconds: float
+) -> dict[str, float]:
+    """Returns the cores each role kept busy since `before` (a `cpu_seconds` snapshot)."""
+    cores: dict[str, float] = {}
+    for pid, (used, command) in cpu_seconds().items():
+        spent = used - before.get(pid, (0.0, command))[0]
+        if spent > 0:
+            role = process_role(cluster, pid, command)
+            cores[role] = cores.get(role, 0.0) + spent / seconds
+    return {role: round(value, 3) for role, value in sorted(cores.items(), key=lambda i: -i[1])}
+
+
 def percentile_ms(values: list[float], fraction: float) -> float | None:
     """Returns the `fraction` percentile of `values` (seconds) in milliseconds."""
     if not values:
@@ -186,7 +231,9 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, objec
     """Runs both phases against a started, initialized cluster."""
     traders = await funded_traders(cluster, args.clients, args.seed, args.verify_one_in)
     try:
+        cpu_before = cpu_seconds()
         busy, elapsed = await saturate(traders, args.window, args.seconds)
+        cpu = cpu_by_role(cluster, cpu_before, elapsed)
         final_per_s = busy.finalized / elapsed
         half = await open_loop(traders, max(1.0, final_per_s / 2), args.seconds)
     finally:
@@ -208,6 +255,8 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, objec
         "half_load_ack_p99_ms": percentile_ms(half.ack_s, 0.99),
         "half_load_final_p50_ms": percentile_ms(half.final_s, 0.5),
         "half_load_final_p99_ms": percentile_ms(half.final_s, 0.99),
+        "saturation_cores_busy": round(sum(cpu.values()), 2),
+        "saturation_cores_by_process": cpu,
     }
 
 
