@@ -78,9 +78,9 @@ def quanta_persist(*, rows: Sequence[QuantumRow]) -> None:
             EffectsGroupRecord,
             EFFECTS_GROUP_FIELDS,
             [
-                (row.apex, group.account, group.account_sequence, encode(group))
+                (row.apex, group.account, group.account_sequence, data)
                 for row in rows
-                for group in row.groups
+                for group, data in zip(row.groups, row.group_data, strict=True)
             ],
         )
         # The public trades are derived rows of the same quanta: same transaction, so the

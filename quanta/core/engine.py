@@ -68,6 +68,9 @@ class Executed:
     group_hashes: list[bytes]
     account_data: AccountDataInfo | None
     emitted: list[tuple[int, Effect]]
+    # The XDR the hashes were computed from, kept so persistence does not encode it again.
+    quantum_data: bytes
+    group_data: list[bytes]
 
     @property
     def apex(self) -> int:
@@ -131,16 +134,25 @@ class Engine:
             ctx.rollback()
             raise
         groups = ctx.finish()
-        proof, group_hashes = effects_proof_of(groups)
+        proof, group_hashes, group_data = effects_proof_of(groups)
         state = self.state
         quantum = Quantum(apex, state.last_hash, proof, timestamp_ms, body)
-        quantum_hash = sha256(encode(quantum))
+        quantum_data = encode(quantum)
+        quantum_hash = sha256(quantum_data)
         state.apex = apex
         state.last_hash = quantum_hash
         self.last_timestamp_ms = timestamp_ms
         payload = payload_hash(apex, quantum_hash, proof)
         return Executed(
-            quantum, quantum_hash, payload, groups, group_hashes, account_data, ctx.effects
+            quantum,
+            quantum_hash,
+            payload,
+            groups,
+            group_hashes,
+            account_data,
+            ctx.effects,
+            quantum_data,
+            group_data,
         )
 
     def _dispatch(

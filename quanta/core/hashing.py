@@ -42,9 +42,13 @@ def effects_proof(group_hashes: Iterable[bytes]) -> bytes:
     return sha256(joined)
 
 
-def effects_proof_of(groups: Sequence[EffectsGroup]) -> tuple[bytes, list[bytes]]:
-    """Returns the effects proof of `groups` and the hash of each group."""
+def effects_proof_of(
+    groups: Sequence[EffectsGroup],
+) -> tuple[bytes, list[bytes], list[bytes]]:
+    """Returns the effects proof of `groups`, the hash of each group and its XDR (kept for
+    persistence, which would otherwise encode every group again)."""
     # `group_hash` and `effects_proof` inlined: this runs on every quantum.
     new_hash = hashlib.sha256
-    hashes = [new_hash(encode(group)).digest() for group in groups]
-    return new_hash(b"".join(hashes)).digest(), hashes
+    encoded = [encode(group) for group in groups]
+    hashes = [new_hash(data).digest() for data in encoded]
+    return new_hash(b"".join(hashes)).digest(), hashes, encoded

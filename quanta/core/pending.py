@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 from quanta.core.engine import Executed
 from quanta.core.state import ConstellationState, Withdrawal
-from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import (
     QUANTUM_BODY,
     ConstellationSettings,
@@ -42,6 +41,8 @@ class QuantumRow:
     data: bytes
     signatures: bytes
     groups: tuple[EffectsGroup, ...]
+    # XDR of each group, in `groups` order (what their hashes were computed from).
+    group_data: tuple[bytes, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +186,8 @@ def quantum_row(executed: Executed, initiator: int, signatures: bytes) -> Quantu
         executed.quantum.timestamp,
         QUANTUM_BODY.discriminant_of[type(executed.quantum.body)],
         initiator,
-        encode(executed.quantum),
+        executed.quantum_data,
         signatures,
         tuple(executed.groups),
+        tuple(executed.group_data),
     )

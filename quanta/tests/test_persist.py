@@ -135,7 +135,18 @@ def test_the_largest_amounts_are_stored_exactly() -> None:
         is_new_order=True,
     )
     group = EffectsGroup(account=U64_MAX >> 1, account_sequence=U64_MAX >> 1, effects=(fill,))
-    row = QuantumRow(7, b"q" * 32, b"p" * 32, 1_700_000_000_000, 3, 9, b"data", b"sig", (group,))
+    row = QuantumRow(
+        7,
+        b"q" * 32,
+        b"p" * 32,
+        1_700_000_000_000,
+        3,
+        9,
+        b"data",
+        b"sig",
+        (group,),
+        (encode(group),),
+    )
     quanta_persist(rows=[row])
     quanta_persist(rows=[row])
     assert stored() == expected([row])

@@ -14,6 +14,7 @@ import pytest
 
 from exchange.core.orderbook import Side
 from quanta.core.engine import Engine, Executed, QuantumMismatch
+from quanta.core.hashing import sha256
 from quanta.core.keys import KeyPair
 from quanta.core.state import ConstellationState
 from quanta.core.status import ConstellationError, StatusCode
@@ -27,6 +28,7 @@ from quanta.core.testing import (
     settings_quantum,
     withdrawal_quantum,
 )
+from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import (
     AccountDataRequest,
     OrderCancellationRequest,
@@ -176,6 +178,18 @@ def test_orders_trade_at_maker_price(node: Node, alice: KeyPair, bob: KeyPair) -
     order = node.engine.state.require_exchange().get_order(sell.apex)
     assert order is not None
     assert order.amount == 60 * UNIT
+
+
+def test_executed_keeps_the_exact_xdr_its_hashes_cover(
+    node: Node, alice: KeyPair, bob: KeyPair
+) -> None:
+    # Persistence writes these bytes instead of encoding again: they must be the hashed ones.
+    node.order(alice, Side.SELL, 100 * UNIT, 0.5)
+    executed = node.order(bob, Side.BUY, 40 * UNIT, 0.6)
+    assert executed.quantum_data == encode(executed.quantum)
+    assert sha256(executed.quantum_data) == executed.quantum_hash
+    assert executed.group_data == [encode(group) for group in executed.groups]
+    assert [sha256(data) for data in executed.group_data] == executed.group_hashes
 
 
 def test_gtc_remainder_rests_and_ioc_does_not(node: Node, alice: KeyPair, bob: KeyPair) -> None:
