@@ -19,7 +19,7 @@ from exchange.core.accounts import Account
 from exchange.core.orderbook import Order, Side
 from exchange.models import AccountRecord, BalanceRecord, OrderRecord
 from payments.models import WithdrawalRecord
-from quanta.copy_insert import records_insert
+from quanta.copy_insert import records_delete, records_insert
 from quanta.core.effects import install_settings
 from quanta.core.pending import Batch, QuantumRow
 from quanta.core.state import ConstellationState, Withdrawal
@@ -133,51 +133,37 @@ def settings_record_persist(*, apex: int, settings: ConstellationSettings) -> No
 
 
 def _accounts_persist(batch: Batch) -> None:
-    AccountRecord.objects.bulk_create(
-        [
-            AccountRecord(
-                id=a.account_id, public_key=a.public_key, nonce=a.nonce, sequence=a.sequence
-            )
-            for a in batch.accounts
-        ],
-        update_conflicts=True,
-        unique_fields=["id"],
-        update_fields=["nonce", "sequence"],
+    records_insert(
+        AccountRecord,
+        ("id", "public_key", "nonce", "sequence"),
+        [(a.account_id, a.public_key, a.nonce, a.sequence) for a in batch.accounts],
+        conflict=("id",),
+        update=("nonce", "sequence"),
     )
-    BalanceRecord.objects.bulk_create(
+    records_insert(
+        BalanceRecord,
+        ("account", "asset", "amount", "liabilities"),
         [
-            BalanceRecord(
-                account=a.account_id,
-                asset=asset,
-                amount=Decimal(amount),
-                liabilities=Decimal(liabilities),
-            )
+            (a.account_id, asset, Decimal(amount), Decimal(liabilities))
             for a in batch.accounts
             for asset, amount, liabilities in a.balances
         ],
-        update_conflicts=True,
-        unique_fields=["account", "asset"],
-        update_fields=["amount", "liabilities"],
+        conflict=("account", "asset"),
+        update=("amount", "liabilities"),
     )
 
 
 def _orders_persist(batch: Batch) -> None:
-    OrderRecord.objects.filter(order_id__in=batch.removed_orders).delete()
-    OrderRecord.objects.bulk_create(
+    records_delete(OrderRecord, "order_id", list(batch.removed_orders))
+    records_insert(
+        OrderRecord,
+        ("order_id", "account", "asset", "side", "price", "amount"),
         [
-            OrderRecord(
-                order_id=o.order_id,
-                account=o.account_id,
-                asset=o.asset,
-                side=o.side,
-                price=Decimal(o.price),
-                amount=Decimal(o.amount),
-            )
+            (o.order_id, o.account_id, o.asset, int(o.side), Decimal(o.price), Decimal(o.amount))
             for o in batch.orders
         ],
-        update_conflicts=True,
-        unique_fields=["order_id"],
-        update_fields=["amount"],
+        conflict=("order_id",),
+        update=("amount",),
     )
 
 

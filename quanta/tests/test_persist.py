@@ -17,12 +17,14 @@ from chronicler.core.market_data import trades_of_quantum
 from chronicler.models import TradeRecord
 from chronicler.tests.builders import UNIT, Chain
 from exchange.core.orderbook import Side
-from quanta.core.pending import QuantumRow
+from exchange.models import OrderRecord
+from quanta.core.engine import Executed
+from quanta.core.pending import PendingUpdates, QuantumRow
 from quanta.core.testing import keypair
 from quanta.core.xdr.codec import encode
-from quanta.core.xdr.schema import EffectsGroup, TradeEffect
+from quanta.core.xdr.schema import EffectsGroup, QuantumBody, TradeEffect
 from quanta.models import EffectsGroupRecord, QuantumRecord
-from quanta.services import quanta_persist
+from quanta.services import batch_persist, quanta_persist, snapshot_load
 
 pytestmark = pytest.mark.django_db
 
@@ -152,3 +154,39 @@ def test_the_largest_amounts_are_stored_exactly() -> None:
     assert stored() == expected([row])
     trade = TradeRecord.objects.get()
     assert (trade.amount, trade.quote_amount) == (Decimal(U64_MAX), Decimal(U64_MAX - 1))
+
+
+class SnapshotChain(Chain):
+    """A chain whose quanta also feed a pending-updates manager, as on a node."""
+
+    def __init__(self) -> None:
+        self.pending = PendingUpdates(5, 50_000)
+        super().__init__()
+
+    def run(self, body: QuantumBody) -> Executed:
+        executed = super().run(body)
+        self.pending.record(executed)
+        return executed
+
+    def persist(self) -> None:
+        """Persists the final rows and cuts and persists a snapshot batch, as the worker does."""
+        quanta_persist(rows=self.take_rows())
+        batch_persist(batch=self.pending.cut(self.engine.state))
+
+
+def test_snapshots_load_back_to_the_state_they_were_cut_from() -> None:
+    # Accounts, balances and orders are upserted and removed orders deleted in bulk (COPY and
+    # one array parameter): a later snapshot must overwrite, add and remove the right rows.
+    chain = SnapshotChain()
+    chain.fund(ALICE, ("USD", 1000 * UNIT), ("XLM", 1000 * UNIT))
+    chain.fund(BOB, ("USD", 1000 * UNIT), ("XLM", 1000 * UNIT))
+    resting = [chain.order(ALICE, Side.SELL, 10 * UNIT, 1.5 + i / 10).apex for i in range(4)]
+    chain.persist()
+    assert sorted(OrderRecord.objects.values_list("order_id", flat=True)) == resting
+    chain.order(BOB, Side.BUY, 15 * UNIT, 1.65)  # Fills the first order, half of the second.
+    chain.pay(BOB, ALICE, 2 * UNIT)
+    chain.persist()
+    loaded = snapshot_load()
+    assert loaded.state.state_hash() == chain.engine.state.state_hash()
+    assert sorted(OrderRecord.objects.values_list("order_id", flat=True)) == resting[1:]
+    assert OrderRecord.objects.get(order_id=resting[1]).amount == 5 * UNIT
