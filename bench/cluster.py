@@ -19,7 +19,9 @@ Method:
 4. Half-load phase (`--seconds`): requests are sent open-loop at half the finalized rate of
    phase 3, and the times to acknowledgement and to finality are reported (p50/p99).
 The load generator shares the machine's cores with the nodes, as any client on the same host
-would. Output: one JSON object on stdout, one human line on stderr. Not part of the test suite.
+would; its clients verify the node signatures of 1 in `--verify-one-in` results (the payload
+hash of every one). The cores each process kept busy during saturation are read from /proc.
+Output: one JSON object on stdout, one human line on stderr. Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -275,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--auditors", type=int, default=2, help="auditors besides alpha")
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--window", type=int, default=4, help="requests in flight per client")
+    parser.add_argument("--window", type=int, default=128, help="requests in flight per client")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
     parser.add_argument("--port", type=int, default=19_400, help="alpha's HTTP port")
     parser.add_argument("--seed", type=int, default=1)
