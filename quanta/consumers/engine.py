@@ -41,7 +41,7 @@ from quanta.core.xdr.schema import (
     WithdrawalRequest,
 )
 from quanta.dispatch import DirectDispatchMixin
-from quanta.groups import HERALD_GROUP
+from quanta.groups import GATEWAYS_GROUP, HERALD_GROUP
 from quanta.selectors import quanta_signed_after
 
 logger = logging.getLogger(__name__)
@@ -86,15 +86,16 @@ class EngineConsumer(DirectDispatchMixin, AsyncConsumer):
             asyncio.create_task(self.outbox.send_forever(get_channel_layer())),
         ]
         if isinstance(self.node, AlphaNode):
+            # AsyncConsumer sets self.channel_layer only in super().__call__ (below).
+            layer = get_channel_layer()
+            assert layer is not None
+            await layer.group_send(GATEWAYS_GROUP, {"type": "hub.engine_started"})
             tasks.append(asyncio.create_task(self._poll_deposits_forever()))
             tasks.append(asyncio.create_task(self._payouts_forever()))
             if self.node.status.state == NodeState.RISING:
                 # Auditors still connected to this node's web process do not know the engine
                 # restarted: ask each of them for what it holds above our apex.
                 rising = {"type": "herald.rising", "apex": self.node.engine.state.apex}
-                # AsyncConsumer sets self.channel_layer only in super().__call__ (below).
-                layer = get_channel_layer()
-                assert layer is not None
                 await layer.group_send(HERALD_GROUP, rising)
         try:
             await super().__call__(scope, receive, send)

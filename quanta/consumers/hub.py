@@ -13,7 +13,8 @@ not the engine, the limit of a node. So the connections of a process share one h
   that the client gets TooManyRequests at once ("the engine is busy"), so a stalled engine
   turns into refusals, never into silence or an unbounded queue. The engine credits each batch
   it took (`consumed`); a batch never credited (the engine crashed; the channel layer drops
-  what waits longer than its expiry) stops counting after `expiry_s`.
+  what waits longer than its expiry) stops counting after `expiry_s`, or as soon as a
+  restarted engine announces itself (`hub.engine_started`).
 - Answers: the engine sends each hub one `hub.replies` message per drain (answers to one
   connection, such as refusals, plus the credits) and every hub one `hub.accounts` message
   (results for account keys: acknowledgements, finalizations, notifications), which the hub
@@ -213,6 +214,12 @@ class GatewayHub:
                 session = self._sessions.get(number)
                 if session is not None:
                     await session.deliver(message)
+        elif kind == "hub.engine_started":
+            # A restarted engine never credits what its predecessor took: free that room now
+            # rather than after the expiry. (Batches still queued in the channel will be
+            # credited by the new engine; crediting an id no longer counted does nothing.)
+            self._inflight.clear()
+            self._inflight_count = 0
         elif kind == "hub.accounts":
             for public_key, message, signed in event.get("messages", ()):
                 for session in list(self._by_key.get(public_key, {}).values()):

@@ -96,6 +96,15 @@ async def test_uncredited_batches_stop_counting_after_the_expiry() -> None:
     assert hub.admit()  # The engine never answered; after the expiry the room is back.
 
 
+async def test_a_restarted_engine_frees_the_room_its_predecessor_held() -> None:
+    hub = await started_hub(inflight_max=1)
+    hub.submit(hub.open(Recorder()), b"r1")
+    await engine_batches(hub, 1)
+    assert not hub.admit()  # Taken by an engine that then crashed: never credited.
+    await hub.dispatch({"type": "hub.engine_started"})
+    assert hub.waiting == 0 and hub.admit()
+
+
 async def test_account_results_reach_every_connection_of_the_key_and_no_other() -> None:
     hub = await started_hub()
     alice_one, alice_two, bob = Recorder(), Recorder(), Recorder()
