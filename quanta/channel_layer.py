@@ -84,8 +84,14 @@ return popped[1]
 class NodeChannelLayer(RedisChannelLayer):
     """channels_redis's RedisChannelLayer with its round trips merged (see the module doc)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, group_expiries: dict[str, int] | None = None, **kwargs: Any
+    ) -> None:
+        """Takes channels_redis's configuration, plus `group_expiries`: seconds after which a
+        member of the named group that did not re-join is dropped (instead of `group_expiry`),
+        for groups whose members re-join often and may die without leaving."""
         super().__init__(*args, **kwargs)
+        self.group_expiries = dict(group_expiries or {})
         # Channel keys whose last popped message was delivered and still sits in the backup.
         self._delivered: set[str] = set()
 
@@ -119,7 +125,7 @@ class NodeChannelLayer(RedisChannelLayer):
         """Sends a message to every channel of the group."""
         assert self.require_valid_group_name(group), "Group name not valid"
         connection = self.connection(self.consistent_hash(group))
-        cutoff = int(time.time()) - self.group_expiry
+        cutoff = int(time.time()) - self.group_expiries.get(group, self.group_expiry)
         members = await connection.eval(_GROUP_MEMBERS, 1, self._group_key(group), cutoff)
         names = [member.decode("utf8") for member in members]
         by_connection, messages, capacities = self._map_channel_keys_to_connection(names, message)

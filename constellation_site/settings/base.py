@@ -101,6 +101,9 @@ CHANNEL_LAYERS = {
             "expiry": CHANNEL_EXPIRY_S,
             "group_expiry": 86_400,
             "channel_capacity": {"quanta": CHANNEL_QUANTA_CAPACITY},
+            # Gateway hubs re-join every 30 s (quanta/consumers/hub.py): a hub whose web process
+            # died is dropped from the group after 90 s instead of a day.
+            "group_expiries": {"gateways": 90},
         },
     }
 }

@@ -38,8 +38,10 @@ from quanta.groups import ENGINE_CHANNEL, GATEWAYS_GROUP
 
 logger = logging.getLogger(__name__)
 
-GROUP_RENEW_S = 3_600.0
-"""How often the hub re-joins GATEWAYS_GROUP (channels_redis forgets members after a day)."""
+GROUP_RENEW_S = 30.0
+"""How often the hub re-joins GATEWAYS_GROUP. The layer forgets members that did not re-join
+for GATEWAYS_GROUP_EXPIRY_S (settings), so a web process that died without leaving stops
+being sent results soon after."""
 
 
 class Session(Protocol):

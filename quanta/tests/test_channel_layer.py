@@ -12,6 +12,7 @@ instance plays one process.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -147,3 +148,22 @@ async def test_stock_channels_redis_and_this_layer_read_each_other(prefix: str) 
     assert (await receive(stock, channel))["from"] == "ours"
     await ours.close_pools()
     await stock.close_pools()
+
+
+async def test_a_group_with_its_own_expiry_drops_members_that_did_not_rejoin(prefix: str) -> None:
+    layer = layer_for(prefix, group_expiries={"gateways": 90})
+    stale, fresh, kept = "hub-dead", "hub-alive", "other-member"
+    for group, channel in (("gateways", stale), ("gateways", fresh), ("others", kept)):
+        await layer.group_add(group, channel)
+    # As if the stale hub's process died two minutes ago: its last re-join is that old.
+    old = time.time() - 120
+    connection = layer.connection(0)
+    await connection.zadd(layer._group_key("gateways"), {stale: old})
+    await connection.zadd(layer._group_key("others"), {kept: old})
+    await layer.group_send("gateways", {"type": "x"})
+    await layer.group_send("others", {"type": "x"})
+    assert await receive(layer, fresh) == {"type": "x"}
+    assert await receive(layer, kept) == {"type": "x"}  # The default expiry is a day.
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(layer.receive(stale), 0.3)
+    await layer.close_pools()
