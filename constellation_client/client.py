@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -60,7 +61,10 @@ from quanta.core.xdr.schema import (
 
 # Server frames may carry up to a batch worth of history or effects hashes.
 FRAME_BYTES_MAX = Limits.BATCH_BYTES_MAX
+logger = logging.getLogger(__name__)
 REQUEST_TIMEOUT_S = 30.0
+NOTIFICATIONS_MAX = 10_000
+"""Unread notifications kept; older ones are dropped (and counted) beyond it."""
 
 
 class ConstellationClient:
@@ -89,7 +93,10 @@ class ConstellationClient:
         self._message_ids = itertools.count(time.time_ns() // 1000)
         self._pending: dict[int, asyncio.Future[Message | RequestResult]] = {}
         self._unfinalized: dict[int, RequestResult] = {}
-        self._notifications: asyncio.Queue[RequestResult] = asyncio.Queue()
+        # Bounded: a client that never reads its notifications must not grow without end.
+        # Past the bound the oldest is dropped and counted (`notifications_dropped`).
+        self._notifications: asyncio.Queue[RequestResult] = asyncio.Queue(NOTIFICATIONS_MAX)
+        self.notifications_dropped = 0
         self._reader: asyncio.Task[None] | None = None
         self._failure: ConstellationClientError | None = None
         self._sampler = sampler or SignatureSampler()
@@ -274,10 +281,21 @@ class ConstellationClient:
         """Queues a notification as a result (finality already checked)."""
         if isinstance(message, QuantumResultMessage):
             verify = self._sampler.take()
-            result = RequestResult.executed(message, self.constellation, verify_signatures=verify)
-            self._notifications.put_nowait(result)
+            self._queue_notification(
+                RequestResult.executed(message, self.constellation, verify_signatures=verify)
+            )
         elif isinstance(message, ResultMessage):
-            self._notifications.put_nowait(RequestResult.rejected(message))
+            self._queue_notification(RequestResult.rejected(message))
+
+    def _queue_notification(self, result: RequestResult) -> None:
+        if self._notifications.full():
+            self._notifications.get_nowait()
+            self.notifications_dropped += 1
+            if self.notifications_dropped == 1:
+                logger.warning(
+                    "more than %d unread notifications: dropping the oldest", NOTIFICATIONS_MAX
+                )
+        self._notifications.put_nowait(result)
 
     async def next_notification(self, timeout_s: float | None = None) -> RequestResult | None:
         """Returns the next notification, or None if none arrives within `timeout_s`."""
