@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 from exchange.core.accounts import RateLimiter, RequestRateLimits
 from quanta.core.engine import Engine, Executed, QuantumMismatch
+from quanta.core.gateway import may_be_signless
 from quanta.core.keys import KeyPair
 from quanta.core.node_state import NodeStatus
 from quanta.core.pending import PendingUpdates, QuantumRow, quantum_row
@@ -70,7 +71,7 @@ class Delivery:
     # quanta are on disk. 0: no wait (acknowledgements, rejections).
     finals_persisted_min: int = 0
     # Whether the frame must be signed: False for a quantum result its own proof authenticates
-    # (quanta.core.gateway.may_be_signless), so the gateway need not decode it to tell.
+    # (set by `result_delivery`), so the gateway need not decode it to tell.
     signed: bool = True
 
 
@@ -243,8 +244,9 @@ class AlphaNode:
         if requester is not None and reply_to is not None:
             # To the account (every connection of it), like the final result that follows:
             # one destination keeps the acknowledgement ahead of the finalization.
-            ack = quantum_result(executed, requester, message_id, signatures, self.engine)
-            deliveries.append(Delivery(ack, requester, signed=_result_signed(executed, message_id)))
+            deliveries.append(
+                result_delivery(executed, requester, message_id, signatures, self.engine)
+            )
         return deliveries
 
     def add_signature(self, apex: int, signer_index: int, signature: bytes) -> list[Delivery]:
@@ -285,18 +287,18 @@ class AlphaNode:
                 continue
             own = account.public_key == waiting.requester
             message_id = waiting.message_id if own else 0
-            message = quantum_result(
-                executed, account.public_key, message_id, waiting.signatures, self.engine
+            deliveries.append(
+                result_delivery(
+                    executed, account.public_key, message_id, waiting.signatures, self.engine
+                )
             )
-            signed = _result_signed(executed, message_id)
-            deliveries.append(Delivery(message, account.public_key, signed=signed))
         requester_touched = any(d.public_key == waiting.requester for d in deliveries)
         if waiting.requester is not None and not requester_touched:
-            message = quantum_result(
-                executed, waiting.requester, waiting.message_id, waiting.signatures, self.engine
+            deliveries.append(
+                result_delivery(
+                    executed, waiting.requester, waiting.message_id, waiting.signatures, self.engine
+                )
             )
-            signed = _result_signed(executed, waiting.message_id)
-            deliveries.append(Delivery(message, waiting.requester, signed=signed))
         return deliveries
 
     def take_outgoing(self) -> list[SignedQuantum]:
@@ -324,20 +326,16 @@ def result_message(message_id: int, status: StatusCode, description: str) -> byt
     return encode(ResultMessage(message_id, status, description[:1000]), MESSAGE)
 
 
-def _result_signed(executed: Executed, message_id: int) -> bool:
-    """Tells whether the `quantum_result` for `message_id` carries account data, which lies
-    outside the payload proof, so its frame must be signed."""
-    return bool(message_id) and executed.account_data is not None
-
-
-def quantum_result(
+def result_delivery(
     executed: Executed,
     public_key: bytes,
     message_id: int,
     signatures: SignatureSet,
     engine: Engine,
-) -> bytes:
-    """Returns the XDR of the QuantumResultMessage `public_key`'s account should get."""
+) -> Delivery:
+    """Returns the QuantumResultMessage `public_key`'s account should get, for its
+    connections, with whether its frame must be signed (`may_be_signless`: only a result
+    carrying account data, which lies outside the payload proof)."""
     account = engine.state.accounts.get_by_key(public_key)
     account_id = None if account is None else account.id
     effects = tuple(
@@ -358,4 +356,4 @@ def quantum_result(
         effects,
         executed.account_data if message_id else None,
     )
-    return encode(message, MESSAGE)
+    return Delivery(encode(message, MESSAGE), public_key, signed=not may_be_signless(message))
