@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import platform
@@ -49,6 +50,7 @@ from bench.engine import (  # noqa: E402
 )
 from constellation_client import ConstellationClient  # noqa: E402
 from constellation_client.result import RequestResult  # noqa: E402
+from constellation_site import gc_policy  # noqa: E402
 from exchange.core.matching import TimeInForce  # noqa: E402
 from exchange.core.orderbook import Side  # noqa: E402
 from quanta.core.keys import KeyPair  # noqa: E402
@@ -232,6 +234,11 @@ async def funded_traders(
 async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, object]:
     """Runs both phases against a started, initialized cluster."""
     traders = await funded_traders(cluster, args.clients, args.seed, args.verify_one_in)
+    # The load generator sets up its collector as the nodes do (gc_policy), and puts the
+    # defaults back afterwards so the references after the run are measured as before it.
+    thresholds = gc.get_threshold()
+    gc_policy.tune()
+    gc_policy.settle()
     try:
         cpu_before = cpu_seconds()
         busy, elapsed = await saturate(traders, args.window, args.seconds)
@@ -241,6 +248,8 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, objec
     finally:
         for trader in traders:
             await trader.client.close()
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
     return {
         "saturation_s": round(elapsed, 2),
         "saturation_sent": busy.sent,

@@ -17,6 +17,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from chronicler.publisher import MarketPublisher
+from constellation_site import gc_policy
 from payments.core.provider import PaymentProvider
 from payments.payouts import PayoutDesk
 from quanta import worker
@@ -70,6 +71,9 @@ class EngineConsumer(DirectDispatchMixin, AsyncConsumer):
         # Public market data (chronicler): rebuilt from the persisted trades, then published.
         self.market_data = await database_sync_to_async(MarketPublisher.load)(get_channel_layer())
         await self.market_data.publish_all(self.node.engine.state.exchange)
+        # The state is loaded: the collector need not walk it again (gc_policy explains).
+        gc_policy.tune()
+        gc_policy.settle()
         # Auditors execute batches in a thread (their providers read the ledger to check
         # alpha's deposit notifications); the lock keeps snapshot cuts out of that window.
         self._state_lock = asyncio.Lock()

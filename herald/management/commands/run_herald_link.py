@@ -6,6 +6,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from constellation_site import gc_policy
 from herald.link import HeraldLink
 from quanta import worker
 from quanta.node_status import status_read
@@ -22,5 +23,7 @@ class Command(BaseCommand):
             keypair = worker.node_keypair()
         except RuntimeError as error:
             raise CommandError(str(error)) from None
+        gc_policy.tune()
+        gc_policy.settle()
         link = HeraldLink(settings.ALPHA_HERALD_URL, keypair, layer, lambda: status_read().apex)
         asyncio.run(link.run_forever())
