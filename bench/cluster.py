@@ -296,10 +296,25 @@ def main(argv: list[str] | None = None) -> int:
         default=16,
         help="clients verify the node signatures of 1 in N results (1: all)",
     )
+    parser.add_argument(
+        "--auditor-participation",
+        choices=("auditor", "prime"),
+        default="auditor",
+        help="the auditors' participation level (alpha is always prime)",
+    )
     args = parser.parse_args(argv)
     before = reference_figures()
     workdir = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
-    cluster = Cluster(1 + args.auditors, name="bench", base_port=args.port, workdir=workdir)
+    # Auditors talk to no clients: by default they run at SPEC.md's Auditor participation,
+    # keeping quanta and state but not the public history (chronicler.services.history_kept).
+    participation = {"CONSTELLATION_PARTICIPATION": args.auditor_participation}
+    cluster = Cluster(
+        1 + args.auditors,
+        name="bench",
+        base_port=args.port,
+        workdir=workdir,
+        node_env={index: participation for index in range(1, 1 + args.auditors)},
+    )
     with cluster:
         answer = cluster.initialize()
         assert answer.get("status") == 200, answer
@@ -311,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     core_per_s = max(before["ref_core_engine_quanta_per_s"], after["ref_core_engine_quanta_per_s"])
     result = {
         "nodes": 1 + args.auditors,
+        "auditor_participation": args.auditor_participation,
         "clients": args.clients,
         "window": args.window,
         **figures,

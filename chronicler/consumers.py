@@ -21,6 +21,7 @@ from chronicler.core.market_data import PERIODS_MS
 from chronicler.groups import FEEDS, market_group
 from chronicler.publisher import snapshot_read
 from chronicler.selectors import markets_list, quantum_info_page
+from chronicler.services import history_kept
 from quanta.consumers.client_session import ClientSessionMixin
 from quanta.core.gateway import GatewayError, check_request
 from quanta.core.status import StatusCode
@@ -30,6 +31,9 @@ from quanta.core.xdr.schema import (
 from quanta.dispatch import DirectDispatchMixin
 
 SUBSCRIPTIONS_MAX = 64
+NO_MARKET_FEEDS_TEXT = (
+    "this node publishes no market feeds (auditor participation): ask a prime node"
+)
 """Market-data subscriptions one connection may hold (each is a channel group)."""
 EMPTY_DATA: dict[str, Any] = {
     "depth": {"bids": [], "asks": []},
@@ -115,6 +119,8 @@ class ChroniclerConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocket
         return feed, market, period
 
     async def _subscribe(self, key: Key) -> None:
+        if not history_kept():
+            raise MarketDataError(NO_MARKET_FEEDS_TEXT, 403)
         if key not in self.subscriptions and len(self.subscriptions) >= SUBSCRIPTIONS_MAX:
             raise MarketDataError(f"at most {SUBSCRIPTIONS_MAX} subscriptions per connection")
         # Join first, then read: an update racing the read is then received, not lost.

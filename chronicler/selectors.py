@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from django.conf import settings
-
 from chronicler.core.market_data import TRADES_MAX, Trade, rebuild_since_ms
 from chronicler.models import TradeRecord
+from chronicler.services import history_kept
 from exchange.models import AccountRecord
 from quanta.core.status import StatusCode
 from quanta.core.xdr.codec import decode, encode
@@ -94,7 +93,7 @@ def history_page(request: QuantumInfoRequest) -> QuantumInfoResponse:
 
 
 def _check_history_request(request: QuantumInfoRequest) -> int:
-    if settings.NODE_PARTICIPATION != "prime":
+    if not history_kept():
         raise HistoryRefused(StatusCode.FORBIDDEN, NOT_PRIME_TEXT)
     if not 1 <= request.limit <= HISTORY_LIMIT_MAX:
         text = f"limit must be between 1 and {HISTORY_LIMIT_MAX}, got {request.limit}"

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from chronicler.services import trades_persist
+from chronicler.services import history_kept, trades_persist
 from exchange.core.accounts import Account
 from exchange.core.orderbook import Order, Side
 from exchange.models import AccountRecord, BalanceRecord, OrderRecord
@@ -53,8 +53,9 @@ EFFECTS_GROUP_FIELDS = ("apex", "account", "account_sequence", "data")
 
 
 def quanta_persist(*, rows: Sequence[QuantumRow]) -> None:
-    """Appends final quanta and their effects groups, in one transaction (idempotent: rows
-    already on record are skipped). Runs for every quantum on every node, hence raw COPY
+    """Appends final quanta and, on a node that keeps the history (`history_kept`), their
+    effects groups and trades, in one transaction (idempotent: rows already on record are
+    skipped). Runs for every quantum on every node, hence raw COPY
     rather than bulk_create (see `records_insert`)."""
     with transaction.atomic():
         records_insert(
@@ -74,18 +75,19 @@ def quanta_persist(*, rows: Sequence[QuantumRow]) -> None:
                 for row in rows
             ],
         )
-        records_insert(
-            EffectsGroupRecord,
-            EFFECTS_GROUP_FIELDS,
-            [
-                (row.apex, group.account, group.account_sequence, data)
-                for row in rows
-                for group, data in zip(row.groups, row.group_data, strict=True)
-            ],
-        )
-        # The public trades are derived rows of the same quanta: same transaction, so the
-        # chronicler's trade table never lags behind or runs ahead of the chain.
-        trades_persist(rows=rows)
+        if history_kept():
+            records_insert(
+                EffectsGroupRecord,
+                EFFECTS_GROUP_FIELDS,
+                [
+                    (row.apex, group.account, group.account_sequence, data)
+                    for row in rows
+                    for group, data in zip(row.groups, row.group_data, strict=True)
+                ],
+            )
+            # The public trades are derived rows of the same quanta: same transaction, so the
+            # chronicler's trade table never lags behind or runs ahead of the chain.
+            trades_persist(rows=rows)
         # Likewise the settings versions: a version is on record exactly when its quantum is
         # final, on every node, so no node shows settings that a crash could still undo.
         for row in rows:

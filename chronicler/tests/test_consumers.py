@@ -19,7 +19,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
-from chronicler.consumers import ChroniclerConsumer
+from chronicler.consumers import NO_MARKET_FEEDS_TEXT, ChroniclerConsumer
 from chronicler.core.market_data import PERIODS_MS, trade_json
 from chronicler.models import TradeRecord
 from chronicler.publisher import MarketPublisher
@@ -225,6 +225,30 @@ async def test_auditor_participation_refuses_history(chain: Chain, node_settings
     await communicator.disconnect()
 
 
+def test_auditor_participation_keeps_quanta_but_no_history(node_settings: Any) -> None:
+    """An auditor-level node writes the final quanta (recovery needs them) but no effects
+    groups or trades: it answers no history query that would read them."""
+    from quanta.models import EffectsGroupRecord, QuantumRecord
+
+    node_settings.NODE_PARTICIPATION = "auditor"
+    chain = Chain()
+    chain.fund(ALICE, ("USD", 1000 * UNIT), ("XLM", 1000 * UNIT))
+    chain.fund(BOB, ("USD", 1000 * UNIT), ("XLM", 1000 * UNIT))
+    chain.order(ALICE, Side.SELL, 10 * UNIT, 1.5)
+    chain.order(BOB, Side.BUY, 10 * UNIT, 1.5)
+    rows = chain.take_rows()
+    quanta_persist(rows=rows)
+    assert list(QuantumRecord.objects.order_by("apex").values_list("apex", flat=True)) == [
+        row.apex for row in rows
+    ]
+    assert not EffectsGroupRecord.objects.exists()
+    assert not TradeRecord.objects.exists()
+    node_settings.NODE_PARTICIPATION = "prime"
+    quanta_persist(rows=rows)  # The same rows on a prime node: the history is written.
+    assert EffectsGroupRecord.objects.filter(apex=rows[-1].apex).count() == 2
+    assert TradeRecord.objects.count() == 1
+
+
 # --- market data ---------------------------------------------------------------------------
 
 
@@ -277,6 +301,15 @@ async def test_bad_market_data_requests_get_clear_errors(
     assert answer["op"] == "error"
     assert answer["status"] == 400
     assert message in answer["message"]
+    assert (await send_json(communicator, {"op": "markets"}))["op"] == "markets"
+    await communicator.disconnect()
+
+
+async def test_auditor_participation_refuses_market_feeds(chain: Chain, node_settings: Any) -> None:
+    node_settings.NODE_PARTICIPATION = "auditor"
+    communicator = await market_connection()
+    answer = await send_json(communicator, {"op": "subscribe", "feed": "depth", "market": "XLM"})
+    assert answer == {"op": "error", "status": 403, "message": NO_MARKET_FEEDS_TEXT}
     assert (await send_json(communicator, {"op": "markets"}))["op"] == "markets"
     await communicator.disconnect()
 

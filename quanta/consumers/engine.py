@@ -17,6 +17,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from chronicler.publisher import MarketPublisher
+from chronicler.services import history_kept
 from constellation_site import gc_policy
 from payments.core.provider import PaymentProvider
 from payments.payouts import PayoutDesk
@@ -68,9 +69,13 @@ class EngineConsumer(DirectDispatchMixin, AsyncConsumer):
         self._last_publish = 0.0
         self._batches: list[Batch] = []
         self.providers = worker.providers_for(self.node)
-        # Public market data (chronicler): rebuilt from the persisted trades, then published.
-        self.market_data = await database_sync_to_async(MarketPublisher.load)(get_channel_layer())
-        await self.market_data.publish_all(self.node.engine.state.exchange)
+        # Public market data (chronicler): rebuilt from the persisted trades, then published;
+        # none on a node that keeps no history (auditor participation).
+        self.market_data: MarketPublisher | None = None
+        if history_kept():
+            layer = get_channel_layer()
+            self.market_data = await database_sync_to_async(MarketPublisher.load)(layer)
+            await self.market_data.publish_all(self.node.engine.state.exchange)
         # The state is loaded: the collector need not walk it again (gc_policy explains).
         gc_policy.tune()
         gc_policy.settle()
@@ -324,7 +329,8 @@ class EngineConsumer(DirectDispatchMixin, AsyncConsumer):
             if self.node.status.state == self._published[0]:
                 return
         self._last_publish = now
-        await self.market_data.publish_pending(self.node.engine.state.exchange)
+        if self.market_data is not None:
+            await self.market_data.publish_pending(self.node.engine.state.exchange)
         await self._publish_status()
 
     async def _stream_quanta(self) -> None:
@@ -400,7 +406,8 @@ class EngineConsumer(DirectDispatchMixin, AsyncConsumer):
                 raise
             self.outbox.finals_persisted(len(rows))
             await self._reply_final(rows)
-            self.market_data.fold_rows(rows)
+            if self.market_data is not None:
+                self.market_data.fold_rows(rows)
         elapsed = time.monotonic() - self._last_cut
         if self.node.pending.is_due(elapsed) or (force and self.node.pending.count):
             async with self._state_lock:
