@@ -13,14 +13,15 @@ Nothing here does I/O; the worker sends the deliveries and writes the rows.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from exchange.core.accounts import RateLimiter, RequestRateLimits
 from quanta.core.engine import Engine, Executed, QuantumMismatch
-from quanta.core.gateway import may_be_signless
+from quanta.core.gateway import result_may_be_signless
 from quanta.core.keys import KeyPair
 from quanta.core.node_state import NodeStatus
 from quanta.core.pending import PendingUpdates, QuantumRow, quantum_row
+from quanta.core.result_bytes import ResultEncoder
 from quanta.core.rising import Rising, RisingFailed
 from quanta.core.signatures import SignatureSet
 from quanta.core.status import (
@@ -35,13 +36,11 @@ from quanta.core.xdr.schema import (
     ConstellationMessageEnvelope,
     ConstellationQuantum,
     DepositQuantum,
-    EffectsGroupHash,
     MessageEnvelope,
     NodeSignature,
     NodeState,
     PayloadProof,
     QuantumBody,
-    QuantumResultMessage,
     RequestQuantum,
     ResultMessage,
     SignedQuantum,
@@ -83,6 +82,8 @@ class PendingQuantum:
     signatures: SignatureSet
     requester: bytes | None
     message_id: int
+    # Builds its result messages (acknowledgement and finalizations) from shared bytes.
+    encoder: ResultEncoder
 
 
 class AlphaNode:
@@ -208,7 +209,7 @@ class AlphaNode:
             for index, signature in sorted(candidate.signatures.items()):
                 signatures.add(index, signature)
             self.pending.record(executed)
-            waiting = PendingQuantum(executed, signatures, None, 0)
+            waiting = PendingQuantum(executed, signatures, None, 0, ResultEncoder(executed))
             signed = SignedQuantum(
                 executed.quantum,
                 tuple(NodeSignature(i, sig) for i, sig in signatures.signatures()),
@@ -231,7 +232,9 @@ class AlphaNode:
         config = self.engine.state.require_config()
         signatures = SignatureSet(config.auditor_keys, config.alpha_index, executed.payload_hash)
         signatures.add_own(config.alpha_index, self.keypair.sign(executed.payload_hash))
-        waiting = PendingQuantum(executed, signatures, requester, message_id)
+        waiting = PendingQuantum(
+            executed, signatures, requester, message_id, ResultEncoder(executed)
+        )
         self.pending.record(executed)
         alpha_signature = NodeSignature(config.alpha_index, signatures.signatures()[0][1])
         signed = SignedQuantum(executed.quantum, (alpha_signature,))
@@ -245,7 +248,7 @@ class AlphaNode:
             # To the account (every connection of it), like the final result that follows:
             # one destination keeps the acknowledgement ahead of the finalization.
             deliveries.append(
-                result_delivery(executed, requester, message_id, signatures, self.engine)
+                result_delivery(waiting.encoder, requester, message_id, signatures, self.engine)
             )
         return deliveries
 
@@ -273,10 +276,9 @@ class AlphaNode:
             initiator = 0 if account is None else account.id
         self.final_rows.append(quantum_row(executed, initiator, proof))
         self.finalized_count += 1
-        durable = self.finalized_count
-        return [replace(d, finals_persisted_min=durable) for d in self._final_deliveries(waiting)]
+        return self._final_deliveries(waiting, self.finalized_count)
 
-    def _final_deliveries(self, waiting: PendingQuantum) -> list[Delivery]:
+    def _final_deliveries(self, waiting: PendingQuantum, durable: int) -> list[Delivery]:
         executed = waiting.executed
         deliveries = []
         for group in executed.groups:
@@ -289,14 +291,24 @@ class AlphaNode:
             message_id = waiting.message_id if own else 0
             deliveries.append(
                 result_delivery(
-                    executed, account.public_key, message_id, waiting.signatures, self.engine
+                    waiting.encoder,
+                    account.public_key,
+                    message_id,
+                    waiting.signatures,
+                    self.engine,
+                    durable,
                 )
             )
         requester_touched = any(d.public_key == waiting.requester for d in deliveries)
         if waiting.requester is not None and not requester_touched:
             deliveries.append(
                 result_delivery(
-                    executed, waiting.requester, waiting.message_id, waiting.signatures, self.engine
+                    waiting.encoder,
+                    waiting.requester,
+                    waiting.message_id,
+                    waiting.signatures,
+                    self.engine,
+                    durable,
                 )
             )
         return deliveries
@@ -327,33 +339,23 @@ def result_message(message_id: int, status: StatusCode, description: str) -> byt
 
 
 def result_delivery(
-    executed: Executed,
+    encoder: ResultEncoder,
     public_key: bytes,
     message_id: int,
     signatures: SignatureSet,
     engine: Engine,
+    finals_persisted_min: int = 0,
 ) -> Delivery:
     """Returns the QuantumResultMessage `public_key`'s account should get, for its
-    connections, with whether its frame must be signed (`may_be_signless`: only a result
-    carrying account data, which lies outside the payload proof)."""
+    connections, with whether its frame must be signed (`result_may_be_signless`: only a
+    result carrying account data, which lies outside the payload proof)."""
     account = engine.state.accounts.get_by_key(public_key)
     account_id = None if account is None else account.id
-    effects = tuple(
-        group if group.account == account_id else EffectsGroupHash(group.account, digest)
-        for group, digest in zip(executed.groups, executed.group_hashes, strict=True)
+    proof = tuple(NodeSignature(i, s) for i, s in signatures.signatures())
+    account_data = encoder.executed.account_data if message_id else None
+    return Delivery(
+        encoder.message(message_id, account_id, proof, account_data),
+        public_key,
+        finals_persisted_min=finals_persisted_min,
+        signed=not result_may_be_signless(account_data),
     )
-    proof = PayloadProof(
-        executed.payload_hash,
-        tuple(NodeSignature(i, s) for i, s in signatures.signatures()),
-    )
-    message = QuantumResultMessage(
-        message_id,
-        StatusCode.SUCCESS,
-        "",
-        executed.apex,
-        executed.quantum_hash,
-        proof,
-        effects,
-        executed.account_data if message_id else None,
-    )
-    return Delivery(encode(message, MESSAGE), public_key, signed=not may_be_signless(message))

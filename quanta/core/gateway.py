@@ -18,6 +18,7 @@ from quanta.core.xdr.codec import XdrError, decode
 from quanta.core.xdr.schema import (
     CLIENT_REQUESTS,
     MESSAGE,
+    AccountDataInfo,
     HandshakeResponse,
     Limits,
     Message,
@@ -44,7 +45,15 @@ def may_be_signless(message: Message) -> bool:
     data. Account data (balances, orders, nonce) lies outside the payload proof, so a result
     carrying it stays signed; the message id, status and description of an unsigned result
     are protected by the transport only (TLS in production)."""
-    return isinstance(message, QuantumResultMessage) and message.account_data is None
+    return isinstance(message, QuantumResultMessage) and result_may_be_signless(
+        message.account_data
+    )
+
+
+def result_may_be_signless(account_data: AccountDataInfo | None) -> bool:
+    """Tells whether a quantum result with this account data may travel unsigned (see
+    `may_be_signless`): only one without."""
+    return account_data is None
 
 
 class GatewayError(Exception):
