@@ -10,9 +10,9 @@ the result is not final).
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from constellation_client.verify import check_result
+from constellation_client.verify import check_result, check_signatures
 from constellation_client.wire import Constellation
 from quanta.core.status import StatusCode
 from quanta.core.xdr.schema import (
@@ -81,12 +81,30 @@ class RequestResult:
         node signatures without verifying them; the payload hash is checked either way."""
         if self.apex and message.apex != self.apex:
             return
-        check = check_result(
-            message,
-            constellation.auditor_keys,
-            constellation.alpha_index,
-            verify_signatures=verify_signatures,
-        )
+        keys, alpha_index = constellation.auditor_keys, constellation.alpha_index
+        verified = self.message
+        claimed = message.payload_proof.payload_hash
+        if verified is not None and (message.quantum_hash, claimed) == (
+            verified.quantum_hash,
+            verified.payload_proof.payload_hash,
+        ):
+            # The payload hash this result already matched against its effects: only the
+            # signatures are new. The effects stay those that were checked; the later copy's
+            # are not looked at, so nothing unchecked gets in.
+            check = check_signatures(
+                claimed,
+                message.payload_proof.signatures,
+                keys,
+                alpha_index,
+                verify_signatures=verify_signatures,
+            )
+            message = replace(
+                verified,
+                payload_proof=message.payload_proof,
+                account_data=message.account_data or verified.account_data,
+            )
+        else:
+            check = check_result(message, keys, alpha_index, verify_signatures=verify_signatures)
         if not check.payload_valid or check.valid_count < self.signatures_verified:
             return
         self.apex, self.quantum_hash, self.message = message.apex, message.quantum_hash, message

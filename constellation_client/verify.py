@@ -117,7 +117,25 @@ def check_result(
     claimed = message.payload_proof.payload_hash
     if expected_payload_hash(message) != claimed:
         return ResultCheck(False, False, 0, False, verify_signatures)
-    signatures = message.payload_proof.signatures
+    return check_signatures(
+        claimed,
+        message.payload_proof.signatures,
+        auditor_keys,
+        alpha_index,
+        verify_signatures=verify_signatures,
+    )
+
+
+def check_signatures(
+    claimed: bytes,
+    signatures: Sequence[NodeSignature],
+    auditor_keys: Sequence[bytes],
+    alpha_index: int,
+    *,
+    verify_signatures: bool = True,
+) -> ResultCheck:
+    """Checks the node signatures of a payload hash the caller has already matched against
+    the result's content (`check_result` does both)."""
     if not verify_signatures:
         counted = _counted_signatures(len(auditor_keys), alpha_index, signatures)
         has_alpha = alpha_index in counted

@@ -97,3 +97,17 @@ def test_unverified_update_counts_signatures_but_still_checks_the_payload() -> N
     tampered = dataclasses.replace(forged, quantum_hash=b"\x01" * 32)
     result.update(tampered, CONSTELLATION, verify_signatures=False)
     assert not result.finalized and result.signatures_verified == 1
+
+
+def test_a_later_copy_s_effects_are_not_taken_unchecked() -> None:
+    """A finalization for the payload hash already matched keeps the checked effects: only
+    its signatures are new. A copy whose effects differ from that hash changes nothing else."""
+    result = _acknowledged()
+    final = signed_result([(0, PAIRS[0]), (1, PAIRS[1])])
+    tampered_group = own_group(amount=999)
+    tampered = dataclasses.replace(final, effects=(tampered_group, *final.effects[1:]))
+    result.update(tampered, CONSTELLATION)
+    assert result.finalized and result.signatures_verified == 2
+    assert result.effects == own_group() != tampered_group
+    assert result.message is not None and result.message.effects == final.effects
+    assert result.message.payload_proof == final.payload_proof
