@@ -105,9 +105,13 @@ class Trader:
         cells = self.page.locator("#balances tbody tr", has_text=asset).locator("td")
         return cells.all_inner_texts()[1:]
 
-    def finalized_signatures(self, label: str) -> int:
-        """Waits for the history row of `label` to be finalized; returns its verified count."""
-        row = self.page.locator("#history tbody tr", has_text=label).first
+    def finalized_signatures(self, label: str, count: int = 1) -> int:
+        """Waits for the `count`-th history row of `label` (the newest, listed first) to be
+        finalized; returns its verified count. Waiting for the count first keeps an older
+        row of the same label from being read while the new one is still on its way."""
+        rows = self.page.locator("#history tbody tr", has_text=label)
+        expect(rows).to_have_count(count)
+        row = rows.first
         expect(row).to_contain_text("finalized")
         print(f"history row {label!r} first seen final: {row.inner_text()!r}")
         # The count shown is what the browser verified; wait (bounded) for the majority.
@@ -213,7 +217,7 @@ def test_cancel_ioc_payment_and_withdrawal_from_the_page(
     assert seller.finalized_signatures("cancel order") >= 2
 
     buyer.order("buy", "1", "1", tif="1")
-    assert buyer.finalized_signatures("buy XLM") >= 2
+    assert buyer.finalized_signatures("buy XLM", count=2) >= 2
     expect(buyer.page.locator("#orders tbody")).to_contain_text("No open orders.")
 
     seller.page.fill("#pay-destination", buyer.page.locator("#public-key").inner_text())
