@@ -78,7 +78,8 @@ class RequestResult:
         """Takes in a (possibly later, better signed) result of the same quantum.
 
         `verify_signatures` False (load generators only, see `SignatureSampler`) counts the
-        node signatures without verifying them; the payload hash is checked either way."""
+        node signatures without verifying them; the payload hash is checked either way (once
+        per quantum: a copy for the payload hash already matched only adds signatures)."""
         if self.apex and message.apex != self.apex:
             return
         keys, alpha_index = constellation.auditor_keys, constellation.alpha_index

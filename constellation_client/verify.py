@@ -9,6 +9,9 @@ from distinct auditor indexes, final when they reach a majority with alpha's amo
 
 A load generator may verify the signatures of only some results (`SignatureSampler`); the
 others still get their payload hash recomputed, but their signatures are only counted.
+`RequestResult.update` recomputes it once per quantum: a later copy of a result (the
+finalization after the acknowledgement) claiming the payload hash already matched only has
+its signatures checked (`check_signatures`), and its effects are not taken.
 
 Pure functions only: no I/O, no clock, so the same checks run in tests and in the client (the
 sampler's random draw can be replaced in tests).
