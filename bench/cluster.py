@@ -237,7 +237,6 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, objec
     # The load generator sets up its collector as the nodes do (gc_policy), and puts the
     # defaults back afterwards so the references after the run are measured as before it.
     thresholds = gc.get_threshold()
-    gc_policy.tune()
     gc_policy.settle()
     try:
         cpu_before = cpu_seconds()

@@ -22,5 +22,4 @@ application = ProtocolTypeRouter(
     }
 )
 # Everything a web process keeps for its lifetime is imported by now (gc_policy explains).
-gc_policy.tune()
 gc_policy.settle()

@@ -7,13 +7,14 @@ several young collections, the objects that live a few seconds (pending quanta, 
 recent quanta kept for auditors) are promoted on the way, and every full collection then walks
 the whole heap again: the engine's state, Django and every imported module.
 
-So each process, once started:
-- `tune()`: collects the young generation every 50 000 net allocations instead of 700. A
-  young collection then takes a few milliseconds at most, and garbage cycles wait at most
-  that many allocations (little memory);
-- `settle()`: once its long-lived objects exist (modules imported, state loaded), collects
-  once and freezes what survives (`gc.freeze`), so later collections never walk it again.
-  Frozen objects are still freed by reference counting; only cycles among them would stay.
+So each process calls `settle()` once its long-lived objects exist (modules imported, state
+loaded). It then
+- collects the young generation every 50 000 net allocations instead of 700: a young
+  collection takes a few milliseconds at most, and garbage cycles wait at most that many
+  allocations (little memory);
+- collects once and freezes what survives (`gc.freeze`), so later collections never walk it
+  again. Frozen objects are still freed by reference counting; only cycles among them would
+  stay.
 
 Nothing here changes what any node computes, only when the collector runs.
 """
@@ -26,13 +27,10 @@ from typing import Final
 YOUNG_THRESHOLD: Final = 50_000
 
 
-def tune() -> None:
-    """Raises the young-generation threshold; the older generations keep their defaults."""
+def settle() -> None:
+    """Raises the young-generation threshold (the older generations keep their defaults),
+    collects once, then moves every surviving object out of the collector's sight."""
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, middle, old)
-
-
-def settle() -> None:
-    """Collects once, then moves every surviving object out of the collector's sight."""
     gc.collect()
     gc.freeze()

@@ -77,7 +77,6 @@ class EngineConsumer(DirectDispatchMixin, AsyncConsumer):
             self.market_data = await database_sync_to_async(MarketPublisher.load)(layer)
             await self.market_data.publish_all(self.node.engine.state.exchange)
         # The state is loaded: the collector need not walk it again (gc_policy explains).
-        gc_policy.tune()
         gc_policy.settle()
         # Auditors execute batches in a thread (their providers read the ledger to check
         # alpha's deposit notifications); the lock keeps snapshot cuts out of that window.

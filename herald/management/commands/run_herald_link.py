@@ -23,7 +23,6 @@ class Command(BaseCommand):
             keypair = worker.node_keypair()
         except RuntimeError as error:
             raise CommandError(str(error)) from None
-        gc_policy.tune()
         gc_policy.settle()
         link = HeraldLink(settings.ALPHA_HERALD_URL, keypair, layer, lambda: status_read().apex)
         asyncio.run(link.run_forever())
