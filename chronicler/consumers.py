@@ -31,10 +31,11 @@ from quanta.core.xdr.schema import (
 from quanta.dispatch import DirectDispatchMixin
 
 SUBSCRIPTIONS_MAX = 64
+"""Market-data subscriptions one connection may hold (each is a channel group)."""
 NO_MARKET_FEEDS_TEXT = (
     "this node publishes no market feeds (auditor participation): ask a prime node"
 )
-"""Market-data subscriptions one connection may hold (each is a channel group)."""
+"""Why an auditor-level node refuses feed subscriptions (403): it publishes none."""
 EMPTY_DATA: dict[str, Any] = {
     "depth": {"bids": [], "asks": []},
     "trades": [],
