@@ -6,10 +6,10 @@ all of the quantum's effects groups, its account's own in full and the others as
 Encoding each message whole encoded every group again for every copy. `ResultEncoder` encodes
 each group's two forms once per quantum: the full form from the XDR the engine hashed
 (`Executed.group_data`), the hash form from the hash it computed. Each message is then one
-small encode of its head (ids, status, hashes, proof) and a join.
+small encode of its head (ids, status, hashes, proof, account data) and a join.
 
 The bytes are exactly `encode(QuantumResultMessage(...), MESSAGE)`'s (the unit tests compare
-them); results that carry account data, which are rare, are encoded whole.
+them, with and without account data).
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from quanta.core.xdr.schema import (
     QuantumResultMessage,
 )
 
-# A message with no effects and no account data ends with the effects array's count (0) and
-# the account data's absent flag (0), four bytes each.
-_EMPTY_TAIL: Final = 8
+# The account data comes last: an XDR optional, its flag (4 bytes) then the value if present.
 _ABSENT: Final = b"\0\0\0\0"
+_PRESENT: Final = b"\0\0\0\1"
+_COUNT_BYTES: Final = 4
 _FULL_ARM: Final = encode(EffectsGroup(0, 0, ()), EFFECTS_INFO)[:4]
 
 
@@ -61,41 +61,19 @@ class ResultEncoder:
         """Returns the XDR (Message union) of the result for `account_id`'s connections: its
         own effects group in full, every other group as its hash."""
         executed = self.executed
-        if account_data is not None:
-            return encode(self._whole(message_id, account_id, signatures, account_data), MESSAGE)
         proof = PayloadProof(executed.payload_hash, signatures)
         apex, quantum_hash = executed.apex, executed.quantum_hash
         head = QuantumResultMessage(
-            message_id, StatusCode.SUCCESS, "", apex, quantum_hash, proof, (), None
+            message_id, StatusCode.SUCCESS, "", apex, quantum_hash, proof, (), account_data
         )
+        # The head's XDR ends with its empty effects array's count, then the account data:
+        # the groups go between the two.
+        data = _ABSENT if account_data is None else _PRESENT + encode(account_data)
+        prefix = encode(head, MESSAGE)[: -(_COUNT_BYTES + len(data))]
         groups = executed.groups
         effects = [
             self._full[index] if groups[index].account == account_id else self._hashed[index]
             for index in range(len(groups))
         ]
-        count = len(effects).to_bytes(4, "big")
-        return b"".join((encode(head, MESSAGE)[:-_EMPTY_TAIL], count, *effects, _ABSENT))
-
-    def _whole(
-        self,
-        message_id: int,
-        account_id: int | None,
-        signatures: tuple[NodeSignature, ...],
-        account_data: AccountDataInfo | None,
-    ) -> QuantumResultMessage:
-        executed = self.executed
-        effects = tuple(
-            group if group.account == account_id else EffectsGroupHash(group.account, digest)
-            for group, digest in zip(executed.groups, executed.group_hashes, strict=True)
-        )
-        proof = PayloadProof(executed.payload_hash, signatures)
-        return QuantumResultMessage(
-            message_id,
-            StatusCode.SUCCESS,
-            "",
-            executed.apex,
-            executed.quantum_hash,
-            proof,
-            effects,
-            account_data,
-        )
+        count = len(effects).to_bytes(_COUNT_BYTES, "big")
+        return b"".join((prefix, count, *effects, data))

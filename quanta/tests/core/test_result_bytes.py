@@ -3,8 +3,8 @@
 Goal: `ResultEncoder` must give, for every account a quantum touched (and for none), with any
 proof, exactly the bytes `encode(QuantumResultMessage(...), MESSAGE)` gives for the same
 message, so clients and the protocol cannot tell the two apart; a result with account data
-(encoded whole) too. Method: a real engine executes a deposit to three accounts and a
-payment, and each message is compared with the whole encoding and decoded back.
+too. Method: a real engine executes a deposit to three accounts, a payment and an account
+data request, and each message is compared with the whole encoding and decoded back.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from quanta.core.testing import (
     default_settings,
     deposit_quantum,
     keypair,
+    request_quantum,
     settings_quantum,
-    sign_message,
 )
 from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (
@@ -30,7 +30,6 @@ from quanta.core.xdr.schema import (
     PayloadProof,
     PaymentRequest,
     QuantumResultMessage,
-    RequestQuantum,
 )
 
 UNIT = 10_000_000
@@ -81,7 +80,7 @@ def test_every_account_s_result_is_the_codec_s_bytes(signatures: tuple[NodeSigna
         1_001,
     )
     request = PaymentRequest(5, ALICE.public_key, 1, "USD", UNIT, BOB.public_key)
-    payment = engine.execute(RequestQuantum(sign_message(request, ALICE)), 1_002, verified=True)
+    payment = engine.execute(request_quantum(request, ALICE), 1_002, verified=True)
     for executed in (deposit, payment):
         encoder = ResultEncoder(executed)
         accounts = [group.account for group in executed.groups]
@@ -96,11 +95,11 @@ def test_every_account_s_result_is_the_codec_s_bytes(signatures: tuple[NodeSigna
                 assert [g.account for g in full] == [a for a in accounts if a == account_id]
 
 
-def test_a_result_with_account_data_is_encoded_whole() -> None:
+def test_a_result_with_account_data_is_the_codec_s_bytes_too() -> None:
     engine = _engine()
     engine.execute(deposit_quantum(1, [(ALICE, "USD", 10 * UNIT)]), 1_001)
     request = AccountDataRequest(9, ALICE.public_key, 1)
-    executed = engine.execute(RequestQuantum(sign_message(request, ALICE)), 1_002, verified=True)
+    executed = engine.execute(request_quantum(request, ALICE), 1_002, verified=True)
     assert executed.account_data is not None
     account_id = executed.groups[0].account
     spliced = ResultEncoder(executed).message(9, account_id, SIGNATURES[1], executed.account_data)
