@@ -17,6 +17,7 @@ from django.db.models import Q
 
 from payments.core.local_ledger import (
     LedgerRuleError,
+    VaultTransaction,
     signature_valid,
     transaction_decode,
     transaction_encode,
@@ -156,16 +157,22 @@ class LocalLedgerProvider(PaymentProvider):
 
     # --- withdrawals -----------------------------------------------------------------------
 
-    def build_withdrawal(self, apex: int, timestamp_ms: int, request: WithdrawalRequest) -> bytes:
-        tx = withdrawal_transaction(
+    def _payout(
+        self, apex: int, request: WithdrawalRequest, valid_until_ms: int
+    ) -> VaultTransaction:
+        """Returns the vault transaction that pays `request` out at `apex`: what alpha builds
+        and what each auditor expects to find."""
+        return withdrawal_transaction(
             self.settings.vault,
             request.destination,
             self._asset_token(request.asset),
             request.amount,
             apex,
-            timestamp_ms + self.ttl_ms,
+            valid_until_ms,
         )
-        return transaction_encode(tx)
+
+    def build_withdrawal(self, apex: int, timestamp_ms: int, request: WithdrawalRequest) -> bytes:
+        return transaction_encode(self._payout(apex, request, timestamp_ms + self.ttl_ms))
 
     def validate_withdrawal(
         self, apex: int, timestamp_ms: int, request: WithdrawalRequest, transaction: bytes
@@ -174,15 +181,7 @@ class LocalLedgerProvider(PaymentProvider):
             tx = transaction_decode(transaction)
         except LedgerRuleError as error:
             raise BadRequest(f"{self.provider_id}: {error}") from None
-        expected = withdrawal_transaction(
-            self.settings.vault,
-            request.destination,
-            self._asset_token(request.asset),
-            request.amount,
-            apex,
-            tx.valid_until_ms,
-        )
-        if tx != expected:
+        if tx != self._payout(apex, request, tx.valid_until_ms):
             raise BadRequest(f"{self.provider_id}: the transaction does not pay the request")
         if not timestamp_ms < tx.valid_until_ms <= timestamp_ms + TRANSACTION_TTL_MAX_MS:
             raise BadRequest(f"{self.provider_id}: the transaction's validity is out of bounds")
