@@ -21,6 +21,7 @@ from typing import Any
 
 from exchange.core.amounts import PRICE_SCALE
 from exchange.core.market import Market
+from quanta.core.records import record
 from quanta.core.xdr.schema import EffectsGroup, TradeEffect
 
 PERIODS_MS: dict[str, int] = {
@@ -47,7 +48,7 @@ assert 10**_PRICE_DIGITS == PRICE_SCALE
 Json = dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Trade:
     """One fill as the public sees it: the taker's side, the maker's price."""
 

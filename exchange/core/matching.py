@@ -18,12 +18,12 @@ which moves nothing net but keeps matching independent of who owns the resting o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
 
 from exchange.core.amounts import PRICE_SCALE
 from exchange.core.market import Market
 from exchange.core.orderbook import Order, OrderBook, Side, UnknownOrder
+from quanta.core.records import record
 
 
 class TimeInForce(IntEnum):
@@ -33,7 +33,7 @@ class TimeInForce(IntEnum):
     IMMEDIATE_OR_CANCEL = 1
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OrderIntent:
     """Describes a validated incoming order; `order_id` is the apex of its quantum."""
 
@@ -50,7 +50,7 @@ class OrderIntent:
         assert type(self.time_in_force) is TimeInForce, self.time_in_force
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TradeEvent:
     """Reports one fill between the incoming (taker) order and one resting (maker) order.
 
@@ -71,7 +71,7 @@ class TradeEvent:
     maker_liability_released: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PlacedEvent:
     """Reports the unfilled rest of a GTC order resting on the book with its liability."""
 
@@ -83,7 +83,7 @@ class PlacedEvent:
     liability: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MatchResult:
     """Collects the outcome of one `match`: trades in execution order, then the placement.
 
@@ -215,7 +215,7 @@ def revert_match(market: Market, result: MatchResult) -> None:
         revert_trade(market, trade)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Fill:
     """One planned fill: `amount` of the resting `maker` for floor(amount·maker price)."""
 

@@ -21,6 +21,7 @@ from quanta.core.gateway import result_may_be_signless
 from quanta.core.keys import KeyPair
 from quanta.core.node_state import NodeStatus
 from quanta.core.pending import PendingUpdates, QuantumRow, quantum_row
+from quanta.core.records import record
 from quanta.core.result_bytes import ResultEncoder
 from quanta.core.rising import Rising, RisingFailed
 from quanta.core.signatures import SignatureSet
@@ -57,7 +58,7 @@ ReplyTo = tuple[str, int]
 (at the gateway: its web process's hub channel and the connection's number there)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Delivery:
     """A message (XDR of the Message union) for one client key's connections, or for the
     connection that sent a request (`reply_to`)."""

@@ -14,8 +14,6 @@ gateway and the auditors' herald link verify in parallel, before the sequential 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from quanta.core.context import QuantumContext
 from quanta.core.hashing import effects_proof_of, sha256
 from quanta.core.keys import verify_signature
@@ -25,6 +23,7 @@ from quanta.core.processors.order import process_cancellation, process_order
 from quanta.core.processors.payment import process_payment
 from quanta.core.processors.settings import process_settings
 from quanta.core.processors.withdrawal import TransactionValidator, process_withdrawal
+from quanta.core.records import record
 from quanta.core.signatures import payload_hash
 from quanta.core.state import ConstellationState
 from quanta.core.status import BadRequest, ConstellationError, InvalidState, Unauthorized
@@ -57,7 +56,7 @@ class QuantumMismatch(Exception):  # noqa: N818 - a condition, not an error of t
     """A quantum from alpha that this node computes differently: stop signing."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Executed:
     """One executed quantum with its hashes and effects."""
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from quanta.core.engine import Executed
+from quanta.core.records import record
 from quanta.core.state import ConstellationState, Withdrawal
 from quanta.core.xdr.schema import (
     QUANTUM_BODY,
@@ -28,7 +29,7 @@ from quanta.core.xdr.schema import (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class QuantumRow:
     """One quantum as persisted."""
 
@@ -45,7 +46,7 @@ class QuantumRow:
     group_data: tuple[bytes, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AccountRow:
     """One account with all its balances, as persisted."""
 
@@ -56,7 +57,7 @@ class AccountRow:
     balances: tuple[tuple[str, int, int], ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OrderRow:
     """One resting order, as persisted."""
 

@@ -1,11 +1,11 @@
 """The one declarative schema of every wire structure: messages, envelopes, quanta, effects,
 settings and the alpha <-> auditor messages.
 
-Each structure is a frozen dataclass; its fields, in declaration order, are its XDR fields,
-and each annotation names the XDR type (`codec.py` compiles them). Polymorphic values are
-discriminated unions on an IntEnum: `MESSAGE` (every message that travels in an envelope),
-`QUANTUM_BODY` (the kinds of quanta), `EFFECT` and `EFFECTS_INFO`. Discriminant values are
-fixed here, once; changing one is a protocol break.
+Each structure is a `record` (an immutable dataclass, `quanta/core/records.py`); its fields,
+in declaration order, are its XDR fields, and each annotation names the XDR type (`codec.py`
+compiles them). Polymorphic values are discriminated unions on an IntEnum: `MESSAGE` (every
+message that travels in an envelope), `QUANTUM_BODY` (the kinds of quanta), `EFFECT` and
+`EFFECTS_INFO`. Discriminant values are fixed here, once; changing one is a protocol break.
 
 Conventions chosen where SPEC.md is silent (also in docs/protocol.md):
 - Client requests name their account by its ed25519 public key, so a request's signature can
@@ -23,11 +23,11 @@ Conventions chosen where SPEC.md is silent (also in docs/protocol.md):
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from typing import Annotated
 
 from exchange.core.matching import TimeInForce
 from exchange.core.orderbook import Side as OrderSide
+from quanta.core.records import record
 from quanta.core.status import StatusCode
 from quanta.core.xdr.codec import (
     BOOL,
@@ -176,7 +176,7 @@ class EffectsInfoType(enum.IntEnum):
 # --- signatures ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Signature:
     """One ed25519 signature with the public key that made it."""
 
@@ -184,7 +184,7 @@ class Signature:
     signature: Signature64
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NodeSignature:
     """A constellation node's signature; the signer is its index in the settings' auditors."""
 
@@ -192,7 +192,7 @@ class NodeSignature:
     signature: Signature64
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TxSignature:
     """A node's signature of a provider transaction (format owned by the provider)."""
 
@@ -203,7 +203,7 @@ class TxSignature:
 # --- handshake -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HandshakeRequest:
     """Sent by a server on connect: 32 random bytes the peer must sign back."""
 
@@ -211,7 +211,7 @@ class HandshakeRequest:
     handshake_data: HandshakeData
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HandshakeResponse:
     """A client's answer, in an envelope signed with its key."""
 
@@ -219,7 +219,7 @@ class HandshakeResponse:
     handshake_data: HandshakeData
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AuditorHandshakeResponse:
     """An auditor's answer: also where it stands, so alpha knows what to stream."""
 
@@ -230,7 +230,7 @@ class AuditorHandshakeResponse:
     state: NodeState
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ClientConnectionSuccess:
     """Sent after a valid handshake; account id 0 means not registered yet."""
 
@@ -241,7 +241,7 @@ class ClientConnectionSuccess:
 # --- client requests -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AccountDataRequest:
     """Asks for balances and open orders; the answer carries a hash of the account state."""
 
@@ -250,7 +250,7 @@ class AccountDataRequest:
     nonce: U64
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PaymentRequest:
     """Moves `amount` of `asset` to another registered account."""
 
@@ -262,7 +262,7 @@ class PaymentRequest:
     destination: PublicKey
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OrderRequest:
     """A limit order on market {asset}/{quote}; `price` is a double converted once."""
 
@@ -276,7 +276,7 @@ class OrderRequest:
     time_in_force: TimeInForce
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OrderCancellationRequest:
     """Cancels one of the account's own open orders."""
 
@@ -286,7 +286,7 @@ class OrderCancellationRequest:
     order_id: U64
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WithdrawalRequest:
     """Pays `amount` out of the vault of `provider` to an external `destination`."""
 
@@ -300,7 +300,7 @@ class WithdrawalRequest:
     fee: U64
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class QuantumInfoRequest:
     """A page of the account's quanta, after (ASC) or before (DESC) the apex `cursor`.
 
@@ -316,7 +316,7 @@ class QuantumInfoRequest:
 # --- results -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ResultMessage:
     """The answer to a request that is not (or did not become) a quantum."""
 
@@ -325,7 +325,7 @@ class ResultMessage:
     description: Description
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PayloadProof:
     """The signed payload hash of a quantum with the node signatures collected so far."""
 
@@ -333,7 +333,7 @@ class PayloadProof:
     signatures: Annotated[tuple[NodeSignature, ...], Array(NodeSignature, Limits.AUDITORS_MAX)]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BalanceInfo:
     """One balance as seen by its owner."""
 
@@ -342,7 +342,7 @@ class BalanceInfo:
     liabilities: U64
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OrderInfo:
     """One open order as seen by its owner."""
 
@@ -353,7 +353,7 @@ class OrderInfo:
     price: U64
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AccountDataInfo:
     """Account state at the apex of an `AccountDataRequest`, with its hash."""
 
@@ -367,7 +367,7 @@ class AccountDataInfo:
 # --- effects -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AccountCreateEffect:
     """A new account with its id (the apex of the deposit that created it) and key."""
 
@@ -375,7 +375,7 @@ class AccountCreateEffect:
     public_key: PublicKey
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NonceUpdateEffect:
     """The account's last used nonce changes."""
 
@@ -383,14 +383,14 @@ class NonceUpdateEffect:
     prev_nonce: U64
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BalanceCreateEffect:
     """A balance in `asset` appears, at zero."""
 
     asset: AssetCode
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BalanceUpdateEffect:
     """A balance grows (PLUS) or shrinks (MINUS) by `amount`."""
 
@@ -399,7 +399,7 @@ class BalanceUpdateEffect:
     amount: U64
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OrderPlacedEffect:
     """An order rests on the book and locks its liabilities."""
 
@@ -411,7 +411,7 @@ class OrderPlacedEffect:
     quote_amount: U64
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OrderRemovedEffect:
     """An order leaves the book (filled or cancelled) and unlocks what it still locked."""
 
@@ -423,7 +423,7 @@ class OrderRemovedEffect:
     quote_amount: U64
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TradeEffect:
     """One fill, from the point of view of one side; moves the asset and the quote amount.
 
@@ -438,7 +438,7 @@ class TradeEffect:
     is_new_order: Bool
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CursorUpdateEffect:
     """A payment provider's deposit cursor advances."""
 
@@ -447,7 +447,7 @@ class CursorUpdateEffect:
     prev_cursor: Cursor
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ProviderAsset:
     """Maps a provider's token to a constellation asset."""
 
@@ -456,7 +456,7 @@ class ProviderAsset:
     is_virtual: Bool
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ProviderSettings:
     """One payment provider; its id is `{provider_type}-{name}`."""
 
@@ -468,7 +468,7 @@ class ProviderSettings:
     payment_submit_delay_s: U32
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AuditorSettings:
     """One node of the constellation; alpha is one of them."""
 
@@ -476,7 +476,7 @@ class AuditorSettings:
     address: Address
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AssetSettings:
     """One asset; exactly one is the quote asset."""
 
@@ -485,7 +485,7 @@ class AssetSettings:
     is_quote_asset: Bool
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RequestRateLimits:
     """Requests allowed per account per minute and per hour (0 = unlimited)."""
 
@@ -493,7 +493,7 @@ class RequestRateLimits:
     hour_limit: U32
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ConstellationSettings:
     """The whole constellation configuration, versioned."""
 
@@ -509,7 +509,7 @@ class ConstellationSettings:
     request_rate_limits: RequestRateLimits
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ConstellationUpdateEffect:
     """The settings change; the previous ones are kept so the effect can be reverted."""
 
@@ -517,7 +517,7 @@ class ConstellationUpdateEffect:
     prev_settings: Annotated[ConstellationSettings | None, Optional(ConstellationSettings)]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WithdrawalCreateEffect:
     """A withdrawal becomes pending and locks amount + fee."""
 
@@ -529,7 +529,7 @@ class WithdrawalCreateEffect:
     destination: Address
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WithdrawalRemoveEffect:
     """A pending withdrawal ends (paid out or failed) and unlocks amount + fee."""
 
@@ -574,7 +574,7 @@ Effect = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EffectsGroup:
     """The effects of one quantum on one account (account 0: the constellation itself)."""
 
@@ -583,7 +583,7 @@ class EffectsGroup:
     effects: Annotated[tuple[Effect, ...], Array(EFFECT, Limits.EFFECTS_PER_GROUP_MAX)]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EffectsGroupHash:
     """Another account's effects group, reduced to its hash."""
 
@@ -598,7 +598,7 @@ EFFECTS_INFO = Union(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class QuantumResultMessage:
     """The answer to a quantum request: acknowledged (alpha signed) or final (majority)."""
 
@@ -615,7 +615,7 @@ class QuantumResultMessage:
     account_data: Annotated[AccountDataInfo | None, Optional(AccountDataInfo)]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class QuantumInfoItem:
     """One quantum of an account's history with what a client needs to verify it."""
 
@@ -627,7 +627,7 @@ class QuantumInfoItem:
     signatures: Annotated[tuple[NodeSignature, ...], Array(NodeSignature, Limits.AUDITORS_MAX)]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class QuantumInfoResponse:
     """A page of history; the cursors are apexes to continue from (absent: no more)."""
 
@@ -642,7 +642,7 @@ class QuantumInfoResponse:
 # --- settings update -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ConstellationUpdate:
     """New settings; valid only in a `ConstellationMessageEnvelope` signed by a majority."""
 
@@ -653,7 +653,7 @@ class ConstellationUpdate:
 # --- alpha <-> auditor ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StateUpdate:
     """A node tells its peer its state and apex (with a reason when it failed)."""
 
@@ -663,7 +663,7 @@ class StateUpdate:
     reason: Description
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AuditorResult:
     """An auditor's signature of one quantum's payload hash (and of its transaction, if any)."""
 
@@ -672,7 +672,7 @@ class AuditorResult:
     tx_signature: Annotated[TxSignature | None, Optional(TxSignature)]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ResultsBatch:
     """Auditor -> alpha: signatures of executed quanta."""
 
@@ -680,7 +680,7 @@ class ResultsBatch:
     results: Annotated[tuple[AuditorResult, ...], Array(AuditorResult, Limits.BATCH_QUANTA_MAX)]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CatchupQuantaBatchRequest:
     """Rising alpha -> auditor: every quantum above `last_known_apex`."""
 
@@ -688,7 +688,7 @@ class CatchupQuantaBatchRequest:
     last_known_apex: U64
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class QuantaCursorRequest:
     """Auditor -> alpha: stream quanta after `quanta_cursor`, results after `result_cursor`."""
 
@@ -700,7 +700,7 @@ class QuantaCursorRequest:
 # Forward-declared arms are filled in below; the quanta batch needs `SignedQuantum`.
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MessageEnvelope:
     """A message with one ed25519 signature of SHA-256(XDR of the message)."""
 
@@ -708,14 +708,14 @@ class MessageEnvelope:
     signature: Signature
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MessageEnvelopeSignless:
     """A message whose proofs live inside it."""
 
     message: Annotated[Message, MESSAGE]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ConstellationMessageEnvelope:
     """A message with several auditor signatures (settings updates)."""
 
@@ -726,14 +726,14 @@ class ConstellationMessageEnvelope:
 # --- quanta --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RequestQuantum:
     """A client request, kept in its original signed envelope."""
 
     request: MessageEnvelope
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DepositItem:
     """One payment into the vault, as the provider saw it."""
 
@@ -744,7 +744,7 @@ class DepositItem:
     destination: PublicKey
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WithdrawalOutcome:
     """A pending withdrawal the provider saw paid out (or failed)."""
 
@@ -753,7 +753,7 @@ class WithdrawalOutcome:
     tx_hash: Annotated[bytes, VarOpaque(Limits.TX_HASH_MAX)]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DepositQuantum:
     """A provider notification issued by alpha: payments in and withdrawal outcomes up to
     `cursor`."""
@@ -766,14 +766,14 @@ class DepositQuantum:
     ]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ConstellationQuantum:
     """A settings update signed by a majority of the auditors."""
 
     update: ConstellationMessageEnvelope
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WithdrawalQuantum:
     """A client's withdrawal request with the transaction alpha's provider built for it."""
 
@@ -794,7 +794,7 @@ QUANTUM_BODY = Union(
 QuantumBody = RequestQuantum | DepositQuantum | ConstellationQuantum | WithdrawalQuantum
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Quantum:
     """One executed operation: alpha sets apex, prev_hash, effects_proof and timestamp (ms)."""
 
@@ -805,7 +805,7 @@ class Quantum:
     body: Annotated[QuantumBody, QUANTUM_BODY]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SignedQuantum:
     """A quantum with the node signatures of its payload hash known so far (alpha's first)."""
 
@@ -813,7 +813,7 @@ class SignedQuantum:
     signatures: Annotated[tuple[NodeSignature, ...], Array(NodeSignature, Limits.AUDITORS_MAX)]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class QuantaBatch:
     """Alpha -> auditor: quanta in apex order, and alpha's latest apex."""
 
@@ -822,7 +822,7 @@ class QuantaBatch:
     last_known_apex: U64
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CatchupQuantaBatch:
     """Auditor -> rising alpha: quanta it holds above the requested apex."""
 

@@ -40,11 +40,11 @@ UNION_ARMS = [
 ]
 
 
-DATACLASS_DECORATORS = {"dataclass", "schema"}
+DATACLASS_DECORATORS = {"dataclass", "record"}
 
 
 def _decorator_name(decorator: ast.expr) -> str:
-    """`dataclass`, `dataclass(...)`, `dataclasses.dataclass(...)` and `schema` give their
+    """`dataclass`, `dataclass(...)`, `dataclasses.dataclass(...)` and `record` give their
     last name."""
     target = decorator.func if isinstance(decorator, ast.Call) else decorator
     if isinstance(target, ast.Attribute):
