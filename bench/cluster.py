@@ -80,7 +80,7 @@ class Trader:
     """One benchmark client and what it last placed."""
 
     client: ConstellationClient
-    peers: list[str]
+    peers: list[bytes]
     rng: random.Random
     resting: list[int] = field(default_factory=list)
 
@@ -224,9 +224,9 @@ async def funded_traders(
             notification = await client.next_notification(timeout_s=60)
             assert notification is not None, "a deposit did not arrive"
             assert await notification.wait_final(FINALITY_WAIT_S)
-    peers = [k.public_key_strkey for k in keys]
+    peers = [k.public_key for k in keys]  # raw keys: a payment needs no strkey decoding
     return [
-        Trader(c, [p for p in peers if p != k.public_key_strkey], random.Random(seed + i))
+        Trader(c, [p for p in peers if p != k.public_key], random.Random(seed + i))
         for i, (c, k) in enumerate(zip(clients, keys, strict=True))
     ]
 

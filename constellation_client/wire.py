@@ -170,4 +170,6 @@ def decode_destination(destination: str | bytes) -> bytes:
             return decode_public_key(destination)
         except InvalidKey as error:
             raise ConstellationClientError(f"invalid destination: {error}") from None
+    if isinstance(destination, bytes) and len(destination) == KEY_LENGTH:
+        return destination  # already raw: nothing to decode (any 32 bytes name a key)
     return _raw_key(destination)

@@ -8,6 +8,7 @@ with a scripted random draw.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import itertools
 
@@ -27,6 +28,7 @@ from constellation_client.tests.builders import (
 from constellation_client.verify import (
     Finality,
     ResultCheck,
+    SecureDraws,
     SignatureSampler,
     check_result,
     effects_proof,
@@ -226,6 +228,17 @@ def test_sampler_draws_one_in_n() -> None:
 def test_sampler_default_draw_is_random() -> None:
     sampler = SignatureSampler(2)
     assert {sampler.take() for _ in range(200)} == {True, False}
+
+
+def test_secure_draws_stay_below_n_and_cover_it_across_refills() -> None:
+    draws = SecureDraws()
+    # 3 000 draws read about 12 KB: the 4 KiB buffer is refilled on the way.
+    values = [draws.below(3) for _ in range(3_000)]
+    counts = collections.Counter(values)
+    assert set(counts) == {0, 1, 2}
+    assert all(800 < c < 1_200 for c in counts.values())  # ~1 000 each; 6 sigma is ~155
+    assert {draws.below(1) for _ in range(10)} == {0}
+    assert all(0 <= draws.below(2**32) < 2**32 for _ in range(10))
 
 
 @pytest.mark.parametrize("one_in", [0, -1, True, 1.5])

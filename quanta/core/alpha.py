@@ -249,7 +249,9 @@ class AlphaNode:
             # To the account (every connection of it), like the final result that follows:
             # one destination keeps the acknowledgement ahead of the finalization.
             deliveries.append(
-                result_delivery(waiting.encoder, requester, message_id, signatures, self.engine)
+                result_delivery(
+                    waiting.encoder, requester, message_id, proof_of(signatures), self.engine
+                )
             )
         return deliveries
 
@@ -265,21 +267,19 @@ class AlphaNode:
 
     def _finalize(self, waiting: PendingQuantum) -> list[Delivery]:
         executed = waiting.executed
-        proof = encode(
-            PayloadProof(
-                executed.payload_hash,
-                tuple(NodeSignature(i, s) for i, s in waiting.signatures.signatures()),
-            )
-        )
+        signatures = proof_of(waiting.signatures)
+        proof = encode(PayloadProof(executed.payload_hash, signatures))
         initiator = 0
         if waiting.requester is not None:
             account = self.engine.state.accounts.get_by_key(waiting.requester)
             initiator = 0 if account is None else account.id
         self.final_rows.append(quantum_row(executed, initiator, proof))
         self.finalized_count += 1
-        return self._final_deliveries(waiting, self.finalized_count)
+        return self._final_deliveries(waiting, signatures, self.finalized_count)
 
-    def _final_deliveries(self, waiting: PendingQuantum, durable: int) -> list[Delivery]:
+    def _final_deliveries(
+        self, waiting: PendingQuantum, signatures: tuple[NodeSignature, ...], durable: int
+    ) -> list[Delivery]:
         executed = waiting.executed
         deliveries = []
         for group in executed.groups:
@@ -295,7 +295,7 @@ class AlphaNode:
                     waiting.encoder,
                     account.public_key,
                     message_id,
-                    waiting.signatures,
+                    signatures,
                     self.engine,
                     durable,
                 )
@@ -307,7 +307,7 @@ class AlphaNode:
                     waiting.encoder,
                     waiting.requester,
                     waiting.message_id,
-                    waiting.signatures,
+                    signatures,
                     self.engine,
                     durable,
                 )
@@ -339,11 +339,16 @@ def result_message(message_id: int, status: StatusCode, description: str) -> byt
     return encode(ResultMessage(message_id, status, description[:1000]), MESSAGE)
 
 
+def proof_of(signatures: SignatureSet) -> tuple[NodeSignature, ...]:
+    """Returns a quantum's accepted signatures as they travel, sorted by auditor index."""
+    return tuple(NodeSignature(i, s) for i, s in signatures.signatures())
+
+
 def result_delivery(
     encoder: ResultEncoder,
     public_key: bytes,
     message_id: int,
-    signatures: SignatureSet,
+    proof: tuple[NodeSignature, ...],
     engine: Engine,
     finals_persisted_min: int = 0,
 ) -> Delivery:
@@ -352,7 +357,6 @@ def result_delivery(
     result carrying account data, which lies outside the payload proof)."""
     account = engine.state.accounts.get_by_key(public_key)
     account_id = None if account is None else account.id
-    proof = tuple(NodeSignature(i, s) for i, s in signatures.signatures())
     account_data = encoder.executed.account_data if message_id else None
     return Delivery(
         encoder.message(message_id, account_id, proof, account_data),
