@@ -13,9 +13,10 @@ Method:
 2. `--clients` clients (the real Python client, each its own WebSocket) are funded through the
    local ledger faucet and registered by deposit quanta.
 3. Saturation phase (`--seconds`): every client keeps `--window` requests in flight; the mix is
-   60 % limit orders a few ticks around the mid (they partly cross), 20 % cancellations of the
-   client's last resting order (rejected if it filled meanwhile, as live), 20 % payments to
-   another client. Counted: acknowledged and finalized requests per second.
+   60 % limit orders a few ticks around the mid (most cross), 20 % cancellations of the
+   client's last order its result showed resting (an order when none is known; rejected if it
+   filled meanwhile, as live), 20 % payments to another client. Counted: acknowledged and
+   finalized requests per second, and the requests sent and rejected per kind.
 4. Half-load phase (`--seconds`): requests are sent open-loop at half the finalized rate of
    phase 3, and the times to acknowledgement and to finality are reported (p50/p99).
 The load generator shares the machine's cores with the nodes, as any client on the same host

@@ -1,7 +1,7 @@
 """XDR codec (RFC 4506) for the declarative schema in `schema.py`.
 
-Every wire structure is a frozen dataclass whose fields are annotated with an XDR type
-(`Annotated[int, UINT64]`, `Annotated[bytes, FixedOpaque(32)]`, a nested dataclass, a
+Every wire structure is a `record` (an immutable dataclass) whose fields are annotated with an
+XDR type (`Annotated[int, UINT64]`, `Annotated[bytes, FixedOpaque(32)]`, a nested dataclass, a
 `Union` of message types...). This module turns those annotations into a writer and a reader
 per type, compiled once on first use (big-endian, 4-byte alignment, zero padding,
 length-prefixed variable data, discriminated unions).
