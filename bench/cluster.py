@@ -255,6 +255,13 @@ async def funded_traders(
     ]
 
 
+async def read_notifications(client: ConstellationClient) -> None:
+    """Reads the client's notifications (fills of its resting orders, payments to it) as a
+    trader would; unread, they piled up to the client's bound of 10 000 and were dropped."""
+    while True:
+        await client.next_notification()
+
+
 async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, object]:
     """Runs both phases against a started, initialized cluster."""
     traders = await funded_traders(cluster, args.clients, args.seed, args.verify_one_in)
@@ -262,6 +269,7 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, objec
     # defaults back afterwards so the references after the run are measured as before it.
     thresholds = gc.get_threshold()
     gc_policy.settle()
+    readers = [asyncio.create_task(read_notifications(t.client)) for t in traders]
     try:
         cpu_before = cpu_seconds()
         busy, elapsed = await saturate(traders, args.window, args.seconds)
@@ -269,6 +277,8 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, objec
         final_per_s = busy.finalized / elapsed
         half = await open_loop(traders, max(1.0, final_per_s / 2), args.seconds)
     finally:
+        for reader in readers:
+            reader.cancel()
         for trader in traders:
             await trader.client.close()
         gc.unfreeze()
