@@ -175,7 +175,11 @@ async def open_loop(traders: list[Trader], rate_per_s: float, seconds: float) ->
 
 
 def cpu_seconds() -> dict[int, tuple[float, str]]:
-    """Returns CPU seconds used so far and a short name, for every process on the machine."""
+    """Returns CPU seconds used so far and a short name, for every process on the machine.
+
+    A process's figure includes its reaped children's (cutime, cstime): PostgreSQL backends
+    that end during a phase (Django recycles connections every 60 s; autovacuum workers come
+    and go) are counted in the postmaster's instead of vanishing from the sum."""
     ticks = os.sysconf("SC_CLK_TCK")
     found: dict[int, tuple[float, str]] = {}
     for entry in Path("/proc").iterdir():
@@ -187,7 +191,8 @@ def cpu_seconds() -> dict[int, tuple[float, str]]:
         except OSError:
             continue
         fields = stat.rsplit(")", 1)[1].split()
-        found[int(entry.name)] = ((int(fields[11]) + int(fields[12])) / ticks, command)
+        used = sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+        found[int(entry.name)] = (used / ticks, command)
     return found
 
 
