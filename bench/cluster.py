@@ -326,8 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--auditors", type=int, default=2, help="auditors besides alpha")
     parser.add_argument("--clients", type=int, default=8)
-    # 256 reaches the plateau: on 2026-11-26's third machine 128 gave ~5 % less and 512 ~1 %
-    # more (bench/README.md); the latency target is measured at half load, not here.
+    # 256 keeps both cores busy with saturation finality ~1 s: on 2026-11-26's third machine
+    # 128 gave ~7 % less (cores not all busy), 512 ~5 % more at ~2 s (bench/README.md).
     parser.add_argument("--window", type=int, default=256, help="requests in flight per client")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
     parser.add_argument("--port", type=int, default=19_400, help="alpha's HTTP port")
