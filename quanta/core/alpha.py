@@ -250,7 +250,11 @@ class AlphaNode:
             # one destination keeps the acknowledgement ahead of the finalization.
             deliveries.append(
                 result_delivery(
-                    waiting.encoder, requester, message_id, proof_of(signatures), self.engine
+                    waiting.encoder,
+                    requester,
+                    self._account_id(requester),
+                    message_id,
+                    proof_of(signatures),
                 )
             )
         return deliveries
@@ -269,16 +273,23 @@ class AlphaNode:
         executed = waiting.executed
         signatures = proof_of(waiting.signatures)
         proof = encode(PayloadProof(executed.payload_hash, signatures))
-        initiator = 0
+        requester_id = None
         if waiting.requester is not None:
-            account = self.engine.state.accounts.get_by_key(waiting.requester)
-            initiator = 0 if account is None else account.id
-        self.final_rows.append(quantum_row(executed, initiator, proof))
+            requester_id = self._account_id(waiting.requester)
+        self.final_rows.append(quantum_row(executed, requester_id or 0, proof))
         self.finalized_count += 1
-        return self._final_deliveries(waiting, signatures, self.finalized_count)
+        return self._final_deliveries(waiting, requester_id, signatures, self.finalized_count)
+
+    def _account_id(self, public_key: bytes) -> int | None:
+        account = self.engine.state.accounts.get_by_key(public_key)
+        return None if account is None else account.id
 
     def _final_deliveries(
-        self, waiting: PendingQuantum, signatures: tuple[NodeSignature, ...], durable: int
+        self,
+        waiting: PendingQuantum,
+        requester_id: int | None,
+        signatures: tuple[NodeSignature, ...],
+        durable: int,
     ) -> list[Delivery]:
         executed = waiting.executed
         deliveries = []
@@ -294,9 +305,9 @@ class AlphaNode:
                 result_delivery(
                     waiting.encoder,
                     account.public_key,
+                    account.id,
                     message_id,
                     signatures,
-                    self.engine,
                     durable,
                 )
             )
@@ -306,9 +317,9 @@ class AlphaNode:
                 result_delivery(
                     waiting.encoder,
                     waiting.requester,
+                    requester_id,
                     waiting.message_id,
                     signatures,
-                    self.engine,
                     durable,
                 )
             )
@@ -347,16 +358,15 @@ def proof_of(signatures: SignatureSet) -> tuple[NodeSignature, ...]:
 def result_delivery(
     encoder: ResultEncoder,
     public_key: bytes,
+    account_id: int | None,
     message_id: int,
     proof: tuple[NodeSignature, ...],
-    engine: Engine,
     finals_persisted_min: int = 0,
 ) -> Delivery:
-    """Returns the QuantumResultMessage `public_key`'s account should get, for its
-    connections, with whether its frame must be signed (`result_may_be_signless`: only a
-    result carrying account data, which lies outside the payload proof)."""
-    account = engine.state.accounts.get_by_key(public_key)
-    account_id = None if account is None else account.id
+    """Returns the QuantumResultMessage the account `account_id` (key `public_key`; None if
+    it has no account) should get, for its connections, with whether its frame must be signed
+    (`result_may_be_signless`: only a result carrying account data, which lies outside the
+    payload proof)."""
     account_data = encoder.executed.account_data if message_id else None
     return Delivery(
         encoder.message(message_id, account_id, proof, account_data),
