@@ -69,10 +69,8 @@ FINALITY_WAIT_S = 10.0
 class Tally:
     """What one phase saw: counts and per-request latencies in seconds."""
 
-    sent: int = 0
     acknowledged: int = 0
     finalized: int = 0
-    rejected: int = 0
     errors: int = 0
     # Requests sent and rejected per kind: the mix actually sent depends on the window (a
     # cancellation is due only when an order of the client's is known to rest).
@@ -80,6 +78,16 @@ class Tally:
     rejected_by_kind: Counter[str] = field(default_factory=Counter)
     ack_s: list[float] = field(default_factory=list)
     final_s: list[float] = field(default_factory=list)
+
+    @property
+    def sent(self) -> int:
+        """Returns how many requests were sent, of every kind."""
+        return self.sent_by_kind.total()
+
+    @property
+    def rejected(self) -> int:
+        """Returns how many requests the node rejected, of every kind."""
+        return self.rejected_by_kind.total()
 
 
 @dataclass
@@ -126,7 +134,6 @@ async def timed_request(trader: Trader, tally: Tally) -> None:
     """Sends one request and records when it was acknowledged and finalized."""
     start = time.perf_counter()
     kind = trader.next_kind()
-    tally.sent += 1
     tally.sent_by_kind[kind] += 1
     try:
         result = await trader.request(kind)
@@ -134,7 +141,6 @@ async def timed_request(trader: Trader, tally: Tally) -> None:
         tally.errors += 1
         return
     if not result.ok:
-        tally.rejected += 1
         tally.rejected_by_kind[kind] += 1
         return
     tally.acknowledged += 1
