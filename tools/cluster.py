@@ -38,8 +38,11 @@ PG_ADMIN_URL = os.environ.get(
     "CONSTELLATION_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REDIS_URL = os.environ.get("CONSTELLATION_REDIS_URL", "redis://127.0.0.1:6379/0")
-TEMPLATE_DB = "constellation_template"
-LEDGER_TEMPLATE_DB = "constellation_template_ledger"
+# Two checkouts testing at once (CONSTELLATION_TEST_RUN, as in the test settings) may hold
+# different migrations: each keeps templates of its own.
+_RUN = os.environ.get("CONSTELLATION_TEST_RUN", "")
+TEMPLATE_DB = f"constellation_template{_RUN}"
+LEDGER_TEMPLATE_DB = f"constellation_template{_RUN}_ledger"
 READY_TIMEOUT_S = 60.0
 
 
