@@ -21,6 +21,7 @@ from quanta.core.gateway import result_may_be_signless
 from quanta.core.keys import KeyPair
 from quanta.core.node_state import NodeStatus
 from quanta.core.pending import PendingUpdates, QuantumRow, quantum_row
+from quanta.core.processors.withdrawal import TransactionBuilder
 from quanta.core.records import record
 from quanta.core.result_bytes import ResultEncoder
 from quanta.core.rising import Rising, RisingFailed
@@ -90,11 +91,21 @@ class PendingQuantum:
 class AlphaNode:
     """Executes, signs and finalizes quanta at alpha."""
 
-    def __init__(self, keypair: KeyPair, engine: Engine, pending: PendingUpdates) -> None:
-        """Wraps an engine whose state was loaded (or is empty) for the node `keypair`."""
+    def __init__(
+        self,
+        keypair: KeyPair,
+        engine: Engine,
+        pending: PendingUpdates,
+        *,
+        transactions: TransactionBuilder | None = None,
+    ) -> None:
+        """Wraps an engine whose state was loaded (or is empty) for the node `keypair`.
+        `transactions` builds each withdrawal's transaction (through the payment provider) and
+        hears which ones executed; without it a withdrawal carries none and is refused."""
         self.keypair = keypair
         self.engine = engine
         self.pending = pending
+        self.transactions = transactions
         self.status = NodeStatus()
         self.unfinalized: dict[int, PendingQuantum] = {}
         self.final_rows: list[QuantumRow] = []
@@ -109,25 +120,36 @@ class AlphaNode:
 
     # --- requests --------------------------------------------------------------------------
 
-    def submit(
-        self, envelope: MessageEnvelope, now_ms: int, reply_to: ReplyTo, transaction: bytes = b""
-    ) -> list[Delivery]:
+    def submit(self, envelope: MessageEnvelope, now_ms: int, reply_to: ReplyTo) -> list[Delivery]:
         """Executes a verified client request; returns what to deliver (errors included)."""
         request = envelope.message
         message_id = int(getattr(request, "message_id", 0))
         try:
+            body = self._body(envelope, now_ms)
             self.status.require_ready()
-            body = self._body(envelope, transaction)
             self._check_rate(envelope.signature.signer, now_ms)
             executed = self.engine.execute(body, now_ms, verified=True)
         except ConstellationError as error:
             return [Delivery(result_message(message_id, error.status, str(error)), None, reply_to)]
-        return self._after_execution(executed, envelope.signature.signer, message_id, reply_to)
+        deliveries = self._after_execution(
+            executed, envelope.signature.signer, message_id, reply_to
+        )
+        if isinstance(body, WithdrawalQuantum) and self.transactions is not None:
+            assert isinstance(request, WithdrawalRequest)
+            self.transactions.accepted(executed.apex, request, body.transaction)
+        return deliveries
 
-    def _body(self, envelope: MessageEnvelope, transaction: bytes) -> QuantumBody:
-        if isinstance(envelope.message, WithdrawalRequest):
-            return WithdrawalQuantum(envelope, transaction)
-        return RequestQuantum(envelope)
+    def _body(self, envelope: MessageEnvelope, now_ms: int) -> QuantumBody:
+        request = envelope.message
+        if not isinstance(request, WithdrawalRequest):
+            return RequestQuantum(envelope)
+        transaction = b""
+        if self.transactions is not None:
+            # Built for the apex and timestamp the quantum gets (`next_stamp`): nothing runs
+            # between building and executing that could move them.
+            apex, timestamp_ms = self.engine.next_stamp(now_ms)
+            transaction = self.transactions.build(apex, timestamp_ms, request)
+        return WithdrawalQuantum(envelope, transaction)
 
     def _check_rate(self, public_key: bytes, now_ms: int) -> None:
         account = self.engine.state.accounts.get_by_key(public_key)

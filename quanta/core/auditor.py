@@ -59,16 +59,23 @@ class BatchOutcome:
 class AuditorNode:
     """Re-executes and signs the quanta alpha sends."""
 
-    def __init__(self, keypair: KeyPair, engine: Engine, pending: PendingUpdates) -> None:
-        """Wraps an engine whose state was loaded (or is empty) for the node `keypair`."""
+    def __init__(
+        self,
+        keypair: KeyPair,
+        engine: Engine,
+        pending: PendingUpdates,
+        *,
+        sign_transaction: TransactionSigner | None = None,
+    ) -> None:
+        """Wraps an engine whose state was loaded (or is empty) for the node `keypair`.
+        `sign_transaction` signs the transaction of each withdrawal this node executed (the
+        engine's transaction validator has checked it first); without it none is signed."""
         self.keypair = keypair
         self.engine = engine
         self.pending = pending
         self.status = NodeStatus()
         self.final_rows: list[QuantumRow] = []
-        # Set by the worker: signs the transaction of each withdrawal this node executed (the
-        # engine's transaction validator has checked it first).
-        self.sign_transaction: TransactionSigner | None = None
+        self.sign_transaction = sign_transaction
 
     @property
     def apex(self) -> int:

@@ -91,20 +91,36 @@ def verify_envelope(envelope: MessageEnvelope) -> None:
 class Engine:
     """Executes quanta on a `ConstellationState`, one at a time."""
 
-    def __init__(self, state: ConstellationState | None = None) -> None:
-        """Wraps `state` (a fresh, uninitialized one by default)."""
+    def __init__(
+        self,
+        state: ConstellationState | None = None,
+        *,
+        validate_deposit: DepositValidator | None = None,
+        validate_transaction: TransactionValidator | None = None,
+    ) -> None:
+        """Wraps `state` (a fresh, uninitialized one by default). An auditor hands in its
+        payment providers' checks of alpha's deposit notifications and withdrawal
+        transactions; alpha built those itself and needs none."""
         self.state = state if state is not None else ConstellationState()
         self.last_timestamp_ms = 0
-        self.validate_transaction: TransactionValidator | None = None
-        self.validate_deposit: DepositValidator | None = None
+        self.validate_transaction = validate_transaction
+        self.validate_deposit = validate_deposit
+
+    def next_stamp(self, now_ms: int) -> tuple[int, int]:
+        """Returns the apex and the timestamp the next new quantum gets at wall clock `now_ms`.
+
+        The one rule for both: a caller that must know them before executing (alpha builds a
+        withdrawal's transaction for them) gets what `execute` then uses. Timestamps never go
+        back, even when the clock does, so quanta stay ordered in time as in apex."""
+        return self.state.apex + 1, max(now_ms, self.last_timestamp_ms)
 
     def execute(self, body: QuantumBody, now_ms: int, *, verified: bool = False) -> Executed:
         """Executes a new quantum at the next apex (alpha); raises ConstellationError if the
         request is rejected, leaving the state untouched."""
         if self.state.config is None and not isinstance(body, ConstellationQuantum):
             raise InvalidState("the constellation is not initialized")
-        timestamp_ms = max(now_ms, self.last_timestamp_ms)
-        return self._run(body, self.state.apex + 1, timestamp_ms, verified)
+        apex, timestamp_ms = self.next_stamp(now_ms)
+        return self._run(body, apex, timestamp_ms, verified)
 
     def replay(self, quantum: Quantum, *, verified: bool = False) -> Executed:
         """Re-executes a quantum numbered by alpha; raises QuantumMismatch if it does not

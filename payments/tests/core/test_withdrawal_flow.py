@@ -55,25 +55,44 @@ def _validate(apex: int, timestamp_ms: int, request: WithdrawalRequest, data: by
         raise BadRequest("the transaction does not pay the request")
 
 
-def _nodes() -> tuple[AlphaNode, AuditorNode]:
-    alpha = AlphaNode(NODES[0], Engine(), PendingUpdates())
+class _Builder:
+    """Alpha's transaction builder: the local ledger's rules, optionally tampered with."""
+
+    def __init__(self) -> None:
+        self.tamper = False
+        self.accepted_apexes: list[int] = []
+
+    def build(self, apex: int, timestamp_ms: int, request: WithdrawalRequest) -> bytes:
+        data = _transaction(apex, timestamp_ms, request)
+        if self.tamper:  # Pays more than asked: the auditor must refuse it.
+            data = data.replace(b'"amount":30000000', b'"amount":90000000')
+        return data
+
+    def accepted(self, apex: int, request: WithdrawalRequest, transaction: bytes) -> None:
+        self.accepted_apexes.append(apex)
+
+
+def _nodes(builder: _Builder | None = None) -> tuple[AlphaNode, AuditorNode]:
+    alpha = AlphaNode(NODES[0], Engine(), PendingUpdates(), transactions=builder or _Builder())
     alpha.initialize(settings_quantum(default_settings(NODES), NODES).update, 1_000)
     alpha.notify(deposit_quantum(1, [(CLIENT, "USD", 10 * UNIT)]), 1_001)
-    auditor = AuditorNode(NODES[1], Engine(), PendingUpdates())
-    auditor.engine.validate_transaction = _validate
-    auditor.sign_transaction = lambda body: transaction_sign(body.transaction, NODES[1])
+    auditor = AuditorNode(
+        NODES[1],
+        Engine(validate_transaction=_validate),
+        PendingUpdates(),
+        sign_transaction=lambda body: transaction_sign(body.transaction, NODES[1]),
+    )
     auditor.handle_batch(tuple(alpha.take_outgoing()), alpha.engine.state.apex)
     assert auditor.status.state == NodeState.READY
     return alpha, auditor
 
 
-def _withdraw(alpha: AlphaNode, tamper: bool = False) -> SignedQuantum:
+def _withdraw(alpha: AlphaNode) -> SignedQuantum:
     request = WithdrawalRequest(5, CLIENT.public_key, 1, PROVIDER_ID, "USD", 3 * UNIT, PAYEE, 0)
-    apex, timestamp = alpha.engine.state.apex + 1, 2_000
-    data = _transaction(apex, timestamp, request)
-    if tamper:  # Pays more than asked: the auditor must refuse it.
-        data = data.replace(b'"amount":30000000', b'"amount":90000000')
-    alpha.submit(sign_message(request, CLIENT), timestamp, ("hub", 1), data)
+    apex, timestamp = alpha.engine.next_stamp(2_000)
+    assert alpha.transactions is not None
+    data = alpha.transactions.build(apex, timestamp, request)
+    alpha.submit(sign_message(request, CLIENT), 2_000, ("hub", 1))
     (signed,) = alpha.take_outgoing()
     assert isinstance(signed.quantum.body, WithdrawalQuantum)
     assert alpha.engine.state.withdrawals[apex].transaction == data
@@ -95,18 +114,31 @@ def test_the_auditor_signs_the_transaction_it_validated() -> None:
     assert isinstance(result.signature, NodeSignature)
 
 
+def test_alpha_hears_which_withdrawal_executed_with_which_stamp() -> None:
+    builder = _Builder()
+    alpha, _ = _nodes(builder)
+    signed = _withdraw(alpha)
+    assert builder.accepted_apexes == [signed.quantum.apex]
+    assert signed.quantum.timestamp == 2_000
+
+
 def test_an_auditor_refuses_a_transaction_that_does_not_pay_the_request() -> None:
-    alpha, auditor = _nodes()
-    outcome = auditor.handle_batch((_withdraw(alpha, tamper=True),), alpha.engine.state.apex)
+    builder = _Builder()
+    alpha, auditor = _nodes(builder)
+    builder.tamper = True
+    outcome = auditor.handle_batch((_withdraw(alpha),), alpha.engine.state.apex)
     assert outcome.results == []
     assert auditor.status.state == NodeState.FAILED
     assert "does not pay" in auditor.status.reason
 
 
 def test_a_withdrawal_without_a_transaction_is_refused() -> None:
-    alpha, _ = _nodes()
+    alpha = AlphaNode(NODES[0], Engine(), PendingUpdates())
+    alpha.initialize(settings_quantum(default_settings(NODES), NODES).update, 1_000)
+    alpha.notify(deposit_quantum(1, [(CLIENT, "USD", 10 * UNIT)]), 1_001)
+    alpha.take_outgoing()
     request = WithdrawalRequest(6, CLIENT.public_key, 1, PROVIDER_ID, "USD", UNIT, PAYEE, 0)
-    alpha.submit(sign_message(request, CLIENT), 2_000, ("hub", 1), b"")
+    alpha.submit(sign_message(request, CLIENT), 2_000, ("hub", 1))
     assert alpha.take_outgoing() == []
     with pytest.raises(KeyError):
         alpha.engine.state.withdrawals[alpha.engine.state.apex + 1]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Protocol
 
 from quanta.core.context import QuantumContext
 from quanta.core.processors.common import (
@@ -26,6 +27,21 @@ TransactionValidator = Callable[[int, int, WithdrawalRequest, bytes], None]
 """Raises a ConstellationError unless the transaction pays out the request (apex, quantum
 timestamp in ms, request, transaction); the transaction's expiry derives from the timestamp,
 never from a node's clock, so every node judges it the same way."""
+
+
+class TransactionBuilder(Protocol):
+    """Alpha's side of a withdrawal's transaction, the mirror of `TransactionValidator`: alpha
+    builds the transaction for the very apex and timestamp its quantum gets, so every auditor
+    can rebuild and judge it from the quantum alone."""
+
+    def build(self, apex: int, timestamp_ms: int, request: WithdrawalRequest) -> bytes:
+        """Returns the transaction paying `request` in quantum `apex` at `timestamp_ms`;
+        raises a ConstellationError if it cannot be built."""
+        ...
+
+    def accepted(self, apex: int, request: WithdrawalRequest, transaction: bytes) -> None:
+        """Takes note that quantum `apex` executed the withdrawal with `transaction`."""
+        ...
 
 
 def process_withdrawal(
