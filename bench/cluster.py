@@ -52,9 +52,9 @@ from bench.engine import (  # noqa: E402
 )
 from constellation_client import ConstellationClient  # noqa: E402
 from constellation_client.result import RequestResult  # noqa: E402
-from constellation_site import gc_policy  # noqa: E402
 from exchange.core.matching import TimeInForce  # noqa: E402
 from exchange.core.orderbook import Side  # noqa: E402
+from quanta import gc_policy  # noqa: E402
 from quanta.core.keys import KeyPair  # noqa: E402
 from quanta.core.xdr.schema import OrderPlacedEffect  # noqa: E402
 from tools.cluster import Cluster, wait_for_state  # noqa: E402
@@ -354,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     before = reference_figures()
     workdir = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     # Auditors talk to no clients: by default they run at SPEC.md's Auditor participation,
-    # keeping quanta and state but not the public history (chronicler.services.history_kept).
+    # keeping quanta and state but not the public history (quanta.node_identity.history_kept).
     participation = {"CONSTELLATION_PARTICIPATION": args.auditor_participation}
     cluster = Cluster(
         1 + args.auditors,

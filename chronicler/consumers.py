@@ -21,7 +21,6 @@ from chronicler.core.market_data import PERIODS_MS
 from chronicler.groups import FEEDS, market_group
 from chronicler.publisher import snapshot_read
 from chronicler.selectors import markets_list, quantum_info_page
-from chronicler.services import history_kept
 from quanta.consumers.client_session import ClientSessionMixin
 from quanta.core.gateway import GatewayError, check_request
 from quanta.core.status import StatusCode
@@ -29,6 +28,7 @@ from quanta.core.xdr.schema import (
     QuantumInfoRequest,
 )
 from quanta.dispatch import DirectDispatchMixin
+from quanta.node_identity import history_kept
 
 SUBSCRIPTIONS_MAX = 64
 """Market-data subscriptions one connection may hold (each is a channel group)."""

@@ -1,8 +1,9 @@
 """Persistence of the chronicler: the public trades, derived from the effects of final quanta.
 
-Written in the same transaction as the quanta they come from (`quanta.services.quanta_persist`
-calls `chronicler.services.trades_persist`), so the trade table is complete up to the last
-persisted quantum and the market data can be rebuilt from it after a restart.
+Written in the same transaction as the quanta they come from
+(`quanta.node.persistence.quanta_persist` calls `chronicler.services.trades_persist`), so the
+trade table is complete up to the last persisted quantum and the market data can be rebuilt
+from it after a restart.
 """
 
 from django.db import models

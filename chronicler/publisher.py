@@ -153,12 +153,12 @@ class MarketPublisher:
                 updates.append(("frames", market, period, self.data.frames_json(market, period)))
         snapshots: dict[str, str] = {}
         sends: list[tuple[str, dict[str, Any]]] = []
-        for feed, market, period, data in updates:
-            group = market_group(feed, market, period)
+        for feed, market, span, data in updates:
+            group = market_group(feed, market, span)
             text = json.dumps(data)
             if self._published.get(group) != text:
                 self._published[group] = snapshots[group] = text
-                sends.append((group, _event(feed, market, period, data)))
+                sends.append((group, _event(feed, market, span, data)))
         for market in sorted(set(new_trades) | (derived_markets if full else set())):
             group = market_group("trades", market)
             snapshots[group] = json.dumps(self.data.trades_json(market))

@@ -11,8 +11,7 @@ from collections.abc import Iterator
 
 from chronicler.core.market_data import TRADES_MAX, Trade, rebuild_since_ms
 from chronicler.models import TradeRecord
-from chronicler.services import history_kept
-from exchange.models import AccountRecord
+from exchange.selectors import account_id_for_key
 from quanta.core.status import StatusCode
 from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (
@@ -27,6 +26,7 @@ from quanta.core.xdr.schema import (
     ResultMessage,
 )
 from quanta.models import EffectsGroupRecord, QuantumRecord, SettingsRecord
+from quanta.node_identity import history_kept
 
 HISTORY_LIMIT_MAX = 1000
 """Most items one page may ask for (the XDR array bound of QuantumInfoResponse)."""
@@ -45,12 +45,6 @@ class HistoryRefused(Exception):  # noqa: N818 (reads as the condition it report
         super().__init__(text)
         self.status = status
         self.text = text
-
-
-def account_id_for_key(public_key: bytes) -> int:
-    """Returns the persisted account id of a key, 0 if it is not (yet) registered."""
-    record = AccountRecord.objects.filter(public_key=public_key).only("id").first()
-    return 0 if record is None else int(record.id)
 
 
 def quantum_info_page(request: QuantumInfoRequest) -> bytes:

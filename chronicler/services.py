@@ -1,12 +1,9 @@
-"""Writes of the chronicler: the trades of final quanta (called inside `quanta_persist`), and
-whether this node keeps the public history at all."""
+"""Writes of the chronicler: the trades of final quanta (called inside `quanta_persist`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-
-from django.conf import settings
 
 from chronicler.core.market_data import trades_of_quantum
 from chronicler.models import TradeRecord
@@ -23,14 +20,6 @@ TRADE_FIELDS = (
     "side",
     "timestamp_ms",
 )
-
-
-def history_kept() -> bool:
-    """Tells whether this node keeps the public history: SPEC.md's Prime participation keeps
-    every account's effects, the trades and the market feeds; an Auditor-level node talks to
-    no clients and keeps only what it needs to validate (quanta, their signatures, the state),
-    so it writes none of these and refuses the queries that would read them."""
-    return bool(settings.NODE_PARTICIPATION == "prime")
 
 
 def trades_persist(*, rows: Sequence[QuantumRow]) -> int:

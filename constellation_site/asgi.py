@@ -10,8 +10,8 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from chronicler.routing import websocket_urlpatterns as chronicler_routes  # noqa: E402
-from constellation_site import gc_policy  # noqa: E402
 from herald.routing import websocket_urlpatterns as herald_routes  # noqa: E402
+from quanta import gc_policy  # noqa: E402
 from quanta.routing import channel_routes, websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(

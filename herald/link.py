@@ -15,6 +15,7 @@ from channels.db import database_sync_to_async
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
+from quanta import events
 from quanta.core.gateway import envelope_bytes
 from quanta.core.keys import KeyPair
 from quanta.core.xdr.codec import decode, encode
@@ -66,7 +67,8 @@ class HeraldLink:
             backoff = min(backoff * 2, BACKOFF_S_MAX)
 
     async def _session(self, ws: ClientConnection) -> None:
-        hello = decode(MessageEnvelope, await ws.recv()).message
+        frame = await ws.recv()
+        hello = decode(MessageEnvelope, frame).message if isinstance(frame, bytes) else None
         if not isinstance(hello, HandshakeRequest):
             raise WebSocketException("alpha did not start with a handshake")
         apex = await asyncio.to_thread(self.cursor)
@@ -97,8 +99,7 @@ class HeraldLink:
                 assert isinstance(message, CatchupQuantaBatchRequest)
                 await self._send_catchup(ws, int(message.last_known_apex))
             else:
-                event = {"type": "quanta.batch", "batch": frame, "reply": reply}
-                await self.layer.send(ENGINE_CHANNEL, event)
+                await self.layer.send(ENGINE_CHANNEL, events.quanta_batch(frame, reply))
         raise WebSocketException("alpha closed the connection")
 
     async def _send_catchup(self, ws: ClientConnection, apex: int) -> None:
@@ -114,7 +115,7 @@ class HeraldLink:
 
     async def _to_alpha(self, ws: ClientConnection, reply: str) -> None:
         while True:
-            event = await self.layer.receive(reply)
+            event: events.HeraldResults | events.HeraldResend = await self.layer.receive(reply)
             if event["type"] == "herald.results":
                 await ws.send(envelope_bytes(event["message"], self.keypair))
             elif event["type"] == "herald.resend":

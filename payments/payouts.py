@@ -2,10 +2,11 @@
 submits with a majority, retries, and cancels what expired (the I/O around
 `payments.core.payouts.PayoutBook`).
 
-The engine worker calls `build` before executing a WithdrawalRequest (so the transaction is in
-the quantum), `accepted` after it, `offer` for each auditor result with a transaction
-signature, and `tick` periodically. Provider I/O runs in threads; the book is only touched on
-the event loop.
+Alpha's node holds it as its transaction builder (`quanta.core.processors.withdrawal.
+TransactionBuilder`): it calls `build` for the apex and timestamp the withdrawal's quantum gets
+(`Engine.next_stamp`, so the transaction is in the quantum) and `accepted` once it executed.
+The engine worker calls `offer` for each auditor result with a transaction signature, and
+`tick` periodically. Provider I/O runs in threads; the book is only touched on the event loop.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ from channels.db import database_sync_to_async
 
 from payments.core.payouts import Payout, PayoutBook
 from payments.core.provider import PaymentProvider, PaymentSubmitError
-from quanta.core.alpha import AlphaNode
-from quanta.core.state import Withdrawal
-from quanta.core.status import BadRequest
+from quanta.core.state import ConstellationState, Withdrawal
+from quanta.core.status import BadRequest, ConstellationError, StatusCode
 from quanta.core.xdr.schema import NodeState, TxSignature, WithdrawalRequest
 
 logger = logging.getLogger(__name__)
@@ -42,20 +42,21 @@ class PayoutDesk:
             raise BadRequest(f"provider {provider_id!r} is not available")
         return provider
 
-    def build(self, alpha: AlphaNode, request: WithdrawalRequest) -> tuple[int, int, bytes]:
-        """Returns the apex and timestamp the quantum will get and the transaction for it."""
-        timestamp_ms = max(self.now_ms(), alpha.engine.last_timestamp_ms)
-        apex = alpha.engine.state.apex + 1
+    def build(self, apex: int, timestamp_ms: int, request: WithdrawalRequest) -> bytes:
+        """Returns the transaction paying `request` in quantum `apex` at `timestamp_ms`;
+        raises a ConstellationError if the provider cannot build it."""
         provider = self._provider(request.provider)
-        return apex, timestamp_ms, provider.build_withdrawal(apex, timestamp_ms, request)
+        try:
+            return provider.build_withdrawal(apex, timestamp_ms, request)
+        except ConstellationError:
+            raise
+        except Exception:  # A provider's bug must not stop the engine.
+            logger.exception("building withdrawal transaction failed")
+            text = "the provider could not build the payout"
+            raise ConstellationError(StatusCode.INTERNAL_ERROR, text) from None
 
-    def accepted(
-        self, alpha: AlphaNode, apex: int, request: WithdrawalRequest, transaction: bytes
-    ) -> None:
-        """Registers the payout if withdrawal `apex` executed (alpha signs it at once)."""
-        withdrawal = alpha.engine.state.withdrawals.get(apex)
-        if alpha.engine.state.apex != apex or withdrawal is None:
-            return  # Refused: nothing was locked, nothing to pay.
+    def accepted(self, apex: int, request: WithdrawalRequest, transaction: bytes) -> None:
+        """Registers the payout of withdrawal `apex`, which executed (alpha signs it at once)."""
         provider = self._provider(request.provider)
         provider.withdrawal_accepted(transaction)
         expiry = provider.transaction_expiry_ms(transaction)
@@ -71,18 +72,19 @@ class PayoutDesk:
         if provider is not None and provider.signature_valid(payout.transaction, signature):
             self.book.add_signature(apex, signature)
 
-    async def tick(self, alpha: AlphaNode) -> None:
-        """Prepares providers, restores, submits what is due and cancels what expired."""
-        if alpha.status.state != NodeState.READY:
+    async def tick(self, state: ConstellationState, node_state: NodeState) -> None:
+        """Prepares providers, restores, submits what is due and cancels what expired (only
+        while alpha, in `node_state`, is Ready)."""
+        if node_state != NodeState.READY:
             return
         for provider in list(self.providers().values()):
             if provider.needs_preparation():  # New after a settings update, too.
                 await database_sync_to_async(provider.prepare)()
-        pending = dict(alpha.engine.state.withdrawals)
+        pending = dict(state.withdrawals)
         self.book.forget_settled(pending)
         self._restore(pending)
         now = self.now_ms()
-        threshold = alpha.engine.state.require_config().majority
+        threshold = state.require_config().majority
         for payout in self.book.due(threshold, now):
             await self._submit(payout)
         for payout in self.book.expired(now):

@@ -26,6 +26,8 @@ class DirectDispatchMixin:
     """Calls the handler of a message directly (put it before the Channels consumer base)."""
 
     channel_layer_alias: str
+    channel_layer: Any
+    """Set by Channels (a layer), or None here for a consumer without one."""
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Runs the consumer: Channels' loop when it has a channel layer to read as well,

@@ -8,19 +8,22 @@ a bounded time for the one answer: a dict with `status`, `description` and, on s
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 from channels.layers import get_channel_layer
 
+from quanta import events
 from quanta.groups import ENGINE_CHANNEL
 
 
-async def engine_ask(event_type: str, envelope: bytes, timeout_s: float) -> dict[str, Any] | None:
+async def engine_ask(
+    event_type: Literal["quanta.init", "quanta.update"], envelope: bytes, timeout_s: float
+) -> dict[str, Any] | None:
     """Sends `envelope` to the engine as `event_type`; returns its answer, None on timeout."""
     layer = get_channel_layer()
     assert layer is not None
     reply = await layer.new_channel()
-    await layer.send(ENGINE_CHANNEL, {"type": event_type, "envelope": envelope, "reply": reply})
+    await layer.send(ENGINE_CHANNEL, events.engine_ask(event_type, envelope, reply))
     try:
         answer = dict(await asyncio.wait_for(layer.receive(reply), timeout_s))
     except TimeoutError:

@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-# The account history pages moved to the chronicler; the gateway keeps answering them.
-from chronicler.selectors import account_id_for_key, quantum_info_page
 from quanta.core.xdr.codec import decode
 from quanta.core.xdr.schema import ConstellationSettings, PayloadProof, Quantum, SignedQuantum
 from quanta.models import QuantumRecord, SettingsRecord
-
-__all__ = [
-    "account_id_for_key",
-    "quanta_signed_after",
-    "quantum_info_page",
-    "settings_current",
-]
 
 
 def quanta_signed_after(apex: int, limit: int) -> list[SignedQuantum]:

@@ -44,7 +44,7 @@ from quanta.core.xdr.schema import (
     QueryOrder,
     ResultMessage,
 )
-from quanta.services import quanta_persist, settings_record_persist
+from quanta.node.persistence import quanta_persist, settings_record_persist
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from constellation_site.settings.env import database_from_url, env_bool, env_int, env_str
 
@@ -89,7 +90,7 @@ CHANNEL_EXPIRY_S = 120
 CHANNEL_QUANTA_CAPACITY = env_int("CONSTELLATION_QUANTA_CAPACITY", 20_000)
 GATEWAY_INFLIGHT_MAX = env_int("CONSTELLATION_GATEWAY_INFLIGHT", 5_000)
 GATEWAY_INFLIGHT_EXPIRY_S = float(CHANNEL_EXPIRY_S)
-CHANNEL_LAYERS = {
+CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
     "default": {
         "BACKEND": "quanta.channel_layer.NodeChannelLayer",
         "CONFIG": {
@@ -114,8 +115,9 @@ NODE_PARTICIPATION = env_str("CONSTELLATION_PARTICIPATION", "prime")
 # alpha: executes client requests; auditor: follows alpha through its herald link. A node's
 # role must agree with the settings (alpha is the node whose key is the settings' alpha key).
 NODE_ROLE = env_str("CONSTELLATION_ROLE", "alpha")
-# Test only: makes an auditor sign forged payload hashes (quanta/tampering.py).
-NODE_TAMPER = env_bool("CONSTELLATION_TAMPER", False)
+# The class of an auditor's node (dotted path). Never read from the environment: only a
+# settings module of the tests swaps it (tests/cluster/settings_tampering.py: a forging auditor).
+AUDITOR_NODE_CLASS = "quanta.core.auditor.AuditorNode"
 # This node's own options per payment provider id (endpoints, secrets, TTL), as JSON, e.g.
 # {"stellar-main": {"horizon_url": "https://..."}, "local-vault": {"ttl_ms": "60000"}}.
 PAYMENT_PROVIDERS = json.loads(env_str("CONSTELLATION_PAYMENT_PROVIDERS", "{}"))

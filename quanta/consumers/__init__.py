@@ -1,11 +1,8 @@
-"""Channels consumers of the quanta app.
+"""Channels consumers of the quanta app: `GatewayConsumer` (`/ws/`, `gateway.py`), the client
+gateway, with its process's `GatewayHub` (`hub.py`) and the session handshake shared with the
+other endpoints (`client_session.py`). The engine's workers are the node runtime's
+(`quanta.node`)."""
 
-- `GatewayConsumer` (`/ws/`, `gateway.py`): the client gateway.
-- `EngineConsumer` (`runworker quanta`, `engine.py`): the sequential engine; its results
-  leave through `outbox.py`.
-"""
-
-from quanta.consumers.engine import EngineConsumer
 from quanta.consumers.gateway import GatewayConsumer
 
-__all__ = ["EngineConsumer", "GatewayConsumer"]
+__all__ = ["GatewayConsumer"]

@@ -1,11 +1,13 @@
-"""The authenticated client session shared by the gateway (`/ws/`) and the chronicler.
+"""The authenticated session shared by the gateway (`/ws/`), the chronicler and the herald.
 
 The node sends a signed HandshakeRequest with 32 random bytes; the client signs them back and
 the connection is bound to that key. After that every binary frame from the client is a
 signed envelope of that key. The node signs what it sends with its own key, except quantum
 results, which carry their own proof (`server_frame`). Protocol errors are answered with
 their status code, and the connection is closed only when the error says so (a failed
-handshake). One implementation, because this is the security boundary of both endpoints.
+handshake). One implementation, because this is the security boundary of every endpoint;
+an endpoint whose peers answer another way (the herald's auditors) brings its own check by
+overriding `handshake`.
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ import secrets
 
 from channels.db import database_sync_to_async
 
-from quanta import worker
+from exchange.selectors import account_id_for_key
 from quanta.core.alpha import result_message
 from quanta.core.gateway import GatewayError, check_handshake, server_frame
 from quanta.core.keys import KeyPair
 from quanta.core.status import StatusCode
 from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import MESSAGE, ClientConnectionSuccess, HandshakeRequest
-from quanta.selectors import account_id_for_key
+from quanta.node_identity import node_keypair
 
 HANDSHAKE_FAILED_CLOSE_CODE = 4401
 
@@ -33,10 +35,11 @@ class ClientSessionMixin:
     keypair: KeyPair
     challenge: bytes
     public_key: bytes | None
+    handshake_failed_close_code = HANDSHAKE_FAILED_CLOSE_CODE
 
     async def open_session(self) -> None:
         """Accepts the connection and sends the signed handshake challenge."""
-        self.keypair = await asyncio.to_thread(worker.node_keypair)
+        self.keypair = await asyncio.to_thread(node_keypair)
         self.challenge = secrets.token_bytes(32)
         self.public_key = None
         await self.accept()  # type: ignore[attr-defined]
@@ -48,15 +51,17 @@ class ClientSessionMixin:
             if data is None:
                 raise GatewayError(StatusCode.BAD_REQUEST, "frames must be binary XDR", 0)
             if self.public_key is None:
-                await self._complete_handshake(data)
+                await self.handshake(data)
             else:
                 await self.signed_frame(data)
         except GatewayError as error:
             await self._send_message(result_message(error.message_id, error.status, error.text))
             if error.close:
-                await self.close(code=HANDSHAKE_FAILED_CLOSE_CODE)  # type: ignore[attr-defined]
+                await self.close(code=self.handshake_failed_close_code)  # type: ignore[attr-defined]
 
-    async def _complete_handshake(self, data: bytes) -> None:
+    async def handshake(self, data: bytes) -> None:
+        """Checks the answer to the challenge and binds the connection to the client's key
+        (`public_key`); raise GatewayError to refuse it."""
         envelope = check_handshake(data, self.challenge)
         self.public_key = envelope.signature.signer
         await self.authenticated()

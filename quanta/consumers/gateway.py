@@ -8,6 +8,7 @@ the hub's admission limit is answered with 429 at once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -21,14 +22,16 @@ from quanta.core.gateway import GatewayError, check_request, decode_envelope
 from quanta.core.status import StatusCode
 from quanta.core.xdr.schema import QuantumInfoRequest
 from quanta.dispatch import DirectDispatchMixin
-from quanta.selectors import quantum_info_page
 
 logger = logging.getLogger(__name__)
 
 BUSY_TEXT = "the engine is busy, retry later"
 
+HistoryPage = Callable[[QuantumInfoRequest], bytes]
+"""Returns the Message XDR answering a history query (a page, or a ResultMessage)."""
 
-class GatewayConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketConsumer):
+
+class GatewayConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketConsumer):  # type: ignore[misc]
     """One client connection: handshake, then signed requests in and results out."""
 
     # No channel of its own: everything reaches it through the process's hub. (Channels gives
@@ -37,6 +40,12 @@ class GatewayConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCon
     channel_layer_alias = "none: the gateway hub holds the channel"
     hub: GatewayHub | None = None
     session_number = 0
+
+    def __init__(self, history_page: HistoryPage) -> None:
+        """Answers history queries with `history_page` (the chronicler's, handed in by the
+        routing: the quanta app does not import the apps above it)."""
+        super().__init__()
+        self.history_page = history_page
 
     async def connect(self) -> None:
         self.hub = await GatewayHub.for_process(
@@ -61,7 +70,7 @@ class GatewayConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCon
         assert self.public_key is not None and self.hub is not None
         envelope = check_request(data, self.public_key)
         if isinstance(envelope.message, QuantumInfoRequest):
-            page = await database_sync_to_async(quantum_info_page)(envelope.message)
+            page = await database_sync_to_async(self.history_page)(envelope.message)
             await self._send_message(page)
             return
         if not self.hub.admit():

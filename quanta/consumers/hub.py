@@ -30,10 +30,11 @@ import time
 import uuid
 import weakref
 from collections import OrderedDict
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from channels.exceptions import ChannelFull
 
+from quanta import events
 from quanta.groups import ENGINE_CHANNEL, GATEWAYS_GROUP
 
 logger = logging.getLogger(__name__)
@@ -158,12 +159,7 @@ class GatewayHub:
             batch_id = next(self._batch_ids)
             self._inflight[batch_id] = (time.monotonic(), len(batch))
             self._inflight_count += len(batch)
-            event = {
-                "type": "quanta.requests",
-                "hub": self.channel,
-                "batch": batch_id,
-                "requests": [[number, envelope] for number, envelope in batch],
-            }
+            event = events.quanta_requests(self.channel, batch_id, batch)
             try:
                 await self.layer.send(ENGINE_CHANNEL, event)
             except ChannelFull:
@@ -211,8 +207,9 @@ class GatewayHub:
         """Hands an engine message's results to the connections they are for, in order."""
         kind = event.get("type")
         if kind == "hub.replies":
-            self._credit(list(event.get("consumed", ())))
-            for number, message in event.get("replies", ()):
+            replies = cast(events.HubReplies, event)
+            self._credit(list(replies.get("consumed", ())))
+            for number, message in replies.get("replies", ()):
                 session = self._sessions.get(number)
                 if session is not None:
                     await session.deliver(message)
@@ -223,7 +220,8 @@ class GatewayHub:
             self._inflight.clear()
             self._inflight_count = 0
         elif kind == "hub.accounts":
-            for public_key, message, signed in event.get("messages", ()):
+            accounts = cast(events.HubAccounts, event)
+            for public_key, message, signed in accounts.get("messages", ()):
                 for session in list(self._by_key.get(public_key, {}).values()):
                     await session.deliver(message, signed)
         else:

@@ -29,7 +29,7 @@ from quanta.core.state import ConstellationState
 from quanta.core.testing import default_settings, deposit_quantum, keypair, settings_quantum
 from quanta.core.xdr.schema import ConstellationSettings, ConstellationUpdate, MessageType
 from quanta.models import QuantumRecord, SettingsDraft, SettingsRecord
-from quanta.services import batch_persist, quanta_persist, settings_record_persist
+from quanta.node.persistence import batch_persist, quanta_persist, settings_record_persist
 
 pytestmark = pytest.mark.django_db(databases=["default", "ledger"])
 

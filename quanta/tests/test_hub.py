@@ -67,8 +67,8 @@ async def test_requests_submitted_together_leave_as_one_message_in_order() -> No
     (batch,) = await engine_batches(hub, 1)
     hub.submit(second, b"r4")
     (later,) = await engine_batches(hub, 1)
-    assert batch["requests"] == [[first, b"r1"], [second, b"r2"], [first, b"r3"]]
-    assert later["requests"] == [[second, b"r4"]]
+    assert batch["requests"] == [(first, b"r1"), (second, b"r2"), (first, b"r3")]
+    assert later["requests"] == [(second, b"r4")]
     assert batch["hub"] == later["hub"] == hub.channel
     assert batch["batch"] != later["batch"]
     assert hub.waiting == 4

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from channels.layers import InMemoryChannelLayer
 
-from quanta.consumers.outbox import ResultOutbox, send_batched
 from quanta.core.alpha import Delivery
 from quanta.groups import GATEWAYS_GROUP
+from quanta.node.outbox import ResultOutbox, send_batched
 
 ALICE, BOB = bytes([1]) * 32, bytes([2]) * 32
 
@@ -68,14 +68,14 @@ async def test_one_message_for_all_hubs_and_one_per_hub_in_queue_order() -> None
     accounts = {
         "type": "hub.accounts",
         "messages": [
-            [ALICE, b"ack-1", False],
-            [BOB, b"note-for-bob", True],
-            [ALICE, b"final-1", False],
+            (ALICE, b"ack-1", False),
+            (BOB, b"note-for-bob", True),
+            (ALICE, b"final-1", False),
         ],
     }
     assert await layer.receive(hub_a) == {
         "type": "hub.replies",
-        "replies": [[4, b"refused-2"], [5, b"refused-3"]],
+        "replies": [(4, b"refused-2"), (5, b"refused-3")],
         "consumed": [9],
     }
     # A hub with credits but no replies still hears that its batches were taken.

@@ -24,7 +24,8 @@ from quanta.core.testing import keypair
 from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import EffectsGroup, QuantumBody, TradeEffect
 from quanta.models import EffectsGroupRecord, QuantumRecord
-from quanta.services import batch_persist, quanta_persist, snapshot_load
+from quanta.node.persistence import batch_persist, quanta_persist
+from quanta.node.snapshot import snapshot_load
 
 pytestmark = pytest.mark.django_db
 

@@ -144,7 +144,7 @@ def test_three_of_five_and_a_tampering_auditor(tmp_path_factory: pytest.TempPath
     cluster = cluster_start(
         5,
         tmp_path_factory,
-        node_env={4: {"CONSTELLATION_TAMPER": "1"}},
+        node_env={4: {"DJANGO_SETTINGS_MODULE": "tests.cluster.settings_tampering"}},
         CONSTELLATION_SNAPSHOT_INTERVAL_S="1",
     )
     try:

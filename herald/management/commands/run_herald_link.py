@@ -6,9 +6,9 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from constellation_site import gc_policy
 from herald.link import HeraldLink
-from quanta import worker
+from quanta import gc_policy
+from quanta.node_identity import node_keypair
 from quanta.node_status import status_read
 
 
@@ -20,7 +20,7 @@ class Command(BaseCommand):
         if layer is None:
             raise CommandError("no channel layer configured")
         try:
-            keypair = worker.node_keypair()
+            keypair = node_keypair()
         except RuntimeError as error:
             raise CommandError(str(error)) from None
         gc_policy.settle()

@@ -2,11 +2,11 @@
 
 The engine must never wait on Redis between two quanta, so it only appends deliveries here.
 `send_forever` drains the queue, in the original order, into few channel messages
-(quanta/consumers/hub.py): one `hub.replies` per gateway hub with the answers to single
-connections and the credits for the request batches the engine took, and one `hub.accounts`
-to every hub with the results for account keys. A finalization is held back until its
-quantum is persisted (`Delivery.finals_persisted_min`): a client is never told "final" about
-something a crash of alpha alone could still undo.
+(quanta/consumers/hub.py; their types in quanta/events.py): one `hub.replies` per gateway hub
+with the answers to single connections and the credits for the request batches the engine
+took, and one `hub.accounts` to every hub with the results for account keys. A finalization
+is held back until its quantum is persisted (`Delivery.finals_persisted_min`): a client is
+never told "final" about something a crash of alpha alone could still undo.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import asyncio
 import logging
 from typing import Any
 
+from quanta import events
 from quanta.core.alpha import Delivery
 from quanta.groups import GATEWAYS_GROUP
 
@@ -96,22 +97,22 @@ async def send_batched(
     """Sends the deliveries in order: replies and credits to their hub, then account results
     to every hub. Credits first: once a client sees its acknowledgement, the hub already
     knows the engine took the request."""
-    accounts: list[list[Any]] = []
-    replies: dict[str, list[list[Any]]] = {hub: [] for hub in credits or {}}
+    accounts: list[tuple[bytes, bytes, bool]] = []
+    replies: dict[str, list[events.Pair]] = {hub: [] for hub in credits or {}}
     for delivery in deliveries:
         if delivery.reply_to is not None:
             hub, number = delivery.reply_to
-            replies.setdefault(hub, []).append([number, delivery.message])
+            replies.setdefault(hub, []).append((number, delivery.message))
         else:
             assert delivery.public_key is not None
-            accounts.append([delivery.public_key, delivery.message, delivery.signed])
+            accounts.append((delivery.public_key, delivery.message, delivery.signed))
     for hub, answers in replies.items():
         consumed = (credits or {}).get(hub, [])
         for start in range(0, max(1, len(answers)), DELIVERY_BATCH_MAX):
             chunk = answers[start : start + DELIVERY_BATCH_MAX]
-            event = {"type": "hub.replies", "replies": chunk, "consumed": consumed}
+            event = events.hub_replies(chunk, consumed)
             consumed = []
             await layer.send(hub, event)
     for start in range(0, len(accounts), DELIVERY_BATCH_MAX):
-        chunk = accounts[start : start + DELIVERY_BATCH_MAX]
-        await layer.group_send(GATEWAYS_GROUP, {"type": "hub.accounts", "messages": chunk})
+        messages = accounts[start : start + DELIVERY_BATCH_MAX]
+        await layer.group_send(GATEWAYS_GROUP, events.hub_accounts(messages))

@@ -1,28 +1,24 @@
-"""Writes and loads of the node's persisted state (the only module that writes it).
+"""Writes of the node's persisted state (the only module that writes it): one transaction
+across the rows of every app (quanta, exchange, payments, chronicler).
 
 - `quanta_persist` appends final quanta (and their per-account effects groups) to the chain.
 - `batch_persist` moves the snapshot of the state rows to a newer apex, in one transaction.
-- `snapshot_load` rebuilds a `ConstellationState` from the snapshot rows and returns the
-  quanta persisted above it, which the engine replays.
+
+`quanta.node.snapshot` reads them back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
 
-from chronicler.services import history_kept, trades_persist
-from exchange.core.accounts import Account
-from exchange.core.orderbook import Order, Side
+from chronicler.services import trades_persist
 from exchange.models import AccountRecord, BalanceRecord, OrderRecord
 from payments.models import WithdrawalRecord
 from quanta.copy_insert import records_delete, records_insert
-from quanta.core.effects import install_settings
 from quanta.core.pending import Batch, QuantumRow
-from quanta.core.state import ConstellationState, Withdrawal
 from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (
     ConstellationQuantum,
@@ -38,6 +34,7 @@ from quanta.models import (
     SettingsRecord,
     SnapshotRecord,
 )
+from quanta.node_identity import history_kept
 
 QUANTUM_FIELDS = (
     "apex",
@@ -187,91 +184,3 @@ def _withdrawals_persist(batch: Batch) -> None:
         ],
         ignore_conflicts=True,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class LoadedNode:
-    """A state rebuilt from the snapshot, with the final quanta persisted above it."""
-
-    state: ConstellationState
-    state_hash: bytes | None
-    quanta_above: list[Quantum]
-
-
-def snapshot_load() -> LoadedNode:
-    """Rebuilds the state persisted by the last batch (empty if none) and the quanta above."""
-    state = ConstellationState()
-    snapshot = SnapshotRecord.objects.filter(id=1).first()
-    if snapshot is None:
-        return LoadedNode(state, None, _quanta_above(0))
-    # Alpha records new settings as soon as they are in force, before the snapshot reaches
-    # their apex: those above the snapshot come back by replaying their quantum.
-    settings = SettingsRecord.objects.filter(apex__lte=snapshot.apex).order_by("-version").first()
-    if settings is not None:
-        install_settings(state, decode(ConstellationSettings, bytes(settings.data)))
-    _accounts_load(state)
-    _orders_load(state)
-    _withdrawals_load(state)
-    state.cursors = {r.provider: r.cursor for r in ProviderCursorRecord.objects.all()}
-    state.apex = snapshot.apex
-    state.last_hash = bytes(snapshot.quantum_hash)
-    state.next_account_id = snapshot.next_account_id
-    state.constellation_sequence = snapshot.constellation_sequence
-    return LoadedNode(state, bytes(snapshot.state_hash), _quanta_above(snapshot.apex))
-
-
-def _accounts_load(state: ConstellationState) -> None:
-    accounts: dict[int, Account] = {}
-    for record in AccountRecord.objects.order_by("id"):
-        account = Account(record.id, bytes(record.public_key))
-        account.nonce = record.nonce
-        account.sequence = record.sequence
-        accounts[record.id] = account
-        state.accounts.add(account)
-    for balance in BalanceRecord.objects.order_by("account", "asset"):
-        created = accounts[balance.account].create_balance(balance.asset)
-        created.amount = int(balance.amount)
-        created.liabilities = int(balance.liabilities)
-
-
-def _orders_load(state: ConstellationState) -> None:
-    exchange = state.require_exchange() if state.exchange is not None else None
-    for record in OrderRecord.objects.order_by("order_id"):
-        assert exchange is not None
-        market = exchange.market(record.asset)
-        assert market is not None, record.asset
-        side = Side(record.side)
-        order = Order(
-            record.order_id,
-            record.account,
-            side,
-            record.asset,
-            int(record.price),
-            int(record.amount),
-        )
-        market.book(side).add(order)
-        account = state.accounts.get_by_id(record.account)
-        assert account is not None
-        account.open_orders += 1
-
-
-def _withdrawals_load(state: ConstellationState) -> None:
-    for record in WithdrawalRecord.objects.order_by("withdrawal_id"):
-        state.withdrawals[record.withdrawal_id] = Withdrawal(
-            record.withdrawal_id,
-            record.account,
-            record.provider,
-            record.asset,
-            int(record.amount),
-            int(record.fee),
-            record.destination,
-            bytes(record.transaction),
-        )
-        account = state.accounts.get_by_id(record.account)
-        assert account is not None
-        account.pending_withdrawal = record.withdrawal_id
-
-
-def _quanta_above(apex: int) -> list[Quantum]:
-    records = QuantumRecord.objects.filter(apex__gt=apex).order_by("apex")
-    return [decode(Quantum, bytes(record.data)) for record in records]

@@ -1,8 +1,9 @@
-"""A deliberately dishonest auditor, for the consensus tests (CONSTELLATION_TAMPER).
+"""A deliberately dishonest auditor, for the consensus tests.
 
 It executes everything like an honest auditor but signs a payload hash of its own making — as
 a node whose effects differ from alpha's, or a forger, would. Alpha must ignore its signatures
-and still finalize with the honest majority. Never enabled unless the variable is set.
+and still finalize with the honest majority. Only the tests' settings module
+`settings_tampering.py` names it (AUDITOR_NODE_CLASS); the production tree has no way to.
 """
 
 from __future__ import annotations

@@ -1,0 +1,136 @@
+"""`AuditorWorker`: the engine of an auditor (CONSTELLATION_ROLE=auditor).
+
+Re-executes and signs the quanta its herald link brings from alpha (`quanta.batch`) and sends
+back the results, or a resend request when it saw a gap. Its engine judges alpha's deposit
+notifications and withdrawal transactions through this node's own payment providers, and
+signs each withdrawal's transaction (`quanta.node.providers`). Requests meant for alpha are
+refused, as a client or operator that reached this node needs to hear.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Literal
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from quanta import events
+from quanta.core.alpha import Delivery, ReplyTo, result_message
+from quanta.core.auditor import AuditorNode
+from quanta.core.engine import Engine
+from quanta.core.status import StatusCode
+from quanta.core.xdr.codec import XdrError, decode, encode
+from quanta.core.xdr.schema import (
+    MESSAGE,
+    ConstellationQuantum,
+    MessageEnvelope,
+    NodeState,
+    ResultsBatch,
+)
+from quanta.node.engine_worker import EngineWorker
+from quanta.node.loader import node_pending, node_restore, node_status_publish
+from quanta.node.providers import (
+    NodeProviders,
+    deposit_validator,
+    transaction_signer,
+    transaction_validator,
+)
+from quanta.node.snapshot import snapshot_load
+from quanta.node_identity import node_keypair
+
+logger = logging.getLogger(__name__)
+
+NOT_ALPHA_TEXT = "this node is an auditor: {}"
+
+AnswerKind = Literal["init.result", "update.result"]
+
+
+class AuditorWorker(EngineWorker[AuditorNode]):
+    """An auditor's engine worker."""
+
+    providers: NodeProviders
+    """Set by `load`, with the node."""
+
+    def load(self) -> AuditorNode:
+        """Builds the auditor from the database, its engine checking through its providers."""
+        loaded = snapshot_load()
+        keypair = node_keypair()
+        self.providers = providers = NodeProviders(keypair, loaded.state)
+        engine = Engine(
+            loaded.state,
+            validate_deposit=deposit_validator(providers),
+            validate_transaction=transaction_validator(providers),
+        )
+        signer = transaction_signer(providers)
+        node = auditor_node_class()(keypair, engine, node_pending(), sign_transaction=signer)
+        if node_restore(node, loaded, is_alpha=False):
+            node.status.set(NodeState.RUNNING, "loaded; waiting for alpha")
+        return node
+
+    async def quanta_batch(self, event: events.QuantaBatch) -> None:
+        """Re-executes and signs the quanta alpha streamed."""
+        node = self.node
+        async with self._state_lock:
+            outcome = await database_sync_to_async(node.handle_frame)(event["batch"])
+            if any(isinstance(e.quantum.body, ConstellationQuantum) for e in outcome.executed):
+                self.providers.rebuild()
+        if outcome.results:
+            results = encode(ResultsBatch(0, tuple(outcome.results)), MESSAGE)
+            await self.channel_layer.send(event["reply"], events.herald_results(results))
+        if outcome.resend_from is not None:
+            resend = events.herald_resend(outcome.resend_from)
+            await self.channel_layer.send(event["reply"], resend)
+
+    # --- what only alpha does ----------------------------------------------------------------
+
+    async def quanta_requests(self, event: events.QuantaRequests) -> None:
+        """Refuses client requests: they go to alpha."""
+        hub = event["hub"]
+        self.outbox.put([_refusal(data, (hub, int(number))) for number, data in event["requests"]])
+        self.outbox.credit(hub, int(event["batch"]))
+
+    async def quanta_init(self, event: events.EngineAsk) -> None:
+        """Refuses to initialize: that goes through alpha."""
+        await self._flush(force=True)
+        await self._refuse(event, "init.result", "initialize through alpha")
+
+    async def quanta_update(self, event: events.EngineAsk) -> None:
+        """Refuses a settings update: that goes through alpha."""
+        await self._refuse(event, "update.result", "update the settings through alpha")
+
+    async def _refuse(self, event: events.EngineAsk, kind: AnswerKind, what: str) -> None:
+        text = NOT_ALPHA_TEXT.format(what)
+        reply = events.engine_answer(kind, int(StatusCode.INVALID_STATE), text)
+        await asyncio.to_thread(node_status_publish, self.node)
+        await self.channel_layer.send(event["reply"], reply)
+
+    async def quanta_signatures(self, event: events.QuantaSignatures) -> None:
+        """Ignores auditor signatures (alpha collects them)."""
+
+    async def herald_catchup(self, event: events.HeraldCatchup) -> None:
+        """Ignores a catchup request (alpha serves them)."""
+
+    async def quanta_catchup(self, event: events.QuantaCatchup) -> None:
+        """Ignores quanta offered for a rising alpha."""
+
+
+def auditor_node_class() -> type[AuditorNode]:
+    """Returns the node class settings.AUDITOR_NODE_CLASS names (the tests' forging auditor
+    in one cluster test, `AuditorNode` everywhere else)."""
+    cls = import_string(settings.AUDITOR_NODE_CLASS)
+    assert isinstance(cls, type) and issubclass(cls, AuditorNode), cls
+    return cls
+
+
+def _refusal(data: bytes, reply: ReplyTo) -> Delivery:
+    try:
+        envelope = decode(MessageEnvelope, data)
+    except XdrError as error:  # The gateway checked it; answered as alpha would.
+        logger.error("the gateway passed an undecodable request: %s", error)
+        return Delivery(result_message(0, StatusCode.BAD_REQUEST, str(error)), None, reply)
+    message_id = int(getattr(envelope.message, "message_id", 0))
+    text = NOT_ALPHA_TEXT.format("send requests to alpha")
+    return Delivery(result_message(message_id, StatusCode.INVALID_STATE, text), None, reply)

@@ -1,0 +1,182 @@
+"""`EngineWorker` (`runworker quanta`): what the engine of every node does, whatever its role.
+
+One instance handles every message of the `quanta` channel, one at a time (`AlphaWorker`
+and `AuditorWorker` add their role's handlers; `quanta.routing` picks the one
+CONSTELLATION_ROLE names). This base loads the node, runs the flush loop (final quanta and
+snapshot batches to the database, status and market data published), sends results through
+`ResultOutbox`, and answers the requests that wait until their quantum is final.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+from channels.consumer import AsyncConsumer
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+
+from chronicler.publisher import MarketPublisher
+from quanta import gc_policy
+from quanta.core.alpha import Delivery
+from quanta.core.pending import Batch, QuantumRow
+from quanta.core.xdr.schema import NodeState
+from quanta.dispatch import DirectDispatchMixin
+from quanta.events import EngineAnswer
+from quanta.node.loader import RunningNode, node_status_publish
+from quanta.node.outbox import ResultOutbox
+from quanta.node.persistence import batch_persist, quanta_persist
+from quanta.node_identity import history_kept
+
+logger = logging.getLogger(__name__)
+
+Task = Coroutine[Any, Any, None]
+
+
+class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type: ignore[misc]
+    """The engine worker of a node `N`: loads it, persists and publishes what it produces."""
+
+    FLUSH_INTERVAL_S = 0.05
+    PUBLISH_INTERVAL_S = 0.2
+
+    node: N
+    """Set by `start` (loaded from the database) before the first message is handled."""
+
+    def __init__(self) -> None:
+        """Prepares everything that does not need the database; `start` loads the node."""
+        super().__init__()
+        self.outbox = ResultOutbox()
+        # Public market data (chronicler): none on a node that keeps no history (auditor
+        # participation).
+        self.market_data: MarketPublisher | None = None
+        # Auditors execute batches in a thread (their providers read the ledger to check
+        # alpha's deposit notifications); the lock keeps snapshot cuts out of that window.
+        self._state_lock = asyncio.Lock()
+        self._flush_lock = asyncio.Lock()
+        self._batches: list[Batch] = []
+        # Replies owed once a quantum is final and persisted (apex -> reply channel, reply).
+        self._replies_when_final: dict[int, tuple[str, EngineAnswer]] = {}
+        self._last_cut = time.monotonic()
+        self._last_publish = 0.0
+        self._published: tuple[NodeState, int] = (NodeState.UNDEFINED, 0)
+
+    def load(self) -> N:
+        """Builds the node from the database (runs in a thread)."""
+        raise NotImplementedError
+
+    def background(self) -> list[Task]:
+        """Returns the loops that run beside the message handlers."""
+        return [self._flush_forever(), self.outbox.send_forever(get_channel_layer())]
+
+    async def started(self) -> None:
+        """Tells the other processes this engine started (once its loops run)."""
+
+    async def stream_quanta(self) -> None:
+        """Sends what must leave before each flush (alpha: new quanta to the auditors)."""
+
+    def batch_is_final(self, batch: Batch) -> bool:
+        """Tells whether every quantum of a snapshot batch is final (alpha waits for it)."""
+        return True
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Loads the node, starts the loops, then handles messages until stopped."""
+        await self.start()
+        tasks = [asyncio.create_task(loop) for loop in self.background()]
+        await self.started()
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await self._flush(force=True)
+
+    async def start(self) -> None:
+        """Loads the node and publishes its state and (history kept) the market data."""
+        self.node = await database_sync_to_async(self.load)()
+        await asyncio.to_thread(node_status_publish, self.node)
+        self._last_cut = time.monotonic()
+        if history_kept():
+            # Rebuilt from the persisted trades, then published.
+            layer = get_channel_layer()
+            self.market_data = await database_sync_to_async(MarketPublisher.load)(layer)
+            await self.market_data.publish_all(self.node.engine.state.exchange)
+        # The state is loaded: the collector need not walk it again (gc_policy explains).
+        gc_policy.settle()
+        self._published = (self.node.status.state, self.node.engine.state.apex)
+
+    def deliver(self, deliveries: list[Delivery]) -> None:
+        """Queues results for the outbox's sender: the sequential engine never waits on Redis."""
+        self.outbox.put(deliveries)
+
+    def reply_when_final(self, apex: int, channel: str, reply: EngineAnswer) -> None:
+        """Answers `channel` once quantum `apex` is final and persisted."""
+        self._replies_when_final[apex] = (channel, reply)
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.FLUSH_INTERVAL_S)
+            try:
+                await self.stream_quanta()
+                await self._flush(force=False)
+                await self._publish_when_due()
+            except Exception:
+                logger.exception("persisting failed; will retry")
+
+    async def _publish_when_due(self) -> None:
+        # Market feeds and the node's apex change with every flush; readers (the chronicler's
+        # subscribers, /api/constellation/info) need them a few times a second, and each
+        # publication costs Redis round trips. A change of state is published at once.
+        now = time.monotonic()
+        if now - self._last_publish < self.PUBLISH_INTERVAL_S:
+            if self.node.status.state == self._published[0]:
+                return
+        self._last_publish = now
+        if self.market_data is not None:
+            await self.market_data.publish_pending(self.node.engine.state.exchange)
+        await self.publish_status()
+
+    async def _flush(self, *, force: bool) -> None:
+        # The flush loop and handlers (init) both flush; interleaved at their awaits they
+        # would persist one snapshot batch twice and then drop the next one.
+        async with self._flush_lock:
+            await self._flush_locked(force=force)
+
+    async def _flush_locked(self, *, force: bool) -> None:
+        rows = self.node.take_final_rows()
+        if rows:
+            try:
+                await database_sync_to_async(quanta_persist)(rows=rows)
+            except Exception:
+                self.node.final_rows[:0] = rows
+                raise
+            self.outbox.finals_persisted(len(rows))
+            await self._reply_final(rows)
+            if self.market_data is not None:
+                self.market_data.fold_rows(rows)
+        elapsed = time.monotonic() - self._last_cut
+        pending = self.node.pending
+        if pending.is_due(elapsed) or (force and pending.count):
+            async with self._state_lock:
+                self._batches.append(pending.cut(self.node.engine.state))
+            self._last_cut = time.monotonic()
+        while self._batches and self.batch_is_final(self._batches[0]):
+            await database_sync_to_async(batch_persist)(batch=self._batches[0])
+            self._batches.pop(0)
+            await asyncio.to_thread(node_status_publish, self.node)
+
+    async def _reply_final(self, rows: list[QuantumRow]) -> None:
+        for row in rows:
+            waiting = self._replies_when_final.pop(row.apex, None)
+            if waiting is not None:
+                channel, reply = waiting
+                await self.channel_layer.send(channel, reply)
+
+    async def publish_status(self) -> None:
+        """Publishes the node's state and apex if either changed since last time."""
+        current = (self.node.status.state, self.node.engine.state.apex)
+        if current != self._published:
+            self._published = current
+            await asyncio.to_thread(node_status_publish, self.node)

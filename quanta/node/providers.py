@@ -1,0 +1,98 @@
+"""This node's payment providers, and the checks an auditor hands its engine through them.
+
+The providers follow the settings in force: none before initialization, rebuilt when a
+settings quantum executes. Each gets this node's key and its own options
+(settings.PAYMENT_PROVIDERS, never part of the constellation settings). An auditor's engine
+judges alpha's deposit notifications and withdrawal transactions through its own providers
+(`deposit_validator`, `transaction_validator`) and signs each withdrawal's transaction
+(`transaction_signer`); alpha builds both itself (`payments.payouts.PayoutDesk`).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from payments.core.provider import PaymentProvider
+from payments.manager import providers_build
+from quanta.core.auditor import TransactionSigner
+from quanta.core.keys import KeyPair
+from quanta.core.processors.deposit import DepositValidator
+from quanta.core.processors.withdrawal import TransactionValidator
+from quanta.core.state import ConstellationState
+from quanta.core.status import BadRequest
+from quanta.core.xdr.schema import DepositQuantum, TxSignature, WithdrawalQuantum, WithdrawalRequest
+
+
+class NodeProviders:
+    """The payment providers of the settings in force on `state`, for the node `keypair`."""
+
+    def __init__(self, keypair: KeyPair, state: ConstellationState) -> None:
+        """Builds the providers of the settings `state` holds now (none if uninitialized)."""
+        self.keypair = keypair
+        self.state = state
+        self._providers = self._build()
+
+    def rebuild(self) -> None:
+        """Builds the providers anew (the settings changed)."""
+        self._providers = self._build()
+
+    def current(self) -> dict[str, PaymentProvider]:
+        """Returns the providers by provider id."""
+        # An auditor catching up from scratch meets the settings quantum and the payments
+        # that need its providers in one batch: build them as soon as settings exist.
+        if not self._providers and self.state.config is not None:
+            self._providers = self._build()
+        return self._providers
+
+    def require(self, provider_id: str) -> PaymentProvider:
+        """Returns one provider; raises BadRequest if this node does not run it."""
+        provider = self.current().get(provider_id)
+        if provider is None:
+            raise BadRequest(f"provider {provider_id} is not available on this node")
+        return provider
+
+    def _build(self) -> dict[str, PaymentProvider]:
+        config = self.state.config
+        options = getattr(settings, "PAYMENT_PROVIDERS", {})
+        return {} if config is None else providers_build(config, self.keypair, options)
+
+
+def pending_transactions(state: ConstellationState, provider_id: str) -> dict[int, bytes]:
+    """Returns id -> transaction of the withdrawals pending at a provider."""
+    withdrawals = state.withdrawals
+    return {w: item.transaction for w, item in withdrawals.items() if item.provider == provider_id}
+
+
+def deposit_validator(providers: NodeProviders) -> DepositValidator:
+    """Returns the auditor's check of every deposit notification against its own provider's
+    view of the vault."""
+    state = providers.state
+
+    def validate(body: DepositQuantum) -> None:
+        provider = providers.require(body.provider)
+        config = state.require_config()
+        initial = config.providers[body.provider].init_cursor
+        pending = pending_transactions(state, body.provider)
+        provider.validate_notification(body, state.cursors.get(body.provider, initial), pending)
+
+    return validate
+
+
+def transaction_validator(providers: NodeProviders) -> TransactionValidator:
+    """Returns the auditor's check that a withdrawal's transaction pays out its request."""
+
+    def validate(apex: int, timestamp_ms: int, request: WithdrawalRequest, tx: bytes) -> None:
+        providers.require(request.provider).validate_withdrawal(apex, timestamp_ms, request, tx)
+
+    return validate
+
+
+def transaction_signer(providers: NodeProviders) -> TransactionSigner:
+    """Returns the auditor's signer of withdrawal transactions (the signature goes back to
+    alpha in its AuditorResult)."""
+
+    def sign(body: WithdrawalQuantum) -> TxSignature:
+        provider = str(getattr(body.request.message, "provider", ""))
+        return providers.require(provider).sign_withdrawal(body.transaction)
+
+    return sign
