@@ -15,6 +15,10 @@ from quanta.core.xdr.schema import AssetSettings, ConstellationSettings, Provide
 
 ASSET_CODE_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 PROVIDER_TYPES = frozenset({"local", "stellar"})
+"""The provider types settings may name: a consensus rule (every node must accept or refuse a
+settings quantum alike, so the engine checks it, and the pure core cannot ask the payments
+app). The one registry of their implementations is `payments.manager.PROVIDER_CLASSES`;
+payments/tests/test_provider_registry.py holds the two to the same names."""
 
 
 def provider_id(provider: ProviderSettings) -> str:
