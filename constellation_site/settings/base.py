@@ -62,15 +62,24 @@ TEMPLATES = [
     },
 ]
 
+# Each process holds at most DB_POOL_MAX connections per database (a pool; see
+# `database_from_url`), whatever the request rate; a request that waits DB_POOL_TIMEOUT_S for
+# one fails instead of waiting on.
+DB_POOL_MAX = env_int("CONSTELLATION_DB_POOL_MAX", 8)
+DB_POOL_TIMEOUT_S = float(env_int("CONSTELLATION_DB_POOL_TIMEOUT_S", 10))
 DATABASES = {
     "default": database_from_url(
-        env_str("CONSTELLATION_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/constellation")
+        env_str("CONSTELLATION_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/constellation"),
+        pool_max=DB_POOL_MAX,
+        pool_timeout_s=DB_POOL_TIMEOUT_S,
     )
 }
 # The local ledger (the embedded payment network of the local-ledger provider) is a database
 # of its own, shared by every node of a local constellation.
 DATABASES["ledger"] = database_from_url(
-    env_str("CONSTELLATION_LEDGER_URL", "postgres://postgres@127.0.0.1:5432/constellation_ledger")
+    env_str("CONSTELLATION_LEDGER_URL", "postgres://postgres@127.0.0.1:5432/constellation_ledger"),
+    pool_max=DB_POOL_MAX,
+    pool_timeout_s=DB_POOL_TIMEOUT_S,
 )
 DATABASE_ROUTERS = ["payments.routers.LedgerRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
