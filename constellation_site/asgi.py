@@ -11,13 +11,16 @@ from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  #
 
 from chronicler.routing import websocket_urlpatterns as chronicler_routes  # noqa: E402
 from constellation_site import gc_policy  # noqa: E402
+from constellation_site.websocket_guard import WebsocketHostGuard  # noqa: E402
 from herald.routing import websocket_urlpatterns as herald_routes  # noqa: E402
 from quanta.routing import channel_routes, websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": URLRouter([*herald_routes, *chronicler_routes, *websocket_urlpatterns]),
+        "websocket": WebsocketHostGuard(
+            URLRouter([*herald_routes, *chronicler_routes, *websocket_urlpatterns])
+        ),
         "channel": ChannelNameRouter(channel_routes),
     }
 )

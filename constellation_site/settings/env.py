@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -37,6 +39,32 @@ def env_bool(name: str, default: bool) -> bool:
     if raw.lower() in {"0", "false", "no", "off"}:
         return False
     raise ImproperlyConfigured(f"{name} must be a boolean, got {raw!r}")
+
+
+DEV_SECRET_KEY = "dev-only-insecure-key-change-me"  # noqa: S105 (known by design, debug only)
+"""Django's secret key in debug mode when nothing else is given; never used outside debug."""
+
+
+def secret_key(value: str, file: str, node_secret: str, *, debug: bool) -> str:
+    """Returns Django's secret key: `value`, else the contents of `file`, else a key derived
+    from the node's secret seed (so a node needs no second secret), else in debug mode a
+    development key, else "" (Django then refuses whatever needs the key, rather than signing
+    sessions with a value everyone knows)."""
+    if value:
+        return value
+    if file:
+        try:
+            text = Path(file).read_text().strip()
+        except OSError as error:
+            raise ImproperlyConfigured(f"cannot read DJANGO_SECRET_KEY_FILE: {error}") from None
+        if not text:
+            raise ImproperlyConfigured(f"DJANGO_SECRET_KEY_FILE {file} is empty")
+        return text
+    if node_secret:
+        return hashlib.sha256(
+            b"constellation django secret key\0" + node_secret.encode()
+        ).hexdigest()
+    return DEV_SECRET_KEY if debug else ""
 
 
 def database_from_url(url: str, *, pool_max: int, pool_timeout_s: float) -> dict[str, object]:
