@@ -8,16 +8,18 @@ from it after a restart.
 
 from django.db import models
 
+from quanta.fields import U64Field
+
 
 class TradeRecord(models.Model):
     """One fill: the taker's side, the maker's price (price units), amounts in 10^-7 units."""
 
     market = models.CharField(max_length=12)
-    apex = models.BigIntegerField()
+    apex = U64Field()
     index = models.SmallIntegerField(help_text="fill number within the quantum")
-    price = models.BigIntegerField()
-    amount = models.DecimalField(max_digits=20, decimal_places=0)
-    quote_amount = models.DecimalField(max_digits=20, decimal_places=0)
+    price = U64Field()
+    amount = U64Field()
+    quote_amount = U64Field()
     side = models.SmallIntegerField(help_text="the taker's side: 1 sell, 2 buy")
     timestamp_ms = models.BigIntegerField()
 

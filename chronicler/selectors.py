@@ -30,8 +30,6 @@ from quanta.node_identity import history_kept
 
 HISTORY_LIMIT_MAX = 1000
 """Most items one page may ask for (the XDR array bound of QuantumInfoResponse)."""
-CURSOR_MAX = 2**63 - 1
-"""Apexes are stored as PostgreSQL bigint: a cursor above it cannot name a quantum."""
 EFFECTS_PROOF_BYTES = slice(8 + 32, 8 + 32 + 32)
 """Where `effects_proof` lies in a Quantum's XDR (after apex u64 and prev_hash): a page reads it
 in place instead of decoding each whole quantum with its signed request."""
@@ -70,7 +68,8 @@ def history_page(request: QuantumInfoRequest) -> QuantumInfoResponse:
     if ascending:
         page = groups.filter(apex__gt=request.cursor).order_by("apex")
     else:
-        page = groups.filter(apex__lt=request.cursor or CURSOR_MAX).order_by("-apex")
+        below = groups.filter(apex__lt=request.cursor) if request.cursor else groups
+        page = below.order_by("-apex")
     rows = list(page[: request.limit + 1])
     more = len(rows) > request.limit
     rows = rows[: request.limit]
@@ -93,7 +92,7 @@ def _check_history_request(request: QuantumInfoRequest) -> int:
         text = f"limit must be between 1 and {HISTORY_LIMIT_MAX}, got {request.limit}"
         raise HistoryRefused(StatusCode.BAD_REQUEST, text)
     last = QuantumRecord.objects.order_by("-apex").values_list("apex", flat=True).first() or 0
-    if request.cursor > min(last + 1, CURSOR_MAX):
+    if request.cursor > last + 1:
         text = f"bad cursor {request.cursor}: the last final quantum is {last}"
         raise HistoryRefused(StatusCode.BAD_REQUEST, text)
     account_id = account_id_for_key(request.account)

@@ -10,6 +10,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from chronicler.routing import websocket_urlpatterns as chronicler_routes  # noqa: E402
+from constellation_site.websocket_guard import WebsocketHostGuard  # noqa: E402
 from herald.routing import websocket_urlpatterns as herald_routes  # noqa: E402
 from quanta import gc_policy  # noqa: E402
 from quanta.routing import channel_routes, websocket_urlpatterns  # noqa: E402
@@ -17,7 +18,9 @@ from quanta.routing import channel_routes, websocket_urlpatterns  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": URLRouter([*herald_routes, *chronicler_routes, *websocket_urlpatterns]),
+        "websocket": WebsocketHostGuard(
+            URLRouter([*herald_routes, *chronicler_routes, *websocket_urlpatterns])
+        ),
         "channel": ChannelNameRouter(channel_routes),
     }
 )

@@ -2,14 +2,16 @@
 
 from django.db import models
 
+from quanta.fields import U64Field
+
 
 class AccountRecord(models.Model):
     """A registered account at the last persisted apex."""
 
-    id = models.BigIntegerField(primary_key=True)
+    id = U64Field(primary_key=True)
     public_key = models.BinaryField(max_length=32, unique=True)
-    nonce = models.BigIntegerField(default=0)
-    sequence = models.BigIntegerField(default=0, help_text="effects groups applied so far")
+    nonce = U64Field(default=0)
+    sequence = U64Field(default=0, help_text="effects groups applied so far")
 
     class Meta:
         ordering = ["id"]
@@ -21,10 +23,10 @@ class AccountRecord(models.Model):
 class BalanceRecord(models.Model):
     """One asset balance of one account; liabilities are what open orders and withdrawals lock."""
 
-    account = models.BigIntegerField()
+    account = U64Field()
     asset = models.CharField(max_length=12)
-    amount = models.DecimalField(max_digits=20, decimal_places=0)
-    liabilities = models.DecimalField(max_digits=20, decimal_places=0)
+    amount = U64Field()
+    liabilities = U64Field()
 
     class Meta:
         constraints = [
@@ -38,12 +40,12 @@ class BalanceRecord(models.Model):
 class OrderRecord(models.Model):
     """An order resting on a book; its id is the apex of the quantum that placed it."""
 
-    order_id = models.BigIntegerField(primary_key=True)
-    account = models.BigIntegerField(db_index=True)
+    order_id = U64Field(primary_key=True)
+    account = U64Field(db_index=True)
     asset = models.CharField(max_length=12)
     side = models.SmallIntegerField()
-    price = models.DecimalField(max_digits=20, decimal_places=0)
-    amount = models.DecimalField(max_digits=20, decimal_places=0)
+    price = U64Field()
+    amount = U64Field()
 
     class Meta:
         ordering = ["order_id"]

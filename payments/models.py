@@ -2,16 +2,18 @@
 
 from django.db import models
 
+from quanta.fields import U64Field
+
 
 class WithdrawalRecord(models.Model):
     """A withdrawal waiting for its provider; its id is the apex of its quantum."""
 
-    withdrawal_id = models.BigIntegerField(primary_key=True)
-    account = models.BigIntegerField(db_index=True)
+    withdrawal_id = U64Field(primary_key=True)
+    account = U64Field(db_index=True)
     provider = models.CharField(max_length=140)
     asset = models.CharField(max_length=12)
-    amount = models.DecimalField(max_digits=20, decimal_places=0)
-    fee = models.DecimalField(max_digits=20, decimal_places=0)
+    amount = U64Field()
+    fee = U64Field()
     destination = models.CharField(max_length=256)
     transaction = models.BinaryField(blank=True)
 
@@ -34,7 +36,7 @@ class LedgerTransfer(models.Model):
     source = models.CharField(max_length=56, db_index=True)
     destination = models.CharField(max_length=56, db_index=True)
     asset = models.CharField(max_length=12)
-    amount = models.DecimalField(max_digits=20, decimal_places=0)
+    amount = U64Field()
     reference = models.CharField(max_length=64, blank=True, default="")
     tx_hash = models.BinaryField(max_length=32)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -2,16 +2,18 @@
 
 from django.db import models
 
+from quanta.fields import U64Field
+
 
 class QuantumRecord(models.Model):
     """One finalized quantum: its XDR bytes, hashes and the node signatures collected."""
 
-    apex = models.BigIntegerField(primary_key=True)
+    apex = U64Field(primary_key=True)
     quantum_hash = models.BinaryField(max_length=32)
     payload_hash = models.BinaryField(max_length=32)
     timestamp_ms = models.BigIntegerField()
     kind = models.SmallIntegerField(help_text="MessageType of the quantum body")
-    initiator = models.BigIntegerField(default=0, help_text="account id of the requester; 0: none")
+    initiator = U64Field(default=0, help_text="account id of the requester; 0: none")
     data = models.BinaryField(help_text="XDR of the Quantum")
     signatures = models.BinaryField(help_text="XDR of the PayloadProof")
 
@@ -25,9 +27,9 @@ class QuantumRecord(models.Model):
 class EffectsGroupRecord(models.Model):
     """One account's effects group of one quantum: the chronicler's history index."""
 
-    apex = models.BigIntegerField()
-    account = models.BigIntegerField()
-    account_sequence = models.BigIntegerField()
+    apex = U64Field()
+    account = U64Field()
+    account_sequence = U64Field()
     data = models.BinaryField(help_text="XDR of the EffectsGroup")
 
     class Meta:
@@ -42,8 +44,8 @@ class EffectsGroupRecord(models.Model):
 class SettingsRecord(models.Model):
     """A version of the constellation settings and the apex that brought it in."""
 
-    version = models.BigIntegerField(primary_key=True)
-    apex = models.BigIntegerField()
+    version = U64Field(primary_key=True)
+    apex = U64Field()
     data = models.BinaryField(help_text="XDR of the ConstellationSettings")
 
     class Meta:
@@ -67,11 +69,11 @@ class SnapshotRecord(models.Model):
     """The single row saying up to which apex the persisted state goes."""
 
     id = models.SmallIntegerField(primary_key=True, default=1)
-    apex = models.BigIntegerField()
+    apex = U64Field()
     quantum_hash = models.BinaryField(max_length=32)
     state_hash = models.BinaryField(max_length=32)
-    next_account_id = models.BigIntegerField()
-    constellation_sequence = models.BigIntegerField(default=0)
+    next_account_id = U64Field()
+    constellation_sequence = U64Field(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -93,11 +95,11 @@ class SettingsDraft(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.CharField(max_length=150, blank=True, default="")
-    base_version = models.BigIntegerField(help_text="settings version in force when drafted")
+    base_version = U64Field(help_text="settings version in force when drafted")
     message = models.BinaryField(help_text="XDR of the Message union holding the update")
     signatures = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
-    submitted_apex = models.BigIntegerField(null=True, blank=True)
+    submitted_apex = U64Field(null=True, blank=True)
     engine_answer = models.TextField(blank=True, default="")
 
     class Meta:

@@ -10,13 +10,55 @@ import json
 from pathlib import Path
 from typing import Any
 
-from constellation_site.settings.env import database_from_url, env_bool, env_int, env_str
+from django.utils.csp import CSP
+
+from constellation_site.settings.env import (
+    database_from_url,
+    env_bool,
+    env_int,
+    env_str,
+    secret_key,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
 DEBUG = env_bool("CONSTELLATION_DEBUG", False)
+# Signs the admin's sessions and CSRF tokens. No known fallback outside debug: DJANGO_SECRET_KEY,
+# else the file DJANGO_SECRET_KEY_FILE names, else one derived from the node's own secret
+# seed; a process with none of them refuses whatever needs the key (Django's own error).
+SECRET_KEY = secret_key(
+    env_str("DJANGO_SECRET_KEY", ""),
+    env_str("DJANGO_SECRET_KEY_FILE", ""),
+    env_str("CONSTELLATION_NODE_SECRET", ""),
+    debug=DEBUG,
+)
 ALLOWED_HOSTS = env_str("CONSTELLATION_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
+
+# Behind TLS (CONSTELLATION_HTTPS: the node is reached over https/wss, directly or through a
+# reverse proxy that sets X-Forwarded-Proto), cookies are sent over TLS only and browsers are
+# told to use nothing else for a year (HSTS).
+HTTPS = env_bool("CONSTELLATION_HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = 365 * 24 * 3600 if HTTPS else 0
+if env_bool("CONSTELLATION_BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+# The page loads only its own modules and talks only to its own node (fetch and WebSockets:
+# 'self' covers ws/wss of the same host). Styles allow inline attributes, which the admin's
+# templates use; scripts never run inline.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
 
 INSTALLED_APPS = [
     "daphne",
@@ -37,6 +79,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -63,15 +106,24 @@ TEMPLATES = [
     },
 ]
 
+# Each process holds at most DB_POOL_MAX connections per database (a pool; see
+# `database_from_url`), whatever the request rate; a request that waits DB_POOL_TIMEOUT_S for
+# one fails instead of waiting on.
+DB_POOL_MAX = env_int("CONSTELLATION_DB_POOL_MAX", 8)
+DB_POOL_TIMEOUT_S = float(env_int("CONSTELLATION_DB_POOL_TIMEOUT_S", 10))
 DATABASES = {
     "default": database_from_url(
-        env_str("CONSTELLATION_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/constellation")
+        env_str("CONSTELLATION_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/constellation"),
+        pool_max=DB_POOL_MAX,
+        pool_timeout_s=DB_POOL_TIMEOUT_S,
     )
 }
 # The local ledger (the embedded payment network of the local-ledger provider) is a database
 # of its own, shared by every node of a local constellation.
 DATABASES["ledger"] = database_from_url(
-    env_str("CONSTELLATION_LEDGER_URL", "postgres://postgres@127.0.0.1:5432/constellation_ledger")
+    env_str("CONSTELLATION_LEDGER_URL", "postgres://postgres@127.0.0.1:5432/constellation_ledger"),
+    pool_max=DB_POOL_MAX,
+    pool_timeout_s=DB_POOL_TIMEOUT_S,
 )
 DATABASE_ROUTERS = ["payments.routers.LedgerRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

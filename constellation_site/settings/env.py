@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -39,8 +41,43 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be a boolean, got {raw!r}")
 
 
-def database_from_url(url: str) -> dict[str, object]:
-    """Turns postgres://user:password@host:port/name into a Django DATABASES entry."""
+DEV_SECRET_KEY = "dev-only-insecure-key-change-me"  # noqa: S105 (known by design, debug only)
+"""Django's secret key in debug mode when nothing else is given; never used outside debug."""
+
+
+def secret_key(value: str, file: str, node_secret: str, *, debug: bool) -> str:
+    """Returns Django's secret key: `value`, else the contents of `file`, else a key derived
+    from the node's secret seed (so a node needs no second secret), else in debug mode a
+    development key, else "" (Django then refuses whatever needs the key, rather than signing
+    sessions with a value everyone knows)."""
+    if value:
+        return value
+    if file:
+        try:
+            text = Path(file).read_text().strip()
+        except OSError as error:
+            raise ImproperlyConfigured(f"cannot read DJANGO_SECRET_KEY_FILE: {error}") from None
+        if not text:
+            raise ImproperlyConfigured(f"DJANGO_SECRET_KEY_FILE {file} is empty")
+        return text
+    if node_secret:
+        return hashlib.sha256(
+            b"constellation django secret key\0" + node_secret.encode()
+        ).hexdigest()
+    return DEV_SECRET_KEY if debug else ""
+
+
+def database_from_url(url: str, *, pool_max: int, pool_timeout_s: float) -> dict[str, object]:
+    """Turns postgres://user:password@host:port/name into a Django DATABASES entry.
+
+    Connections come from a bounded psycopg pool per process and alias (at most `pool_max`
+    open; a request that finds none free within `pool_timeout_s` fails) and go back to it when
+    Django closes them, at the end of each request and around each `database_sync_to_async`
+    call (CONN_MAX_AGE 0, as Django requires with a pool). Persistent connections must not be
+    used under ASGI: daphne runs every request in a thread of its own, so each request kept a
+    connection of its own open until CONN_MAX_AGE ran out, and one open page exhausted
+    PostgreSQL's connection limit.
+    """
     parts = urlsplit(url)
     if parts.scheme not in {"postgres", "postgresql"}:
         raise ImproperlyConfigured(f"only PostgreSQL database URLs are supported: {url!r}")
@@ -51,5 +88,14 @@ def database_from_url(url: str) -> dict[str, object]:
         "PASSWORD": unquote(parts.password or ""),
         "HOST": parts.hostname or "127.0.0.1",
         "PORT": str(parts.port or 5432),
-        "CONN_MAX_AGE": 60,
+        "CONN_MAX_AGE": 0,
+        "OPTIONS": {
+            "pool": {
+                "min_size": 1,
+                "max_size": pool_max,
+                "timeout": pool_timeout_s,
+                # Connections above min_size close after a minute unused.
+                "max_idle": 60.0,
+            }
+        },
     }

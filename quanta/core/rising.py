@@ -7,7 +7,17 @@ Rules (SPEC.md, Catchup):
 - aggregate the valid signatures of distinct auditors per apex;
 - two different quanta signed by alpha at one apex mean alpha's key is compromised: fail;
 - the recovered quanta must follow alpha's apex without a gap: otherwise fail;
-- decide once a majority of the constellation (alpha counts as one) has answered.
+- decide only once the auditors that answered intersect every possible finality quorum.
+
+Why that many answers: a quantum is final once a majority signed it, alpha among them, so
+besides alpha a finality quorum holds majority - 1 of the other n - 1 nodes. Alpha restarted
+without what it had not persisted, so only the auditors can tell it what may be final; answers
+from n - majority + 1 auditors (`answers_needed`) share at least one node with every such
+quorum, so a quantum any honest node holds as final is among the answers and is re-applied,
+never replaced at its apex. Deciding on a bare majority that counted alpha itself (as before)
+let one lagging auditor, or one that answers an empty catchup, make alpha resume with a
+different quantum at an apex another auditor already held as final. The price is
+availability: with 3 nodes alpha rises only once both auditors answered.
 The payload hash is computed from the quantum alone (its hash and its effects proof), so the
 quanta can be checked before they are executed; executing them then proves the proof.
 """
@@ -21,6 +31,12 @@ from quanta.core.hashing import quantum_hash
 from quanta.core.keys import verify_signature
 from quanta.core.signatures import payload_hash
 from quanta.core.xdr.schema import SignedQuantum
+
+
+def answers_needed(nodes: int, majority: int) -> int:
+    """Returns how many auditors besides alpha must answer before recovery may decide: enough
+    that they intersect the majority - 1 other signers of every finality quorum."""
+    return min(nodes - majority + 1, nodes - 1)
 
 
 class RisingFailed(Exception):  # noqa: N818 - a verdict on the recovery, not a caller error
@@ -44,14 +60,15 @@ class Rising:
         self.config = config
         self.apex = apex
         self.candidates: dict[int, Candidate] = {}
-        self.answered: set[int] = {config.alpha_index}
+        self.answered: set[int] = set()
+        self.answers_needed = answers_needed(len(config.auditor_keys), config.majority)
 
     def offer(self, auditor_index: int, quanta: tuple[SignedQuantum, ...], done: bool) -> None:
         """Adds an auditor's quanta; `done` says it has sent everything it holds."""
         for signed in quanta:
             if signed.quantum.apex > self.apex:
                 self._offer_one(signed)
-        if done:
+        if done and auditor_index != self.config.alpha_index:
             self.answered.add(auditor_index)
 
     def _offer_one(self, signed: SignedQuantum) -> None:
@@ -88,8 +105,8 @@ class Rising:
 
     @property
     def is_decided(self) -> bool:
-        """Tells whether a majority of the constellation has answered."""
-        return len(self.answered) >= self.config.majority
+        """Tells whether enough auditors answered that every finality quorum is among them."""
+        return len(self.answered) >= self.answers_needed
 
     def recovered(self) -> list[Candidate]:
         """Returns the quanta to re-apply, in apex order; raises RisingFailed on a gap."""

@@ -231,3 +231,43 @@ def test_engine_killed_mid_stream_restarts_with_the_same_state(single_node: Clus
         await bob.close()
 
     run(scenario())
+
+
+def snapshot_reaches(cluster: Cluster, apex: int, timeout_s: float) -> bool:
+    """Polls alpha's info until its persisted snapshot covers `apex` (bounded)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        snapshot_apex = cluster.info().get("snapshot_apex")
+        if isinstance(snapshot_apex, int) and snapshot_apex >= apex:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_nonces_near_two_to_the_64_are_snapshotted_and_reloaded(single_node: Cluster) -> None:
+    # A nonce of 2^63 + 5 is valid (XDR uint64); it once stopped every snapshot save for good
+    # (a signed 64-bit column), so the snapshot froze while quanta kept executing.
+    async def scenario() -> None:
+        alice = await funded(single_node, [("USD", "30")])
+        bob = await funded(single_node, [("USD", "30")])
+        alice.nonces.observe(2**63 + 4)
+        high = await alice.pay(bob.public_key, "USD", UNIT)
+        assert high.finalized, high.description
+        alice.nonces.observe(2**64 - 3)
+        top = await alice.pay(bob.public_key, "USD", UNIT)  # nonce 2^64 - 2
+        assert top.finalized, top.description
+        assert await asyncio.to_thread(snapshot_reaches, single_node, top.apex, 20)
+        await asyncio.to_thread(single_node.kill_process, single_node.alpha, "engine")
+        restarted_ms = time.time_ns() // 1_000_000
+        await asyncio.to_thread(single_node.start_process, single_node.alpha, "engine")
+        await asyncio.to_thread(wait_for_restart, single_node, restarted_ms, "Ready", 30)
+        data = await alice.account_data()  # the last nonce there is: 2^64 - 1
+        assert data.account_data is not None and data.account_data.nonce == 2**64 - 1
+        assert (await balances(bob))["USD"] == (32 * UNIT, 0)
+        after = await bob.pay(alice.public_key, "USD", UNIT)
+        assert after.finalized, after.description
+        assert await asyncio.to_thread(snapshot_reaches, single_node, after.apex, 20)
+        await alice.close()
+        await bob.close()
+
+    run(scenario())

@@ -1,6 +1,8 @@
 """Alpha's recovery from the auditors (Rising), SPEC.md Catchup.
 
-Goal: a restarted alpha executes nothing until a majority answered; it re-applies exactly the
+Goal: a restarted alpha executes nothing until enough auditors answered that every finality
+quorum is among them (both auditors of three), so it never replaces a quantum an auditor holds
+as final; it re-applies exactly the
 alpha-signed quanta above its persisted apex with the auditors' signatures aggregated; it
 fails on two different alpha-signed quanta at one apex or on a gap, and ignores quanta alpha
 never signed.
@@ -15,6 +17,8 @@ import pytest
 from quanta.core.alpha import AlphaNode
 from quanta.core.engine import Engine, Executed
 from quanta.core.pending import PendingUpdates
+from quanta.core.rising import answers_needed
+from quanta.core.signatures import majority
 from quanta.core.status import InvalidState
 from quanta.core.testing import default_settings, deposit_quantum, keypair, settings_quantum
 from quanta.core.xdr.schema import NodeSignature, NodeState, SignedQuantum
@@ -61,10 +65,11 @@ def test_a_restarted_alpha_is_rising_and_refuses_requests() -> None:
         alpha.status.require_ready()
 
 
-def test_majority_answer_reapplies_the_missing_quanta_with_aggregated_signatures() -> None:
+def test_the_answers_reapply_the_missing_quanta_with_aggregated_signatures() -> None:
     alpha = _restarted_alpha()
     offered = tuple(_signed(e) for e in CHAIN[PERSISTED:])
     alpha.rising_offer(1, offered, done=True)
+    alpha.rising_offer(2, (), done=True)
     assert alpha.status.state == NodeState.READY, alpha.status.reason
     assert alpha.engine.state.apex == TOTAL
     assert alpha.engine.state.last_hash == CHAIN[-1].quantum_hash
@@ -72,17 +77,43 @@ def test_majority_answer_reapplies_the_missing_quanta_with_aggregated_signatures
     assert [row.apex for row in alpha.take_final_rows()] == list(range(PERSISTED + 1, TOTAL + 1))
 
 
-def test_nothing_is_decided_before_a_majority_answered() -> None:
+def test_nothing_is_decided_before_every_finality_quorum_answered() -> None:
     alpha = _restarted_alpha()
     alpha.rising_offer(1, tuple(_signed(e) for e in CHAIN[PERSISTED:]), done=False)
+    alpha.rising_offer(2, (), done=True)
     assert alpha.status.state == NodeState.RISING
     assert alpha.engine.state.apex == PERSISTED
+
+
+def test_an_empty_answer_first_cannot_fork_a_final_quantum() -> None:
+    # Alpha and auditor 1 finalized the quanta above PERSISTED, then alpha crashed before
+    # persisting them. Auditor 2 (lagging, or lying with an empty catchup) answers first. A
+    # decision on alpha + auditor 2 (a bare majority) resumed at PERSISTED, so alpha executed
+    # a different quantum at an apex auditor 1 held as final.
+    alpha = _restarted_alpha()
+    alpha.rising_offer(2, (), done=True)
+    assert alpha.status.state == NodeState.RISING
+    assert alpha.engine.state.apex == PERSISTED
+    alpha.rising_offer(1, tuple(_signed(e) for e in CHAIN[PERSISTED:]), done=True)
+    assert alpha.status.state == NodeState.READY, alpha.status.reason
+    assert alpha.engine.state.last_hash == CHAIN[-1].quantum_hash
+
+
+@pytest.mark.parametrize(
+    ("nodes", "needed"), [(1, 0), (2, 1), (3, 2), (4, 2), (5, 3), (7, 4), (19, 10)]
+)
+def test_the_answers_needed_intersect_every_finality_quorum(nodes: int, needed: int) -> None:
+    quorum_others = majority(nodes) - 1  # the signers of a final quantum besides alpha
+    assert answers_needed(nodes, majority(nodes)) == needed
+    assert needed + quorum_others > nodes - 1 or nodes == 1  # pigeonhole: they must share one
+    assert needed - 1 + quorum_others <= nodes - 1 or nodes <= 2  # and one fewer would not
 
 
 def test_quanta_alpha_never_signed_are_ignored() -> None:
     alpha = _restarted_alpha()
     forged = tuple(_signed(e, signers=(1, 2)) for e in CHAIN[PERSISTED:])
     alpha.rising_offer(1, forged, done=True)
+    alpha.rising_offer(2, forged, done=True)
     assert alpha.status.state == NodeState.READY
     assert alpha.engine.state.apex == PERSISTED
 
@@ -103,6 +134,7 @@ def test_two_alpha_signed_quanta_at_one_apex_fail_the_node() -> None:
 def test_a_gap_in_the_offered_quanta_fails_the_node() -> None:
     alpha = _restarted_alpha()
     alpha.rising_offer(1, (_signed(CHAIN[PERSISTED + 1]),), done=True)
+    alpha.rising_offer(2, (), done=True)
     assert alpha.status.state == NodeState.FAILED
     assert "gap" in alpha.status.reason
     assert alpha.engine.state.apex == PERSISTED

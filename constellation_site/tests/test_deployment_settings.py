@@ -1,0 +1,61 @@
+"""Production-safe defaults: no known secret key outside debug, security headers on the page.
+
+Goal: a node started without DEBUG never signs admin sessions with a key everyone knows, and
+its page is served with a Content-Security-Policy that lets it load only its own modules and
+talk only to its own node. Method: the settings' `secret_key` rule with each source; the
+test client's response headers for the page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.test import Client
+
+from constellation_site.settings.env import DEV_SECRET_KEY, secret_key
+
+NODE_SECRET = "SBQWY3DNPFWGSZTFNRSWC3TFEBQWYZLTBI"  # any seed text: only its hash is used
+
+
+def test_an_explicit_key_wins() -> None:
+    assert secret_key("given", "", NODE_SECRET, debug=False) == "given"
+
+
+def test_a_key_file_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "key"
+    path.write_text("from-a-file\n")
+    assert secret_key("", str(path), NODE_SECRET, debug=False) == "from-a-file"
+
+
+def test_a_missing_or_empty_key_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ImproperlyConfigured, match="cannot read"):
+        secret_key("", str(tmp_path / "absent"), "", debug=False)
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(ImproperlyConfigured, match="empty"):
+        secret_key("", str(tmp_path / "empty"), "", debug=False)
+
+
+def test_a_node_derives_its_key_from_its_own_secret() -> None:
+    derived = secret_key("", "", NODE_SECRET, debug=False)
+    assert derived == secret_key("", "", NODE_SECRET, debug=True)
+    assert derived not in {DEV_SECRET_KEY, "", NODE_SECRET} and len(derived) == 64
+    assert derived != secret_key("", "", NODE_SECRET + "A", debug=False)
+
+
+def test_the_known_development_key_exists_only_in_debug() -> None:
+    assert secret_key("", "", "", debug=True) == DEV_SECRET_KEY
+    assert secret_key("", "", "", debug=False) == ""
+
+
+def test_the_page_is_served_with_a_strict_content_security_policy() -> None:
+    response = Client().get("/")
+    policy = response.headers["Content-Security-Policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert directives["script-src"] == "'self'"
+    assert directives["connect-src"] == "'self'"
+    assert directives["object-src"] == "'none'"
+    assert directives["frame-ancestors"] == "'none'"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"

@@ -1,0 +1,98 @@
+"""Every uint64 of the protocol survives persistence, the snapshot load and the chronicler.
+
+Goal: show that no unsigned 64-bit value a client can choose (a nonce, an amount, a history
+cursor) or the chain can reach (apexes, order ids, account ids and sequences) meets a column
+that cannot hold it. Before the columns were mapped losslessly, a payment with nonce 2^63 + 5
+executed and finalized, and then every snapshot save on every node failed with an overflow of
+a signed 64-bit column, for good.
+
+Method: a real engine (`SnapshotChain`) whose chain head and account counter start just below
+2^64, so every apex, order id and account id it makes is near the maximum; a
+deposit of 2^64 - 1 units and a payment with nonce 2^64 - 1 run through it; the final rows and a
+snapshot are persisted, loaded back (same state hash, same values) and paged by the chronicler
+with cursors at the maximum.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from chronicler.selectors import history_page
+from exchange.core.orderbook import Side
+from exchange.models import AccountRecord, BalanceRecord, OrderRecord
+from quanta.core.testing import keypair, request_quantum
+from quanta.core.xdr.schema import PaymentRequest, QuantumInfoRequest, QueryOrder
+from quanta.models import EffectsGroupRecord, QuantumRecord, SnapshotRecord
+from quanta.node.snapshot import snapshot_load
+from quanta.tests.test_persist import SnapshotChain
+
+pytestmark = pytest.mark.django_db
+
+U64_MAX = 2**64 - 1
+UNIT = 10_000_000
+ALICE, BOB = keypair(1), keypair(2)
+
+
+class TopChain(SnapshotChain):
+    """A chain started a few steps below the top of every u64 counter it advances."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        state = self.engine.state
+        # Four quanta follow (two deposits, a payment, an order): the last lands at 2^64 - 2,
+        # so a history cursor of 2^64 - 1 (the last apex + 1) is a valid one.
+        state.apex = U64_MAX - 5
+        state.next_account_id = U64_MAX - 10
+
+
+@pytest.fixture
+def chain() -> TopChain:
+    chain = TopChain()
+    chain.fund(ALICE, ("USD", U64_MAX), ("XLM", 1000 * UNIT))
+    chain.fund(BOB, ("USD", 1000 * UNIT))
+    request = PaymentRequest(1, ALICE.public_key, U64_MAX, "USD", UNIT, BOB.public_key)
+    chain.run(request_quantum(request, ALICE))
+    chain.order(BOB, Side.BUY, 10 * UNIT, 1.5)  # rests: its order id is an apex near the top
+    chain.persist()
+    return chain
+
+
+def test_the_largest_values_are_persisted_exactly(chain: TopChain) -> None:
+    alice = AccountRecord.objects.get(public_key=ALICE.public_key)
+    assert alice.nonce == U64_MAX
+    assert alice.id >= U64_MAX - 10
+    assert BalanceRecord.objects.get(account=alice.id, asset="USD").amount == U64_MAX - UNIT
+    assert OrderRecord.objects.get().order_id == chain.engine.state.apex
+    snapshot = SnapshotRecord.objects.get()
+    assert snapshot.apex == chain.engine.state.apex == U64_MAX - 1
+    top = QuantumRecord.objects.order_by("-apex").first()
+    assert top is not None and top.apex == snapshot.apex
+
+
+def test_the_snapshot_loads_back_to_the_same_state(chain: TopChain) -> None:
+    loaded = snapshot_load()
+    assert loaded.state.state_hash() == chain.engine.state.state_hash() == loaded.state_hash
+    alice = loaded.state.accounts.get_by_key(ALICE.public_key)
+    assert alice is not None and alice.nonce == U64_MAX
+    assert loaded.state.apex == chain.engine.state.apex
+    assert loaded.state.next_account_id == chain.engine.state.next_account_id
+
+
+def test_values_come_back_as_int_not_decimal(chain: TopChain) -> None:
+    # Callers compare and hash them as int (state hashes, XDR): a Decimal would differ.
+    values = AccountRecord.objects.values_list("id", "nonce", "sequence").first()
+    assert values is not None and all(type(v) is int for v in values)
+    amount = BalanceRecord.objects.values_list("amount", flat=True).first()
+    assert type(amount) is int
+
+
+def test_the_chronicler_pages_with_cursors_at_the_maximum(chain: TopChain) -> None:
+    newest = history_page(QuantumInfoRequest(1, ALICE.public_key, U64_MAX, QueryOrder.DESC, 10))
+    apexes = [item.apex for item in newest.items]
+    assert apexes and apexes == sorted(apexes, reverse=True) and apexes[0] == U64_MAX - 2
+    groups = EffectsGroupRecord.objects.filter(apex__in=apexes)
+    assert {g.apex for g in groups} == set(apexes)
+    above = history_page(QuantumInfoRequest(1, ALICE.public_key, apexes[0], QueryOrder.ASC, 10))
+    assert above.items == () and above.next_cursor is None
+    oldest = history_page(QuantumInfoRequest(1, ALICE.public_key, 0, QueryOrder.ASC, 10))
+    assert [item.apex for item in oldest.items] == sorted(apexes)
