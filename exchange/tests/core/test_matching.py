@@ -1,4 +1,5 @@
-"""Tests of `exchange.core.matching`: crossing rules, events, and their exact reversal.
+"""Tests of the reference matcher (`reference_matching`): crossing rules, events, and their
+exact reversal.
 
 Goal: show that `match` fills at the maker's price, in price-then-time priority, reports
 every change as an event, rests only GTC remainders, and that `revert_match` / `revert_cancel`
@@ -12,17 +13,16 @@ import pytest
 
 from exchange.core.amounts import quote_amount
 from exchange.core.market import Exchange, Market
-from exchange.core.matching import (
+from exchange.core.matching import OrderIntent, TimeInForce
+from exchange.core.orderbook import Side, UnknownOrder
+from exchange.tests.core.reference_matching import (
     MatchResult,
-    OrderIntent,
-    TimeInForce,
     TradeEvent,
     cancel,
     match,
     revert_cancel,
     revert_match,
 )
-from exchange.core.orderbook import Side, UnknownOrder
 
 P = 10_000  # one tick (0.001) in price units
 U = 10_000_000  # one whole asset unit
