@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from exchange.core.accounts import RateLimiter, RequestRateLimits
 from quanta.core.engine import Engine, Executed, QuantumMismatch
-from quanta.core.gateway import result_may_be_signless
+from quanta.core.envelopes import result_may_be_signless
 from quanta.core.keys import KeyPair
 from quanta.core.node_state import NodeStatus
 from quanta.core.pending import PendingUpdates, QuantumRow, quantum_row

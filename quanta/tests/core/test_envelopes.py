@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import pytest
 
-from quanta.core.gateway import SIGNLESS_MESSAGES, envelope_bytes, may_be_signless, server_frame
+from quanta.core.envelopes import SIGNLESS_MESSAGES, envelope_bytes, may_be_signless, server_frame
 from quanta.core.hashing import sha256
 from quanta.core.keys import verify_signature
 from quanta.core.status import StatusCode
