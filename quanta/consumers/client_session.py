@@ -16,10 +16,10 @@ import secrets
 from channels.db import database_sync_to_async
 
 from quanta import worker
-from quanta.core.alpha import result_message
 from quanta.core.envelopes import GatewayError, server_frame
 from quanta.core.gateway import check_handshake
 from quanta.core.keys import KeyPair
+from quanta.core.results import result_message
 from quanta.core.status import StatusCode
 from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import MESSAGE, ClientConnectionSuccess, HandshakeRequest
