@@ -56,7 +56,7 @@ class HeraldConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
             else:
                 await self._message(bytes_data)
         except GatewayError as error:
-            await self._send_message(result_message(error.message_id, error.status, error.text))
+            await self._send_message(result_message(error.message_id, error.status, error.message))
             if error.close:
                 await self.close(code=4403)
 

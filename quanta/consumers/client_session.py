@@ -53,7 +53,7 @@ class ClientSessionMixin:
             else:
                 await self.signed_frame(data)
         except GatewayError as error:
-            await self._send_message(result_message(error.message_id, error.status, error.text))
+            await self._send_message(result_message(error.message_id, error.status, error.message))
             if error.close:
                 await self.close(code=HANDSHAKE_FAILED_CLOSE_CODE)  # type: ignore[attr-defined]
 

@@ -14,7 +14,7 @@ import struct
 
 from quanta.core.hashing import sha256
 from quanta.core.keys import KeyPair, verify_signature
-from quanta.core.status import StatusCode
+from quanta.core.status import ConstellationError, StatusCode
 from quanta.core.xdr.codec import XdrError, decode
 from quanta.core.xdr.schema import (
     MESSAGE,
@@ -54,13 +54,14 @@ def result_may_be_signless(account_data: AccountDataInfo | None) -> bool:
     return account_data is None
 
 
-class GatewayError(Exception):
-    """A refused frame: answered with `status`; `close` ends the connection."""
+class GatewayError(ConstellationError):
+    """A refused frame: answered with `status` under the refused message's id (0 when it is
+    unknown); `close` ends the connection. A `ConstellationError` like every other expected
+    failure, so there is one exception root."""
 
-    def __init__(self, status: StatusCode, text: str, message_id: int, close: bool = False):
-        super().__init__(text)
-        self.status = status
-        self.text = text
+    def __init__(self, status: StatusCode, text: str, message_id: int, close: bool = False) -> None:
+        """Stores the status and text (`str()` gives the text), the message id and `close`."""
+        super().__init__(status, text)
         self.message_id = message_id
         self.close = close
 
