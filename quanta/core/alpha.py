@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from exchange.core.accounts import RateLimiter, RequestRateLimits
 from quanta.core.engine import Engine, Executed, QuantumMismatch
 from quanta.core.keys import KeyPair
 from quanta.core.node_state import NodeStatus
 from quanta.core.pending import PendingUpdates, QuantumRow, quantum_row
+from quanta.core.rate_limits import RateLimiter
 from quanta.core.results import (
     Delivery,
     ReplyTo,
@@ -149,8 +149,7 @@ class AlphaNode:
         limits = config.settings.request_rate_limits
         self.rate_limiter = None
         if limits.minute_limit and limits.hour_limit:
-            minute, hour = limits.minute_limit, limits.hour_limit
-            self.rate_limiter = RateLimiter(RequestRateLimits(minute, hour))
+            self.rate_limiter = RateLimiter(limits)
         if self.status.state in (NodeState.UNDEFINED, NodeState.RUNNING):
             self.status.set(NodeState.RUNNING, "initialized")
             self.status.set(NodeState.READY, "executing requests")
