@@ -16,9 +16,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from herald.core.protocol import check_auditor_handshake, check_auditor_message
 from quanta import worker
-from quanta.core.alpha import result_message
-from quanta.core.gateway import GatewayError, envelope_bytes
+from quanta.core.envelopes import GatewayError, envelope_bytes
 from quanta.core.keys import KeyPair
+from quanta.core.results import result_message
 from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import (
     MESSAGE,
@@ -56,7 +56,7 @@ class HeraldConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
             else:
                 await self._message(bytes_data)
         except GatewayError as error:
-            await self._send_message(result_message(error.message_id, error.status, error.text))
+            await self._send_message(result_message(error.message_id, error.status, error.message))
             if error.close:
                 await self.close(code=4403)
 

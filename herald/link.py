@@ -15,7 +15,7 @@ from channels.db import database_sync_to_async
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
-from quanta.core.gateway import envelope_bytes
+from quanta.core.envelopes import envelope_bytes
 from quanta.core.keys import KeyPair
 from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (

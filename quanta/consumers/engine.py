@@ -23,9 +23,10 @@ from payments.core.provider import PaymentProvider
 from payments.payouts import PayoutDesk
 from quanta import worker
 from quanta.consumers.outbox import ResultOutbox
-from quanta.core.alpha import AlphaNode, Delivery, ReplyTo, result_message
+from quanta.core.alpha import AlphaNode
 from quanta.core.auditor import AuditorNode
 from quanta.core.pending import Batch, QuantumRow
+from quanta.core.results import Delivery, ReplyTo, result_message
 from quanta.core.status import ConstellationError, InvalidState, StatusCode
 from quanta.core.xdr.codec import XdrError, decode, encode
 from quanta.core.xdr.schema import (

@@ -15,7 +15,7 @@ import asyncio
 import logging
 from typing import Any
 
-from quanta.core.alpha import Delivery
+from quanta.core.results import Delivery
 from quanta.groups import GATEWAYS_GROUP
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from channels.layers import InMemoryChannelLayer
 
 from quanta.consumers.outbox import ResultOutbox, send_batched
-from quanta.core.alpha import Delivery
+from quanta.core.results import Delivery
 from quanta.groups import GATEWAYS_GROUP
 
 ALICE, BOB = bytes([1]) * 32, bytes([2]) * 32
