@@ -22,7 +22,8 @@ from chronicler.groups import FEEDS, market_group
 from chronicler.publisher import snapshot_read
 from chronicler.selectors import markets_list, quantum_info_page
 from quanta.consumers.client_session import ClientSessionMixin
-from quanta.core.gateway import GatewayError, check_request
+from quanta.core.envelopes import GatewayError
+from quanta.core.gateway import check_request
 from quanta.core.status import StatusCode
 from quanta.core.xdr.schema import (
     QuantumInfoRequest,

@@ -19,15 +19,15 @@ sampler's random draw can be replaced in tests).
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
+from quanta.core.hashing import effects_proof as core_effects_proof
+from quanta.core.hashing import group_hash
 from quanta.core.keys import SIGNATURE_LENGTH
 from quanta.core.records import record
 from quanta.core.signatures import SignatureSet, majority, payload_hash
-from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import (
     EffectsGroup,
     EffectsGroupHash,
@@ -62,12 +62,13 @@ def group_digest(info: EffectsGroup | EffectsGroupHash) -> bytes:
     """Returns the hash of one effects group, full or already reduced to its hash."""
     if isinstance(info, EffectsGroupHash):
         return info.hash
-    return hashlib.sha256(encode(info)).digest()
+    return group_hash(info)
 
 
 def effects_proof(effects: Sequence[EffectsGroup | EffectsGroupHash]) -> bytes:
-    """Returns SHA-256 of the concatenated group hashes, in the order given."""
-    return hashlib.sha256(b"".join(group_digest(info) for info in effects)).digest()
+    """Returns the effects proof of a result's groups, in the order given: the nodes' own
+    rule (`quanta.core.hashing`), so client and nodes cannot drift apart."""
+    return core_effects_proof(group_digest(info) for info in effects)
 
 
 def expected_payload_hash(message: QuantumResultMessage) -> bytes | None:

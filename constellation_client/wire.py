@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from quanta.core.gateway import SIGNATURE_TAIL, may_be_signless
+from quanta.core.envelopes import SIGNATURE_TAIL, may_be_signless
 from quanta.core.keys import KEY_LENGTH, InvalidKey, KeyPair, decode_public_key, verify_signature
 from quanta.core.xdr.codec import XdrError, decode_prefix, encode
 from quanta.core.xdr.schema import MESSAGE, Limits, Message, ResultMessage

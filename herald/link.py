@@ -16,7 +16,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
 from quanta import events
-from quanta.core.gateway import envelope_bytes
+from quanta.core.envelopes import envelope_bytes
 from quanta.core.keys import KeyPair
 from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from payments.core.provider import PaymentProvider
-from payments.providers.local_ledger import LocalLedgerProvider
+from payments.providers.local_ledger.provider import LocalLedgerProvider
 from payments.providers.stellar import StellarProvider
 from quanta.core.config import Config
 from quanta.core.keys import KeyPair

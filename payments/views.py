@@ -16,7 +16,7 @@ from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from payments.providers.local_ledger import faucet_deposit
+from payments.providers.local_ledger.ledger import faucet_deposit
 from quanta.core.keys import InvalidKey, decode_public_key
 from quanta.core.xdr.schema import ProviderSettings
 from quanta.selectors import settings_current

@@ -21,7 +21,7 @@ from constellation_client.wire import (
     open_frame,
     seal,
 )
-from quanta.core.gateway import server_frame
+from quanta.core.envelopes import server_frame
 from quanta.core.status import StatusCode
 from quanta.core.testing import keypair, sign_message
 from quanta.core.xdr.codec import encode

@@ -1,19 +1,15 @@
-"""Accounts of the exchange core: balances with liabilities, nonces, storage and rate limits.
+"""Accounts of the exchange core: balances with liabilities, nonces and storage.
 
 An `Account` is the consensus state of one client: its nonce, its balances (each with the part
 locked as liabilities by open orders or a pending withdrawal) and its open-order count. The
 mutators are deliberately symmetric (`change_amount(+x)` is undone by `change_amount(-x)`), so
 the effects layer can apply and revert every change exactly; they assert rather than validate,
 because validation happens in the request processors before any effect is produced.
-
-`RateLimiter` is not consensus state: alpha counts requests per account from the timestamps it
-is given, so its counters live outside `Account` and never enter a state hash.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from exchange.core.amounts import U64_MAX
 
@@ -22,9 +18,6 @@ MAX_OPEN_ORDERS = 100
 
 PUBLIC_KEY_SIZE = 32
 """Size in bytes of an ed25519 public key."""
-
-MINUTE_MS = 60_000
-HOUR_MS = 3_600_000
 
 
 class Balance:
@@ -210,86 +203,3 @@ class AccountStorage:
     def state_digest_items(self) -> list[tuple[object, ...]]:
         """Returns the accounts' digest tuples sorted by id."""
         return [account.state_digest_items() for account in self]
-
-
-@dataclass(frozen=True, slots=True)
-class RequestRateLimits:
-    """States how many requests an account may send per minute and per hour."""
-
-    minute_limit: int
-    hour_limit: int
-
-    def __post_init__(self) -> None:
-        """Checks that both limits are positive."""
-        assert self.minute_limit > 0, self.minute_limit
-        assert self.hour_limit > 0, self.hour_limit
-
-
-class _RequestCounter:
-    """Counts one account's requests in the current fixed minute and hour windows."""
-
-    __slots__ = ("hour_count", "hour_start_ms", "minute_count", "minute_start_ms")
-
-    def __init__(self, now_ms: int) -> None:
-        """Opens both windows at `now_ms`."""
-        self.minute_start_ms = now_ms
-        self.minute_count = 0
-        self.hour_start_ms = now_ms
-        self.hour_count = 0
-
-
-class RateLimiter:
-    """Limits requests per account and per minute/hour, from timestamps passed in (ms).
-
-    Windows are fixed: a window opens at the first request after the previous one expired.
-    The limiter never reads a clock, so its decisions are reproducible from the timestamps.
-    """
-
-    __slots__ = ("_counters", "_overrides", "limits")
-
-    def __init__(self, limits: RequestRateLimits) -> None:
-        """Creates a limiter applying `limits` to every account without an override."""
-        self.limits = limits
-        self._counters: dict[int, _RequestCounter] = {}
-        self._overrides: dict[int, RequestRateLimits] = {}
-
-    def set_override(self, account_id: int, limits: RequestRateLimits | None) -> None:
-        """Sets (or, with None, clears) the limits specific to one account."""
-        if limits is None:
-            self._overrides.pop(account_id, None)
-        else:
-            self._overrides[account_id] = limits
-
-    def limits_for(self, account_id: int) -> RequestRateLimits:
-        """Returns the limits that apply to the account."""
-        return self._overrides.get(account_id, self.limits)
-
-    def check_and_count(self, account_id: int, now_ms: int) -> bool:
-        """Counts one request at `now_ms` and returns True, or returns False if over a limit.
-
-        A refused request is not counted, so a client that backs off is served again as soon as
-        the window that refused it expires.
-        """
-        counter = self._counters.get(account_id)
-        if counter is None:
-            counter = _RequestCounter(now_ms)
-            self._counters[account_id] = counter
-        if now_ms - counter.minute_start_ms >= MINUTE_MS:
-            counter.minute_start_ms = now_ms
-            counter.minute_count = 0
-        if now_ms - counter.hour_start_ms >= HOUR_MS:
-            counter.hour_start_ms = now_ms
-            counter.hour_count = 0
-        limits = self._overrides.get(account_id, self.limits)
-        if counter.minute_count >= limits.minute_limit:
-            return False
-        if counter.hour_count >= limits.hour_limit:
-            return False
-        counter.minute_count += 1
-        counter.hour_count += 1
-        return True
-
-    def forget(self, account_id: int) -> None:
-        """Drops the counters and override of an account (e.g. after its creation is reverted)."""
-        self._counters.pop(account_id, None)
-        self._overrides.pop(account_id, None)

@@ -106,13 +106,6 @@ class Exchange:
         """Returns the resting order with this id in any market, or None."""
         return self.orders.get(order_id)
 
-    def locate(self, order_id: int) -> tuple[Market, Side] | None:
-        """Returns the market and side of the resting order with this id, or None."""
-        order = self.orders.get(order_id)
-        if order is None:
-            return None
-        return self._markets[order.asset], order.side
-
     def liabilities_by_account(self) -> dict[tuple[int, str], int]:
         """Returns, per (account id, asset), the liabilities all resting orders hold.
 
@@ -128,13 +121,6 @@ class Exchange:
                 key = (order.account_id, market.quote_asset)
                 totals[key] = totals.get(key, 0) + order.liability
         return {key: totals[key] for key in sorted(totals)}
-
-    def open_orders_by_account(self) -> dict[int, int]:
-        """Returns the number of resting orders per account id, sorted by account id."""
-        counts: dict[int, int] = {}
-        for order in self.orders.values():
-            counts[order.account_id] = counts.get(order.account_id, 0) + 1
-        return {account_id: counts[account_id] for account_id in sorted(counts)}
 
     def check_invariants(self) -> None:
         """Asserts every market's invariants and that the index holds exactly their orders."""

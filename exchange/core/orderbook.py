@@ -40,6 +40,11 @@ class Side(IntEnum):
         return Side.BUY if self == Side.SELL else Side.SELL
 
 
+SIDES: dict[int, Side] = {int(side): side for side in Side}
+"""Side by protocol value (the wire's `OrderSide`): a dict lookup costs less than calling the
+enum, on every order and every order effect."""
+
+
 class UnknownOrder(LookupError):  # noqa: N818 (reads as the condition it reports)
     """Signals an order id that is not resting in the book that was asked."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from quanta.core.gateway import GatewayError, decode_envelope, signature_valid
+from quanta.core.envelopes import GatewayError, decode_envelope, signature_valid
 from quanta.core.status import StatusCode
 from quanta.core.xdr.codec import XdrError, decode
 from quanta.core.xdr.schema import AuditorHandshakeResponse, Limits, MessageEnvelope

@@ -13,7 +13,7 @@ import pytest
 from django.test import Client
 from django.test.utils import override_settings
 
-from payments.ledger import ledger_balance
+from payments.providers.local_ledger.ledger import ledger_balance
 from quanta.core.testing import default_settings, keypair
 from quanta.core.xdr.codec import encode
 from quanta.models import SettingsRecord

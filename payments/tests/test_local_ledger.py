@@ -10,7 +10,8 @@ from payments.core.local_ledger import (
     transaction_sign,
     withdrawal_transaction,
 )
-from payments.ledger import (
+from payments.models import LedgerAccount
+from payments.providers.local_ledger.ledger import (
     faucet_deposit,
     ledger_balance,
     ledger_now_ms,
@@ -19,8 +20,7 @@ from payments.ledger import (
     vault_open,
     vault_submit,
 )
-from payments.models import LedgerAccount
-from payments.providers.local_ledger import LocalLedgerProvider
+from payments.providers.local_ledger.provider import LocalLedgerProvider
 from quanta.core.testing import keypair
 from quanta.core.xdr.schema import PaymentResult, ProviderAsset, ProviderSettings
 

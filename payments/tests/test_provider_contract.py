@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from payments.core.provider import PaymentProvider, PaymentSubmitError
-from payments.ledger import faucet_deposit, ledger_balance
-from payments.providers.local_ledger import LocalLedgerProvider
+from payments.providers.local_ledger.ledger import faucet_deposit, ledger_balance
+from payments.providers.local_ledger.provider import LocalLedgerProvider
 from payments.providers.stellar import StellarProvider
 from payments.tests.fake_horizon import FakeAccount, FakeHorizon
 from quanta.core.keys import KeyPair

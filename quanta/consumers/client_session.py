@@ -18,9 +18,10 @@ import secrets
 from channels.db import database_sync_to_async
 
 from exchange.selectors import account_id_for_key
-from quanta.core.alpha import result_message
-from quanta.core.gateway import GatewayError, check_handshake, server_frame
+from quanta.core.envelopes import GatewayError, server_frame
+from quanta.core.gateway import check_handshake
 from quanta.core.keys import KeyPair
+from quanta.core.results import result_message
 from quanta.core.status import StatusCode
 from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import MESSAGE, ClientConnectionSuccess, HandshakeRequest
@@ -55,7 +56,7 @@ class ClientSessionMixin:
             else:
                 await self.signed_frame(data)
         except GatewayError as error:
-            await self._send_message(result_message(error.message_id, error.status, error.text))
+            await self._send_message(result_message(error.message_id, error.status, error.message))
             if error.close:
                 await self.close(code=self.handshake_failed_close_code)  # type: ignore[attr-defined]
 

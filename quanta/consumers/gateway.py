@@ -17,8 +17,9 @@ from django.conf import settings
 
 from quanta.consumers.client_session import ClientSessionMixin
 from quanta.consumers.hub import GatewayHub
-from quanta.core.alpha import result_message
-from quanta.core.gateway import GatewayError, check_request, decode_envelope
+from quanta.core.envelopes import GatewayError, decode_envelope
+from quanta.core.gateway import check_request
+from quanta.core.results import result_message
 from quanta.core.status import StatusCode
 from quanta.core.xdr.schema import QuantumInfoRequest
 from quanta.dispatch import DirectDispatchMixin

@@ -50,7 +50,7 @@ class Session(Protocol):
 
     async def deliver(self, message: bytes, signed: bool = True) -> None:
         """Sends one result (XDR of the Message union) to the client; `signed`: in a signed
-        envelope, else alone (quanta.core.gateway.may_be_signless)."""
+        envelope, else alone (quanta.core.envelopes.may_be_signless)."""
 
     async def refused(self, envelope: bytes) -> None:
         """Answers a request the engine's channel had no room for (TooManyRequests)."""

@@ -15,26 +15,29 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from exchange.core.accounts import RateLimiter, RequestRateLimits
 from quanta.core.engine import Engine, Executed, QuantumMismatch
-from quanta.core.gateway import result_may_be_signless
 from quanta.core.keys import KeyPair
 from quanta.core.node_state import NodeStatus
 from quanta.core.pending import PendingUpdates, QuantumRow, quantum_row
 from quanta.core.processors.withdrawal import TransactionBuilder
-from quanta.core.records import record
-from quanta.core.result_bytes import ResultEncoder
+from quanta.core.rate_limits import RateLimiter
+from quanta.core.results import (
+    Delivery,
+    ReplyTo,
+    ResultEncoder,
+    proof_of,
+    result_delivery,
+    result_message,
+)
 from quanta.core.rising import Rising, RisingFailed
 from quanta.core.signatures import SignatureSet
 from quanta.core.status import (
     ConstellationError,
     InvalidState,
-    StatusCode,
     TooManyRequests,
 )
 from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import (
-    MESSAGE,
     ConstellationMessageEnvelope,
     ConstellationQuantum,
     DepositQuantum,
@@ -44,7 +47,6 @@ from quanta.core.xdr.schema import (
     PayloadProof,
     QuantumBody,
     RequestQuantum,
-    ResultMessage,
     SignedQuantum,
     WithdrawalQuantum,
     WithdrawalRequest,
@@ -52,28 +54,6 @@ from quanta.core.xdr.schema import (
 
 RECENT_QUANTA_MAX = 20_000
 """Quanta kept in memory for auditors that reconnect."""
-
-
-ReplyTo = tuple[str, int]
-"""Where the answer to one request goes: the worker's address of the connection that sent it
-(at the gateway: its web process's hub channel and the connection's number there)."""
-
-
-@record
-class Delivery:
-    """A message (XDR of the Message union) for one client key's connections, or for the
-    connection that sent a request (`reply_to`)."""
-
-    message: bytes
-    public_key: bytes | None = None
-    reply_to: ReplyTo | None = None
-    # A finalization may only leave once its quantum is persisted (else a crash of alpha
-    # alone could undo what a client was told is final): it waits until this many final
-    # quanta are on disk. 0: no wait (acknowledgements, rejections).
-    finals_persisted_min: int = 0
-    # Whether the frame must be signed: False for a quantum result its own proof authenticates
-    # (set by `result_delivery`), so the gateway need not decode it to tell.
-    signed: bool = True
 
 
 @dataclass(slots=True)
@@ -191,8 +171,7 @@ class AlphaNode:
         limits = config.settings.request_rate_limits
         self.rate_limiter = None
         if limits.minute_limit and limits.hour_limit:
-            minute, hour = limits.minute_limit, limits.hour_limit
-            self.rate_limiter = RateLimiter(RequestRateLimits(minute, hour))
+            self.rate_limiter = RateLimiter(limits)
         if self.status.state in (NodeState.UNDEFINED, NodeState.RUNNING):
             self.status.set(NodeState.RUNNING, "initialized")
             self.status.set(NodeState.READY, "executing requests")
@@ -365,34 +344,3 @@ class AlphaNode:
         """Returns and forgets the final quanta not yet handed out for persistence."""
         rows, self.final_rows = self.final_rows, []
         return rows
-
-
-def result_message(message_id: int, status: StatusCode, description: str) -> bytes:
-    """Returns the XDR (Message union) of a ResultMessage."""
-    return encode(ResultMessage(message_id, status, description[:1000]), MESSAGE)
-
-
-def proof_of(signatures: SignatureSet) -> tuple[NodeSignature, ...]:
-    """Returns a quantum's accepted signatures as they travel, sorted by auditor index."""
-    return tuple(NodeSignature(i, s) for i, s in signatures.signatures())
-
-
-def result_delivery(
-    encoder: ResultEncoder,
-    public_key: bytes,
-    account_id: int | None,
-    message_id: int,
-    proof: tuple[NodeSignature, ...],
-    finals_persisted_min: int = 0,
-) -> Delivery:
-    """Returns the QuantumResultMessage the account `account_id` (key `public_key`; None if
-    it has no account) should get, for its connections, with whether its frame must be signed
-    (`result_may_be_signless`: only a result carrying account data, which lies outside the
-    payload proof)."""
-    account_data = encoder.executed.account_data if message_id else None
-    return Delivery(
-        encoder.message(message_id, account_id, proof, account_data),
-        public_key,
-        finals_persisted_min=finals_persisted_min,
-        signed=not result_may_be_signless(account_data),
-    )

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from quanta.core.engine import Engine, Executed, QuantumMismatch
-from quanta.core.gateway import signature_valid
+from quanta.core.envelopes import signature_valid
 from quanta.core.keys import KeyPair, verify_signature
 from quanta.core.node_state import NodeStatus
 from quanta.core.pending import PendingUpdates, QuantumRow, quantum_row

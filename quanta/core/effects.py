@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from exchange.core.market import Exchange
-from exchange.core.orderbook import Order, Side
+from exchange.core.orderbook import SIDES, Order, Side
 from quanta.core.config import Config
 from quanta.core.state import ConstellationState, Withdrawal
 from quanta.core.xdr.schema import (
@@ -41,9 +41,6 @@ from quanta.core.xdr.schema import (
 )
 
 Handler = Callable[[ConstellationState, int, Any], None]
-
-# Wire side (an `OrderSide`) -> exchange side; cheaper than calling the enum on every order.
-_SIDES: dict[int, Side] = {int(side): side for side in Side}
 
 
 def _account(state: ConstellationState, account_id: int) -> Any:
@@ -103,7 +100,7 @@ def _rest_order(state: ConstellationState, account_id: int, e: Any, amount: int)
     exchange = state.require_exchange()
     market = exchange.market(e.asset)
     assert market is not None, e.asset
-    side = _SIDES[e.side]
+    side = SIDES[e.side]
     order = Order(e.order_id, account_id, side, e.asset, e.price, amount)
     market.book(side).add(order)
     account = _account(state, account_id)
@@ -115,7 +112,7 @@ def _unrest_order(state: ConstellationState, account_id: int, e: Any) -> None:
     exchange = state.require_exchange()
     market = exchange.market(e.asset)
     assert market is not None, e.asset
-    side = _SIDES[e.side]
+    side = SIDES[e.side]
     order = market.book(side).remove(e.order_id)
     account = _account(state, account_id)
     account.balances[_locked_asset(exchange, side, e.asset)].change_liabilities(-order.liability)

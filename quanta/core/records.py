@@ -1,5 +1,5 @@
 """`record`: the decorator of the immutable value classes on the hot path (the XDR schema's
-structures, effects, matching events, executed quanta).
+structures, effects, executed quanta).
 
 A record is immutable *by type*: `dataclass_transform(frozen_default=True)` makes mypy treat
 every field as read-only, so the strictly checked cores cannot assign one. At run time it is

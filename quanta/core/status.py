@@ -4,9 +4,6 @@
 client uses to say how a request ended. Expected client errors are raised as a
 `ConstellationError` subclass carrying one of those codes, so the gateway and the engine can
 turn any of them into a result message without knowing which check failed.
-
-`InvariantViolation` is deliberately outside that hierarchy: it reports a programmer error or
-corrupted state, which must stop the node instead of being answered as a client error.
 """
 
 from __future__ import annotations
@@ -78,12 +75,6 @@ class Forbidden(_FixedStatusError):  # noqa: N818 (status name)
     STATUS = StatusCode.FORBIDDEN
 
 
-class PayloadTooLarge(_FixedStatusError):  # noqa: N818 (status name)
-    """Signals a message above the size limit (413)."""
-
-    STATUS = StatusCode.PAYLOAD_TOO_LARGE
-
-
 class TooManyRequests(_FixedStatusError):  # noqa: N818 (status name)
     """Signals a peer exceeding its rate limit or a full queue (429)."""
 
@@ -94,13 +85,3 @@ class InvalidState(_FixedStatusError):  # noqa: N818 (status name)
     """Signals a request the node cannot serve in its current state, e.g. not Ready (450)."""
 
     STATUS = StatusCode.INVALID_STATE
-
-
-class UnexpectedMessage(_FixedStatusError):  # noqa: N818 (status name)
-    """Signals a message type that is not allowed at this point of the protocol (551)."""
-
-    STATUS = StatusCode.UNEXPECTED_MESSAGE
-
-
-class InvariantViolation(Exception):  # noqa: N818 (not an error to handle)
-    """Reports a broken internal invariant; the node must stop rather than answer a client."""

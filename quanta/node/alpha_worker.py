@@ -17,9 +17,10 @@ from channels.layers import get_channel_layer
 
 from payments.payouts import PayoutDesk
 from quanta import events
-from quanta.core.alpha import AlphaNode, Delivery, ReplyTo, result_message
+from quanta.core.alpha import AlphaNode
 from quanta.core.engine import Engine
 from quanta.core.pending import Batch
+from quanta.core.results import Delivery, ReplyTo, result_message
 from quanta.core.status import ConstellationError, StatusCode
 from quanta.core.xdr.codec import XdrError, decode, encode
 from quanta.core.xdr.schema import (

@@ -18,9 +18,9 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from quanta import events
-from quanta.core.alpha import Delivery, ReplyTo, result_message
 from quanta.core.auditor import AuditorNode
 from quanta.core.engine import Engine
+from quanta.core.results import Delivery, ReplyTo, result_message
 from quanta.core.status import StatusCode
 from quanta.core.xdr.codec import XdrError, decode, encode
 from quanta.core.xdr.schema import (

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from channels.db import database_sync_to_async
 
 from payments.core.provider import PaymentProvider
-from quanta.core.alpha import AlphaNode, Delivery
+from quanta.core.alpha import AlphaNode
+from quanta.core.results import Delivery
 from quanta.core.status import ConstellationError
 from quanta.core.xdr.schema import DepositQuantum, NodeState, WithdrawalOutcome
 from quanta.node.providers import NodeProviders, pending_transactions

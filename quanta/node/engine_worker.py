@@ -21,8 +21,8 @@ from channels.layers import get_channel_layer
 
 from chronicler.publisher import MarketPublisher
 from quanta import gc_policy
-from quanta.core.alpha import Delivery
 from quanta.core.pending import Batch, QuantumRow
+from quanta.core.results import Delivery
 from quanta.core.xdr.schema import NodeState
 from quanta.dispatch import DirectDispatchMixin
 from quanta.events import EngineAnswer

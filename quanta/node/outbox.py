@@ -16,7 +16,7 @@ import logging
 from typing import Any
 
 from quanta import events
-from quanta.core.alpha import Delivery
+from quanta.core.results import Delivery
 from quanta.groups import GATEWAYS_GROUP
 
 logger = logging.getLogger(__name__)

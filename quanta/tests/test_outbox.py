@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from channels.layers import InMemoryChannelLayer
 
-from quanta.core.alpha import Delivery
+from quanta.core.results import Delivery
 from quanta.groups import GATEWAYS_GROUP
 from quanta.node.outbox import ResultOutbox, send_batched
 

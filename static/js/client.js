@@ -16,7 +16,7 @@ import { decodePrefix, encode, LIMITS, XdrError } from "./xdr.js";
 const KEY_LENGTH = 32;
 const SIGNATURE_TAIL = KEY_LENGTH + 64;
 // Messages the node may send unsigned (MessageEnvelopeSignless): quantum results without
-// account data, whose payload proof is verified anyway (quanta/core/gateway.py,
+// account data, whose payload proof is verified anyway (quanta/core/envelopes.py,
 // may_be_signless). Account data lies outside the proof, so it must come signed.
 const SIGNLESS_MESSAGES = new Set(["QuantumResultMessage"]);
 

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from constellation_client.wire import seal
 from exchange.core.matching import TimeInForce
 from exchange.core.orderbook import Side
-from quanta.core.gateway import server_frame
+from quanta.core.envelopes import server_frame
 from quanta.core.keys import KeyPair, decode_secret_seed
 from quanta.core.signatures import payload_hash
 from quanta.core.status import StatusCode

@@ -1,8 +1,8 @@
-"""Tests of `exchange.core.accounts`: balances, accounts, storage and the rate limiter.
+"""Tests of `exchange.core.accounts`: balances, accounts and storage.
 
 Goal: show that every mutator has an exact inverse, that invariants catch an inconsistent
-balance, that storage iterates deterministically, and that rate limiting depends only on the
-timestamps passed in. Method: direct calls with fixed values.
+balance and that storage iterates deterministically.
+Method: direct calls with fixed values.
 """
 
 from __future__ import annotations
@@ -10,14 +10,10 @@ from __future__ import annotations
 import pytest
 
 from exchange.core.accounts import (
-    HOUR_MS,
     MAX_OPEN_ORDERS,
-    MINUTE_MS,
     Account,
     AccountStorage,
     Balance,
-    RateLimiter,
-    RequestRateLimits,
 )
 from exchange.core.amounts import U64_MAX
 
@@ -115,32 +111,3 @@ def test_storage_refuses_duplicate_id_or_key() -> None:
         storage.create(1, key(2))
     with pytest.raises(AssertionError):
         storage.create(2, key(1))
-
-
-def test_rate_limiter_minute_window() -> None:
-    limiter = RateLimiter(RequestRateLimits(minute_limit=2, hour_limit=100))
-    assert limiter.check_and_count(1, 0)
-    assert limiter.check_and_count(1, 10)
-    assert not limiter.check_and_count(1, MINUTE_MS - 1)
-    assert limiter.check_and_count(2, 20)  # other accounts are counted apart
-    assert limiter.check_and_count(1, MINUTE_MS)  # a new window opens
-
-
-def test_rate_limiter_hour_window_and_refusals_are_not_counted() -> None:
-    limiter = RateLimiter(RequestRateLimits(minute_limit=100, hour_limit=3))
-    now = 0
-    for _ in range(3):
-        assert limiter.check_and_count(1, now)
-        now += MINUTE_MS
-    for _ in range(10):
-        assert not limiter.check_and_count(1, now)
-    assert limiter.check_and_count(1, HOUR_MS)
-
-
-def test_rate_limiter_per_account_override() -> None:
-    limiter = RateLimiter(RequestRateLimits(minute_limit=1, hour_limit=10))
-    limiter.set_override(1, RequestRateLimits(minute_limit=3, hour_limit=10))
-    assert [limiter.check_and_count(1, 0) for _ in range(4)] == [True, True, True, False]
-    assert [limiter.check_and_count(2, 0) for _ in range(2)] == [True, False]
-    limiter.set_override(1, None)
-    assert limiter.limits_for(1) == limiter.limits

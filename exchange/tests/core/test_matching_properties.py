@@ -16,17 +16,15 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from exchange.core.amounts import quote_amount
 from exchange.core.market import Exchange
-from exchange.core.matching import (
+from exchange.core.matching import OrderIntent, TimeInForce, plan_match
+from exchange.core.orderbook import Side
+from exchange.tests.core.reference_matching import (
     MatchResult,
-    OrderIntent,
-    TimeInForce,
     cancel,
     match,
-    plan_match,
     revert_cancel,
     revert_match,
 )
-from exchange.core.orderbook import Side
 from exchange.tests.core.strategies import book_amounts, book_prices, sides, times_in_force
 
 QUOTE = "USD"

@@ -4,7 +4,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.management.base import BaseCommand, CommandError
 
-from payments.providers.local_ledger import faucet_deposit
+from payments.providers.local_ledger.ledger import faucet_deposit
 from quanta.core.keys import InvalidKey, KeyPair
 
 

@@ -11,7 +11,7 @@ from exchange.core.accounts import MAX_OPEN_ORDERS, Account
 from exchange.core.amounts import AmountOverflow, InvalidPrice, price_to_units, quote_amount
 from exchange.core.market import Market
 from exchange.core.matching import Fill, OrderIntent, TimeInForce, plan_match
-from exchange.core.orderbook import Side
+from exchange.core.orderbook import SIDES, Side
 from quanta.core.config import Config
 from quanta.core.context import QuantumContext
 from quanta.core.processors.common import (
@@ -31,7 +31,6 @@ from quanta.core.xdr.schema import (
 )
 
 # Wire enum value -> exchange enum member; a dict lookup costs less than the enum's call.
-_SIDES: dict[int, Side] = {int(side): side for side in Side}
 _TIMES_IN_FORCE: dict[int, TimeInForce] = {int(tif): tif for tif in TimeInForce}
 
 
@@ -60,7 +59,7 @@ def _validate_order(
     market = _market(ctx, config, request.asset)
     positive_amount(request.amount)
     price = _price(request, market)
-    side = _SIDES.get(request.side) or Side(request.side)
+    side = SIDES.get(request.side) or Side(request.side)
     try:
         quote = quote_amount(request.amount, price, round_up=side is Side.BUY)
     except AmountOverflow:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from quanta.core.alpha import AlphaNode
 from quanta.core.engine import Engine
-from quanta.core.gateway import may_be_signless
+from quanta.core.envelopes import may_be_signless
 from quanta.core.pending import PendingUpdates
 from quanta.core.testing import (
     default_settings,
@@ -72,7 +72,7 @@ def test_rejection_does_not_wait() -> None:
 
 def test_results_say_whether_their_frame_must_be_signed() -> None:
     # Account data lies outside the payload proof: only a result carrying it needs alpha's
-    # frame signature (quanta.core.gateway.may_be_signless).
+    # frame signature (quanta.core.envelopes.may_be_signless).
     alpha = _alpha([keypair(200), keypair(201), keypair(202)])
     (payment_ack,) = alpha.submit(_payment(), 2_000, REPLY)
     request = AccountDataRequest(next_message_id(), PAYER.public_key, 2)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from quanta.core.alpha import AlphaNode
 from quanta.core.auditor import AuditorNode
 from quanta.core.engine import Engine
-from quanta.core.gateway import envelope_bytes
+from quanta.core.envelopes import envelope_bytes
 from quanta.core.keys import KeyPair
 from quanta.core.pending import PendingUpdates
 from quanta.core.testing import default_settings, deposit_quantum, keypair, settings_quantum

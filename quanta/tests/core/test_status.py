@@ -11,12 +11,9 @@ from quanta.core.status import (
     ConstellationError,
     Forbidden,
     InvalidState,
-    InvariantViolation,
-    PayloadTooLarge,
     StatusCode,
     TooManyRequests,
     Unauthorized,
-    UnexpectedMessage,
 )
 
 # The wire values from the specification; a renumbering would break every peer.
@@ -37,10 +34,8 @@ ERROR_CLASSES = [
     (BadRequest, StatusCode.BAD_REQUEST),
     (Unauthorized, StatusCode.UNAUTHORIZED),
     (Forbidden, StatusCode.FORBIDDEN),
-    (PayloadTooLarge, StatusCode.PAYLOAD_TOO_LARGE),
     (TooManyRequests, StatusCode.TOO_MANY_REQUESTS),
     (InvalidState, StatusCode.INVALID_STATE),
-    (UnexpectedMessage, StatusCode.UNEXPECTED_MESSAGE),
 ]
 
 
@@ -81,10 +76,3 @@ def test_each_subclass_has_its_fixed_status(
 def test_subclass_statuses_are_distinct() -> None:
     statuses = [status for _, status in ERROR_CLASSES]
     assert len(set(statuses)) == len(statuses)
-
-
-def test_invariant_violation_is_not_a_client_error() -> None:
-    violation = InvariantViolation("balance went negative")
-    assert not isinstance(violation, ConstellationError)
-    with pytest.raises(InvariantViolation):
-        raise violation

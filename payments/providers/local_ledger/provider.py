@@ -1,11 +1,11 @@
 """The local-ledger provider: the embedded default payment network (its Django side).
 
-The ledger (`payments.ledger`) lives in its own database (alias `ledger`) shared by all nodes of
-a local constellation. A transfer into the vault is a deposit for the payer's key; an entry out
-of the vault with `reference = "withdrawal:<id>"` settles that withdrawal: applied = paid out,
-cancelled (expired unapplied) = failed. The cursor is the sequence number (id) of the last
-ledger entry reported. Withdrawal transactions are `payments.core.local_ledger` transactions,
-valid until the quantum's timestamp plus the node's TTL (option `ttl_ms`).
+The ledger (`ledger`, beside this module) lives in its own database (alias `ledger`) shared by
+all nodes of a local constellation. A transfer into the vault is a deposit for the payer's key;
+an entry out of the vault with `reference = "withdrawal:<id>"` settles that withdrawal:
+applied = paid out, cancelled (expired unapplied) = failed. The cursor is the sequence number
+(id) of the last ledger entry reported. Withdrawal transactions are `payments.core.local_ledger`
+transactions, valid until the quantum's timestamp plus the node's TTL (option `ttl_ms`).
 """
 
 from __future__ import annotations
@@ -31,19 +31,15 @@ from payments.core.provider import (
     PaymentProvider,
     PaymentSubmitError,
 )
-from payments.ledger import (
+from payments.models import LedgerTransfer
+from payments.providers.local_ledger.ledger import (
     CANCELLED,
-    ISSUER,
-    faucet_deposit,
-    ledger_balance,
     ledger_now_ms,
-    ledger_transfer,
     transaction_entry,
     vault_cancel,
     vault_open,
     vault_submit,
 )
-from payments.models import LedgerTransfer
 from quanta.core.keys import InvalidKey, KeyPair, decode_public_key
 from quanta.core.status import BadRequest
 from quanta.core.xdr.schema import (
@@ -54,8 +50,6 @@ from quanta.core.xdr.schema import (
     WithdrawalOutcome,
     WithdrawalRequest,
 )
-
-__all__ = ["ISSUER", "LocalLedgerProvider", "faucet_deposit", "ledger_balance", "ledger_transfer"]
 
 NOTIFICATION_ITEMS_MAX = 500
 

@@ -14,10 +14,16 @@ from dataclasses import replace
 
 import pytest
 
-from quanta.core.gateway import SIGNLESS_MESSAGES, envelope_bytes, may_be_signless, server_frame
+from quanta.core.envelopes import (
+    SIGNLESS_MESSAGES,
+    GatewayError,
+    envelope_bytes,
+    may_be_signless,
+    server_frame,
+)
 from quanta.core.hashing import sha256
 from quanta.core.keys import verify_signature
-from quanta.core.status import StatusCode
+from quanta.core.status import ConstellationError, StatusCode
 from quanta.core.testing import keypair
 from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (
@@ -95,3 +101,16 @@ def test_a_quantum_result_with_account_data_stays_signed() -> None:
     message_xdr = encode(message, MESSAGE)
     assert not may_be_signless(message) and may_be_signless(QUANTUM_RESULT)
     assert server_frame(message_xdr, ALPHA) == envelope_bytes(message_xdr, ALPHA)
+
+
+def test_a_refused_frame_is_a_constellation_error() -> None:
+    """One exception root: code that answers any ConstellationError answers a refused frame
+    too, with its message id and whether to close."""
+    error = GatewayError(StatusCode.UNAUTHORIZED, "handshake failed", 7, close=True)
+    assert isinstance(error, ConstellationError)
+    assert (error.status, str(error), error.message_id, error.close) == (
+        StatusCode.UNAUTHORIZED,
+        "handshake failed",
+        7,
+        True,
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from quanta.core.engine import Engine, Executed
-from quanta.core.result_bytes import ResultEncoder
+from quanta.core.results import ResultEncoder
 from quanta.core.status import StatusCode
 from quanta.core.testing import (
     default_settings,
