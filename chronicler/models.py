@@ -8,7 +8,7 @@ from it after a restart.
 
 from django.db import models
 
-from quanta.fields import U64Field
+from exchange.fields import U64Field
 
 
 class TradeRecord(models.Model):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from payments.models import LedgerTransfer, WithdrawalRecord
-from quanta.admin import ReadOnlyAdmin, units
+from quanta.admin_helpers import ReadOnlyAdmin, units
 
 
 @admin.register(WithdrawalRecord)

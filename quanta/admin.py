@@ -20,9 +20,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html
 
-from quanta import settings_drafts
+# admin_exchange registers the exchange app's rows (the exchange imports nothing of quanta).
+from quanta import admin_exchange, settings_drafts  # noqa: F401
+from quanta.admin_helpers import ReadOnlyAdmin, pre, units
 from quanta.core.readable import readable_json
 from quanta.core.settings_json import settings_to_json
 from quanta.core.xdr.codec import decode
@@ -42,32 +43,6 @@ from quanta.models import (
     SettingsRecord,
     SnapshotRecord,
 )
-
-UNITS_PER_ONE = 10_000_000
-
-
-def units(amount: object) -> str:
-    """Returns an integer amount of 10^-7 units as a decimal number ("12.5000000")."""
-    whole, fraction = divmod(int(str(amount)), UNITS_PER_ONE)
-    return f"{whole}.{fraction:07d}"
-
-
-def pre(text: str) -> str:
-    """Returns text shown as a preformatted block in the admin."""
-    return format_html('<pre style="white-space: pre-wrap">{}</pre>', text)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Browsing only: rows change through quanta, never by hand."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
 
 class QuantumKindFilter(admin.SimpleListFilter):

@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from quanta.fields import U64Field
+from exchange.fields import U64Field
 
 
 class QuantumRecord(models.Model):

@@ -16,19 +16,14 @@ from tools.import_layers import broken_rules, cycles, imports
 
 ROOT = Path(__file__).resolve().parent.parent
 
-KNOWN_CYCLES = [["exchange", "quanta"]]
-"""exchange/admin.py (quanta's admin helpers and key encoding) and exchange/models.py
-(`quanta.fields.U64Field`): the exchange's shell leans on quanta's; until those move below
-quanta (or the admin above it), this cycle stays. The exchange's core imports nothing of it."""
-
 
 def test_no_layer_rule_is_broken() -> None:
     broken = [(i.path, i.module, rule) for i, rule in broken_rules(imports(ROOT))]
     assert not broken, broken
 
 
-def test_no_cycle_between_packages_but_the_known_one() -> None:
-    assert [c for c in cycles(imports(ROOT)) if c not in KNOWN_CYCLES] == []
+def test_no_cycle_between_packages() -> None:
+    assert cycles(imports(ROOT)) == []
 
 
 def _tree(root: Path, files: dict[str, str]) -> Path:

@@ -1,5 +1,8 @@
-"""Admin of the exchange app: accounts, balances and resting orders, read-only.
+"""Admin of the exchange app's rows: accounts, balances and resting orders, read-only.
 
+Registered by `quanta.admin` (which imports this module), not by an `exchange/admin.py`: the
+exchange is the ground floor and imports nothing of quanta, while showing an account needs
+quanta's key encoding and admin helpers.
 The rows are the last persisted snapshot (they trail the engine by up to one batch).
 Amounts are integers in units of 10^-7 and are shown both ways.
 """
@@ -14,7 +17,7 @@ from django.http import HttpRequest
 
 from exchange.core.orderbook import Side
 from exchange.models import AccountRecord, BalanceRecord, OrderRecord
-from quanta.admin import ReadOnlyAdmin, units
+from quanta.admin_helpers import ReadOnlyAdmin, units
 from quanta.core.keys import InvalidKey, decode_public_key, encode_public_key
 
 
