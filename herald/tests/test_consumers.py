@@ -16,7 +16,8 @@ layer, with the settings in the real test database; the test reads the engine ch
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import secrets
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -28,7 +29,7 @@ from quanta import events
 from quanta.core.envelopes import envelope_bytes, signature_valid
 from quanta.core.keys import KeyPair
 from quanta.core.status import StatusCode
-from quanta.core.testing import default_settings
+from quanta.core.testing import default_settings, keypair
 from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (
     MESSAGE,
@@ -45,6 +46,7 @@ from quanta.core.xdr.schema import (
     ResultsBatch,
 )
 from quanta.groups import ENGINE_CHANNEL, HERALD_GROUP
+from quanta.herald_admission import keys_in_force_clear, keys_in_force_publish
 from quanta.node.persistence import settings_record_persist
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -124,7 +126,7 @@ async def test_a_cursor_request_and_a_results_batch_reach_the_engine_as_typed_ev
     results = ResultsBatch(3, (AuditorResult(8, NodeSignature(1, bytes(64)), None),))
     await communicator.send_to(bytes_data=envelope_bytes(encode(results, MESSAGE), AUDITOR))
     event = await engine_event(layer)
-    assert event == events.quanta_signatures(1, encode(results))
+    assert event == events.quanta_signatures(AUDITOR.public_key, encode(results))
     assert decode(ResultsBatch, event["results"]) == results
 
 
@@ -191,3 +193,42 @@ async def test_before_initialization_every_connection_is_closed(alpha_node: Any)
     await communicator.send_to(bytes_data=hello(challenge, AUDITOR, 0))
     closed = await communicator.receive_output(timeout=TIMEOUT_S)
     assert closed == {"type": "websocket.close", "code": NOT_INITIALIZED_CLOSE_CODE}
+
+
+@pytest.fixture
+def engine_keys(initialized: Any, settings: Any) -> Iterator[Any]:
+    """A Redis prefix of the test's own for the keys the engine publishes, cleared after."""
+    settings.REDIS_PREFIX = f"herald-test-{secrets.token_hex(4)}"
+    yield initialized
+    keys_in_force_clear()
+
+
+async def test_an_auditor_the_engine_has_in_force_is_admitted_before_its_settings_are_final(
+    engine_keys: Any,
+) -> None:
+    # A rotation is finalized by the auditors it brings in: refusing them until it is
+    # persisted as final (the rule before) deadlocked it.
+    newcomer = keypair(253)
+    rotated = default_settings([ALPHA, AUDITOR, newcomer], version=2)
+    await asyncio.to_thread(keys_in_force_publish, rotated)
+    communicator, challenge = await challenged()
+    await communicator.send_to(bytes_data=hello(challenge, newcomer, 0))
+    catchup = await engine_event(engine_keys)
+    assert catchup["type"] == "herald.catchup" and catchup["cursor"] == 0, catchup
+    results = ResultsBatch(3, (AuditorResult(8, NodeSignature(2, bytes(64)), None),))
+    await communicator.send_to(bytes_data=envelope_bytes(encode(results, MESSAGE), newcomer))
+    event = await engine_event(engine_keys)
+    assert event == events.quanta_signatures(newcomer.public_key, encode(results))
+    await communicator.disconnect()
+
+
+async def test_a_key_in_no_settings_is_still_refused_with_the_engine_keys_published(
+    engine_keys: Any,
+) -> None:
+    await asyncio.to_thread(keys_in_force_publish, default_settings([ALPHA, AUDITOR], version=1))
+    communicator, challenge = await challenged()
+    await communicator.send_to(bytes_data=hello(challenge, STRANGER, 0))
+    answer = await from_alpha(communicator)
+    assert isinstance(answer, ResultMessage) and answer.status == StatusCode.FORBIDDEN
+    closed = await communicator.receive_output(timeout=TIMEOUT_S)
+    assert closed == {"type": "websocket.close", "code": REFUSED_CLOSE_CODE}
