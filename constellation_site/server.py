@@ -53,6 +53,18 @@ class LimitedWebSocketProtocol(ws_protocol.WebSocketProtocol):  # type: ignore[m
         CAPS.release(route, address)
         super().onClose(wasClean, code, reason)
 
+    def serverSend(self, content: bytes | str, binary: bool = False) -> None:  # noqa: N802
+        """Sends a message of the application, unless the connection is already closing.
+
+        The edge closes a connection itself (1009 for an oversized frame) and a peer may close
+        at any time; daphne learns of it only when the socket is gone, so until then the
+        consumer's answers to earlier frames still come here, and autobahn refuses each with
+        `Disconnected`, which escaped through the consumer as a logged traceback. The peer
+        would never read them: they are dropped."""
+        if self.state in (self.STATE_CLOSING, self.STATE_CLOSED):
+            return
+        super().serverSend(content, binary)
+
 
 def main(argv: list[str]) -> None:
     """Runs daphne's command line with the limited protocol and the herald's message size."""
