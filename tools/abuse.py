@@ -73,6 +73,7 @@ ANSWER_TIMEOUT_S = 15.0
 """Bound on waiting for an answer: above the 10 s handshake deadline, so a connection the node
 closes for not answering the challenge is seen closed, not silent."""
 BATCH = 32
+BROADCASTS = ("answer:QuantaBatch", "answer:ResultsBatch")
 """Fuzz frames sent before reading their answers (a connection's frames are handled in order)."""
 
 
@@ -297,8 +298,10 @@ class FuzzTally:
 
 async def _read_answers(ws: ClientConnection, expected: int, tally: FuzzTally) -> bool:
     """Reads up to `expected` answers; counts them, a close, or the silent rest. Tells
-    whether the connection is still open."""
-    for received in range(expected):
+    whether the connection is still open. Quanta batches alpha sends every auditor connection
+    are not answers: they are counted as `broadcast:...`."""
+    received = 0
+    while received < expected:
         try:
             data = await asyncio.wait_for(ws.recv(), ANSWER_TIMEOUT_S)
         except ConnectionClosed:
@@ -307,7 +310,12 @@ async def _read_answers(ws: ClientConnection, expected: int, tally: FuzzTally) -
         except TimeoutError:
             tally.outcomes["silent"] += expected - received
             return True
-        tally.outcomes[outcome(data)] += 1
+        name = outcome(data)
+        if name in BROADCASTS:
+            tally.outcomes[name.replace("answer:", "broadcast:")] += 1
+            continue
+        tally.outcomes[name] += 1
+        received += 1
     return True
 
 
