@@ -47,7 +47,10 @@ def settings_in_force() -> ConstellationSettings | None:
     raw = node_redis().get(_key())
     if raw is None:
         return settings_current()
-    return decode(ConstellationSettings, base64.b64decode(json.loads(raw)["settings"]))
+    published: ConstellationSettings = decode(
+        ConstellationSettings, base64.b64decode(json.loads(raw)["settings"])
+    )
+    return published
 
 
 def keys_in_force_clear() -> None:
