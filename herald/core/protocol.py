@@ -12,15 +12,16 @@ from dataclasses import dataclass
 from quanta.core.envelopes import GatewayError, decode_envelope, signature_valid
 from quanta.core.status import StatusCode
 from quanta.core.xdr.codec import XdrError, decode
-from quanta.core.xdr.schema import AuditorHandshakeResponse, Limits, MessageEnvelope
+from quanta.core.xdr.schema import AuditorHandshakeResponse, Limits, MessageEnvelope, NodeState
 
 
 @dataclass(frozen=True, slots=True)
 class AuditorHello:
-    """An authenticated auditor: its index in the settings and its cursor."""
+    """An authenticated auditor: its index in the settings, its cursor and its state."""
 
     auditor_index: int
     quanta_cursor: int
+    state: NodeState = NodeState.RUNNING
 
 
 def check_auditor_handshake(
@@ -36,7 +37,8 @@ def check_auditor_handshake(
         raise GatewayError(StatusCode.FORBIDDEN, "not an auditor of this constellation", 0, True)
     if message.handshake_data != challenge or not signature_valid(data, envelope):
         raise GatewayError(StatusCode.UNAUTHORIZED, "handshake failed", 0, True)
-    return AuditorHello(auditor_keys.index(signer), int(message.quanta_cursor))
+    index = auditor_keys.index(signer)
+    return AuditorHello(index, int(message.quanta_cursor), NodeState(message.state))
 
 
 def check_auditor_message(data: bytes, public_key: bytes) -> MessageEnvelope:

@@ -27,9 +27,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from quanta.core.config import Config
+from quanta.core.evidence import EvidenceItem, SignedPayload, equivocation
 from quanta.core.hashing import quantum_hash
 from quanta.core.keys import verify_signature
 from quanta.core.signatures import payload_hash
+from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import SignedQuantum
 
 
@@ -61,6 +63,8 @@ class Rising:
         self.apex = apex
         self.candidates: dict[int, Candidate] = {}
         self.answered: set[int] = set()
+        # Two alpha-signed quanta at one apex, kept as evidence before recovery fails.
+        self.evidence: list[EvidenceItem] = []
         self.answers_needed = answers_needed(len(config.auditor_keys), config.majority)
 
     def offer(self, auditor_index: int, quanta: tuple[SignedQuantum, ...], done: bool) -> None:
@@ -80,6 +84,7 @@ class Rising:
         if candidate is None:
             candidate = self.candidates[quantum.apex] = Candidate(signed, payload)
         elif candidate.payload_hash != payload:
+            self.evidence.append(self._equivocation(candidate, signed, payload))
             raise RisingFailed(
                 f"two different quanta signed by alpha at apex {quantum.apex}: "
                 "alpha's key is compromised"
@@ -87,6 +92,33 @@ class Rising:
         for signature in signed.signatures:
             if self._signed_by(signed, payload, signature.auditor_index, signature.signature):
                 candidate.signatures[signature.auditor_index] = signature.signature
+
+    def _equivocation(
+        self, candidate: Candidate, signed: SignedQuantum, payload: bytes
+    ) -> EvidenceItem:
+        alpha = self.config.alpha_index
+        return equivocation(
+            self.config.auditor_keys[alpha],
+            int(signed.quantum.apex),
+            SignedPayload(
+                encode(candidate.signed.quantum),
+                candidate.payload_hash,
+                self._signature_of(candidate.signed, candidate.payload_hash, alpha),
+            ),
+            SignedPayload(
+                encode(signed.quantum), payload, self._signature_of(signed, payload, alpha)
+            ),
+            "a rising alpha",
+        )
+
+    def _signature_of(self, signed: SignedQuantum, payload: bytes, index: int) -> bytes:
+        key = self.config.auditor_keys[index]
+        for signature in signed.signatures:
+            if signature.auditor_index == index and verify_signature(
+                key, payload, signature.signature
+            ):
+                return bytes(signature.signature)
+        return b""
 
     def _signed_by(
         self, signed: SignedQuantum, payload: bytes, index: int, only: bytes | None = None
