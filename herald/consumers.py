@@ -2,7 +2,8 @@
 
 The session is the shared one (`ClientSessionMixin`: challenge, signed frames, errors answered
 and, on a failed handshake, the connection closed), with the auditors' own handshake check:
-only keys listed among the auditors, never alpha's own. Then quanta batches from the engine go
+only the admitted auditor keys (`quanta.herald_admission`: the settings in force at the engine
+and the last persisted ones), never alpha's own. Then quanta batches from the engine go
 out to the auditor, and result (signature) batches and resend requests come in and go to the
 engine. The engine also hears of the auditor's presence (`quanta.auditor_state`): its
 handshake, each `StateUpdate` it reports, and its disconnection, so alpha can tell when a
@@ -28,7 +29,7 @@ from quanta.core.xdr.schema import (
 )
 from quanta.dispatch import DirectDispatchMixin
 from quanta.groups import ENGINE_CHANNEL, HERALD_GROUP
-from quanta.selectors import settings_current
+from quanta.herald_admission import admitted_auditor_keys
 
 REFUSED_CLOSE_CODE = 4403
 """Closes a connection whose handshake failed (not an auditor, or a bad answer)."""
@@ -40,15 +41,14 @@ class HeraldConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCons
     """One auditor's connection to alpha."""
 
     handshake_failed_close_code = REFUSED_CLOSE_CODE
-    auditor_index = -1
 
     async def connect(self) -> None:
         await self.open_session()
 
     async def disconnect(self, code: int) -> None:
         await self.channel_layer.group_discard(HERALD_GROUP, self.channel_name)
-        if self.auditor_index >= 0:
-            gone = events.quanta_auditor_state(self.auditor_index, self.channel_name, False)
+        if self.public_key is not None:
+            gone = events.quanta_auditor_state(self.public_key, self.channel_name, False)
             await self.channel_layer.send(ENGINE_CHANNEL, gone)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -56,22 +56,21 @@ class HeraldConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCons
             await self.receive_signed(bytes_data)
 
     async def handshake(self, data: bytes) -> None:
-        """Binds the connection to an auditor of the settings in force; starts its catchup."""
-        settings = await database_sync_to_async(settings_current)()
-        if settings is None:
+        """Binds the connection to an admitted auditor key; starts its catchup."""
+        admitted = await database_sync_to_async(admitted_auditor_keys)()
+        if admitted is None:
             await self.close(code=NOT_INITIALIZED_CLOSE_CODE)
             return
-        keys = tuple(a.public_key for a in settings.auditors)
-        hello = check_auditor_handshake(data, self.challenge, keys, keys.index(settings.alpha))
-        self.public_key = keys[hello.auditor_index]
-        self.auditor_index = hello.auditor_index
+        hello = check_auditor_handshake(data, self.challenge, admitted)
+        self.public_key = hello.public_key
         await self.channel_layer.group_add(HERALD_GROUP, self.channel_name)
         await self._report(int(hello.state), "connected")
         await self._catchup(hello.quanta_cursor)
 
     async def _report(self, state: int, reason: str) -> None:
+        assert self.public_key is not None
         report = events.quanta_auditor_state(
-            self.auditor_index, self.channel_name, True, state, reason
+            self.public_key, self.channel_name, True, state, reason
         )
         await self.channel_layer.send(ENGINE_CHANNEL, report)
 
@@ -80,14 +79,14 @@ class HeraldConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCons
         assert self.public_key is not None
         message = check_auditor_message(data, self.public_key).message
         if isinstance(message, ResultsBatch):
-            event = events.quanta_signatures(self.auditor_index, data)
+            event = events.quanta_signatures(self.public_key, data)
             await self.channel_layer.send(ENGINE_CHANNEL, event)
         elif isinstance(message, StateUpdate):
             await self._report(int(message.state), str(message.reason))
         elif isinstance(message, QuantaCursorRequest):
             await self._catchup(int(message.quanta_cursor))
         elif isinstance(message, CatchupQuantaBatch):
-            catchup = events.quanta_catchup(self.auditor_index, encode(message))
+            catchup = events.quanta_catchup(self.public_key, encode(message))
             await self.channel_layer.send(ENGINE_CHANNEL, catchup)
 
     async def _catchup(self, cursor: int) -> None:

@@ -53,7 +53,7 @@ class QuantaSignatures(TypedDict):
     signature in it does not verify."""
 
     type: Literal["quanta.signatures"]
-    auditor_index: int
+    auditor_key: bytes
     frame: bytes
 
 
@@ -62,7 +62,7 @@ class QuantaAuditorState(TypedDict):
     report (`connected`, with its state and reason), or its disconnection."""
 
     type: Literal["quanta.auditor_state"]
-    auditor_index: int
+    auditor_key: bytes
     channel: str
     connected: bool
     state: int
@@ -80,7 +80,7 @@ class QuantaCatchup(TypedDict):
     """An auditor's CatchupQuantaBatch (XDR) for a rising alpha."""
 
     type: Literal["quanta.catchup"]
-    auditor_index: int
+    auditor_key: bytes
     batch: bytes
 
 
@@ -168,18 +168,18 @@ def engine_answer(
     return {"type": kind, "status": status, "description": description}
 
 
-def quanta_signatures(auditor_index: int, frame: bytes) -> QuantaSignatures:
-    """Returns a `quanta.signatures` event."""
-    return {"type": "quanta.signatures", "auditor_index": auditor_index, "frame": frame}
+def quanta_signatures(auditor_key: bytes, frame: bytes) -> QuantaSignatures:
+    """Returns a `quanta.signatures` event (`auditor_key`: the connection's bound key)."""
+    return {"type": "quanta.signatures", "auditor_key": auditor_key, "frame": frame}
 
 
 def quanta_auditor_state(
-    auditor_index: int, channel: str, connected: bool, state: int = 0, reason: str = ""
+    auditor_key: bytes, channel: str, connected: bool, state: int = 0, reason: str = ""
 ) -> QuantaAuditorState:
     """Returns a `quanta.auditor_state` event."""
     return {
         "type": "quanta.auditor_state",
-        "auditor_index": auditor_index,
+        "auditor_key": auditor_key,
         "channel": channel,
         "connected": connected,
         "state": state,
@@ -192,9 +192,9 @@ def quanta_link_down(reason: str) -> QuantaLinkDown:
     return {"type": "quanta.link_down", "reason": reason}
 
 
-def quanta_catchup(auditor_index: int, batch: bytes) -> QuantaCatchup:
-    """Returns a `quanta.catchup` event."""
-    return {"type": "quanta.catchup", "auditor_index": auditor_index, "batch": batch}
+def quanta_catchup(auditor_key: bytes, batch: bytes) -> QuantaCatchup:
+    """Returns a `quanta.catchup` event (`auditor_key`: the connection's bound key)."""
+    return {"type": "quanta.catchup", "auditor_key": auditor_key, "batch": batch}
 
 
 def herald_catchup(cursor: int, reply: str) -> HeraldCatchup:

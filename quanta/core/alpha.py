@@ -205,14 +205,14 @@ class AlphaNode:
         assert rising, f"cannot rise from {self.status.state.name}"
 
     def rising_offer(
-        self, auditor_index: int, quanta: tuple[SignedQuantum, ...], done: bool
+        self, auditor_key: bytes, quanta: tuple[SignedQuantum, ...], done: bool
     ) -> None:
         """Takes an auditor's quanta above our apex; completes recovery once decided."""
         rising = self.rising
         if rising is None or self.status.state != NodeState.RISING:
             return
         try:
-            rising.offer(auditor_index, quanta, done)
+            rising.offer(auditor_key, quanta, done)
             if rising.is_decided:
                 self._complete_rising(rising)
         except (RisingFailed, QuantumMismatch) as error:
@@ -221,9 +221,9 @@ class AlphaNode:
             self.status.set(NodeState.FAILED, f"recovery failed: {error}")
 
     def _complete_rising(self, rising: Rising) -> None:
-        config = rising.config
         for candidate in rising.recovered():
             executed = self.engine.replay(candidate.signed.quantum)
+            config = candidate.config  # the settings in force at its apex
             signatures = SignatureSet(
                 config.auditor_keys, config.alpha_index, executed.payload_hash
             )
@@ -278,6 +278,17 @@ class AlphaNode:
                 )
             )
         return deliveries
+
+    def signer_key(self, apex: int, signer_index: int) -> bytes | None:
+        """Returns the key of signer `signer_index` of quantum `apex`: in the settings it is
+        finalized under if it waits for signatures, else in the settings in force; None if
+        there is no such signer."""
+        waiting = self.unfinalized.get(apex)
+        if waiting is not None:
+            keys = waiting.signatures.auditor_keys
+        else:
+            keys = self.engine.state.require_config().auditor_keys
+        return keys[signer_index] if 0 <= signer_index < len(keys) else None
 
     def add_signature(
         self, apex: int, signer_index: int, signature: bytes, carrier: bytes = b""
@@ -337,19 +348,19 @@ class AlphaNode:
     # --- can it finalize? --------------------------------------------------------------------
 
     def auditor_report(
-        self, index: int, channel: str, state: NodeState, reason: str, now_ms: int
+        self, key: bytes, channel: str, state: NodeState, reason: str, now_ms: int
     ) -> None:
         """Records an auditor's handshake or state report (monotonic `now_ms`)."""
-        self.presence.report(index, channel, state, reason, now_ms)
+        self.presence.report(key, channel, state, reason, now_ms)
         self.review_finality(now_ms)
 
-    def auditor_heard(self, index: int, now_ms: int) -> None:
+    def auditor_heard(self, key: bytes, now_ms: int) -> None:
         """Records a sign of life from an auditor (its signatures, its catchup answers)."""
-        self.presence.heard(index, now_ms)
+        self.presence.heard(key, now_ms)
 
-    def auditor_gone(self, index: int, channel: str, now_ms: int) -> None:
+    def auditor_gone(self, key: bytes, channel: str, now_ms: int) -> None:
         """Records that an auditor's herald connection closed."""
-        self.presence.gone(index, channel)
+        self.presence.gone(key, channel)
         self.review_finality(now_ms)
 
     def review_finality(self, now_ms: int) -> None:
@@ -359,7 +370,8 @@ class AlphaNode:
         config = self.engine.state.config
         if config is None:
             return
-        others = [i for i in range(len(config.auditor_keys)) if i != config.alpha_index]
+        keys = config.auditor_keys
+        others = [(i, key) for i, key in enumerate(keys) if i != config.alpha_index]
         blocked = self.presence.cannot_finalize(others, config.majority, now_ms)
         state = self.status.state
         if blocked is not None and state == NodeState.READY:

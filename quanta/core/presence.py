@@ -7,7 +7,8 @@ and not Failed. It learns that from its herald endpoint: each auditor's handshak
 and its disconnection. An auditor nothing was heard from for `silence_ms` counts as gone even
 without a disconnection (a web process of alpha that died takes its disconnections with it).
 
-Each auditor is remembered with the connection (`channel`) it last reported over, so the late
+Auditors are known by key (a connection is bound to a key; an index can change with the
+settings). Each is remembered with the connection (`channel`) it last reported over, so the late
 disconnection of a connection it already replaced does not count it out.
 """
 
@@ -40,39 +41,41 @@ class AuditorPresence:
     def __init__(self, silence_ms: int = AUDITOR_SILENCE_MS) -> None:
         """Starts knowing of no auditor."""
         self.silence_ms = silence_ms
-        self.seen: dict[int, AuditorSeen] = {}
+        self.seen: dict[bytes, AuditorSeen] = {}
 
-    def report(self, index: int, channel: str, state: NodeState, reason: str, now_ms: int) -> None:
+    def report(self, key: bytes, channel: str, state: NodeState, reason: str, now_ms: int) -> None:
         """Records an auditor's handshake or state report over connection `channel`."""
-        self.seen[index] = AuditorSeen(channel, now_ms, state, reason)
+        self.seen[key] = AuditorSeen(channel, now_ms, state, reason)
 
-    def heard(self, index: int, now_ms: int) -> None:
+    def heard(self, key: bytes, now_ms: int) -> None:
         """Records a sign of life (signatures, catchup answers) without a state in it."""
-        seen = self.seen.get(index)
+        seen = self.seen.get(key)
         if seen is None:
-            self.seen[index] = AuditorSeen("", now_ms, NodeState.RUNNING, "")
+            self.seen[key] = AuditorSeen("", now_ms, NodeState.RUNNING, "")
         else:
             seen.heard_ms = now_ms
 
-    def gone(self, index: int, channel: str) -> None:
+    def gone(self, key: bytes, channel: str) -> None:
         """Forgets an auditor whose connection `channel` closed (unless it moved on)."""
-        seen = self.seen.get(index)
+        seen = self.seen.get(key)
         if seen is not None and seen.channel in (channel, ""):
-            del self.seen[index]
+            del self.seen[key]
 
-    def failed(self, index: int) -> str | None:
+    def failed(self, key: bytes) -> str | None:
         """Returns the reason an auditor reported Failed, None if it did not."""
-        seen = self.seen.get(index)
+        seen = self.seen.get(key)
         return seen.reason if seen is not None and seen.state == NodeState.FAILED else None
 
-    def cannot_finalize(self, auditors: Iterable[int], majority: int, now_ms: int) -> str | None:
-        """Returns why a majority cannot sign (None if it can): `auditors` are the indexes of
-        the auditors besides alpha, and alpha's own signature counts as one."""
+    def cannot_finalize(
+        self, auditors: Iterable[tuple[int, bytes]], majority: int, now_ms: int
+    ) -> str | None:
+        """Returns why a majority cannot sign (None if it can): `auditors` are the (index,
+        key) of the auditors besides alpha, and alpha's own signature counts as one."""
         able: list[int] = []
         missing: list[str] = []
         others = list(auditors)
-        for index in others:
-            problem = self._problem(index, now_ms)
+        for index, key in others:
+            problem = self._problem(key, now_ms)
             if problem is None:
                 able.append(index)
             else:
@@ -84,8 +87,8 @@ class AuditorPresence:
             f"{majority - 1} needed ({'; '.join(missing)})"
         )
 
-    def _problem(self, index: int, now_ms: int) -> str | None:
-        seen = self.seen.get(index)
+    def _problem(self, key: bytes, now_ms: int) -> str | None:
+        seen = self.seen.get(key)
         if seen is None:
             return "not connected"
         if now_ms - seen.heard_ms > self.silence_ms:

@@ -27,6 +27,7 @@ from quanta import events
 from quanta.core.alpha import AlphaNode
 from quanta.core.engine import Engine
 from quanta.core.evidence import EvidenceItem, late_signature_failures
+from quanta.core.keys import encode_public_key
 from quanta.core.pending import Batch
 from quanta.core.results import Delivery, ReplyTo, result_message
 from quanta.core.status import ConstellationError, StatusCode
@@ -172,11 +173,12 @@ class AlphaWorker(EngineWorker[AlphaNode]):
         frame = event["frame"]
         batch = decode(MessageEnvelope, frame).message
         assert isinstance(batch, ResultsBatch), type(batch)
-        self.node.auditor_heard(int(event["auditor_index"]), monotonic_ms())
+        self.node.auditor_heard(event["auditor_key"], monotonic_ms())
         deliveries: list[Delivery] = []
         for result in batch.results:
-            if result.signature.auditor_index != event["auditor_index"]:
-                continue  # An auditor may only speak for itself.
+            index = result.signature.auditor_index
+            if self.node.signer_key(result.apex, index) != event["auditor_key"]:
+                continue  # An auditor may only speak for itself (its key at that quantum).
             if result.tx_signature is not None:
                 self.payouts.offer(result.apex, result.tx_signature)
             deliveries += self.node.add_signature(
@@ -186,14 +188,15 @@ class AlphaWorker(EngineWorker[AlphaNode]):
 
     async def quanta_auditor_state(self, event: events.QuantaAuditorState) -> None:
         """Records an auditor's connection, state report or disconnection."""
-        index, channel, now = int(event["auditor_index"]), event["channel"], monotonic_ms()
+        key, channel, now = event["auditor_key"], event["channel"], monotonic_ms()
         if event["connected"]:
             state = NodeState(int(event["state"]))
-            if state == NodeState.FAILED and self.node.presence.failed(index) is None:
-                logger.warning("auditor %d reports Failed: %s", index, event["reason"])
-            self.node.auditor_report(index, channel, state, event["reason"], now)
+            if state == NodeState.FAILED and self.node.presence.failed(key) is None:
+                name = encode_public_key(key)
+                logger.warning("auditor %s reports Failed: %s", name, event["reason"])
+            self.node.auditor_report(key, channel, state, event["reason"], now)
         else:
-            self.node.auditor_gone(index, channel, now)
+            self.node.auditor_gone(key, channel, now)
         await self.publish_status()
 
     async def quanta_link_down(self, event: events.QuantaLinkDown) -> None:
@@ -238,9 +241,9 @@ class AlphaWorker(EngineWorker[AlphaNode]):
 
     async def quanta_catchup(self, event: events.QuantaCatchup) -> None:
         """Takes the quanta an auditor holds above alpha's apex (Rising)."""
-        self.node.auditor_heard(int(event["auditor_index"]), monotonic_ms())
+        self.node.auditor_heard(event["auditor_key"], monotonic_ms())
         batch = decode(CatchupQuantaBatch, event["batch"])
-        self.node.rising_offer(int(event["auditor_index"]), batch.quanta, not batch.has_more)
+        self.node.rising_offer(event["auditor_key"], batch.quanta, not batch.has_more)
         await self.publish_status()
 
     async def quanta_batch(self, event: events.QuantaBatch) -> None:

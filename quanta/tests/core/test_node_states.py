@@ -130,31 +130,33 @@ def test_alpha_without_auditors_cannot_finalize_and_refuses_with_the_reason() ->
     refusal = _refusal(alpha)
     assert refusal.status == StatusCode.INVALID_STATE
     assert "cannot finalize" in refusal.description
-    alpha.auditor_report(2, "herald!a", NodeState.RUNNING, "connected", 5)
+    alpha.auditor_report(NODES[2].public_key, "herald!a", NodeState.RUNNING, "connected", 5)
     assert alpha.status.state == NodeState.READY
     assert alpha.status.reason == "a majority of auditors can sign again"
 
 
 def test_alpha_counts_failed_silent_and_gone_auditors_out() -> None:
     alpha = _alpha()
-    alpha.auditor_report(1, "herald!a", NodeState.READY, "in step", 0)
+    alpha.auditor_report(NODES[1].public_key, "herald!a", NodeState.READY, "in step", 0)
     alpha.review_finality(0)
     assert alpha.status.state == NodeState.READY
-    alpha.auditor_report(1, "herald!a", NodeState.FAILED, "the notification does not match", 1)
+    alpha.auditor_report(
+        NODES[1].public_key, "herald!a", NodeState.FAILED, "the notification does not match", 1
+    )
     assert alpha.status.state == NodeState.RUNNING
     assert "auditor 1 Failed: the notification does not match" in alpha.status.reason
-    alpha.auditor_report(1, "herald!b", NodeState.READY, "in step", 2)
+    alpha.auditor_report(NODES[1].public_key, "herald!b", NodeState.READY, "in step", 2)
     assert alpha.status.state == NodeState.READY
-    alpha.auditor_gone(1, "herald!a", 3)
+    alpha.auditor_gone(NODES[1].public_key, "herald!a", 3)
     assert alpha.status.state == NodeState.READY, "a replaced connection's close changes nothing"
     alpha.review_finality(2 + AUDITOR_SILENCE_MS + 1)
     assert alpha.status.state == NodeState.RUNNING
     assert "auditor 1 silent" in alpha.status.reason
-    alpha.auditor_heard(1, 2 + AUDITOR_SILENCE_MS + 2)
+    alpha.auditor_heard(NODES[1].public_key, 2 + AUDITOR_SILENCE_MS + 2)
     assert alpha.status.state == NodeState.RUNNING, "heard is applied at the next review"
     alpha.review_finality(2 + AUDITOR_SILENCE_MS + 2)
     assert alpha.status.state == NodeState.READY
-    alpha.auditor_gone(1, "herald!b", 2 + AUDITOR_SILENCE_MS + 3)
+    alpha.auditor_gone(NODES[1].public_key, "herald!b", 2 + AUDITOR_SILENCE_MS + 3)
     assert alpha.status.state == NodeState.RUNNING
 
 
