@@ -27,7 +27,7 @@ from quanta.core.xdr.codec import XdrError, decode
 from quanta.core.xdr.schema import ConstellationMessageEnvelope, ConstellationSettings
 from quanta.engine_client import engine_ask
 from quanta.herald_admission import settings_in_force
-from quanta.models import SettingsRecord, SnapshotRecord
+from quanta.models import EvidenceRecord, SettingsRecord, SnapshotRecord
 from quanta.node_status import status_read
 from quanta.settings_drafts import engine_settings_update
 
@@ -45,13 +45,15 @@ def _latest_settings() -> ConstellationSettings | None:
 
 @require_GET
 def constellation_info(request: HttpRequest) -> JsonResponse:
-    """Returns the node's state and apex and the constellation's public settings."""
+    """Returns the node's state and apex, how many evidence records it keeps, and the
+    constellation's public settings."""
     status = status_read()
     info: dict[str, object] = {
         "state": status.state,
         "apex": status.apex,
         "reason": status.reason,
         "engine_started_ms": status.started_ms,
+        "evidence_count": EvidenceRecord.objects.count(),
     }
     snapshot = SnapshotRecord.objects.filter(id=1).first()
     if snapshot is not None:

@@ -6,7 +6,13 @@ payload hash it computed, signs that payload hash and returns its `AuditorResult
 or below its apex are duplicates and skipped; a gap means something was lost between alpha and
 here, so it asks alpha to resend from its apex. Any mismatch — another effects proof, a broken
 chain, a refused request, an alpha signature that does not verify — stops it: it goes Failed,
-says why, and never signs again.
+says why, and never signs again. A duplicate that differs from the quantum it executed at that
+apex, both signed by alpha, is alpha equivocating: it is kept as evidence and stops it too.
+
+Its state tells the truth about alpha: it is Ready only when it heard from alpha that it is in
+step (every frame, heartbeats included, carries alpha's apex), and it falls back to Running
+when it loses alpha (`alpha_lost`: the herald link dropped; `review_alpha`: nothing heard for
+`ALPHA_SILENCE_MS`).
 """
 
 from __future__ import annotations
@@ -16,9 +22,12 @@ from dataclasses import dataclass, field
 
 from quanta.core.engine import Engine, Executed, QuantumMismatch
 from quanta.core.envelopes import signature_valid
+from quanta.core.evidence import EvidenceItem, SignedPayload, equivocation
+from quanta.core.hashing import quantum_hash
 from quanta.core.keys import KeyPair, verify_signature
 from quanta.core.node_state import NodeStatus
 from quanta.core.pending import PendingUpdates, QuantumRow, quantum_row
+from quanta.core.signatures import payload_hash
 from quanta.core.xdr.codec import XdrError, decode, encode
 from quanta.core.xdr.schema import (
     AuditorResult,
@@ -41,6 +50,12 @@ def decode_envelope_or_none(data: bytes) -> MessageEnvelope | None:
     except XdrError:
         return None
     return envelope
+
+
+ALPHA_SILENCE_MS = 3_000
+"""Nothing heard from alpha for this long (it heartbeats every second): alpha is lost."""
+RECENT_EXECUTED_MAX = 10_000
+"""Executed quanta remembered to compare duplicates against (equivocation)."""
 
 
 TransactionSigner = Callable[[WithdrawalQuantum], TxSignature]
@@ -76,20 +91,25 @@ class AuditorNode:
         self.status = NodeStatus()
         self.final_rows: list[QuantumRow] = []
         self.sign_transaction = sign_transaction
+        self.evidence: list[EvidenceItem] = []
+        # When a frame from alpha last arrived (the shell's monotonic ms), None before any.
+        self.heard_ms: int | None = None
+        self._recent: dict[int, tuple[bytes, SignedQuantum]] = {}
 
     @property
     def apex(self) -> int:
         """Returns the apex of the last quantum this node executed."""
         return self.engine.state.apex
 
-    def handle_frame(self, data: bytes) -> BatchOutcome:
+    def handle_frame(self, data: bytes, now_ms: int | None = None) -> BatchOutcome:
         """Handles a herald frame from alpha: a `QuantaBatch` in a `MessageEnvelope`.
 
         Once the settings are known, the frame must be signed by alpha's key; one check of that
         signature then stands for alpha's signature on each quantum in it (one verification
         per batch instead of one per quantum). Before, the batch starts with the settings
         quantum, which carries the auditors' own signatures, and each quantum's alpha
-        signature is checked against the settings it brings."""
+        signature is checked against the settings it brings. A frame that passed is a sign of
+        life of alpha at `now_ms` (monotonic, from the shell)."""
         envelope = decode_envelope_or_none(data)
         if envelope is None or not isinstance(envelope.message, QuantaBatch):
             return BatchOutcome()
@@ -99,6 +119,8 @@ class AuditorNode:
             if envelope.signature.signer != alpha_key or not signature_valid(data, envelope):
                 self.status.set(NodeState.FAILED, "a quanta batch was not signed by alpha")
                 return BatchOutcome()
+        if now_ms is not None:
+            self.heard_ms = now_ms
         batch = envelope.message
         return self.handle_batch(batch.quanta, batch.last_known_apex, config is not None)
 
@@ -115,6 +137,8 @@ class AuditorNode:
         for signed in quanta:
             apex = signed.quantum.apex
             if apex <= self.apex:
+                if self._equivocates(signed):
+                    break
                 continue
             if apex > self.apex + 1:
                 outcome.resend_from = self.apex
@@ -146,10 +170,62 @@ class AuditorNode:
             result = AuditorResult(executed.apex, signature, self._tx_signature(signed))
             outcome.results.append(result)
         self.pending.record(executed)
+        self._remember(executed.payload_hash, signed)
         proof = PayloadProof(executed.payload_hash, signatures)
         self.final_rows.append(quantum_row(executed, 0, encode(proof)))
         outcome.executed.append(executed)
         return True
+
+    def _remember(self, payload: bytes, signed: SignedQuantum) -> None:
+        self._recent[signed.quantum.apex] = (payload, signed)
+        if len(self._recent) > RECENT_EXECUTED_MAX:
+            del self._recent[next(iter(self._recent))]
+
+    def _equivocates(self, signed: SignedQuantum) -> bool:
+        """Tells whether a duplicate is another quantum alpha signed at an apex this node
+        executed (then kept as evidence, and this node Failed)."""
+        apex = signed.quantum.apex
+        known = self._recent.get(apex)
+        if known is None or known[1].quantum == signed.quantum:
+            return False
+        quantum = signed.quantum
+        payload = payload_hash(apex, quantum_hash(quantum), quantum.effects_proof)
+        config = self.engine.state.require_config()
+        alpha_key = config.auditor_keys[config.alpha_index]
+        signature = _signature_by(signed, config.alpha_index, alpha_key, payload)
+        if payload == known[0] or signature is None:
+            return False  # The same payload, or not alpha's word: nothing to prove.
+        first_payload, first = known
+        first_signature = _signature_by(first, config.alpha_index, alpha_key, first_payload)
+        self.evidence.append(
+            equivocation(
+                alpha_key,
+                int(apex),
+                SignedPayload(encode(first.quantum), first_payload, first_signature or b""),
+                SignedPayload(encode(quantum), payload, signature),
+                f"auditor {self._own_index()}",
+            )
+        )
+        self.status.set(
+            NodeState.FAILED,
+            f"alpha signed two different quanta at apex {apex}: alpha's key is compromised",
+        )
+        return True
+
+    def alpha_lost(self, reason: str) -> None:
+        """Leaves Ready (or Chasing) for Running: this node is no longer in step with alpha."""
+        if self.status.state in (NodeState.READY, NodeState.CHASING):
+            self.status.set(NodeState.RUNNING, f"lost alpha: {reason}")
+
+    def review_alpha(self, now_ms: int) -> None:
+        """Counts alpha as lost once nothing came from it for `ALPHA_SILENCE_MS`."""
+        if self.heard_ms is not None and now_ms - self.heard_ms > ALPHA_SILENCE_MS:
+            self.alpha_lost(f"nothing heard from alpha for over {ALPHA_SILENCE_MS // 1000} s")
+
+    def take_evidence(self) -> list[EvidenceItem]:
+        """Returns and forgets the evidence not yet handed out for persistence."""
+        evidence, self.evidence = self.evidence, []
+        return evidence
 
     def _tx_signature(self, signed: SignedQuantum) -> TxSignature | None:
         body = signed.quantum.body
@@ -195,3 +271,11 @@ class AuditorNode:
         """Returns and forgets the signed quanta not yet handed out for persistence."""
         rows, self.final_rows = self.final_rows, []
         return rows
+
+
+def _signature_by(signed: SignedQuantum, index: int, key: bytes, payload: bytes) -> bytes | None:
+    """Returns the signature of `payload` by node `index` (key `key`) in `signed`, if valid."""
+    for signature in signed.signatures:
+        if signature.auditor_index == index and verify_signature(key, payload, signature.signature):
+            return bytes(signature.signature)
+    return None

@@ -5,12 +5,19 @@ initialization and settings updates, and the deposit notifications it polls from
 providers; streams each quantum to the auditors through the herald, finalizes it with their
 signatures, and pays out withdrawals through the `PayoutDesk`, which its `AlphaNode` holds as
 its transaction builder. While Rising it gathers what the auditors hold above its apex.
+
+It heartbeats the auditors (an empty QuantaBatch carrying its apex, `HEARTBEAT_S` after the
+last batch), so an idle auditor knows both that alpha lives and that it is in step; each
+auditor answers with a `StateUpdate`, and its herald connection's comings and goings arrive
+as `quanta.auditor_state`: from them `AlphaNode.review_finality` tells whether a majority
+can sign. Signatures that arrived after finality are checked here, in a thread, at each flush.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -19,6 +26,8 @@ from payments.payouts import PayoutDesk
 from quanta import events
 from quanta.core.alpha import AlphaNode
 from quanta.core.engine import Engine
+from quanta.core.evidence import EvidenceItem, late_signature_failures
+from quanta.core.keys import encode_public_key
 from quanta.core.pending import Batch
 from quanta.core.results import Delivery, ReplyTo, result_message
 from quanta.core.status import ConstellationError, StatusCode
@@ -35,7 +44,7 @@ from quanta.core.xdr.schema import (
 )
 from quanta.groups import GATEWAYS_GROUP, HERALD_GROUP
 from quanta.node.deposits import DepositWatcher
-from quanta.node.engine_worker import EngineWorker, Task
+from quanta.node.engine_worker import EngineWorker, Task, monotonic_ms
 from quanta.node.loader import node_pending, node_restore, node_status_publish
 from quanta.node.persistence import settings_record_persist
 from quanta.node.providers import NodeProviders
@@ -51,6 +60,9 @@ class AlphaWorker(EngineWorker[AlphaNode]):
 
     DEPOSIT_POLL_S = 0.2
     CATCHUP_BATCH = 500
+    HEARTBEAT_S = 1.0
+
+    _last_streamed = 0.0
 
     providers: NodeProviders
     payouts: PayoutDesk
@@ -157,8 +169,11 @@ class AlphaWorker(EngineWorker[AlphaNode]):
     # --- the auditors ------------------------------------------------------------------------
 
     async def quanta_signatures(self, event: events.QuantaSignatures) -> None:
-        """Adds the signatures an auditor returned."""
-        batch = decode(ResultsBatch, event["results"])
+        """Adds the signatures an auditor returned (its frame kept for any evidence)."""
+        frame = event["frame"]
+        batch = decode(MessageEnvelope, frame).message
+        assert isinstance(batch, ResultsBatch), type(batch)
+        self.node.auditor_heard(event["auditor_key"], monotonic_ms())
         deliveries: list[Delivery] = []
         for result in batch.results:
             index = result.signature.auditor_index
@@ -167,9 +182,37 @@ class AlphaWorker(EngineWorker[AlphaNode]):
             if result.tx_signature is not None:
                 self.payouts.offer(result.apex, result.tx_signature)
             deliveries += self.node.add_signature(
-                result.apex, result.signature.auditor_index, result.signature.signature
+                result.apex, result.signature.auditor_index, result.signature.signature, frame
             )
         self.deliver(deliveries)
+
+    async def quanta_auditor_state(self, event: events.QuantaAuditorState) -> None:
+        """Records an auditor's connection, state report or disconnection."""
+        key, channel, now = event["auditor_key"], event["channel"], monotonic_ms()
+        if event["connected"]:
+            state = NodeState(int(event["state"]))
+            if state == NodeState.FAILED and self.node.presence.failed(key) is None:
+                name = encode_public_key(key)
+                logger.warning("auditor %s reports Failed: %s", name, event["reason"])
+            self.node.auditor_report(key, channel, state, event["reason"], now)
+        else:
+            self.node.auditor_gone(key, channel, now)
+        await self.publish_status()
+
+    async def quanta_link_down(self, event: events.QuantaLinkDown) -> None:
+        """Ignores an auditor's link event (alpha has no link)."""
+
+    def review(self) -> None:
+        """Leaves or regains Ready as a majority of auditors can sign or not."""
+        self.node.review_finality(monotonic_ms())
+
+    async def collect_evidence(self) -> list[EvidenceItem]:
+        """Checks the signatures that came after finality (in a thread: the verifications
+        release the GIL), then returns all the evidence gathered."""
+        late = self.node.take_late()
+        if late:
+            self.node.late_refused(await asyncio.to_thread(late_signature_failures, late))
+        return self.node.take_evidence()
 
     async def herald_catchup(self, event: events.HeraldCatchup) -> None:
         """Sends an auditor the quanta above its cursor."""
@@ -179,6 +222,10 @@ class AlphaWorker(EngineWorker[AlphaNode]):
             await self.channel_layer.send(event["reply"], rising)
             return
         cursor = int(event["cursor"])
+        if cursor >= alpha.engine.state.apex:
+            # Nothing to send, but the auditor learns alpha's apex: it is in step, Ready.
+            batch = events.herald_quanta(self._quanta_batch([]))
+            await self.channel_layer.send(event["reply"], batch)
         while cursor < alpha.engine.state.apex:
             quanta = alpha.recent_after(cursor)
             if quanta is None:
@@ -194,6 +241,7 @@ class AlphaWorker(EngineWorker[AlphaNode]):
 
     async def quanta_catchup(self, event: events.QuantaCatchup) -> None:
         """Takes the quanta an auditor holds above alpha's apex (Rising)."""
+        self.node.auditor_heard(event["auditor_key"], monotonic_ms())
         batch = decode(CatchupQuantaBatch, event["batch"])
         self.node.rising_offer(event["auditor_key"], batch.quanta, not batch.has_more)
         await self.publish_status()
@@ -202,12 +250,26 @@ class AlphaWorker(EngineWorker[AlphaNode]):
         """Ignores a herald frame meant for an auditor's engine."""
 
     async def stream_quanta(self) -> None:
-        """Streams the quanta executed since the last flush to every auditor."""
+        """Streams the quanta executed since the last flush to every auditor, or a heartbeat
+        (an empty batch) once nothing went out for `HEARTBEAT_S`."""
         quanta = self.node.take_outgoing()
+        now = time.monotonic()
+        if quanta:
+            self._last_streamed = now
         for start in range(0, len(quanta), self.CATCHUP_BATCH):
             chunk = quanta[start : start + self.CATCHUP_BATCH]
             batch = events.herald_quanta(self._quanta_batch(chunk))
             await self.channel_layer.group_send(HERALD_GROUP, batch)
+        if now - self._last_streamed >= self.HEARTBEAT_S and self._alive():
+            self._last_streamed = now
+            heartbeat = events.herald_quanta(self._quanta_batch([]))
+            await self.channel_layer.group_send(HERALD_GROUP, heartbeat)
+
+    def _alive(self) -> bool:
+        # No heartbeat while Rising or Failed: the auditors must not take alpha as in step.
+        node = self.node
+        alive = node.status.state in (NodeState.READY, NodeState.RUNNING)
+        return alive and node.engine.state.config is not None
 
     def _quanta_batch(self, quanta: list[SignedQuantum]) -> bytes:
         return encode(QuantaBatch(0, tuple(quanta), self.node.engine.state.apex), MESSAGE)

@@ -5,6 +5,11 @@ back the results, or a resend request when it saw a gap. Its engine judges alpha
 notifications and withdrawal transactions through this node's own payment providers, and
 signs each withdrawal's transaction (`quanta.node.providers`). Requests meant for alpha are
 refused, as a client or operator that reached this node needs to hear.
+
+It tells alpha its state (a `StateUpdate`) in answer to every frame that brought nothing to
+sign (alpha's heartbeats) and whenever its state changed, and leaves Ready when it loses alpha:
+its link says the connection dropped (`quanta.link_down`) or nothing came for a while
+(`AuditorNode.review_alpha`, each tick).
 """
 
 from __future__ import annotations
@@ -26,11 +31,13 @@ from quanta.core.xdr.codec import XdrError, decode, encode
 from quanta.core.xdr.schema import (
     MESSAGE,
     ConstellationQuantum,
+    Limits,
     MessageEnvelope,
     NodeState,
     ResultsBatch,
+    StateUpdate,
 )
-from quanta.node.engine_worker import EngineWorker
+from quanta.node.engine_worker import EngineWorker, monotonic_ms
 from quanta.node.loader import node_pending, node_restore, node_status_publish
 from quanta.node.providers import (
     NodeProviders,
@@ -71,18 +78,41 @@ class AuditorWorker(EngineWorker[AuditorNode]):
         return node
 
     async def quanta_batch(self, event: events.QuantaBatch) -> None:
-        """Re-executes and signs the quanta alpha streamed."""
+        """Re-executes and signs the quanta alpha streamed; reports its state to alpha when
+        there was nothing to sign or the state changed."""
         node = self.node
+        before = (node.status.state, node.status.reason)
         async with self._state_lock:
-            outcome = await database_sync_to_async(node.handle_frame)(event["batch"])
+            outcome = await database_sync_to_async(node.handle_frame)(
+                event["batch"], monotonic_ms()
+            )
             if any(isinstance(e.quantum.body, ConstellationQuantum) for e in outcome.executed):
                 self.providers.rebuild()
         if outcome.results:
             results = encode(ResultsBatch(0, tuple(outcome.results)), MESSAGE)
             await self.channel_layer.send(event["reply"], events.herald_results(results))
+        if not outcome.results or before != (node.status.state, node.status.reason):
+            await self.channel_layer.send(event["reply"], events.herald_results(self._report()))
         if outcome.resend_from is not None:
             resend = events.herald_resend(outcome.resend_from)
             await self.channel_layer.send(event["reply"], resend)
+
+    def _report(self) -> bytes:
+        status = self.node.status
+        reason = status.reason.encode()[: Limits.DESCRIPTION_MAX].decode(errors="ignore")
+        return encode(StateUpdate(0, status.state, self.node.apex, reason), MESSAGE)
+
+    async def quanta_link_down(self, event: events.QuantaLinkDown) -> None:
+        """Leaves Ready: the herald link lost alpha."""
+        self.node.alpha_lost(event["reason"])
+        await self.publish_status()
+
+    def review(self) -> None:
+        """Counts alpha as lost once it has been silent too long."""
+        self.node.review_alpha(monotonic_ms())
+
+    async def quanta_auditor_state(self, event: events.QuantaAuditorState) -> None:
+        """Ignores an auditor's presence (alpha tracks it)."""
 
     # --- what only alpha does ----------------------------------------------------------------
 

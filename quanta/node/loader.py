@@ -16,6 +16,7 @@ from typing import Protocol
 from django.conf import settings
 
 from quanta.core.engine import Engine
+from quanta.core.evidence import EvidenceItem
 from quanta.core.keys import KeyPair
 from quanta.core.node_state import NodeStatus
 from quanta.core.pending import PendingUpdates, QuantumRow
@@ -36,9 +37,14 @@ class RunningNode(Protocol):
     pending: PendingUpdates
     status: NodeStatus
     final_rows: list[QuantumRow]
+    evidence: list[EvidenceItem]
 
     def take_final_rows(self) -> list[QuantumRow]:
         """Returns and forgets the final quanta not yet handed out for persistence."""
+        ...
+
+    def take_evidence(self) -> list[EvidenceItem]:
+        """Returns and forgets the evidence not yet handed out for persistence."""
         ...
 
 

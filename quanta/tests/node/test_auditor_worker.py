@@ -45,11 +45,13 @@ from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (
     MESSAGE,
     DepositQuantum,
+    NodeState,
     PaymentRequest,
     QuantaBatch,
     ResultMessage,
     ResultsBatch,
     SignedQuantum,
+    StateUpdate,
 )
 from quanta.groups import GATEWAYS_GROUP
 from quanta.models import QuantumRecord
@@ -178,9 +180,14 @@ async def test_a_bad_batch_fails_the_auditor_and_it_signs_nothing(
     frame = await database_sync_to_async(tampered)(alpha)
     reply = await layer.new_channel()
     await auditor.send(events.quanta_batch(frame, reply))
-    # Then a message the auditor refuses on the same reply channel: its answer comes first
-    # only if the tampered batch got none.
+    # Then a message the auditor refuses on the same reply channel: its answer comes right
+    # after the state report (Failed, why) only if the tampered batch got no signatures.
     await auditor.send(events.engine_ask("quanta.init", b"", reply))
+    report = await receive(layer, reply, lambda message: True)
+    assert report["type"] == "herald.results", report
+    state = decode(MESSAGE, report["message"])
+    assert isinstance(state, StateUpdate) and state.state == NodeState.FAILED, state
+    assert reason in state.reason
     answer = await receive(layer, reply, lambda message: True)
     assert answer["type"] == "init.result", answer
     assert answer["status"] == StatusCode.INVALID_STATE
