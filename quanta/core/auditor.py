@@ -5,9 +5,13 @@ its own `Engine` (verifying the client's signature itself), checks alpha's signa
 payload hash it computed, signs that payload hash and returns its `AuditorResult`s. Quanta at
 or below its apex are duplicates and skipped; a gap means something was lost between alpha and
 here, so it asks alpha to resend from its apex. Any mismatch — another effects proof, a broken
-chain, a refused request, an alpha signature that does not verify — stops it: it goes Failed,
-says why, and never signs again. A duplicate that differs from the quantum it executed at that
-apex, both signed by alpha, is alpha equivocating: it is kept as evidence and stops it too.
+chain, a refused request, an alpha signature that does not verify, a timestamp that goes back —
+stops it: it goes Failed, says why, and never signs again. A duplicate that differs from the
+quantum it executed at that apex, both signed by alpha, is alpha equivocating: it is kept as
+evidence and stops it too. What it cannot confirm *yet* (its provider has not seen alpha's
+deposit, a provider's network failed, a timestamp ahead of its clock: `NotYetConfirmed`) is
+not a mismatch: it keeps that quantum and the ones after it (`held`), signs nothing, says what
+it waits for, and checks again after a growing delay (`quanta.core.confirmation`).
 
 Its state tells the truth about alpha: it is Ready only when it heard from alpha that it is in
 step (every frame, heartbeats included, carries alpha's apex), and it falls back to Running
@@ -17,9 +21,11 @@ when it loses alpha (`alpha_lost`: the herald link dropped; `review_alpha`: noth
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from quanta.core.confirmation import RetryBackoff, quantum_time_check, wall_clock_ms
 from quanta.core.engine import Engine, Executed, QuantumMismatch
 from quanta.core.envelopes import signature_valid
 from quanta.core.evidence import EvidenceItem, SignedPayload, equivocation
@@ -28,6 +34,7 @@ from quanta.core.keys import KeyPair, verify_signature
 from quanta.core.node_state import NodeStatus
 from quanta.core.pending import PendingUpdates, QuantumRow, quantum_row
 from quanta.core.signatures import payload_hash
+from quanta.core.status import NotYetConfirmed
 from quanta.core.xdr.codec import XdrError, decode, encode
 from quanta.core.xdr.schema import (
     AuditorResult,
@@ -61,6 +68,10 @@ RECENT_EXECUTED_MAX = 10_000
 TransactionSigner = Callable[[WithdrawalQuantum], TxSignature]
 """Returns this node's signature of a withdrawal's transaction (through its provider)."""
 
+HELD_MAX = 10_000
+"""The most quanta an auditor keeps while one of them cannot be confirmed yet; alpha resends
+the rest once they fit (the auditor then sees a gap)."""
+
 
 @dataclass(slots=True)
 class BatchOutcome:
@@ -69,6 +80,8 @@ class BatchOutcome:
     results: list[AuditorResult] = field(default_factory=list)
     resend_from: int | None = None
     executed: list[Executed] = field(default_factory=list)
+    # Set while a quantum waits for confirmation: when to call `retry_held` (ms from now).
+    retry_after_ms: int | None = None
 
 
 class AuditorNode:
@@ -81,10 +94,12 @@ class AuditorNode:
         pending: PendingUpdates,
         *,
         sign_transaction: TransactionSigner | None = None,
+        clock_ms: Callable[[], int] = wall_clock_ms,
     ) -> None:
         """Wraps an engine whose state was loaded (or is empty) for the node `keypair`.
         `sign_transaction` signs the transaction of each withdrawal this node executed (the
-        engine's transaction validator has checked it first); without it none is signed."""
+        engine's transaction validator has checked it first); without it none is signed.
+        `clock_ms` is this node's clock (quantum time bound, retry delays)."""
         self.keypair = keypair
         self.engine = engine
         self.pending = pending
@@ -95,6 +110,12 @@ class AuditorNode:
         # When a frame from alpha last arrived (the shell's monotonic ms), None before any.
         self.heard_ms: int | None = None
         self._recent: dict[int, tuple[bytes, SignedQuantum]] = {}
+        self.clock_ms = clock_ms
+        # Quanta received but not executed yet (the first cannot be confirmed yet), each with
+        # whether its frame was alpha-signed; contiguous from apex + 1.
+        self.held: deque[tuple[SignedQuantum, bool]] = deque()
+        self.retry = RetryBackoff()
+        self.alpha_apex = 0
 
     @property
     def apex(self) -> int:
@@ -127,32 +148,70 @@ class AuditorNode:
     def handle_batch(
         self, quanta: tuple[SignedQuantum, ...], alpha_apex: int, alpha_signed: bool = False
     ) -> BatchOutcome:
-        """Executes and signs each new quantum in order; stops at a gap or a mismatch.
+        """Executes and signs each new quantum in order; stops at a gap, a mismatch, or a
+        quantum it cannot confirm yet (kept, with those after it, for `retry_held`).
 
         `alpha_signed`: the batch came in a frame alpha signed (`handle_frame`), so each
         quantum's own alpha signature is not verified again."""
         outcome = BatchOutcome()
         if self.status.state == NodeState.FAILED:
             return outcome
+        self.alpha_apex = alpha_apex  # the latest word of alpha, as every frame carries it
+        self._hold(quanta, alpha_signed, outcome)
+        if self.held and self.retry.due(self.clock_ms()):
+            self._execute_held(outcome)
+        if self.held:
+            outcome.retry_after_ms = max(0, self.retry.next_at_ms - self.clock_ms())
+        self._update_status(self.alpha_apex)
+        return outcome
+
+    def retry_held(self) -> BatchOutcome:
+        """Checks again the quanta kept while one could not be confirmed; signs what now is."""
+        return self.handle_batch((), self.alpha_apex)
+
+    def _hold(
+        self, quanta: tuple[SignedQuantum, ...], alpha_signed: bool, outcome: BatchOutcome
+    ) -> None:
+        last = self.held[-1][0].quantum.apex if self.held else self.apex
         for signed in quanta:
             apex = signed.quantum.apex
-            if apex <= self.apex:
-                if self._equivocates(signed):
-                    break
+            if apex <= last:
+                if apex <= self.apex and self._equivocates(signed):
+                    return
                 continue
-            if apex > self.apex + 1:
-                outcome.resend_from = self.apex
-                break
-            if not self._execute(signed, outcome, alpha_signed):
-                break
-        self._update_status(alpha_apex)
-        return outcome
+            if len(self.held) >= HELD_MAX:
+                return  # The rest comes again once these are done (a gap, then a resend).
+            if apex > last + 1:
+                outcome.resend_from = last
+                return
+            self.held.append((signed, alpha_signed))
+            last = apex
+
+    def _execute_held(self, outcome: BatchOutcome) -> None:
+        while self.held:
+            signed, alpha_signed = self.held[0]
+            try:
+                accepted = self._execute(signed, outcome, alpha_signed)
+            except NotYetConfirmed as waiting:
+                delay_ms = self.retry.wait(self.clock_ms(), waiting.retry_after_ms)
+                reason = f"cannot confirm yet ({waiting}); checking again in {delay_ms} ms"
+                self.status.set(NodeState.CHASING, reason)
+                return
+            if not accepted:
+                self.held.clear()
+                return
+            self.held.popleft()
+            self.retry.reset()
 
     def _execute(self, signed: SignedQuantum, outcome: BatchOutcome, alpha_signed: bool) -> bool:
         """Executes one quantum and, if this node is one of its signers, signs it; returns
-        False (and goes Failed) if the quantum cannot be accepted."""
+        False (and goes Failed) if the quantum cannot be accepted, raises NotYetConfirmed
+        (nothing changed) if it cannot be confirmed yet."""
+        quantum = signed.quantum
         try:
-            executed = self.engine.replay(signed.quantum)
+            previous_ms = self.engine.last_timestamp_ms
+            quantum_time_check(quantum.apex, quantum.timestamp, previous_ms, self.clock_ms())
+            executed = self.engine.replay(quantum)
         except QuantumMismatch as error:
             self.status.set(NodeState.FAILED, str(error))
             return False

@@ -22,7 +22,7 @@ from quanta.core.node_state import NodeStatus
 from quanta.core.pending import PendingUpdates, QuantumRow
 from quanta.core.xdr.schema import NodeState
 from quanta.herald_admission import keys_in_force_publish
-from quanta.node.snapshot import LoadedNode
+from quanta.node.snapshot import LoadedNode, quantum_timestamp_ms
 from quanta.node_status import status_publish
 
 logger = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ def node_restore(node: RunningNode, loaded: LoadedNode, *, is_alpha: bool) -> bo
     if loaded.state_hash is not None and state.state_hash() != loaded.state_hash:
         node.status.set(NodeState.FAILED, "snapshot does not match its state hash")
         return False
+    node.engine.last_timestamp_ms = quantum_timestamp_ms(state.apex)
     for quantum in loaded.quanta_above:
         node.engine.replay(quantum, verified=True)
     node.pending.count += len(loaded.quanta_above)
