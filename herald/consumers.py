@@ -2,7 +2,8 @@
 
 The session is the shared one (`ClientSessionMixin`: challenge, signed frames, errors answered
 and, on a failed handshake, the connection closed), with the auditors' own handshake check:
-only keys listed among the auditors, never alpha's own. Then quanta batches from the engine go
+only the admitted auditor keys (`quanta.herald_admission`: the settings in force at the engine
+and the last persisted ones), never alpha's own. Then quanta batches from the engine go
 out to the auditor, and result (signature) batches and resend requests come in and go to the
 engine. Thin: every check is in `herald.core.protocol`.
 """
@@ -25,7 +26,7 @@ from quanta.core.xdr.schema import (
 )
 from quanta.dispatch import DirectDispatchMixin
 from quanta.groups import ENGINE_CHANNEL, HERALD_GROUP
-from quanta.selectors import settings_current
+from quanta.herald_admission import admitted_auditor_keys
 
 REFUSED_CLOSE_CODE = 4403
 """Closes a connection whose handshake failed (not an auditor, or a bad answer)."""
@@ -37,7 +38,6 @@ class HeraldConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCons
     """One auditor's connection to alpha."""
 
     handshake_failed_close_code = REFUSED_CLOSE_CODE
-    auditor_index = -1
 
     async def connect(self) -> None:
         await self.open_session()
@@ -50,15 +50,13 @@ class HeraldConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCons
             await self.receive_signed(bytes_data)
 
     async def handshake(self, data: bytes) -> None:
-        """Binds the connection to an auditor of the settings in force; starts its catchup."""
-        settings = await database_sync_to_async(settings_current)()
-        if settings is None:
+        """Binds the connection to an admitted auditor key; starts its catchup."""
+        admitted = await database_sync_to_async(admitted_auditor_keys)()
+        if admitted is None:
             await self.close(code=NOT_INITIALIZED_CLOSE_CODE)
             return
-        keys = tuple(a.public_key for a in settings.auditors)
-        hello = check_auditor_handshake(data, self.challenge, keys, keys.index(settings.alpha))
-        self.public_key = keys[hello.auditor_index]
-        self.auditor_index = hello.auditor_index
+        hello = check_auditor_handshake(data, self.challenge, admitted)
+        self.public_key = hello.public_key
         await self.channel_layer.group_add(HERALD_GROUP, self.channel_name)
         await self._catchup(hello.quanta_cursor)
 
@@ -67,12 +65,12 @@ class HeraldConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCons
         assert self.public_key is not None
         message = check_auditor_message(data, self.public_key).message
         if isinstance(message, ResultsBatch):
-            event = events.quanta_signatures(self.auditor_index, encode(message))
+            event = events.quanta_signatures(self.public_key, encode(message))
             await self.channel_layer.send(ENGINE_CHANNEL, event)
         elif isinstance(message, QuantaCursorRequest):
             await self._catchup(int(message.quanta_cursor))
         elif isinstance(message, CatchupQuantaBatch):
-            catchup = events.quanta_catchup(self.auditor_index, encode(message))
+            catchup = events.quanta_catchup(self.public_key, encode(message))
             await self.channel_layer.send(ENGINE_CHANNEL, catchup)
 
     async def _catchup(self, cursor: int) -> None:

@@ -51,7 +51,7 @@ class QuantaSignatures(TypedDict):
     """An auditor's ResultsBatch (XDR), relayed by alpha's herald endpoint."""
 
     type: Literal["quanta.signatures"]
-    auditor_index: int
+    auditor_key: bytes
     results: bytes
 
 
@@ -59,7 +59,7 @@ class QuantaCatchup(TypedDict):
     """An auditor's CatchupQuantaBatch (XDR) for a rising alpha."""
 
     type: Literal["quanta.catchup"]
-    auditor_index: int
+    auditor_key: bytes
     batch: bytes
 
 
@@ -147,14 +147,14 @@ def engine_answer(
     return {"type": kind, "status": status, "description": description}
 
 
-def quanta_signatures(auditor_index: int, results: bytes) -> QuantaSignatures:
-    """Returns a `quanta.signatures` event."""
-    return {"type": "quanta.signatures", "auditor_index": auditor_index, "results": results}
+def quanta_signatures(auditor_key: bytes, results: bytes) -> QuantaSignatures:
+    """Returns a `quanta.signatures` event (`auditor_key`: the connection's bound key)."""
+    return {"type": "quanta.signatures", "auditor_key": auditor_key, "results": results}
 
 
-def quanta_catchup(auditor_index: int, batch: bytes) -> QuantaCatchup:
-    """Returns a `quanta.catchup` event."""
-    return {"type": "quanta.catchup", "auditor_index": auditor_index, "batch": batch}
+def quanta_catchup(auditor_key: bytes, batch: bytes) -> QuantaCatchup:
+    """Returns a `quanta.catchup` event (`auditor_key`: the connection's bound key)."""
+    return {"type": "quanta.catchup", "auditor_key": auditor_key, "batch": batch}
 
 
 def herald_catchup(cursor: int, reply: str) -> HeraldCatchup:

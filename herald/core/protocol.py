@@ -1,8 +1,10 @@
 """Pure checks of the herald (alpha <-> auditor) protocol.
 
 The auditor's handshake answer is an `AuditorHandshakeResponse` in an envelope signed by the
-auditor's key; alpha accepts it only from a key listed among the constellation's auditors (and
-not its own), and learns from it where the auditor stands (its quanta cursor).
+auditor's key; alpha accepts it only from an admitted auditor key (never its own: the caller
+passes the auditor keys without alpha's), and learns from it where the auditor stands (its
+quanta cursor). A connection is bound to the auditor's key, not to its index in one version of
+the settings: an auditor's index can differ between the settings below and above an update.
 """
 
 from __future__ import annotations
@@ -17,14 +19,14 @@ from quanta.core.xdr.schema import AuditorHandshakeResponse, Limits, MessageEnve
 
 @dataclass(frozen=True, slots=True)
 class AuditorHello:
-    """An authenticated auditor: its index in the settings and its cursor."""
+    """An authenticated auditor: its key and its cursor."""
 
-    auditor_index: int
+    public_key: bytes
     quanta_cursor: int
 
 
 def check_auditor_handshake(
-    data: bytes, challenge: bytes, auditor_keys: tuple[bytes, ...], alpha_index: int
+    data: bytes, challenge: bytes, admitted_keys: frozenset[bytes]
 ) -> AuditorHello:
     """Returns who the auditor is if its signed handshake answer is valid."""
     envelope = decode_envelope(data)
@@ -32,11 +34,11 @@ def check_auditor_handshake(
     if not isinstance(message, AuditorHandshakeResponse):
         raise GatewayError(StatusCode.UNEXPECTED_MESSAGE, "auditor handshake expected", 0, True)
     signer = envelope.signature.signer
-    if signer not in auditor_keys or auditor_keys.index(signer) == alpha_index:
+    if signer not in admitted_keys:
         raise GatewayError(StatusCode.FORBIDDEN, "not an auditor of this constellation", 0, True)
     if message.handshake_data != challenge or not signature_valid(data, envelope):
         raise GatewayError(StatusCode.UNAUTHORIZED, "handshake failed", 0, True)
-    return AuditorHello(auditor_keys.index(signer), int(message.quanta_cursor))
+    return AuditorHello(signer, int(message.quanta_cursor))
 
 
 def check_auditor_message(data: bytes, public_key: bytes) -> MessageEnvelope:

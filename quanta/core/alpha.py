@@ -187,14 +187,14 @@ class AlphaNode:
         assert rising, f"cannot rise from {self.status.state.name}"
 
     def rising_offer(
-        self, auditor_index: int, quanta: tuple[SignedQuantum, ...], done: bool
+        self, auditor_key: bytes, quanta: tuple[SignedQuantum, ...], done: bool
     ) -> None:
         """Takes an auditor's quanta above our apex; completes recovery once decided."""
         rising = self.rising
         if rising is None or self.status.state != NodeState.RISING:
             return
         try:
-            rising.offer(auditor_index, quanta, done)
+            rising.offer(auditor_key, quanta, done)
             if rising.is_decided:
                 self._complete_rising(rising)
         except (RisingFailed, QuantumMismatch) as error:
@@ -202,9 +202,9 @@ class AlphaNode:
             self.status.set(NodeState.FAILED, f"recovery failed: {error}")
 
     def _complete_rising(self, rising: Rising) -> None:
-        config = rising.config
         for candidate in rising.recovered():
             executed = self.engine.replay(candidate.signed.quantum)
+            config = candidate.config  # the settings in force at its apex
             signatures = SignatureSet(
                 config.auditor_keys, config.alpha_index, executed.payload_hash
             )
@@ -259,6 +259,17 @@ class AlphaNode:
                 )
             )
         return deliveries
+
+    def signer_key(self, apex: int, signer_index: int) -> bytes | None:
+        """Returns the key of signer `signer_index` of quantum `apex`: in the settings it is
+        finalized under if it waits for signatures, else in the settings in force; None if
+        there is no such signer."""
+        waiting = self.unfinalized.get(apex)
+        if waiting is not None:
+            keys = waiting.signatures.auditor_keys
+        else:
+            keys = self.engine.state.require_config().auditor_keys
+        return keys[signer_index] if 0 <= signer_index < len(keys) else None
 
     def add_signature(self, apex: int, signer_index: int, signature: bytes) -> list[Delivery]:
         """Adds an auditor's signature; returns the finalized results if it made a majority."""

@@ -119,34 +119,37 @@ class AuditorNode:
             if apex > self.apex + 1:
                 outcome.resend_from = self.apex
                 break
-            result = self._execute(signed, outcome, alpha_signed)
-            if result is None:
+            if not self._execute(signed, outcome, alpha_signed):
                 break
-            outcome.results.append(result)
         self._update_status(alpha_apex)
         return outcome
 
-    def _execute(
-        self, signed: SignedQuantum, outcome: BatchOutcome, alpha_signed: bool
-    ) -> AuditorResult | None:
+    def _execute(self, signed: SignedQuantum, outcome: BatchOutcome, alpha_signed: bool) -> bool:
+        """Executes one quantum and, if this node is one of its signers, signs it; returns
+        False (and goes Failed) if the quantum cannot be accepted."""
         try:
             executed = self.engine.replay(signed.quantum)
         except QuantumMismatch as error:
             self.status.set(NodeState.FAILED, str(error))
-            return None
+            return False
         if not alpha_signed and not self._alpha_signed(executed, signed):
             self.engine.revert_last(executed)
             self.status.set(NodeState.FAILED, f"quantum {executed.apex}: alpha's signature invalid")
-            return None
+            return False
         if isinstance(signed.quantum.body, ConstellationQuantum):
             self._settings_changed()
+        signatures = signed.signatures[:1]
         own = self._own_index()
-        signature = NodeSignature(own, self.sign_payload(executed.payload_hash))
+        if own is not None:
+            signature = NodeSignature(own, self.sign_payload(executed.payload_hash))
+            signatures = (*signatures, signature)
+            result = AuditorResult(executed.apex, signature, self._tx_signature(signed))
+            outcome.results.append(result)
         self.pending.record(executed)
-        proof = PayloadProof(executed.payload_hash, (*signed.signatures[:1], signature))
+        proof = PayloadProof(executed.payload_hash, signatures)
         self.final_rows.append(quantum_row(executed, 0, encode(proof)))
         outcome.executed.append(executed)
-        return AuditorResult(executed.apex, signature, self._tx_signature(signed))
+        return True
 
     def _tx_signature(self, signed: SignedQuantum) -> TxSignature | None:
         body = signed.quantum.body
@@ -167,11 +170,13 @@ class AuditorNode:
             for s in signed.signatures
         )
 
-    def _own_index(self) -> int:
+    def _own_index(self) -> int | None:
+        # A node the settings in force do not list (one joining: its key comes in with a later
+        # update; or one an update removed) follows the chain and signs nothing: it catches up
+        # from the first quantum on, and signs from the update that lists it on.
         keys = self.engine.state.require_config().auditor_keys
         if self.keypair.public_key not in keys:
-            self.status.set(NodeState.FAILED, "this node is not an auditor of the constellation")
-            raise QuantumMismatch("not an auditor")
+            return None
         return keys.index(self.keypair.public_key)
 
     def _settings_changed(self) -> None:

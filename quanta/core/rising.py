@@ -5,6 +5,10 @@ Rules (SPEC.md, Catchup):
 - for each apex keep only quanta whose payload hash alpha's key signed (a compromised or
   confused auditor cannot inject anything);
 - aggregate the valid signatures of distinct auditors per apex;
+- check each apex with the settings in force at it: a settings quantum is signed by the auditors
+  of the settings it brings in (as alpha finalizes it), and the quanta above it by them too, so
+  the keys change at that apex (checking everything with the settings alpha had persisted
+  refused the new auditors' signatures, and could accept a removed auditor's);
 - two different quanta signed by alpha at one apex mean alpha's key is compromised: fail;
 - the recovered quanta must follow alpha's apex without a gap: otherwise fail;
 - decide only once the auditors that answered intersect every possible finality quorum.
@@ -30,7 +34,11 @@ from quanta.core.config import Config
 from quanta.core.hashing import quantum_hash
 from quanta.core.keys import verify_signature
 from quanta.core.signatures import payload_hash
-from quanta.core.xdr.schema import SignedQuantum
+from quanta.core.xdr.schema import (
+    ConstellationQuantum,
+    ConstellationUpdate,
+    SignedQuantum,
+)
 
 
 def answers_needed(nodes: int, majority: int) -> int:
@@ -45,10 +53,12 @@ class RisingFailed(Exception):  # noqa: N818 - a verdict on the recovery, not a 
 
 @dataclass(slots=True)
 class Candidate:
-    """One apex's quantum as offered by the auditors, with the signatures seen so far."""
+    """One apex's quantum as offered by the auditors, with the valid signatures (by index in
+    the settings in force at that apex) and those settings."""
 
     signed: SignedQuantum
     payload_hash: bytes
+    config: Config
     signatures: dict[int, bytes] = field(default_factory=dict)
 
 
@@ -56,52 +66,39 @@ class Rising:
     """Collects and checks the auditors' quanta above `apex`."""
 
     def __init__(self, config: Config, apex: int) -> None:
-        """Starts collecting for a node whose persisted apex is `apex`."""
+        """Starts collecting for a node whose persisted apex is `apex` under `config`."""
         self.config = config
         self.apex = apex
-        self.candidates: dict[int, Candidate] = {}
-        self.answered: set[int] = set()
+        self.offered: dict[int, list[SignedQuantum]] = {}
+        self.answered: set[bytes] = set()
         self.answers_needed = answers_needed(len(config.auditor_keys), config.majority)
+        self.candidates: dict[int, Candidate] = {}
+        self.alpha_signed: dict[int, bytes] = {}
 
-    def offer(self, auditor_index: int, quanta: tuple[SignedQuantum, ...], done: bool) -> None:
+    def offer(self, auditor_key: bytes, quanta: tuple[SignedQuantum, ...], done: bool) -> None:
         """Adds an auditor's quanta; `done` says it has sent everything it holds."""
+        alpha = self.config.auditor_keys[self.config.alpha_index]
         for signed in quanta:
             if signed.quantum.apex > self.apex:
-                self._offer_one(signed)
-        if done and auditor_index != self.config.alpha_index:
-            self.answered.add(auditor_index)
-
-    def _offer_one(self, signed: SignedQuantum) -> None:
-        quantum = signed.quantum
-        payload = payload_hash(quantum.apex, quantum_hash(quantum), quantum.effects_proof)
-        if not self._signed_by(signed, payload, self.config.alpha_index):
-            return
-        candidate = self.candidates.get(quantum.apex)
-        if candidate is None:
-            candidate = self.candidates[quantum.apex] = Candidate(signed, payload)
-        elif candidate.payload_hash != payload:
-            raise RisingFailed(
-                f"two different quanta signed by alpha at apex {quantum.apex}: "
-                "alpha's key is compromised"
-            )
-        for signature in signed.signatures:
-            if self._signed_by(signed, payload, signature.auditor_index, signature.signature):
-                candidate.signatures[signature.auditor_index] = signature.signature
-
-    def _signed_by(
-        self, signed: SignedQuantum, payload: bytes, index: int, only: bytes | None = None
-    ) -> bool:
+                self.offered.setdefault(signed.quantum.apex, []).append(signed)
+                self._check_no_fork(signed, alpha)
         keys = self.config.auditor_keys
-        if not 0 <= index < len(keys):
-            return False
-        for signature in signed.signatures:
-            if signature.auditor_index != index:
-                continue
-            if only is not None and signature.signature != only:
-                continue
-            if verify_signature(keys[index], payload, signature.signature):
-                return True
-        return False
+        if done and auditor_key in keys and auditor_key != alpha:
+            self.answered.add(auditor_key)
+
+    def _check_no_fork(self, signed: SignedQuantum, alpha: bytes) -> None:
+        # At once, with the persisted settings' alpha key: two different quanta alpha signed at
+        # one apex fail the recovery as soon as both are offered (the chain walk of
+        # `recovered` checks again with the settings in force at each apex).
+        payload = _alpha_signed_payload(signed, alpha)
+        if payload is None:
+            return
+        apex = signed.quantum.apex
+        seen = self.alpha_signed.setdefault(apex, payload)
+        if seen != payload:
+            raise RisingFailed(
+                f"two different quanta signed by alpha at apex {apex}: alpha's key is compromised"
+            )
 
     @property
     def is_decided(self) -> bool:
@@ -109,11 +106,74 @@ class Rising:
         return len(self.answered) >= self.answers_needed
 
     def recovered(self) -> list[Candidate]:
-        """Returns the quanta to re-apply, in apex order; raises RisingFailed on a gap."""
-        apexes = sorted(self.candidates)
-        expected = self.apex + 1
-        for apex in apexes:
-            if apex != expected:
-                raise RisingFailed(f"gap in the auditors' quanta: apex {expected} is missing")
-            expected += 1
-        return [self.candidates[apex] for apex in apexes]
+        """Returns the quanta to re-apply, in apex order, each checked with the settings in
+        force at its apex; raises RisingFailed on a fork or a gap."""
+        config = self.config
+        apex = self.apex + 1
+        while apex in self.offered:
+            candidate = _candidate(apex, self.offered[apex], config)
+            if candidate is None:
+                break
+            self.candidates[apex] = candidate
+            config = candidate.config
+            apex += 1
+        alpha = config.auditor_keys[config.alpha_index]
+        if any(
+            _alpha_signed_payload(signed, alpha)
+            for a in self.offered
+            if a >= apex
+            for signed in self.offered[a]
+        ):
+            raise RisingFailed(f"gap in the auditors' quanta: apex {apex} is missing")
+        return [self.candidates[a] for a in sorted(self.candidates)]
+
+
+def _candidate(apex: int, offered: list[SignedQuantum], before: Config) -> Candidate | None:
+    """Returns the quantum alpha signed at `apex` under the settings in force at it, with the
+    valid auditor signatures aggregated; None if alpha signed none of `offered`."""
+    found: Candidate | None = None
+    for signed in offered:
+        config = _config_at(signed, before)
+        alpha = config.auditor_keys[config.alpha_index]
+        payload = _alpha_signed_payload(signed, alpha, config.alpha_index)
+        if payload is None:
+            continue
+        if found is None:
+            found = Candidate(signed, payload, config)
+        elif found.payload_hash != payload:
+            raise RisingFailed(
+                f"two different quanta signed by alpha at apex {apex}: alpha's key is compromised"
+            )
+        for signature in signed.signatures:
+            index = signature.auditor_index
+            if 0 <= index < len(config.auditor_keys) and verify_signature(
+                config.auditor_keys[index], payload, signature.signature
+            ):
+                found.signatures[index] = signature.signature
+    return found
+
+
+def _config_at(signed: SignedQuantum, before: Config) -> Config:
+    """Returns the settings a quantum is signed under: those it brings in, if it is a settings
+    update (alpha finalizes an update with the new auditors), else those before it."""
+    body = signed.quantum.body
+    if isinstance(body, ConstellationQuantum) and isinstance(
+        body.update.message, ConstellationUpdate
+    ):
+        return Config.from_settings(body.update.message.settings)
+    return before
+
+
+def _alpha_signed_payload(
+    signed: SignedQuantum, alpha_key: bytes, alpha_index: int | None = None
+) -> bytes | None:
+    """Returns the quantum's payload hash if alpha's key signed it (at `alpha_index`, if
+    given), else None."""
+    quantum = signed.quantum
+    payload = payload_hash(quantum.apex, quantum_hash(quantum), quantum.effects_proof)
+    for signature in signed.signatures:
+        if alpha_index is not None and signature.auditor_index != alpha_index:
+            continue
+        if verify_signature(alpha_key, payload, signature.signature):
+            return payload
+    return None

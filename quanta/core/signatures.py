@@ -97,6 +97,11 @@ class SignatureSet:
         return self._payload_hash
 
     @property
+    def auditor_keys(self) -> tuple[bytes, ...]:
+        """Returns the ordered keys of the settings this payload is signed under."""
+        return self._auditor_keys
+
+    @property
     def majority(self) -> int:
         """Returns how many signatures make this set final."""
         return majority(len(self._auditor_keys))

@@ -161,8 +161,9 @@ class AlphaWorker(EngineWorker[AlphaNode]):
         batch = decode(ResultsBatch, event["results"])
         deliveries: list[Delivery] = []
         for result in batch.results:
-            if result.signature.auditor_index != event["auditor_index"]:
-                continue  # An auditor may only speak for itself.
+            index = result.signature.auditor_index
+            if self.node.signer_key(result.apex, index) != event["auditor_key"]:
+                continue  # An auditor may only speak for itself (its key at that quantum).
             if result.tx_signature is not None:
                 self.payouts.offer(result.apex, result.tx_signature)
             deliveries += self.node.add_signature(
@@ -194,7 +195,7 @@ class AlphaWorker(EngineWorker[AlphaNode]):
     async def quanta_catchup(self, event: events.QuantaCatchup) -> None:
         """Takes the quanta an auditor holds above alpha's apex (Rising)."""
         batch = decode(CatchupQuantaBatch, event["batch"])
-        self.node.rising_offer(int(event["auditor_index"]), batch.quanta, not batch.has_more)
+        self.node.rising_offer(event["auditor_key"], batch.quanta, not batch.has_more)
         await self.publish_status()
 
     async def quanta_batch(self, event: events.QuantaBatch) -> None:

@@ -20,6 +20,7 @@ from quanta.core.keys import KeyPair
 from quanta.core.node_state import NodeStatus
 from quanta.core.pending import PendingUpdates, QuantumRow
 from quanta.core.xdr.schema import NodeState
+from quanta.herald_admission import keys_in_force_publish
 from quanta.node.snapshot import LoadedNode
 from quanta.node_status import status_publish
 
@@ -74,5 +75,14 @@ def node_restore(node: RunningNode, loaded: LoadedNode, *, is_alpha: bool) -> bo
 
 
 def node_status_publish(node: RunningNode) -> None:
-    """Publishes the node's state for the web process."""
+    """Publishes the node's state for the web process, and (when they changed) the keys of the
+    settings in force, which alpha's herald admits (`quanta.herald_admission`)."""
     status_publish(state=node.status.state, apex=node.engine.state.apex, reason=node.status.reason)
+    config = node.engine.state.config
+    if config is not None and config.settings.version != _published_keys_version.get(0):
+        keys_in_force_publish(config.settings)
+        _published_keys_version[0] = config.settings.version
+
+
+_published_keys_version: dict[int, int] = {}
+"""The settings version whose keys this process last published (one entry)."""

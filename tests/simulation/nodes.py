@@ -216,7 +216,7 @@ class SimAlpha(SimNode):
         elif isinstance(message, Results):
             self._results(node, auditor, message.results)
         elif isinstance(message, Catchup):
-            node.rising_offer(auditor, message.quanta, not message.has_more)
+            node.rising_offer(self._key(auditor), message.quanta, not message.has_more)
             self.note_chain()
 
     def _catchup(self, node: AlphaNode, auditor: int, cursor: int) -> None:
@@ -235,11 +235,17 @@ class SimAlpha(SimNode):
 
     def _results(self, node: AlphaNode, auditor: int, results: tuple[AuditorResult, ...]) -> None:
         for result in results:
-            if result.signature.auditor_index != auditor:
-                continue  # An auditor may only speak for itself.
+            if node.signer_key(result.apex, result.signature.auditor_index) != self._key(auditor):
+                continue  # An auditor may only speak for itself (its key at that quantum).
             if result.tx_signature is not None:
                 self._offer(result.apex, result.tx_signature)
-            node.add_signature(result.apex, auditor, result.signature.signature)
+            node.add_signature(
+                result.apex, result.signature.auditor_index, result.signature.signature
+            )
+
+    def _key(self, auditor: int) -> bytes:
+        # The herald binds each connection to the auditor's key (handshake).
+        return self.vault.signers[auditor]
 
     def _offer(self, apex: int, signature: TxSignature) -> None:
         payout = self.book.payouts.get(apex)

@@ -12,10 +12,13 @@ second engine replays a prefix of it (what alpha had persisted) and then rises.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from quanta.core.alpha import AlphaNode
 from quanta.core.engine import Engine, Executed
+from quanta.core.keys import KeyPair
 from quanta.core.pending import PendingUpdates
 from quanta.core.rising import answers_needed
 from quanta.core.signatures import majority
@@ -68,8 +71,8 @@ def test_a_restarted_alpha_is_rising_and_refuses_requests() -> None:
 def test_the_answers_reapply_the_missing_quanta_with_aggregated_signatures() -> None:
     alpha = _restarted_alpha()
     offered = tuple(_signed(e) for e in CHAIN[PERSISTED:])
-    alpha.rising_offer(1, offered, done=True)
-    alpha.rising_offer(2, (), done=True)
+    alpha.rising_offer(NODES[1].public_key, offered, done=True)
+    alpha.rising_offer(NODES[2].public_key, (), done=True)
     assert alpha.status.state == NodeState.READY, alpha.status.reason
     assert alpha.engine.state.apex == TOTAL
     assert alpha.engine.state.last_hash == CHAIN[-1].quantum_hash
@@ -79,8 +82,10 @@ def test_the_answers_reapply_the_missing_quanta_with_aggregated_signatures() -> 
 
 def test_nothing_is_decided_before_every_finality_quorum_answered() -> None:
     alpha = _restarted_alpha()
-    alpha.rising_offer(1, tuple(_signed(e) for e in CHAIN[PERSISTED:]), done=False)
-    alpha.rising_offer(2, (), done=True)
+    alpha.rising_offer(
+        NODES[1].public_key, tuple(_signed(e) for e in CHAIN[PERSISTED:]), done=False
+    )
+    alpha.rising_offer(NODES[2].public_key, (), done=True)
     assert alpha.status.state == NodeState.RISING
     assert alpha.engine.state.apex == PERSISTED
 
@@ -91,10 +96,10 @@ def test_an_empty_answer_first_cannot_fork_a_final_quantum() -> None:
     # decision on alpha + auditor 2 (a bare majority) resumed at PERSISTED, so alpha executed
     # a different quantum at an apex auditor 1 held as final.
     alpha = _restarted_alpha()
-    alpha.rising_offer(2, (), done=True)
+    alpha.rising_offer(NODES[2].public_key, (), done=True)
     assert alpha.status.state == NodeState.RISING
     assert alpha.engine.state.apex == PERSISTED
-    alpha.rising_offer(1, tuple(_signed(e) for e in CHAIN[PERSISTED:]), done=True)
+    alpha.rising_offer(NODES[1].public_key, tuple(_signed(e) for e in CHAIN[PERSISTED:]), done=True)
     assert alpha.status.state == NodeState.READY, alpha.status.reason
     assert alpha.engine.state.last_hash == CHAIN[-1].quantum_hash
 
@@ -112,8 +117,8 @@ def test_the_answers_needed_intersect_every_finality_quorum(nodes: int, needed: 
 def test_quanta_alpha_never_signed_are_ignored() -> None:
     alpha = _restarted_alpha()
     forged = tuple(_signed(e, signers=(1, 2)) for e in CHAIN[PERSISTED:])
-    alpha.rising_offer(1, forged, done=True)
-    alpha.rising_offer(2, forged, done=True)
+    alpha.rising_offer(NODES[1].public_key, forged, done=True)
+    alpha.rising_offer(NODES[2].public_key, forged, done=True)
     assert alpha.status.state == NodeState.READY
     assert alpha.engine.state.apex == PERSISTED
 
@@ -125,16 +130,71 @@ def test_two_alpha_signed_quanta_at_one_apex_fail_the_node() -> None:
     fork = other.execute(deposit_quantum(PERSISTED, [(CLIENTS[3], "USD", 7 * UNIT)]), 9_999)
     assert fork.apex == CHAIN[PERSISTED].apex
     alpha = _restarted_alpha()
-    alpha.rising_offer(1, (_signed(CHAIN[PERSISTED]),), done=False)
-    alpha.rising_offer(2, (_signed(fork, signers=(0, 2)),), done=True)
+    alpha.rising_offer(NODES[1].public_key, (_signed(CHAIN[PERSISTED]),), done=False)
+    alpha.rising_offer(NODES[2].public_key, (_signed(fork, signers=(0, 2)),), done=True)
     assert alpha.status.state == NodeState.FAILED
     assert "compromised" in alpha.status.reason
 
 
 def test_a_gap_in_the_offered_quanta_fails_the_node() -> None:
     alpha = _restarted_alpha()
-    alpha.rising_offer(1, (_signed(CHAIN[PERSISTED + 1]),), done=True)
-    alpha.rising_offer(2, (), done=True)
+    alpha.rising_offer(NODES[1].public_key, (_signed(CHAIN[PERSISTED + 1]),), done=True)
+    alpha.rising_offer(NODES[2].public_key, (), done=True)
     assert alpha.status.state == NodeState.FAILED
     assert "gap" in alpha.status.reason
     assert alpha.engine.state.apex == PERSISTED
+
+
+NEW = keypair(203)
+"""The auditor that replaces NODES[2] by the settings update at apex ROTATED."""
+ROTATED = PERSISTED + 1
+
+
+def _rotated_chain() -> list[Executed]:
+    # Alpha persisted PERSISTED quanta; then a settings update replaces auditor 2 by NEW,
+    # and two deposits follow. Each quantum from the update on is signed by alpha and NEW,
+    # as alpha finalizes them: under the settings in force at their apex.
+    engine = Engine()
+    for executed in CHAIN[:PERSISTED]:
+        engine.replay(executed.quantum, verified=True)
+    rotated = dataclasses.replace(default_settings([NODES[0], NODES[1], NEW]), version=2)
+    chain = [engine.execute(settings_quantum(rotated, NODES[:2], message_id=2), 2_000)]
+    for cursor, client in enumerate(CLIENTS[:2], start=PERSISTED):
+        chain.append(engine.execute(deposit_quantum(cursor, [(client, "USD", UNIT)]), 2_001))
+    return chain
+
+
+def _signed_by(executed: Executed, *signers: KeyPair) -> SignedQuantum:
+    index = {NODES[0].public_key: 0, NODES[1].public_key: 1, NEW.public_key: 2}
+    signatures = tuple(
+        NodeSignature(index[k.public_key], k.sign(executed.payload_hash)) for k in signers
+    )
+    return SignedQuantum(executed.quantum, signatures)
+
+
+def test_recovery_checks_each_quantum_with_the_settings_in_force_at_its_apex() -> None:
+    # Checked with the settings alpha had persisted, NEW's signatures (index 2 there is
+    # NODES[2]) were refused: the recovered quanta stayed unfinal.
+    rotated = _rotated_chain()
+    alpha = _restarted_alpha()
+    offered = tuple(_signed_by(e, NODES[0], NEW) for e in rotated)
+    alpha.rising_offer(NODES[1].public_key, offered, done=True)
+    alpha.rising_offer(NODES[2].public_key, (), done=True)
+    assert alpha.status.state == NodeState.READY, alpha.status.reason
+    assert alpha.engine.state.apex == rotated[-1].apex
+    assert alpha.engine.state.require_config().auditor_keys[2] == NEW.public_key
+    assert not alpha.unfinalized, "alpha + NEW are a majority of the rotated settings"
+
+
+def test_a_removed_auditor_cannot_finalize_quanta_above_its_removal() -> None:
+    rotated = _rotated_chain()
+    alpha = _restarted_alpha()
+    offered = tuple(_signed_by(e, NODES[0]) for e in rotated)
+    removed = tuple(
+        SignedQuantum(s.quantum, (*s.signatures, NodeSignature(2, NODES[2].sign(e.payload_hash))))
+        for s, e in zip(offered, rotated, strict=True)
+    )
+    alpha.rising_offer(NODES[1].public_key, removed, done=True)
+    alpha.rising_offer(NODES[2].public_key, (), done=True)
+    assert alpha.status.state == NodeState.READY, alpha.status.reason
+    assert sorted(alpha.unfinalized) == [e.apex for e in rotated]

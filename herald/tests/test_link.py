@@ -1,0 +1,149 @@
+"""The auditor's herald link (`HeraldLink`) against a stand-in for alpha's endpoint.
+
+Goal: show the link's side of the herald protocol: it answers alpha's challenge with this
+node's key and its current cursor; it hands each quanta frame to its own engine undecoded (a
+`quanta.batch` event with the link's reply channel) and sends what the engine answers on that
+channel back to alpha signed with its key (results batches; a resend request as a quanta
+cursor request); a rising alpha's catchup request is answered from the persisted quanta; when
+alpha drops the connection it connects and handshakes again.
+Method: a `websockets` server on 127.0.0.1 (port 0) plays alpha's endpoint and hands each
+connection to the test; the link runs as a task on Channels' in-memory layer; the test plays
+the engine (reads the engine channel, answers on the reply channel). Persisted quanta come
+from a real engine (`chronicler.tests.builders.Chain`) in the real test database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import suppress
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from websockets.asyncio.server import ServerConnection, serve
+
+from chronicler.tests.builders import Chain
+from herald.link import HeraldLink
+from herald.tests.conftest import ALPHA, AUDITOR, TIMEOUT_S
+from quanta import events
+from quanta.core.envelopes import envelope_bytes, signature_valid
+from quanta.core.xdr.codec import decode, encode
+from quanta.core.xdr.schema import (
+    MESSAGE,
+    AuditorHandshakeResponse,
+    AuditorResult,
+    CatchupQuantaBatch,
+    CatchupQuantaBatchRequest,
+    HandshakeRequest,
+    Message,
+    MessageEnvelope,
+    NodeSignature,
+    QuantaBatch,
+    QuantaCursorRequest,
+    ResultsBatch,
+)
+from quanta.groups import ENGINE_CHANNEL
+from quanta.node.persistence import quanta_persist
+
+CURSOR = 7
+"""The apex the auditor's node stands at (what its link reports)."""
+
+
+class FakeAlpha:
+    """Alpha's herald endpoint, as far as the link can tell: hands each connection over."""
+
+    def __init__(self) -> None:
+        self.connections: asyncio.Queue[ServerConnection] = asyncio.Queue()
+
+    async def handler(self, connection: ServerConnection) -> None:
+        await self.connections.put(connection)
+        await connection.wait_closed()
+
+    async def accept(self) -> ServerConnection:
+        """Returns the next connection of the link, once it answered a fresh challenge."""
+        async with asyncio.timeout(TIMEOUT_S):
+            connection = await self.connections.get()
+        challenge = secrets.token_bytes(32)
+        await connection.send(
+            envelope_bytes(encode(HandshakeRequest(0, challenge), MESSAGE), ALPHA)
+        )
+        answer = await from_auditor(connection)
+        assert isinstance(answer, AuditorHandshakeResponse)
+        assert bytes(answer.handshake_data) == challenge
+        assert (answer.quanta_cursor, answer.result_cursor) == (CURSOR, CURSOR)
+        return connection
+
+
+async def from_auditor(connection: ServerConnection) -> Message:
+    """Returns the message of the link's next frame, checking the auditor signed it."""
+    async with asyncio.timeout(TIMEOUT_S):
+        data = await connection.recv()
+    assert isinstance(data, bytes)
+    envelope = decode(MessageEnvelope, data)
+    assert envelope.signature.signer == AUDITOR.public_key and signature_valid(data, envelope)
+    return envelope.message
+
+
+async def engine_event(layer: Any) -> Any:
+    """Returns the next message on the engine channel (bounded wait)."""
+    async with asyncio.timeout(TIMEOUT_S):
+        return await layer.receive(ENGINE_CHANNEL)
+
+
+@pytest.fixture
+async def alpha(layer: Any) -> AsyncIterator[FakeAlpha]:
+    """Alpha's endpoint on a free port, with the auditor's link connecting to it."""
+    fake = FakeAlpha()
+    async with serve(fake.handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        link = HeraldLink(f"ws://127.0.0.1:{port}/ws/herald/", AUDITOR, layer, lambda: CURSOR)
+        task = asyncio.create_task(link.run_forever())
+        yield fake
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_the_link_relays_batches_to_its_engine_and_answers_back_to_alpha(
+    alpha: FakeAlpha, layer: Any
+) -> None:
+    connection = await alpha.accept()
+    frame = envelope_bytes(encode(QuantaBatch(0, (), 9), MESSAGE), ALPHA)
+    await connection.send(frame)
+    event = await engine_event(layer)
+    assert event["type"] == "quanta.batch" and event["batch"] == frame  # Undecoded.
+    results = ResultsBatch(0, (AuditorResult(8, NodeSignature(1, bytes(64)), None),))
+    await layer.send(event["reply"], events.herald_results(encode(results, MESSAGE)))
+    assert await from_auditor(connection) == results
+    await layer.send(event["reply"], events.herald_resend(5))
+    assert await from_auditor(connection) == QuantaCursorRequest(0, 5, 5)
+
+
+async def test_the_link_handshakes_again_after_alpha_dropped_it(
+    alpha: FakeAlpha, layer: Any
+) -> None:
+    first = await alpha.accept()
+    await first.close()
+    second = await alpha.accept()  # Asserts the new handshake (after the link's backoff).
+    frame = envelope_bytes(encode(QuantaBatch(0, (), 3), MESSAGE), ALPHA)
+    await second.send(frame)
+    assert (await engine_event(layer))["batch"] == frame
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_rising_alpha_s_catchup_request_is_answered_from_the_persisted_quanta(
+    alpha: FakeAlpha, layer: Any
+) -> None:
+    chain = Chain()  # Genesis and three deposits, all final: apex 1 to 4.
+    for cursor in range(3):
+        chain.fund(AUDITOR, ("USD", 1000 + cursor))
+    rows = chain.take_rows()
+    await database_sync_to_async(quanta_persist)(rows=rows)
+    connection = await alpha.accept()
+    await connection.send(envelope_bytes(encode(CatchupQuantaBatchRequest(0, 2), MESSAGE), ALPHA))
+    answer = await from_auditor(connection)
+    assert isinstance(answer, CatchupQuantaBatch) and not answer.has_more
+    assert [q.quantum.apex for q in answer.quanta] == [3, 4]
+    assert [encode(q.quantum) for q in answer.quanta] == [r.data for r in rows[2:]]

@@ -1,0 +1,61 @@
+"""Which auditor keys alpha's herald endpoint admits: those of the settings in force at the
+engine, and those of the last settings persisted as final.
+
+Why both, and why not the persisted settings alone: a settings update that replaces auditors
+is finalized by the *new* auditors (the update quantum is executed under the new settings),
+and it is persisted only once final. Admitting only the keys of persisted settings therefore
+refused exactly the auditors that had to sign it: replacing 2 of 3 auditors (or 1 of 3 while
+another was down) could never finalize, and every quantum after it stayed unfinal. The
+engine publishes the keys in force whenever its settings version changes (it is the only
+writer); the herald admits their union with the persisted ones, so the old auditors can still
+sign the quanta below the update. Once the update is final and persisted, the union is the new
+set alone and a removed auditor is refused at its next handshake.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+
+from quanta.core.xdr.schema import ConstellationSettings
+from quanta.redis_client import node_redis
+from quanta.selectors import settings_current
+
+
+def _key() -> str:
+    return f"{settings.REDIS_PREFIX}:auditor-keys-in-force"
+
+
+def keys_in_force_publish(in_force: ConstellationSettings) -> None:
+    """Stores the alpha and auditor keys of the settings in force at the engine."""
+    payload = {
+        "version": in_force.version,
+        "alpha": in_force.alpha.hex(),
+        "auditors": [auditor.public_key.hex() for auditor in in_force.auditors],
+    }
+    node_redis().set(_key(), json.dumps(payload))
+
+
+def keys_in_force_clear() -> None:
+    """Forgets the published keys (fresh nodes, tests)."""
+    node_redis().delete(_key())
+
+
+def admitted_auditor_keys() -> frozenset[bytes] | None:
+    """Returns the keys the herald may bind a connection to (never alpha's own), None before
+    the constellation has any settings."""
+    persisted = settings_current()
+    raw = node_redis().get(_key())
+    if persisted is None and raw is None:
+        return None
+    keys: set[bytes] = set()
+    alphas: set[bytes] = set()
+    if persisted is not None:
+        keys.update(auditor.public_key for auditor in persisted.auditors)
+        alphas.add(persisted.alpha)
+    if raw is not None:
+        in_force = json.loads(raw)
+        keys.update(bytes.fromhex(key) for key in in_force["auditors"])
+        alphas.add(bytes.fromhex(in_force["alpha"]))
+    return frozenset(keys - alphas)

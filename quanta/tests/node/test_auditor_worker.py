@@ -1,0 +1,204 @@
+"""An auditor's engine worker, in process: a quanta batch in, its signatures out.
+
+Goal: show the adapter around `AuditorNode` does its part of the protocol: a `quanta.batch`
+event carrying quanta alpha really executed (its herald frame) is re-executed, checked against
+this node's own view of the payment network (the deposit must be in the local ledger's vault)
+and answered with a `herald.results` event of signatures that verify, to the link's reply
+channel; the quanta are persisted. A batch whose quantum has a wrong effects proof, a frame
+not signed by alpha, or a deposit the vault does not show makes the auditor Failed: it answers
+nothing for that batch, publishes its state, and persists nothing of it. Requests meant for
+alpha are refused with a status.
+Method: a pure `AlphaNode` executes genesis settings and a deposit the local ledger's faucet
+really made (its notification read from the ledger by alpha's provider); its streamed batch is
+framed as alpha's herald endpoint frames it (`server_frame` with alpha's key). `RunningWorker`
+runs a real `AuditorWorker` on Channels' in-memory layer with the real test databases; the
+test plays the herald link (the reply channel). Handlers run one message at a time, so a later
+message's answer on the same reply channel proves nothing came before it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+
+from payments.providers.local_ledger.ledger import faucet_deposit
+from quanta import events
+from quanta.core.alpha import AlphaNode
+from quanta.core.engine import Engine
+from quanta.core.envelopes import server_frame
+from quanta.core.hashing import sha256
+from quanta.core.keys import KeyPair, verify_signature
+from quanta.core.pending import PendingUpdates
+from quanta.core.status import StatusCode
+from quanta.core.testing import (
+    default_settings,
+    deposit_quantum,
+    keypair,
+    settings_quantum,
+    sign_message,
+)
+from quanta.core.xdr.codec import decode, encode
+from quanta.core.xdr.schema import (
+    MESSAGE,
+    DepositQuantum,
+    PaymentRequest,
+    QuantaBatch,
+    ResultMessage,
+    ResultsBatch,
+    SignedQuantum,
+)
+from quanta.groups import GATEWAYS_GROUP
+from quanta.models import QuantumRecord
+from quanta.node.auditor_worker import AuditorWorker
+from quanta.node.providers import NodeProviders
+from quanta.node_identity import now_ms
+from quanta.node_status import status_read
+from quanta.tests.node.conftest import RunningWorker, of_type, receive
+
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "ledger"])
+
+ALPHA, AUDITOR = keypair(240), keypair(241)
+ALICE = keypair(242)
+NODES = [ALPHA, AUDITOR]
+UNIT = 10_000_000
+
+
+class Alpha:
+    """Alpha's core on its own: executes, and frames what it streams as its herald does."""
+
+    def __init__(self) -> None:
+        self.node = AlphaNode(ALPHA, Engine(), PendingUpdates())
+        self.node.initialize(settings_quantum(default_settings(NODES), NODES).update, now_ms())
+
+    def deposit_from_ledger(self) -> None:
+        """Pays into the vault through the faucet and notifies what alpha's provider reads."""
+        faucet_deposit(ALICE.public_key_strkey, "VAULT", "USD", 100 * UNIT)
+        (provider_id, provider), *_ = NodeProviders(ALPHA, self.node.engine.state).current().items()
+        seen = provider.notification_after(provider.settings.init_cursor, now_ms())
+        assert seen.items, "the faucet's payment is in the vault"
+        self.node.notify(DepositQuantum(provider_id, seen.cursor, seen.items, ()), now_ms())
+
+    def take(self) -> list[SignedQuantum]:
+        return self.node.take_outgoing()
+
+    def frame(self, quanta: list[SignedQuantum], signer: KeyPair = ALPHA) -> bytes:
+        """Returns the herald frame of a `herald.quanta` event's batch."""
+        batch = events.herald_quanta(
+            encode(QuantaBatch(0, tuple(quanta), self.node.engine.state.apex), MESSAGE)
+        )
+        return server_frame(batch["batch"], signer)
+
+    def payload_hash(self, apex: int) -> bytes:
+        return self.node.unfinalized[apex].executed.payload_hash
+
+
+@pytest.fixture
+async def auditor(node_settings: Any) -> AsyncIterator[RunningWorker]:
+    """A started auditor on an empty database."""
+    node_settings.NODE_SECRET_SEED = AUDITOR.secret
+    node_settings.NODE_ROLE = "auditor"
+    running = RunningWorker(AuditorWorker())
+    running.start()
+    yield running
+    await running.stop()
+
+
+def recorded_apexes() -> list[int]:
+    return list(QuantumRecord.objects.order_by("apex").values_list("apex", flat=True))
+
+
+async def signatures_for(auditor: RunningWorker, layer: Any, frame: bytes) -> ResultsBatch:
+    """Sends a frame as the herald link does; returns the ResultsBatch the engine answers."""
+    reply = await layer.new_channel()
+    await auditor.send(events.quanta_batch(frame, reply))
+    answer = await receive(layer, reply, lambda message: True)
+    assert answer["type"] == "herald.results", answer
+    results = decode(MESSAGE, answer["message"])
+    assert isinstance(results, ResultsBatch)
+    return results
+
+
+async def test_an_alpha_batch_is_re_executed_signed_and_persisted(
+    auditor: RunningWorker, layer: Any
+) -> None:
+    alpha = Alpha()
+    await database_sync_to_async(alpha.deposit_from_ledger)()
+    results = await signatures_for(auditor, layer, alpha.frame(alpha.take()))
+    assert [r.apex for r in results.results] == [1, 2]
+    for result in results.results:
+        assert result.signature.auditor_index == 1 and result.tx_signature is None
+        signature = result.signature.signature
+        assert verify_signature(AUDITOR.public_key, alpha.payload_hash(result.apex), signature)
+    # Alpha takes them: the deposit is final with both signatures.
+    for result in results.results:
+        alpha.node.add_signature(result.apex, 1, result.signature.signature)
+    assert not alpha.node.unfinalized
+    account = auditor.worker.node.engine.state.accounts.get_by_key(ALICE.public_key)
+    assert account is not None
+    await auditor.stop()
+    assert await database_sync_to_async(recorded_apexes)() == [1, 2]
+
+
+def wrong_effects_proof(alpha: Alpha) -> bytes:
+    alpha.deposit_from_ledger()
+    (signed,) = alpha.take()
+    forged = dataclasses.replace(signed.quantum, effects_proof=sha256(b"other effects"))
+    return alpha.frame([dataclasses.replace(signed, quantum=forged)])
+
+
+def not_signed_by_alpha(alpha: Alpha) -> bytes:
+    alpha.deposit_from_ledger()
+    return alpha.frame(alpha.take(), signer=AUDITOR)
+
+
+def deposit_not_in_the_vault(alpha: Alpha) -> bytes:
+    # A notification of alpha's own making: nothing was paid into the vault.
+    alpha.node.notify(deposit_quantum(5, [(ALICE, "USD", 100 * UNIT)]), now_ms())
+    return alpha.frame(alpha.take())
+
+
+@pytest.mark.parametrize(
+    ("tampered", "reason"),
+    [
+        (wrong_effects_proof, "quantum 2: effects proof differs from alpha's"),
+        (not_signed_by_alpha, "not signed by alpha"),
+        (deposit_not_in_the_vault, "quantum 2 rejected here: local-vault: the notification"),
+    ],
+)
+async def test_a_bad_batch_fails_the_auditor_and_it_signs_nothing(
+    auditor: RunningWorker, layer: Any, tampered: Callable[[Alpha], bytes], reason: str
+) -> None:
+    alpha = Alpha()
+    results = await signatures_for(auditor, layer, alpha.frame(alpha.take()))
+    assert [r.apex for r in results.results] == [1]
+    frame = await database_sync_to_async(tampered)(alpha)
+    reply = await layer.new_channel()
+    await auditor.send(events.quanta_batch(frame, reply))
+    # Then a message the auditor refuses on the same reply channel: its answer comes first
+    # only if the tampered batch got none.
+    await auditor.send(events.engine_ask("quanta.init", b"", reply))
+    answer = await receive(layer, reply, lambda message: True)
+    assert answer["type"] == "init.result", answer
+    assert answer["status"] == StatusCode.INVALID_STATE
+    published = await database_sync_to_async(status_read)()
+    assert published.state == "Failed" and published.apex == 1, published
+    assert reason in published.reason
+    await auditor.stop()
+    assert await database_sync_to_async(recorded_apexes)() == [1]
+
+
+async def test_requests_meant_for_alpha_are_refused(auditor: RunningWorker, layer: Any) -> None:
+    hub = await layer.new_channel()
+    await layer.group_add(GATEWAYS_GROUP, hub)
+    request = PaymentRequest(9, ALICE.public_key, 1, "USD", UNIT, AUDITOR.public_key)
+    await auditor.send(events.quanta_requests(hub, 5, [(2, encode(sign_message(request, ALICE)))]))
+    answer = await receive(layer, hub, of_type("hub.replies"))
+    ((number, data),) = answer["replies"]
+    refusal = decode(MESSAGE, data)
+    assert answer["consumed"] == [5] and number == 2 and isinstance(refusal, ResultMessage)
+    assert (refusal.message_id, refusal.status) == (9, StatusCode.INVALID_STATE)
+    assert "auditor" in refusal.description

@@ -1,0 +1,141 @@
+"""Replacing 2 of 3 auditors on a running constellation, with real processes.
+
+Goal: show that a settings update replacing a majority of the auditors finalizes and that the
+constellation goes on finalizing with the new auditors alone once the old ones are shut down.
+Before alpha's herald admitted the keys of the settings in force at its engine, it admitted
+only those of settings persisted as final; the update is finalized by the new auditors, which
+were refused (4403) until it was final: it never was, and nothing after it finalized.
+Method: five node processes sets, of which the genesis settings list three (alpha, A1, A2);
+N1 and N2 run from the start, refused by alpha's herald, as new machines of an operator would.
+A1 and A2 sign an update to (alpha, N1, N2); then A1 and A2 are stopped and payments must
+still finalize; every remaining node ends Ready with one state hash. Bounded waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from constellation_client import ConstellationClient
+from quanta.core.keys import KeyPair
+from quanta.core.settings_json import settings_from_json
+from quanta.core.settings_update import update_envelope, update_sign
+from quanta.core.testing import default_settings
+from quanta.core.xdr.codec import encode
+from quanta.core.xdr.schema import AuditorSettings, ConstellationUpdate
+from tests.cluster.conftest import run
+from tools.cluster import Cluster, free_base_port, http_post_json, wait_for_state
+
+pytestmark = pytest.mark.cluster
+
+UNIT = 10_000_000
+
+
+@pytest.fixture(scope="module")
+def five(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    name = f"rot{time.time_ns() % 1_000_000}"
+    cluster = Cluster(
+        5,
+        name=name,
+        base_port=free_base_port(5, 21_000),
+        workdir=tmp_path_factory.mktemp(name),
+        extra_env={"CONSTELLATION_SNAPSHOT_INTERVAL_S": "1"},
+    )
+    try:
+        cluster.start()
+        genesis = cluster.nodes[:3]
+        settings = default_settings(
+            [n.keypair for n in genesis], addresses=[n.url for n in genesis]
+        )
+        answer = cluster.initialize(settings)
+        assert answer.get("status") == 200, answer
+        for node in genesis:
+            wait_for_state(cluster, "Ready", 60, node)
+    except BaseException:
+        cluster.stop()
+        raise
+    yield cluster
+    cluster.stop()
+
+
+def wait_for_version(cluster: Cluster, version: int, nodes: list[int], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        infos = [cluster.info(cluster.nodes[i]) for i in nodes]
+        if all(info.get("settings_version") == version for info in infos):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"settings v{version} not final everywhere: {infos}")
+        time.sleep(0.2)
+
+
+def rotation(cluster: Cluster) -> ConstellationUpdate:
+    """Returns the update that replaces A1 and A2 by N1 and N2."""
+    current = settings_from_json(cluster.info())
+    alpha, n1, n2 = cluster.nodes[0], cluster.nodes[3], cluster.nodes[4]
+    auditors = tuple(AuditorSettings(node.keypair.public_key, node.url) for node in (alpha, n1, n2))
+    settings = dataclasses.replace(current, version=current.version + 1, auditors=auditors)
+    return ConstellationUpdate(int(time.time()), settings)
+
+
+async def funded(cluster: Cluster, amount: str) -> ConstellationClient:
+    keypair = KeyPair.random()
+    client = await ConstellationClient.connect(cluster.alpha.url, keypair)
+    await asyncio.to_thread(cluster.faucet, keypair.public_key_strkey, "USD", amount)
+    notification = await client.next_notification(timeout_s=30)
+    assert notification is not None and notification.finalized
+    return client
+
+
+def test_replacing_two_of_three_auditors_finalizes_and_the_new_set_carries_on(
+    five: Cluster,
+) -> None:
+    async def scenario() -> None:
+        alice = await funded(five, "50")
+        bob = await funded(five, "50")
+        before = await alice.pay(bob.public_key, "USD", UNIT)
+        assert before.ok and await before.wait_final(15), before.description
+
+        update = rotation(five)
+        signers = [five.nodes[1].keypair, five.nodes[2].keypair]
+        envelope = encode(update_envelope(update, [update_sign(update, k) for k in signers]))
+        body = json.dumps({"envelope": base64.b64encode(envelope).decode()})
+        url = f"{five.alpha.url}/api/constellation/update"
+        answer = await asyncio.to_thread(http_post_json, url, body)
+        assert answer["status"] == 200, answer
+        await asyncio.to_thread(wait_for_version, five, 2, [0, 3, 4], 60)
+
+        for old in five.nodes[1:3]:
+            for process in list(old.processes):
+                await asyncio.to_thread(five.kill_process, old, process)
+        # The client checks finality against the auditor keys it took at connect: a new
+        # session takes the rotated ones (following settings updates is the client's job).
+        keypair = alice.keypair
+        await alice.close()
+        alice = await ConstellationClient.connect(five.alpha.url, keypair)
+        for _ in range(5):
+            after = await alice.pay(bob.public_key, "USD", UNIT)
+            assert after.ok, after.description
+            assert await after.wait_final(15), "the new auditors must finalize alone"
+            signers_seen = {s.auditor_index for s in after.message.payload_proof.signatures}
+            assert signers_seen >= {0} and signers_seen & {1, 2}, signers_seen
+        for index in (0, 3, 4):
+            await asyncio.to_thread(wait_for_state, five, "Ready", 30, five.nodes[index])
+        await alice.close()
+        await bob.close()
+
+    run(scenario())
+    deadline = time.monotonic() + 60
+    while True:
+        infos = [five.info(five.nodes[i]) for i in (0, 3, 4)]
+        if len({info.get("snapshot_apex") for info in infos}) == 1:
+            break
+        assert time.monotonic() < deadline, infos
+        time.sleep(0.2)
+    assert len({str(info["snapshot_state_hash"]) for info in infos}) == 1, infos
