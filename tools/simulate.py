@@ -62,12 +62,13 @@ def main() -> int:
     for seed in range(args.first, args.first + args.seeds):
         simulation = Simulation(options, seed)
         try:
-            checks += simulation.run().checks
+            simulation.run()
         except SimulationFailed as failure:
             failed.append(seed)
             if len(failed) <= args.max_failures:
                 print(failure, flush=True)
         steps += simulation.steps_applied
+        checks += simulation.invariants.checks
     elapsed = time.perf_counter() - started
     print(
         f"seeds {args.seeds} (from {args.first}), steps {steps}, invariant checks {checks}, "
