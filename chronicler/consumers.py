@@ -160,9 +160,11 @@ class ChroniclerConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocket
 
 
 def _parse(text: str) -> dict[str, Any]:
+    # A request is one flat object: nesting beyond that is refused as malformed (a 100 000-deep
+    # array made the parser raise RecursionError, which escaped as a traceback and close 1011).
     try:
         request = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise MarketDataError("frames must be JSON objects") from None
     if not isinstance(request, dict):
         raise MarketDataError("frames must be JSON objects")

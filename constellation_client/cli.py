@@ -19,6 +19,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from constellation_client.amounts import AmountError, format_amount, parse_amount, parse_price
@@ -88,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="constellation_client", description=__doc__)
     parser.add_argument("--node", default=os.environ.get(NODE_ENV, DEFAULT_NODE))
     parser.add_argument("--secret", default=os.environ.get(SECRET_ENV), help="S... secret")
+    parser.add_argument(
+        "--secret-file",
+        default=os.environ.get(f"{SECRET_ENV}_FILE"),
+        help=f"a file holding the S... secret (or {SECRET_ENV}_FILE): not shown by ps",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--no-wait", action="store_true", help="do not wait for finality")
     parser.add_argument("--timeout", type=float, default=10.0, help="connection timeout (s)")
@@ -262,6 +268,14 @@ async def _run_on_node(args: argparse.Namespace) -> int:
         return _report(result, args.json, waited)
 
 
+def _secret_from_file(path: str) -> str:
+    """Returns the secret in `path` (stripped); raises ConstellationClientError if unreadable."""
+    try:
+        return Path(path).read_text().strip()
+    except OSError as error:
+        raise ConstellationClientError(f"cannot read the secret file: {error}") from None
+
+
 def _secret_valid(secret: str | None) -> bool:
     """Tells whether `secret` is a valid S... strkey."""
     try:
@@ -280,8 +294,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "info":
             return _info(args)
+        if not args.secret and args.secret_file:
+            args.secret = _secret_from_file(args.secret_file)
         if not _secret_valid(args.secret):
-            parser.error(f"a valid S... secret is required (--secret or {SECRET_ENV})")
+            parser.error(
+                f"a valid S... secret is required (--secret-file, {SECRET_ENV} or --secret)"
+            )
         return asyncio.run(_run_on_node(args))
     except ConstellationClientError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import path, re_path
 
 from constellation_site import views as site_views
+from constellation_site.admin_login import throttled_login
 from payments import views as payment_views
 from quanta import views
 
@@ -12,6 +13,7 @@ urlpatterns = [
     re_path(r"^static/(?P<path>.+)$", site_views.static_asset, name="static"),
     path("api/faucet", payment_views.faucet, name="faucet"),
     path("api/constellation/nodes", site_views.constellation_nodes, name="constellation-nodes"),
+    path("admin/login/", throttled_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("api/constellation/info", views.constellation_info, name="constellation-info"),
     path("api/constellation/init", views.constellation_init, name="constellation-init"),

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -25,6 +27,13 @@ from quanta.core.keys import encode_public_key
 from quanta.selectors import settings_current
 
 NODE_INFO_TIMEOUT_S = 2.0
+NODES_CACHE_S = 5.0
+"""How long one answer of `/api/constellation/nodes` is served to everyone."""
+# The other nodes are asked on threads of their own: on the default executor, a few slow
+# nodes per request blocked what every WebSocket connect needs (the session's key load).
+_NODE_FETCHES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="node-info")
+_nodes_cache: dict[str, tuple[float, dict[str, object]]] = {}
+_nodes_lock = asyncio.Lock()
 
 
 @require_GET
@@ -54,12 +63,26 @@ def _node_state(address: str) -> dict[str, object]:
 
 async def constellation_nodes(request: HttpRequest) -> JsonResponse:
     """Returns every node of the settings with its state, asked from the server side (the
-    browser could not read other nodes' info across origins)."""
+    browser could not read other nodes' info across origins). One answer serves every caller
+    for NODES_CACHE_S, and concurrent callers share the one fetch in flight, so requests cost
+    the other nodes at most one round of fetches per interval."""
+    async with _nodes_lock:
+        cached = _nodes_cache.get("nodes")
+        if cached is None or time.monotonic() - cached[0] > NODES_CACHE_S:
+            cached = (time.monotonic(), await _nodes_fetch())
+            _nodes_cache["nodes"] = cached
+    return JsonResponse(cached[1])
+
+
+async def _nodes_fetch() -> dict[str, object]:
     current = await sync_to_async(settings_current)()
     if current is None:
-        return JsonResponse({"nodes": []})
+        return {"nodes": []}
     addresses = [auditor.address for auditor in current.auditors]
-    states = await asyncio.gather(*(asyncio.to_thread(_node_state, a) for a in addresses))
+    loop = asyncio.get_running_loop()
+    states = await asyncio.gather(
+        *(loop.run_in_executor(_NODE_FETCHES, _node_state, a) for a in addresses)
+    )
     nodes = [
         {
             "index": index,
@@ -70,4 +93,4 @@ async def constellation_nodes(request: HttpRequest) -> JsonResponse:
         }
         for index, (auditor, state) in enumerate(zip(current.auditors, states, strict=True))
     ]
-    return JsonResponse({"nodes": nodes})
+    return {"nodes": nodes}

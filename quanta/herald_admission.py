@@ -9,15 +9,18 @@ another was down) could never finalize, and every quantum after it stayed unfina
 engine publishes the keys in force whenever its settings version changes (it is the only
 writer); the herald admits their union with the persisted ones, so the old auditors can still
 sign the quanta below the update. Once the update is final and persisted, the union is the new
-set alone and a removed auditor is refused at its next handshake.
+set alone and a removed auditor is refused at its next handshake. The web process's update
+endpoint checks a posted update against the same published settings (`settings_in_force`).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 
 from django.conf import settings
 
+from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import ConstellationSettings
 from quanta.redis_client import node_redis
 from quanta.selectors import settings_current
@@ -28,13 +31,23 @@ def _key() -> str:
 
 
 def keys_in_force_publish(in_force: ConstellationSettings) -> None:
-    """Stores the alpha and auditor keys of the settings in force at the engine."""
+    """Stores the settings in force at the engine, with their alpha and auditor keys."""
     payload = {
         "version": in_force.version,
         "alpha": in_force.alpha.hex(),
         "auditors": [auditor.public_key.hex() for auditor in in_force.auditors],
+        "settings": base64.b64encode(encode(in_force)).decode(),
     }
     node_redis().set(_key(), json.dumps(payload))
+
+
+def settings_in_force() -> ConstellationSettings | None:
+    """Returns the settings the engine last published as in force (they may be newer than
+    the persisted ones while an update waits for finality), else the persisted ones."""
+    raw = node_redis().get(_key())
+    if raw is None:
+        return settings_current()
+    return decode(ConstellationSettings, base64.b64decode(json.loads(raw)["settings"]))
 
 
 def keys_in_force_clear() -> None:

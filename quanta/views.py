@@ -1,4 +1,12 @@
-"""HTTP endpoints of a node: public constellation info and initialization."""
+"""HTTP endpoints of a node: public constellation info, initialization and settings updates.
+
+What the web process can refuse it refuses itself, so a request the engine would refuse costs
+the sequential engine nothing: `init` on an initialized node is 409 at once (it used to make
+the engine cut a snapshot with a full state hash), an `update` is checked against the settings
+in force (version, rules, and the signatures, verified here, in parallel with the engine)
+before the engine sees it, and bodies come only as JSON or raw XDR (`application/json` or
+`application/octet-stream`): a page of another site can post neither without CORS consent.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +19,14 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from quanta.core.config import Config
+from quanta.core.processors.settings import check_update
 from quanta.core.settings_json import settings_to_json
-from quanta.core.xdr.codec import decode
-from quanta.core.xdr.schema import ConstellationSettings
+from quanta.core.status import ConstellationError
+from quanta.core.xdr.codec import XdrError, decode
+from quanta.core.xdr.schema import ConstellationMessageEnvelope, ConstellationSettings
 from quanta.engine_client import engine_ask
+from quanta.herald_admission import settings_in_force
 from quanta.models import SettingsRecord, SnapshotRecord
 from quanta.node_status import status_read
 from quanta.settings_drafts import engine_settings_update
@@ -51,13 +63,38 @@ def constellation_info(request: HttpRequest) -> JsonResponse:
     return JsonResponse(info)
 
 
+BODY_TYPES = ("application/json", "application/octet-stream")
+
+
 def _envelope_from_body(request: HttpRequest) -> bytes:
     if request.content_type == "application/json":
         try:
             return base64.b64decode(json.loads(request.body)["envelope"], validate=True)
         except (ValueError, KeyError, TypeError, binascii.Error) as error:
             raise ValueError(f"expected JSON {{'envelope': base64}}: {error}") from None
+    if request.content_type != "application/octet-stream":
+        raise ValueError(f"the body must be one of {', '.join(BODY_TYPES)}")
     return bytes(request.body)
+
+
+def _refused(status: int, text: str) -> JsonResponse:
+    return JsonResponse({"status": status, "description": text}, status=status)
+
+
+def _update_precheck(envelope: bytes) -> JsonResponse | None:
+    """Returns the answer to an update the engine would refuse against the settings in force
+    (malformed, wrong version, breaking a rule, too few valid signatures), else None."""
+    current = settings_in_force()
+    if current is None:
+        return _refused(450, "the constellation is not initialized: use initialization")
+    try:
+        signed = decode(ConstellationMessageEnvelope, envelope)
+        check_update(signed, Config.from_settings(current))
+    except XdrError as error:
+        return _refused(400, f"malformed update: {error}")
+    except ConstellationError as error:
+        return _refused(int(error.status), str(error))
+    return None
 
 
 @csrf_exempt
@@ -68,6 +105,8 @@ async def constellation_init(request: HttpRequest) -> HttpResponse:
         envelope = await sync_to_async(_envelope_from_body)(request)
     except ValueError as error:
         return JsonResponse({"status": 400, "description": str(error)}, status=400)
+    if await sync_to_async(_latest_settings)() is not None:
+        return _refused(409, "the constellation is already initialized")
     answer = await engine_ask("quanta.init", envelope, INIT_TIMEOUT_S)
     if answer is None:
         return JsonResponse({"status": 500, "description": "the engine did not answer"}, status=504)
@@ -84,6 +123,9 @@ async def constellation_update(request: HttpRequest) -> HttpResponse:
         envelope = await sync_to_async(_envelope_from_body)(request)
     except ValueError as error:
         return JsonResponse({"status": 400, "description": str(error)}, status=400)
+    refused = await sync_to_async(_update_precheck)(envelope)
+    if refused is not None:
+        return refused
     answer = await engine_settings_update(envelope)
     http_status = {200: 200, 504: 504}.get(int(answer["status"]), 400)
     return JsonResponse(answer, status=http_status)

@@ -196,7 +196,7 @@ class Cluster:
             return [
                 self.python,
                 "-m",
-                "daphne",
+                "constellation_site.server",
                 "-b",
                 "127.0.0.1",
                 "-p",

@@ -291,6 +291,9 @@ async def test_markets_are_listed_without_a_handshake(chain: Chain) -> None:
         ({"op": "dance"}, "unknown op 'dance'"),
         ("not json", "frames must be JSON objects"),
         ("[1, 2]", "frames must be JSON objects"),
+        # A 100 000-deep array raised RecursionError in the parser: a traceback and close 1011.
+        ("[" * 100_000, "frames must be JSON objects"),
+        ("{" * 3_000, "frames must be JSON objects"),
     ],
 )
 async def test_bad_market_data_requests_get_clear_errors(

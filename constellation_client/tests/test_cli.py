@@ -96,6 +96,29 @@ def test_secret_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     assert build_parser().parse_args(["balance"]).secret == SECRET
 
 
+def test_the_secret_may_come_from_a_file_kept_off_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("CONSTELLATION_SECRET", raising=False)
+    path = tmp_path / "secret"
+    path.write_text(SECRET + "\n")
+    monkeypatch.setenv("CONSTELLATION_SECRET_FILE", str(path))
+    assert build_parser().parse_args(["balance"]).secret_file == str(path)
+    # Read (and valid): the command gets as far as the node, which is not there.
+    code = main(["--node", "http://127.0.0.1:9", "--timeout", "1", "balance"])
+    assert code != EXIT_USAGE
+    assert "secret" not in capsys.readouterr().err
+
+
+def test_an_unreadable_secret_file_is_an_error_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("CONSTELLATION_SECRET", raising=False)
+    code = main(["--secret-file", str(tmp_path / "absent"), "balance"])
+    assert code != EXIT_OK
+    assert "cannot read the secret file" in capsys.readouterr().err
+
+
 def test_jsonable_names_types_and_hexes_bytes() -> None:
     data = jsonable(own_group())
     assert data["type"] == "EffectsGroup"

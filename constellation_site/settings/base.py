@@ -16,6 +16,7 @@ from constellation_site.settings.env import (
     database_from_url,
     env_bool,
     env_int,
+    env_secret,
     env_str,
     secret_key,
 )
@@ -29,7 +30,7 @@ DEBUG = env_bool("CONSTELLATION_DEBUG", False)
 SECRET_KEY = secret_key(
     env_str("DJANGO_SECRET_KEY", ""),
     env_str("DJANGO_SECRET_KEY_FILE", ""),
-    env_str("CONSTELLATION_NODE_SECRET", ""),
+    env_secret("CONSTELLATION_NODE_SECRET"),
     debug=DEBUG,
 )
 ALLOWED_HOSTS = env_str("CONSTELLATION_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
@@ -162,7 +163,8 @@ CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
 }
 
 # Node identity and roles.
-NODE_SECRET_SEED = env_str("CONSTELLATION_NODE_SECRET", "")
+# The node's S... key: CONSTELLATION_NODE_SECRET, or the file CONSTELLATION_NODE_SECRET_FILE names.
+NODE_SECRET_SEED = env_secret("CONSTELLATION_NODE_SECRET")
 NODE_PARTICIPATION = env_str("CONSTELLATION_PARTICIPATION", "prime")
 # alpha: executes client requests; auditor: follows alpha through its herald link. A node's
 # role must agree with the settings (alpha is the node whose key is the settings' alpha key).

@@ -18,6 +18,25 @@ def env_str(name: str, default: str | None = None) -> str:
     return value
 
 
+def env_secret(name: str) -> str:
+    """Returns a secret from the variable `name`, else from the file the variable
+    `name`_FILE names (so a secret need appear neither on a command line nor in an
+    environment listing), else ""."""
+    value = os.environ.get(name, "")
+    if value:
+        return value
+    file = os.environ.get(f"{name}_FILE", "")
+    if not file:
+        return ""
+    try:
+        text = Path(file).read_text().strip()
+    except OSError as error:
+        raise ImproperlyConfigured(f"cannot read {name}_FILE: {error}") from None
+    if not text:
+        raise ImproperlyConfigured(f"{name}_FILE {file} is empty")
+    return text
+
+
 def env_int(name: str, default: int) -> int:
     """Returns the variable as an int, refusing anything that is not a whole number."""
     raw = os.environ.get(name)

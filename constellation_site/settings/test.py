@@ -16,6 +16,9 @@ DATABASES["default"]["TEST"] = {"NAME": f"test_constellation{_RUN}"}
 DATABASES["ledger"]["NAME"] = f"constellation_ledger_test_main{_RUN}"
 DATABASES["ledger"]["TEST"] = {"NAME": f"test_constellation_ledger{_RUN}"}
 CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"constellation-test{_RUN}"
+# The node's own Redis keys (status, the settings in force) too: a local constellation on
+# the default prefix must not be read by, or overwritten by, a test run.
+REDIS_PREFIX = f"constellation-test{_RUN}"
 SECRET_KEY = "test-only-secret-key"  # noqa: S105 (the test run's own)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DEBUG = False

@@ -14,7 +14,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 
-from constellation_site.settings.env import DEV_SECRET_KEY, secret_key
+from constellation_site.settings.env import DEV_SECRET_KEY, env_secret, secret_key
 
 NODE_SECRET = "SBQWY3DNPFWGSZTFNRSWC3TFEBQWYZLTBI"  # any seed text: only its hash is used
 
@@ -59,3 +59,21 @@ def test_the_page_is_served_with_a_strict_content_security_policy() -> None:
     assert directives["frame-ancestors"] == "'none'"
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_secret_comes_from_its_variable_or_the_file_its_file_variable_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("X_SECRET", raising=False)
+    monkeypatch.delenv("X_SECRET_FILE", raising=False)
+    assert env_secret("X_SECRET") == ""
+    path = tmp_path / "secret"
+    path.write_text("S-from-file\n")
+    monkeypatch.setenv("X_SECRET_FILE", str(path))
+    assert env_secret("X_SECRET") == "S-from-file"
+    monkeypatch.setenv("X_SECRET", "S-from-env")
+    assert env_secret("X_SECRET") == "S-from-env"
+    monkeypatch.delenv("X_SECRET")
+    monkeypatch.setenv("X_SECRET_FILE", str(tmp_path / "absent"))
+    with pytest.raises(ImproperlyConfigured, match="cannot read X_SECRET_FILE"):
+        env_secret("X_SECRET")

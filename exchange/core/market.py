@@ -25,16 +25,19 @@ class Market:
         quote_asset: str,
         tick: int = TICK_SIZE_DEFAULT,
         index: dict[int, Order] | None = None,
+        by_account: dict[int, dict[int, Order]] | None = None,
     ) -> None:
-        """Creates a market with empty books; `index` is the exchange-wide order index."""
+        """Creates a market with empty books; `index` and `by_account` are the exchange-wide
+        order indexes (by order id, by account id)."""
         assert asset != quote_asset, asset
         assert tick > 0, tick
         shared_index: dict[int, Order] = {} if index is None else index
+        shared_by_account: dict[int, dict[int, Order]] = {} if by_account is None else by_account
         self.asset = asset
         self.quote_asset = quote_asset
         self.tick = tick
-        self.bids = OrderBook(asset, Side.BUY, shared_index)
-        self.asks = OrderBook(asset, Side.SELL, shared_index)
+        self.bids = OrderBook(asset, Side.BUY, shared_index, shared_by_account)
+        self.asks = OrderBook(asset, Side.SELL, shared_index, shared_by_account)
 
     def book(self, side: Side) -> OrderBook:
         """Returns the book holding orders of `side`."""
@@ -70,7 +73,7 @@ class Market:
 class Exchange:
     """Holds every market by asset code and the order index shared by their books."""
 
-    __slots__ = ("_markets", "orders", "quote_asset")
+    __slots__ = ("_markets", "orders", "orders_by_account", "quote_asset")
 
     def __init__(self, quote_asset: str) -> None:
         """Creates an exchange without markets; every market trades against `quote_asset`."""
@@ -78,11 +81,14 @@ class Exchange:
         self._markets: dict[str, Market] = {}
         # One index for all books: order id -> resting order; books keep it up to date.
         self.orders: dict[int, Order] = {}
+        # And account id -> its resting orders (by id), so reading one account's orders costs
+        # what it has, not what the whole exchange holds.
+        self.orders_by_account: dict[int, dict[int, Order]] = {}
 
     def add_market(self, asset: str, tick: int = TICK_SIZE_DEFAULT) -> Market:
         """Creates, stores and returns the market of `asset`."""
         assert asset not in self._markets, asset
-        market = Market(asset, self.quote_asset, tick, self.orders)
+        market = Market(asset, self.quote_asset, tick, self.orders, self.orders_by_account)
         self._markets[asset] = market
         return market
 
@@ -131,6 +137,8 @@ class Exchange:
             market.check_invariants()
             resting += len(market.bids) + len(market.asks)
         assert resting == len(self.orders), (resting, len(self.orders))
+        indexed = sum(len(orders) for orders in self.orders_by_account.values())
+        assert indexed == resting, (indexed, resting)
         for order_id, order in self.orders.items():
             market = self._markets[order.asset]
             assert market.book(order.side).get(order_id) is order, order

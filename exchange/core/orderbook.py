@@ -110,13 +110,31 @@ class _SortedLevels(Protocol):
 class OrderBook:
     """Holds the resting orders of one side of one market, best price first.
 
-    `index` maps order ids to orders and may be shared by all books of an exchange, so an
-    order can be found by id alone; the book adds and removes its own orders there.
+    `index` maps order ids to orders and `by_account` account ids to their orders; both may
+    be shared by all books of an exchange, so an order can be found by id alone and an
+    account's orders without walking every book; the book adds and removes its own orders
+    in both.
     """
 
-    __slots__ = ("_best", "_count", "_index", "_levels", "_sign", "asset", "side", "total_amount")
+    __slots__ = (
+        "_best",
+        "_by_account",
+        "_count",
+        "_index",
+        "_levels",
+        "_sign",
+        "asset",
+        "side",
+        "total_amount",
+    )
 
-    def __init__(self, asset: str, side: Side, index: dict[int, Order] | None = None) -> None:
+    def __init__(
+        self,
+        asset: str,
+        side: Side,
+        index: dict[int, Order] | None = None,
+        by_account: dict[int, dict[int, Order]] | None = None,
+    ) -> None:
         """Creates an empty book of `side` orders on `asset`."""
         self.asset = asset
         self.side = side
@@ -126,6 +144,7 @@ class OrderBook:
         self._levels: _SortedLevels = SortedDict()
         self._best: PriceLevel | None = None
         self._index: dict[int, Order] = {} if index is None else index
+        self._by_account: dict[int, dict[int, Order]] = {} if by_account is None else by_account
         self._count = 0
         self.total_amount = 0
 
@@ -189,7 +208,15 @@ class OrderBook:
         level.total += order.amount
         self.total_amount += order.amount
         self._index[order.order_id] = order
+        self._by_account.setdefault(order.account_id, {})[order.order_id] = order
         self._count += 1
+
+    def _unindex(self, order: Order) -> None:
+        del self._index[order.order_id]
+        own = self._by_account[order.account_id]
+        del own[order.order_id]
+        if not own:
+            del self._by_account[order.account_id]
 
     def remove(self, order_id: int) -> Order:
         """Removes and returns the resting order with this id; raises `UnknownOrder`."""
@@ -200,7 +227,7 @@ class OrderBook:
         del level.orders[order_id]
         level.total -= order.amount
         self.total_amount -= order.amount
-        del self._index[order_id]
+        self._unindex(order)
         self._count -= 1
         if not level.orders:
             self._drop_level(level)
@@ -242,7 +269,7 @@ class OrderBook:
         order.amount = remaining
         if remaining == 0:
             orders.popitem(last=False)
-            del self._index[order.order_id]
+            self._unindex(order)
             self._count -= 1
             order.liability = 0
             if not orders:
@@ -301,6 +328,7 @@ class OrderBook:
         assert order.amount > 0, order
         assert order.liability == order_liability(self.side, order.amount, price), order
         assert self._index.get(order_id) is order, order
+        assert self._by_account[order.account_id].get(order_id) is order, order
 
 
 def _insert_in_id_order(orders: OrderedDict[int, Order], order: Order) -> None:

@@ -28,6 +28,12 @@ from quanta.core.xdr.schema import MESSAGE, ClientConnectionSuccess, HandshakeRe
 from quanta.node_identity import node_keypair
 
 HANDSHAKE_FAILED_CLOSE_CODE = 4401
+HANDSHAKE_TIMEOUT_CLOSE_CODE = 4408
+"""Closes a connection that has not answered the challenge within HANDSHAKE_DEADLINE_S."""
+HANDSHAKE_DEADLINE_S = 10.0
+"""How long an unauthenticated connection may stay open: a peer that never answers the
+challenge would otherwise hold its connection (and its place under the per-address cap) for
+as long as it likes."""
 
 
 class ClientSessionMixin:
@@ -38,13 +44,28 @@ class ClientSessionMixin:
     public_key: bytes | None
     handshake_failed_close_code = HANDSHAKE_FAILED_CLOSE_CODE
 
+    handshake_deadline: asyncio.Task[None] | None = None
+
     async def open_session(self) -> None:
-        """Accepts the connection and sends the signed handshake challenge."""
+        """Accepts the connection and sends the signed handshake challenge; the connection is
+        closed (HANDSHAKE_TIMEOUT_CLOSE_CODE) if the answer does not come in time."""
         self.keypair = await asyncio.to_thread(node_keypair)
         self.challenge = secrets.token_bytes(32)
         self.public_key = None
         await self.accept()  # type: ignore[attr-defined]
         await self._send_message(encode(HandshakeRequest(0, self.challenge), MESSAGE))
+        self.handshake_deadline = asyncio.create_task(self._close_unless_handshaken())
+
+    async def _close_unless_handshaken(self) -> None:
+        await asyncio.sleep(HANDSHAKE_DEADLINE_S)
+        if self.public_key is None:
+            await self.close(code=HANDSHAKE_TIMEOUT_CLOSE_CODE)  # type: ignore[attr-defined]
+
+    async def websocket_disconnect(self, message: dict[str, object]) -> None:
+        """Stops the handshake deadline, then disconnects as the consumer does."""
+        if self.handshake_deadline is not None:
+            self.handshake_deadline.cancel()
+        await super().websocket_disconnect(message)  # type: ignore[misc]
 
     async def receive_signed(self, data: bytes | None) -> None:
         """Completes the handshake or hands a signed frame to `signed_frame`."""

@@ -97,3 +97,33 @@ def test_digest_prints_what_to_sign(capsys) -> None:  # type: ignore[no-untyped-
     out = capsys.readouterr().out
     assert "sha256 to sign: " in out
     assert "bytes (base64): " in out
+
+
+def test_keys_can_be_read_from_files_instead_of_the_command_line(tmp_path: Path) -> None:
+    files = []
+    for index, node in enumerate(NODES[:2]):
+        files.append(tmp_path / f"key{index}")
+        files[-1].write_text(node.secret + "\n")
+    out = tmp_path / "update.b64"
+    call_command(
+        "init_constellation",
+        auditor=_auditor_args(),
+        asset=["XLM"],
+        sign_file=[str(f) for f in files],
+        output=out,
+    )
+    envelope = _written(out)
+    assert {s.signer for s in envelope.signatures} == {n.public_key for n in NODES[:2]}
+    with pytest.raises(CommandError, match="cannot read"):
+        call_command(
+            "init_constellation", auditor=_auditor_args(), sign_file=[str(tmp_path / "none")]
+        )
+
+
+def test_settings_from_arguments_limit_requests_per_account_by_default(tmp_path: Path) -> None:
+    out = tmp_path / "update.b64"
+    call_command(
+        "init_constellation", auditor=_auditor_args(), sign=[n.secret for n in NODES], output=out
+    )
+    limits = _written(out).message.settings.request_rate_limits  # type: ignore[union-attr]
+    assert (limits.minute_limit, limits.hour_limit) == (1_200, 36_000)

@@ -215,3 +215,19 @@ def test_digest_does_not_depend_on_insertion_order() -> None:
     second.check_invariants()
     assert first.state_digest_items() == second.state_digest_items()
     assert first.depth(10) == second.depth(10)
+
+
+def test_the_exchange_indexes_resting_orders_by_account() -> None:
+    # Reading one account's orders (AccountDataRequest) walked every order of the exchange;
+    # the books keep an index by account as they add, fill and remove orders.
+    from exchange.core.market import Exchange
+
+    exchange = Exchange("USD")
+    books = exchange.add_market(ASSET)
+    for order in (ask(1, 10, 5, account_id=7), ask(2, 11, 5, account_id=8), bid(3, 9, 4, 7)):
+        books.book(order.side).add(order)
+    assert {a: sorted(o) for a, o in exchange.orders_by_account.items()} == {7: [1, 3], 8: [2]}
+    books.asks.fill_best(5)  # order 1 exhausted
+    books.bids.remove(3)
+    assert {a: sorted(o) for a, o in exchange.orders_by_account.items()} == {8: [2]}
+    exchange.check_invariants()

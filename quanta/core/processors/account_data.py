@@ -17,11 +17,10 @@ def account_data(state: ConstellationState, account: Account) -> AccountDataInfo
         BalanceInfo(asset, balance.amount, balance.liabilities)
         for asset, balance in sorted(account.balances.items())
     )
-    exchange = state.require_exchange()
+    own = state.require_exchange().orders_by_account.get(account.id, {})
     orders = tuple(
         OrderInfo(order.order_id, order.asset, order.side, order.amount, order.price)
-        for order_id, order in sorted(exchange.orders.items())
-        if order.account_id == account.id
+        for order_id, order in sorted(own.items())
     )
     info = AccountDataInfo(account.id, account.nonce, balances, orders, ZERO_HASH)
     return AccountDataInfo(account.id, account.nonce, balances, orders, sha256(encode(info)))

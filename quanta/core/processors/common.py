@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from exchange.core.accounts import Account
+from exchange.core.amounts import U64_MAX
 from quanta.core.config import Config
 from quanta.core.context import QuantumContext
 from quanta.core.status import BadRequest, Forbidden, Unauthorized
@@ -62,6 +63,12 @@ def ensure_balance(ctx: QuantumContext, account: Account, asset: str) -> None:
     """Emits a BalanceCreate unless the account already holds a balance of `asset`."""
     if account.balance(asset) is None:
         ctx.emit(account.id, BalanceCreateEffect(asset))
+
+
+def credit_fits(account: Account, asset: str, amount: int) -> bool:
+    """Tells whether `amount` of `asset` can be added to the account's balance within u64."""
+    balance = account.balance(asset)
+    return (0 if balance is None else balance.amount) + amount <= U64_MAX
 
 
 def credit(ctx: QuantumContext, account: Account, asset: str, amount: int) -> None:

@@ -5,7 +5,9 @@
 - A successful payment to a registered account credits it. A payment of the quote asset of at
   least `min_account_balance` to an unknown key registers the account (AccountCreate) and
   credits it. Any other payment to an unknown key is not credited (it stays in the vault; the
-  Centaurus rule) and failed payments are ignored.
+  Centaurus rule) and failed payments are ignored. So is a payment that would carry its
+  balance past 2^64 - 1: the same deterministic rule on every node, where an `assert` on the
+  credit used to stop the engine (and the cursor) for good.
 - Each withdrawal outcome ends a pending withdrawal: a successful one pays amount + fee out,
   a failed one only unlocks them. An outcome for a withdrawal that is not pending at this
   provider is refused, so providers leave out payouts the constellation does not know (anyone
@@ -19,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from quanta.core.context import QuantumContext
-from quanta.core.processors.common import credit, debit
+from quanta.core.processors.common import credit, credit_fits, debit
 from quanta.core.status import BadRequest
 from quanta.core.xdr.schema import (
     AccountCreateEffect,
@@ -77,6 +79,8 @@ def _credit_item(ctx: QuantumContext, item: DepositItem) -> None:
         ctx.emit(account_id, AccountCreateEffect(account_id, item.destination))
         account = state.accounts.get_by_id(account_id)
         assert account is not None
+    elif not credit_fits(account, item.asset, item.amount):
+        return
     credit(ctx, account, item.asset, item.amount)
 
 

@@ -15,6 +15,7 @@ from exchange.core.orderbook import SIDES, Side
 from quanta.core.config import Config
 from quanta.core.context import QuantumContext
 from quanta.core.processors.common import (
+    credit_fits,
     ensure_balance,
     positive_amount,
     requesting_account,
@@ -84,6 +85,7 @@ def process_order(ctx: QuantumContext, request: OrderRequest) -> None:
     """Validates the order, then trades it against the book and rests a GTC remainder."""
     account, market, intent, _ = _validate_order(ctx, request)
     fills, remaining = plan_match(market, intent)
+    _check_credits_fit(ctx, market, intent, fills)
     update_nonce(ctx, account, request.nonce)
     # A buyer receives the asset: make sure the balance exists before the first fill.
     if intent.side is Side.BUY and fills and account.balance(market.asset) is None:
@@ -96,6 +98,31 @@ def process_order(ctx: QuantumContext, request: OrderRequest) -> None:
             intent.order_id, intent.price, market.asset, intent.side, remaining, quote
         )
         ctx.emit(account.id, placed)
+
+
+def _check_credits_fit(
+    ctx: QuantumContext, market: Market, intent: OrderIntent, fills: list[Fill]
+) -> None:
+    """Refuses the order if a fill would carry the taker's or a maker's balance past u64: a
+    deterministic refusal before any effect, where the credit's `assert` stopped the engine.
+    Conservative for an account trading with itself (its debit of the same asset is not
+    netted), which matters only within one fill of 2^64."""
+    buying = intent.side is Side.BUY
+    taker_gets = market.asset if buying else market.quote_asset
+    maker_gets = market.quote_asset if buying else market.asset
+    credits: dict[tuple[int, str], int] = {}
+    for fill in fills:
+        to_taker, to_maker = (fill.amount, fill.quote) if buying else (fill.quote, fill.amount)
+        for key, amount in (
+            ((intent.account_id, taker_gets), to_taker),
+            ((fill.maker.account_id, maker_gets), to_maker),
+        ):
+            credits[key] = credits.get(key, 0) + amount
+    for (account_id, asset), amount in credits.items():
+        account = ctx.state.accounts.get_by_id(account_id)
+        assert account is not None
+        if not credit_fits(account, asset, amount):
+            raise BadRequest(f"a fill would overflow the {asset} balance of account {account_id}")
 
 
 def _emit_fill(ctx: QuantumContext, market: Market, intent: OrderIntent, fill: Fill) -> None:

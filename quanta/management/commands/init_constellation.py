@@ -36,6 +36,10 @@ from quanta.core.xdr.schema import ConstellationSettings, ConstellationUpdate
 POST_TIMEOUT_S = 40
 
 
+DEFAULT_MINUTE_LIMIT = 1_200
+DEFAULT_HOUR_LIMIT = 36_000
+
+
 class Command(BaseCommand):
     help = "Build, sign and post the first constellation settings (ConstellationUpdate)."
 
@@ -48,11 +52,21 @@ class Command(BaseCommand):
         source.add_argument("--asset", action="append", default=[], metavar="CODE")
         source.add_argument("--min-account-balance", type=int, default=10_000_000)
         source.add_argument("--min-lot-size", type=int, default=1_000)
-        source.add_argument("--minute-limit", type=int, default=0)
-        source.add_argument("--hour-limit", type=int, default=0)
+        # Requests per account: unlimited (0) let one account take the sequential engine for
+        # itself. 1 200 a minute and 36 000 an hour serve an active trading bot; raise them
+        # for market makers (0 = unlimited, both must be set for a limit to apply).
+        source.add_argument("--minute-limit", type=int, default=DEFAULT_MINUTE_LIMIT)
+        source.add_argument("--hour-limit", type=int, default=DEFAULT_HOUR_LIMIT)
         source.add_argument("--provider", action="append", default=[], metavar="TYPE:NAME:VAULT")
         signing = parser.add_argument_group("signatures")
         signing.add_argument("--sign", action="append", default=[], metavar="S...")
+        signing.add_argument(
+            "--sign-file",
+            action="append",
+            default=[],
+            metavar="FILE",
+            help="sign with the S... key in FILE (keeps the secret off the command line)",
+        )
         signing.add_argument("--signature", action="append", default=[], metavar="G...:B64")
         signing.add_argument("--message-id", type=int, default=1)
         out = parser.add_mutually_exclusive_group()
@@ -67,7 +81,8 @@ class Command(BaseCommand):
             self.stdout.write(f"sha256 to sign: {update_digest(update).hex()}")
             self.stdout.write(f"bytes (base64): {base64.b64encode(update_bytes(update)).decode()}")
             return
-        signatures = [update_sign(update, _keypair(secret)) for secret in options["sign"]]
+        secrets = [*options["sign"], *(_secret_from_file(f) for f in options["sign_file"])]
+        signatures = [update_sign(update, _keypair(secret)) for secret in secrets]
         if options["signature_only"]:
             self.stdout.write("\n".join(signature_to_text(s) for s in signatures))
             return
@@ -145,3 +160,10 @@ def _post(url: str, encoded: str) -> dict[str, object]:
         raise CommandError(f"the node refused: {error.read().decode(errors='replace')}") from None
     except (urllib.error.URLError, TimeoutError) as error:
         raise CommandError(f"could not reach {url}: {error}") from None
+
+
+def _secret_from_file(path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error}") from None
