@@ -293,7 +293,8 @@ class AlphaWorker(EngineWorker[AlphaNode]):
         while True:
             await asyncio.sleep(self.DEPOSIT_POLL_S)
             try:
-                await self.payouts.tick(self.node.engine.state, self.node.status.state)
+                node = self.node
+                await self.payouts.tick(node.engine.state, node.status.state, self.persisted.apex)
             except Exception:
                 logger.exception("paying out withdrawals failed; will retry")
 

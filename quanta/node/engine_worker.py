@@ -22,6 +22,7 @@ from channels.layers import get_channel_layer
 
 from chronicler.publisher import MarketPublisher
 from quanta import gc_policy
+from quanta.core.durable import PersistedPrefix
 from quanta.core.evidence import EvidenceItem
 from quanta.core.keys import encode_public_key
 from quanta.core.pending import Batch, QuantumRow
@@ -70,6 +71,9 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
         self._last_cut = time.monotonic()
         self._last_publish = 0.0
         self._published: tuple[NodeState, int] = (NodeState.UNDEFINED, 0)
+        # How far the rows this node handed out are on disk (alpha: its final quanta), known
+        # from the flush loop itself, so readers (the payout tick) need no query.
+        self.persisted = PersistedPrefix(0)
 
     def load(self) -> N:
         """Builds the node from the database (runs in a thread)."""
@@ -112,6 +116,8 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
     async def start(self) -> None:
         """Loads the node and publishes its state and (history kept) the market data."""
         self.node = await database_sync_to_async(self.load)()
+        # What `load` replayed is on disk; Rising adds nothing here until it is flushed.
+        self.persisted = PersistedPrefix(self.node.engine.state.apex)
         await asyncio.to_thread(node_status_publish, self.node)
         self._last_cut = time.monotonic()
         if history_kept():
@@ -170,6 +176,7 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
                 self.node.final_rows[:0] = rows
                 raise
             self.outbox.finals_persisted(len(rows))
+            self.persisted.persisted(row.apex for row in rows)
             await self._reply_final(rows)
             if self.market_data is not None:
                 self.market_data.fold_rows(rows)

@@ -65,9 +65,10 @@ def node_restore(node: RunningNode, loaded: LoadedNode, *, is_alpha: bool) -> bo
         return False
     node.engine.last_timestamp_ms = quantum_timestamp_ms(state.apex)
     for quantum in loaded.quanta_above:
-        node.engine.replay(quantum, verified=True)
-    node.pending.count += len(loaded.quanta_above)
-    _mark_replayed_dirty(node)
+        # Recorded like any executed quantum, so the next batch rewrites exactly the rows they
+        # touched, removed ones included (a withdrawal or order the replay removed is no
+        # longer in the state: marking only what is left kept it in the snapshot for good).
+        node.pending.record(node.engine.replay(quantum, verified=True))
     logger.info("engine loaded at apex %d (%d replayed)", state.apex, len(loaded.quanta_above))
     config = state.config
     if config is None:
@@ -78,17 +79,6 @@ def node_restore(node: RunningNode, loaded: LoadedNode, *, is_alpha: bool) -> bo
         )
         return False
     return True
-
-
-def _mark_replayed_dirty(node: RunningNode) -> None:
-    # Replayed quanta changed rows the snapshot does not have yet: mark everything so the next
-    # batch rewrites it. Rare (only after a crash) and bounded by one batch of quanta.
-    state = node.engine.state
-    node.pending.accounts.update(account.id for account in state.accounts)
-    if state.exchange is not None:
-        node.pending.orders.update(state.exchange.orders)
-    node.pending.providers.update(state.cursors)
-    node.pending.withdrawals.update(state.withdrawals)
 
 
 def node_status_publish(node: RunningNode) -> None:
