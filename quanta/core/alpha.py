@@ -37,7 +37,7 @@ from quanta.core.results import (
     result_message,
 )
 from quanta.core.rising import Rising, RisingFailed
-from quanta.core.signatures import SignatureSet, Verdict
+from quanta.core.signatures import SignatureSet, Verdict, majority
 from quanta.core.status import (
     ConstellationError,
     InvalidState,
@@ -47,6 +47,7 @@ from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import (
     ConstellationMessageEnvelope,
     ConstellationQuantum,
+    ConstellationUpdate,
     DepositQuantum,
     MessageEnvelope,
     NodeSignature,
@@ -76,6 +77,10 @@ class PendingQuantum:
     message_id: int
     # Builds its result messages (acknowledgement and finalizations) from shared bytes.
     encoder: ResultEncoder
+
+
+UPDATE_CANNOT_FINALIZE = "the update's auditors could not finalize it now"
+"""How a refusal of an update for want of its new auditors begins (the web process retries)."""
 
 
 class AlphaNode:
@@ -170,16 +175,36 @@ class AlphaNode:
         self.settings_changed()
         return executed
 
-    def update_settings(self, envelope: ConstellationMessageEnvelope, now_ms: int) -> Executed:
+    def update_settings(
+        self, envelope: ConstellationMessageEnvelope, now_ms: int, presence_ms: int | None = None
+    ) -> Executed:
         """Executes a later settings update (a majority of the auditors in force signed it)
-        as a quantum every auditor re-executes; raises ConstellationError if refused."""
+        as a quantum every auditor re-executes; raises ConstellationError if refused.
+
+        With `presence_ms` (the clock of `presence`), an update whose new auditors could not
+        finalize it now is refused (InvalidState, naming who is missing): it is finalized by
+        the auditors it brings in, and executing it without enough of them connected would
+        leave it, and everything after it, unfinal."""
         self.status.require_ready()
         if self.engine.state.config is None:
             raise InvalidState("the constellation is not initialized: use initialization")
+        if presence_ms is not None:
+            self._require_new_majority(envelope, presence_ms)
         executed = self.engine.execute(ConstellationQuantum(envelope), now_ms)
         self._after_execution(executed, None, 0, None)
         self.settings_changed()
         return executed
+
+    def _require_new_majority(self, envelope: ConstellationMessageEnvelope, now_ms: int) -> None:
+        update = envelope.message
+        if not isinstance(update, ConstellationUpdate):
+            return  # The engine refuses it with its own reason.
+        new = update.settings
+        keys = [auditor.public_key for auditor in new.auditors]
+        others = [(i, key) for i, key in enumerate(keys) if key != new.alpha]
+        blocked = self.presence.cannot_finalize(others, majority(len(keys)), now_ms)
+        if blocked is not None:
+            raise InvalidState(f"{UPDATE_CANNOT_FINALIZE}: {blocked}")
 
     def settings_changed(self) -> None:
         """Applies settings that live outside the state machine (rate limits, readiness)."""

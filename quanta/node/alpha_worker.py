@@ -154,7 +154,7 @@ class AlphaWorker(EngineWorker[AlphaNode]):
         reply = events.engine_answer("update.result", 200, "settings updated")
         try:
             envelope = decode(ConstellationMessageEnvelope, event["envelope"])
-            executed = self.node.update_settings(envelope, now_ms())
+            executed = self.node.update_settings(envelope, now_ms(), monotonic_ms())
             self.providers.rebuild()
             reply["apex"] = executed.apex
             # Answered once final and persisted (with its settings record, quanta_persist):

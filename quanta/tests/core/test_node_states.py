@@ -171,3 +171,34 @@ def test_a_rising_or_failed_alpha_is_left_alone() -> None:
     alpha.status.set(NodeState.FAILED, "test")
     alpha.review_finality(0)
     assert alpha.status.state == NodeState.FAILED
+
+
+def test_an_update_its_new_auditors_could_not_finalize_is_refused_until_they_are_there() -> None:
+    # Executed without enough of its new auditors connected, a rotation stayed unfinal, and
+    # so did everything after it.
+    import dataclasses
+
+    from quanta.core.alpha import UPDATE_CANNOT_FINALIZE
+    from quanta.core.status import InvalidState
+    from quanta.core.xdr.schema import AuditorSettings
+
+    alpha = _alpha()
+    for node in NODES[1:]:
+        alpha.auditor_report(node.public_key, node.public_key_strkey, NodeState.READY, "", 10)
+    new_one, new_two = keypair(233), keypair(234)
+    current = alpha.engine.state.require_config().settings
+    auditors = (
+        current.auditors[0],
+        AuditorSettings(new_one.public_key, "http://n1"),
+        AuditorSettings(new_two.public_key, "http://n2"),
+    )
+    rotated = dataclasses.replace(current, version=2, auditors=auditors)
+    update = settings_quantum(rotated, NODES[:2], message_id=2).update
+    apex = alpha.engine.state.apex
+    with pytest.raises(InvalidState, match=UPDATE_CANNOT_FINALIZE) as refused:
+        alpha.update_settings(update, 2_000, presence_ms=20)
+    assert "not connected" in str(refused.value)
+    assert alpha.engine.state.apex == apex
+    alpha.auditor_report(new_one.public_key, "n1", NodeState.CHASING, "catching up", 30)
+    executed = alpha.update_settings(update, 2_000, presence_ms=40)  # alpha + new_one: 2 of 3
+    assert executed.apex == apex + 1
