@@ -60,6 +60,8 @@ from quanta.core.xdr.schema import (
     WithdrawalRequest,
 )
 
+RESEND_QUANTA_MAX = 1_000
+"""Most unfinal quanta sent again at one interval (the rest follow at the next ones)."""
 RECENT_QUANTA_MAX = 20_000
 """Quanta kept in memory for auditors that reconnect."""
 LATE_SIGNATURES_MAX = 20_000
@@ -113,6 +115,7 @@ class AlphaNode:
         self.rising: Rising | None = None
         self.rate_limiter: RateLimiter | None = None
         self.presence = AuditorPresence()
+        self.resend_mark = 0  # `unfinal_to_resend`: the highest apex unfinal at its last call
         # Whether this node left Ready because a majority could not sign (it returns by itself).
         self.finality_blocked = False
         self.evidence: list[EvidenceItem] = []
@@ -471,6 +474,32 @@ class AlphaNode:
         """Returns and forgets the quanta not yet streamed to the auditors."""
         quanta, self.outgoing = self.outgoing, []
         return quanta
+
+    def unfinal_to_resend(self) -> list[SignedQuantum]:
+        """Returns (at most RESEND_QUANTA_MAX of) the quanta that were already waiting for
+        signatures at the previous call, to be sent to the auditors again, and marks those
+        waiting now. Called at an interval (the worker: every heartbeat period), it resends
+        whatever stayed unfinal a whole interval: its signatures may have been lost in flight
+        while the links stayed up, and nothing else would ever ask for them again."""
+        mark, self.resend_mark = self.resend_mark, max(self.unfinalized, default=0)
+        if not self.unfinalized or min(self.unfinalized) > mark:
+            return []
+        stale = [
+            signed
+            for signed in self.recent
+            if signed.quantum.apex <= mark and signed.quantum.apex in self.unfinalized
+        ]
+        return stale[:RESEND_QUANTA_MAX]
+
+    def catchup_start(self, cursor: int) -> int:
+        """Returns the apex above which an auditor's catchup starts: its cursor, or below the
+        oldest quantum still waiting for signatures. A broken link or a crash loses the results
+        in flight, and an auditor that reconnects at its apex would never be asked for them
+        again: those quanta would stay unfinal with every node up (the auditor signs such a
+        duplicate again, `AuditorNode`)."""
+        if self.unfinalized:
+            return min(cursor, min(self.unfinalized) - 1)
+        return cursor
 
     def recent_after(self, apex: int) -> list[SignedQuantum] | None:
         """Returns the quanta above `apex` from memory, or None if memory does not reach back

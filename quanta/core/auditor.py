@@ -176,8 +176,10 @@ class AuditorNode:
         for signed in quanta:
             apex = signed.quantum.apex
             if apex <= last:
-                if apex <= self.apex and self._equivocates(signed):
-                    return
+                if apex <= self.apex:
+                    if self._equivocates(signed):
+                        return
+                    self._sign_again(signed, outcome)
                 continue
             if len(self.held) >= HELD_MAX:
                 return  # The rest comes again once these are done (a gap, then a resend).
@@ -239,6 +241,19 @@ class AuditorNode:
         self._recent[signed.quantum.apex] = (payload, signed)
         if len(self._recent) > RECENT_EXECUTED_MAX:
             del self._recent[next(iter(self._recent))]
+
+    def _sign_again(self, signed: SignedQuantum, outcome: BatchOutcome) -> None:
+        """Signs again a quantum this node executed, when alpha sends it again: alpha does so
+        for quanta still waiting for signatures (the first ones may have been lost)."""
+        known = self._recent.get(signed.quantum.apex)
+        own = self._own_index()
+        if known is None or known[1].quantum != signed.quantum or own is None:
+            return
+        payload = known[0]
+        signature = NodeSignature(own, self.sign_payload(payload))
+        outcome.results.append(
+            AuditorResult(signed.quantum.apex, signature, self._tx_signature(signed))
+        )
 
     def _equivocates(self, signed: SignedQuantum) -> bool:
         """Tells whether a duplicate is another quantum alpha signed at an apex this node

@@ -63,6 +63,7 @@ class AlphaWorker(EngineWorker[AlphaNode]):
     HEARTBEAT_S = 1.0
 
     _last_streamed = 0.0
+    _last_resend = 0.0  # when unfinal quanta were last looked at for sending again
 
     providers: NodeProviders
     payouts: PayoutDesk
@@ -221,7 +222,7 @@ class AlphaWorker(EngineWorker[AlphaNode]):
             rising = events.herald_rising(alpha.engine.state.apex)
             await self.channel_layer.send(event["reply"], rising)
             return
-        cursor = int(event["cursor"])
+        cursor = alpha.catchup_start(int(event["cursor"]))
         if cursor >= alpha.engine.state.apex:
             # Nothing to send, but the auditor learns alpha's apex: it is in step, Ready.
             batch = events.herald_quanta(self._quanta_batch([]))
@@ -260,6 +261,14 @@ class AlphaWorker(EngineWorker[AlphaNode]):
             chunk = quanta[start : start + self.CATCHUP_BATCH]
             batch = events.herald_quanta(self._quanta_batch(chunk))
             await self.channel_layer.group_send(HERALD_GROUP, batch)
+        if now - self._last_resend >= self.HEARTBEAT_S:
+            self._last_resend = now
+            again = self.node.unfinal_to_resend()
+            for start in range(0, len(again), self.CATCHUP_BATCH):
+                chunk = again[start : start + self.CATCHUP_BATCH]
+                await self.channel_layer.group_send(
+                    HERALD_GROUP, events.herald_quanta(self._quanta_batch(chunk))
+                )
         if now - self._last_streamed >= self.HEARTBEAT_S and self._alive():
             self._last_streamed = now
             heartbeat = events.herald_quanta(self._quanta_batch([]))

@@ -29,6 +29,7 @@ from quanta.core.xdr.schema import (
     MessageEnvelope,
     NodeSignature,
     NodeState,
+    SignedQuantum,
     TxSignature,
     WithdrawalQuantum,
     WithdrawalRequest,
@@ -45,6 +46,10 @@ from .vault import (
 )
 
 BATCH_QUANTA = 50
+RESEND_PERIOD_MS = 100
+"""Unfinal quanta are looked at for sending again this often: the worker does it every
+heartbeat period (1 s); a simulated run lasts a few simulated seconds, so here it is shorter
+in proportion (10 events)."""
 """Quanta per herald frame (alpha's stream and catchup; an auditor's Rising answer page)."""
 SNAPSHOT_INTERVAL_S = 1.0
 NO_PREFIX = 2**63
@@ -110,6 +115,7 @@ class SimAlpha(SimNode):
     node: AlphaNode | None
     book: PayoutBook
     persisted: PersistedPrefix
+    last_resend_ms = 0
 
     def start(self) -> None:
         """Builds alpha from its store (empty: uninitialized); Rising if it was initialized."""
@@ -223,6 +229,7 @@ class SimAlpha(SimNode):
         if node.status.state == NodeState.RISING:
             self.network.send(ALPHA, auditor, RisingAsk(node.engine.state.apex))
             return
+        cursor = node.catchup_start(cursor)  # as the worker: unfinal quanta are asked again
         while cursor < node.engine.state.apex:
             quanta = node.recent_after(cursor)
             if quanta is None:
@@ -254,11 +261,16 @@ class SimAlpha(SimNode):
         ):
             self.book.add_signature(apex, signature)
 
-    def stream(self) -> None:
-        """Streams the quanta executed since the last stream to every connected auditor."""
+    def stream(self, now_ms: int) -> None:
+        """Streams the quanta executed since the last stream to every connected auditor, and
+        (as the worker, once a heartbeat period) what stayed unfinal a whole period again."""
         node = self._node()
         self.note_chain()
-        quanta = node.take_outgoing()
+        again: list[SignedQuantum] = []
+        if now_ms - self.last_resend_ms >= RESEND_PERIOD_MS:
+            self.last_resend_ms = now_ms
+            again = node.unfinal_to_resend()
+        quanta = again + node.take_outgoing()
         for start in range(0, len(quanta), BATCH_QUANTA):
             chunk = tuple(quanta[start : start + BATCH_QUANTA])
             self.network.broadcast(Quanta(chunk, node.engine.state.apex))

@@ -247,7 +247,7 @@ class Simulation:
 
     def _on_stream(self) -> None:
         if self.alpha.node is not None:
-            self.alpha.stream()
+            self.alpha.stream(self.now_ms)
 
     def _on_poll(self) -> None:
         if self.alpha.node is not None:
