@@ -93,6 +93,9 @@ class ChroniclerConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocket
         try:
             request = _parse(text)
             op = request.get("op")
+            # A market-data reader needs no key: its requests keep it, not a handshake.
+            if op in ("markets", "subscribe"):
+                self.handshake_not_needed()
             if op == "markets":
                 markets, quote = await database_sync_to_async(markets_list)()
                 await self._send_json({"op": "markets", "markets": markets, "quote": quote})

@@ -5,7 +5,9 @@ and, on a failed handshake, the connection closed), with the auditors' own hands
 only the admitted auditor keys (`quanta.herald_admission`: the settings in force at the engine
 and the last persisted ones), never alpha's own. Then quanta batches from the engine go
 out to the auditor, and result (signature) batches and resend requests come in and go to the
-engine. Thin: every check is in `herald.core.protocol`.
+engine. The engine also hears of the auditor's presence (`quanta.auditor_state`): its
+handshake, each `StateUpdate` it reports, and its disconnection, so alpha can tell when a
+majority of auditors cannot sign. Thin: every check is in `herald.core.protocol`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from quanta.core.xdr.schema import (
     CatchupQuantaBatchRequest,
     QuantaCursorRequest,
     ResultsBatch,
+    StateUpdate,
 )
 from quanta.dispatch import DirectDispatchMixin
 from quanta.groups import ENGINE_CHANNEL, HERALD_GROUP
@@ -44,6 +47,9 @@ class HeraldConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCons
 
     async def disconnect(self, code: int) -> None:
         await self.channel_layer.group_discard(HERALD_GROUP, self.channel_name)
+        if self.public_key is not None:
+            gone = events.quanta_auditor_state(self.public_key, self.channel_name, False)
+            await self.channel_layer.send(ENGINE_CHANNEL, gone)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if bytes_data is not None:  # Auditors speak XDR only; anything else is ignored.
@@ -58,15 +64,25 @@ class HeraldConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCons
         hello = check_auditor_handshake(data, self.challenge, admitted)
         self.public_key = hello.public_key
         await self.channel_layer.group_add(HERALD_GROUP, self.channel_name)
+        await self._report(int(hello.state), "connected")
         await self._catchup(hello.quanta_cursor)
+
+    async def _report(self, state: int, reason: str) -> None:
+        assert self.public_key is not None
+        report = events.quanta_auditor_state(
+            self.public_key, self.channel_name, True, state, reason
+        )
+        await self.channel_layer.send(ENGINE_CHANNEL, report)
 
     async def signed_frame(self, data: bytes) -> None:
         """Relays the auditor's signatures and catchup batches to the engine."""
         assert self.public_key is not None
         message = check_auditor_message(data, self.public_key).message
         if isinstance(message, ResultsBatch):
-            event = events.quanta_signatures(self.public_key, encode(message))
+            event = events.quanta_signatures(self.public_key, data)
             await self.channel_layer.send(ENGINE_CHANNEL, event)
+        elif isinstance(message, StateUpdate):
+            await self._report(int(message.state), str(message.reason))
         elif isinstance(message, QuantaCursorRequest):
             await self._catchup(int(message.quanta_cursor))
         elif isinstance(message, CatchupQuantaBatch):

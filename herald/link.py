@@ -2,7 +2,9 @@
 
 It answers alpha's handshake with this node's key and cursor, hands every quanta batch to the
 node's own engine (channel `quanta`), and sends back what the engine answers: result
-(signature) batches, and resend requests when the engine saw a gap.
+(signature) batches, state reports, and resend requests when the engine saw a gap. When the
+connection drops (or WebSocket pings go unanswered for `PING_TIMEOUT_S`) it tells the engine
+at once (`quanta.link_down`), so the node does not stay Ready without alpha.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from quanta.core.xdr.schema import (
     QuantaCursorRequest,
 )
 from quanta.groups import ENGINE_CHANNEL
+from quanta.node_status import status_read
 from quanta.selectors import quanta_signed_after
 
 logger = logging.getLogger(__name__)
@@ -39,6 +42,9 @@ CATCHUP_PAGE = 500
 BACKOFF_S_MIN = 0.2
 BACKOFF_S_MAX = 5.0
 FRAME_BYTES_MAX = 32 * 1024 * 1024
+PING_INTERVAL_S = 2.0
+PING_TIMEOUT_S = 5.0
+"""A connection whose pings go unanswered this long is dead (a peer gone without a close)."""
 
 
 class HeraldLink:
@@ -56,13 +62,21 @@ class HeraldLink:
         backoff = BACKOFF_S_MIN
         while True:
             try:
-                async with connect(self.url, max_size=FRAME_BYTES_MAX, open_timeout=10) as ws:
+                async with connect(
+                    self.url,
+                    max_size=FRAME_BYTES_MAX,
+                    open_timeout=10,
+                    ping_interval=PING_INTERVAL_S,
+                    ping_timeout=PING_TIMEOUT_S,
+                ) as ws:
                     backoff = BACKOFF_S_MIN
                     await self._session(ws)
             except (OSError, WebSocketException, TimeoutError) as error:
                 logger.warning(
                     "herald link to %s: %s; retrying in %.1f s", self.url, error, backoff
                 )
+                down = events.quanta_link_down(f"herald link: {error or type(error).__name__}")
+                await self.layer.send(ENGINE_CHANNEL, down)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_S_MAX)
 
@@ -72,7 +86,8 @@ class HeraldLink:
         if not isinstance(hello, HandshakeRequest):
             raise WebSocketException("alpha did not start with a handshake")
         apex = await asyncio.to_thread(self.cursor)
-        answer = AuditorHandshakeResponse(1, hello.handshake_data, apex, apex, NodeState.RUNNING)
+        state = NodeState[(await asyncio.to_thread(status_read)).state.upper()]
+        answer = AuditorHandshakeResponse(1, hello.handshake_data, apex, apex, state)
         await ws.send(envelope_bytes(encode(answer, MESSAGE), self.keypair))
         logger.info("herald link up at apex %d", apex)
         reply = await self.layer.new_channel()

@@ -27,7 +27,7 @@ class WithdrawalRecordAdmin(ReadOnlyAdmin):
 class LedgerTransferAdmin(ReadOnlyAdmin):
     """Transfers on the local ledger (the embedded external network; its own database)."""
 
-    list_display = ["id", "created_at", "source", "destination", "asset", "amount_units"]
+    list_display = ["position", "created_at", "source", "destination", "asset", "amount_units"]
     list_filter = ["asset"]
     search_fields = ["source", "destination", "reference"]
     date_hierarchy = "created_at"

@@ -43,9 +43,13 @@ class LedgerTransfer(models.Model):
     # An outgoing vault transaction is either applied (funds moved) or, once expired unapplied,
     # cancelled (amount 0): either way that transaction (its hash) is used up for good.
     status = models.CharField(max_length=10, default="applied")
+    # The entry's place in the ledger's journal (`LedgerJournal`): assigned in commit order,
+    # without gaps, so it is the ledger's sequence and the providers' cursor (the id is not:
+    # ids are taken at insert and become visible at commit, out of order).
+    position = models.BigIntegerField(unique=True)
 
     class Meta:
-        ordering = ["id"]
+        ordering = ["position"]
         constraints = [
             models.UniqueConstraint(
                 fields=["source", "tx_hash"],
@@ -69,3 +73,17 @@ class LedgerAccount(models.Model):
 
     def __str__(self) -> str:
         return f"vault {self.address} ({self.threshold} of {len(self.signers)})"
+
+
+class LedgerJournal(models.Model):
+    """The head of the local ledger's journal: one row, the position of its last entry.
+
+    Every ledger write advances it in its own transaction and holds the row's lock until it
+    commits, so writes are serialized and positions become visible in the order they were
+    given: a reader that sees position p sees every position below it, and a rolled-back write
+    gives its position back (no gaps)."""
+
+    position = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"ledger journal at {self.position}"

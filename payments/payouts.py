@@ -72,9 +72,12 @@ class PayoutDesk:
         if provider is not None and provider.signature_valid(payout.transaction, signature):
             self.book.add_signature(apex, signature)
 
-    async def tick(self, state: ConstellationState, node_state: NodeState) -> None:
+    async def tick(
+        self, state: ConstellationState, node_state: NodeState, persisted_apex: int
+    ) -> None:
         """Prepares providers, restores, submits what is due and cancels what expired (only
-        while alpha, in `node_state`, is Ready)."""
+        while alpha, in `node_state`, is Ready). Only withdrawals at or below
+        `persisted_apex` (every quantum up to it final and on alpha's disk) are paid out."""
         if node_state != NodeState.READY:
             return
         for provider in list(self.providers().values()):
@@ -85,7 +88,7 @@ class PayoutDesk:
         self._restore(pending)
         now = self.now_ms()
         threshold = state.require_config().majority
-        for payout in self.book.due(threshold, now):
+        for payout in self.book.due(threshold, now, persisted_apex=persisted_apex):
             await self._submit(payout)
         for payout in self.book.expired(now):
             await self._cancel(payout)

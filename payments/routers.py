@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-LEDGER_MODELS = frozenset({"ledgertransfer", "ledgeraccount"})
+LEDGER_MODELS = frozenset({"ledgertransfer", "ledgeraccount", "ledgerjournal"})
 
 
 class LedgerRouter:

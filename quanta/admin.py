@@ -1,4 +1,4 @@
-"""Admin of the quanta app: the chain, the settings history and settings drafts.
+"""Admin of the quanta app: the chain, the settings history, evidence and settings drafts.
 
 Everything the engine writes is read-only here (`ReadOnlyAdmin`): the state changes only
 through quanta. The one thing an operator writes is a settings draft: the draft collects the
@@ -24,9 +24,11 @@ from django.urls import reverse
 # admin_exchange registers the exchange app's rows (the exchange imports nothing of quanta).
 from quanta import admin_exchange, settings_drafts  # noqa: F401
 from quanta.admin_helpers import ReadOnlyAdmin, pre, units
+from quanta.core.evidence import EvidenceItem, EvidenceKind, SignedPayload, evidence_holds
+from quanta.core.keys import encode_public_key
 from quanta.core.readable import readable_json
 from quanta.core.settings_json import settings_to_json
-from quanta.core.xdr.codec import decode
+from quanta.core.xdr.codec import XdrError, decode
 from quanta.core.xdr.schema import (
     QUANTUM_BODY,
     ConstellationSettings,
@@ -37,6 +39,7 @@ from quanta.core.xdr.schema import (
 )
 from quanta.models import (
     EffectsGroupRecord,
+    EvidenceRecord,
     ProviderCursorRecord,
     QuantumRecord,
     SettingsDraft,
@@ -175,6 +178,92 @@ class SnapshotRecordAdmin(ReadOnlyAdmin):
     @admin.display(description="state hash")
     def state_hash_hex(self, record: SnapshotRecord) -> str:
         return bytes(record.state_hash).hex()
+
+
+def evidence_item(record: EvidenceRecord) -> EvidenceItem:
+    """Rebuilds the core's evidence item from its record, to check it (`evidence_holds`)."""
+    second = None
+    if bytes(record.other_quantum) or bytes(record.other_payload_hash):
+        second = SignedPayload(
+            bytes(record.other_quantum),
+            bytes(record.other_payload_hash),
+            bytes(record.other_signature),
+        )
+    first = SignedPayload(
+        bytes(record.quantum), bytes(record.payload_hash), bytes(record.signature)
+    )
+    kind = EvidenceKind(record.kind)
+    return EvidenceItem(kind, bytes(record.signer), int(record.apex), first, second)
+
+
+def _quantum_text(data: bytes) -> str:
+    if not data:
+        return "-"
+    try:
+        return pre(readable_json(decode(Quantum, data)))
+    except XdrError as error:
+        return f"not a quantum: {error}"
+
+
+@admin.register(EvidenceRecord)
+class EvidenceRecordAdmin(ReadOnlyAdmin):
+    """Evidence against a node's key, newest first; each row re-checked from its own bytes."""
+
+    list_display = ["id", "kind", "apex", "signer_key", "holds", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["=apex"]
+    fields = [
+        "kind",
+        "apex",
+        "signer_key",
+        "holds",
+        "detail",
+        "created_at",
+        "payload_hash_hex",
+        "signature_hex",
+        "quantum_decoded",
+        "other_payload_hash_hex",
+        "other_signature_hex",
+        "other_quantum_decoded",
+        "carrier_hex",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="against key")
+    def signer_key(self, record: EvidenceRecord) -> str:
+        return encode_public_key(bytes(record.signer))
+
+    @admin.display(description="verifies", boolean=True)
+    def holds(self, record: EvidenceRecord) -> bool:
+        return evidence_holds(evidence_item(record))
+
+    @admin.display(description="payload hash")
+    def payload_hash_hex(self, record: EvidenceRecord) -> str:
+        return bytes(record.payload_hash).hex()
+
+    @admin.display(description="signature")
+    def signature_hex(self, record: EvidenceRecord) -> str:
+        return bytes(record.signature).hex()
+
+    @admin.display(description="quantum")
+    def quantum_decoded(self, record: EvidenceRecord) -> str:
+        return _quantum_text(bytes(record.quantum))
+
+    @admin.display(description="second payload hash")
+    def other_payload_hash_hex(self, record: EvidenceRecord) -> str:
+        return bytes(record.other_payload_hash).hex() or "-"
+
+    @admin.display(description="second signature")
+    def other_signature_hex(self, record: EvidenceRecord) -> str:
+        return bytes(record.other_signature).hex() or "-"
+
+    @admin.display(description="second quantum")
+    def other_quantum_decoded(self, record: EvidenceRecord) -> str:
+        return _quantum_text(bytes(record.other_quantum))
+
+    @admin.display(description="signed frame that carried it (hex)")
+    def carrier_hex(self, record: EvidenceRecord) -> str:
+        return pre(bytes(record.carrier).hex()) if bytes(record.carrier) else "-"
 
 
 class DraftForm(forms.Form):

@@ -6,8 +6,8 @@ checks both ends and the engine's protocol reads on one screen:
 
 - into the engine (`ENGINE_CHANNEL`): `quanta.requests` (gateway hubs), `quanta.init` and
   `quanta.update` (web views, answered by `init.result` / `update.result`),
-  `quanta.signatures`, `quanta.catchup` and `herald.catchup` (alpha's herald endpoint),
-  `quanta.batch` (an auditor's herald link);
+  `quanta.signatures`, `quanta.catchup`, `quanta.auditor_state` and `herald.catchup` (alpha's
+  herald endpoint), `quanta.batch` and `quanta.link_down` (an auditor's herald link);
 - out of the engine: `hub.replies`, `hub.accounts` and `hub.engine_started` (to the hubs),
   `herald.quanta` and `herald.rising` (to alpha's herald connections), `herald.results` and
   `herald.resend` (to an auditor's herald link).
@@ -48,11 +48,32 @@ class EngineAnswer(TypedDict):
 
 
 class QuantaSignatures(TypedDict):
-    """An auditor's ResultsBatch (XDR), relayed by alpha's herald endpoint."""
+    """An auditor's signed frame (MessageEnvelope XDR, its signature checked) holding a
+    ResultsBatch, relayed by alpha's herald endpoint; the frame is kept as evidence if a
+    signature in it does not verify."""
 
     type: Literal["quanta.signatures"]
     auditor_key: bytes
-    results: bytes
+    frame: bytes
+
+
+class QuantaAuditorState(TypedDict):
+    """An auditor's connection `channel` at alpha's herald endpoint: its handshake or state
+    report (`connected`, with its state and reason), or its disconnection."""
+
+    type: Literal["quanta.auditor_state"]
+    auditor_key: bytes
+    channel: str
+    connected: bool
+    state: int
+    reason: str
+
+
+class QuantaLinkDown(TypedDict):
+    """An auditor's herald link lost its connection to alpha, saying why."""
+
+    type: Literal["quanta.link_down"]
+    reason: str
 
 
 class QuantaCatchup(TypedDict):
@@ -147,9 +168,28 @@ def engine_answer(
     return {"type": kind, "status": status, "description": description}
 
 
-def quanta_signatures(auditor_key: bytes, results: bytes) -> QuantaSignatures:
+def quanta_signatures(auditor_key: bytes, frame: bytes) -> QuantaSignatures:
     """Returns a `quanta.signatures` event (`auditor_key`: the connection's bound key)."""
-    return {"type": "quanta.signatures", "auditor_key": auditor_key, "results": results}
+    return {"type": "quanta.signatures", "auditor_key": auditor_key, "frame": frame}
+
+
+def quanta_auditor_state(
+    auditor_key: bytes, channel: str, connected: bool, state: int = 0, reason: str = ""
+) -> QuantaAuditorState:
+    """Returns a `quanta.auditor_state` event."""
+    return {
+        "type": "quanta.auditor_state",
+        "auditor_key": auditor_key,
+        "channel": channel,
+        "connected": connected,
+        "state": state,
+        "reason": reason,
+    }
+
+
+def quanta_link_down(reason: str) -> QuantaLinkDown:
+    """Returns a `quanta.link_down` event."""
+    return {"type": "quanta.link_down", "reason": reason}
 
 
 def quanta_catchup(auditor_key: bytes, batch: bytes) -> QuantaCatchup:

@@ -25,9 +25,25 @@ from quanta.core.xdr.schema import ConstellationSettings
 from quanta.redis_client import node_redis
 from quanta.selectors import settings_current
 
+PROPOSED_TTL_S = 120
+"""How long the auditors of a posted, pre-checked update are admitted before it is in force."""
+
 
 def _key() -> str:
     return f"{settings.REDIS_PREFIX}:auditor-keys-in-force"
+
+
+def _proposed_key() -> str:
+    return f"{settings.REDIS_PREFIX}:auditor-keys-proposed"
+
+
+def proposed_keys_publish(proposed: ConstellationSettings) -> None:
+    """Admits, for PROPOSED_TTL_S, the auditors of an update a majority of the auditors in
+    force signed (the web process checked it), so they can connect and catch up before the
+    engine executes it: alpha executes an update only once enough of its new auditors are
+    there to finalize it, and could never see them if the herald refused them until then."""
+    keys = [auditor.public_key.hex() for auditor in proposed.auditors]
+    node_redis().set(_proposed_key(), json.dumps(keys), ex=PROPOSED_TTL_S)
 
 
 def keys_in_force_publish(in_force: ConstellationSettings) -> None:
@@ -47,12 +63,15 @@ def settings_in_force() -> ConstellationSettings | None:
     raw = node_redis().get(_key())
     if raw is None:
         return settings_current()
-    return decode(ConstellationSettings, base64.b64decode(json.loads(raw)["settings"]))
+    published: ConstellationSettings = decode(
+        ConstellationSettings, base64.b64decode(json.loads(raw)["settings"])
+    )
+    return published
 
 
 def keys_in_force_clear() -> None:
     """Forgets the published keys (fresh nodes, tests)."""
-    node_redis().delete(_key())
+    node_redis().delete(_key(), _proposed_key())
 
 
 def admitted_auditor_keys() -> frozenset[bytes] | None:
@@ -71,4 +90,7 @@ def admitted_auditor_keys() -> frozenset[bytes] | None:
         in_force = json.loads(raw)
         keys.update(bytes.fromhex(key) for key in in_force["auditors"])
         alphas.add(bytes.fromhex(in_force["alpha"]))
+    proposed = node_redis().get(_proposed_key())
+    if proposed is not None:
+        keys.update(bytes.fromhex(key) for key in json.loads(proposed))
     return frozenset(keys - alphas)

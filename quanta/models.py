@@ -107,3 +107,34 @@ class SettingsDraft(models.Model):
 
     def __str__(self) -> str:
         return f"settings draft {self.pk} (v{self.base_version + 1}, {self.status})"
+
+
+class EvidenceRecord(models.Model):
+    """Evidence against a node's key (`quanta.core.evidence`): an auditor signature that does
+    not verify, or two quanta alpha signed at one apex. It holds the bytes that prove it, so
+    it can be checked without trusting the node that wrote it (`EvidenceRecord.item`)."""
+
+    class Kind(models.TextChoices):
+        INVALID_SIGNATURE = "invalid_signature", "auditor signature that does not verify"
+        ALPHA_EQUIVOCATION = "alpha_equivocation", "two alpha-signed quanta at one apex"
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    signer = models.BinaryField(max_length=32, help_text="public key the evidence is against")
+    apex = U64Field()
+    detail = models.TextField(blank=True, default="")
+    quantum = models.BinaryField(help_text="XDR of the (first) Quantum")
+    payload_hash = models.BinaryField(max_length=32)
+    signature = models.BinaryField(max_length=64)
+    other_quantum = models.BinaryField(default=b"", help_text="XDR of the second Quantum")
+    other_payload_hash = models.BinaryField(max_length=32, default=b"")
+    other_signature = models.BinaryField(max_length=64, default=b"")
+    carrier = models.BinaryField(
+        default=b"", help_text="the signer's own signed frame that carried the signature"
+    )
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at apex {self.apex}"

@@ -10,24 +10,32 @@ before the engine sees it, and bodies come only as JSON or raw XDR (`application
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
+import time
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from quanta.core.alpha import UPDATE_CANNOT_FINALIZE
 from quanta.core.config import Config
 from quanta.core.processors.settings import check_update
 from quanta.core.settings_json import settings_to_json
 from quanta.core.status import ConstellationError
 from quanta.core.xdr.codec import XdrError, decode
-from quanta.core.xdr.schema import ConstellationMessageEnvelope, ConstellationSettings
+from quanta.core.xdr.schema import (
+    ConstellationMessageEnvelope,
+    ConstellationSettings,
+    ConstellationUpdate,
+)
 from quanta.engine_client import engine_ask
-from quanta.herald_admission import settings_in_force
-from quanta.models import SettingsRecord, SnapshotRecord
+from quanta.herald_admission import proposed_keys_publish, settings_in_force
+from quanta.models import EvidenceRecord, SettingsRecord, SnapshotRecord
 from quanta.node_status import status_read
 from quanta.settings_drafts import engine_settings_update
 
@@ -45,13 +53,15 @@ def _latest_settings() -> ConstellationSettings | None:
 
 @require_GET
 def constellation_info(request: HttpRequest) -> JsonResponse:
-    """Returns the node's state and apex and the constellation's public settings."""
+    """Returns the node's state and apex, how many evidence records it keeps, and the
+    constellation's public settings."""
     status = status_read()
     info: dict[str, object] = {
         "state": status.state,
         "apex": status.apex,
         "reason": status.reason,
         "engine_started_ms": status.started_ms,
+        "evidence_count": EvidenceRecord.objects.count(),
     }
     snapshot = SnapshotRecord.objects.filter(id=1).first()
     if snapshot is not None:
@@ -75,6 +85,27 @@ def _envelope_from_body(request: HttpRequest) -> bytes:
     if request.content_type != "application/octet-stream":
         raise ValueError(f"the body must be one of {', '.join(BODY_TYPES)}")
     return bytes(request.body)
+
+
+UPDATE_AUDITORS_WAIT_S = 20.0
+"""How long an update waits for enough of its new auditors to connect and catch up."""
+UPDATE_RETRY_S = 0.5
+
+
+async def _update_once_its_auditors_are_there(envelope: bytes) -> dict[str, Any]:
+    """Admits the update's auditors at the herald, then asks the engine until they are there
+    to finalize it (the engine refuses it, unblocked, until then) or UPDATE_AUDITORS_WAIT_S
+    passed; returns the engine's last answer."""
+    settings = decode(ConstellationMessageEnvelope, envelope).message
+    if isinstance(settings, ConstellationUpdate):
+        await sync_to_async(proposed_keys_publish)(settings.settings)
+    deadline = time.monotonic() + UPDATE_AUDITORS_WAIT_S
+    while True:
+        answer = await engine_settings_update(envelope)
+        waiting = str(answer.get("description", "")).startswith(UPDATE_CANNOT_FINALIZE)
+        if not waiting or time.monotonic() > deadline:
+            return answer
+        await asyncio.sleep(UPDATE_RETRY_S)  # a bounded retry: the auditors must connect
 
 
 def _refused(status: int, text: str) -> JsonResponse:
@@ -126,6 +157,6 @@ async def constellation_update(request: HttpRequest) -> HttpResponse:
     refused = await sync_to_async(_update_precheck)(envelope)
     if refused is not None:
         return refused
-    answer = await engine_settings_update(envelope)
+    answer = await _update_once_its_auditors_are_there(envelope)
     http_status = {200: 200, 504: 504}.get(int(answer["status"]), 400)
     return JsonResponse(answer, status=http_status)

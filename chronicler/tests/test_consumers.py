@@ -272,6 +272,27 @@ async def market_connection() -> WebsocketCommunicator:
     return communicator
 
 
+async def test_a_market_data_reader_outlives_the_handshake_deadline(
+    chain: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Public feeds need no key: the handshake deadline (which closed them after 10 s, 4408)
+    # is lifted by a market-data request; a silent connection is still closed.
+    from quanta.consumers import client_session
+
+    monkeypatch.setattr(client_session, "HANDSHAKE_DEADLINE_S", 0.3)
+    reader = await market_connection()
+    assert (await send_json(reader, {"op": "markets"}))["op"] == "markets"
+    silent = await market_connection()
+    closed = await silent.receive_output(timeout=TIMEOUT_S)
+    assert closed == {
+        "type": "websocket.close",
+        "code": client_session.HANDSHAKE_TIMEOUT_CLOSE_CODE,
+    }
+    assert await reader.receive_nothing(timeout=0.3)
+    assert (await send_json(reader, {"op": "markets"}))["op"] == "markets"
+    await reader.disconnect()
+
+
 async def test_markets_are_listed_without_a_handshake(chain: Chain) -> None:
     communicator = await market_connection()
     answer = await send_json(communicator, {"op": "markets"})

@@ -143,6 +143,10 @@ CHANNEL_EXPIRY_S = 120
 CHANNEL_QUANTA_CAPACITY = env_int("CONSTELLATION_QUANTA_CAPACITY", 20_000)
 GATEWAY_INFLIGHT_MAX = env_int("CONSTELLATION_GATEWAY_INFLIGHT", 5_000)
 GATEWAY_INFLIGHT_EXPIRY_S = float(CHANNEL_EXPIRY_S)
+# Of those, at most this many of one connection, so one client cannot take all the room.
+GATEWAY_SESSION_INFLIGHT_MAX = env_int("CONSTELLATION_GATEWAY_SESSION_INFLIGHT", 1_000)
+# Connections one key may hold on one web process (each gets a copy of every result).
+GATEWAY_KEY_CONNECTIONS_MAX = env_int("CONSTELLATION_GATEWAY_KEY_CONNECTIONS", 16)
 CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
     "default": {
         "BACKEND": "quanta.channel_layer.NodeChannelLayer",

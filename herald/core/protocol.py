@@ -14,15 +14,16 @@ from dataclasses import dataclass
 from quanta.core.envelopes import GatewayError, decode_envelope, signature_valid
 from quanta.core.status import StatusCode
 from quanta.core.xdr.codec import XdrError, decode
-from quanta.core.xdr.schema import AuditorHandshakeResponse, Limits, MessageEnvelope
+from quanta.core.xdr.schema import AuditorHandshakeResponse, Limits, MessageEnvelope, NodeState
 
 
 @dataclass(frozen=True, slots=True)
 class AuditorHello:
-    """An authenticated auditor: its key and its cursor."""
+    """An authenticated auditor: its key, its cursor and its state."""
 
     public_key: bytes
     quanta_cursor: int
+    state: NodeState = NodeState.RUNNING
 
 
 def check_auditor_handshake(
@@ -38,7 +39,7 @@ def check_auditor_handshake(
         raise GatewayError(StatusCode.FORBIDDEN, "not an auditor of this constellation", 0, True)
     if message.handshake_data != challenge or not signature_valid(data, envelope):
         raise GatewayError(StatusCode.UNAUTHORIZED, "handshake failed", 0, True)
-    return AuditorHello(signer, int(message.quanta_cursor))
+    return AuditorHello(signer, int(message.quanta_cursor), NodeState(message.state))
 
 
 def check_auditor_message(data: bytes, public_key: bytes) -> MessageEnvelope:

@@ -44,6 +44,7 @@ from quanta.core.xdr.schema import (
     QuantaCursorRequest,
     ResultMessage,
     ResultsBatch,
+    StateUpdate,
 )
 from quanta.groups import ENGINE_CHANNEL, HERALD_GROUP
 from quanta.herald_admission import keys_in_force_clear, keys_in_force_publish
@@ -91,10 +92,14 @@ def hello(challenge: bytes, who: KeyPair, cursor: int) -> bytes:
     return envelope_bytes(encode(answer, MESSAGE), who)
 
 
-async def engine_event(layer: Any) -> Any:
-    """Returns the next message on the engine channel (bounded wait)."""
+async def engine_event(layer: Any, presence: bool = False) -> Any:
+    """Returns the next message on the engine channel (bounded wait); the auditor's presence
+    reports (`quanta.auditor_state`) are skipped unless `presence` asks for them alone."""
     async with asyncio.timeout(TIMEOUT_S):
-        return await layer.receive(ENGINE_CHANNEL)
+        while True:
+            event = await layer.receive(ENGINE_CHANNEL)
+            if (event["type"] == "quanta.auditor_state") == presence:
+                return event
 
 
 @pytest.fixture
@@ -125,9 +130,30 @@ async def test_a_cursor_request_and_a_results_batch_reach_the_engine_as_typed_ev
     assert await engine_event(layer) == events.herald_catchup(12, reply)
     results = ResultsBatch(3, (AuditorResult(8, NodeSignature(1, bytes(64)), None),))
     await communicator.send_to(bytes_data=envelope_bytes(encode(results, MESSAGE), AUDITOR))
+    frame = envelope_bytes(encode(results, MESSAGE), AUDITOR)
     event = await engine_event(layer)
-    assert event == events.quanta_signatures(AUDITOR.public_key, encode(results))
-    assert decode(ResultsBatch, event["results"]) == results
+    assert event == events.quanta_signatures(AUDITOR.public_key, frame)
+    assert decode(MessageEnvelope, event["frame"]).message == results
+
+
+async def test_the_engine_hears_of_the_auditors_presence_state_and_departure(
+    initialized: Any,
+) -> None:
+    layer = initialized
+    communicator, challenge = await challenged()
+    await communicator.send_to(bytes_data=hello(challenge, AUDITOR, 7))
+    connected = await engine_event(layer, presence=True)
+    reply = connected["channel"]
+    assert connected == events.quanta_auditor_state(
+        AUDITOR.public_key, reply, True, int(NodeState.RUNNING), "connected"
+    )
+    update = StateUpdate(0, NodeState.FAILED, 9, "effects differ")
+    await communicator.send_to(bytes_data=envelope_bytes(encode(update, MESSAGE), AUDITOR))
+    reported = await engine_event(layer, presence=True)
+    assert (reported["state"], reported["reason"]) == (int(NodeState.FAILED), "effects differ")
+    await communicator.disconnect()
+    gone = await engine_event(layer, presence=True)
+    assert gone == events.quanta_auditor_state(AUDITOR.public_key, reply, False)
 
 
 async def test_a_frame_not_signed_by_the_auditor_is_refused_and_not_relayed(
@@ -218,7 +244,8 @@ async def test_an_auditor_the_engine_has_in_force_is_admitted_before_its_setting
     results = ResultsBatch(3, (AuditorResult(8, NodeSignature(2, bytes(64)), None),))
     await communicator.send_to(bytes_data=envelope_bytes(encode(results, MESSAGE), newcomer))
     event = await engine_event(engine_keys)
-    assert event == events.quanta_signatures(newcomer.public_key, encode(results))
+    frame = envelope_bytes(encode(results, MESSAGE), newcomer)
+    assert event == events.quanta_signatures(newcomer.public_key, frame)
     await communicator.disconnect()
 
 

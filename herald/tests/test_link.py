@@ -126,6 +126,8 @@ async def test_the_link_handshakes_again_after_alpha_dropped_it(
 ) -> None:
     first = await alpha.accept()
     await first.close()
+    down = await engine_event(layer)  # The engine hears at once that alpha is lost.
+    assert down["type"] == "quanta.link_down" and "herald link" in down["reason"], down
     second = await alpha.accept()  # Asserts the new handshake (after the link's backoff).
     frame = envelope_bytes(encode(QuantaBatch(0, (), 3), MESSAGE), ALPHA)
     await second.send(frame)

@@ -3,11 +3,12 @@ expiry. Pure bookkeeping; the engine worker does the I/O.
 
 A payout enters when its WithdrawalQuantum executed at alpha (with alpha's own signature of the
 transaction), gathers the auditors' valid signatures from their results, becomes due once a
-majority of distinct signers signed, and is submitted; a refused submission is retried with a
-growing delay until the transaction expires. Past its expiry a payout still pending is due for
-cancellation (the provider makes the failure visible to every auditor). The withdrawal itself
-ends only through the provider's notification (a DepositQuantum); the book forgets a payout
-once its withdrawal is no longer pending.
+majority of distinct signers signed **and** its withdrawal's quantum is final and persisted at
+alpha (its apex, the withdrawal id, is at or below alpha's persisted prefix), and is
+submitted; a refused submission is retried with a growing delay until the transaction expires.
+Past its expiry a payout still pending is due for cancellation (the provider makes the failure
+visible to every auditor). The withdrawal itself ends only through the provider's notification
+(a DepositQuantum); the book forgets a payout once its withdrawal is no longer pending.
 """
 
 from __future__ import annotations
@@ -59,13 +60,19 @@ class PayoutBook:
         payout.signatures.setdefault(signature.signer, signature)
         return True
 
-    def due(self, threshold: int, now_ms: int) -> list[Payout]:
-        """Returns the payouts signed by `threshold` signers that should be submitted now."""
+    def due(self, threshold: int, now_ms: int, *, persisted_apex: int) -> list[Payout]:
+        """Returns the payouts signed by `threshold` signers that should be submitted now.
+
+        Signatures alone are not enough: a quantum alpha has not persisted can still be lost
+        by a crash and replaced at its apex, and the vault would then have paid a withdrawal
+        the constellation never debits. So a payout is due only once every quantum up to its
+        withdrawal's apex is final and persisted at alpha (`persisted_apex`)."""
         return [
             p
             for p in self.payouts.values()
             if not p.submitted
             and not p.gave_up
+            and p.withdrawal_id <= persisted_apex
             and len(p.signatures) >= threshold
             and p.next_attempt_ms <= now_ms < p.expiry_ms
         ]

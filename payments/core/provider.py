@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from quanta.core.keys import KeyPair
-from quanta.core.status import BadRequest
+from quanta.core.status import BadRequest, NotYetConfirmed
 from quanta.core.xdr.schema import (
     DepositItem,
     DepositQuantum,
@@ -51,6 +51,13 @@ class Notification:
         external network, and the engine refuses outcomes of withdrawals it does not know."""
         kept = tuple(o for o in self.withdrawals if pending.get(o.withdrawal_id) == o.tx_hash)
         return Notification(self.cursor, self.items, kept)
+
+
+def notification_prefix(seen: Notification, body: DepositQuantum) -> bool:
+    """Tells whether what a node saw is the beginning of alpha's notification (a view that
+    has not caught up yet, as opposed to one that contradicts it)."""
+    items, outcomes = len(seen.items), len(seen.withdrawals)
+    return body.items[:items] == seen.items and body.withdrawals[:outcomes] == seen.withdrawals
 
 
 TRANSACTION_TTL_MS = 60_000
@@ -99,10 +106,18 @@ class PaymentProvider(abc.ABC):
     ) -> None:
         """Raises a ConstellationError unless `body` is exactly what this node sees after
         `prev_cursor` up to the body's cursor, given its pending withdrawals (id ->
-        transaction), followed only by failures of expired ones the network proves."""
+        transaction), followed only by failures of expired ones the network proves.
+
+        Raises NotYetConfirmed instead while this node's view has not reached the body's
+        cursor but agrees with the body as far as it goes (its network lags alpha's)."""
         seen = self.notification_between(prev_cursor, body.cursor)
         seen = seen.keeping(self.pending_hashes(pending))
         count = len(seen.withdrawals)
+        if self.compare_cursors(seen.cursor, body.cursor) < 0 and notification_prefix(seen, body):
+            raise NotYetConfirmed(
+                f"{self.provider_id} has seen the vault up to {seen.cursor!r}, not yet to"
+                f" {body.cursor!r}"
+            )
         if (seen.cursor, seen.items, seen.withdrawals) != (
             body.cursor,
             body.items,

@@ -88,7 +88,23 @@ async def test_a_majority_of_signatures_submits_the_payout() -> None:
     alpha.initialize(settings_quantum(default_settings(NODES), NODES).update, 1_000)
     state: ConstellationState = alpha.engine.state
     state.withdrawals[2] = _withdrawal()
-    await desk.tick(state, NodeState.READY)
+    await desk.tick(state, NodeState.READY, persisted_apex=2)
+    assert provider.submitted == [(b"tx-2", 2)]
+
+
+async def test_a_signed_payout_waits_until_its_quantum_is_persisted_at_alpha() -> None:
+    # Issue 15 item 2: with alpha + one auditor the payout was submitted on signatures alone,
+    # before row 2 was on disk; a crash then let recovery put another quantum at apex 2.
+    desk, provider = _desk()
+    desk.accepted(2, REQUEST, b"tx-2")
+    desk.offer(2, TxSignature(NODES[1].public_key, b"good"))
+    alpha = AlphaNode(NODES[0], Engine(), PendingUpdates())
+    alpha.initialize(settings_quantum(default_settings(NODES), NODES).update, 1_000)
+    state: ConstellationState = alpha.engine.state
+    state.withdrawals[2] = _withdrawal()
+    await desk.tick(state, NodeState.READY, persisted_apex=1)
+    assert provider.submitted == []
+    await desk.tick(state, NodeState.READY, persisted_apex=2)
     assert provider.submitted == [(b"tx-2", 2)]
 
 
@@ -96,7 +112,7 @@ async def test_nothing_is_paid_while_alpha_is_not_ready() -> None:
     desk, provider = _desk()
     desk.accepted(2, REQUEST, b"tx-2")
     desk.offer(2, TxSignature(NODES[1].public_key, b"good"))
-    await desk.tick(ConstellationState(), NodeState.RISING)
+    await desk.tick(ConstellationState(), NodeState.RISING, persisted_apex=2)
     assert provider.submitted == []
 
 

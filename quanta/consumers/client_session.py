@@ -61,6 +61,12 @@ class ClientSessionMixin:
         if self.public_key is None:
             await self.close(code=HANDSHAKE_TIMEOUT_CLOSE_CODE)  # type: ignore[attr-defined]
 
+    def handshake_not_needed(self) -> None:
+        """Lifts the handshake deadline: the connection serves public data that needs no key
+        (the chronicler's market feeds, once subscribed)."""
+        if self.handshake_deadline is not None:
+            self.handshake_deadline.cancel()
+
     async def websocket_disconnect(self, message: dict[str, object]) -> None:
         """Stops the handshake deadline, then disconnects as the consumer does."""
         if self.handshake_deadline is not None:

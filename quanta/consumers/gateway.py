@@ -50,7 +50,11 @@ class GatewayConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCon
 
     async def connect(self) -> None:
         self.hub = await GatewayHub.for_process(
-            get_channel_layer(), settings.GATEWAY_INFLIGHT_MAX, settings.GATEWAY_INFLIGHT_EXPIRY_S
+            get_channel_layer(),
+            settings.GATEWAY_INFLIGHT_MAX,
+            settings.GATEWAY_INFLIGHT_EXPIRY_S,
+            session_inflight_max=settings.GATEWAY_SESSION_INFLIGHT_MAX,
+            key_sessions_max=settings.GATEWAY_KEY_CONNECTIONS_MAX,
         )
         self.session_number = self.hub.open(self)
         await self.open_session()
@@ -65,7 +69,11 @@ class GatewayConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCon
     async def authenticated(self) -> None:
         """Results and notifications for the key now reach this connection."""
         assert self.public_key is not None and self.hub is not None
-        self.hub.bind(self.session_number, self.public_key)
+        if not self.hub.bind(self.session_number, self.public_key):
+            limit = self.hub.key_sessions_max
+            raise GatewayError(
+                StatusCode.TOO_MANY_REQUESTS, f"this key has {limit} connections already", 0, True
+            )
 
     async def signed_frame(self, data: bytes) -> None:
         assert self.public_key is not None and self.hub is not None
@@ -74,7 +82,7 @@ class GatewayConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCon
             page = await database_sync_to_async(self.history_page)(envelope.message)
             await self._send_message(page)
             return
-        if not self.hub.admit():
+        if not self.hub.admit(self.session_number):
             message_id = int(envelope.message.message_id)
             raise GatewayError(StatusCode.TOO_MANY_REQUESTS, BUSY_TEXT, message_id)
         self.hub.submit(self.session_number, data)

@@ -9,9 +9,12 @@ not the engine, the limit of a node. So the connections of a process share one h
 - Requests: `submit` queues a verified request; one sender task sends everything queued
   during its previous send and a short linger as one `quanta.requests` message to the engine.
   Under load the batches grow by themselves.
-- Admission: at most `inflight_max` requests of this process may wait at the engine. Beyond
-  that the client gets TooManyRequests at once ("the engine is busy"), so a stalled engine
-  turns into refusals, never into silence or an unbounded queue. The engine credits each batch
+- Admission: at most `inflight_max` requests of this process may wait at the engine, and at
+  most `session_inflight_max` of one connection, so one connection cannot take the whole
+  room from the others. Beyond that the client gets TooManyRequests at once ("the engine is
+  busy"), so a stalled engine turns into refusals, never into silence or an unbounded queue.
+  At most `key_sessions_max` connections may be bound to one key: every result for a key is
+  copied to each of them. The engine credits each batch
   it took (`consumed`); a batch never credited (the engine crashed; the channel layer drops
   what waits longer than its expiry) stops counting after `expiry_s`, or as soon as a
   restarted engine announces itself (`hub.engine_started`).
@@ -29,7 +32,7 @@ import logging
 import time
 import uuid
 import weakref
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from typing import Any, Protocol, cast
 
 from channels.exceptions import ChannelFull
@@ -68,10 +71,23 @@ class GatewayHub:
     """How long the sender gathers requests before a send: a little latency for far fewer
     channel messages when busy."""
 
-    def __init__(self, layer: Any, inflight_max: int, expiry_s: float) -> None:
+    SESSION_INFLIGHT_MAX = 1_000
+    KEY_SESSIONS_MAX = 16
+
+    def __init__(
+        self,
+        layer: Any,
+        inflight_max: int,
+        expiry_s: float,
+        *,
+        session_inflight_max: int = SESSION_INFLIGHT_MAX,
+        key_sessions_max: int = KEY_SESSIONS_MAX,
+    ) -> None:
         """Uses `layer` (a Channels layer); call `start` before use."""
         self.layer = layer
         self.inflight_max = inflight_max
+        self.session_inflight_max = session_inflight_max
+        self.key_sessions_max = key_sessions_max
         self.expiry_s = expiry_s
         self.channel = ""
         self._session_ids = itertools.count(1)
@@ -80,20 +96,24 @@ class GatewayHub:
         self._queue: list[tuple[int, bytes]] = []
         self._sender: asyncio.Task[None] | None = None
         self._batch_ids = itertools.count(1)
-        # Batches at the engine, oldest first: batch id -> (sent at, request count).
-        self._inflight: OrderedDict[int, tuple[float, int]] = OrderedDict()
+        # Batches at the engine, oldest first: batch id -> (sent at, requests per connection).
+        self._inflight: OrderedDict[int, tuple[float, Counter[int]]] = OrderedDict()
         self._inflight_count = 0
+        self._session_waiting: Counter[int] = Counter()
         self._tasks: list[asyncio.Task[None]] = []
         self._started: asyncio.Future[None] | None = None
 
     @classmethod
-    async def for_process(cls, layer: Any, inflight_max: int, expiry_s: float) -> GatewayHub:
-        """Returns this process's hub, starting it on first use."""
+    async def for_process(
+        cls, layer: Any, inflight_max: int, expiry_s: float, **limits: int
+    ) -> GatewayHub:
+        """Returns this process's hub, starting it on first use (`limits`: the keyword
+        limits of the constructor)."""
         loop = asyncio.get_running_loop()
         hub = cls._instances.get(loop)
         if hub is None:
             # Registered before the first await, so concurrent first connections share it.
-            hub = cls._instances[loop] = cls(layer, inflight_max, expiry_s)
+            hub = cls._instances[loop] = cls(layer, inflight_max, expiry_s, **limits)
             hub._started = asyncio.ensure_future(hub.start())
         assert hub._started is not None
         await asyncio.shield(hub._started)
@@ -119,13 +139,19 @@ class GatewayHub:
         self._sessions[number] = session
         return number
 
-    def bind(self, number: int, public_key: bytes) -> None:
-        """Routes results for `public_key` to the connection (after its handshake)."""
-        self._by_key.setdefault(public_key, {})[number] = self._sessions[number]
+    def bind(self, number: int, public_key: bytes) -> bool:
+        """Routes results for `public_key` to the connection (after its handshake); False if
+        the key has `key_sessions_max` connections already (the connection stays unbound)."""
+        bound = self._by_key.setdefault(public_key, {})
+        if len(bound) >= self.key_sessions_max:
+            return False
+        bound[number] = self._sessions[number]
+        return True
 
     def close(self, number: int, public_key: bytes | None) -> None:
         """Forgets a closed connection."""
         self._sessions.pop(number, None)
+        self._session_waiting.pop(number, None)
         bound = self._by_key.get(public_key) if public_key is not None else None
         if bound is not None:
             bound.pop(number, None)
@@ -134,14 +160,18 @@ class GatewayHub:
 
     # --- requests ---------------------------------------------------------------------------
 
-    def admit(self) -> bool:
-        """Tells whether one more request may go to the engine now."""
+    def admit(self, number: int | None = None) -> bool:
+        """Tells whether one more request (of connection `number`, if given) may go to the
+        engine now."""
         self._forget_expired()
+        if number is not None and self._session_waiting[number] >= self.session_inflight_max:
+            return False
         return self.waiting < self.inflight_max
 
     def submit(self, number: int, envelope: bytes) -> None:
         """Queues an admitted, verified request of connection `number` for the engine."""
         self._queue.append((number, envelope))
+        self._session_waiting[number] += 1
         if self._sender is None or self._sender.done():
             self._sender = asyncio.create_task(self._send_queued())
 
@@ -157,7 +187,7 @@ class GatewayHub:
             await asyncio.sleep(self.LINGER_S)
             batch, self._queue = self._queue, []
             batch_id = next(self._batch_ids)
-            self._inflight[batch_id] = (time.monotonic(), len(batch))
+            self._inflight[batch_id] = (time.monotonic(), Counter(n for n, _ in batch))
             self._inflight_count += len(batch)
             event = events.quanta_requests(self.channel, batch_id, batch)
             try:
@@ -179,8 +209,16 @@ class GatewayHub:
     def _credit(self, batch_ids: list[int]) -> None:
         for batch_id in batch_ids:
             entry = self._inflight.pop(batch_id, None)
-            if entry is not None:
-                self._inflight_count -= entry[1]
+            if entry is None:
+                continue
+            per_session = entry[1]
+            self._inflight_count -= per_session.total()
+            for number, count in per_session.items():
+                left = self._session_waiting.get(number, 0) - count
+                if left > 0:
+                    self._session_waiting[number] = left
+                else:
+                    self._session_waiting.pop(number, None)
 
     def _forget_expired(self) -> None:
         horizon = time.monotonic() - self.expiry_s
@@ -219,6 +257,9 @@ class GatewayHub:
             # credited by the new engine; crediting an id no longer counted does nothing.)
             self._inflight.clear()
             self._inflight_count = 0
+            self._session_waiting.clear()
+            for number, _ in self._queue:  # still queued here: still this process's
+                self._session_waiting[number] += 1
         elif kind == "hub.accounts":
             accounts = cast(events.HubAccounts, event)
             for public_key, message, signed in accounts.get("messages", ()):

@@ -7,7 +7,12 @@ until a majority makes the quantum final, and says what must be delivered to who
 - once final, every account the quantum touched gets the finalized result (its own effects
   group in full, the others as hashes), the requester's carrying its request's message id;
 - final quanta become rows for the chain, and the pending-updates batches follow.
-Nothing here does I/O; the worker sends the deliveries and writes the rows.
+It also says when it cannot finalize (`review_finality`: fewer than a majority of auditors
+connected and not Failed, as `AuditorPresence` sees them): it then leaves Ready for Running
+with that reason, so clients are answered 450 instead of acknowledged, and returns to Ready
+once a majority can sign again. An auditor signature that does not verify becomes evidence
+(`quanta.core.evidence`); so do two alpha-signed quanta at one apex met while Rising.
+Nothing here does I/O; the worker sends the deliveries and writes the rows and the evidence.
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ from collections import deque
 from dataclasses import dataclass
 
 from quanta.core.engine import Engine, Executed, QuantumMismatch
+from quanta.core.evidence import EvidenceItem, LateSignature, SignedPayload, invalid_signature
 from quanta.core.keys import KeyPair
 from quanta.core.node_state import NodeStatus
 from quanta.core.pending import PendingUpdates, QuantumRow, quantum_row
+from quanta.core.presence import AuditorPresence
 from quanta.core.processors.withdrawal import TransactionBuilder
 from quanta.core.rate_limits import RateLimiter
 from quanta.core.results import (
@@ -30,7 +37,7 @@ from quanta.core.results import (
     result_message,
 )
 from quanta.core.rising import Rising, RisingFailed
-from quanta.core.signatures import SignatureSet
+from quanta.core.signatures import SignatureSet, Verdict, majority
 from quanta.core.status import (
     ConstellationError,
     InvalidState,
@@ -40,6 +47,7 @@ from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import (
     ConstellationMessageEnvelope,
     ConstellationQuantum,
+    ConstellationUpdate,
     DepositQuantum,
     MessageEnvelope,
     NodeSignature,
@@ -52,8 +60,13 @@ from quanta.core.xdr.schema import (
     WithdrawalRequest,
 )
 
+RESEND_QUANTA_MAX = 1_000
+"""Most unfinal quanta sent again at one interval (the rest follow at the next ones)."""
 RECENT_QUANTA_MAX = 20_000
 """Quanta kept in memory for auditors that reconnect."""
+LATE_SIGNATURES_MAX = 20_000
+"""Signatures arriving after finality kept for checking until the next flush (beyond: not
+checked; an auditor that forges does so on every quantum, so it is still caught)."""
 
 
 @dataclass(slots=True)
@@ -66,6 +79,10 @@ class PendingQuantum:
     message_id: int
     # Builds its result messages (acknowledgement and finalizations) from shared bytes.
     encoder: ResultEncoder
+
+
+UPDATE_CANNOT_FINALIZE = "the update's auditors could not finalize it now"
+"""How a refusal of an update for want of its new auditors begins (the web process retries)."""
 
 
 class AlphaNode:
@@ -97,6 +114,15 @@ class AlphaNode:
         self.recent: deque[SignedQuantum] = deque(maxlen=RECENT_QUANTA_MAX)
         self.rising: Rising | None = None
         self.rate_limiter: RateLimiter | None = None
+        self.presence = AuditorPresence()
+        self.resend_mark = 0  # `unfinal_to_resend`: the highest apex unfinal at its last call
+        # Whether this node left Ready because a majority could not sign (it returns by itself).
+        self.finality_blocked = False
+        self.evidence: list[EvidenceItem] = []
+        # Signatures of quanta already final, checked off the hot path (`take_late`), and the
+        # payload hashes of the recent final quanta they are checked against.
+        self.late: list[LateSignature] = []
+        self.final_payloads: dict[int, bytes] = {}
 
     # --- requests --------------------------------------------------------------------------
 
@@ -152,16 +178,36 @@ class AlphaNode:
         self.settings_changed()
         return executed
 
-    def update_settings(self, envelope: ConstellationMessageEnvelope, now_ms: int) -> Executed:
+    def update_settings(
+        self, envelope: ConstellationMessageEnvelope, now_ms: int, presence_ms: int | None = None
+    ) -> Executed:
         """Executes a later settings update (a majority of the auditors in force signed it)
-        as a quantum every auditor re-executes; raises ConstellationError if refused."""
+        as a quantum every auditor re-executes; raises ConstellationError if refused.
+
+        With `presence_ms` (the clock of `presence`), an update whose new auditors could not
+        finalize it now is refused (InvalidState, naming who is missing): it is finalized by
+        the auditors it brings in, and executing it without enough of them connected would
+        leave it, and everything after it, unfinal."""
         self.status.require_ready()
         if self.engine.state.config is None:
             raise InvalidState("the constellation is not initialized: use initialization")
+        if presence_ms is not None:
+            self._require_new_majority(envelope, presence_ms)
         executed = self.engine.execute(ConstellationQuantum(envelope), now_ms)
         self._after_execution(executed, None, 0, None)
         self.settings_changed()
         return executed
+
+    def _require_new_majority(self, envelope: ConstellationMessageEnvelope, now_ms: int) -> None:
+        update = envelope.message
+        if not isinstance(update, ConstellationUpdate):
+            return  # The engine refuses it with its own reason.
+        new = update.settings
+        keys = [auditor.public_key for auditor in new.auditors]
+        others = [(i, key) for i, key in enumerate(keys) if key != new.alpha]
+        blocked = self.presence.cannot_finalize(others, majority(len(keys)), now_ms)
+        if blocked is not None:
+            raise InvalidState(f"{UPDATE_CANNOT_FINALIZE}: {blocked}")
 
     def settings_changed(self) -> None:
         """Applies settings that live outside the state machine (rate limits, readiness)."""
@@ -198,6 +244,7 @@ class AlphaNode:
             if rising.is_decided:
                 self._complete_rising(rising)
         except (RisingFailed, QuantumMismatch) as error:
+            self.evidence.extend(rising.evidence)
             self.rising = None
             self.status.set(NodeState.FAILED, f"recovery failed: {error}")
 
@@ -271,15 +318,98 @@ class AlphaNode:
             keys = self.engine.state.require_config().auditor_keys
         return keys[signer_index] if 0 <= signer_index < len(keys) else None
 
-    def add_signature(self, apex: int, signer_index: int, signature: bytes) -> list[Delivery]:
-        """Adds an auditor's signature; returns the finalized results if it made a majority."""
+    def add_signature(
+        self, apex: int, signer_index: int, signature: bytes, carrier: bytes = b""
+    ) -> list[Delivery]:
+        """Adds an auditor's signature; returns the finalized results if it made a majority.
+        `carrier` is the auditor's signed frame it came in (kept with any evidence)."""
         waiting = self.unfinalized.get(apex)
-        if waiting is None or not waiting.signatures.add(signer_index, signature):
+        if waiting is None:
+            self._late_signature(apex, signer_index, signature, carrier)
             return []
-        if not waiting.signatures.is_final:
+        signatures = waiting.signatures
+        verdict = signatures.offer(signer_index, signature)
+        if verdict is Verdict.INVALID:
+            signed = SignedPayload(b"", signatures.payload_hash, signature)
+            key = signatures.signer_key(signer_index)
+            quantum = waiting.executed.quantum
+            self.evidence.append(invalid_signature(key, quantum, signed, carrier, signer_index))
+        if verdict is not Verdict.ACCEPTED or not signatures.is_final:
             return []
         del self.unfinalized[apex]
         return self._finalize(waiting)
+
+    def _late_signature(
+        self, apex: int, signer_index: int, signature: bytes, carrier: bytes
+    ) -> None:
+        payload = self.final_payloads.get(apex)
+        keys = self.engine.state.require_config().auditor_keys
+        if payload is None or not 0 <= signer_index < len(keys):
+            return
+        if len(self.late) < LATE_SIGNATURES_MAX:
+            key = keys[signer_index]
+            self.late.append(LateSignature(apex, signer_index, key, payload, signature, carrier))
+
+    def take_late(self) -> list[LateSignature]:
+        """Returns and forgets the late signatures still to be checked."""
+        late, self.late = self.late, []
+        return late
+
+    def late_refused(self, failures: list[LateSignature]) -> None:
+        """Keeps as evidence the late signatures that did not verify (`late_signature_failures`
+        found them), with their quanta from memory."""
+        first = self.recent[0].quantum.apex if self.recent else 0
+        for late in failures:
+            index = late.apex - first
+            if not 0 <= index < len(self.recent):
+                continue
+            quantum = self.recent[index].quantum
+            signed = SignedPayload(b"", late.payload_hash, late.signature)
+            item = invalid_signature(late.signer, quantum, signed, late.carrier, late.signer_index)
+            self.evidence.append(item)
+
+    def take_evidence(self) -> list[EvidenceItem]:
+        """Returns and forgets the evidence not yet handed out for persistence."""
+        evidence, self.evidence = self.evidence, []
+        return evidence
+
+    # --- can it finalize? --------------------------------------------------------------------
+
+    def auditor_report(
+        self, key: bytes, channel: str, state: NodeState, reason: str, now_ms: int
+    ) -> None:
+        """Records an auditor's handshake or state report (monotonic `now_ms`)."""
+        self.presence.report(key, channel, state, reason, now_ms)
+        self.review_finality(now_ms)
+
+    def auditor_heard(self, key: bytes, now_ms: int) -> None:
+        """Records a sign of life from an auditor (its signatures, its catchup answers)."""
+        self.presence.heard(key, now_ms)
+
+    def auditor_gone(self, key: bytes, channel: str, now_ms: int) -> None:
+        """Records that an auditor's herald connection closed."""
+        self.presence.gone(key, channel)
+        self.review_finality(now_ms)
+
+    def review_finality(self, now_ms: int) -> None:
+        """Leaves Ready (for Running, saying why) while a majority of auditors cannot sign, and
+        returns to Ready once it can: requests are then refused (450) instead of acknowledged
+        with a promise of finality nobody can keep."""
+        config = self.engine.state.config
+        if config is None:
+            return
+        keys = config.auditor_keys
+        others = [(i, key) for i, key in enumerate(keys) if i != config.alpha_index]
+        blocked = self.presence.cannot_finalize(others, config.majority, now_ms)
+        state = self.status.state
+        if blocked is not None and state == NodeState.READY:
+            self.finality_blocked = self.status.set(NodeState.RUNNING, blocked)
+        elif self.finality_blocked and state == NodeState.RUNNING:
+            if blocked is None:
+                self.finality_blocked = False
+                self.status.set(NodeState.READY, "a majority of auditors can sign again")
+            elif blocked != self.status.reason:
+                self.status.set(NodeState.RUNNING, blocked)
 
     def _finalize(self, waiting: PendingQuantum) -> list[Delivery]:
         executed = waiting.executed
@@ -290,6 +420,9 @@ class AlphaNode:
             requester_id = self._account_id(waiting.requester)
         self.final_rows.append(quantum_row(executed, requester_id or 0, proof))
         self.finalized_count += 1
+        self.final_payloads[executed.apex] = executed.payload_hash
+        if len(self.final_payloads) > RECENT_QUANTA_MAX:
+            del self.final_payloads[next(iter(self.final_payloads))]
         return self._final_deliveries(waiting, requester_id, signatures, self.finalized_count)
 
     def _account_id(self, public_key: bytes) -> int | None:
@@ -341,6 +474,32 @@ class AlphaNode:
         """Returns and forgets the quanta not yet streamed to the auditors."""
         quanta, self.outgoing = self.outgoing, []
         return quanta
+
+    def unfinal_to_resend(self) -> list[SignedQuantum]:
+        """Returns (at most RESEND_QUANTA_MAX of) the quanta that were already waiting for
+        signatures at the previous call, to be sent to the auditors again, and marks those
+        waiting now. Called at an interval (the worker: every heartbeat period), it resends
+        whatever stayed unfinal a whole interval: its signatures may have been lost in flight
+        while the links stayed up, and nothing else would ever ask for them again."""
+        mark, self.resend_mark = self.resend_mark, max(self.unfinalized, default=0)
+        if not self.unfinalized or min(self.unfinalized) > mark:
+            return []
+        stale = [
+            signed
+            for signed in self.recent
+            if signed.quantum.apex <= mark and signed.quantum.apex in self.unfinalized
+        ]
+        return stale[:RESEND_QUANTA_MAX]
+
+    def catchup_start(self, cursor: int) -> int:
+        """Returns the apex above which an auditor's catchup starts: its cursor, or below the
+        oldest quantum still waiting for signatures. A broken link or a crash loses the results
+        in flight, and an auditor that reconnects at its apex would never be asked for them
+        again: those quanta would stay unfinal with every node up (the auditor signs such a
+        duplicate again, `AuditorNode`)."""
+        if self.unfinalized:
+            return min(cursor, min(self.unfinalized) - 1)
+        return cursor
 
     def recent_after(self, apex: int) -> list[SignedQuantum] | None:
         """Returns the quanta above `apex` from memory, or None if memory does not reach back

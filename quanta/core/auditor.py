@@ -5,20 +5,36 @@ its own `Engine` (verifying the client's signature itself), checks alpha's signa
 payload hash it computed, signs that payload hash and returns its `AuditorResult`s. Quanta at
 or below its apex are duplicates and skipped; a gap means something was lost between alpha and
 here, so it asks alpha to resend from its apex. Any mismatch — another effects proof, a broken
-chain, a refused request, an alpha signature that does not verify — stops it: it goes Failed,
-says why, and never signs again.
+chain, a refused request, an alpha signature that does not verify, a timestamp that goes back —
+stops it: it goes Failed, says why, and never signs again. A duplicate that differs from the
+quantum it executed at that apex, both signed by alpha, is alpha equivocating: it is kept as
+evidence and stops it too. What it cannot confirm *yet* (its provider has not seen alpha's
+deposit, a provider's network failed, a timestamp ahead of its clock: `NotYetConfirmed`) is
+not a mismatch: it keeps that quantum and the ones after it (`held`), signs nothing, says what
+it waits for, and checks again after a growing delay (`quanta.core.confirmation`).
+
+Its state tells the truth about alpha: it is Ready only when it heard from alpha that it is in
+step (every frame, heartbeats included, carries alpha's apex), and it falls back to Running
+when it loses alpha (`alpha_lost`: the herald link dropped; `review_alpha`: nothing heard for
+`ALPHA_SILENCE_MS`).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from quanta.core.confirmation import RetryBackoff, quantum_time_check, wall_clock_ms
 from quanta.core.engine import Engine, Executed, QuantumMismatch
 from quanta.core.envelopes import signature_valid
+from quanta.core.evidence import EvidenceItem, SignedPayload, equivocation
+from quanta.core.hashing import quantum_hash
 from quanta.core.keys import KeyPair, verify_signature
 from quanta.core.node_state import NodeStatus
 from quanta.core.pending import PendingUpdates, QuantumRow, quantum_row
+from quanta.core.signatures import payload_hash
+from quanta.core.status import NotYetConfirmed
 from quanta.core.xdr.codec import XdrError, decode, encode
 from quanta.core.xdr.schema import (
     AuditorResult,
@@ -43,8 +59,18 @@ def decode_envelope_or_none(data: bytes) -> MessageEnvelope | None:
     return envelope
 
 
+ALPHA_SILENCE_MS = 3_000
+"""Nothing heard from alpha for this long (it heartbeats every second): alpha is lost."""
+RECENT_EXECUTED_MAX = 10_000
+"""Executed quanta remembered to compare duplicates against (equivocation)."""
+
+
 TransactionSigner = Callable[[WithdrawalQuantum], TxSignature]
 """Returns this node's signature of a withdrawal's transaction (through its provider)."""
+
+HELD_MAX = 10_000
+"""The most quanta an auditor keeps while one of them cannot be confirmed yet; alpha resends
+the rest once they fit (the auditor then sees a gap)."""
 
 
 @dataclass(slots=True)
@@ -54,6 +80,8 @@ class BatchOutcome:
     results: list[AuditorResult] = field(default_factory=list)
     resend_from: int | None = None
     executed: list[Executed] = field(default_factory=list)
+    # Set while a quantum waits for confirmation: when to call `retry_held` (ms from now).
+    retry_after_ms: int | None = None
 
 
 class AuditorNode:
@@ -66,30 +94,43 @@ class AuditorNode:
         pending: PendingUpdates,
         *,
         sign_transaction: TransactionSigner | None = None,
+        clock_ms: Callable[[], int] = wall_clock_ms,
     ) -> None:
         """Wraps an engine whose state was loaded (or is empty) for the node `keypair`.
         `sign_transaction` signs the transaction of each withdrawal this node executed (the
-        engine's transaction validator has checked it first); without it none is signed."""
+        engine's transaction validator has checked it first); without it none is signed.
+        `clock_ms` is this node's clock (quantum time bound, retry delays)."""
         self.keypair = keypair
         self.engine = engine
         self.pending = pending
         self.status = NodeStatus()
         self.final_rows: list[QuantumRow] = []
         self.sign_transaction = sign_transaction
+        self.evidence: list[EvidenceItem] = []
+        # When a frame from alpha last arrived (the shell's monotonic ms), None before any.
+        self.heard_ms: int | None = None
+        self._recent: dict[int, tuple[bytes, SignedQuantum]] = {}
+        self.clock_ms = clock_ms
+        # Quanta received but not executed yet (the first cannot be confirmed yet), each with
+        # whether its frame was alpha-signed; contiguous from apex + 1.
+        self.held: deque[tuple[SignedQuantum, bool]] = deque()
+        self.retry = RetryBackoff()
+        self.alpha_apex = 0
 
     @property
     def apex(self) -> int:
         """Returns the apex of the last quantum this node executed."""
         return self.engine.state.apex
 
-    def handle_frame(self, data: bytes) -> BatchOutcome:
+    def handle_frame(self, data: bytes, now_ms: int | None = None) -> BatchOutcome:
         """Handles a herald frame from alpha: a `QuantaBatch` in a `MessageEnvelope`.
 
         Once the settings are known, the frame must be signed by alpha's key; one check of that
         signature then stands for alpha's signature on each quantum in it (one verification
         per batch instead of one per quantum). Before, the batch starts with the settings
         quantum, which carries the auditors' own signatures, and each quantum's alpha
-        signature is checked against the settings it brings."""
+        signature is checked against the settings it brings. A frame that passed is a sign of
+        life of alpha at `now_ms` (monotonic, from the shell)."""
         envelope = decode_envelope_or_none(data)
         if envelope is None or not isinstance(envelope.message, QuantaBatch):
             return BatchOutcome()
@@ -99,36 +140,80 @@ class AuditorNode:
             if envelope.signature.signer != alpha_key or not signature_valid(data, envelope):
                 self.status.set(NodeState.FAILED, "a quanta batch was not signed by alpha")
                 return BatchOutcome()
+        if now_ms is not None:
+            self.heard_ms = now_ms
         batch = envelope.message
         return self.handle_batch(batch.quanta, batch.last_known_apex, config is not None)
 
     def handle_batch(
         self, quanta: tuple[SignedQuantum, ...], alpha_apex: int, alpha_signed: bool = False
     ) -> BatchOutcome:
-        """Executes and signs each new quantum in order; stops at a gap or a mismatch.
+        """Executes and signs each new quantum in order; stops at a gap, a mismatch, or a
+        quantum it cannot confirm yet (kept, with those after it, for `retry_held`).
 
         `alpha_signed`: the batch came in a frame alpha signed (`handle_frame`), so each
         quantum's own alpha signature is not verified again."""
         outcome = BatchOutcome()
         if self.status.state == NodeState.FAILED:
             return outcome
+        self.alpha_apex = alpha_apex  # the latest word of alpha, as every frame carries it
+        self._hold(quanta, alpha_signed, outcome)
+        if self.held and self.retry.due(self.clock_ms()):
+            self._execute_held(outcome)
+        if self.held:
+            outcome.retry_after_ms = max(0, self.retry.next_at_ms - self.clock_ms())
+        self._update_status(self.alpha_apex)
+        return outcome
+
+    def retry_held(self) -> BatchOutcome:
+        """Checks again the quanta kept while one could not be confirmed; signs what now is."""
+        return self.handle_batch((), self.alpha_apex)
+
+    def _hold(
+        self, quanta: tuple[SignedQuantum, ...], alpha_signed: bool, outcome: BatchOutcome
+    ) -> None:
+        last = self.held[-1][0].quantum.apex if self.held else self.apex
         for signed in quanta:
             apex = signed.quantum.apex
-            if apex <= self.apex:
+            if apex <= last:
+                if apex <= self.apex:
+                    if self._equivocates(signed):
+                        return
+                    self._sign_again(signed, outcome)
                 continue
-            if apex > self.apex + 1:
-                outcome.resend_from = self.apex
-                break
-            if not self._execute(signed, outcome, alpha_signed):
-                break
-        self._update_status(alpha_apex)
-        return outcome
+            if len(self.held) >= HELD_MAX:
+                return  # The rest comes again once these are done (a gap, then a resend).
+            if apex > last + 1:
+                outcome.resend_from = last
+                return
+            self.held.append((signed, alpha_signed))
+            last = apex
+
+    def _execute_held(self, outcome: BatchOutcome) -> None:
+        while self.held:
+            signed, alpha_signed = self.held[0]
+            try:
+                accepted = self._execute(signed, outcome, alpha_signed)
+            except NotYetConfirmed as waiting:
+                delay_ms = self.retry.wait(self.clock_ms(), waiting.retry_after_ms)
+                reason = f"cannot confirm yet ({waiting}); checking again in {delay_ms} ms"
+                self.status.set(NodeState.CHASING, reason)
+                return
+            if not accepted:
+                self.held.clear()
+                return
+            self.held.popleft()
+            self.retry.reset()
 
     def _execute(self, signed: SignedQuantum, outcome: BatchOutcome, alpha_signed: bool) -> bool:
         """Executes one quantum and, if this node is one of its signers, signs it; returns
-        False (and goes Failed) if the quantum cannot be accepted."""
+        False (and goes Failed) if the quantum cannot be accepted, raises NotYetConfirmed
+        (nothing changed) if it cannot be confirmed yet."""
+        quantum = signed.quantum
         try:
-            executed = self.engine.replay(signed.quantum)
+            previous_ms = self.engine.last_timestamp_ms
+            quantum_time_check(quantum.apex, quantum.timestamp, previous_ms, self.clock_ms())
+            executed = self.engine.replay(quantum)
         except QuantumMismatch as error:
             self.status.set(NodeState.FAILED, str(error))
             return False
@@ -146,10 +231,75 @@ class AuditorNode:
             result = AuditorResult(executed.apex, signature, self._tx_signature(signed))
             outcome.results.append(result)
         self.pending.record(executed)
+        self._remember(executed.payload_hash, signed)
         proof = PayloadProof(executed.payload_hash, signatures)
         self.final_rows.append(quantum_row(executed, 0, encode(proof)))
         outcome.executed.append(executed)
         return True
+
+    def _remember(self, payload: bytes, signed: SignedQuantum) -> None:
+        self._recent[signed.quantum.apex] = (payload, signed)
+        if len(self._recent) > RECENT_EXECUTED_MAX:
+            del self._recent[next(iter(self._recent))]
+
+    def _sign_again(self, signed: SignedQuantum, outcome: BatchOutcome) -> None:
+        """Signs again a quantum this node executed, when alpha sends it again: alpha does so
+        for quanta still waiting for signatures (the first ones may have been lost)."""
+        known = self._recent.get(signed.quantum.apex)
+        own = self._own_index()
+        if known is None or known[1].quantum != signed.quantum or own is None:
+            return
+        payload = known[0]
+        signature = NodeSignature(own, self.sign_payload(payload))
+        outcome.results.append(
+            AuditorResult(signed.quantum.apex, signature, self._tx_signature(signed))
+        )
+
+    def _equivocates(self, signed: SignedQuantum) -> bool:
+        """Tells whether a duplicate is another quantum alpha signed at an apex this node
+        executed (then kept as evidence, and this node Failed)."""
+        apex = signed.quantum.apex
+        known = self._recent.get(apex)
+        if known is None or known[1].quantum == signed.quantum:
+            return False
+        quantum = signed.quantum
+        payload = payload_hash(apex, quantum_hash(quantum), quantum.effects_proof)
+        config = self.engine.state.require_config()
+        alpha_key = config.auditor_keys[config.alpha_index]
+        signature = _signature_by(signed, config.alpha_index, alpha_key, payload)
+        if payload == known[0] or signature is None:
+            return False  # The same payload, or not alpha's word: nothing to prove.
+        first_payload, first = known
+        first_signature = _signature_by(first, config.alpha_index, alpha_key, first_payload)
+        self.evidence.append(
+            equivocation(
+                alpha_key,
+                int(apex),
+                SignedPayload(encode(first.quantum), first_payload, first_signature or b""),
+                SignedPayload(encode(quantum), payload, signature),
+                f"auditor {self._own_index()}",
+            )
+        )
+        self.status.set(
+            NodeState.FAILED,
+            f"alpha signed two different quanta at apex {apex}: alpha's key is compromised",
+        )
+        return True
+
+    def alpha_lost(self, reason: str) -> None:
+        """Leaves Ready (or Chasing) for Running: this node is no longer in step with alpha."""
+        if self.status.state in (NodeState.READY, NodeState.CHASING):
+            self.status.set(NodeState.RUNNING, f"lost alpha: {reason}")
+
+    def review_alpha(self, now_ms: int) -> None:
+        """Counts alpha as lost once nothing came from it for `ALPHA_SILENCE_MS`."""
+        if self.heard_ms is not None and now_ms - self.heard_ms > ALPHA_SILENCE_MS:
+            self.alpha_lost(f"nothing heard from alpha for over {ALPHA_SILENCE_MS // 1000} s")
+
+    def take_evidence(self) -> list[EvidenceItem]:
+        """Returns and forgets the evidence not yet handed out for persistence."""
+        evidence, self.evidence = self.evidence, []
+        return evidence
 
     def _tx_signature(self, signed: SignedQuantum) -> TxSignature | None:
         body = signed.quantum.body
@@ -195,3 +345,11 @@ class AuditorNode:
         """Returns and forgets the signed quanta not yet handed out for persistence."""
         rows, self.final_rows = self.final_rows, []
         return rows
+
+
+def _signature_by(signed: SignedQuantum, index: int, key: bytes, payload: bytes) -> bytes | None:
+    """Returns the signature of `payload` by node `index` (key `key`) in `signed`, if valid."""
+    for signature in signed.signatures:
+        if signature.auditor_index == index and verify_signature(key, payload, signature.signature):
+            return bytes(signature.signature)
+    return None

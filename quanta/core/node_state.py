@@ -1,11 +1,17 @@
 """Node states and the transitions a node may take between them (SPEC.md, States).
 
 Undefined (not initialized) -> Running (settings loaded, not yet in step) -> Rising (alpha
-collecting quanta from auditors) or Chasing (auditor catching up) -> Ready. Failed and Stopped
-are terminal for the process: a failed node stops signing until an operator restarts it.
+collecting quanta from auditors) or Chasing (auditor catching up) -> Ready. A Ready or Chasing
+node falls back to Running when it loses its peers (an auditor that hears nothing from alpha;
+alpha without a majority of auditors able to sign), and returns to Ready once in step again.
+Failed and Stopped are terminal for the process: a failed node stops signing until an operator
+restarts it. Every move to Failed is logged at ERROR with its cause, here, so no caller can
+fail a node silently.
 """
 
 from __future__ import annotations
+
+import logging
 
 from quanta.core.status import InvalidState
 from quanta.core.xdr.schema import NodeState
@@ -16,13 +22,17 @@ _ALLOWED: dict[NodeState, frozenset[NodeState]] = {
         {NodeState.RISING, NodeState.CHASING, NodeState.READY, NodeState.FAILED, NodeState.STOPPED}
     ),
     NodeState.RISING: frozenset({NodeState.READY, NodeState.FAILED, NodeState.STOPPED}),
-    NodeState.CHASING: frozenset({NodeState.READY, NodeState.FAILED, NodeState.STOPPED}),
+    NodeState.CHASING: frozenset(
+        {NodeState.READY, NodeState.RUNNING, NodeState.FAILED, NodeState.STOPPED}
+    ),
     NodeState.READY: frozenset(
         {NodeState.CHASING, NodeState.RUNNING, NodeState.FAILED, NodeState.STOPPED}
     ),
     NodeState.FAILED: frozenset({NodeState.STOPPED}),
     NodeState.STOPPED: frozenset(),
 }
+
+logger = logging.getLogger(__name__)
 
 
 class NodeStatus:
@@ -41,6 +51,8 @@ class NodeStatus:
             return True
         if state not in _ALLOWED[self.state]:
             return False
+        if state == NodeState.FAILED:
+            logger.error("node Failed (was %s): %s", self.state.name.capitalize(), reason)
         self.state, self.reason = state, reason
         return True
 

@@ -31,9 +31,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from quanta.core.config import Config
+from quanta.core.evidence import EvidenceItem, SignedPayload, equivocation
 from quanta.core.hashing import quantum_hash
 from quanta.core.keys import verify_signature
 from quanta.core.signatures import payload_hash
+from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import (
     ConstellationQuantum,
     ConstellationUpdate,
@@ -74,6 +76,10 @@ class Rising:
         self.answers_needed = answers_needed(len(config.auditor_keys), config.majority)
         self.candidates: dict[int, Candidate] = {}
         self.alpha_signed: dict[int, bytes] = {}
+        # The first alpha-signed quantum offered at each apex, and the evidence of a second
+        # one (kept before recovery fails).
+        self._first_signed: dict[int, SignedQuantum] = {}
+        self.evidence: list[EvidenceItem] = []
 
     def offer(self, auditor_key: bytes, quanta: tuple[SignedQuantum, ...], done: bool) -> None:
         """Adds an auditor's quanta; `done` says it has sent everything it holds."""
@@ -95,7 +101,19 @@ class Rising:
             return
         apex = signed.quantum.apex
         seen = self.alpha_signed.setdefault(apex, payload)
+        first = self._first_signed.setdefault(apex, signed)
         if seen != payload:
+            self.evidence.append(
+                equivocation(
+                    alpha,
+                    int(apex),
+                    SignedPayload(encode(first.quantum), seen, _signature_of(first, alpha, seen)),
+                    SignedPayload(
+                        encode(signed.quantum), payload, _signature_of(signed, alpha, payload)
+                    ),
+                    "a rising alpha",
+                )
+            )
             raise RisingFailed(
                 f"two different quanta signed by alpha at apex {apex}: alpha's key is compromised"
             )
@@ -177,3 +195,11 @@ def _alpha_signed_payload(
         if verify_signature(alpha_key, payload, signature.signature):
             return payload
     return None
+
+
+def _signature_of(signed: SignedQuantum, key: bytes, payload: bytes) -> bytes:
+    """Returns the signature by `key` of `payload` in `signed` (empty if none verifies)."""
+    for signature in signed.signatures:
+        if verify_signature(key, payload, signature.signature):
+            return bytes(signature.signature)
+    return b""

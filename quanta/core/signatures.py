@@ -24,6 +24,7 @@ signature among them. `SignatureSet` accumulates signatures as they arrive on a 
 
 from __future__ import annotations
 
+import enum
 import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Final
@@ -68,6 +69,15 @@ def majority(auditor_count: int) -> int:
     """Returns how many distinct auditor signatures make a result final: n // 2 + 1."""
     assert auditor_count >= 1
     return auditor_count // 2 + 1
+
+
+class Verdict(enum.Enum):
+    """What `SignatureSet.offer` made of a signature."""
+
+    ACCEPTED = "accepted"
+    UNKNOWN_SIGNER = "signer index out of range"
+    DUPLICATE = "signer already counted"
+    INVALID = "does not verify under the signer's key"
 
 
 class SignatureSet:
@@ -125,15 +135,24 @@ class SignatureSet:
 
         Out-of-range indexes, signers already present and invalid signatures are refused.
         """
+        return self.offer(signer_index, signature) is Verdict.ACCEPTED
+
+    def offer(self, signer_index: int, signature: bytes) -> Verdict:
+        """Like `add`, but says why a signature was refused: an invalid one is evidence
+        against its signer (`quanta.core.evidence`), a duplicate is not."""
         if not 0 <= signer_index < len(self._auditor_keys):
-            return False
+            return Verdict.UNKNOWN_SIGNER
         if signer_index in self._signatures:
-            return False
+            return Verdict.DUPLICATE
         public_key = self._auditor_keys[signer_index]
         if not verify_digest(public_key, self._payload_hash, signature):
-            return False
+            return Verdict.INVALID
         self._signatures[signer_index] = signature
-        return True
+        return Verdict.ACCEPTED
+
+    def signer_key(self, signer_index: int) -> bytes:
+        """Returns the public key of the auditor at `signer_index` (in range)."""
+        return self._auditor_keys[signer_index]
 
     def add_own(self, signer_index: int, signature: bytes) -> None:
         """Records the signature this node just made with its own key, unverified: a key pair

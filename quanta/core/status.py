@@ -85,3 +85,17 @@ class InvalidState(_FixedStatusError):  # noqa: N818 (status name)
     """Signals a request the node cannot serve in its current state, e.g. not Ready (450)."""
 
     STATUS = StatusCode.INVALID_STATE
+
+
+class NotYetConfirmed(Exception):  # noqa: N818 - a condition, not an error of the caller
+    """Signals that this node cannot confirm a quantum *yet*: its provider has not seen what
+    alpha reported, a provider's network failed, or the quantum is stamped ahead of this
+    node's clock. Not a ConstellationError on purpose: the engine must not turn it into a
+    mismatch. An auditor does not sign, keeps the quantum and checks it again later; only a
+    contradiction (a ConstellationError) makes it Failed. `retry_after_ms` is when a retry
+    can first succeed, if the cause knows (a clock that must catch up)."""
+
+    def __init__(self, message: str, retry_after_ms: int | None = None) -> None:
+        """Keeps the reason and, if known, the earliest useful retry."""
+        super().__init__(message)
+        self.retry_after_ms = retry_after_ms

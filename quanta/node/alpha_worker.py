@@ -2,9 +2,9 @@
 
 Executes the client requests the gateway hubs batch (`quanta.requests`), the constellation's
 initialization and settings updates, and the deposit notifications it polls from its payment
-providers; streams each quantum to the auditors through the herald, finalizes it with their
-signatures, and pays out withdrawals through the `PayoutDesk`, which its `AlphaNode` holds as
-its transaction builder. While Rising it gathers what the auditors hold above its apex.
+providers, and pays out withdrawals through the `PayoutDesk`, which its `AlphaNode` holds as
+its transaction builder. Everything it does with the auditors (streaming, heartbeats,
+signatures, catchups, Rising) is its base class's, `quanta.node.alpha_herald.AlphaHerald`.
 """
 
 from __future__ import annotations
@@ -22,40 +22,34 @@ from quanta.core.engine import Engine
 from quanta.core.pending import Batch
 from quanta.core.results import Delivery, ReplyTo, result_message
 from quanta.core.status import ConstellationError, StatusCode
-from quanta.core.xdr.codec import XdrError, decode, encode
+from quanta.core.xdr.codec import XdrError, decode
 from quanta.core.xdr.schema import (
-    MESSAGE,
-    CatchupQuantaBatch,
     ConstellationMessageEnvelope,
     MessageEnvelope,
     NodeState,
-    QuantaBatch,
-    ResultsBatch,
-    SignedQuantum,
 )
 from quanta.groups import GATEWAYS_GROUP, HERALD_GROUP
+from quanta.node.alpha_herald import AlphaHerald
 from quanta.node.deposits import DepositWatcher
-from quanta.node.engine_worker import EngineWorker, Task
+from quanta.node.engine_worker import Task, monotonic_ms
 from quanta.node.loader import node_pending, node_restore, node_status_publish
 from quanta.node.persistence import settings_record_persist
 from quanta.node.providers import NodeProviders
 from quanta.node.snapshot import snapshot_load
 from quanta.node_identity import node_keypair, now_ms
-from quanta.selectors import quanta_signed_after
 
 logger = logging.getLogger(__name__)
 
 
-class AlphaWorker(EngineWorker[AlphaNode]):
-    """Alpha's engine worker."""
+class AlphaWorker(AlphaHerald):
+    """Alpha's engine worker: requests, settings, deposits and payouts; what it does with the
+    auditors is `AlphaHerald`'s."""
 
     DEPOSIT_POLL_S = 0.2
-    CATCHUP_BATCH = 500
 
     providers: NodeProviders
-    payouts: PayoutDesk
     deposits: DepositWatcher
-    """Set by `load`, with the node."""
+    """Set by `load`, with the node (and `payouts`, declared by `AlphaHerald`)."""
 
     def load(self) -> AlphaNode:
         """Builds alpha from the database; Rising first if auditors may hold more."""
@@ -142,7 +136,7 @@ class AlphaWorker(EngineWorker[AlphaNode]):
         reply = events.engine_answer("update.result", 200, "settings updated")
         try:
             envelope = decode(ConstellationMessageEnvelope, event["envelope"])
-            executed = self.node.update_settings(envelope, now_ms())
+            executed = self.node.update_settings(envelope, now_ms(), monotonic_ms())
             self.providers.rebuild()
             reply["apex"] = executed.apex
             # Answered once final and persisted (with its settings record, quanta_persist):
@@ -153,64 +147,6 @@ class AlphaWorker(EngineWorker[AlphaNode]):
             _refused(reply, error)
         await asyncio.to_thread(node_status_publish, self.node)
         await self.channel_layer.send(event["reply"], reply)
-
-    # --- the auditors ------------------------------------------------------------------------
-
-    async def quanta_signatures(self, event: events.QuantaSignatures) -> None:
-        """Adds the signatures an auditor returned."""
-        batch = decode(ResultsBatch, event["results"])
-        deliveries: list[Delivery] = []
-        for result in batch.results:
-            index = result.signature.auditor_index
-            if self.node.signer_key(result.apex, index) != event["auditor_key"]:
-                continue  # An auditor may only speak for itself (its key at that quantum).
-            if result.tx_signature is not None:
-                self.payouts.offer(result.apex, result.tx_signature)
-            deliveries += self.node.add_signature(
-                result.apex, result.signature.auditor_index, result.signature.signature
-            )
-        self.deliver(deliveries)
-
-    async def herald_catchup(self, event: events.HeraldCatchup) -> None:
-        """Sends an auditor the quanta above its cursor."""
-        alpha = self.node
-        if alpha.status.state == NodeState.RISING:
-            rising = events.herald_rising(alpha.engine.state.apex)
-            await self.channel_layer.send(event["reply"], rising)
-            return
-        cursor = int(event["cursor"])
-        while cursor < alpha.engine.state.apex:
-            quanta = alpha.recent_after(cursor)
-            if quanta is None:
-                quanta = await database_sync_to_async(quanta_signed_after)(
-                    cursor, self.CATCHUP_BATCH
-                )
-            quanta = quanta[: self.CATCHUP_BATCH]
-            if not quanta:
-                break
-            batch = events.herald_quanta(self._quanta_batch(quanta))
-            await self.channel_layer.send(event["reply"], batch)
-            cursor = quanta[-1].quantum.apex
-
-    async def quanta_catchup(self, event: events.QuantaCatchup) -> None:
-        """Takes the quanta an auditor holds above alpha's apex (Rising)."""
-        batch = decode(CatchupQuantaBatch, event["batch"])
-        self.node.rising_offer(event["auditor_key"], batch.quanta, not batch.has_more)
-        await self.publish_status()
-
-    async def quanta_batch(self, event: events.QuantaBatch) -> None:
-        """Ignores a herald frame meant for an auditor's engine."""
-
-    async def stream_quanta(self) -> None:
-        """Streams the quanta executed since the last flush to every auditor."""
-        quanta = self.node.take_outgoing()
-        for start in range(0, len(quanta), self.CATCHUP_BATCH):
-            chunk = quanta[start : start + self.CATCHUP_BATCH]
-            batch = events.herald_quanta(self._quanta_batch(chunk))
-            await self.channel_layer.group_send(HERALD_GROUP, batch)
-
-    def _quanta_batch(self, quanta: list[SignedQuantum]) -> bytes:
-        return encode(QuantaBatch(0, tuple(quanta), self.node.engine.state.apex), MESSAGE)
 
     def batch_is_final(self, batch: Batch) -> bool:
         """Tells whether every quantum of the batch is final (it may be persisted)."""
@@ -231,7 +167,8 @@ class AlphaWorker(EngineWorker[AlphaNode]):
         while True:
             await asyncio.sleep(self.DEPOSIT_POLL_S)
             try:
-                await self.payouts.tick(self.node.engine.state, self.node.status.state)
+                node = self.node
+                await self.payouts.tick(node.engine.state, node.status.state, self.persisted.apex)
             except Exception:
                 logger.exception("paying out withdrawals failed; will retry")
 

@@ -3,14 +3,22 @@
 Re-executes and signs the quanta its herald link brings from alpha (`quanta.batch`) and sends
 back the results, or a resend request when it saw a gap. Its engine judges alpha's deposit
 notifications and withdrawal transactions through this node's own payment providers, and
-signs each withdrawal's transaction (`quanta.node.providers`). Requests meant for alpha are
-refused, as a client or operator that reached this node needs to hear.
+signs each withdrawal's transaction (`quanta.node.providers`). A quantum the node cannot
+confirm yet stays with the node, which checks it again after the delay it names
+(`BatchOutcome.retry_after_ms`). Requests meant for alpha are refused, as a client or operator
+that reached this node needs to hear.
+
+It tells alpha its state (a `StateUpdate`) in answer to every frame that brought nothing to
+sign (alpha's heartbeats) and whenever its state changed, and leaves Ready when it loses alpha:
+its link says the connection dropped (`quanta.link_down`) or nothing came for a while
+(`AuditorNode.review_alpha`, each tick).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Literal
 
 from channels.db import database_sync_to_async
@@ -18,7 +26,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from quanta import events
-from quanta.core.auditor import AuditorNode
+from quanta.core.auditor import AuditorNode, BatchOutcome
 from quanta.core.engine import Engine
 from quanta.core.results import Delivery, ReplyTo, result_message
 from quanta.core.status import StatusCode
@@ -26,11 +34,13 @@ from quanta.core.xdr.codec import XdrError, decode, encode
 from quanta.core.xdr.schema import (
     MESSAGE,
     ConstellationQuantum,
+    Limits,
     MessageEnvelope,
     NodeState,
     ResultsBatch,
+    StateUpdate,
 )
-from quanta.node.engine_worker import EngineWorker
+from quanta.node.engine_worker import EngineWorker, monotonic_ms
 from quanta.node.loader import node_pending, node_restore, node_status_publish
 from quanta.node.providers import (
     NodeProviders,
@@ -54,6 +64,9 @@ class AuditorWorker(EngineWorker[AuditorNode]):
     providers: NodeProviders
     """Set by `load`, with the node."""
 
+    _retry: asyncio.Task[None] | None = None
+    """The pending check of held quanta, if one is scheduled."""
+
     def load(self) -> AuditorNode:
         """Builds the auditor from the database, its engine checking through its providers."""
         loaded = snapshot_load()
@@ -72,17 +85,54 @@ class AuditorWorker(EngineWorker[AuditorNode]):
 
     async def quanta_batch(self, event: events.QuantaBatch) -> None:
         """Re-executes and signs the quanta alpha streamed."""
+        batch = event["batch"]
+        await self._handle(lambda: self.node.handle_frame(batch, monotonic_ms()), event["reply"])
+
+    async def _handle(self, handle: Callable[[], BatchOutcome], reply: str) -> None:
+        """Runs `handle` on the node, sends what it signed and, when there was nothing to sign
+        or the node's state changed, its state to alpha."""
         node = self.node
+        before = (node.status.state, node.status.reason)
         async with self._state_lock:
-            outcome = await database_sync_to_async(node.handle_frame)(event["batch"])
+            outcome = await database_sync_to_async(handle)()
             if any(isinstance(e.quantum.body, ConstellationQuantum) for e in outcome.executed):
                 self.providers.rebuild()
         if outcome.results:
             results = encode(ResultsBatch(0, tuple(outcome.results)), MESSAGE)
-            await self.channel_layer.send(event["reply"], events.herald_results(results))
+            await self.channel_layer.send(reply, events.herald_results(results))
+        if not outcome.results or before != (node.status.state, node.status.reason):
+            await self.channel_layer.send(reply, events.herald_results(self._report()))
         if outcome.resend_from is not None:
             resend = events.herald_resend(outcome.resend_from)
-            await self.channel_layer.send(event["reply"], resend)
+            await self.channel_layer.send(reply, resend)
+        if outcome.retry_after_ms is not None and self._retry is None:
+            self._retry = asyncio.create_task(self._retry_held(outcome.retry_after_ms, reply))
+
+    async def _retry_held(self, delay_ms: int, reply: str) -> None:
+        # A timer, not a synchronization: the provider's view or the clock must move on.
+        await asyncio.sleep(delay_ms / 1000)
+        self._retry = None
+        try:
+            await self._handle(self.node.retry_held, reply)
+        except Exception:
+            logger.exception("checking the held quanta again failed")
+
+    def _report(self) -> bytes:
+        status = self.node.status
+        reason = status.reason.encode()[: Limits.DESCRIPTION_MAX].decode(errors="ignore")
+        return encode(StateUpdate(0, status.state, self.node.apex, reason), MESSAGE)
+
+    async def quanta_link_down(self, event: events.QuantaLinkDown) -> None:
+        """Leaves Ready: the herald link lost alpha."""
+        self.node.alpha_lost(event["reason"])
+        await self.publish_status()
+
+    def review(self) -> None:
+        """Counts alpha as lost once it has been silent too long."""
+        self.node.review_alpha(monotonic_ms())
+
+    async def quanta_auditor_state(self, event: events.QuantaAuditorState) -> None:
+        """Ignores an auditor's presence (alpha tracks it)."""
 
     # --- what only alpha does ----------------------------------------------------------------
 

@@ -3,8 +3,9 @@
 One instance handles every message of the `quanta` channel, one at a time (`AlphaWorker`
 and `AuditorWorker` add their role's handlers; `quanta.routing` picks the one
 CONSTELLATION_ROLE names). This base loads the node, runs the flush loop (final quanta and
-snapshot batches to the database, status and market data published), sends results through
-`ResultOutbox`, and answers the requests that wait until their quantum is final.
+snapshot batches to the database, evidence records, status and market data published), sends
+results through `ResultOutbox`, and answers the requests that wait until their quantum is
+final. Each tick of that loop also lets the role review its peers (`review`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from channels.layers import get_channel_layer
 
 from chronicler.publisher import MarketPublisher
 from quanta import gc_policy
+from quanta.core.durable import PersistedPrefix
+from quanta.core.evidence import EvidenceItem
+from quanta.core.keys import encode_public_key
 from quanta.core.pending import Batch, QuantumRow
 from quanta.core.results import Delivery
 from quanta.core.xdr.schema import NodeState
@@ -28,12 +32,17 @@ from quanta.dispatch import DirectDispatchMixin
 from quanta.events import EngineAnswer
 from quanta.node.loader import RunningNode, node_status_publish
 from quanta.node.outbox import ResultOutbox
-from quanta.node.persistence import batch_persist, quanta_persist
+from quanta.node.persistence import batch_persist, evidence_persist, quanta_persist
 from quanta.node_identity import history_kept
 
 logger = logging.getLogger(__name__)
 
 Task = Coroutine[Any, Any, None]
+
+
+def monotonic_ms() -> int:
+    """Returns the monotonic clock in ms: what the cores' liveness bounds are measured in."""
+    return time.monotonic_ns() // 1_000_000
 
 
 class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type: ignore[misc]
@@ -62,6 +71,9 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
         self._last_cut = time.monotonic()
         self._last_publish = 0.0
         self._published: tuple[NodeState, int] = (NodeState.UNDEFINED, 0)
+        # How far the rows this node handed out are on disk (alpha: its final quanta), known
+        # from the flush loop itself, so readers (the payout tick) need no query.
+        self.persisted = PersistedPrefix(0)
 
     def load(self) -> N:
         """Builds the node from the database (runs in a thread)."""
@@ -76,6 +88,14 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
 
     async def stream_quanta(self) -> None:
         """Sends what must leave before each flush (alpha: new quanta to the auditors)."""
+
+    def review(self) -> None:
+        """Reviews the node's peers once per tick (alpha: can a majority sign? an auditor: is
+        alpha still there?); a change of state is published by the same tick."""
+
+    async def collect_evidence(self) -> list[EvidenceItem]:
+        """Returns the evidence the node gathered since the last flush."""
+        return self.node.take_evidence()
 
     def batch_is_final(self, batch: Batch) -> bool:
         """Tells whether every quantum of a snapshot batch is final (alpha waits for it)."""
@@ -96,6 +116,8 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
     async def start(self) -> None:
         """Loads the node and publishes its state and (history kept) the market data."""
         self.node = await database_sync_to_async(self.load)()
+        # What `load` replayed is on disk; Rising adds nothing here until it is flushed.
+        self.persisted = PersistedPrefix(self.node.engine.state.apex)
         await asyncio.to_thread(node_status_publish, self.node)
         self._last_cut = time.monotonic()
         if history_kept():
@@ -119,6 +141,7 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
         while True:
             await asyncio.sleep(self.FLUSH_INTERVAL_S)
             try:
+                self.review()
                 await self.stream_quanta()
                 await self._flush(force=False)
                 await self._publish_when_due()
@@ -153,9 +176,11 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
                 self.node.final_rows[:0] = rows
                 raise
             self.outbox.finals_persisted(len(rows))
+            self.persisted.persisted(row.apex for row in rows)
             await self._reply_final(rows)
             if self.market_data is not None:
                 self.market_data.fold_rows(rows)
+        await self._persist_evidence()
         elapsed = time.monotonic() - self._last_cut
         pending = self.node.pending
         if pending.is_due(elapsed) or (force and pending.count):
@@ -166,6 +191,18 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
             await database_sync_to_async(batch_persist)(batch=self._batches[0])
             self._batches.pop(0)
             await asyncio.to_thread(node_status_publish, self.node)
+
+    async def _persist_evidence(self) -> None:
+        evidence = await self.collect_evidence()
+        if not evidence:
+            return
+        for item in evidence:
+            logger.error("evidence against %s: %s", encode_public_key(item.signer), item.detail)
+        try:
+            await database_sync_to_async(evidence_persist)(items=evidence)
+        except Exception:
+            self.node.evidence[:0] = evidence
+            raise
 
     async def _reply_final(self, rows: list[QuantumRow]) -> None:
         for row in rows:

@@ -16,12 +16,13 @@ from typing import Protocol
 from django.conf import settings
 
 from quanta.core.engine import Engine
+from quanta.core.evidence import EvidenceItem
 from quanta.core.keys import KeyPair
 from quanta.core.node_state import NodeStatus
 from quanta.core.pending import PendingUpdates, QuantumRow
 from quanta.core.xdr.schema import NodeState
 from quanta.herald_admission import keys_in_force_publish
-from quanta.node.snapshot import LoadedNode
+from quanta.node.snapshot import LoadedNode, quantum_timestamp_ms
 from quanta.node_status import status_publish
 
 logger = logging.getLogger(__name__)
@@ -36,9 +37,14 @@ class RunningNode(Protocol):
     pending: PendingUpdates
     status: NodeStatus
     final_rows: list[QuantumRow]
+    evidence: list[EvidenceItem]
 
     def take_final_rows(self) -> list[QuantumRow]:
         """Returns and forgets the final quanta not yet handed out for persistence."""
+        ...
+
+    def take_evidence(self) -> list[EvidenceItem]:
+        """Returns and forgets the evidence not yet handed out for persistence."""
         ...
 
 
@@ -57,10 +63,12 @@ def node_restore(node: RunningNode, loaded: LoadedNode, *, is_alpha: bool) -> bo
     if loaded.state_hash is not None and state.state_hash() != loaded.state_hash:
         node.status.set(NodeState.FAILED, "snapshot does not match its state hash")
         return False
+    node.engine.last_timestamp_ms = quantum_timestamp_ms(state.apex)
     for quantum in loaded.quanta_above:
-        node.engine.replay(quantum, verified=True)
-    node.pending.count += len(loaded.quanta_above)
-    _mark_replayed_dirty(node)
+        # Recorded like any executed quantum, so the next batch rewrites exactly the rows they
+        # touched, removed ones included (a withdrawal or order the replay removed is no
+        # longer in the state: marking only what is left kept it in the snapshot for good).
+        node.pending.record(node.engine.replay(quantum, verified=True))
     logger.info("engine loaded at apex %d (%d replayed)", state.apex, len(loaded.quanta_above))
     config = state.config
     if config is None:
@@ -71,17 +79,6 @@ def node_restore(node: RunningNode, loaded: LoadedNode, *, is_alpha: bool) -> bo
         )
         return False
     return True
-
-
-def _mark_replayed_dirty(node: RunningNode) -> None:
-    # Replayed quanta changed rows the snapshot does not have yet: mark everything so the next
-    # batch rewrites it. Rare (only after a crash) and bounded by one batch of quanta.
-    state = node.engine.state
-    node.pending.accounts.update(account.id for account in state.accounts)
-    if state.exchange is not None:
-        node.pending.orders.update(state.exchange.orders)
-    node.pending.providers.update(state.cursors)
-    node.pending.withdrawals.update(state.withdrawals)
 
 
 def node_status_publish(node: RunningNode) -> None:

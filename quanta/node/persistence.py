@@ -3,6 +3,7 @@ across the rows of every app (quanta, exchange, payments, chronicler).
 
 - `quanta_persist` appends final quanta (and their per-account effects groups) to the chain.
 - `batch_persist` moves the snapshot of the state rows to a newer apex, in one transaction.
+- `evidence_persist` keeps the evidence records the node gathered (`quanta.core.evidence`).
 
 `quanta.node.snapshot` reads them back.
 """
@@ -18,6 +19,7 @@ from chronicler.services import trades_persist
 from exchange.models import AccountRecord, BalanceRecord, OrderRecord
 from payments.models import WithdrawalRecord
 from quanta.copy_insert import records_delete, records_insert
+from quanta.core.evidence import EvidenceItem
 from quanta.core.pending import Batch, QuantumRow
 from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (
@@ -29,6 +31,7 @@ from quanta.core.xdr.schema import (
 )
 from quanta.models import (
     EffectsGroupRecord,
+    EvidenceRecord,
     ProviderCursorRecord,
     QuantumRecord,
     SettingsRecord,
@@ -183,4 +186,26 @@ def _withdrawals_persist(batch: Batch) -> None:
             for w in batch.withdrawals
         ],
         ignore_conflicts=True,
+    )
+
+
+def evidence_persist(*, items: Sequence[EvidenceItem]) -> None:
+    """Writes evidence records, both signed payloads of each (the second may be absent)."""
+    EvidenceRecord.objects.bulk_create(
+        [
+            EvidenceRecord(
+                kind=item.kind.value,
+                signer=item.signer,
+                apex=item.apex,
+                detail=item.detail,
+                quantum=item.first.quantum,
+                payload_hash=item.first.payload_hash,
+                signature=item.first.signature,
+                other_quantum=item.second.quantum if item.second else b"",
+                other_payload_hash=item.second.payload_hash if item.second else b"",
+                other_signature=item.second.signature if item.second else b"",
+                carrier=item.carrier,
+            )
+            for item in items
+        ]
     )

@@ -5,10 +5,15 @@ settings quantum executes. Each gets this node's key and its own options
 (settings.PAYMENT_PROVIDERS, never part of the constellation settings). An auditor's engine
 judges alpha's deposit notifications and withdrawal transactions through its own providers
 (`deposit_validator`, `transaction_validator`) and signs each withdrawal's transaction
-(`transaction_signer`); alpha builds both itself (`payments.payouts.PayoutDesk`).
+(`transaction_signer`); alpha builds both itself (`payments.payouts.PayoutDesk`). A provider
+that fails for any other reason than a verdict (its network, its database) cannot confirm
+yet: the check raises NotYetConfirmed, and the auditor tries again later.
 """
 
 from __future__ import annotations
+
+import logging
+from collections.abc import Callable
 
 from django.conf import settings
 
@@ -19,8 +24,23 @@ from quanta.core.keys import KeyPair
 from quanta.core.processors.deposit import DepositValidator
 from quanta.core.processors.withdrawal import TransactionValidator
 from quanta.core.state import ConstellationState
-from quanta.core.status import BadRequest
+from quanta.core.status import BadRequest, ConstellationError, NotYetConfirmed
 from quanta.core.xdr.schema import DepositQuantum, TxSignature, WithdrawalQuantum, WithdrawalRequest
+
+logger = logging.getLogger(__name__)
+
+
+def provider_verdict(provider_id: str, check: Callable[[], None]) -> None:
+    """Runs a provider's check: its verdict (a ConstellationError: contradicts) or its wait
+    (NotYetConfirmed) passes through; any other failure (network, database) means it could
+    not look, so it cannot confirm yet."""
+    try:
+        check()
+    except (ConstellationError, NotYetConfirmed):
+        raise
+    except Exception as error:
+        logger.warning("provider %s could not check: %r", provider_id, error)
+        raise NotYetConfirmed(f"provider {provider_id} could not check: {error!r}") from error
 
 
 class NodeProviders:
@@ -73,7 +93,10 @@ def deposit_validator(providers: NodeProviders) -> DepositValidator:
         config = state.require_config()
         initial = config.providers[body.provider].init_cursor
         pending = pending_transactions(state, body.provider)
-        provider.validate_notification(body, state.cursors.get(body.provider, initial), pending)
+        prev_cursor = state.cursors.get(body.provider, initial)
+        provider_verdict(
+            body.provider, lambda: provider.validate_notification(body, prev_cursor, pending)
+        )
 
     return validate
 
@@ -82,7 +105,11 @@ def transaction_validator(providers: NodeProviders) -> TransactionValidator:
     """Returns the auditor's check that a withdrawal's transaction pays out its request."""
 
     def validate(apex: int, timestamp_ms: int, request: WithdrawalRequest, tx: bytes) -> None:
-        providers.require(request.provider).validate_withdrawal(apex, timestamp_ms, request, tx)
+        provider = providers.require(request.provider)
+        provider_verdict(
+            request.provider,
+            lambda: provider.validate_withdrawal(apex, timestamp_ms, request, tx),
+        )
 
     return validate
 

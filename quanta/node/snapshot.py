@@ -104,3 +104,10 @@ def _withdrawals_load(state: ConstellationState) -> None:
 def _quanta_above(apex: int) -> list[Quantum]:
     records = QuantumRecord.objects.filter(apex__gt=apex).order_by("apex")
     return [decode(Quantum, bytes(record.data)) for record in records]
+
+
+def quantum_timestamp_ms(apex: int) -> int:
+    """Returns the timestamp of the persisted quantum at `apex` (0 if none): the engine's
+    previous timestamp after a restart, so quantum time never goes back across one."""
+    stamp = QuantumRecord.objects.filter(apex=apex).values_list("timestamp_ms", flat=True).first()
+    return int(stamp or 0)

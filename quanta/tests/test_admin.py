@@ -43,6 +43,7 @@ READ_ONLY_PAGES = [
     "quanta/settingsrecord",
     "quanta/providercursorrecord",
     "quanta/snapshotrecord",
+    "quanta/evidencerecord",
     "exchange/accountrecord",
     "exchange/balancerecord",
     "exchange/orderrecord",

@@ -159,3 +159,30 @@ async def test_a_full_engine_channel_refuses_the_batch_and_frees_its_room() -> N
     await session.until(lambda: len(session.refusals) == 2)
     assert session.refusals == [b"r1", b"r2"]
     assert hub.waiting == 0
+
+
+async def test_one_connection_cannot_take_the_whole_room() -> None:
+    # Admission was per process only: one connection could fill it and every other client of
+    # the process got 429.
+    hub = GatewayHub(InMemoryChannelLayer(), 10, 60.0, session_inflight_max=3)
+    await hub.start()
+    greedy, polite = hub.open(Recorder()), hub.open(Recorder())
+    for data in (b"r1", b"r2", b"r3"):
+        assert hub.admit(greedy)
+        hub.submit(greedy, data)
+    assert not hub.admit(greedy)
+    assert hub.admit(polite)
+    (batch,) = await engine_batches(hub, 1)
+    await hub.dispatch({"type": "hub.replies", "replies": [], "consumed": [batch["batch"]]})
+    assert hub.admit(greedy)  # credited by the engine: its room is back
+
+
+async def test_a_key_gets_at_most_its_share_of_connections() -> None:
+    hub = GatewayHub(InMemoryChannelLayer(), 10, 60.0, key_sessions_max=2)
+    await hub.start()
+    numbers = [hub.open(Recorder()) for _ in range(3)]
+    assert [hub.bind(n, ALICE) for n in numbers] == [True, True, False]
+    assert hub.bind(numbers[2], BOB)  # another key has its own share
+    hub.close(numbers[0], ALICE)
+    fourth = hub.open(Recorder())
+    assert hub.bind(fourth, ALICE)

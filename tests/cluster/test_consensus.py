@@ -4,7 +4,8 @@ Goal: show that a quantum is final only with a majority of valid signatures (alp
 included), that the constellation keeps finalizing when a minority of auditors is down, that a
 restarted auditor catches up (Chasing -> Ready), that alpha killed with -9 recovers every
 finalized quantum from the auditors (Rising), that all nodes end with the same state hash, and
-that a tampering auditor neither counts nor blocks the honest majority.
+that a tampering auditor neither counts nor blocks the honest majority, and leaves evidence
+at alpha (counted in its info, each record re-verifying, all against the tamperer's key).
 Method: clusters of 3 and 5 nodes from tools/cluster.py; the real client checks signatures
 against the auditor keys from /api/constellation/info. Bounded waits throughout.
 """
@@ -162,5 +163,29 @@ def test_three_of_five_and_a_tampering_auditor(tmp_path_factory: pytest.TempPath
             await bob.close()
 
         run(scenario())
+        _assert_evidence_against(cluster, cluster.nodes[4].keypair.public_key_strkey, 7)
     finally:
         cluster.stop()
+
+
+EVIDENCE_CHECK = (
+    "from quanta.admin import evidence_item; from quanta.core.evidence import evidence_holds; "
+    "from quanta.core.keys import encode_public_key; from quanta.models import EvidenceRecord; "
+    "records = list(EvidenceRecord.objects.all()); "
+    "print(all(evidence_holds(evidence_item(r)) for r in records), "
+    "*sorted({encode_public_key(bytes(r.signer)) for r in records}))"
+)
+
+
+def _assert_evidence_against(cluster: Cluster, signer: str, at_least: int) -> None:
+    """Waits until alpha counts `at_least` evidence records; checks them all on its database."""
+    deadline = time.monotonic() + 20
+    while int(str(cluster.info()["evidence_count"])) < at_least:
+        assert time.monotonic() < deadline, cluster.info()
+        time.sleep(0.2)
+    assert cluster.manage(cluster.alpha, "shell", "-v", "0", "-c", EVIDENCE_CHECK).split() == [
+        "True",
+        signer,
+    ]
+    for auditor in cluster.nodes[1:]:
+        assert cluster.info(auditor)["evidence_count"] == 0

@@ -93,6 +93,35 @@ async def funded(cluster: Cluster, amount: str) -> ConstellationClient:
     return client
 
 
+def test_an_update_whose_new_auditors_are_not_there_is_refused_and_nothing_stalls(
+    five: Cluster,
+) -> None:
+    # Executed anyway, it would wait for signatures that never come, and so would everything
+    # after it: refused with a reason instead, after the bounded wait for the auditors.
+    current = settings_from_json(five.info())
+    ghosts = [KeyPair.random(), KeyPair.random()]
+    auditors = (
+        current.auditors[0],
+        *(AuditorSettings(k.public_key, "http://127.0.0.1:9") for k in ghosts),
+    )
+    settings = dataclasses.replace(current, version=current.version + 1, auditors=auditors)
+    update = ConstellationUpdate(int(time.time()), settings)
+    signers = [five.nodes[1].keypair, five.nodes[2].keypair]
+    envelope = encode(update_envelope(update, [update_sign(update, k) for k in signers]))
+    body = json.dumps({"envelope": base64.b64encode(envelope).decode()})
+    answer = http_post_json(f"{five.alpha.url}/api/constellation/update", body)
+    assert answer["status"] == 450, answer
+    assert "could not finalize" in str(answer["description"]), answer
+    assert "not connected" in str(answer["description"]), answer
+    assert five.info()["settings_version"] == current.version
+
+    async def still_finalizing() -> None:
+        alice = await funded(five, "5")
+        await alice.close()
+
+    run(still_finalizing())
+
+
 def test_replacing_two_of_three_auditors_finalizes_and_the_new_set_carries_on(
     five: Cluster,
 ) -> None:

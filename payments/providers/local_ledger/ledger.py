@@ -4,8 +4,10 @@ Accounts are addresses (any string; constellation keys are G... strkeys); balanc
 incoming minus outgoing applied transfers; the issuer mints without limit (the faucet).
 A vault is a `LedgerAccount` with signers: anyone can pay into it, and it pays out only
 through `vault_submit` with a majority of its signers' signatures (`payments.core.local_ledger`
-has the rules). Transfers are numbered by their id: the ledger's sequence, the providers'
-cursor. The ledger's clock is this server's wall clock, as a real network's would be its own.
+has the rules). Entries are numbered by their journal position (`journal_advance`): the
+ledger's sequence and the providers' cursor, given in commit order without gaps, so a reader
+past position p never meets an earlier entry later. The ledger's clock is this server's wall
+clock, as a real network's would be its own.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import hashlib
 import time
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import Sum
 
 from payments.core.local_ledger import (
@@ -35,6 +37,26 @@ APPLIED = "applied"
 CANCELLED = "cancelled"
 
 
+_JOURNAL_ADVANCE = (
+    "INSERT INTO payments_ledgerjournal (id, position) VALUES (1, 1) ON CONFLICT (id)"
+    " DO UPDATE SET position = payments_ledgerjournal.position + 1 RETURNING position"
+)
+
+
+def journal_advance() -> int:
+    """Returns the journal position of the entry the current ledger transaction writes.
+
+    The journal's one row stays locked until that transaction ends, so ledger writes are
+    serialized and positions are given in commit order: the next writer waits here, then
+    reads the committed position (or the same one again, if this transaction rolled back).
+    Call it inside the transaction, before anything it must serialize (balance checks)."""
+    assert connections["ledger"].in_atomic_block, "a journal position needs a transaction"
+    with connections["ledger"].cursor() as cursor:
+        cursor.execute(_JOURNAL_ADVANCE)
+        row = cursor.fetchone()
+    return int(row[0])
+
+
 def ledger_now_ms() -> int:
     """Returns the ledger's clock in milliseconds."""
     return time.time_ns() // 1_000_000
@@ -52,10 +74,11 @@ def ledger_transfer(
     source: str, destination: str, asset: str, amount: int, reference: str = ""
 ) -> int:
     """Moves funds from an account without signers (refusing overdrafts except for the
-    issuer); returns the transfer's sequence number."""
+    issuer); returns the transfer's journal position."""
     if amount <= 0:
         raise ValueError("amount must be positive")
     with transaction.atomic(using="ledger"):
+        position = journal_advance()  # Also serializes the balance check below.
         if LedgerAccount.objects.filter(address=source).exists():
             raise ValueError(f"{source} has signers: it pays only through signed transactions")
         if source != ISSUER and ledger_balance(source, asset) < amount:
@@ -68,8 +91,9 @@ def ledger_transfer(
             amount=Decimal(amount),
             reference=reference,
             tx_hash=digest.digest(),
+            position=position,
         )
-    return int(record.id)
+    return int(record.position)
 
 
 def faucet_deposit(public_key: str, vault: str, asset: str, amount: int) -> int:
@@ -92,7 +116,7 @@ def vault_open(address: str, signers: tuple[bytes, ...], threshold: int) -> Ledg
 
 
 def vault_submit(data: bytes, signatures: list[TxSignature]) -> int:
-    """Applies a signed vault transaction; returns its transfer's sequence number.
+    """Applies a signed vault transaction; returns its transfer's journal position.
     Raises LedgerRuleError if any rule of the ledger refuses it."""
     tx = transaction_decode(data)
     with transaction.atomic(using="ledger"):
@@ -108,7 +132,7 @@ def vault_submit(data: bytes, signatures: list[TxSignature]) -> int:
 
 def vault_cancel(data: bytes) -> int:
     """Cancels an expired vault transaction that was never applied (its reference can then
-    never be used); returns the sequence number of the cancellation."""
+    never be used); returns the journal position of the cancellation."""
     tx = transaction_decode(data)
     with transaction.atomic(using="ledger"):
         vault = _vault_locked(tx.source)
@@ -138,6 +162,7 @@ def _record(
         raise LedgerRuleError("a vault transaction needs a reference")
     try:
         with transaction.atomic(using="ledger"):
+            position = journal_advance()
             record = LedgerTransfer.objects.create(
                 source=tx.source,
                 destination=tx.destination,
@@ -146,9 +171,10 @@ def _record(
                 reference=tx.reference,
                 tx_hash=transaction_hash(data),
                 status=status,
+                position=position,
             )
     except IntegrityError:
         raise LedgerRuleError("the transaction was already applied or cancelled") from None
     vault.sequence += 1
     vault.save(update_fields=["sequence"])
-    return int(record.id)
+    return int(record.position)

@@ -3,15 +3,18 @@
 The ledger (`ledger`, beside this module) lives in its own database (alias `ledger`) shared by
 all nodes of a local constellation. A transfer into the vault is a deposit for the payer's key;
 an entry out of the vault with `reference = "withdrawal:<id>"` settles that withdrawal:
-applied = paid out, cancelled (expired unapplied) = failed. The cursor is the sequence number
-(id) of the last ledger entry reported. Withdrawal transactions are `payments.core.local_ledger`
-transactions, valid until the quantum's timestamp plus the node's TTL (option `ttl_ms`).
+applied = paid out, cancelled (expired unapplied) = failed. The cursor is the journal position
+of the last ledger entry reported: positions are given in commit order without gaps, so every
+node reading between two cursors sees the same entries, and none appears later below a cursor.
+Withdrawal transactions are `payments.core.local_ledger` transactions, valid until the
+quantum's timestamp plus the node's TTL (option `ttl_ms`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from itertools import takewhile
 
 from django.db.models import Q
 
@@ -96,12 +99,16 @@ class LocalLedgerProvider(PaymentProvider):
         self, after: int, until: int | None, older_than: datetime | None
     ) -> list[LedgerTransfer]:
         vault = self.settings.vault
-        query = LedgerTransfer.objects.filter(Q(destination=vault) | Q(source=vault), id__gt=after)
+        query = LedgerTransfer.objects.filter(
+            Q(destination=vault) | Q(source=vault), position__gt=after
+        )
         if until is not None:
-            query = query.filter(id__lte=until)
-        if older_than is not None:
-            query = query.filter(created_at__lte=older_than)
-        return list(query.order_by("id")[:NOTIFICATION_ITEMS_MAX])
+            query = query.filter(position__lte=until)
+        transfers = list(query.order_by("position")[:NOTIFICATION_ITEMS_MAX])
+        if older_than is None:
+            return transfers
+        # Only a prefix in journal order: the cursor must never pass a younger entry.
+        return list(takewhile(lambda record: record.created_at <= older_than, transfers))
 
     def _notification(self, transfers: list[LedgerTransfer], cursor: str) -> Notification:
         tokens = self._token_assets()
@@ -116,7 +123,7 @@ class LocalLedgerProvider(PaymentProvider):
                 outcome = self._withdrawal_outcome(record)
                 if outcome is not None:
                     withdrawals.append(outcome)
-        last = str(transfers[-1].id) if transfers else cursor
+        last = str(transfers[-1].position) if transfers else cursor
         return Notification(last, tuple(items), tuple(withdrawals))
 
     def _withdrawal_outcome(self, record: LedgerTransfer) -> WithdrawalOutcome | None:

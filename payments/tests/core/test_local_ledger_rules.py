@@ -78,14 +78,27 @@ def test_payout_book_is_due_at_the_threshold_and_retries_with_backoff() -> None:
     book.add(7, "local-vault", data, expiry_ms=10_000)
     for signer in SIGNERS[:2]:
         book.add_signature(7, transaction_sign(data, signer))
-    assert book.due(3, 0) == []
+    assert book.due(3, 0, persisted_apex=7) == []
     book.add_signature(7, transaction_sign(data, SIGNERS[2]))
-    (payout,) = book.due(3, 0)
+    (payout,) = book.due(3, 0, persisted_apex=7)
     book.refused(payout, 1_000, permanent=False)
-    assert book.due(3, 1_100) == []
-    assert book.due(3, 1_500) == [payout]
-    assert book.due(3, 10_000) == []  # Expired: only cancellation is left.
+    assert book.due(3, 1_100, persisted_apex=7) == []
+    assert book.due(3, 1_500, persisted_apex=7) == [payout]
+    assert book.due(3, 10_000, persisted_apex=7) == []  # Expired: only cancellation is left.
     assert book.expired(10_001) == [payout]
     book.forget_settled(set())
     assert book.payouts == {}
     assert not book.add_signature(7, transaction_sign(data, SIGNERS[0]))
+
+
+def test_payout_book_is_not_due_above_alphas_persisted_prefix() -> None:
+    # Signatures are not enough: a quantum alpha has not persisted can be replaced at its
+    # apex after a crash, and the vault would have paid what the constellation never debits.
+    book = PayoutBook()
+    data = _tx()
+    book.add(7, "local-vault", data, expiry_ms=10_000)
+    for signer in SIGNERS:
+        book.add_signature(7, transaction_sign(data, signer))
+    assert book.due(3, 0, persisted_apex=6) == []
+    assert [p.withdrawal_id for p in book.due(3, 0, persisted_apex=7)] == [7]
+    assert [p.withdrawal_id for p in book.due(3, 0, persisted_apex=9)] == [7]

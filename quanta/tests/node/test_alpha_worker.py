@@ -26,7 +26,7 @@ from payments.providers.local_ledger.ledger import faucet_deposit
 from quanta import events
 from quanta.core.auditor import AuditorNode
 from quanta.core.engine import Engine
-from quanta.core.envelopes import server_frame
+from quanta.core.envelopes import envelope_bytes, server_frame
 from quanta.core.keys import KeyPair
 from quanta.core.pending import PendingUpdates
 from quanta.core.status import StatusCode
@@ -197,7 +197,11 @@ async def test_a_quantum_becomes_final_with_the_auditor_s_signature(
 
     apexes, signed = await auditor_signs()
     assert apexes == [1]
-    await alpha.send(events.quanta_signatures(AUDITOR.public_key, encode(signed)))
+    await alpha.send(
+        events.quanta_signatures(
+            AUDITOR.public_key, envelope_bytes(encode(signed, MESSAGE), AUDITOR)
+        )
+    )
     await database_sync_to_async(fund)(ALICE)
     apexes, signed = await auditor_signs()
     assert apexes == [2]
@@ -205,7 +209,11 @@ async def test_a_quantum_becomes_final_with_the_auditor_s_signature(
     node = alpha.worker.node
     assert 2 in node.unfinalized and all(row.apex != 2 for row in node.final_rows)
     assert 2 not in await database_sync_to_async(recorded_apexes)()
-    await alpha.send(events.quanta_signatures(AUDITOR.public_key, encode(signed)))
+    await alpha.send(
+        events.quanta_signatures(
+            AUDITOR.public_key, envelope_bytes(encode(signed, MESSAGE), AUDITOR)
+        )
+    )
     (result,) = (await account_results(layer, hub, {ALICE.public_key})).values()
     assert isinstance(result, QuantumResultMessage) and result.apex == 2
     assert [s.auditor_index for s in result.payload_proof.signatures] == [0, 1]

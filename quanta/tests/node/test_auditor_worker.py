@@ -44,12 +44,16 @@ from quanta.core.testing import (
 from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (
     MESSAGE,
+    DepositItem,
     DepositQuantum,
+    NodeState,
     PaymentRequest,
+    PaymentResult,
     QuantaBatch,
     ResultMessage,
     ResultsBatch,
     SignedQuantum,
+    StateUpdate,
 )
 from quanta.groups import GATEWAYS_GROUP
 from quanta.models import QuantumRecord
@@ -155,9 +159,13 @@ def not_signed_by_alpha(alpha: Alpha) -> bytes:
     return alpha.frame(alpha.take(), signer=AUDITOR)
 
 
-def deposit_not_in_the_vault(alpha: Alpha) -> bytes:
-    # A notification of alpha's own making: nothing was paid into the vault.
-    alpha.node.notify(deposit_quantum(5, [(ALICE, "USD", 100 * UNIT)]), now_ms())
+def deposit_the_vault_contradicts(alpha: Alpha) -> bytes:
+    # A notification of alpha's own making at a cursor the vault has reached: it shows
+    # another payment there.
+    faucet_deposit(ALICE.public_key_strkey, "VAULT", "USD", 100 * UNIT)
+    (_, provider), *_ = NodeProviders(ALPHA, alpha.node.engine.state).current().items()
+    cursor = provider.notification_after(provider.settings.init_cursor, now_ms()).cursor
+    alpha.node.notify(deposit_quantum(int(cursor), [(ALICE, "USD", 200 * UNIT)]), now_ms())
     return alpha.frame(alpha.take())
 
 
@@ -166,7 +174,7 @@ def deposit_not_in_the_vault(alpha: Alpha) -> bytes:
     [
         (wrong_effects_proof, "quantum 2: effects proof differs from alpha's"),
         (not_signed_by_alpha, "not signed by alpha"),
-        (deposit_not_in_the_vault, "quantum 2 rejected here: local-vault: the notification"),
+        (deposit_the_vault_contradicts, "quantum 2 rejected here: local-vault: the notification"),
     ],
 )
 async def test_a_bad_batch_fails_the_auditor_and_it_signs_nothing(
@@ -178,9 +186,14 @@ async def test_a_bad_batch_fails_the_auditor_and_it_signs_nothing(
     frame = await database_sync_to_async(tampered)(alpha)
     reply = await layer.new_channel()
     await auditor.send(events.quanta_batch(frame, reply))
-    # Then a message the auditor refuses on the same reply channel: its answer comes first
-    # only if the tampered batch got none.
+    # Then a message the auditor refuses on the same reply channel: its answer comes right
+    # after the state report (Failed, why) only if the tampered batch got no signatures.
     await auditor.send(events.engine_ask("quanta.init", b"", reply))
+    report = await receive(layer, reply, lambda message: True)
+    assert report["type"] == "herald.results", report
+    state = decode(MESSAGE, report["message"])
+    assert isinstance(state, StateUpdate) and state.state == NodeState.FAILED, state
+    assert reason in state.reason
     answer = await receive(layer, reply, lambda message: True)
     assert answer["type"] == "init.result", answer
     assert answer["status"] == StatusCode.INVALID_STATE
@@ -189,6 +202,42 @@ async def test_a_bad_batch_fails_the_auditor_and_it_signs_nothing(
     assert reason in published.reason
     await auditor.stop()
     assert await database_sync_to_async(recorded_apexes)() == [1]
+
+
+async def test_a_deposit_the_vault_does_not_show_yet_is_signed_once_it_does(
+    auditor: RunningWorker, layer: Any
+) -> None:
+    alpha = Alpha()
+    results = await signatures_for(auditor, layer, alpha.frame(alpha.take()))
+    assert [r.apex for r in results.results] == [1]
+    # Alpha's view is ahead of the auditor's: the payment (ledger positions 1: mint, 2: into
+    # the vault) is announced before the auditor's ledger shows it.
+    source, amount = ALICE.public_key_strkey, 100 * UNIT
+    tx_hash = sha256(f"{source}|VAULT|USD|{amount}|".encode())
+    item = DepositItem(PaymentResult.SUCCESS, tx_hash, "USD", amount, ALICE.public_key)
+    (provider_id, _), *_ = NodeProviders(ALPHA, alpha.node.engine.state).current().items()
+    alpha.node.notify(DepositQuantum(provider_id, "2", (item,), ()), now_ms())
+    reply = await layer.new_channel()
+    await auditor.send(events.quanta_batch(alpha.frame(alpha.take()), reply))
+    await auditor.send(events.engine_ask("quanta.init", b"", reply))
+    # First the state report (Chasing: cannot confirm yet), then the init refusal: no
+    # signatures came before it.
+    report = await receive(layer, reply, lambda message: True)
+    assert report["type"] == "herald.results", report
+    state = decode(MESSAGE, report["message"])
+    assert isinstance(state, StateUpdate) and state.state == NodeState.CHASING, state
+    assert "cannot confirm yet" in state.reason
+    answer = await receive(layer, reply, lambda message: True)
+    assert answer["type"] == "init.result", answer
+    published = await database_sync_to_async(status_read)()
+    assert published.state == "Chasing" and "cannot confirm yet" in published.reason, published
+
+    await database_sync_to_async(faucet_deposit)(source, "VAULT", "USD", amount)
+    answer = await receive(layer, reply, of_type("herald.results"))
+    signed = decode(MESSAGE, answer["message"])
+    assert isinstance(signed, ResultsBatch) and [r.apex for r in signed.results] == [2]
+    await auditor.stop()
+    assert await database_sync_to_async(recorded_apexes)() == [1, 2]
 
 
 async def test_requests_meant_for_alpha_are_refused(auditor: RunningWorker, layer: Any) -> None:

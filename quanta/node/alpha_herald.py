@@ -1,0 +1,171 @@
+"""`AlphaHerald`: what alpha's engine worker does with its auditors (through the herald).
+
+It streams each quantum to the auditors and heartbeats them (an empty QuantaBatch carrying its
+apex, `HEARTBEAT_S` after the last batch), so an idle auditor knows both that alpha lives and
+that it is in step; it sends again, once a heartbeat period, what stayed unfinal a whole
+period (its signatures may have been lost in flight). It takes the auditors' signatures (a
+withdrawal's transaction signature goes to the payout desk), their state reports and their
+connections' comings and goings (`AlphaNode.review_finality` tells from them whether a
+majority can sign), answers their catchups (from below the oldest unfinal quantum: what was
+lost is asked for again) and, while Rising, takes what they hold above its apex. Signatures
+that arrived after finality are checked here, in a thread, at each flush.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from channels.db import database_sync_to_async
+
+from payments.payouts import PayoutDesk
+from quanta import events
+from quanta.core.alpha import AlphaNode
+from quanta.core.evidence import EvidenceItem, late_signature_failures
+from quanta.core.keys import encode_public_key
+from quanta.core.results import Delivery
+from quanta.core.xdr.codec import decode, encode
+from quanta.core.xdr.schema import (
+    MESSAGE,
+    CatchupQuantaBatch,
+    MessageEnvelope,
+    NodeState,
+    QuantaBatch,
+    ResultsBatch,
+    SignedQuantum,
+)
+from quanta.groups import HERALD_GROUP
+from quanta.node.engine_worker import EngineWorker, monotonic_ms
+from quanta.selectors import quanta_signed_after
+
+logger = logging.getLogger(__name__)
+
+
+class AlphaHerald(EngineWorker[AlphaNode]):
+    """The auditor-facing handlers and loop of alpha's engine worker."""
+
+    CATCHUP_BATCH = 500
+    HEARTBEAT_S = 1.0
+
+    _last_streamed = 0.0
+    _last_resend = 0.0  # when unfinal quanta were last looked at for sending again
+
+    payouts: PayoutDesk
+    """Set by the worker's `load`, with the node."""
+
+    # --- the auditors ------------------------------------------------------------------------
+
+    async def quanta_signatures(self, event: events.QuantaSignatures) -> None:
+        """Adds the signatures an auditor returned (its frame kept for any evidence)."""
+        frame = event["frame"]
+        batch = decode(MessageEnvelope, frame).message
+        assert isinstance(batch, ResultsBatch), type(batch)
+        self.node.auditor_heard(event["auditor_key"], monotonic_ms())
+        deliveries: list[Delivery] = []
+        for result in batch.results:
+            index = result.signature.auditor_index
+            if self.node.signer_key(result.apex, index) != event["auditor_key"]:
+                continue  # An auditor may only speak for itself (its key at that quantum).
+            if result.tx_signature is not None:
+                self.payouts.offer(result.apex, result.tx_signature)
+            deliveries += self.node.add_signature(
+                result.apex, result.signature.auditor_index, result.signature.signature, frame
+            )
+        self.deliver(deliveries)
+
+    async def quanta_auditor_state(self, event: events.QuantaAuditorState) -> None:
+        """Records an auditor's connection, state report or disconnection."""
+        key, channel, now = event["auditor_key"], event["channel"], monotonic_ms()
+        if event["connected"]:
+            state = NodeState(int(event["state"]))
+            if state == NodeState.FAILED and self.node.presence.failed(key) is None:
+                name = encode_public_key(key)
+                logger.warning("auditor %s reports Failed: %s", name, event["reason"])
+            self.node.auditor_report(key, channel, state, event["reason"], now)
+        else:
+            self.node.auditor_gone(key, channel, now)
+        await self.publish_status()
+
+    async def quanta_link_down(self, event: events.QuantaLinkDown) -> None:
+        """Ignores an auditor's link event (alpha has no link)."""
+
+    def review(self) -> None:
+        """Leaves or regains Ready as a majority of auditors can sign or not."""
+        self.node.review_finality(monotonic_ms())
+
+    async def collect_evidence(self) -> list[EvidenceItem]:
+        """Checks the signatures that came after finality (in a thread: the verifications
+        release the GIL), then returns all the evidence gathered."""
+        late = self.node.take_late()
+        if late:
+            self.node.late_refused(await asyncio.to_thread(late_signature_failures, late))
+        return self.node.take_evidence()
+
+    async def herald_catchup(self, event: events.HeraldCatchup) -> None:
+        """Sends an auditor the quanta above its cursor."""
+        alpha = self.node
+        if alpha.status.state == NodeState.RISING:
+            rising = events.herald_rising(alpha.engine.state.apex)
+            await self.channel_layer.send(event["reply"], rising)
+            return
+        cursor = alpha.catchup_start(int(event["cursor"]))
+        if cursor >= alpha.engine.state.apex:
+            # Nothing to send, but the auditor learns alpha's apex: it is in step, Ready.
+            batch = events.herald_quanta(self._quanta_batch([]))
+            await self.channel_layer.send(event["reply"], batch)
+        while cursor < alpha.engine.state.apex:
+            quanta = alpha.recent_after(cursor)
+            if quanta is None:
+                quanta = await database_sync_to_async(quanta_signed_after)(
+                    cursor, self.CATCHUP_BATCH
+                )
+            quanta = quanta[: self.CATCHUP_BATCH]
+            if not quanta:
+                break
+            batch = events.herald_quanta(self._quanta_batch(quanta))
+            await self.channel_layer.send(event["reply"], batch)
+            cursor = quanta[-1].quantum.apex
+
+    async def quanta_catchup(self, event: events.QuantaCatchup) -> None:
+        """Takes the quanta an auditor holds above alpha's apex (Rising)."""
+        self.node.auditor_heard(event["auditor_key"], monotonic_ms())
+        batch = decode(CatchupQuantaBatch, event["batch"])
+        self.node.rising_offer(event["auditor_key"], batch.quanta, not batch.has_more)
+        await self.publish_status()
+
+    async def quanta_batch(self, event: events.QuantaBatch) -> None:
+        """Ignores a herald frame meant for an auditor's engine."""
+
+    async def stream_quanta(self) -> None:
+        """Streams the quanta executed since the last flush to every auditor, or a heartbeat
+        (an empty batch) once nothing went out for `HEARTBEAT_S`."""
+        quanta = self.node.take_outgoing()
+        now = time.monotonic()
+        if quanta:
+            self._last_streamed = now
+        for start in range(0, len(quanta), self.CATCHUP_BATCH):
+            chunk = quanta[start : start + self.CATCHUP_BATCH]
+            batch = events.herald_quanta(self._quanta_batch(chunk))
+            await self.channel_layer.group_send(HERALD_GROUP, batch)
+        if now - self._last_resend >= self.HEARTBEAT_S:
+            self._last_resend = now
+            again = self.node.unfinal_to_resend()
+            for start in range(0, len(again), self.CATCHUP_BATCH):
+                chunk = again[start : start + self.CATCHUP_BATCH]
+                await self.channel_layer.group_send(
+                    HERALD_GROUP, events.herald_quanta(self._quanta_batch(chunk))
+                )
+        if now - self._last_streamed >= self.HEARTBEAT_S and self._alive():
+            self._last_streamed = now
+            heartbeat = events.herald_quanta(self._quanta_batch([]))
+            await self.channel_layer.group_send(HERALD_GROUP, heartbeat)
+
+    def _alive(self) -> bool:
+        # No heartbeat while Rising or Failed: the auditors must not take alpha as in step.
+        node = self.node
+        alive = node.status.state in (NodeState.READY, NodeState.RUNNING)
+        return alive and node.engine.state.config is not None
+
+    def _quanta_batch(self, quanta: list[SignedQuantum]) -> bytes:
+        return encode(QuantaBatch(0, tuple(quanta), self.node.engine.state.apex), MESSAGE)

@@ -1,0 +1,151 @@
+"""A node's durable store, as its persistence writes it and its loader reads it back.
+
+What `quanta.node.persistence` writes, kept in dicts instead of tables: final (alpha) or
+signed (auditor) quanta rows appended by the flush loop, settings versions, and the snapshot
+rows each `Batch` moves to a newer apex. `load` rebuilds the state the way
+`quanta.node.snapshot.snapshot_load` does, so a restart loses exactly what was not written.
+Orders are not simulated (no client places one), so no order rows are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from exchange.core.accounts import Account
+from quanta.core.effects import install_settings
+from quanta.core.pending import Batch, QuantumRow
+from quanta.core.state import ConstellationState, Withdrawal
+from quanta.core.xdr.codec import decode
+from quanta.core.xdr.schema import (
+    ConstellationQuantum,
+    ConstellationSettings,
+    ConstellationUpdate,
+    MessageType,
+    PayloadProof,
+    Quantum,
+    SignedQuantum,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The snapshot row: the apex the state rows stand at."""
+
+    apex: int
+    quantum_hash: bytes
+    state_hash: bytes
+    next_account_id: int
+    constellation_sequence: int
+
+
+@dataclass(slots=True)
+class Loaded:
+    """A state rebuilt from the store, with the quanta persisted above its snapshot."""
+
+    state: ConstellationState
+    state_hash: bytes | None
+    quanta_above: list[Quantum]
+
+
+@dataclass(slots=True)
+class DurableStore:
+    """Everything of one node that survives a crash."""
+
+    rows: dict[int, QuantumRow] = field(default_factory=dict)
+    settings: dict[int, tuple[int, ConstellationSettings]] = field(default_factory=dict)
+    accounts: dict[int, tuple[bytes, int, int]] = field(default_factory=dict)
+    balances: dict[tuple[int, str], tuple[int, int]] = field(default_factory=dict)
+    cursors: dict[str, str] = field(default_factory=dict)
+    withdrawals: dict[int, Withdrawal] = field(default_factory=dict)
+    snapshot: Snapshot | None = None
+
+    def rows_persist(self, rows: list[QuantumRow]) -> None:
+        """Appends rows (idempotent), recording the settings their quanta bring."""
+        for row in rows:
+            self.rows.setdefault(row.apex, row)
+            if row.kind == MessageType.CONSTELLATION_QUANTUM:
+                self.settings_persist(row.apex, _settings_of(row))
+
+    def settings_persist(self, apex: int, settings: ConstellationSettings) -> None:
+        """Records one settings version and the apex that brought it in."""
+        self.settings[settings.version] = (apex, settings)
+
+    def batch_persist(self, batch: Batch) -> None:
+        """Writes a snapshot batch's rows and moves the snapshot to its apex."""
+        assert not batch.orders and not batch.removed_orders, "orders are not simulated"
+        for account in batch.accounts:
+            self.accounts[account.account_id] = (
+                account.public_key,
+                account.nonce,
+                account.sequence,
+            )
+            for asset, amount, liabilities in account.balances:
+                self.balances[(account.account_id, asset)] = (amount, liabilities)
+        self.cursors.update(batch.cursors)
+        for apex, settings in batch.settings:
+            self.settings_persist(apex, settings)
+        for withdrawal_id in batch.removed_withdrawals:
+            self.withdrawals.pop(withdrawal_id, None)
+        for withdrawal in batch.withdrawals:
+            self.withdrawals.setdefault(withdrawal.withdrawal_id, withdrawal)
+        self.snapshot = Snapshot(
+            batch.apex,
+            batch.quantum_hash,
+            batch.state_hash,
+            batch.next_account_id,
+            batch.constellation_sequence,
+        )
+
+    def signed_after(self, apex: int, limit: int) -> list[SignedQuantum]:
+        """Returns up to `limit` persisted quanta above `apex` with their signatures."""
+        above = sorted(a for a in self.rows if a > apex)[:limit]
+        return [_signed(self.rows[a]) for a in above]
+
+    def load(self) -> Loaded:
+        """Rebuilds the state of the last snapshot (empty if none) and the quanta above it."""
+        state = ConstellationState()
+        snapshot = self.snapshot
+        if snapshot is None:
+            return Loaded(state, None, self._quanta_above(0))
+        in_force = [v for v, (apex, _) in self.settings.items() if apex <= snapshot.apex]
+        if in_force:
+            install_settings(state, self.settings[max(in_force)][1])
+        self._accounts_load(state)
+        for withdrawal in sorted(self.withdrawals.values(), key=lambda w: w.withdrawal_id):
+            state.withdrawals[withdrawal.withdrawal_id] = withdrawal
+            account = state.accounts.get_by_id(withdrawal.account_id)
+            assert account is not None
+            account.pending_withdrawal = withdrawal.withdrawal_id
+        state.cursors = dict(self.cursors)
+        state.apex = snapshot.apex
+        state.last_hash = snapshot.quantum_hash
+        state.next_account_id = snapshot.next_account_id
+        state.constellation_sequence = snapshot.constellation_sequence
+        return Loaded(state, snapshot.state_hash, self._quanta_above(snapshot.apex))
+
+    def _accounts_load(self, state: ConstellationState) -> None:
+        accounts: dict[int, Account] = {}
+        for account_id, (public_key, nonce, sequence) in sorted(self.accounts.items()):
+            account = Account(account_id, public_key)
+            account.nonce, account.sequence = nonce, sequence
+            accounts[account_id] = account
+            state.accounts.add(account)
+        for (account_id, asset), (amount, liabilities) in sorted(self.balances.items()):
+            balance = accounts[account_id].create_balance(asset)
+            balance.amount, balance.liabilities = amount, liabilities
+
+    def _quanta_above(self, apex: int) -> list[Quantum]:
+        return [decode(Quantum, self.rows[a].data) for a in sorted(self.rows) if a > apex]
+
+
+def _signed(row: QuantumRow) -> SignedQuantum:
+    proof: PayloadProof = decode(PayloadProof, row.signatures)
+    return SignedQuantum(decode(Quantum, row.data), proof.signatures)
+
+
+def _settings_of(row: QuantumRow) -> ConstellationSettings:
+    body = decode(Quantum, row.data).body
+    assert isinstance(body, ConstellationQuantum), row.apex
+    update = body.update.message
+    assert isinstance(update, ConstellationUpdate), row.apex
+    return update.settings

@@ -1,0 +1,81 @@
+"""The fault simulator's long mode: many seeds, many steps, with the counts it checked.
+
+Run from the repository root: `.venv/bin/python -m tools.simulate --seeds 2000 --steps 500`
+(see docs/engine.md, "Fault simulator"). Each failing seed prints the schedule that
+reproduces it; the exit status is 1 if any seed failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from tests.simulation.nodes import Behaviour
+from tests.simulation.scheduler import Options, Simulation, SimulationFailed
+
+
+def _options(args: argparse.Namespace) -> Options:
+    behaviour = Behaviour(
+        old_rising=args.old_rising,
+        old_payouts=args.old_payouts,
+        auditor_flushes_before_catchup=not args.strict_timing,
+    )
+    return Options(
+        nodes=args.nodes,
+        clients=args.clients,
+        steps=args.steps,
+        malicious=args.malicious,
+        reorder=args.reorder,
+        lose_signatures=args.lose_signatures,
+        behaviour=behaviour,
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=1_000)
+    parser.add_argument("--first", type=int, default=0, help="first seed")
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--nodes", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=3)
+    parser.add_argument("--malicious", action="store_true", help="the last auditor lies")
+    parser.add_argument("--reorder", action="store_true", help="reorder within a link")
+    parser.add_argument("--lose-signatures", action="store_true", help="faults lose results")
+    parser.add_argument(
+        "--strict-timing",
+        action="store_true",
+        help="auditors may answer a rising alpha before their rows are flushed",
+    )
+    parser.add_argument("--old-rising", action="store_true", help="Rising before issue 15")
+    parser.add_argument("--old-payouts", action="store_true", help="payouts before issue 15")
+    parser.add_argument("--max-failures", type=int, default=3, help="schedules printed")
+    return parser
+
+
+def main() -> int:
+    """Runs the seeds; prints each failure's schedule and the totals."""
+    args = _parser().parse_args()
+    options = _options(args)
+    started = time.perf_counter()
+    checks = steps = 0
+    failed: list[int] = []
+    for seed in range(args.first, args.first + args.seeds):
+        simulation = Simulation(options, seed)
+        try:
+            simulation.run()
+        except SimulationFailed as failure:
+            failed.append(seed)
+            if len(failed) <= args.max_failures:
+                print(failure, flush=True)
+        steps += simulation.steps_applied
+        checks += simulation.invariants.checks
+    elapsed = time.perf_counter() - started
+    print(
+        f"seeds {args.seeds} (from {args.first}), steps {steps}, invariant checks {checks}, "
+        f"failed {len(failed)} {failed[:20]}, {elapsed:.1f} s"
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
