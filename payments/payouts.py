@@ -12,7 +12,7 @@ The engine worker calls `offer` for each auditor result with a transaction signa
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from channels.db import database_sync_to_async
 
@@ -88,10 +88,21 @@ class PayoutDesk:
         self._restore(pending)
         now = self.now_ms()
         threshold = state.require_config().majority
+        # One payout's failure must not stop the others: each is tried on its own, and an
+        # unexpected error (a provider bug, a database error) is retried later like a refusal.
         for payout in self.book.due(threshold, now, persisted_apex=persisted_apex):
-            await self._submit(payout)
+            await self._isolated(self._submit, payout)
         for payout in self.book.expired(now):
-            await self._cancel(payout)
+            await self._isolated(self._cancel, payout)
+
+    async def _isolated(self, step: Callable[[Payout], Awaitable[None]], payout: Payout) -> None:
+        try:
+            await step(payout)
+        except Exception:
+            logger.exception(
+                "withdrawal %d: %s failed; will retry", payout.withdrawal_id, step.__name__
+            )
+            self.book.refused(payout, self.now_ms(), permanent=False)
 
     def _restore(self, pending: dict[int, Withdrawal]) -> None:
         # After a restart the auditors' signatures are gone: such a payout can only expire.

@@ -4,6 +4,7 @@ majority signed. No database: the fake keeps everything in memory."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ class FakeProvider:
         self.built: list[tuple[int, int]] = []
         self.submitted: list[tuple[bytes, int]] = []
         self.fail_build = False
+        self.broken: set[bytes] = set()  # transactions whose submission raises a bug
 
     def build_withdrawal(self, apex: int, timestamp_ms: int, request: Any) -> bytes:
         if self.fail_build:
@@ -51,6 +53,8 @@ class FakeProvider:
         return False
 
     def submit_withdrawal(self, transaction: bytes, signatures: list[TxSignature]) -> None:
+        if transaction in self.broken:
+            raise RuntimeError("value too long for type character varying(56)")
         self.submitted.append((transaction, len(signatures)))
 
 
@@ -118,3 +122,35 @@ async def test_nothing_is_paid_while_alpha_is_not_ready() -> None:
 
 def _withdrawal() -> Withdrawal:
     return Withdrawal(2, 1, PROVIDER_ID, "USD", 5, 0, "EXT", b"tx-2")
+
+
+async def test_one_payout_that_raises_does_not_stop_the_others() -> None:
+    # A withdrawal to a 60-character destination made the ledger raise DataError in every
+    # tick, before any later payout or expiry cancellation: all of them stopped for good.
+    desk, provider = _desk()
+    provider.broken.add(b"tx-2")
+    for apex in (2, 3):
+        desk.accepted(apex, REQUEST, f"tx-{apex}".encode())
+        desk.offer(apex, TxSignature(NODES[1].public_key, b"good"))
+    alpha = AlphaNode(NODES[0], Engine(), PendingUpdates())
+    alpha.initialize(settings_quantum(default_settings(NODES), NODES).update, 1_000)
+    state: ConstellationState = alpha.engine.state
+    state.withdrawals[2] = _withdrawal()
+    state.withdrawals[3] = dataclasses.replace(_withdrawal(), withdrawal_id=3, transaction=b"tx-3")
+    await desk.tick(state, NodeState.READY, persisted_apex=3)
+    assert provider.submitted == [(b"tx-3", 2)]
+    assert not desk.book.payouts[2].submitted and desk.book.payouts[2].attempts == 1
+
+
+def test_the_local_ledger_refuses_a_destination_that_is_not_an_account() -> None:
+    # XDR allows 256 characters, the ledger's column 56: such a withdrawal was accepted and
+    # then failed in the database at every payout tick.
+    from payments.providers.local_ledger.provider import LocalLedgerProvider
+
+    settings = default_settings(NODES).providers[0]
+    provider = LocalLedgerProvider(settings, NODES[0], tuple(n.public_key for n in NODES), {})
+    long_one = dataclasses.replace(REQUEST, destination="G" * 60)
+    with pytest.raises(BadRequest, match="destination must be a G"):
+        provider.build_withdrawal(2, 1_000, long_one)
+    good = dataclasses.replace(REQUEST, destination=NODES[1].public_key_strkey)
+    assert provider.build_withdrawal(2, 1_000, good)

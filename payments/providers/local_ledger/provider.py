@@ -162,7 +162,15 @@ class LocalLedgerProvider(PaymentProvider):
         self, apex: int, request: WithdrawalRequest, valid_until_ms: int
     ) -> VaultTransaction:
         """Returns the vault transaction that pays `request` out at `apex`: what alpha builds
-        and what each auditor expects to find."""
+        and what each auditor expects to find. The destination must be a ledger account (a
+        G... key): XDR lets it be 256 characters, the ledger's column 56, and one longer
+        destination made every payout tick fail in the database."""
+        try:
+            decode_public_key(request.destination)
+        except InvalidKey as error:
+            raise BadRequest(
+                f"{self.provider_id}: the destination must be a G... account: {error}"
+            ) from None
         return withdrawal_transaction(
             self.settings.vault,
             request.destination,
