@@ -39,12 +39,16 @@ class DepositWatcher:
         self.deliver = deliver
 
     async def poll(self) -> None:
-        """Polls every provider once (only while alpha is Ready)."""
+        """Polls every provider once (only while alpha is Ready). Each on its own: one that
+        raises (its network is down, a bug) is logged and the others are still polled."""
         alpha = self.alpha
         if alpha.status.state != NodeState.READY:
             return
         for provider_id, provider in self.providers.current().items():
-            await self._poll_one(provider_id, provider)
+            try:
+                await self._poll_one(provider_id, provider)
+            except Exception:
+                logger.exception("polling provider %s failed; the others go on", provider_id)
 
     async def _poll_one(self, provider_id: str, provider: PaymentProvider) -> None:
         state = self.alpha.engine.state
