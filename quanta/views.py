@@ -30,13 +30,13 @@ from quanta.core.status import ConstellationError
 from quanta.core.xdr.codec import XdrError, decode
 from quanta.core.xdr.schema import (
     ConstellationMessageEnvelope,
-    ConstellationSettings,
     ConstellationUpdate,
 )
 from quanta.engine_client import engine_ask
 from quanta.herald_admission import proposed_keys_publish, settings_in_force
-from quanta.models import EvidenceRecord, SettingsRecord, SnapshotRecord
+from quanta.models import EvidenceRecord, SnapshotRecord
 from quanta.node_status import status_read
+from quanta.selectors import settings_current
 from quanta.settings_drafts import engine_settings_update
 
 INIT_TIMEOUT_S = 30.0
@@ -44,11 +44,6 @@ INIT_TIMEOUT_S = 30.0
 
 # The one JSON form of the settings (shared with `init_constellation --settings-file`).
 settings_json = settings_to_json
-
-
-def _latest_settings() -> ConstellationSettings | None:
-    record = SettingsRecord.objects.order_by("-version").first()
-    return None if record is None else decode(ConstellationSettings, bytes(record.data))
 
 
 @require_GET
@@ -67,7 +62,7 @@ def constellation_info(request: HttpRequest) -> JsonResponse:
     if snapshot is not None:
         info["snapshot_apex"] = snapshot.apex
         info["snapshot_state_hash"] = bytes(snapshot.state_hash).hex()
-    settings = _latest_settings()
+    settings = settings_current()
     if settings is not None:
         info.update(settings_json(settings))
     return JsonResponse(info)
@@ -136,7 +131,7 @@ async def constellation_init(request: HttpRequest) -> HttpResponse:
         envelope = await sync_to_async(_envelope_from_body)(request)
     except ValueError as error:
         return JsonResponse({"status": 400, "description": str(error)}, status=400)
-    if await sync_to_async(_latest_settings)() is not None:
+    if await sync_to_async(settings_current)() is not None:
         return _refused(409, "the constellation is already initialized")
     answer = await engine_ask("quanta.init", envelope, INIT_TIMEOUT_S)
     if answer is None:
