@@ -78,7 +78,7 @@ def admitted_auditor_keys() -> frozenset[bytes] | None:
     """Returns the keys the herald may bind a connection to (never alpha's own), None before
     the constellation has any settings."""
     persisted = settings_current()
-    raw = node_redis().get(_key())
+    raw, proposed = node_redis().mget(_key(), _proposed_key())
     if persisted is None and raw is None:
         return None
     keys: set[bytes] = set()
@@ -90,7 +90,6 @@ def admitted_auditor_keys() -> frozenset[bytes] | None:
         in_force = json.loads(raw)
         keys.update(bytes.fromhex(key) for key in in_force["auditors"])
         alphas.add(bytes.fromhex(in_force["alpha"]))
-    proposed = node_redis().get(_proposed_key())
     if proposed is not None:
         keys.update(bytes.fromhex(key) for key in json.loads(proposed))
     return frozenset(keys - alphas)

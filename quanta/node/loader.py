@@ -85,11 +85,12 @@ def node_status_publish(node: RunningNode) -> None:
     """Publishes the node's state for the web process, and (when they changed) the keys of the
     settings in force, which alpha's herald admits (`quanta.herald_admission`)."""
     status_publish(state=node.status.state, apex=node.engine.state.apex, reason=node.status.reason)
+    global _published_keys_version
     config = node.engine.state.config
-    if config is not None and config.settings.version != _published_keys_version.get(0):
+    if config is not None and config.settings.version != _published_keys_version:
         keys_in_force_publish(config.settings)
-        _published_keys_version[0] = config.settings.version
+        _published_keys_version = config.settings.version
 
 
-_published_keys_version: dict[int, int] = {}
-"""The settings version whose keys this process last published (one entry)."""
+_published_keys_version: int | None = None
+"""The settings version whose keys this process last published."""
