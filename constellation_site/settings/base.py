@@ -28,10 +28,7 @@ DEBUG = env_bool("CONSTELLATION_DEBUG", False)
 # else the file DJANGO_SECRET_KEY_FILE names, else one derived from the node's own secret
 # seed; a process with none of them refuses whatever needs the key (Django's own error).
 SECRET_KEY = secret_key(
-    env_str("DJANGO_SECRET_KEY", ""),
-    env_str("DJANGO_SECRET_KEY_FILE", ""),
-    env_secret("CONSTELLATION_NODE_SECRET"),
-    debug=DEBUG,
+    env_secret("DJANGO_SECRET_KEY"), env_secret("CONSTELLATION_NODE_SECRET"), debug=DEBUG
 )
 ALLOWED_HOSTS = env_str("CONSTELLATION_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
 

@@ -64,25 +64,17 @@ DEV_SECRET_KEY = "dev-only-insecure-key-change-me"  # noqa: S105 (known by desig
 """Django's secret key in debug mode when nothing else is given; never used outside debug."""
 
 
-def secret_key(value: str, file: str, node_secret: str, *, debug: bool) -> str:
-    """Returns Django's secret key: `value`, else the contents of `file`, else a key derived
-    from the node's secret seed (so a node needs no second secret), else in debug mode a
-    development key, else "" (Django then refuses whatever needs the key, rather than signing
-    sessions with a value everyone knows)."""
+def secret_key(value: str, node_secret: str, *, debug: bool) -> str:
+    """Returns Django's secret key: `value` (DJANGO_SECRET_KEY, or the file
+    DJANGO_SECRET_KEY_FILE names: `env_secret`), else a key derived from the node's secret
+    seed (so a node needs no second secret), else in debug mode a development key, else ""
+    (Django then refuses whatever needs the key, rather than signing sessions with a value
+    everyone knows)."""
     if value:
         return value
-    if file:
-        try:
-            text = Path(file).read_text().strip()
-        except OSError as error:
-            raise ImproperlyConfigured(f"cannot read DJANGO_SECRET_KEY_FILE: {error}") from None
-        if not text:
-            raise ImproperlyConfigured(f"DJANGO_SECRET_KEY_FILE {file} is empty")
-        return text
     if node_secret:
-        return hashlib.sha256(
-            b"constellation django secret key\0" + node_secret.encode()
-        ).hexdigest()
+        derived = hashlib.sha256(b"constellation django secret key\0" + node_secret.encode())
+        return derived.hexdigest()
     return DEV_SECRET_KEY if debug else ""
 
 

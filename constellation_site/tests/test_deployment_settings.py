@@ -20,33 +20,41 @@ NODE_SECRET = "SBQWY3DNPFWGSZTFNRSWC3TFEBQWYZLTBI"  # any seed text: only its ha
 
 
 def test_an_explicit_key_wins() -> None:
-    assert secret_key("given", "", NODE_SECRET, debug=False) == "given"
+    assert secret_key("given", NODE_SECRET, debug=False) == "given"
 
 
-def test_a_key_file_is_read(tmp_path: Path) -> None:
+def test_a_key_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "key"
     path.write_text("from-a-file\n")
-    assert secret_key("", str(path), NODE_SECRET, debug=False) == "from-a-file"
+    monkeypatch.delenv("DJANGO_SECRET_KEY", raising=False)
+    monkeypatch.setenv("DJANGO_SECRET_KEY_FILE", str(path))
+    key = secret_key(env_secret("DJANGO_SECRET_KEY"), NODE_SECRET, debug=False)
+    assert key == "from-a-file"
 
 
-def test_a_missing_or_empty_key_file_is_refused(tmp_path: Path) -> None:
+def test_a_missing_or_empty_key_file_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DJANGO_SECRET_KEY", raising=False)
+    monkeypatch.setenv("DJANGO_SECRET_KEY_FILE", str(tmp_path / "absent"))
     with pytest.raises(ImproperlyConfigured, match="cannot read"):
-        secret_key("", str(tmp_path / "absent"), "", debug=False)
+        env_secret("DJANGO_SECRET_KEY")
     (tmp_path / "empty").write_text("\n")
+    monkeypatch.setenv("DJANGO_SECRET_KEY_FILE", str(tmp_path / "empty"))
     with pytest.raises(ImproperlyConfigured, match="empty"):
-        secret_key("", str(tmp_path / "empty"), "", debug=False)
+        env_secret("DJANGO_SECRET_KEY")
 
 
 def test_a_node_derives_its_key_from_its_own_secret() -> None:
-    derived = secret_key("", "", NODE_SECRET, debug=False)
-    assert derived == secret_key("", "", NODE_SECRET, debug=True)
+    derived = secret_key("", NODE_SECRET, debug=False)
+    assert derived == secret_key("", NODE_SECRET, debug=True)
     assert derived not in {DEV_SECRET_KEY, "", NODE_SECRET} and len(derived) == 64
-    assert derived != secret_key("", "", NODE_SECRET + "A", debug=False)
+    assert derived != secret_key("", NODE_SECRET + "A", debug=False)
 
 
 def test_the_known_development_key_exists_only_in_debug() -> None:
-    assert secret_key("", "", "", debug=True) == DEV_SECRET_KEY
-    assert secret_key("", "", "", debug=False) == ""
+    assert secret_key("", "", debug=True) == DEV_SECRET_KEY
+    assert secret_key("", "", debug=False) == ""
 
 
 def test_the_page_is_served_with_a_strict_content_security_policy() -> None:
