@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from quanta.core.engine import Engine, Executed, QuantumMismatch
 from quanta.core.evidence import EvidenceItem, LateSignature, SignedPayload, invalid_signature
+from quanta.core.genesis import alpha_genesis_check
 from quanta.core.keys import KeyPair
 from quanta.core.node_state import NodeStatus
 from quanta.core.pending import PendingUpdates, QuantumRow, quantum_row
@@ -95,11 +96,14 @@ class AlphaNode:
         pending: PendingUpdates,
         *,
         transactions: TransactionBuilder | None = None,
+        genesis_pin: bytes | None = None,
     ) -> None:
         """Wraps an engine whose state was loaded (or is empty) for the node `keypair`.
         `transactions` builds each withdrawal's transaction (through the payment provider) and
-        hears which ones executed; without it a withdrawal carries none and is refused."""
+        hears which ones executed; without it a withdrawal carries none and is refused.
+        `genesis_pin`: the only constellation id this node may be initialized with, if set."""
         self.keypair = keypair
+        self.genesis_pin = genesis_pin
         self.engine = engine
         self.pending = pending
         self.transactions = transactions
@@ -170,9 +174,15 @@ class AlphaNode:
         return self._after_execution(executed, None, 0, None)
 
     def initialize(self, envelope: ConstellationMessageEnvelope, now_ms: int) -> Executed:
-        """Executes the first settings quantum; raises ConstellationError if refused."""
+        """Executes the first settings quantum; raises ConstellationError if refused.
+
+        Only a genesis that names this node as alpha and carries its own signature
+        (`alpha_genesis_check`): a majority of keys anyone can make up proves nothing, and
+        settings naming another alpha would leave this node initialized but never Ready. A
+        refusal changes nothing, so the right genesis can follow."""
         if self.engine.state.config is not None:
             raise InvalidState("the constellation is already initialized")
+        alpha_genesis_check(envelope, self.keypair.public_key, self.genesis_pin)
         executed = self.engine.execute(ConstellationQuantum(envelope), now_ms)
         self._after_execution(executed, None, 0, None)
         self.settings_changed()

@@ -29,12 +29,13 @@ from quanta.core.confirmation import RetryBackoff, quantum_time_check, wall_cloc
 from quanta.core.engine import Engine, Executed, QuantumMismatch
 from quanta.core.envelopes import signature_valid
 from quanta.core.evidence import EvidenceItem, SignedPayload, equivocation
+from quanta.core.genesis import auditor_genesis_check
 from quanta.core.hashing import quantum_hash
 from quanta.core.keys import KeyPair, verify_signature
 from quanta.core.node_state import NodeStatus
 from quanta.core.pending import PendingUpdates, QuantumRow, quantum_row
 from quanta.core.signatures import payload_hash
-from quanta.core.status import NotYetConfirmed
+from quanta.core.status import ConstellationError, NotYetConfirmed
 from quanta.core.xdr.codec import XdrError, decode, encode
 from quanta.core.xdr.schema import (
     AuditorResult,
@@ -95,12 +96,15 @@ class AuditorNode:
         *,
         sign_transaction: TransactionSigner | None = None,
         clock_ms: Callable[[], int] = wall_clock_ms,
+        genesis_pin: bytes | None = None,
     ) -> None:
         """Wraps an engine whose state was loaded (or is empty) for the node `keypair`.
         `sign_transaction` signs the transaction of each withdrawal this node executed (the
         engine's transaction validator has checked it first); without it none is signed.
-        `clock_ms` is this node's clock (quantum time bound, retry delays)."""
+        `clock_ms` is this node's clock (quantum time bound, retry delays). `genesis_pin`:
+        the only constellation id this node may follow, if set (`_check_genesis`)."""
         self.keypair = keypair
+        self.genesis_pin = genesis_pin
         self.engine = engine
         self.pending = pending
         self.status = NodeStatus()
@@ -210,6 +214,8 @@ class AuditorNode:
         False (and goes Failed) if the quantum cannot be accepted, raises NotYetConfirmed
         (nothing changed) if it cannot be confirmed yet."""
         quantum = signed.quantum
+        if not self._check_genesis(signed):
+            return False
         try:
             previous_ms = self.engine.last_timestamp_ms
             quantum_time_check(quantum.apex, quantum.timestamp, previous_ms, self.clock_ms())
@@ -235,6 +241,23 @@ class AuditorNode:
         proof = PayloadProof(executed.payload_hash, signatures)
         self.final_rows.append(quantum_row(executed, 0, encode(proof)))
         outcome.executed.append(executed)
+        return True
+
+    def _check_genesis(self, signed: SignedQuantum) -> bool:
+        """Tells whether this node may take the quantum as far as its genesis rule goes; goes
+        Failed, saying why, if not. Before settings exist, the first quantum founds the
+        constellation: a majority of the keys it lists proves nothing (anyone can make the
+        keys up, and before settings nobody authenticated alpha), so an auditor it lists takes
+        it only if its own key signed it, and only the pinned one if pinned
+        (`auditor_genesis_check`). Once settings exist, there is nothing more to check here."""
+        body = signed.quantum.body
+        if self.engine.state.config is not None or not isinstance(body, ConstellationQuantum):
+            return True
+        try:
+            auditor_genesis_check(body.update, self.keypair.public_key, self.genesis_pin)
+        except ConstellationError as error:
+            self.status.set(NodeState.FAILED, f"genesis refused: {error}")
+            return False
         return True
 
     def _remember(self, payload: bytes, signed: SignedQuantum) -> None:
