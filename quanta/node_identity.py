@@ -10,7 +10,8 @@ import time
 
 from django.conf import settings
 
-from quanta.core.keys import KeyPair
+from quanta.core.genesis import genesis_id_parse
+from quanta.core.keys import InvalidKey, KeyPair, decode_public_key
 
 
 def node_keypair() -> KeyPair:
@@ -19,6 +20,27 @@ def node_keypair() -> KeyPair:
     if not secret:
         raise RuntimeError("CONSTELLATION_NODE_SECRET is not set: a node needs its S... key")
     return KeyPair.from_secret(secret)
+
+
+def genesis_pin() -> bytes | None:
+    """Returns the constellation id CONSTELLATION_GENESIS_ID pins this node to, None if unset;
+    a malformed value fails the node's start (a pin that silently pins nothing is worse)."""
+    try:
+        return genesis_id_parse(settings.GENESIS_ID)
+    except ValueError as error:
+        raise RuntimeError(f"CONSTELLATION_GENESIS_ID: {error}") from None
+
+
+def alpha_key_pinned() -> bytes | None:
+    """Returns alpha's key as CONSTELLATION_ALPHA_KEY gives it, None if unset; a malformed
+    value fails loudly."""
+    text = settings.ALPHA_KEY.strip()
+    if not text:
+        return None
+    try:
+        return decode_public_key(text)
+    except InvalidKey as error:
+        raise RuntimeError(f"CONSTELLATION_ALPHA_KEY: {error}") from None
 
 
 def now_ms() -> int:

@@ -178,7 +178,18 @@ AUDITOR_NODE_CLASS = "quanta.core.auditor.AuditorNode"
 PAYMENT_PROVIDERS = json.loads(env_str("CONSTELLATION_PAYMENT_PROVIDERS", "{}"))
 # Demo only: enables the local-ledger faucet endpoint (POST /api/faucet) and its button.
 DEMO_MODE = env_bool("CONSTELLATION_DEMO", False)
+# ws:// is for a constellation on one machine (loopback) only: between machines use
+# wss://, or an attacker on the wire can stand in for alpha (docs/admin.md).
 ALPHA_HERALD_URL = env_str("CONSTELLATION_ALPHA_URL", "ws://127.0.0.1:8000/ws/herald/")
+# Alpha's G... key, which an auditor requires alpha's herald handshake to be signed by before
+# it has settings (afterwards the settings' alpha key is required). "" = not pinned.
+ALPHA_KEY = env_str("CONSTELLATION_ALPHA_KEY", "")
+# The one constellation id (hex SHA-256 of the genesis settings) this node may be initialized
+# with; "" = any genesis that passes the other checks (quanta/core/genesis.py).
+GENESIS_ID = env_str("CONSTELLATION_GENESIS_ID", "")
+# Alpha's one-time initialization token (or the file CONSTELLATION_INIT_TOKEN_FILE names);
+# "" = alpha's engine makes a random one at start and prints it in its log (quanta/init_token.py).
+INIT_TOKEN = env_secret("CONSTELLATION_INIT_TOKEN")
 HTTP_PORT = env_int("CONSTELLATION_HTTP_PORT", 8000)
 
 # Pending-updates (snapshot) batching: every 5 s or 50 000 quanta (SPEC.md).

@@ -49,7 +49,7 @@ from quanta.node.providers import (
     transaction_validator,
 )
 from quanta.node.snapshot import snapshot_load
-from quanta.node_identity import node_keypair
+from quanta.node_identity import genesis_pin, node_keypair
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,9 @@ class AuditorWorker(EngineWorker[AuditorNode]):
             validate_transaction=transaction_validator(providers),
         )
         signer = transaction_signer(providers)
-        node = auditor_node_class()(keypair, engine, node_pending(), sign_transaction=signer)
+        node = auditor_node_class()(
+            keypair, engine, node_pending(), sign_transaction=signer, genesis_pin=genesis_pin()
+        )
         if node_restore(node, loaded, is_alpha=False):
             node.status.set(NodeState.RUNNING, "loaded; waiting for alpha")
         return node
