@@ -1,24 +1,28 @@
 """The auditor's herald link: one outgoing WebSocket to alpha, kept open with backoff.
 
-It answers alpha's handshake with this node's key and cursor, hands every quanta batch to the
-node's own engine (channel `quanta`), and sends back what the engine answers: result
-(signature) batches, state reports, and resend requests when the engine saw a gap. When the
-connection drops (or WebSocket pings go unanswered for `PING_TIMEOUT_S`) it tells the engine
-at once (`quanta.link_down`), so the node does not stay Ready without alpha.
+It answers alpha's handshake with this node's key and cursor, once it checked that alpha
+signed it (`check_alpha_handshake`, against `alpha_key()`: the settings' alpha key, else
+CONSTELLATION_ALPHA_KEY; a refusal is logged at ERROR and the link tries again), hands every
+quanta batch to the node's own engine (channel `quanta`), and sends back what the engine
+answers: result (signature) batches, state reports, and resend requests when the engine saw a
+gap. When the connection drops (or WebSocket pings go unanswered for `PING_TIMEOUT_S`) it
+tells the engine at once (`quanta.link_down`), so the node does not stay Ready without alpha.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
+from herald.core.protocol import check_alpha_handshake
 from quanta import events
-from quanta.core.envelopes import envelope_bytes
+from quanta.core.envelopes import GatewayError, envelope_bytes
 from quanta.core.keys import KeyPair
 from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (
@@ -50,12 +54,23 @@ PING_TIMEOUT_S = 5.0
 class HeraldLink:
     """Keeps this auditor connected to alpha."""
 
-    def __init__(self, url: str, keypair: KeyPair, layer: Any, cursor: Any) -> None:
-        """`cursor()` returns this node's current apex (what it asks alpha to send after)."""
+    def __init__(
+        self,
+        url: str,
+        keypair: KeyPair,
+        layer: Any,
+        cursor: Callable[[], int],
+        alpha_key: Callable[[], bytes | None],
+    ) -> None:
+        """`cursor()` returns this node's current apex (what it asks alpha to send after);
+        `alpha_key()` the key alpha's handshake must be signed by, None if not known yet
+        (each called in a thread: they may read the database)."""
         self.url = url
         self.keypair = keypair
         self.layer = layer
         self.cursor = cursor
+        self.alpha_key = alpha_key
+        self._unpinned_warned = False
 
     async def run_forever(self) -> None:
         """Connects, relays until the connection drops, and reconnects with backoff."""
@@ -80,11 +95,27 @@ class HeraldLink:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_S_MAX)
 
-    async def _session(self, ws: ClientConnection) -> None:
+    async def _alpha_hello(self, ws: ClientConnection) -> HandshakeRequest:
+        """Returns alpha's challenge once its signature checked out; raises otherwise."""
         frame = await ws.recv()
-        hello = decode(MessageEnvelope, frame).message if isinstance(frame, bytes) else None
-        if not isinstance(hello, HandshakeRequest):
+        if not isinstance(frame, bytes):
             raise WebSocketException("alpha did not start with a handshake")
+        alpha_key = await asyncio.to_thread(self.alpha_key)
+        if alpha_key is None and not self._unpinned_warned:
+            self._unpinned_warned = True
+            logger.warning(
+                "no settings yet and CONSTELLATION_ALPHA_KEY unset: alpha's handshake is only "
+                "checked to verify, not to be alpha's (the genesis must carry this node's own "
+                "signature anyway)"
+            )
+        try:
+            return check_alpha_handshake(frame, alpha_key)
+        except GatewayError as error:
+            logger.error("herald link to %s: alpha's handshake refused: %s", self.url, error)
+            raise WebSocketException(f"alpha's handshake refused: {error}") from None
+
+    async def _session(self, ws: ClientConnection) -> None:
+        hello = await self._alpha_hello(ws)
         apex = await asyncio.to_thread(self.cursor)
         state = NodeState[(await asyncio.to_thread(status_read)).state.upper()]
         answer = AuditorHandshakeResponse(1, hello.handshake_data, apex, apex, state)

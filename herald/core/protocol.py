@@ -5,6 +5,12 @@ auditor's key; alpha accepts it only from an admitted auditor key (never its own
 passes the auditor keys without alpha's), and learns from it where the auditor stands (its
 quanta cursor). A connection is bound to the auditor's key, not to its index in one version of
 the settings: an auditor's index can differ between the settings below and above an update.
+
+The other way round, the auditor answers only a `HandshakeRequest` signed by alpha's key
+(`check_alpha_handshake`): the settings' alpha key once it has settings, before that the key
+CONSTELLATION_ALPHA_KEY pins, and with neither at least a signature that verifies. Otherwise
+anyone who can stand in for alpha's address (an attacker on a `ws://` wire) would be
+answered and could feed the node quanta (SECURITY.md H1, L3).
 """
 
 from __future__ import annotations
@@ -12,9 +18,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from quanta.core.envelopes import GatewayError, decode_envelope, signature_valid
+from quanta.core.keys import encode_public_key
 from quanta.core.status import StatusCode
 from quanta.core.xdr.codec import XdrError, decode
-from quanta.core.xdr.schema import AuditorHandshakeResponse, Limits, MessageEnvelope, NodeState
+from quanta.core.xdr.schema import (
+    AuditorHandshakeResponse,
+    HandshakeRequest,
+    Limits,
+    MessageEnvelope,
+    NodeState,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +72,23 @@ def decode_envelope_large(data: bytes) -> MessageEnvelope:
     except XdrError as error:
         raise GatewayError(StatusCode.BAD_REQUEST, f"malformed message: {error}", 0) from None
     return envelope
+
+
+def check_alpha_handshake(data: bytes, alpha_key: bytes | None) -> HandshakeRequest:
+    """Returns alpha's challenge if the frame is a HandshakeRequest whose signature verifies
+    and, when `alpha_key` is known, is alpha's; raises GatewayError (closing) otherwise."""
+    envelope = decode_envelope(data)
+    message = envelope.message
+    if not isinstance(message, HandshakeRequest):
+        raise GatewayError(StatusCode.UNEXPECTED_MESSAGE, "alpha handshake expected", 0, True)
+    signer = envelope.signature.signer
+    if alpha_key is not None and signer != alpha_key:
+        text = (
+            f"the handshake is signed by {encode_public_key(signer)}, "
+            f"not by alpha {encode_public_key(alpha_key)}"
+        )
+        raise GatewayError(StatusCode.FORBIDDEN, text, 0, True)
+    if not signature_valid(data, envelope):
+        text = "alpha's handshake signature is invalid"
+        raise GatewayError(StatusCode.UNAUTHORIZED, text, 0, True)
+    return message

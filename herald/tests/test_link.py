@@ -5,7 +5,9 @@ node's key and its current cursor; it hands each quanta frame to its own engine 
 `quanta.batch` event with the link's reply channel) and sends what the engine answers on that
 channel back to alpha signed with its key (results batches; a resend request as a quanta
 cursor request); a rising alpha's catchup request is answered from the persisted quanta; when
-alpha drops the connection it connects and handshakes again.
+alpha drops the connection it connects and handshakes again; a handshake that is not signed
+by the alpha key it expects (or whose signature does not verify) gets no answer: the link
+closes that connection.
 Method: a `websockets` server on 127.0.0.1 (port 0) plays alpha's endpoint and hands each
 connection to the test; the link runs as a task on Channels' in-memory layer; the test plays
 the engine (reads the engine channel, answers on the reply channel). Persisted quanta come
@@ -23,10 +25,11 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 from chronicler.tests.builders import Chain
 from herald.link import HeraldLink
-from herald.tests.conftest import ALPHA, AUDITOR, TIMEOUT_S
+from herald.tests.conftest import ALPHA, AUDITOR, STRANGER, TIMEOUT_S
 from quanta import events
 from quanta.core.envelopes import envelope_bytes, signature_valid
 from quanta.core.xdr.codec import decode, encode
@@ -98,7 +101,8 @@ async def alpha(layer: Any) -> AsyncIterator[FakeAlpha]:
     fake = FakeAlpha()
     async with serve(fake.handler, "127.0.0.1", 0) as server:
         port = server.sockets[0].getsockname()[1]
-        link = HeraldLink(f"ws://127.0.0.1:{port}/ws/herald/", AUDITOR, layer, lambda: CURSOR)
+        url = f"ws://127.0.0.1:{port}/ws/herald/"
+        link = HeraldLink(url, AUDITOR, layer, lambda: CURSOR, lambda: ALPHA.public_key)
         task = asyncio.create_task(link.run_forever())
         yield fake
         task.cancel()
@@ -149,3 +153,45 @@ async def test_a_rising_alpha_s_catchup_request_is_answered_from_the_persisted_q
     assert isinstance(answer, CatchupQuantaBatch) and not answer.has_more
     assert [q.quantum.apex for q in answer.quanta] == [3, 4]
     assert [encode(q.quantum) for q in answer.quanta] == [r.data for r in rows[2:]]
+
+
+async def _handshake_gets_no_answer(connection: ServerConnection, frame: bytes) -> None:
+    await connection.send(frame)
+    with pytest.raises(ConnectionClosed):
+        async with asyncio.timeout(TIMEOUT_S):
+            await connection.recv()
+
+
+async def test_a_handshake_not_signed_by_alpha_gets_no_answer(alpha: FakeAlpha) -> None:
+    """Goal: someone standing in for alpha's address (a `ws://` wire) is not answered."""
+    challenge = encode(HandshakeRequest(0, secrets.token_bytes(32)), MESSAGE)
+    async with asyncio.timeout(TIMEOUT_S):
+        impostor = await alpha.connections.get()
+    await _handshake_gets_no_answer(impostor, envelope_bytes(challenge, STRANGER))
+    async with asyncio.timeout(TIMEOUT_S):
+        forged = await alpha.connections.get()  # alpha's key, another key's signature
+    frame = envelope_bytes(challenge, STRANGER)
+    forged_frame = frame[:-96] + ALPHA.public_key + frame[-64:]
+    await _handshake_gets_no_answer(forged, forged_frame)
+    await alpha.accept()  # The real alpha is still answered.
+
+
+async def test_before_settings_a_handshake_must_still_verify(layer: Any) -> None:
+    """Goal: with no alpha key known yet, a signature that does not verify is still refused."""
+    fake = FakeAlpha()
+    async with serve(fake.handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        url = f"ws://127.0.0.1:{port}/ws/herald/"
+        task = asyncio.create_task(
+            HeraldLink(url, AUDITOR, layer, lambda: CURSOR, lambda: None).run_forever()
+        )
+        try:
+            async with asyncio.timeout(TIMEOUT_S):
+                connection = await fake.connections.get()
+            frame = envelope_bytes(encode(HandshakeRequest(0, bytes(32)), MESSAGE), STRANGER)
+            await _handshake_gets_no_answer(connection, frame[:-64] + bytes(64))
+            await fake.accept()  # Any verifying signature passes until settings exist.
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
