@@ -29,6 +29,7 @@ from quanta.core.xdr.schema import (
     NodeState,
 )
 from quanta.groups import GATEWAYS_GROUP, HERALD_GROUP
+from quanta.init_token import init_token_clear, init_token_set
 from quanta.node.alpha_herald import AlphaHerald
 from quanta.node.deposits import DepositWatcher
 from quanta.node.engine_worker import Task, monotonic_ms
@@ -36,7 +37,7 @@ from quanta.node.loader import node_pending, node_restore, node_status_publish
 from quanta.node.persistence import settings_record_persist
 from quanta.node.providers import NodeProviders
 from quanta.node.snapshot import snapshot_load
-from quanta.node_identity import node_keypair, now_ms
+from quanta.node_identity import genesis_pin, node_keypair, now_ms
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +59,16 @@ class AlphaWorker(AlphaHerald):
         self.providers = NodeProviders(keypair, loaded.state)
         self.payouts = PayoutDesk(self.providers.current, now_ms)
         engine = Engine(loaded.state)
-        node = AlphaNode(keypair, engine, node_pending(), transactions=self.payouts)
+        node = AlphaNode(
+            keypair, engine, node_pending(), transactions=self.payouts, genesis_pin=genesis_pin()
+        )
         self.deposits = DepositWatcher(node, self.providers, self.deliver)
-        if node_restore(node, loaded, is_alpha=True):
+        restored = node_restore(node, loaded, is_alpha=True)
+        if engine.state.config is None:
+            init_token_set()  # Only the operator holding it may post the genesis.
+        else:
+            init_token_clear()  # In case the engine stopped between initializing and this.
+        if restored:
             # Rising first: once Ready, alpha would execute requests on top of a chain the
             # auditors may have finalized further than this node persisted.
             if engine.state.require_config().majority > 1:
@@ -125,6 +133,7 @@ class AlphaWorker(AlphaHerald):
             await database_sync_to_async(settings_record_persist)(
                 apex=executed.apex, settings=settings
             )
+            await asyncio.to_thread(init_token_clear)
         except (ConstellationError, ValueError) as error:
             _refused(reply, error)
         await self._flush(force=True)
