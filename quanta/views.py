@@ -2,10 +2,13 @@
 
 What the web process can refuse it refuses itself, so a request the engine would refuse costs
 the sequential engine nothing: `init` on an initialized node is 409 at once (it used to make
-the engine cut a snapshot with a full state hash), an `update` is checked against the settings
-in force (version, rules, and the signatures, verified here, in parallel with the engine)
-before the engine sees it, and bodies come only as JSON or raw XDR (`application/json` or
-`application/octet-stream`): a page of another site can post neither without CORS consent.
+the engine cut a snapshot with a full state hash), without the node's one-time token 401
+(wrong: 403, `quanta.init_token`), and a genesis alpha would refuse (not naming this node as
+alpha, not signed by it, no majority: `quanta.core.genesis`) 403/400; an `update` is
+checked against the settings in force (version, rules, and the signatures, verified here, in
+parallel with the engine) before the engine sees it, and bodies come only as JSON or raw XDR
+(`application/json` or `application/octet-stream`, else 415): a page of another site can post
+neither without CORS consent.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from quanta.core.alpha import UPDATE_CANNOT_FINALIZE
 from quanta.core.config import Config
+from quanta.core.genesis import alpha_genesis_check
 from quanta.core.processors.settings import check_update
 from quanta.core.settings_json import settings_to_json
+from quanta.core.settings_update import first_update_check
 from quanta.core.status import ConstellationError
 from quanta.core.xdr.codec import XdrError, decode
 from quanta.core.xdr.schema import (
@@ -34,7 +39,9 @@ from quanta.core.xdr.schema import (
 )
 from quanta.engine_client import engine_ask
 from quanta.herald_admission import proposed_keys_publish, settings_in_force
+from quanta.init_token import init_token_refusal, presented_token
 from quanta.models import EvidenceRecord, SnapshotRecord
+from quanta.node_identity import genesis_pin, node_keypair
 from quanta.node_status import status_read
 from quanta.selectors import settings_current
 from quanta.settings_drafts import engine_settings_update
@@ -71,6 +78,10 @@ def constellation_info(request: HttpRequest) -> JsonResponse:
 BODY_TYPES = ("application/json", "application/octet-stream")
 
 
+class UnsupportedBodyError(ValueError):
+    """A body of another content type than BODY_TYPES (answered 415)."""
+
+
 def _envelope_from_body(request: HttpRequest) -> bytes:
     if request.content_type == "application/json":
         try:
@@ -78,7 +89,7 @@ def _envelope_from_body(request: HttpRequest) -> bytes:
         except (ValueError, KeyError, TypeError, binascii.Error) as error:
             raise ValueError(f"expected JSON {{'envelope': base64}}: {error}") from None
     if request.content_type != "application/octet-stream":
-        raise ValueError(f"the body must be one of {', '.join(BODY_TYPES)}")
+        raise UnsupportedBodyError(f"the body must be one of {', '.join(BODY_TYPES)}")
     return bytes(request.body)
 
 
@@ -123,20 +134,46 @@ def _update_precheck(envelope: bytes) -> JsonResponse | None:
     return None
 
 
+def _init_precheck(request: HttpRequest, envelope: bytes) -> JsonResponse | None:
+    """Returns the answer to an init the engine must not see (already initialized: 409; no or
+    a wrong one-time token: 401/403; a genesis alpha would refuse: 400/403), else None."""
+    if settings_current() is not None:
+        return _refused(409, "the constellation is already initialized")
+    token_refusal = init_token_refusal(presented_token(request))
+    if token_refusal is not None:
+        return _refused(*token_refusal)
+    try:
+        signed = decode(ConstellationMessageEnvelope, envelope)
+        first_update_check(signed)
+        alpha_genesis_check(signed, node_keypair().public_key, genesis_pin())
+    except XdrError as error:
+        return _refused(400, f"malformed settings: {error}")
+    except ValueError as error:
+        return _refused(400, str(error))
+    except ConstellationError as error:
+        return _refused(int(error.status), str(error))
+    return None
+
+
 @csrf_exempt
 @require_POST
 async def constellation_init(request: HttpRequest) -> HttpResponse:
-    """Hands a signed ConstellationUpdate to the engine and returns its verdict."""
+    """Hands the genesis (a signed ConstellationUpdate) to the engine and returns its verdict,
+    once the web process checked what it can (`_init_precheck`): whoever cannot initialize
+    this node (no token, settings alpha did not sign) costs the sequential engine nothing."""
     try:
         envelope = await sync_to_async(_envelope_from_body)(request)
+    except UnsupportedBodyError as error:
+        return _refused(415, str(error))
     except ValueError as error:
-        return JsonResponse({"status": 400, "description": str(error)}, status=400)
-    if await sync_to_async(settings_current)() is not None:
-        return _refused(409, "the constellation is already initialized")
+        return _refused(400, str(error))
+    refused = await sync_to_async(_init_precheck)(request, envelope)
+    if refused is not None:
+        return refused
     answer = await engine_ask("quanta.init", envelope, INIT_TIMEOUT_S)
     if answer is None:
         return JsonResponse({"status": 500, "description": "the engine did not answer"}, status=504)
-    http_status = 200 if answer["status"] == 200 else 400
+    http_status = {200: 200, 403: 403}.get(int(answer["status"]), 400)
     return JsonResponse(answer, status=http_status)
 
 
@@ -147,8 +184,10 @@ async def constellation_update(request: HttpRequest) -> HttpResponse:
     the engine and returns its verdict (the apex of the settings quantum on success)."""
     try:
         envelope = await sync_to_async(_envelope_from_body)(request)
+    except UnsupportedBodyError as error:
+        return _refused(415, str(error))
     except ValueError as error:
-        return JsonResponse({"status": 400, "description": str(error)}, status=400)
+        return _refused(400, str(error))
     refused = await sync_to_async(_update_precheck)(envelope)
     if refused is not None:
         return refused
