@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -164,6 +165,9 @@ class Cluster:
         self.workdir = workdir or ROOT / "var" / name
         self.workdir.mkdir(parents=True, exist_ok=True)
         keys = list(seeds) if seeds else [KeyPair.random() for _ in range(size)]
+        # Alpha's one-time initialization token (CONSTELLATION_INIT_TOKEN), which `initialize`
+        # presents; extra_env or node_env may replace it ("" lets alpha make and log its own).
+        self.init_token = secrets.token_urlsafe(24)
         self.ledger_database = f"constellation_{name}_ledger"
         self.nodes = [
             Node(i, keys[i], base_port + i, f"constellation_{name}_{i}", f"cst-{name}-{i}")
@@ -217,6 +221,7 @@ class Cluster:
             cwd=ROOT,
             env={
                 **node.env(self.alpha, self.ledger_database),
+                "CONSTELLATION_INIT_TOKEN": self.init_token,
                 **self.extra_env,
                 **self.node_env.get(node.index, {}),
             },
@@ -239,12 +244,19 @@ class Cluster:
         os.killpg(node.processes[process].pid, sig)
 
     def initialize(self, settings: ConstellationSettings | None = None) -> dict[str, object]:
-        """Signs the first settings with every node's key and posts them to alpha."""
+        """Signs the first settings with every node's key and posts them to alpha with its
+        initialization token."""
         keys = [node.keypair for node in self.nodes]
         settings = settings or default_settings(keys, addresses=[node.url for node in self.nodes])
-        quantum = settings_quantum(settings, keys)
-        body = json.dumps({"envelope": base64.b64encode(encode(quantum.update)).decode()})
-        return http_post_json(f"{self.alpha.url}/api/constellation/init", body)
+        return self.init_post(encode(settings_quantum(settings, keys).update))
+
+    def init_post(self, envelope: bytes, token: str | None = None) -> dict[str, object]:
+        """Posts a signed genesis envelope to alpha's init with `token` (default: the
+        cluster's own; "" = none) and returns the JSON answer with its HTTP status."""
+        token = self.init_token if token is None else token
+        body = json.dumps({"envelope": base64.b64encode(envelope).decode()})
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return http_post_json(f"{self.alpha.url}/api/constellation/init", body, headers)
 
     def manage(self, node: Node, *args: str) -> str:
         """Runs a management command with a node's environment; returns its output."""
@@ -345,16 +357,20 @@ def wait_for_http(url: str, timeout_s: float) -> None:
             time.sleep(0.1)
 
 
-def http_post_json(url: str, body: str) -> dict[str, object]:
-    """POSTs JSON and returns the decoded JSON answer, whatever the HTTP status."""
+def http_post_json(url: str, body: str, headers: dict[str, str] | None = None) -> dict[str, object]:
+    """POSTs JSON and returns the decoded JSON answer, whatever the HTTP status (the status
+    also under "http_status")."""
     request = urllib.request.Request(
-        url, data=body.encode(), headers={"Content-Type": "application/json"}, method="POST"
+        url,
+        data=body.encode(),
+        headers={"Content-Type": "application/json", **(headers or {})},
+        method="POST",
     )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
-            return dict(json.loads(response.read()))
+            return {**json.loads(response.read()), "http_status": response.status}
     except urllib.error.HTTPError as error:
-        return dict(json.loads(error.read()))
+        return {**json.loads(error.read()), "http_status": error.code}
 
 
 def wait_for_restart(

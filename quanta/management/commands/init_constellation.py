@@ -4,7 +4,9 @@ Settings come from a JSON file (the format of /api/constellation/info, see
 `quanta/core/settings_json.py`) or from arguments. Signatures come from secrets given here
 (`--sign S...`) or from auditors who signed elsewhere (`--signature G...:<base64>`, printed by
 this command with `--sign S... --signature-only`). The result is posted to a node's
-`/api/constellation/init`, or written out with `--output`.
+`/api/constellation/init` with alpha's one-time initialization token (`--init-token`,
+`--init-token-file`, else CONSTELLATION_INIT_TOKEN[_FILE] of this environment; alpha's engine
+prints the one it made in its log), or written out with `--output`.
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ class Command(BaseCommand):
         out.add_argument("--signature-only", action="store_true", help="print signatures, stop")
         out.add_argument("--output", type=Path, help="write the signed envelope (base64) here")
         out.add_argument("--node", help="node URL to post to (default: this node)")
+        token = parser.add_argument_group("alpha's one-time initialization token")
+        token.add_argument("--init-token", help="the token alpha's engine log printed")
+        token.add_argument("--init-token-file", type=Path, help="read the token from FILE")
 
     def handle(self, *args: Any, **options: Any) -> None:
         update = ConstellationUpdate(options["message_id"], _settings(options))
@@ -98,7 +103,8 @@ class Command(BaseCommand):
             self.stdout.write(f"signed update written to {options['output']}")
             return
         node = options["node"] or f"http://127.0.0.1:{django_settings.HTTP_PORT}"
-        self.stdout.write(json.dumps(_post(f"{node.rstrip('/')}/api/constellation/init", encoded)))
+        url = f"{node.rstrip('/')}/api/constellation/init"
+        self.stdout.write(json.dumps(_post(url, encoded, _init_token(options))))
 
 
 def _settings(options: dict[str, Any]) -> ConstellationSettings:
@@ -148,10 +154,26 @@ def _keypair(secret: str) -> KeyPair:
         raise CommandError(f"bad secret: {error}") from None
 
 
-def _post(url: str, encoded: str) -> dict[str, object]:
+def _init_token(options: dict[str, Any]) -> str:
+    """Returns the token to present: the option, the option's file, else the environment's."""
+    if options["init_token"]:
+        return str(options["init_token"]).strip()
+    if options["init_token_file"]:
+        return _secret_from_file(str(options["init_token_file"]))
+    token = str(django_settings.INIT_TOKEN)
+    if not token:
+        raise CommandError(
+            "alpha needs its one-time initialization token: give --init-token (printed in "
+            "alpha's engine log) or --init-token-file, or set CONSTELLATION_INIT_TOKEN"
+        )
+    return token
+
+
+def _post(url: str, encoded: str, token: str) -> dict[str, object]:
     body = json.dumps({"envelope": encoded}).encode()
+    headers = {"Content-Type": "application/json", "X-Init-Token": token}
     request = urllib.request.Request(  # noqa: S310 - the operator names the node URL
-        url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+        url, data=body, headers=headers, method="POST"
     )
     try:
         with urllib.request.urlopen(request, timeout=POST_TIMEOUT_S) as response:  # noqa: S310
