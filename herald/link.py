@@ -1,12 +1,13 @@
 """The auditor's herald link: one outgoing WebSocket to alpha, kept open with backoff.
 
 It answers alpha's handshake with this node's key and cursor, once it checked that alpha
-signed it (`check_alpha_handshake`, against `alpha_key()`: the settings' alpha key, else
-CONSTELLATION_ALPHA_KEY; a refusal is logged at ERROR and the link tries again), hands every
-quanta batch to the node's own engine (channel `quanta`), and sends back what the engine
-answers: result (signature) batches, state reports, and resend requests when the engine saw a
-gap. When the connection drops (or WebSocket pings go unanswered for `PING_TIMEOUT_S`) it
-tells the engine at once (`quanta.link_down`), so the node does not stay Ready without alpha.
+signed it (`check_alpha_handshake`, against `alpha()`: the settings' alpha key and
+constellation id, else the pinned ones; a refusal is logged at ERROR and the link tries
+again), hands every quanta batch to the node's own engine (channel `quanta`), and sends back
+what the engine answers: result (signature) batches, state reports, and resend requests when
+the engine saw a gap. When the connection drops (or WebSocket pings go unanswered for
+`PING_TIMEOUT_S`) it tells the engine at once (`quanta.link_down`), so the node does not stay
+Ready without alpha.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from channels.db import database_sync_to_async
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
-from herald.core.protocol import check_alpha_handshake
+from herald.core.protocol import AlphaExpected, check_alpha_handshake
 from quanta import events
 from quanta.core.envelopes import GatewayError, envelope_bytes
 from quanta.core.keys import KeyPair
+from quanta.core.signatures import NO_CONSTELLATION
 from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (
     MESSAGE,
@@ -38,7 +40,7 @@ from quanta.core.xdr.schema import (
 )
 from quanta.groups import ENGINE_CHANNEL
 from quanta.node_status import status_read
-from quanta.selectors import quanta_signed_after
+from quanta.selectors import constellation_id, quanta_signed_after
 
 logger = logging.getLogger(__name__)
 
@@ -60,17 +62,29 @@ class HeraldLink:
         keypair: KeyPair,
         layer: Any,
         cursor: Callable[[], int],
-        alpha_key: Callable[[], bytes | None],
+        alpha: Callable[[], AlphaExpected],
     ) -> None:
         """`cursor()` returns this node's current apex (what it asks alpha to send after);
-        `alpha_key()` the key alpha's handshake must be signed by, None if not known yet
-        (each called in a thread: they may read the database)."""
+        `alpha()` what alpha's handshake must show (its key, the constellation id it signs
+        under; either None while not known), each called in a thread: they may read the
+        database."""
         self.url = url
         self.keypair = keypair
         self.layer = layer
         self.cursor = cursor
-        self.alpha_key = alpha_key
+        self.alpha = alpha
         self._unpinned_warned = False
+        self._constellation_id: bytes | None = None
+
+    async def _signing_id(self) -> bytes:
+        """Returns the id this node signs its frames under: its constellation's once it holds
+        the genesis settings (then kept: it never changes), `NO_CONSTELLATION` before."""
+        if self._constellation_id is None:
+            self._constellation_id = await database_sync_to_async(constellation_id)()
+        return self._constellation_id or NO_CONSTELLATION
+
+    async def _envelope(self, message: bytes) -> bytes:
+        return envelope_bytes(message, self.keypair, await self._signing_id())
 
     async def run_forever(self) -> None:
         """Connects, relays until the connection drops, and reconnects with backoff."""
@@ -100,16 +114,16 @@ class HeraldLink:
         frame = await ws.recv()
         if not isinstance(frame, bytes):
             raise WebSocketException("alpha did not start with a handshake")
-        alpha_key = await asyncio.to_thread(self.alpha_key)
-        if alpha_key is None and not self._unpinned_warned:
+        alpha = await asyncio.to_thread(self.alpha)
+        if None in (alpha.key, alpha.constellation_id) and not self._unpinned_warned:
             self._unpinned_warned = True
             logger.warning(
-                "no settings yet and CONSTELLATION_ALPHA_KEY unset: alpha's handshake is only "
-                "checked to verify, not to be alpha's (the genesis must carry this node's own "
-                "signature anyway)"
+                "no settings yet and CONSTELLATION_ALPHA_KEY or CONSTELLATION_GENESIS_ID unset: "
+                "alpha's handshake cannot be fully checked (this node takes only a genesis its "
+                "own key signed anyway)"
             )
         try:
-            return check_alpha_handshake(frame, alpha_key)
+            return check_alpha_handshake(frame, alpha)
         except GatewayError as error:
             logger.error("herald link to %s: alpha's handshake refused: %s", self.url, error)
             raise WebSocketException(f"alpha's handshake refused: {error}") from None
@@ -119,7 +133,7 @@ class HeraldLink:
         apex = await asyncio.to_thread(self.cursor)
         state = NodeState[(await asyncio.to_thread(status_read)).state.upper()]
         answer = AuditorHandshakeResponse(1, hello.handshake_data, apex, apex, state)
-        await ws.send(envelope_bytes(encode(answer, MESSAGE), self.keypair))
+        await ws.send(await self._envelope(encode(answer, MESSAGE)))
         logger.info("herald link up at apex %d", apex)
         reply = await self.layer.new_channel()
         tasks = [
@@ -154,7 +168,7 @@ class HeraldLink:
             quanta = await database_sync_to_async(quanta_signed_after)(apex, CATCHUP_PAGE)
             has_more = len(quanta) == CATCHUP_PAGE
             batch = CatchupQuantaBatch(0, tuple(quanta), has_more)
-            await ws.send(envelope_bytes(encode(batch, MESSAGE), self.keypair))
+            await ws.send(await self._envelope(encode(batch, MESSAGE)))
             if not has_more:
                 return
             apex = quanta[-1].quantum.apex
@@ -163,7 +177,7 @@ class HeraldLink:
         while True:
             event: events.HeraldResults | events.HeraldResend = await self.layer.receive(reply)
             if event["type"] == "herald.results":
-                await ws.send(envelope_bytes(event["message"], self.keypair))
+                await ws.send(await self._envelope(event["message"]))
             elif event["type"] == "herald.resend":
                 request = QuantaCursorRequest(0, int(event["apex"]), int(event["apex"]))
-                await ws.send(envelope_bytes(encode(request, MESSAGE), self.keypair))
+                await ws.send(await self._envelope(encode(request, MESSAGE)))

@@ -81,6 +81,7 @@ def init_token_refusal(presented: str | None) -> tuple[int, str] | None:
     stored = node_redis().get(_key())
     if stored is None:
         return 503, "no initialization token is set yet: alpha's engine has not started"
-    if not hmac.compare_digest(_digest(presented).encode(), bytes(stored)):
+    expected = stored.encode() if isinstance(stored, str) else bytes(stored)
+    if not hmac.compare_digest(_digest(presented).encode(), expected):
         return 403, "wrong initialization token"
     return None

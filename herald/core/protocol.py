@@ -6,11 +6,20 @@ passes the auditor keys without alpha's), and learns from it where the auditor s
 quanta cursor). A connection is bound to the auditor's key, not to its index in one version of
 the settings: an auditor's index can differ between the settings below and above an update.
 
-The other way round, the auditor answers only a `HandshakeRequest` signed by alpha's key
-(`check_alpha_handshake`): the settings' alpha key once it has settings, before that the key
-CONSTELLATION_ALPHA_KEY pins, and with neither at least a signature that verifies. Otherwise
-anyone who can stand in for alpha's address (an attacker on a `ws://` wire) would be
-answered and could feed the node quanta (SECURITY.md H1, L3).
+Frames are signed under the constellation id (`quanta.core.signatures`). A fresh auditor, which
+holds no quantum yet and so cannot know that id, signs under `NO_CONSTELLATION`; alpha accepts
+that id on such a link only (`link_ids`), for its handshake and the frames that follow.
+
+The other way round, the auditor answers only a `HandshakeRequest` of alpha
+(`check_alpha_handshake`, against `AlphaExpected`): signed by the settings' alpha key once it
+has settings, before that by the key CONSTELLATION_ALPHA_KEY pins, and verifying under its
+constellation id (its own, else the one CONSTELLATION_GENESIS_ID pins). Otherwise anyone who
+can stand in for alpha's address (an attacker on a `ws://` wire) would be answered and could
+feed the node quanta (SECURITY.md H1, L3). A fresh auditor with neither pin can check nothing
+yet (alpha signs under an id it does not know); what protects it then is that it takes only a
+genesis its own key signed (`quanta.core.genesis`). The challenge is alpha's alone, so a
+recorded handshake of alpha can be replayed: this authenticates the key, not the session (the
+quanta frames that follow are signed by alpha, and checked, frame by frame).
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from dataclasses import dataclass
 
 from quanta.core.envelopes import GatewayError, decode_envelope, signature_valid
 from quanta.core.keys import encode_public_key
+from quanta.core.signatures import NO_CONSTELLATION
 from quanta.core.status import StatusCode
 from quanta.core.xdr.codec import XdrError, decode
 from quanta.core.xdr.schema import (
@@ -37,10 +47,23 @@ class AuditorHello:
     public_key: bytes
     quanta_cursor: int
     state: NodeState = NodeState.RUNNING
+    link_ids: tuple[bytes, ...] = ()
+    """The ids this link's frames may be signed under (`signed_under`)."""
+
+
+def link_ids(constellation_id: bytes, quanta_cursor: int) -> tuple[bytes, ...]:
+    """Returns the ids an auditor at `quanta_cursor` may sign its frames under: the
+    constellation's, and `NO_CONSTELLATION` too for a fresh auditor (cursor 0)."""
+    return (constellation_id, NO_CONSTELLATION) if quanta_cursor == 0 else (constellation_id,)
+
+
+def signed_under(data: bytes, envelope: MessageEnvelope, ids: tuple[bytes, ...]) -> bool:
+    """Tells whether the frame's signature verifies under one of `ids`."""
+    return any(signature_valid(data, envelope, constellation_id) for constellation_id in ids)
 
 
 def check_auditor_handshake(
-    data: bytes, challenge: bytes, admitted_keys: frozenset[bytes]
+    data: bytes, challenge: bytes, admitted_keys: frozenset[bytes], constellation_id: bytes
 ) -> AuditorHello:
     """Returns who the auditor is if its signed handshake answer is valid."""
     envelope = decode_envelope(data)
@@ -50,15 +73,20 @@ def check_auditor_handshake(
     signer = envelope.signature.signer
     if signer not in admitted_keys:
         raise GatewayError(StatusCode.FORBIDDEN, "not an auditor of this constellation", 0, True)
-    if message.handshake_data != challenge or not signature_valid(data, envelope):
+    cursor = int(message.quanta_cursor)
+    ids = link_ids(constellation_id, cursor)
+    if message.handshake_data != challenge or not signed_under(data, envelope, ids):
         raise GatewayError(StatusCode.UNAUTHORIZED, "handshake failed", 0, True)
-    return AuditorHello(signer, int(message.quanta_cursor), NodeState(message.state))
+    return AuditorHello(signer, cursor, NodeState(message.state), ids)
 
 
-def check_auditor_message(data: bytes, public_key: bytes) -> MessageEnvelope:
-    """Returns a message of the connected auditor, refusing anything not signed by it."""
+def check_auditor_message(
+    data: bytes, public_key: bytes, ids: tuple[bytes, ...]
+) -> MessageEnvelope:
+    """Returns a message of the connected auditor, refusing anything not signed by it under
+    one of the link's ids."""
     envelope = decode_envelope_large(data)
-    if envelope.signature.signer != public_key or not signature_valid(data, envelope):
+    if envelope.signature.signer != public_key or not signed_under(data, envelope, ids):
         raise GatewayError(StatusCode.UNAUTHORIZED, "invalid signature", 0)
     return envelope
 
@@ -74,21 +102,30 @@ def decode_envelope_large(data: bytes) -> MessageEnvelope:
     return envelope
 
 
-def check_alpha_handshake(data: bytes, alpha_key: bytes | None) -> HandshakeRequest:
-    """Returns alpha's challenge if the frame is a HandshakeRequest whose signature verifies
-    and, when `alpha_key` is known, is alpha's; raises GatewayError (closing) otherwise."""
+@dataclass(frozen=True, slots=True)
+class AlphaExpected:
+    """What an auditor knows of alpha before answering its handshake (None: not known)."""
+
+    key: bytes | None
+    constellation_id: bytes | None
+
+
+def check_alpha_handshake(data: bytes, alpha: AlphaExpected) -> HandshakeRequest:
+    """Returns alpha's challenge if the frame is a HandshakeRequest signed by `alpha.key` and
+    verifying under `alpha.constellation_id` (each when known); raises GatewayError otherwise."""
     envelope = decode_envelope(data)
     message = envelope.message
     if not isinstance(message, HandshakeRequest):
         raise GatewayError(StatusCode.UNEXPECTED_MESSAGE, "alpha handshake expected", 0, True)
     signer = envelope.signature.signer
-    if alpha_key is not None and signer != alpha_key:
+    if alpha.key is not None and signer != alpha.key:
         text = (
             f"the handshake is signed by {encode_public_key(signer)}, "
-            f"not by alpha {encode_public_key(alpha_key)}"
+            f"not by alpha {encode_public_key(alpha.key)}"
         )
         raise GatewayError(StatusCode.FORBIDDEN, text, 0, True)
-    if not signature_valid(data, envelope):
-        text = "alpha's handshake signature is invalid"
+    known_id = alpha.constellation_id
+    if known_id is not None and not signature_valid(data, envelope, known_id):
+        text = f"alpha's handshake signature is invalid for constellation {known_id.hex()}"
         raise GatewayError(StatusCode.UNAUTHORIZED, text, 0, True)
     return message

@@ -15,19 +15,18 @@ Every check raises `Forbidden` saying why; nothing here changes state.
 
 from __future__ import annotations
 
-from quanta.core.hashing import sha256
 from quanta.core.keys import encode_public_key
 from quanta.core.processors.settings import count_valid_signers
+from quanta.core.signatures import CONSTELLATION_ID_LENGTH, constellation_id_of
 from quanta.core.status import BadRequest, Forbidden
-from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import ConstellationMessageEnvelope, ConstellationUpdate
 
-GENESIS_ID_BYTES = 32
+GENESIS_ID_BYTES = CONSTELLATION_ID_LENGTH
 
 
 def genesis_id(update: ConstellationUpdate) -> bytes:
-    """Returns the constellation id a genesis founds: SHA-256 of its settings' XDR."""
-    return sha256(encode(update.settings))
+    """Returns the constellation id a genesis founds (`constellation_id_of` its settings)."""
+    return constellation_id_of(update.settings)
 
 
 def genesis_id_parse(text: str) -> bytes | None:
@@ -42,8 +41,10 @@ def genesis_id_parse(text: str) -> bytes | None:
 
 
 def signed_by(envelope: ConstellationMessageEnvelope, key: bytes) -> bool:
-    """Tells whether `key` validly signed the envelope's update (the rule every signer uses)."""
-    return count_valid_signers(envelope, (key,)) == 1
+    """Tells whether `key` validly signed the envelope's genesis update, under the id it
+    founds (the rule every signer of a genesis uses)."""
+    update = _update_of(envelope)
+    return count_valid_signers(envelope, (key,), genesis_id(update)) == 1
 
 
 def _update_of(envelope: ConstellationMessageEnvelope) -> ConstellationUpdate:

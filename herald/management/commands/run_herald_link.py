@@ -6,19 +6,22 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from herald.core.protocol import AlphaExpected
 from herald.link import HeraldLink
 from quanta import gc_policy
-from quanta.node_identity import alpha_key_pinned, node_keypair
+from quanta.node_identity import alpha_key_pinned, genesis_pin, node_keypair
 from quanta.node_status import status_read
-from quanta.selectors import settings_current
+from quanta.selectors import constellation_id, settings_current
 
 
-def alpha_key_expected() -> bytes | None:
-    """Returns the key alpha's handshake must be signed by: the settings' alpha key once this
-    node has settings (majority-signed, so they win over the environment), else the one
-    CONSTELLATION_ALPHA_KEY pins, else None."""
+def alpha_expected() -> AlphaExpected:
+    """Returns what alpha's handshake must show: once this node has settings, their alpha key
+    and its constellation's id (majority-signed, so they win over the environment), before
+    that what CONSTELLATION_ALPHA_KEY and CONSTELLATION_GENESIS_ID pin (None if unset)."""
     settings = settings_current()
-    return alpha_key_pinned() if settings is None else settings.alpha
+    if settings is None:
+        return AlphaExpected(alpha_key_pinned(), genesis_pin())
+    return AlphaExpected(settings.alpha, constellation_id())
 
 
 class Command(BaseCommand):
@@ -30,7 +33,7 @@ class Command(BaseCommand):
             raise CommandError("no channel layer configured")
         try:
             keypair = node_keypair()
-            alpha_key_pinned()  # A malformed CONSTELLATION_ALPHA_KEY stops the link at once.
+            alpha_expected()  # A malformed pin stops the link at once.
         except RuntimeError as error:
             raise CommandError(str(error)) from None
         gc_policy.settle()
@@ -39,6 +42,6 @@ class Command(BaseCommand):
             keypair,
             layer,
             lambda: status_read().apex,
-            alpha_key_expected,
+            alpha_expected,
         )
         asyncio.run(link.run_forever())
