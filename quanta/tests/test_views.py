@@ -57,7 +57,7 @@ def test_init_on_an_initialized_node_is_409_from_the_web_process(initialized: No
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
 def test_bodies_a_foreign_page_could_post_are_refused(content_type: str) -> None:
     response = Client().post("/api/constellation/init", b"\x00" * 64, content_type=content_type)
-    assert response.status_code == 400
+    assert response.status_code == 415
     assert "application/json" in response.json()["description"]
 
 
