@@ -179,7 +179,7 @@ PAYMENT_PROVIDERS = json.loads(env_str("CONSTELLATION_PAYMENT_PROVIDERS", "{}"))
 # Demo only: enables the local-ledger faucet endpoint (POST /api/faucet) and its button.
 DEMO_MODE = env_bool("CONSTELLATION_DEMO", False)
 # ws:// is for a constellation on one machine (loopback) only: between machines use
-# wss://, or an attacker on the wire can stand in for alpha (docs/admin.md).
+# wss://, or an attacker on the wire can stand in for alpha (README.md, Configuration).
 ALPHA_HERALD_URL = env_str("CONSTELLATION_ALPHA_URL", "ws://127.0.0.1:8000/ws/herald/")
 # Alpha's G... key, which an auditor requires alpha's herald handshake to be signed by before
 # it has settings (afterwards the settings' alpha key is required). "" = not pinned.
