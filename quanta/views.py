@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings as django_settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -174,6 +175,8 @@ def _init_precheck(request: HttpRequest, envelope: bytes) -> JsonResponse | None
     a wrong one-time token: 401/403; a genesis alpha would refuse: 400/403), else None."""
     if settings_current() is not None:
         return _refused(409, "the constellation is already initialized")
+    if django_settings.NODE_ROLE != "alpha":  # An auditor's engine never sets a token.
+        return _refused(450, "this node is an auditor: initialize through alpha")
     token_refusal = init_token_refusal(presented_token(request))
     if token_refusal is not None:
         return _refused(*token_refusal)

@@ -221,7 +221,7 @@ class Cluster:
             cwd=ROOT,
             env={
                 **node.env(self.alpha, self.ledger_database),
-                "CONSTELLATION_INIT_TOKEN": self.init_token,
+                **({"CONSTELLATION_INIT_TOKEN": self.init_token} if node.index == 0 else {}),
                 **self.extra_env,
                 **self.node_env.get(node.index, {}),
             },

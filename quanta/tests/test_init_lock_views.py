@@ -5,7 +5,8 @@ token, 403 with a wrong one and 503 while the engine has set none; with the righ
 H1 takeover (the real alpha key, made-up auditors signing) and settings naming another alpha
 are refused 403 and a genesis without a majority 400, all by the web process (the engine
 never hears of them); the token is taken from `X-Init-Token` or `Authorization: Bearer`, and
-is gone once cleared (the engine clears it when initialized).
+is gone once cleared (the engine clears it when initialized); an auditor's web process sends
+the operator to alpha (450).
 Method: Django's test client with no engine running (a request that reached the engine would
 wait for it and time out, 504); the token is set as alpha's engine sets it, in the test
 run's own Redis prefix.
@@ -101,3 +102,10 @@ def test_a_genesis_without_a_majority_is_400() -> None:
 def test_the_token_is_read_from_either_header(headers: dict[str, str], token: str | None) -> None:
     request = RequestFactory().post("/api/constellation/init", headers=headers)
     assert presented_token(request) == token
+
+
+def test_an_auditor_s_web_process_sends_the_operator_to_alpha(settings: Any) -> None:
+    settings.NODE_ROLE = "auditor"
+    response = _init(GOOD, **{"X-Init-Token": TOKEN})
+    assert response.status_code == 450
+    assert "initialize through alpha" in response.json()["description"]
