@@ -11,7 +11,10 @@ quantum it executed at that apex, both signed by alpha, is alpha equivocating: i
 evidence and stops it too. What it cannot confirm *yet* (its provider has not seen alpha's
 deposit, a provider's network failed, a timestamp ahead of its clock: `NotYetConfirmed`) is
 not a mismatch: it keeps that quantum and the ones after it (`held`), signs nothing, says what
-it waits for, and checks again after a growing delay (`quanta.core.confirmation`).
+it waits for, and checks again after a growing delay (`quanta.core.confirmation`). The first
+quantum founds the constellation: an auditor it lists takes it only if its own key signed it
+(and only the pinned one, if pinned: `quanta.core.genesis`), else it goes Failed,
+"genesis refused", before executing it.
 
 Its state tells the truth about alpha: it is Ready only when it heard from alpha that it is in
 step (every frame, heartbeats included, carries alpha's apex), and it falls back to Running
