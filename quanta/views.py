@@ -190,6 +190,8 @@ def _init_precheck(request: HttpRequest, envelope: bytes) -> JsonResponse | None
         return _refused(400, str(error))
     except ConstellationError as error:
         return _refused(int(error.status), str(error))
+    except RuntimeError as error:  # No node key, or a malformed pin: the node's setup.
+        return _refused(500, str(error))
     return None
 
 
