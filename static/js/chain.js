@@ -138,7 +138,7 @@ export class SettingsChain {
     const needed = majority(signers.length);
     const valid = await countSigners(envelope, signers, await updateDigest(this.constellationId, update));
     if (valid < needed) {
-      const whose = this.head ? `the auditors of version ${this.head.version}` : "the auditors it lists";
+      const whose = this.head ? `auditors of version ${this.head.version}` : "auditors it lists";
       throw this.broken(
         `version ${settings.version} is validly signed by ${valid} of the ${signers.length} ` +
           `${whose}; ${needed} are required`,
