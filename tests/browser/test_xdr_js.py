@@ -25,7 +25,9 @@ from hypothesis import strategies as st
 
 from exchange.core.matching import TimeInForce
 from exchange.core.orderbook import Side
+from quanta.core.envelopes import envelope_bytes, server_frame
 from quanta.core.keys import KeyPair, decode_secret_seed
+from quanta.core.signatures import payload_hash
 from quanta.core.status import StatusCode
 from quanta.core.testing import keypair
 from quanta.core.xdr.codec import encode
@@ -50,7 +52,6 @@ from quanta.core.xdr.schema import (
     WithdrawalRequest,
 )
 from quanta.tests.strategies import messages
-from tests.browser import bound
 
 # Any 32 bytes do as the constellation these frames belong to.
 CONSTELLATION_ID = hashlib.sha256(b"test constellation").digest()
@@ -176,7 +177,10 @@ def test_browser_frames_equal_python_frames_byte_for_byte() -> None:
     )
     assert answer["address"] == trader.public_key_strkey
     assert answer["secret"] == trader.secret
-    sealed = [bound.frame(message, trader, CONSTELLATION_ID).hex() for message in expected]
+    sealed = [
+        envelope_bytes(encode(message, MESSAGE), trader, CONSTELLATION_ID).hex()
+        for message in expected
+    ]
     assert answer["sent"] == sealed
 
 
@@ -202,7 +206,7 @@ def _result_message(signers: list[int], tamper: bool = False) -> tuple[QuantumRe
     own_hash = hashlib.sha256(encode(group)).digest()
     effects_hash = hashlib.sha256(own_hash + other.hash).digest()
     quantum_hash = bytes([9]) * 32
-    digest = bound.payload(CONSTELLATION_ID, 42, quantum_hash, effects_hash)
+    digest = payload_hash(CONSTELLATION_ID, 42, quantum_hash, effects_hash)
     signatures = tuple(NodeSignature(i, keypair(i).sign(digest)) for i in signers)
     claimed = bytes(32) if tamper else digest
     message = QuantumResultMessage(
@@ -276,19 +280,19 @@ def test_js_opens_server_frames_like_the_python_client() -> None:
     refusal = ResultMessage(4, StatusCode.FORBIDDEN, "insufficient funds")
     account_data = AccountDataInfo(1, 2, (), (), bytes(32))
     with_account_data = dataclasses.replace(result, account_data=account_data)
-    signless = encode(result, MESSAGE)
-    signed = bound.frame(refusal, alpha, CONSTELLATION_ID)
+    signless = server_frame(encode(result, MESSAGE), alpha, CONSTELLATION_ID)
+    refusal_body = encode(refusal, MESSAGE)
+    signed = server_frame(refusal_body, alpha, CONSTELLATION_ID)
     tampered = bytearray(signed)
     tampered[-1] ^= 1
-    refusal_body = encode(refusal, MESSAGE)
     unbound = refusal_body + alpha.public_key + alpha.sign(hashlib.sha256(refusal_body).digest())
-    elsewhere = bound.frame(refusal, alpha, hashlib.sha256(b"another").digest())
+    elsewhere = envelope_bytes(refusal_body, alpha, hashlib.sha256(b"another").digest())
     frames = [
         signless,
         signed,
-        bound.frame(result, alpha, CONSTELLATION_ID),
+        envelope_bytes(encode(result, MESSAGE), alpha, CONSTELLATION_ID),
         encode(refusal, MESSAGE),
-        bound.frame(refusal, other, CONSTELLATION_ID),
+        envelope_bytes(refusal_body, other, CONSTELLATION_ID),
         bytes(tampered),
         signed[:-1],
         signless + signed[-95:],
