@@ -182,15 +182,6 @@ export class SettingsChain {
 
   async applyPage(body) {
     if (!body || !Array.isArray(body.updates)) throw this.broken("the node's answer has no list of updates");
-    const served = body.constellation_id;
-    if (served != null && this.pin && served !== constellationIdText(this.pin)) {
-      const expected = constellationIdText(this.pin);
-      throw new TrustError(
-        "genesis-mismatch",
-        `this node says it is constellation ${served}, but constellation ${expected} was expected`,
-        { expected, served: String(served) },
-      );
-    }
     if (body.updates.length > CHAIN_PAGE_MAX) {
       throw this.broken(`a page holds ${body.updates.length} updates, at most ${CHAIN_PAGE_MAX} are allowed`);
     }
@@ -205,6 +196,17 @@ export class SettingsChain {
       throw new Error("the constellation is not initialized yet");
     }
     for (const entry of body.updates) await this.apply(entry);
+    // The genesis check above is the one that counts; a node that claims another id than
+    // the one its chain hashes to is refused too (it is not the constellation it says).
+    const served = body.constellation_id;
+    const trusted = constellationIdText(this.constellationId);
+    if (served != null && served !== trusted) {
+      throw new TrustError(
+        "genesis-mismatch",
+        `this node says it is constellation ${served}, but constellation ${trusted} was expected`,
+        { expected: trusted, served: String(served) },
+      );
+    }
   }
 }
 
