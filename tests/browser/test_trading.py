@@ -5,6 +5,10 @@ in the browser, fund it from the demo faucet, sell and buy against each other, b
 fill, the history shows the quanta finalized with signatures the browser verified itself, an
 invalid order explains what is wrong, and a lost connection reconnects and says so.
 
+The page pins the constellation (issue 16): the traders open it with
+`?constellation=<id>` (the id of the cluster's genesis, from /info), a fresh browser without
+it pins on first use, and a wrong pin is a loud refusal (#trust-error) with nothing to trade.
+
 Method: a 3-node cluster (alpha + 2 auditors, demo mode) from the cluster harness; two
 browser contexts (two separate key stores) on alpha's page, driven with Playwright's
 auto-waiting `expect` (bounded timeouts, no sleeps). Screenshots go to `artifacts/`.
@@ -12,7 +16,9 @@ auto-waiting `expect` (bounded timeouts, no sleeps). Screenshots go to `artifact
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,6 +66,20 @@ def browser(constellation: Cluster) -> Iterator[object]:
         )
         yield chromium
         chromium.close()
+
+
+def constellation_id(cluster: Cluster) -> str:
+    """Returns the cluster's constellation id as alpha's /info serves it (the tests trust it:
+    the cluster is theirs, which is what a person's out-of-band id stands for)."""
+    with urllib.request.urlopen(f"{cluster.alpha.url}/api/constellation/info", timeout=10) as r:
+        found = json.load(r)["constellation_id"]
+    assert re.fullmatch(r"[0-9a-f]{64}", found), found
+    return str(found)
+
+
+def pinned_url(cluster: Cluster) -> str:
+    """Returns alpha's page with the constellation pinned in the link."""
+    return f"{cluster.alpha.url}/?constellation={constellation_id(cluster)}"
 
 
 class Trader:
@@ -132,8 +152,9 @@ class Trader:
 @pytest.fixture(scope="module")
 def traders(browser: object, constellation: Cluster) -> Iterator[tuple[Trader, Trader]]:
     """Two funded traders: the seller holds USD and XLM, the buyer USD."""
-    seller = Trader(browser, constellation.alpha.url, "seller")
-    buyer = Trader(browser, constellation.alpha.url, "buyer")
+    url = pinned_url(constellation)
+    seller = Trader(browser, url, "seller")
+    buyer = Trader(browser, url, "buyer")
     seller.create_key()
     buyer.create_key()
     seller.fund("USD", "100")
@@ -149,6 +170,9 @@ def test_two_traders_trade_and_see_the_fill_finalized(traders: tuple[Trader, Tra
     the balances move, and the history shows the orders finalized by >= 2 of 3 signatures."""
     seller, buyer = traders
     expect(seller.page.locator("#constellation")).to_contain_text("Ready")
+    expect(seller.page.locator("body")).to_have_attribute("data-trust", "verified")
+    expect(seller.page.locator("#trust-error")).to_be_hidden()
+    expect(seller.page.locator("#balances-attestation")).to_contain_text("Alpha-attested")
     seller.order("sell", "10", "2")
     expect(seller.page.locator("#orders tbody")).to_contain_text("10.0000000 XLM")
     assert seller.finalized_signatures("sell XLM") >= 2
@@ -209,6 +233,9 @@ def test_cancel_ioc_payment_and_withdrawal_from_the_page(
     reaches the other trader's page, and a withdrawal request is finalized."""
     seller, buyer = traders
     expect(seller.page.locator("#connection")).to_have_text("Connected", timeout=60_000)
+    # After the previous test restarted alpha's web process the auditors' herald links come
+    # back with a growing delay; an order sent before is refused (450, not ready).
+    expect(seller.page.locator("#node-state")).to_have_text("Ready", timeout=60_000)
     seller.order("sell", "5", "3")
     cancel = seller.page.locator("#orders tbody button", has_text="Cancel")
     expect(cancel).to_have_count(1)
@@ -234,3 +261,46 @@ def test_cancel_ioc_payment_and_withdrawal_from_the_page(
     assert buyer.finalized_signatures("withdraw USD") >= 2
     buyer.screenshot("trading-payments")
     assert seller.errors == [] and buyer.errors == []
+
+
+def test_the_page_pins_on_first_use_and_refuses_another_constellation(
+    browser: object, constellation: Cluster
+) -> None:
+    """A fresh browser pins the id it verified and shows it (short, full on hover); a link
+    naming another id asks before re-pinning, and declining keeps the pin; a browser pinned
+    to another constellation refuses loudly: #trust-error names both ids, nothing can be
+    used. The refusal is also what a man in the middle serving its own chain meets."""
+    expected = constellation_id(constellation)
+    person = Trader(browser, constellation.alpha.url, "first-use")
+    page = person.page
+    pin = page.locator("#constellation-pin")
+    expect(pin).to_have_attribute("title", expected)
+    expect(pin).to_have_text(f"{expected[:8]}…{expected[-4:]}")
+    expect(page.locator("#pin-source")).to_have_text("pinned on first use")
+    assert page.evaluate("localStorage.getItem('constellation.pin')") == expected
+
+    other = "ab" * 32
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(f"{constellation.alpha.url}/?constellation={other}")
+    expect(page.locator("body")).to_have_attribute("data-ready", "1")
+    assert len(dialogs) == 1 and other in dialogs[0] and expected in dialogs[0]
+    expect(page.locator("#pin-source")).to_contain_text("re-pin declined")
+    expect(page.locator("#trust-error")).to_be_hidden()
+
+    page.evaluate(f"localStorage.setItem('constellation.pin', '{other}')")
+    page.goto(constellation.alpha.url)
+    banner = page.locator("#trust-error")
+    expect(banner).to_be_visible()
+    expect(banner).to_have_attribute("data-reason", "genesis-mismatch")
+    expect(banner).to_have_attribute("data-expected", other)
+    expect(banner).to_have_attribute("data-served", expected)
+    expect(banner).to_contain_text(
+        f"Refused: this node serves another constellation: expected constellation {other}"
+    )
+    expect(page.locator("body")).to_have_attribute("data-trust", "refused")
+    assert page.locator("main").evaluate("main => main.inert") is True
+    expect(page.locator("#connection")).to_have_text("Refused")
+    person.screenshot("trading-refused")
+    assert person.errors == []
+    person.context.close()
