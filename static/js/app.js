@@ -179,7 +179,24 @@ function fillWithdrawAssets() {
   setOptions("#withdraw-asset", provider ? provider.assets.map((asset) => asset.asset) : []);
 }
 
+/** Follows the settings chain from its verified head (a new version brings new keys). */
+async function followChain() {
+  const before = state.chain.head.version;
+  try {
+    await state.chain.refresh(origin);
+  } catch (error) {
+    if (error instanceof TrustError) refuseTrust(error);
+    return;
+  }
+  if (state.chain.head.version !== before) {
+    showVerifiedSettings();
+    ui.say(`New constellation settings verified: version ${state.chain.head.version}.`, "info");
+  }
+}
+
 async function refreshNodes() {
+  if (state.refused) return;
+  await followChain();
   try {
     const response = await fetch("/api/constellation/nodes");
     const { nodes } = await response.json();

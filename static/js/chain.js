@@ -166,8 +166,15 @@ export class SettingsChain {
   }
 
   /** Fetches and verifies every update after the head, page by page (bounded). Network and
-   * HTTP failures throw plain Errors (retry later); what cannot be trusted throws TrustError. */
-  async refresh(baseUrl, fetcher = fetch) {
+   * HTTP failures throw plain Errors (retry later); what cannot be trusted throws TrustError.
+   * Refreshes run one after the other: two at once would both apply the same next version. */
+  refresh(baseUrl, fetcher = (url) => fetch(url)) {
+    const run = (this.queue || Promise.resolve()).then(() => this.refreshNow(baseUrl, fetcher));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  async refreshNow(baseUrl, fetcher) {
     for (let page = 0; page < CHAIN_PAGES_MAX; page++) {
       const after = this.head ? this.head.version : 0n;
       const url = new URL(`${CHAIN_PATH}?after=${after}`, baseUrl);

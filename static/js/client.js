@@ -54,13 +54,14 @@ export const STATUS_TEXT = {
   551: "unexpected message",
 };
 
-/** A server frame that does not verify; `decoded` is its message when it could be read. */
+/** A server frame that does not verify; `decoded` is its message when it could be read,
+ * `otherSigner` tells that it was signed by another key than alpha's. */
 export class FrameError extends Error {
   name = "FrameError";
 
-  constructor(text, decoded = null) {
+  constructor(text, decoded = null, otherSigner = false) {
     super(text);
-    this.decoded = decoded;
+    Object.assign(this, { decoded, otherSigner });
   }
 }
 
@@ -93,7 +94,7 @@ export async function openFrame(bytes, alphaKey, constellationId) {
     );
   }
   const signer = bytes.subarray(length, length + KEY_LENGTH);
-  if (!equalBytes(signer, alphaKey)) throw new FrameError("a frame was not signed by alpha's key", message);
+  if (!equalBytes(signer, alphaKey)) throw new FrameError("a frame was not signed by alpha's key", message, true);
   const digest = await messageDigest(constellationId, bytes.subarray(0, length));
   if (!(await verifySignature(signer, digest, bytes.subarray(length + KEY_LENGTH)))) {
     throw new FrameError("invalid signature on a frame from the node", message);
@@ -332,9 +333,23 @@ export class ConstellationClient extends EventTarget {
       message = await openFrame(new Uint8Array(data), this.constellation.alphaKey, this.constellationId);
     } catch (error) {
       if (!(error instanceof FrameError)) throw error;
+      // Another signer may be a new alpha the chain already names: verify forward, once.
+      if (error.otherSigner && (await this.chainMoved())) return this.receive(data);
       return this.unverifiedFrame(error);
     }
     return this.dispatch(message);
+  }
+
+  /** Refreshes the chain; tells whether its head changed (a TrustError propagates). */
+  async chainMoved() {
+    const before = this.chain.head && this.chain.head.version;
+    try {
+      await this.chain.refresh(this.baseUrl, this.fetcher);
+    } catch (error) {
+      if (error instanceof TrustError) throw error;
+      return false;
+    }
+    return this.chain.head.version !== before;
   }
 
   /** A frame whose envelope does not verify: an answer we wait for becomes "unverified", a

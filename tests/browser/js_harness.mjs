@@ -183,11 +183,18 @@ function describeResult(result) {
 
 /** A client on a verified chain sends `calls`, then reads `frames` as if from the node;
  * answers what each call became and every event the client emitted. */
-async function session({ seed, entries, accountId, header, calls, frames: list }) {
+async function session({ seed, entries, accountId, header, calls, frames: list, pages = [] }) {
   const keyPair = await KeyPair.fromSeed(fromHex(seed));
   const chain = new SettingsChain(null);
   await chain.applyPage({ updates: entries, more: false });
-  const client = new ConstellationClient("http://127.0.0.1:1/", keyPair, chain);
+  // The node's settings chain, one page per refresh (none: it cannot be reached).
+  let page = 0;
+  const fetcher = async () => {
+    if (page >= pages.length) throw new Error("unreachable");
+    const body = pages[page++];
+    return { ok: true, status: 200, json: async () => body };
+  };
+  const client = new ConstellationClient("http://127.0.0.1:1/", keyPair, chain, fetcher);
   client.accountId = BigInt(accountId);
   const sent = [];
   client.socket = { readyState: 1, send: (frame) => sent.push(toHex(frame)), close: () => sent.push("closed") };
@@ -225,7 +232,8 @@ async function session({ seed, entries, accountId, header, calls, frames: list }
     error,
     value: value && value._type === "QuantumInfoResponse" ? { items: value.items.length } : describeResult(value),
   }));
-  return { sent, results, events, stats: client.stats, accountId: toJson(client.accountId) };
+  const version = toJson(chain.head.version);
+  return { sent, results, events, stats: client.stats, accountId: toJson(client.accountId), version };
 }
 
 const jobs = { roundTrip, rejects, frames, openFrames, verify, strkeys, digests, chains, chainFetch, pins, session };

@@ -292,11 +292,17 @@ def _nonce(nonce: int) -> NonceUpdateEffect:
 
 
 def _session(
-    calls: list[Any], headers: list[tuple[int, int]], frames: list[bytes]
+    calls: list[Any],
+    headers: list[tuple[int, int]],
+    frames: list[bytes],
+    pages: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """Runs a client on the genesis chain: `calls`, then the node's `frames`; `pages` are
+    what the node serves as its settings chain when the client asks (none: unreachable)."""
     return run_js(
         "session",
         {
+            "pages": pages or [],
             "seed": decode_secret_seed(TRADER.secret).hex(),
             "entries": [bound.update_entry(GENESIS, AUDITORS)],
             "accountId": str(ACCOUNT),
@@ -433,3 +439,25 @@ def test_js_verifies_alphas_handshake_and_signs_its_answer_for_the_constellation
     assert len(refusals) == 1 and refusals[0]["reason"] == "forged-frame"
     assert "invalid signature" in refusals[0]["message"]
     assert bad["sent"] == ["closed"]
+
+
+def test_js_follows_a_new_alpha_through_the_chain_and_refuses_an_unknown_signer() -> None:
+    """A frame signed by another key than alpha's makes the client verify the chain forward
+    once: if the new head names that key as alpha the frame is accepted, else it is a
+    forged frame and the client stops."""
+    v2 = _settings(2, [0, 1, 2], alpha=1)
+    moved = {
+        "constellation_id": CID.hex(),
+        "updates": [bound.update_entry(v2, AUDITORS[:2], CID)],
+        "more": False,
+    }
+    challenge = HandshakeRequest(1, bytes(range(32)))
+    followed = _session([], [(31, 0)], [bound.frame(challenge, AUDITORS[1], CID)], [moved])
+    assert followed["version"] == _big(2)
+    assert len(followed["sent"]) == 1
+    assert not [e for e in followed["events"] if e["type"] == "trust"]
+    still = {"constellation_id": CID.hex(), "updates": [], "more": False}
+    refused = _session([], [(31, 0)], [bound.frame(challenge, AUDITORS[1], CID)], [still])
+    assert refused["version"] == _big(1)
+    trust = [e for e in refused["events"] if e["type"] == "trust"]
+    assert len(trust) == 1 and "not signed by alpha's key" in trust[0]["message"]
