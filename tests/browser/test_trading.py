@@ -16,14 +16,21 @@ auto-waiting `expect` (bounded timeouts, no sleeps). Screenshots go to `artifact
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import json
 import re
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from quanta.core.testing import default_settings, keypair
+from quanta.core.xdr.codec import decode, encode
+from quanta.core.xdr.schema import ConstellationMessageEnvelope
+from tests.browser import bound
 from tests.cluster.conftest import cluster_start
 from tools.cluster import Cluster, wait_for_http
 
@@ -68,11 +75,16 @@ def browser(constellation: Cluster) -> Iterator[object]:
         chromium.close()
 
 
+def node_json(cluster: Cluster, path: str) -> Any:
+    """Returns the JSON alpha serves at `path`."""
+    with urllib.request.urlopen(f"{cluster.alpha.url}{path}", timeout=10) as response:
+        return json.load(response)
+
+
 def constellation_id(cluster: Cluster) -> str:
     """Returns the cluster's constellation id as alpha's /info serves it (the tests trust it:
     the cluster is theirs, which is what a person's out-of-band id stands for)."""
-    with urllib.request.urlopen(f"{cluster.alpha.url}/api/constellation/info", timeout=10) as r:
-        found = json.load(r)["constellation_id"]
+    found = node_json(cluster, "/api/constellation/info")["constellation_id"]
     assert re.fullmatch(r"[0-9a-f]{64}", found), found
     return str(found)
 
@@ -85,13 +97,23 @@ def pinned_url(cluster: Cluster) -> str:
 class Trader:
     """One person at the page: a browser context of its own, so a key store of its own."""
 
-    def __init__(self, browser: object, url: str, name: str) -> None:
+    def __init__(
+        self,
+        browser: object,
+        url: str,
+        name: str,
+        routes: dict[str, Callable[[Any], None]] | None = None,
+    ) -> None:
+        """Opens `url` in a new context; `routes` (URL pattern: handler) intercept requests
+        first, as a man in the middle between the page and the node would."""
         self.name = name
         self.context = browser.new_context(viewport={"width": 1400, "height": 1100})  # type: ignore[attr-defined]
         self.page = self.context.new_page()
         self.page.set_default_timeout(TIMEOUT_MS)
         self.errors: list[str] = []
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        for pattern, handler in (routes or {}).items():
+            self.page.route(pattern, handler)
         self.page.goto(url)
         expect(self.page.locator("body")).to_have_attribute("data-ready", "1")
 
@@ -304,3 +326,61 @@ def test_the_page_pins_on_first_use_and_refuses_another_constellation(
     person.screenshot("trading-refused")
     assert person.errors == []
     person.context.close()
+
+
+def _serve(body: dict[str, Any]) -> Callable[[Any], None]:
+    """Returns a route handler answering every request with `body` as JSON."""
+    return lambda route: route.fulfill(json=body)
+
+
+def test_forged_info_keys_are_ignored_and_forged_chains_are_refused(
+    browser: object, constellation: Cluster
+) -> None:
+    """SECURITY.md H3 from the page's side. /info naming other keys changes nothing: the page
+    verifies alpha's frames with the chain's keys and trades. A chain of another
+    constellation (the attacker's own keys) is a genesis mismatch; the real genesis stripped
+    of its signatures but one is a broken chain."""
+    info = node_json(constellation, "/api/constellation/info")
+    forged = [keypair(60 + i).public_key_strkey for i in range(3)]
+    lying_info = {
+        **info,
+        "alpha": forged[0],
+        "auditors": [{"public_key": key, "address": "http://evil"} for key in forged],
+    }
+    url = pinned_url(constellation)
+    person = Trader(browser, url, "lying-info", {"**/api/constellation/info": _serve(lying_info)})
+    expect(person.page.locator("#alpha-key")).to_have_text(info["alpha"])
+    person.create_key()
+    person.fund("USD", "7")
+    expect(person.page.locator("#trust-error")).to_be_hidden()
+    person.context.close()
+
+    attacker = default_settings([keypair(50 + i) for i in range(3)])
+    attacker_id = bound.constellation_id(attacker).hex()
+    own_chain = {
+        "constellation_id": attacker_id,
+        "updates": [bound.update_entry(attacker, [keypair(50), keypair(51)])],
+        "more": False,
+    }
+    chain_route = "**/api/constellation/settings-chain*"
+    victim = Trader(browser, url, "forged-chain", {chain_route: _serve(own_chain)})
+    banner = victim.page.locator("#trust-error")
+    expect(banner).to_have_attribute("data-reason", "genesis-mismatch")
+    expect(banner).to_have_attribute("data-served", attacker_id)
+    expect(banner).to_contain_text(f"hash to {attacker_id}")
+    victim.context.close()
+
+    real = node_json(constellation, "/api/constellation/settings-chain")
+    genesis = decode(ConstellationMessageEnvelope, base64.b64decode(real["updates"][0]["envelope"]))
+    stripped = dataclasses.replace(genesis, signatures=genesis.signatures[:1])
+    entry = {**real["updates"][0], "envelope": base64.b64encode(encode(stripped)).decode()}
+    broken = {**real, "updates": [entry], "more": False}
+    victim = Trader(browser, url, "broken-chain", {chain_route: _serve(broken)})
+    banner = victim.page.locator("#trust-error")
+    expect(banner).to_have_attribute("data-reason", "broken-chain")
+    expect(banner).to_contain_text("validly signed by 1 of the 3 auditors it lists; 2 are required")
+    victim.page.locator("#create-key").click(force=True)  # inert: the click reaches nothing
+    expect(victim.page.locator("#has-key")).to_be_hidden()
+    assert victim.page.evaluate("localStorage.getItem('constellation.secret')") is None
+    victim.screenshot("trading-broken-chain")
+    victim.context.close()
