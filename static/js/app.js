@@ -58,6 +58,15 @@ function choosePin() {
   return { pin: null, source: "pinned on first use" };
 }
 
+// The first words of the refusal banner, one per TrustError reason (stable: tests match them).
+const REFUSAL_TITLES = {
+  "genesis-mismatch": "constellation id mismatch",
+  "broken-chain": "broken settings chain",
+  "bad-pin": "unusable constellation id",
+  "no-chain": "no settings chain",
+  "forged-frame": "unverifiable message from the node",
+};
+
 /** Shows the loud refusal (#trust-error) and stops everything that would trade or verify. */
 function refuseTrust(error) {
   if (state.refused) return;
@@ -71,7 +80,8 @@ function refuseTrust(error) {
   } else if (reason === "bad-pin") {
     hint = " Open this page with ?constellation=<the 64 hex characters of the id> to pin it.";
   }
-  banner.textContent = `Refused: ${error.message}. Nothing on this page is verified: do not trade.${hint}`;
+  const title = REFUSAL_TITLES[reason] || "untrusted node";
+  banner.textContent = `Refused: ${title} — ${error.message}. Nothing on this page is verified: do not trade.${hint}`;
   banner.hidden = false;
   document.body.dataset.trust = "refused";
   $("main").inert = true;

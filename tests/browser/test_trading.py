@@ -318,7 +318,8 @@ def test_the_page_pins_on_first_use_and_refuses_another_constellation(
     expect(banner).to_have_attribute("data-expected", other)
     expect(banner).to_have_attribute("data-served", expected)
     expect(banner).to_contain_text(
-        f"Refused: this node serves another constellation: expected constellation {other}"
+        "Refused: constellation id mismatch — this node serves another constellation: "
+        f"expected constellation {other}, but the genesis settings it serves hash to {expected}"
     )
     expect(page.locator("body")).to_have_attribute("data-trust", "refused")
     assert page.locator("main").evaluate("main => main.inert") is True
