@@ -35,7 +35,8 @@ function choosePin() {
     try {
       stored = parseConstellationId(storedText);
     } catch (error) {
-      throw new TrustError("bad-pin", `the constellation id pinned in this browser is unusable (${error.message})`);
+      // A link naming an id replaces a damaged pin; without one, nothing can be checked.
+      if (!asked) throw new TrustError("bad-pin", `the constellation id pinned in this browser is unusable (${error.message})`);
     }
   }
   if (asked && stored && !equalBytes(asked, stored)) {
@@ -83,6 +84,7 @@ function refuseTrust(error) {
   const title = REFUSAL_TITLES[reason] || "untrusted node";
   banner.textContent = `Refused: ${title} — ${error.message}. Nothing on this page is verified: do not trade.${hint}`;
   banner.hidden = false;
+  if (error.expected && $("#pin-box").hidden) showPin(error.expected, "refused: see above");
   document.body.dataset.trust = "refused";
   $("main").inert = true;
   if (state.client) state.client.close();
@@ -567,6 +569,10 @@ function bind() {
   $("#withdraw-form").addEventListener("submit", withdraw);
   $("#withdraw-provider").addEventListener("change", fillWithdrawAssets);
   $("#pin-copy").addEventListener("click", copyPin);
+  // A #constellation= link opened on this page changes only the fragment: start again with it.
+  window.addEventListener("hashchange", () => {
+    if (/(^|[#&])constellation=/.test(window.location.hash)) window.location.reload();
+  });
 }
 
 async function main() {

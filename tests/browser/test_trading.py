@@ -291,7 +291,7 @@ def test_the_page_pins_on_first_use_and_refuses_another_constellation(
     """A fresh browser pins the id it verified and shows it (short, full on hover); a link
     naming another id asks before re-pinning, and declining keeps the pin; a browser pinned
     to another constellation refuses loudly: #trust-error names both ids, nothing can be
-    used. The refusal is also what a man in the middle serving its own chain meets."""
+    used. A damaged pin is refused too, and a link with the id mends it."""
     expected = constellation_id(constellation)
     person = Trader(browser, constellation.alpha.url, "first-use")
     page = person.page
@@ -325,6 +325,15 @@ def test_the_page_pins_on_first_use_and_refuses_another_constellation(
     assert page.locator("main").evaluate("main => main.inert") is True
     expect(page.locator("#connection")).to_have_text("Refused")
     person.screenshot("trading-refused")
+
+    page.evaluate("localStorage.setItem('constellation.pin', 'garbage')")
+    page.goto(constellation.alpha.url)
+    expect(banner).to_have_attribute("data-reason", "bad-pin")
+    expect(banner).to_contain_text("Refused: unusable constellation id")
+    page.goto(f"{constellation.alpha.url}/#constellation={expected}")  # a link mends it
+    expect(page.locator("body")).to_have_attribute("data-trust", "verified")
+    expect(page.locator("#pin-source")).to_have_text("pinned from the link")
+    assert page.evaluate("localStorage.getItem('constellation.pin')") == expected
     assert person.errors == []
     person.context.close()
 
