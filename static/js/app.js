@@ -36,7 +36,8 @@ function choosePin() {
       stored = parseConstellationId(storedText);
     } catch (error) {
       // A link naming an id replaces a damaged pin; without one, nothing can be checked.
-      if (!asked) throw new TrustError("bad-pin", `the constellation id pinned in this browser is unusable (${error.message})`);
+      const text = `the constellation id pinned in this browser is unusable (${error.message})`;
+      if (!asked) throw new TrustError("bad-pin", text);
     }
   }
   if (asked && stored && !equalBytes(asked, stored)) {
@@ -77,7 +78,9 @@ function refuseTrust(error) {
   Object.assign(banner.dataset, { reason, expected: error.expected || "", served: error.served || "" });
   let hint = "";
   if (reason === "genesis-mismatch" && error.served && /^[0-9a-f]{64}$/.test(error.served)) {
-    hint = ` To use the constellation this node serves on purpose, open this page with ?constellation=${error.served} and confirm the re-pin.`;
+    hint =
+      " To use the constellation this node serves on purpose, open this page with " +
+      `?constellation=${error.served} and confirm the re-pin.`;
   } else if (reason === "bad-pin") {
     hint = " Open this page with ?constellation=<the 64 hex characters of the id> to pin it.";
   }
@@ -215,7 +218,10 @@ async function refreshNodes() {
     const trusted = state.chain.constellation;
     const alpha = encodePublicKey(trusted.alphaKey);
     const auditors = trusted.auditorKeys.map(encodePublicKey);
-    const role = (key) => (key === alpha ? "alpha" : auditors.includes(key) ? "auditor" : "not in the verified settings");
+    const role = (key) => {
+      if (key === alpha) return "alpha";
+      return auditors.includes(key) ? "auditor" : "not in the verified settings";
+    };
     const rows = nodes.map((node) => [
       String(node.index),
       ui.element("code", `${node.public_key.slice(0, 8)}… ${node.address}`),
@@ -299,7 +305,8 @@ function onTrustLog({ kind, text, stats }) {
 }
 
 function onSequenceJump({ from, to, missed }) {
-  ui.say(`${missed} event(s) of your account were not received (sequence ${from} → ${to}); reloading the history.`, "error");
+  const text = `${missed} event(s) of your account were not received (sequence ${from} → ${to})`;
+  ui.say(`${text}; reloading the history.`, "error");
   loadHistory();
 }
 

@@ -196,9 +196,8 @@ export class SettingsChain {
     if (!this.head && !body.updates.length) {
       if (this.pin) {
         const expected = constellationIdText(this.pin);
-        throw new TrustError("no-chain", `expected constellation ${expected}, but the node serves no settings at all`, {
-          expected,
-        });
+        const text = `expected constellation ${expected}, but the node serves no settings at all`;
+        throw new TrustError("no-chain", text, { expected });
       }
       throw new Error("the constellation is not initialized yet");
     }

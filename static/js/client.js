@@ -390,7 +390,8 @@ export class ConstellationClient extends EventTarget {
     if (waiter) {
       this.forget(waiter);
       if (waiter.quantum && message._type === "ResultMessage") {
-        return waiter.resolve(RequestResult.rejected(waiter.messageId, waiter.label, message.status, message.description));
+        const { status, description } = message;
+        return waiter.resolve(RequestResult.rejected(waiter.messageId, waiter.label, status, description));
       }
       return waiter.resolve(message);
     }
@@ -419,7 +420,10 @@ export class ConstellationClient extends EventTarget {
     const sequence = group.account_sequence;
     const verdict = this.sequences.classify(group.account, sequence, apex);
     if (verdict.kind === "replay") {
-      const why = verdict.takenBy !== undefined ? `already taken by apex ${verdict.takenBy}` : `at or below ${verdict.baseline}, already known`;
+      const why =
+        verdict.takenBy !== undefined
+          ? `already taken by apex ${verdict.takenBy}`
+          : `at or below ${verdict.baseline}, already known`;
       return this.note("replays", `ignored a replayed result: apex ${apex}, account sequence ${sequence} (${why})`);
     }
     const tracked = this.unfinalized.get(apex);
@@ -428,12 +432,15 @@ export class ConstellationClient extends EventTarget {
       return this.note("repeats", `ignored a repeated result of apex ${apex} (account sequence ${sequence})`);
     }
     if (verdict.missed > 0n) {
-      this.note("jumps", `account sequence jumped from ${verdict.last} to ${sequence}: ${verdict.missed} not received`);
+      const text = `account sequence jumped from ${verdict.last} to ${sequence}: ${verdict.missed} not received`;
+      this.note("jumps", text);
       this.emit("sequence", { account: group.account, from: verdict.last, to: sequence, missed: verdict.missed });
     }
     const nonce = requestNonce(group);
     const waiter = nonce === null ? undefined : this.byNonce.get(nonce);
-    const result = waiter ? new RequestResult(waiter.messageId, waiter.label) : new RequestResult(0n, "notification");
+    const result = waiter
+      ? new RequestResult(waiter.messageId, waiter.label)
+      : new RequestResult(0n, "notification");
     result.take(message, check, group, constellation);
     this.sequences.mark(group.account, sequence, apex, result.finalized);
     if (result.accountData) this.nonces.observe(result.accountData.nonce);
@@ -495,7 +502,9 @@ export class ConstellationClient extends EventTarget {
       const waiter = { messageId: message.message_id, nonce: quantum ? message.nonce : null, label, quantum };
       const timer = setTimeout(() => {
         this.forget(waiter);
-        const unknown = quantum ? ": it may or may not have been executed, check the history before sending it again" : "";
+        const unknown = quantum
+          ? ": it may or may not have been executed, check the history before sending it again"
+          : "";
         reject(new Error(`no verified answer from the node within 30 s${unknown}`));
       }, REQUEST_TIMEOUT_MS);
       const settle = (fn) => (value) => {
