@@ -16,7 +16,9 @@
 // Events (EventTarget): "connection" {state: connecting|connected|reconnecting|failed, text},
 // "result" {result} whenever a tracked result changes (more signatures, finalized),
 // "notification" {result} for a new proven quantum of this account that answers none of our
-// requests, "sequence" {account, from, to, missed} on a jump, "trust-log" {kind, text, stats}
+// requests, "sequence" {account, from, to, missed} on a jump still open after a grace
+// period (others' quanta are notified when final, so an acknowledgement of our own next
+// request may come first), "trust-log" {kind, text, stats}
 // for everything ignored or unverified, and "trust" {error} when the node cannot be trusted
 // at all (the client then stops for good).
 
@@ -40,6 +42,8 @@ const REQUEST_TIMEOUT_MS = 30000;
 const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 5000];
 // Sequences remembered per account; older ones fall below the account's baseline.
 const SEQUENCES_KEPT = 1000;
+// How long skipped sequences may take to arrive before the jump is reported.
+const SEQUENCE_GAP_GRACE_MS = 5000;
 
 export const STATUS_TEXT = {
   200: "success",
@@ -160,6 +164,13 @@ export class SequenceTracker {
     }
   }
 
+  /** Returns how many sequences between `from` and `to` (both excluded) were not seen. */
+  missing(account, from, to) {
+    let found = 0n;
+    for (const sequence of this.state(account).seen.keys()) if (sequence > from && sequence < to) found += 1n;
+    return to - from - 1n - found;
+  }
+
   /** Records a final quantum of the verified history: everything at or below it is known. */
   markFinal(account, sequence, apex) {
     this.mark(account, sequence, apex, true);
@@ -223,6 +234,7 @@ export class ConstellationClient extends EventTarget {
     this.nonces = new NonceSource();
     this.sequences = new SequenceTracker();
     this.stats = { replays: 0, repeats: 0, unproven: 0, unverified: 0, jumps: 0 };
+    this.gapGraceMs = SEQUENCE_GAP_GRACE_MS;
     this.nextMessageId = BigInt(Date.now()) * 1000n;
     this.pending = new Map();
     this.byNonce = new Map();
@@ -431,11 +443,7 @@ export class ConstellationClient extends EventTarget {
     if (verdict.kind !== "new") {
       return this.note("repeats", `ignored a repeated result of apex ${apex} (account sequence ${sequence})`);
     }
-    if (verdict.missed > 0n) {
-      const text = `account sequence jumped from ${verdict.last} to ${sequence}: ${verdict.missed} not received`;
-      this.note("jumps", text);
-      this.emit("sequence", { account: group.account, from: verdict.last, to: sequence, missed: verdict.missed });
-    }
+    if (verdict.missed > 0n) this.watchGap(group.account, verdict.last, sequence);
     const nonce = requestNonce(group);
     const waiter = nonce === null ? undefined : this.byNonce.get(nonce);
     const result = waiter
@@ -448,6 +456,16 @@ export class ConstellationClient extends EventTarget {
     if (!waiter) return this.emit("notification", { result });
     this.forget(waiter);
     return waiter.resolve(result);
+  }
+
+  /** Reports a jump from `from` to `to` unless the skipped sequences arrive in time. */
+  watchGap(account, from, to) {
+    setTimeout(() => {
+      const missed = this.sequences.missing(account, from, to);
+      if (missed <= 0n) return;
+      this.note("jumps", `account sequence jumped from ${from} to ${to}: ${missed} not received`);
+      this.emit("sequence", { account, from, to, missed });
+    }, this.gapGraceMs);
   }
 
   improve(result, message, check, group) {

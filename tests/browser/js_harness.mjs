@@ -183,7 +183,7 @@ function describeResult(result) {
 
 /** A client on a verified chain sends `calls`, then reads `frames` as if from the node;
  * answers what each call became and every event the client emitted. */
-async function session({ seed, entries, accountId, header, calls, frames: list, pages = [] }) {
+async function session({ seed, entries, accountId, header, calls, frames: list, pages = [], gapGraceMs = 0 }) {
   const keyPair = await KeyPair.fromSeed(fromHex(seed));
   const chain = new SettingsChain(null);
   await chain.applyPage({ updates: entries, more: false });
@@ -196,6 +196,7 @@ async function session({ seed, entries, accountId, header, calls, frames: list, 
   };
   const client = new ConstellationClient("http://127.0.0.1:1/", keyPair, chain, fetcher);
   client.accountId = BigInt(accountId);
+  client.gapGraceMs = gapGraceMs;
   const sent = [];
   client.socket = { readyState: 1, send: (frame) => sent.push(toHex(frame)), close: () => sent.push("closed") };
   let index = 0;
@@ -227,6 +228,7 @@ async function session({ seed, entries, accountId, header, calls, frames: list, 
     await new Promise((resolve) => setTimeout(resolve, 0));
   }
   await client.outbox;
+  await new Promise((resolve) => setTimeout(resolve, gapGraceMs + 20));
   const results = outcomes.map(({ state, value, error }) => ({
     state,
     error,

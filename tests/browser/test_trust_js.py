@@ -296,13 +296,16 @@ def _session(
     headers: list[tuple[int, int]],
     frames: list[bytes],
     pages: list[dict[str, Any]] | None = None,
+    gap_grace_ms: int = 0,
 ) -> dict[str, Any]:
     """Runs a client on the genesis chain: `calls`, then the node's `frames`; `pages` are
-    what the node serves as its settings chain when the client asks (none: unreachable)."""
+    what the node serves as its settings chain when the client asks (none: unreachable);
+    a sequence jump is reported after `gap_grace_ms` if still open."""
     return run_js(
         "session",
         {
             "pages": pages or [],
+            "gapGraceMs": gap_grace_ms,
             "seed": decode_secret_seed(TRADER.secret).hex(),
             "entries": [bound.update_entry(GENESIS, AUDITORS)],
             "accountId": str(ACCOUNT),
@@ -439,6 +442,29 @@ def test_js_verifies_alphas_handshake_and_signs_its_answer_for_the_constellation
     assert len(refusals) == 1 and refusals[0]["reason"] == "forged-frame"
     assert "invalid signature" in refusals[0]["message"]
     assert bad["sent"] == ["closed"]
+
+
+def test_js_reports_no_jump_when_the_skipped_sequences_arrive_in_time() -> None:
+    """An acknowledgement of one's own next request may overtake the finalization of an
+    earlier quantum: sequence 3 before 2 is no jump once 2 arrives within the grace period,
+    and neither is a replay."""
+    deposit = (BalanceUpdateEffect("USD", BalanceUpdateSign.PLUS, 5),)
+    frames = [
+        encode(_result(10, 1, deposit, (0, 1)), MESSAGE),
+        encode(_result(12, 3, (_nonce(77),)), MESSAGE),
+        encode(_result(11, 2, deposit, (0, 1)), MESSAGE),
+    ]
+    answer = _session([], [], frames, gap_grace_ms=300)
+    notifications = [e["result"]["apex"] for e in answer["events"] if e["type"] == "notification"]
+    assert notifications == [_big(10), _big(12), _big(11)]
+    assert not [e for e in answer["events"] if e["type"] == "sequence"]
+    assert answer["stats"] == {
+        "replays": 0,
+        "repeats": 0,
+        "unproven": 0,
+        "unverified": 0,
+        "jumps": 0,
+    }
 
 
 def test_js_follows_a_new_alpha_through_the_chain_and_refuses_an_unknown_signer() -> None:
