@@ -5,7 +5,7 @@ Every signed digest of the protocol is bound to the constellation's id (issue 16
 signed for one constellation verifies on another. The id is the SHA-256 of the XDR of the
 genesis `ConstellationSettings`; its text form is 64 lowercase hex characters.
 
-The formulas are the nodes' own (`quanta.core.signatures`, `quanta.core.settings_update`):
+The formulas are the nodes' own (`quanta.core.signatures`):
 the client only re-exports them, so client and nodes cannot drift apart. `parse_constellation_id`
 is the one reader of a pinned id (flag, environment, config file, library argument).
 """
@@ -14,26 +14,15 @@ from __future__ import annotations
 
 import binascii
 
-try:
-    from quanta.core.settings_update import update_digest
-    from quanta.core.signatures import (
-        Domain,
-        bound_digest,
-        constellation_id_of,
-        message_digest,
-        payload_hash,
-    )
-except ImportError:  # INTERIM until the core rule lands on main: the spec's formulas.
-    from constellation_client._interim_digests import (  # type: ignore[assignment]
-        Domain,
-        bound_digest,
-        constellation_id_of,
-        message_digest,
-        payload_hash,
-        update_digest,
-    )
-
-CONSTELLATION_ID_LENGTH = 32
+from quanta.core.signatures import (
+    CONSTELLATION_ID_LENGTH,
+    Domain,
+    bound_digest,
+    constellation_id_of,
+    message_digest,
+    payload_hash,
+    update_digest,
+)
 
 __all__ = [
     "CONSTELLATION_ID_LENGTH",

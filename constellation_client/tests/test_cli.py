@@ -105,7 +105,8 @@ def test_the_secret_may_come_from_a_file_kept_off_the_command_line(
     monkeypatch.setenv("CONSTELLATION_SECRET_FILE", str(path))
     assert build_parser().parse_args(["balance"]).secret_file == str(path)
     # Read (and valid): the command gets as far as the node, which is not there.
-    code = main(["--node", "http://127.0.0.1:9", "--timeout", "1", "balance"])
+    pin = ["--constellation", "ab" * 32]
+    code = main(["--node", "http://127.0.0.1:9", "--timeout", "1", *pin, "balance"])
     assert code != EXIT_USAGE
     assert "secret" not in capsys.readouterr().err
 

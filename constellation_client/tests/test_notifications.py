@@ -13,7 +13,7 @@ from typing import Any
 
 from constellation_client import client as client_module
 from constellation_client.client import ConstellationClient
-from constellation_client.wire import Constellation
+from constellation_client.tests.builders import trusted
 from quanta.core.status import StatusCode
 from quanta.core.testing import keypair
 from quanta.core.xdr.schema import ResultMessage
@@ -21,8 +21,7 @@ from quanta.core.xdr.schema import ResultMessage
 
 async def test_unread_notifications_are_bounded_and_drops_counted(monkeypatch: Any) -> None:
     monkeypatch.setattr(client_module, "NOTIFICATIONS_MAX", 3)
-    node = keypair(1)
-    constellation = Constellation.from_keys([node.public_key])
+    constellation = trusted([keypair(1)])
     client = ConstellationClient(None, keypair(2), constellation)  # type: ignore[arg-type]
     for number in range(5):
         client._dispatch(ResultMessage(0, StatusCode.FORBIDDEN, f"note {number}"))
