@@ -364,7 +364,7 @@ class ConstellationClient:
         pending = self._pending.get(int(claimed)) if isinstance(claimed, int) else None
         if pending is not None:
             pending.notes.append(f"an unverified answer was ignored ({refused})")
-        if refused.message is not None:
+        if refused.signed:
             self._want_refresh(str(refused))
 
     def _fail(self, error: ConstellationClientError) -> None:
@@ -418,6 +418,12 @@ class ConstellationClient:
     def _on_quantum_result(self, message: QuantumResultMessage) -> None:
         """Takes in a quantum result if its proof holds and names this account, once per
         quantum and sequence; see the module docstring for where it goes."""
+        key = (int(message.apex), message.quantum_hash)
+        tracked = self._unfinalized.get(key)
+        if tracked is not None:
+            # A later copy (more signatures): `update` checks it against what it verified.
+            self._update(key, tracked, message)
+            return
         check = check_result(message, self.constellation, verify_signatures=self._sampler.take())
         if not self._proof_holds(message, check):
             return
@@ -428,11 +434,6 @@ class ConstellationClient:
             )
             return
         self.account_id = self.account_id or int(group.account)
-        key = (int(message.apex), message.quantum_hash)
-        tracked = self._unfinalized.get(key)
-        if tracked is not None:
-            self._update(key, tracked, message, check)
-            return
         observation = self.sequences.observe(int(group.account_sequence), key)
         if observation.verdict is not Sequenced.NEW:
             self._replayed(message, int(group.account_sequence), observation)
@@ -504,14 +505,14 @@ class ConstellationClient:
             oldest.close()
 
     def _update(
-        self,
-        key: QuantumKey,
-        result: RequestResult,
-        message: QuantumResultMessage,
-        check: ResultCheck,
+        self, key: QuantumKey, result: RequestResult, message: QuantumResultMessage
     ) -> None:
-        """Feeds a later copy of a tracked quantum into its result; forgets it once final."""
-        result.update(message, self.constellation, verify_signatures=check.signatures_checked)
+        """Feeds a later copy of a tracked quantum into its result (which checks it);
+        forgets the result once final."""
+        verify = self._sampler.take()
+        result.update(message, self.constellation, verify_signatures=verify)
+        if result.signatures_verified < len(message.payload_proof.signatures) and verify:
+            self._want_refresh(f"a result at apex {message.apex} carries unverified signatures")
         if result.finalized:
             self._unfinalized.pop(key, None)
 

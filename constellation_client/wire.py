@@ -73,10 +73,12 @@ class RefusedFrameError(ConstellationClientError):
     or not signed by the trusted alpha under the pinned constellation. `message` is what the
     frame claimed to hold, if it decoded (evidence only: never act on it)."""
 
-    def __init__(self, text: str, message: Message | None = None) -> None:
-        """Stores the reason and the decoded (untrusted) message."""
+    def __init__(self, text: str, message: Message | None = None, *, signed: bool = False) -> None:
+        """Stores the reason, the decoded (untrusted) message, and whether the frame carried
+        a signature (one that failed might come from rotated keys)."""
         super().__init__(text)
         self.message = message
+        self.signed = signed
 
 
 def seal(message: Message, keypair: KeyPair, constellation_id: bytes) -> bytes:
@@ -114,13 +116,16 @@ def open_frame(data: bytes, signer: bytes, constellation_id: bytes) -> Message:
             message,
         )
     if data[end : end + KEY_LENGTH] != signer:
-        raise RefusedFrameError(f"{name} not signed by the pinned constellation's alpha", message)
+        raise RefusedFrameError(
+            f"{name} not signed by the pinned constellation's alpha", message, signed=True
+        )
     digest = message_digest(constellation_id, data[:end])
     if not verify_signature(signer, digest, data[end + KEY_LENGTH :]):
         raise RefusedFrameError(
             f"invalid signature on a {name} from the node (not signed for the pinned "
             "constellation, or tampered with)",
             message,
+            signed=True,
         )
     return message
 

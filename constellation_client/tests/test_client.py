@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from constellation_client import client as client_module
 from constellation_client.client import ConstellationClient
 from constellation_client.result import RequestResult
 from constellation_client.tests.builders import (
@@ -31,7 +32,7 @@ from quanta.core.gateway import check_handshake
 from quanta.core.hashing import group_hash, sha256
 from quanta.core.keys import KeyPair
 from quanta.core.status import StatusCode
-from quanta.core.testing import keypair
+from quanta.core.testing import default_settings, keypair
 from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (
     MESSAGE,
@@ -315,4 +316,53 @@ async def test_a_connection_loss_leaves_a_quantum_request_unverified() -> None:
     client._fail(ConstellationClientError("connection lost: reset"))
     with pytest.raises(UnverifiedOutcomeError, match=f"nonce {request.nonce}"):
         await paying
+    await client.close()
+
+
+# --- rotation and other connections ---------------------------------------------------------
+
+
+async def test_a_frame_of_rotated_keys_makes_the_client_extend_its_chain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a rotation alpha signs with a key the old head does not know: the client fetches
+    the chain after its head (stubbed here) and trusts the new alpha from then on."""
+    old = dataclasses.replace(trusted(PAIRS), version=1, settings=default_settings(PAIRS))
+    rotated = [keypair(20), *PAIRS[1:]]
+    new = dataclasses.replace(trusted(rotated), version=2, settings=default_settings(rotated))
+    asked: list[int] = []
+
+    def fetch(info_url: str, pin: bytes, timeout_s: float, head: Any = None) -> Any:
+        asked.append(head.version)
+        return new
+
+    monkeypatch.setattr(client_module, "fetch_verified_head", fetch)
+    socket = Socket()
+    info_url = "http://node/api/constellation/info"
+    client = ConstellationClient(socket, USER, old, info_url=info_url)  # type: ignore[arg-type]
+    client.account_id = ACCOUNT
+    client._reader = asyncio.create_task(client._read_forever())
+    socket.push(ResultMessage(0, StatusCode.FORBIDDEN, "first"), signer=rotated[0])
+    for _ in range(100):
+        if client.constellation is new:
+            break
+        await asyncio.sleep(0.01)
+    assert asked == [1] and client.constellation.alpha_key == rotated[0].public_key
+    socket.push(ResultMessage(0, StatusCode.FORBIDDEN, "second"), signer=rotated[0])
+    notification = await client.next_notification(1)
+    assert notification is not None and notification.description == "second"
+    await client.close()
+
+
+async def test_results_of_another_connection_are_tracked_not_reported(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    socket = Socket()
+    client = client_on(socket)
+    caplog.set_level(logging.WARNING)
+    socket.push(result_for(777, sequence=8, message_id=99))
+    socket.push(result_for(777, sequence=8, message_id=99, signers=2))
+    assert await client.next_notification(0.3) is None
+    assert client.sequences.highest == 8 and "replayed" not in caplog.text
+    assert client.nonces.last >= 777
     await client.close()
