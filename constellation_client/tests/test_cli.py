@@ -248,3 +248,16 @@ def test_info_with_a_pin_shows_the_verified_keys(
 def test_balances_are_labelled_alpha_attested() -> None:
     data = AccountDataInfo(7, 12, (BalanceInfo("USD", 10_000_000, 0),), (), bytes(32))
     assert cli._account_lines(data)[0] == "account 7, nonce 12 (alpha-attested)"
+
+
+def test_info_without_a_pin_marks_the_node_s_claims_unverified(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _no_pin_env(monkeypatch, tmp_path)
+    claimed = {"state": "Ready", "apex": 9, "alpha": "GCLAIMED", "constellation_id": PIN_B}
+    monkeypatch.setattr(cli, "fetch_info", lambda url, timeout_s: claimed)
+    assert main(["info"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert f"constellation {PIN_B} (claimed by the node, unverified)" in out
+    assert "alpha GCLAIMED (claimed by the node, unverified)" in out
+    assert "no constellation id pinned" in out
