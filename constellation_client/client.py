@@ -6,15 +6,12 @@ WebSocket; accept the handshake only if alpha of the pinned constellation signed
 with a signed `HandshakeResponse`; then send signed requests. Every signature the client makes
 or checks is bound to the pinned id (`constellation_client.digests`).
 
-One reader task opens every server frame. A frame alpha signed (a rejection, a history page)
-answers the request with its `message_id`. A quantum result is judged by its proof only
-(`constellation_client.binding`): it answers the request whose nonce its own effects group
-proves applied, whatever its unsigned `message_id` and `status` say; later copies of the same
-quantum (more signatures) update the same `RequestResult`; an old proven result is a replay
-and is dropped; a proven quantum of someone else that touched the account is a notification.
-Frames the client cannot verify are dropped (counted in `frames_refused`) and never decide a
-request: a request without a verified answer ends in `UnverifiedOutcomeError`, never in a
-business status.
+One reader task opens every server frame and hands the message to the connection's `Inbox`
+(`constellation_client.inbox`), which decides what it answers, if anything: quantum results by
+their proof alone (the request's nonce applied in the account's own effects group), never by
+their unsigned `message_id` or `status`; replays are dropped and gaps reported. Frames the
+client cannot verify never decide a request: one without a verified answer ends in
+`UnverifiedOutcomeError`.
 
 Business rejections come back as a `RequestResult` with the node's status; transport and
 protocol failures raise `ConstellationClientError`.
@@ -27,32 +24,24 @@ import contextlib
 import itertools
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
-from constellation_client.binding import (
-    Observation,
-    Sequenced,
-    SequenceTracker,
-    own_group,
-    proven_nonces,
-)
+from constellation_client.binding import SequenceTracker
 from constellation_client.chain import fetch_verified_head
 from constellation_client.digests import ConstellationIdError, parse_constellation_id
+from constellation_client.inbox import Inbox
 from constellation_client.nonce import NonceSource
 from constellation_client.result import RequestResult
-from constellation_client.verify import ResultCheck, SignatureSampler, check_result
+from constellation_client.verify import SignatureSampler
 from constellation_client.wire import (
     Constellation,
     ConstellationClientError,
     RefusedFrameError,
-    UnverifiedOutcomeError,
     decode_destination,
     node_urls,
     open_frame,
@@ -74,7 +63,6 @@ from quanta.core.xdr.schema import (
     PaymentRequest,
     QuantumInfoRequest,
     QuantumInfoResponse,
-    QuantumResultMessage,
     QueryOrder,
     ResultMessage,
     WithdrawalRequest,
@@ -84,25 +72,8 @@ from quanta.core.xdr.schema import (
 FRAME_BYTES_MAX = Limits.BATCH_BYTES_MAX
 logger = logging.getLogger(__name__)
 REQUEST_TIMEOUT_S = 30.0
-NOTIFICATIONS_MAX = 10_000
-"""Unread notifications kept; older ones are dropped (and counted) beyond it."""
-UNFINALIZED_MAX = 10_000
-"""Results waiting for more signatures; the oldest is forgotten (left unfinal) beyond it."""
 REFRESH_INTERVAL_S = 5.0
 """At most one re-fetch of the settings chain per interval, however many frames ask for it."""
-
-QuantumKey = tuple[int, bytes]
-"""A quantum as results name it: (apex, quantum hash)."""
-
-
-@dataclass(eq=False)
-class _Pending:
-    """A request waiting for its answer; `nonce` is None for a request that is no quantum."""
-
-    message_id: int
-    nonce: int | None
-    future: asyncio.Future[Message | RequestResult]
-    notes: list[str] = field(default_factory=list)
 
 
 class ConstellationClient:
@@ -122,31 +93,24 @@ class ConstellationClient:
         what the client trusts (a verified chain head, or keys pinned out of band)."""
         self._websocket = websocket
         self._keypair = keypair
-        self.constellation = constellation
-        self.account_id = 0
         self.request_timeout_s = REQUEST_TIMEOUT_S
         self.nonces = NonceSource()
         # The node sends a result to every connection of the account, carrying the requesting
         # connection's message id; starting from the clock (microseconds) keeps two
         # connections of one key from using the same ids.
         self._message_ids = itertools.count(time.time_ns() // 1000)
-        self._pending: dict[int, _Pending] = {}
-        self._pending_nonces: dict[int, _Pending] = {}
-        self._unfinalized: OrderedDict[QuantumKey, RequestResult] = OrderedDict()
-        # Bounded: a client that never reads its notifications must not grow without end.
-        # Past the bound the oldest is dropped and counted (`notifications_dropped`).
-        self._notifications: asyncio.Queue[RequestResult] = asyncio.Queue(NOTIFICATIONS_MAX)
-        self.notifications_dropped = 0
-        self.frames_refused = 0
-        """Server frames dropped because the client could not verify them."""
-        self.sequences = SequenceTracker(on_gap=self._gap)
-        self.on_gap: Callable[[int, int], None] | None = None
-        """Called with (first, last) of each run of account sequences that never arrived."""
+        self._sampler = sampler or SignatureSampler()
+        self.inbox = Inbox(
+            constellation,
+            keypair.public_key,
+            nonces=self.nonces,
+            sampler=self._sampler,
+            want_refresh=self._want_refresh,
+        )
         self._reader: asyncio.Task[None] | None = None
         self._refresher: asyncio.Task[None] | None = None
         self._refreshed_at = float("-inf")
         self._failure: ConstellationClientError | None = None
-        self._sampler = sampler or SignatureSampler()
         self._info_url = info_url
         self._timeout_s = timeout_s
 
@@ -249,10 +213,52 @@ class ConstellationClient:
         return self._keypair
 
     @property
+    def constellation(self) -> Constellation:
+        """Returns what the client trusts: the verified settings head (or pinned keys)."""
+        return self.inbox.constellation
+
+    @property
+    def account_id(self) -> int:
+        """Returns the account id alpha named at the handshake (0: not registered then)."""
+        return self.inbox.account_id
+
+    @account_id.setter
+    def account_id(self, account_id: int) -> None:
+        self.inbox.account_id = account_id
+
+    @property
+    def sequences(self) -> SequenceTracker:
+        """Returns the tracker of the account's sequences on this connection."""
+        return self.inbox.sequences
+
+    @property
     def gaps(self) -> int:
         """Returns how many of the account's sequences never arrived on this connection."""
-        self.sequences.settle()
-        return self.sequences.gaps
+        self.inbox.sequences.settle()
+        return self.inbox.sequences.gaps
+
+    @property
+    def frames_refused(self) -> int:
+        """Returns how many server frames were dropped because they did not verify."""
+        return self.inbox.frames_refused
+
+    @property
+    def notifications_dropped(self) -> int:
+        """Returns how many unread notifications were dropped beyond the bound."""
+        return self.inbox.notifications_dropped
+
+    @property
+    def on_gap(self) -> Callable[[int, int], None] | None:
+        """Returns the callback given (first, last) of each run of missing sequences."""
+        return self.inbox.on_gap
+
+    @on_gap.setter
+    def on_gap(self, callback: Callable[[int, int], None] | None) -> None:
+        self.inbox.on_gap = callback
+
+    async def next_notification(self, timeout_s: float | None = None) -> RequestResult | None:
+        """Returns the next notification, or None if none arrives within `timeout_s`."""
+        return await self.inbox.next_notification(timeout_s)
 
     async def close(self) -> None:
         """Closes the connection and wakes every waiter."""
@@ -293,7 +299,7 @@ class ConstellationClient:
         if new.version == head.version:
             return False
         logger.info("trusted settings move from version %d to %d", head.version, new.version)
-        self.constellation = new
+        self.inbox.constellation = new
         return True
 
     def _want_refresh(self, why: str) -> None:
@@ -346,197 +352,19 @@ class ConstellationClient:
                 try:
                     message = self._open(data)
                 except RefusedFrameError as refused:
-                    self._refused(refused)
+                    self.inbox.refused(refused)
                     continue
-                self._dispatch(message)
+                self.inbox.dispatch(message)
         except ConstellationClientError as error:
             self._fail(error)
         except Exception as error:  # A bug must not leave requests waiting forever.
             self._fail(ConstellationClientError(f"reader failed: {error!r}"))
             raise
 
-    def _refused(self, refused: RefusedFrameError) -> None:
-        """Drops a frame the client cannot verify; notes it on the request it claims to
-        answer (so a timeout can say so) without letting it decide anything."""
-        self.frames_refused += 1
-        logger.warning("ignored a frame: %s", refused)
-        claimed = getattr(refused.message, "message_id", None)
-        pending = self._pending.get(int(claimed)) if isinstance(claimed, int) else None
-        if pending is not None:
-            pending.notes.append(f"an unverified answer was ignored ({refused})")
-        if refused.signed:
-            self._want_refresh(str(refused))
-
     def _fail(self, error: ConstellationClientError) -> None:
         """Fails every request still waiting for an answer and wakes finality waiters."""
         self._failure = self._failure or error
-        for pending in self._pending.values():
-            if not pending.future.done():
-                pending.future.set_exception(self._unanswered(pending, str(self._failure)))
-        self._pending.clear()
-        self._pending_nonces.clear()
-        for result in self._unfinalized.values():
-            result.close()
-        self._unfinalized.clear()
-
-    def _unanswered(self, pending: _Pending, why: str) -> ConstellationClientError:
-        """Returns the error for a request that got no verified answer: for a quantum
-        request an UnverifiedOutcomeError (it may have been executed)."""
-        if pending.nonce is None:
-            return ConstellationClientError(f"request {pending.message_id}: {why}")
-        notes = "".join(f"; {note}" for note in pending.notes)
-        return UnverifiedOutcomeError(
-            f"request {pending.message_id} (nonce {pending.nonce}): {why}{notes}; it may or "
-            "may not have been executed: check account_data or history before retrying",
-            message_id=pending.message_id,
-            nonce=pending.nonce,
-        )
-
-    def _dispatch(self, message: Message) -> None:
-        """Routes one verified message: quantum results by their proof, alpha-signed
-        answers by their message id, alpha-signed rejections with id 0 as notifications."""
-        if isinstance(message, QuantumResultMessage):
-            self._on_quantum_result(message)
-            return
-        message_id = int(getattr(message, "message_id", 0))
-        pending = self._pending.get(message_id)
-        if pending is not None:
-            self._complete(pending, message)
-        elif message_id == 0 and isinstance(message, ResultMessage):
-            self._queue_notification(RequestResult.rejected(message))
-
-    def _complete(self, pending: _Pending, answer: Message | RequestResult) -> None:
-        """Answers a waiting request (once)."""
-        self._pending.pop(pending.message_id, None)
-        if pending.nonce is not None:
-            self._pending_nonces.pop(pending.nonce, None)
-        if not pending.future.done():
-            pending.future.set_result(answer)
-
-    # --- quantum results ----------------------------------------------------------------
-
-    def _on_quantum_result(self, message: QuantumResultMessage) -> None:
-        """Takes in a quantum result if its proof holds and names this account, once per
-        quantum and sequence; see the module docstring for where it goes."""
-        key = (int(message.apex), message.quantum_hash)
-        tracked = self._unfinalized.get(key)
-        if tracked is not None:
-            # A later copy (more signatures): `update` checks it against what it verified.
-            self._update(key, tracked, message)
-            return
-        check = check_result(message, self.constellation, verify_signatures=self._sampler.take())
-        if not self._proof_holds(message, check):
-            return
-        group = own_group(message, self.account_id, self._keypair.public_key)
-        if group is None:
-            self._ignore(
-                message, f"result at apex {message.apex} proves nothing about this account"
-            )
-            return
-        self.account_id = self.account_id or int(group.account)
-        observation = self.sequences.observe(int(group.account_sequence), key)
-        if observation.verdict is not Sequenced.NEW:
-            self._replayed(message, int(group.account_sequence), observation)
-            return
-        self._route(RequestResult.checked(message, self.constellation, check), proven_nonces(group))
-
-    def _proof_holds(self, message: QuantumResultMessage, check: ResultCheck) -> bool:
-        """Tells whether a result's payload proof holds with alpha's signature; asks for the
-        settings chain again when signatures fail that rotated keys might explain."""
-        if check.payload_valid and len(message.payload_proof.signatures) > check.valid_count:
-            self._want_refresh(f"a result at apex {message.apex} carries unverified signatures")
-        if check.payload_valid and check.alpha_signed:
-            return True
-        reason = (
-            "its payload proof does not hold"
-            if not check.payload_valid
-            else "alpha did not sign it"
-        )
-        self._ignore(message, f"result at apex {message.apex} does not verify ({reason})")
-        return False
-
-    def _ignore(self, message: QuantumResultMessage, why: str) -> None:
-        """Drops an unusable result, noting it on the request its message id claims."""
-        self.frames_refused += 1
-        logger.warning("%s: ignored", why)
-        pending = self._pending.get(int(message.message_id))
-        if pending is not None:
-            pending.notes.append(f"{why}: ignored")
-
-    def _replayed(
-        self, message: QuantumResultMessage, sequence: int, observation: Observation
-    ) -> None:
-        """Drops a proven result already seen or older than the connection's settled floor."""
-        kind = "notification" if message.message_id == 0 else "result"
-        reason = observation.reason or f"account sequence {sequence} already seen"
-        logger.warning("replayed %s (%s): ignored", kind, reason)
-
-    def _route(self, result: RequestResult, nonces: tuple[int, ...]) -> None:
-        """Gives a new proven result to the request whose nonce it proves, else to the
-        notifications (someone else's quantum, or a result whose message id lies)."""
-        if nonces:
-            self.nonces.observe(max(nonces))
-        if result.account_data is not None:
-            self.nonces.observe(int(result.account_data.nonce))
-        pending = next((self._pending_nonces[n] for n in nonces if n in self._pending_nonces), None)
-        if not result.finalized:
-            self._track(result)
-        if pending is not None:
-            result.message_id, result.nonce = pending.message_id, int(pending.nonce or 0)
-            self._complete(pending, result)
-            return
-        claimed = self._pending.get(result.message_id)
-        if claimed is not None and claimed.nonce is not None:
-            why = (
-                f"result for request {claimed.message_id} does not prove its nonce {claimed.nonce}"
-            )
-            logger.warning("%s: ignored", why)
-            claimed.notes.append(f"{why}: ignored")
-        if result.message_id == 0 or claimed is not None:
-            self._queue_notification(result)
-        # Otherwise another connection of this key sent the request: tracked, not reported.
-
-    def _track(self, result: RequestResult) -> None:
-        """Keeps a result that waits for more signatures, forgetting the oldest beyond
-        UNFINALIZED_MAX (it stays unfinal for its waiters)."""
-        self._unfinalized[(result.apex, result.quantum_hash)] = result
-        if len(self._unfinalized) > UNFINALIZED_MAX:
-            _, oldest = self._unfinalized.popitem(last=False)
-            oldest.close()
-
-    def _update(
-        self, key: QuantumKey, result: RequestResult, message: QuantumResultMessage
-    ) -> None:
-        """Feeds a later copy of a tracked quantum into its result (which checks it);
-        forgets the result once final."""
-        verify = self._sampler.take()
-        result.update(message, self.constellation, verify_signatures=verify)
-        if result.signatures_verified < len(message.payload_proof.signatures) and verify:
-            self._want_refresh(f"a result at apex {message.apex} carries unverified signatures")
-        if result.finalized:
-            self._unfinalized.pop(key, None)
-
-    def _gap(self, first: int, last: int) -> None:
-        """Passes a gap in the account's sequences on to the application's callback."""
-        if self.on_gap is not None:
-            self.on_gap(first, last)
-
-    def _queue_notification(self, result: RequestResult) -> None:
-        if self._notifications.full():
-            self._notifications.get_nowait()
-            self.notifications_dropped += 1
-            if self.notifications_dropped == 1:
-                logger.warning(
-                    "more than %d unread notifications: dropping the oldest", NOTIFICATIONS_MAX
-                )
-        self._notifications.put_nowait(result)
-
-    async def next_notification(self, timeout_s: float | None = None) -> RequestResult | None:
-        """Returns the next notification, or None if none arrives within `timeout_s`."""
-        try:
-            return await asyncio.wait_for(self._notifications.get(), timeout_s)
-        except TimeoutError:
-            return None
+        self.inbox.fail(self._failure)
 
     # --- requests -----------------------------------------------------------------------
 
@@ -545,22 +373,15 @@ class ConstellationClient:
         request, with `nonce`: its alpha-signed rejection or the result proving the nonce)."""
         if self._failure is not None:
             raise self._failure
-        message_id = int(getattr(message, "message_id", 0))
-        loop = asyncio.get_running_loop()
-        pending = _Pending(message_id, nonce, loop.create_future())
-        self._pending[message_id] = pending
-        if nonce is not None:
-            self._pending_nonces[nonce] = pending
+        pending = self.inbox.expect(int(getattr(message, "message_id", 0)), nonce)
         try:
             await self._send(message)
             return await asyncio.wait_for(pending.future, self.request_timeout_s)
         except TimeoutError:
             why = f"no verified answer within {self.request_timeout_s:g} s"
-            raise self._unanswered(pending, why) from None
+            raise self.inbox.unanswered(pending, why) from None
         finally:
-            self._pending.pop(message_id, None)
-            if nonce is not None:
-                self._pending_nonces.pop(nonce, None)
+            self.inbox.forget(pending)
 
     async def _quantum(self, message: ClientRequest) -> RequestResult:
         """Sends a quantum request and returns its result after the first verified answer."""
