@@ -299,7 +299,7 @@ class ConstellationClient:
         if new.version == head.version:
             return False
         logger.info("trusted settings move from version %d to %d", head.version, new.version)
-        self.inbox.constellation = new
+        self.inbox.recheck(new)
         return True
 
     def _want_refresh(self, why: str) -> None:

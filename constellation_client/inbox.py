@@ -46,6 +46,8 @@ NOTIFICATIONS_MAX = 10_000
 """Unread notifications kept; older ones are dropped (and counted) beyond it."""
 UNFINALIZED_MAX = 10_000
 """Results waiting for more signatures; the oldest is forgotten (left unfinal) beyond it."""
+RECHECK_MAX = 1_000
+"""Results kept for a second look after the settings chain is extended (rotation)."""
 
 QuantumKey = tuple[int, bytes]
 """A quantum as results name it: (apex, quantum hash)."""
@@ -85,6 +87,7 @@ class Inbox:
         self._pending: dict[int, Pending] = {}
         self._pending_nonces: dict[int, Pending] = {}
         self._unfinalized: OrderedDict[QuantumKey, RequestResult] = OrderedDict()
+        self._recheck: OrderedDict[QuantumKey, QuantumResultMessage] = OrderedDict()
         # Bounded: a client that never reads its notifications must not grow without end.
         # Past the bound the oldest is dropped and counted (`notifications_dropped`).
         self._notifications: asyncio.Queue[RequestResult] = asyncio.Queue(NOTIFICATIONS_MAX)
@@ -192,10 +195,11 @@ class Inbox:
         self._route(RequestResult.checked(message, self.constellation, check), proven_nonces(group))
 
     def _proof_holds(self, message: QuantumResultMessage, check: ResultCheck) -> bool:
-        """Tells whether a result's payload proof holds with alpha's signature; asks for the
-        settings chain again when signatures fail that rotated keys might explain."""
-        if check.payload_valid and len(message.payload_proof.signatures) > check.valid_count:
-            self._want_refresh(f"a result at apex {message.apex} carries unverified signatures")
+        """Tells whether a result's payload proof holds with alpha's signature; keeps it for
+        a second look under newer keys when signatures fail that rotated keys might explain."""
+        unverified = len(message.payload_proof.signatures) > check.valid_count
+        if check.payload_valid and unverified and not check.is_final:
+            self._suspect(message)
         if check.payload_valid and check.alpha_signed:
             return True
         reason = (
@@ -230,7 +234,9 @@ class Inbox:
         if result.account_data is not None:
             self._nonces.observe(int(result.account_data.nonce))
         pending = next((self._pending_nonces[n] for n in nonces if n in self._pending_nonces), None)
-        if not result.finalized:
+        if result.finalized:
+            self._recheck.pop((result.apex, result.quantum_hash), None)
+        else:
             self._track(result)
         if pending is not None:
             result.message_id, result.nonce = pending.message_id, int(pending.nonce or 0)
@@ -262,10 +268,30 @@ class Inbox:
         forgets the result once final."""
         verify = self._sampler.take()
         result.update(message, self.constellation, verify_signatures=verify)
-        if result.signatures_verified < len(message.payload_proof.signatures) and verify:
-            self._want_refresh(f"a result at apex {message.apex} carries unverified signatures")
         if result.finalized:
             self._unfinalized.pop(key, None)
+            self._recheck.pop(key, None)
+        elif result.signatures_verified < len(message.payload_proof.signatures) and verify:
+            self._suspect(message)
+
+    def _suspect(self, message: QuantumResultMessage) -> None:
+        """Keeps a result whose signatures failed under the trusted keys (bounded) and asks
+        for the settings chain: after a rotation they may verify under the new head."""
+        self._recheck[(int(message.apex), message.quantum_hash)] = message
+        if len(self._recheck) > RECHECK_MAX:
+            self._recheck.popitem(last=False)
+        self._want_refresh(f"a result at apex {message.apex} carries unverified signatures")
+
+    def recheck(self, constellation: Constellation) -> None:
+        """Trusts a newer verified head and looks again at the results kept by `_suspect`."""
+        self.constellation = constellation
+        kept, self._recheck = self._recheck, OrderedDict()
+        for key, message in kept.items():
+            tracked = self._unfinalized.get(key)
+            if tracked is not None:
+                self._update(key, tracked, message)
+            else:
+                self._on_quantum_result(message)
 
     def _gap(self, first: int, last: int) -> None:
         """Passes a gap in the account's sequences on to the application's callback."""

@@ -366,3 +366,35 @@ async def test_results_of_another_connection_are_tracked_not_reported(
     assert client.sequences.highest == 8 and "replayed" not in caplog.text
     assert client.nonces.last >= 777
     await client.close()
+
+
+async def test_a_finalization_by_rotated_auditors_counts_once_the_chain_is_extended(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Auditor 1 is replaced: its successor's signature fails under the old head, so the
+    client extends the chain and looks at the kept finalization again."""
+    rotated = [PAIRS[0], keypair(21), PAIRS[2]]
+    old = dataclasses.replace(trusted(PAIRS), version=1, settings=default_settings(PAIRS))
+    new = dataclasses.replace(trusted(rotated), version=2, settings=default_settings(rotated))
+    monkeypatch.setattr(client_module, "fetch_verified_head", lambda *args: new)
+    socket = Socket()
+    info_url = "http://node/api/constellation/info"
+    client = ConstellationClient(socket, USER, old, info_url=info_url)  # type: ignore[arg-type]
+    client.account_id = ACCOUNT
+    client._reader = asyncio.create_task(client._read_forever())
+    paying = asyncio.create_task(client.pay(PAIRS[1].public_key, "USD", 5))
+    request = await sent_request(socket)
+    socket.push(result_for(request.nonce))
+    result = await paying
+    ack = result_for(request.nonce)
+    signed_by_new = signed_result(
+        [(0, rotated[0]), (1, rotated[1])],
+        apex=ack.apex,
+        quantum_hash=ack.quantum_hash,
+        effects=ack.effects,
+    )
+    final = dataclasses.replace(ack, payload_proof=signed_by_new.payload_proof)
+    socket.push(final)
+    assert await result.wait_final(2)
+    assert client.constellation is new and result.signatures_verified == 2
+    await client.close()
