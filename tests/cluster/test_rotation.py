@@ -110,7 +110,8 @@ def test_an_update_whose_new_auditors_are_not_there_is_refused_and_nothing_stall
     settings = dataclasses.replace(current, version=current.version + 1, auditors=auditors)
     update = ConstellationUpdate(int(time.time()), settings)
     signers = [five.nodes[1].keypair, five.nodes[2].keypair]
-    envelope = encode(update_envelope(update, [update_sign(update, k) for k in signers]))
+    cid = pin(five)
+    envelope = encode(update_envelope(update, [update_sign(update, k, cid) for k in signers]))
     body = json.dumps({"envelope": base64.b64encode(envelope).decode()})
     answer = http_post_json(f"{five.alpha.url}/api/constellation/update", body)
     assert answer["status"] == 450, answer
@@ -136,7 +137,9 @@ def test_replacing_two_of_three_auditors_finalizes_and_the_new_set_carries_on(
 
         update = rotation(five)
         signers = [five.nodes[1].keypair, five.nodes[2].keypair]
-        envelope = encode(update_envelope(update, [update_sign(update, k) for k in signers]))
+        cid = pin(five)
+        signatures = [update_sign(update, k, cid) for k in signers]
+        envelope = encode(update_envelope(update, signatures))
         body = json.dumps({"envelope": base64.b64encode(envelope).decode()})
         url = f"{five.alpha.url}/api/constellation/update"
         answer = await asyncio.to_thread(http_post_json, url, body)
@@ -146,8 +149,12 @@ def test_replacing_two_of_three_auditors_finalizes_and_the_new_set_carries_on(
         for old in five.nodes[1:3]:
             for process in list(old.processes):
                 await asyncio.to_thread(five.kill_process, old, process)
-        # The client checks finality against the auditor keys it took at connect: a new
-        # session takes the rotated ones (following settings updates is the client's job).
+        # Bob stayed connected: his client follows the settings chain when the new auditors'
+        # signatures fail under the keys it took at connect (docs/client.md, Rotation).
+        back = await bob.pay(alice.public_key, "USD", UNIT)
+        assert back.ok and await back.wait_final(15), "a connected client follows the rotation"
+        assert bob.constellation.version == 2
+        # A new session verifies the whole chain, rotation included, from the pin.
         keypair = alice.keypair
         await alice.close()
         alice = await ConstellationClient.connect(
