@@ -299,6 +299,7 @@ class Inbox:
             self.on_gap(first, last)
 
     def _queue_notification(self, result: RequestResult) -> None:
+        """Queues a notification, dropping (and counting) the oldest beyond the bound."""
         if self._notifications.full():
             self._notifications.get_nowait()
             self.notifications_dropped += 1
