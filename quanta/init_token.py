@@ -6,9 +6,10 @@ token also keeps everyone but the operator from trying (a refused init still cos
 signature check). Alpha's engine, the one process of a node that always runs and knows
 whether the node is initialized, sets it at start while uninitialized: the operator's
 CONSTELLATION_INIT_TOKEN (or _FILE), else a random one it prints in its log. Redis holds only
-its SHA-256 under the node's prefix, where every web process of the node reads it; the engine
-deletes it once initialized, so the token opens the door once (the web process answers 409
-from then on anyway). Compared in constant time (`hmac.compare_digest`).
+its SHA-256 under the node's prefix, where every web process of the node reads it (the
+operator's token also straight from the environment, before the engine ran); the engine
+deletes it once initialized, and from then on the web process answers 409 before it looks at
+any token, so the token opens the door once. Compared in constant time (`hmac.compare_digest`).
 """
 
 from __future__ import annotations
@@ -60,6 +61,17 @@ def init_token_clear() -> None:
     node_redis().delete(_key())
 
 
+def _expected_digest() -> bytes | None:
+    """Returns the digest a presented token must have: the one alpha's engine set, else the
+    operator's CONSTELLATION_INIT_TOKEN's (this process has the same environment, and an init
+    may arrive before the engine ran: the web process comes up first), else None."""
+    stored = node_redis().get(_key())
+    if stored is not None:
+        return stored.encode() if isinstance(stored, str) else bytes(stored)
+    token = settings.INIT_TOKEN
+    return _digest(token).encode() if token else None
+
+
 def presented_token(request: HttpRequest) -> str | None:
     """Returns the token a request carries (`X-Init-Token`, or `Authorization: Bearer`)."""
     token = request.headers.get(HEADER)
@@ -78,10 +90,9 @@ def init_token_refusal(presented: str | None) -> tuple[int, str] | None:
             f"initialization needs the node's one-time token (header {HEADER} or "
             "Authorization: Bearer; alpha's engine log prints it, or CONSTELLATION_INIT_TOKEN)"
         )
-    stored = node_redis().get(_key())
-    if stored is None:
+    expected = _expected_digest()
+    if expected is None:
         return 503, "no initialization token is set yet: alpha's engine has not started"
-    expected = stored.encode() if isinstance(stored, str) else bytes(stored)
     if not hmac.compare_digest(_digest(presented).encode(), expected):
         return 403, "wrong initialization token"
     return None

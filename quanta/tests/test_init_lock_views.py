@@ -1,7 +1,8 @@
 """Who may post the genesis: the web process's one-time token and genesis checks (H1).
 
 Goal: on an uninitialized alpha, `/api/constellation/init` answers 401 without the one-time
-token, 403 with a wrong one and 503 while the engine has set none; with the right token, the
+token, 403 with a wrong one and 503 while the engine has set none (the operator's
+CONSTELLATION_INIT_TOKEN counts before the engine ran); with the right token, the
 H1 takeover (the real alpha key, made-up auditors signing) and settings naming another alpha
 are refused 403 and a genesis without a majority 400, all by the web process (the engine
 never hears of them); the token is taken from `X-Init-Token` or `Authorization: Bearer`, and
@@ -61,9 +62,18 @@ def test_no_token_is_401_and_a_wrong_one_403() -> None:
     assert wrong.status_code == 403 and wrong.json()["description"] == "wrong initialization token"
 
 
-def test_no_token_set_yet_is_503() -> None:
+def test_no_token_set_yet_is_503(settings: Any) -> None:
     init_token_clear()
+    settings.INIT_TOKEN = ""
     assert _init(GOOD, **{"X-Init-Token": TOKEN}).status_code == 503
+
+
+def test_before_the_engine_ran_the_operator_s_token_is_checked_from_the_environment() -> None:
+    init_token_clear()  # The web process came up first (the harness initializes at once).
+    assert _init(GOOD, **{"X-Init-Token": "guess"}).status_code == 403
+    takeover = settings_quantum(default_settings([NODES[0], *ATTACKERS]), ATTACKERS).update
+    response = _init(encode(takeover), **{"X-Init-Token": TOKEN})
+    assert response.status_code == 403 and "alpha" in response.json()["description"]
 
 
 def test_the_h1_takeover_is_refused_by_the_web_process() -> None:
