@@ -80,7 +80,7 @@ class ChroniclerConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocket
 
     async def signed_frame(self, data: bytes) -> None:
         assert self.public_key is not None
-        message = check_request(data, self.public_key).message
+        message = check_request(data, self.public_key, self.constellation_id).message
         if not isinstance(message, QuantumInfoRequest):
             raise GatewayError(
                 StatusCode.UNEXPECTED_MESSAGE,

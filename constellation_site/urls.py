@@ -16,6 +16,11 @@ urlpatterns = [
     path("admin/login/", throttled_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("api/constellation/info", views.constellation_info, name="constellation-info"),
+    path(
+        "api/constellation/settings-chain",
+        views.settings_chain,
+        name="constellation-settings-chain",
+    ),
     path("api/constellation/init", views.constellation_init, name="constellation-init"),
     path("api/constellation/update", views.constellation_update, name="constellation-update"),
 ]

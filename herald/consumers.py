@@ -17,7 +17,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from herald.core.protocol import check_auditor_handshake, check_auditor_message
 from quanta import events
-from quanta.consumers.client_session import ClientSessionMixin
+from quanta.consumers.client_session import NOT_INITIALIZED_CLOSE_CODE, ClientSessionMixin
 from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import (
     MESSAGE,
@@ -33,14 +33,13 @@ from quanta.herald_admission import admitted_auditor_keys
 
 REFUSED_CLOSE_CODE = 4403
 """Closes a connection whose handshake failed (not an auditor, or a bad answer)."""
-NOT_INITIALIZED_CLOSE_CODE = 4450
-"""Closes a connection to a constellation that has no settings yet: nobody is an auditor."""
 
 
 class HeraldConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketConsumer):  # type: ignore[misc]
     """One auditor's connection to alpha."""
 
     handshake_failed_close_code = REFUSED_CLOSE_CODE
+    link_ids: tuple[bytes, ...] = ()
 
     async def connect(self) -> None:
         await self.open_session()
@@ -61,8 +60,9 @@ class HeraldConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCons
         if admitted is None:
             await self.close(code=NOT_INITIALIZED_CLOSE_CODE)
             return
-        hello = check_auditor_handshake(data, self.challenge, admitted)
+        hello = check_auditor_handshake(data, self.challenge, admitted, self.constellation_id)
         self.public_key = hello.public_key
+        self.link_ids = hello.link_ids
         await self.channel_layer.group_add(HERALD_GROUP, self.channel_name)
         await self._report(int(hello.state), "connected")
         await self._catchup(hello.quanta_cursor)
@@ -77,7 +77,7 @@ class HeraldConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCons
     async def signed_frame(self, data: bytes) -> None:
         """Relays the auditor's signatures and catchup batches to the engine."""
         assert self.public_key is not None
-        message = check_auditor_message(data, self.public_key).message
+        message = check_auditor_message(data, self.public_key, self.link_ids).message
         if isinstance(message, ResultsBatch):
             event = events.quanta_signatures(self.public_key, data)
             await self.channel_layer.send(ENGINE_CHANNEL, event)

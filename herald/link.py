@@ -20,6 +20,7 @@ from websockets.exceptions import WebSocketException
 from quanta import events
 from quanta.core.envelopes import envelope_bytes
 from quanta.core.keys import KeyPair
+from quanta.core.signatures import NO_CONSTELLATION
 from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (
     MESSAGE,
@@ -34,7 +35,7 @@ from quanta.core.xdr.schema import (
 )
 from quanta.groups import ENGINE_CHANNEL
 from quanta.node_status import status_read
-from quanta.selectors import quanta_signed_after
+from quanta.selectors import constellation_id, quanta_signed_after
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,17 @@ class HeraldLink:
         self.keypair = keypair
         self.layer = layer
         self.cursor = cursor
+        self._constellation_id: bytes | None = None
+
+    async def _signing_id(self) -> bytes:
+        """Returns the id this node signs its frames under: its constellation's once it holds
+        the genesis settings (then kept: it never changes), `NO_CONSTELLATION` before."""
+        if self._constellation_id is None:
+            self._constellation_id = await database_sync_to_async(constellation_id)()
+        return self._constellation_id or NO_CONSTELLATION
+
+    async def _envelope(self, message: bytes) -> bytes:
+        return envelope_bytes(message, self.keypair, await self._signing_id())
 
     async def run_forever(self) -> None:
         """Connects, relays until the connection drops, and reconnects with backoff."""
@@ -88,7 +100,7 @@ class HeraldLink:
         apex = await asyncio.to_thread(self.cursor)
         state = NodeState[(await asyncio.to_thread(status_read)).state.upper()]
         answer = AuditorHandshakeResponse(1, hello.handshake_data, apex, apex, state)
-        await ws.send(envelope_bytes(encode(answer, MESSAGE), self.keypair))
+        await ws.send(await self._envelope(encode(answer, MESSAGE)))
         logger.info("herald link up at apex %d", apex)
         reply = await self.layer.new_channel()
         tasks = [
@@ -123,7 +135,7 @@ class HeraldLink:
             quanta = await database_sync_to_async(quanta_signed_after)(apex, CATCHUP_PAGE)
             has_more = len(quanta) == CATCHUP_PAGE
             batch = CatchupQuantaBatch(0, tuple(quanta), has_more)
-            await ws.send(envelope_bytes(encode(batch, MESSAGE), self.keypair))
+            await ws.send(await self._envelope(encode(batch, MESSAGE)))
             if not has_more:
                 return
             apex = quanta[-1].quantum.apex
@@ -132,7 +144,7 @@ class HeraldLink:
         while True:
             event: events.HeraldResults | events.HeraldResend = await self.layer.receive(reply)
             if event["type"] == "herald.results":
-                await ws.send(envelope_bytes(event["message"], self.keypair))
+                await ws.send(await self._envelope(event["message"]))
             elif event["type"] == "herald.resend":
                 request = QuantaCursorRequest(0, int(event["apex"]), int(event["apex"]))
-                await ws.send(envelope_bytes(encode(request, MESSAGE), self.keypair))
+                await ws.send(await self._envelope(encode(request, MESSAGE)))

@@ -46,6 +46,7 @@ from quanta.models import (
     SettingsRecord,
     SnapshotRecord,
 )
+from quanta.selectors import constellation_id
 
 
 class QuantumKindFilter(admin.SimpleListFilter):
@@ -235,7 +236,8 @@ class EvidenceRecordAdmin(ReadOnlyAdmin):
 
     @admin.display(description="verifies", boolean=True)
     def holds(self, record: EvidenceRecord) -> bool:
-        return evidence_holds(evidence_item(record))
+        found = constellation_id()
+        return found is not None and evidence_holds(evidence_item(record), found)
 
     @admin.display(description="payload hash")
     def payload_hash_hex(self, record: EvidenceRecord) -> str:

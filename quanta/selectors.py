@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from quanta.core.xdr.codec import decode
-from quanta.core.xdr.schema import ConstellationSettings, PayloadProof, Quantum, SignedQuantum
+from dataclasses import dataclass
+
+from quanta.core.signatures import constellation_id_of
+from quanta.core.xdr.codec import decode, encode
+from quanta.core.xdr.schema import (
+    ConstellationQuantum,
+    ConstellationSettings,
+    PayloadProof,
+    Quantum,
+    SignedQuantum,
+)
 from quanta.models import QuantumRecord, SettingsRecord
 
 
@@ -22,3 +31,41 @@ def settings_current() -> ConstellationSettings | None:
     """Returns the latest persisted settings, None before initialization."""
     record = SettingsRecord.objects.order_by("-version").first()
     return None if record is None else decode(ConstellationSettings, bytes(record.data))
+
+
+def constellation_id() -> bytes | None:
+    """Returns the id of the constellation this node belongs to (the hash of its persisted
+    genesis settings), None before initialization."""
+    record = SettingsRecord.objects.filter(version=1).first()
+    if record is None:
+        return None
+    return constellation_id_of(decode(ConstellationSettings, bytes(record.data)))
+
+
+@dataclass(frozen=True, slots=True)
+class ChainLink:
+    """One settings update of the chain: its version, the apex that brought it in, and the
+    XDR of the `ConstellationMessageEnvelope` its signers signed."""
+
+    version: int
+    apex: int
+    envelope: bytes
+
+
+def settings_chain_after(version: int, limit: int) -> list[ChainLink]:
+    """Returns up to `limit` signed settings updates above `version`, in version order: what
+    a client verifies forward from the genesis it pinned. The chain stops before an update
+    whose quantum is not persisted yet (its settings are recorded as soon as they are in
+    force)."""
+    records = SettingsRecord.objects.filter(version__gt=version).order_by("version")[:limit]
+    apexes = [int(record.apex) for record in records]
+    quanta = {int(q.apex): bytes(q.data) for q in QuantumRecord.objects.filter(apex__in=apexes)}
+    links = []
+    for record in records:
+        data = quanta.get(int(record.apex))
+        if data is None:
+            break
+        body = decode(Quantum, data).body
+        assert isinstance(body, ConstellationQuantum), "settings come from settings quanta"
+        links.append(ChainLink(int(record.version), int(record.apex), encode(body.update)))
+    return links

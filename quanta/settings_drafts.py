@@ -24,7 +24,8 @@ from quanta.core.config import Config
 from quanta.core.keys import InvalidKey, decode_public_key, encode_public_key, verify_signature
 from quanta.core.processors.settings import check_settings_change, count_valid_signers
 from quanta.core.settings_json import SettingsFormatError, settings_from_json, settings_to_json
-from quanta.core.settings_update import signature_from_text, update_bytes, update_digest
+from quanta.core.settings_update import signature_from_text
+from quanta.core.signatures import update_bytes, update_digest
 from quanta.core.status import ConstellationError, StatusCode
 from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (
@@ -36,6 +37,7 @@ from quanta.core.xdr.schema import (
 )
 from quanta.engine_client import engine_ask
 from quanta.models import SettingsDraft, SettingsRecord
+from quanta.selectors import constellation_id
 
 UPDATE_TIMEOUT_S = 30.0
 # Engine answers after which the same draft may be submitted again: the node was not Ready,
@@ -105,7 +107,7 @@ def draft_create(*, document: object, created_by: str = "") -> SettingsDraft:
     try:
         parsed = settings_from_json(document)
         settings = dataclasses.replace(parsed, version=current.version + 1)
-        check_settings_change(settings, Config.from_settings(current))
+        check_settings_change(settings, _config(current))
     except (SettingsFormatError, ConstellationError) as error:
         raise DraftError(str(error)) from None
     # The message id only makes each draft's bytes distinct; nothing else reads it.
@@ -133,8 +135,8 @@ def draft_message_base64(draft: SettingsDraft) -> str:
 
 
 def draft_digest(draft: SettingsDraft) -> bytes:
-    """Returns the SHA-256 every auditor signs for this draft."""
-    return update_digest(draft_update(draft))
+    """Returns the digest every auditor signs for this draft (bound to this constellation)."""
+    return update_digest(_constellation_id(), draft_update(draft))
 
 
 def draft_signers(draft: SettingsDraft) -> list[SignerStatus]:
@@ -161,8 +163,10 @@ def draft_envelope(draft: SettingsDraft) -> ConstellationMessageEnvelope:
 
 def draft_signature_count(draft: SettingsDraft) -> tuple[int, int, int]:
     """Returns (valid signatures present, signatures needed, auditors in force)."""
-    config = Config.from_settings(_settings_version(draft.base_version))
-    present = count_valid_signers(draft_envelope(draft), config.auditor_keys)
+    config = _config(_settings_version(draft.base_version))
+    present = count_valid_signers(
+        draft_envelope(draft), config.auditor_keys, config.constellation_id
+    )
     return present, config.majority, len(config.auditor_keys)
 
 
@@ -269,3 +273,14 @@ async def engine_settings_update(envelope: bytes) -> dict[str, Any]:
 def engine_settings_update_sync(envelope: bytes) -> dict[str, Any]:
     """Returns `engine_settings_update` for synchronous callers (admin views, commands)."""
     return async_to_sync(engine_settings_update)(envelope)
+
+
+def _constellation_id() -> bytes:
+    found = constellation_id()
+    if found is None:
+        raise DraftError(NOT_INITIALIZED)
+    return found
+
+
+def _config(settings: ConstellationSettings) -> Config:
+    return Config.from_settings(settings, _constellation_id())

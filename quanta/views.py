@@ -36,7 +36,7 @@ from quanta.engine_client import engine_ask
 from quanta.herald_admission import proposed_keys_publish, settings_in_force
 from quanta.models import EvidenceRecord, SnapshotRecord
 from quanta.node_status import status_read
-from quanta.selectors import settings_current
+from quanta.selectors import constellation_id, settings_chain_after, settings_current
 from quanta.settings_drafts import engine_settings_update
 
 INIT_TIMEOUT_S = 30.0
@@ -65,7 +65,42 @@ def constellation_info(request: HttpRequest) -> JsonResponse:
     settings = settings_current()
     if settings is not None:
         info.update(settings_json(settings))
+    found = constellation_id()
+    info["constellation_id"] = None if found is None else found.hex()
     return JsonResponse(info)
+
+
+CHAIN_PAGE = 64
+"""Settings updates per page of the chain: a client pages with `after`."""
+
+
+@require_GET
+def settings_chain(request: HttpRequest) -> JsonResponse:
+    """Returns the signed settings updates above version `after` (default 0), CHAIN_PAGE at
+    most, for a client to verify forward from its pinned constellation id: this node's word
+    is never needed, each update carries the signatures of the auditors before it."""
+    try:
+        after = int(request.GET.get("after", "0"))
+    except ValueError:
+        after = -1
+    if not 0 <= after < 2**64:
+        return _refused(400, "after: a settings version (an integer from 0)")
+    links = settings_chain_after(after, CHAIN_PAGE + 1)
+    found = constellation_id()
+    return JsonResponse(
+        {
+            "constellation_id": None if found is None else found.hex(),
+            "updates": [
+                {
+                    "version": link.version,
+                    "apex": link.apex,
+                    "envelope": base64.b64encode(link.envelope).decode(),
+                }
+                for link in links[:CHAIN_PAGE]
+            ],
+            "more": len(links) > CHAIN_PAGE,
+        }
+    )
 
 
 BODY_TYPES = ("application/json", "application/octet-stream")
@@ -115,7 +150,7 @@ def _update_precheck(envelope: bytes) -> JsonResponse | None:
         return _refused(450, "the constellation is not initialized: use initialization")
     try:
         signed = decode(ConstellationMessageEnvelope, envelope)
-        check_update(signed, Config.from_settings(current))
+        check_update(signed, Config.from_settings(current, constellation_id()))
     except XdrError as error:
         return _refused(400, f"malformed update: {error}")
     except ConstellationError as error:

@@ -3,8 +3,10 @@
 The node sends a signed HandshakeRequest with 32 random bytes; the client signs them back and
 the connection is bound to that key. After that every binary frame from the client is a
 signed envelope of that key. The node signs what it sends with its own key, except quantum
-results, which carry their own proof (`server_frame`). Protocol errors are answered with
-their status code, and the connection is closed only when the error says so (a failed
+results, which carry their own proof (`server_frame`). Every signature on both sides is bound
+to the constellation id (`quanta.core.signatures`), so a node that has none yet (not
+initialized) closes the connection at once (NOT_INITIALIZED_CLOSE_CODE). Protocol errors are
+answered with their status code, and the connection is closed only when the error says so (a failed
 handshake). One implementation, because this is the security boundary of every endpoint;
 an endpoint whose peers answer another way (the herald's auditors) brings its own check by
 overriding `handshake`.
@@ -26,8 +28,12 @@ from quanta.core.status import StatusCode
 from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import MESSAGE, ClientConnectionSuccess, HandshakeRequest
 from quanta.node_identity import node_keypair
+from quanta.selectors import constellation_id
 
 HANDSHAKE_FAILED_CLOSE_CODE = 4401
+NOT_INITIALIZED_CLOSE_CODE = 4450
+"""Closes a connection to a node that has no settings yet: there is no constellation whose id
+signatures could be bound to, and nobody is an auditor."""
 HANDSHAKE_TIMEOUT_CLOSE_CODE = 4408
 """Closes a connection that has not answered the challenge within HANDSHAKE_DEADLINE_S."""
 HANDSHAKE_DEADLINE_S = 10.0
@@ -40,6 +46,7 @@ class ClientSessionMixin:
     """Handshake, signed frames in and answers out; put it before AsyncWebsocketConsumer."""
 
     keypair: KeyPair
+    constellation_id: bytes
     challenge: bytes
     public_key: bytes | None
     handshake_failed_close_code = HANDSHAKE_FAILED_CLOSE_CODE
@@ -53,6 +60,11 @@ class ClientSessionMixin:
         self.challenge = secrets.token_bytes(32)
         self.public_key = None
         await self.accept()  # type: ignore[attr-defined]
+        found = await database_sync_to_async(constellation_id)()
+        if found is None:
+            await self.close(code=NOT_INITIALIZED_CLOSE_CODE)  # type: ignore[attr-defined]
+            return
+        self.constellation_id = found
         await self._send_message(encode(HandshakeRequest(0, self.challenge), MESSAGE))
         self.handshake_deadline = asyncio.create_task(self._close_unless_handshaken())
 
@@ -90,7 +102,7 @@ class ClientSessionMixin:
     async def handshake(self, data: bytes) -> None:
         """Checks the answer to the challenge and binds the connection to the client's key
         (`public_key`); raise GatewayError to refuse it."""
-        envelope = check_handshake(data, self.challenge)
+        envelope = check_handshake(data, self.challenge, self.constellation_id)
         self.public_key = envelope.signature.signer
         await self.authenticated()
         account_id = await database_sync_to_async(account_id_for_key)(self.public_key)
@@ -106,4 +118,5 @@ class ClientSessionMixin:
 
     async def _send_message(self, message: bytes) -> None:
         """Sends the XDR of a Message in the frame `server_frame` chooses for its type."""
-        await self.send(bytes_data=server_frame(message, self.keypair))  # type: ignore[attr-defined]
+        frame = server_frame(message, self.keypair, self.constellation_id)
+        await self.send(bytes_data=frame)  # type: ignore[attr-defined]

@@ -77,7 +77,7 @@ class GatewayConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCon
 
     async def signed_frame(self, data: bytes) -> None:
         assert self.public_key is not None and self.hub is not None
-        envelope = check_request(data, self.public_key)
+        envelope = check_request(data, self.public_key, self.constellation_id)
         if isinstance(envelope.message, QuantumInfoRequest):
             page = await database_sync_to_async(self.history_page)(envelope.message)
             await self._send_message(page)

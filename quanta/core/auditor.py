@@ -137,7 +137,9 @@ class AuditorNode:
         config = self.engine.state.config
         if config is not None:
             alpha_key = config.auditor_keys[config.alpha_index]
-            if envelope.signature.signer != alpha_key or not signature_valid(data, envelope):
+            if envelope.signature.signer != alpha_key or not signature_valid(
+                data, envelope, config.constellation_id
+            ):
                 self.status.set(NodeState.FAILED, "a quanta batch was not signed by alpha")
                 return BatchOutcome()
         if now_ms is not None:
@@ -263,8 +265,10 @@ class AuditorNode:
         if known is None or known[1].quantum == signed.quantum:
             return False
         quantum = signed.quantum
-        payload = payload_hash(apex, quantum_hash(quantum), quantum.effects_proof)
         config = self.engine.state.require_config()
+        payload = payload_hash(
+            config.constellation_id, apex, quantum_hash(quantum), quantum.effects_proof
+        )
         alpha_key = config.auditor_keys[config.alpha_index]
         signature = _signature_by(signed, config.alpha_index, alpha_key, payload)
         if payload == known[0] or signature is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from quanta.core.signatures import majority
+from quanta.core.signatures import constellation_id_of, majority
 from quanta.core.status import BadRequest
 from quanta.core.xdr.schema import AssetSettings, ConstellationSettings, ProviderSettings
 
@@ -83,9 +83,10 @@ def _validate_providers(settings: ConstellationSettings) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    """The settings in force, indexed for the engine."""
+    """The settings in force, indexed for the engine, and the id of their constellation."""
 
     settings: ConstellationSettings
+    constellation_id: bytes
     quote_asset: str
     assets: dict[str, AssetSettings]
     auditor_keys: tuple[bytes, ...]
@@ -94,11 +95,20 @@ class Config:
     providers: dict[str, ProviderSettings]
 
     @classmethod
-    def from_settings(cls, settings: ConstellationSettings) -> Config:
-        """Derives the indexed view; `settings` must have passed `validate_settings`."""
+    def from_settings(
+        cls, settings: ConstellationSettings, constellation_id: bytes | None = None
+    ) -> Config:
+        """Derives the indexed view; `settings` must have passed `validate_settings`.
+
+        `constellation_id` is that of the genesis settings; it may be left out only for the
+        genesis settings themselves, whose hash it is."""
+        if constellation_id is None:
+            assert settings.version == 1, "only genesis settings give their own constellation id"
+            constellation_id = constellation_id_of(settings)
         keys = tuple(auditor.public_key for auditor in settings.auditors)
         return cls(
             settings=settings,
+            constellation_id=constellation_id,
             quote_asset=next(a.code for a in settings.assets if a.is_quote_asset),
             assets={asset.code: asset for asset in settings.assets},
             auditor_keys=keys,

@@ -197,12 +197,20 @@ def _revert_cursor(state: ConstellationState, account_id: int, e: Any) -> None:
         del state.cursors[e.provider]
 
 
-def install_settings(state: ConstellationState, settings: Any) -> None:
-    """Puts settings in force, creating the exchange and a market for each new asset."""
+def install_settings(
+    state: ConstellationState, settings: Any, constellation_id: bytes | None = None
+) -> None:
+    """Puts settings in force, creating the exchange and a market for each new asset.
+
+    The constellation id stays that of the settings in force (genesis settings give their
+    own); a node loading later settings from its database gives it (`constellation_id`)."""
     if settings is None:
         state.config, state.exchange = None, None
         return
-    config = Config.from_settings(settings)
+    if constellation_id is None and settings.version != 1:
+        assert state.config is not None, "settings after genesis follow settings in force"
+        constellation_id = state.config.constellation_id
+    config = Config.from_settings(settings, constellation_id)
     if state.exchange is None:
         state.exchange = Exchange(config.quote_asset)
     assert state.exchange.quote_asset == config.quote_asset, "the quote asset cannot change"

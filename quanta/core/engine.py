@@ -24,7 +24,7 @@ from quanta.core.processors.payment import process_payment
 from quanta.core.processors.settings import process_settings
 from quanta.core.processors.withdrawal import TransactionValidator, process_withdrawal
 from quanta.core.records import record
-from quanta.core.signatures import payload_hash
+from quanta.core.signatures import message_digest, payload_hash
 from quanta.core.state import ConstellationState
 from quanta.core.status import BadRequest, ConstellationError, InvalidState, Unauthorized
 from quanta.core.xdr.codec import encode
@@ -77,13 +77,14 @@ class Executed:
         return self.quantum.apex
 
 
-def verify_envelope(envelope: MessageEnvelope) -> None:
-    """Raises Unauthorized unless the envelope is signed by the account the request names."""
+def verify_envelope(envelope: MessageEnvelope, constellation_id: bytes) -> None:
+    """Raises Unauthorized unless the envelope is signed, for this constellation, by the
+    account the request names."""
     message = envelope.message
     signer = envelope.signature.signer
     if getattr(message, "account", None) != signer:
         raise Unauthorized("the request must be signed by its account's key")
-    digest = sha256(encode(message, MESSAGE))
+    digest = message_digest(constellation_id, encode(message, MESSAGE))
     if not verify_signature(signer, digest, envelope.signature.signature):
         raise Unauthorized("invalid signature")
 
@@ -157,7 +158,8 @@ class Engine:
         state.apex = apex
         state.last_hash = quantum_hash
         self.last_timestamp_ms = timestamp_ms
-        payload = payload_hash(apex, quantum_hash, proof)
+        assert state.config is not None, "every executed quantum leaves settings in force"
+        payload = payload_hash(state.config.constellation_id, apex, quantum_hash, proof)
         return Executed(
             quantum,
             quantum_hash,
@@ -170,12 +172,18 @@ class Engine:
             group_data,
         )
 
+    def _constellation_id(self) -> bytes:
+        config = self.state.config
+        if config is None:
+            raise InvalidState("the constellation is not initialized")
+        return config.constellation_id
+
     def _dispatch(
         self, ctx: QuantumContext, body: QuantumBody, verified: bool
     ) -> AccountDataInfo | None:
         if isinstance(body, RequestQuantum):
             if not verified:
-                verify_envelope(body.request)
+                verify_envelope(body.request, self._constellation_id())
             return self._dispatch_request(ctx, body.request.message)
         if isinstance(body, DepositQuantum):
             process_deposit(ctx, body, self.validate_deposit)
@@ -183,7 +191,7 @@ class Engine:
             process_settings(ctx, body)
         elif isinstance(body, WithdrawalQuantum):
             if not verified:
-                verify_envelope(body.request)
+                verify_envelope(body.request, self._constellation_id())
             request = body.request.message
             if not isinstance(request, WithdrawalRequest):
                 raise BadRequest("a withdrawal quantum must carry a WithdrawalRequest")

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import struct
 
-from quanta.core.hashing import sha256
 from quanta.core.keys import KeyPair, verify_signature
+from quanta.core.signatures import message_digest
 from quanta.core.status import ConstellationError, StatusCode
 from quanta.core.xdr.codec import XdrError, decode
 from quanta.core.xdr.schema import (
@@ -81,22 +81,23 @@ def decode_envelope(data: bytes) -> MessageEnvelope:
     return envelope
 
 
-def signature_valid(data: bytes, envelope: MessageEnvelope) -> bool:
-    """Tells whether the frame's signature covers its message and verifies."""
-    digest = sha256(data[:-SIGNATURE_TAIL])
+def signature_valid(data: bytes, envelope: MessageEnvelope, constellation_id: bytes) -> bool:
+    """Tells whether the frame's signature covers its message, for this constellation, and
+    verifies."""
+    digest = message_digest(constellation_id, data[:-SIGNATURE_TAIL])
     return verify_signature(envelope.signature.signer, digest, envelope.signature.signature)
 
 
-def envelope_bytes(message: bytes, keypair: KeyPair) -> bytes:
-    """Wraps the XDR of a Message in an envelope signed by `keypair`."""
-    return message + keypair.public_key + keypair.sign(sha256(message))
+def envelope_bytes(message: bytes, keypair: KeyPair, constellation_id: bytes) -> bytes:
+    """Wraps the XDR of a Message in an envelope signed by `keypair` for this constellation."""
+    return message + keypair.public_key + keypair.sign(message_digest(constellation_id, message))
 
 
-def server_frame(message: bytes, keypair: KeyPair) -> bytes:
+def server_frame(message: bytes, keypair: KeyPair, constellation_id: bytes) -> bytes:
     """Returns the frame that carries the XDR of a Message from the node to a client: the
     message alone (a `MessageEnvelopeSignless`) if `may_be_signless`, else a `MessageEnvelope`
     signed by `keypair`. Only quantum results are decoded to tell (a few microseconds, against
     a signature's tens)."""
     if message[:4] in _SIGNLESS_DISCRIMINANTS and may_be_signless(decode(MESSAGE, message)):
         return message
-    return envelope_bytes(message, keypair)
+    return envelope_bytes(message, keypair, constellation_id)

@@ -103,25 +103,27 @@ def late_signature_failures(late: Iterable[LateSignature]) -> list[LateSignature
     return [s for s in late if not verify_digest(s.signer, s.payload_hash, s.signature)]
 
 
-def _payload_of(quantum_xdr: bytes) -> bytes | None:
+def _payload_of(quantum_xdr: bytes, constellation_id: bytes) -> bytes | None:
     try:
         quantum = decode(Quantum, quantum_xdr)
     except XdrError:
         return None
-    return payload_hash(quantum.apex, quantum_hash(quantum), quantum.effects_proof)
+    return payload_hash(
+        constellation_id, quantum.apex, quantum_hash(quantum), quantum.effects_proof
+    )
 
 
-def evidence_holds(item: EvidenceItem) -> bool:
-    """Tells whether the record proves what its kind says, from its bytes alone: the payload
-    hashes are those of the quanta kept, and the signatures verify (equivocation) or do not
-    (invalid signature) under the signer's key."""
+def evidence_holds(item: EvidenceItem, constellation_id: bytes) -> bool:
+    """Tells whether the record proves what its kind says, from its bytes and the id of the
+    constellation they belong to: the payload hashes are those of the quanta kept, and the
+    signatures verify (equivocation) or do not (invalid signature) under the signer's key."""
     first = item.first
-    if _payload_of(first.quantum) != first.payload_hash:
+    if _payload_of(first.quantum, constellation_id) != first.payload_hash:
         return False
     if item.kind == EvidenceKind.INVALID_SIGNATURE:
         return not verify_digest(item.signer, first.payload_hash, first.signature)
     second = item.second
-    if second is None or _payload_of(second.quantum) != second.payload_hash:
+    if second is None or _payload_of(second.quantum, constellation_id) != second.payload_hash:
         return False
     return (
         first.payload_hash != second.payload_hash

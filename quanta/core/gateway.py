@@ -16,21 +16,23 @@ from quanta.core.xdr.schema import (
 )
 
 
-def check_handshake(data: bytes, challenge: bytes) -> MessageEnvelope:
-    """Returns the client's handshake envelope if it signs back our challenge."""
+def check_handshake(data: bytes, challenge: bytes, constellation_id: bytes) -> MessageEnvelope:
+    """Returns the client's handshake envelope if it signs back our challenge for this
+    constellation."""
     envelope = decode_envelope(data)
     message = envelope.message
     if not isinstance(message, HandshakeResponse):
         raise GatewayError(StatusCode.UNEXPECTED_MESSAGE, "handshake expected", 0, close=True)
-    if message.handshake_data != challenge or not signature_valid(data, envelope):
+    if message.handshake_data != challenge or not signature_valid(data, envelope, constellation_id):
         raise GatewayError(
             StatusCode.UNAUTHORIZED, "handshake failed", int(message.message_id), close=True
         )
     return envelope
 
 
-def check_request(data: bytes, public_key: bytes) -> MessageEnvelope:
-    """Returns a verified client request from the key this connection is bound to."""
+def check_request(data: bytes, public_key: bytes, constellation_id: bytes) -> MessageEnvelope:
+    """Returns a verified client request, signed for this constellation, from the key this
+    connection is bound to."""
     envelope = decode_envelope(data)
     message = envelope.message
     message_id = int(getattr(message, "message_id", 0))
@@ -44,6 +46,10 @@ def check_request(data: bytes, public_key: bytes) -> MessageEnvelope:
         raise GatewayError(
             StatusCode.UNAUTHORIZED, "requests must come from the connected account", message_id
         )
-    if not signature_valid(data, envelope):
-        raise GatewayError(StatusCode.UNAUTHORIZED, "invalid signature", message_id)
+    if not signature_valid(data, envelope, constellation_id):
+        raise GatewayError(
+            StatusCode.UNAUTHORIZED,
+            "invalid signature (signed for another constellation?)",
+            message_id,
+        )
     return envelope

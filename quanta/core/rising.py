@@ -96,7 +96,7 @@ class Rising:
         # At once, with the persisted settings' alpha key: two different quanta alpha signed at
         # one apex fail the recovery as soon as both are offered (the chain walk of
         # `recovered` checks again with the settings in force at each apex).
-        payload = _alpha_signed_payload(signed, alpha)
+        payload = _alpha_signed_payload(signed, alpha, self.config.constellation_id)
         if payload is None:
             return
         apex = signed.quantum.apex
@@ -137,7 +137,7 @@ class Rising:
             apex += 1
         alpha = config.auditor_keys[config.alpha_index]
         if any(
-            _alpha_signed_payload(signed, alpha)
+            _alpha_signed_payload(signed, alpha, config.constellation_id)
             for a in self.offered
             if a >= apex
             for signed in self.offered[a]
@@ -153,7 +153,7 @@ def _candidate(apex: int, offered: list[SignedQuantum], before: Config) -> Candi
     for signed in offered:
         config = _config_at(signed, before)
         alpha = config.auditor_keys[config.alpha_index]
-        payload = _alpha_signed_payload(signed, alpha, config.alpha_index)
+        payload = _alpha_signed_payload(signed, alpha, config.constellation_id, config.alpha_index)
         if payload is None:
             continue
         if found is None:
@@ -178,17 +178,19 @@ def _config_at(signed: SignedQuantum, before: Config) -> Config:
     if isinstance(body, ConstellationQuantum) and isinstance(
         body.update.message, ConstellationUpdate
     ):
-        return Config.from_settings(body.update.message.settings)
+        return Config.from_settings(body.update.message.settings, before.constellation_id)
     return before
 
 
 def _alpha_signed_payload(
-    signed: SignedQuantum, alpha_key: bytes, alpha_index: int | None = None
+    signed: SignedQuantum, alpha_key: bytes, constellation_id: bytes, alpha_index: int | None = None
 ) -> bytes | None:
     """Returns the quantum's payload hash if alpha's key signed it (at `alpha_index`, if
     given), else None."""
     quantum = signed.quantum
-    payload = payload_hash(quantum.apex, quantum_hash(quantum), quantum.effects_proof)
+    payload = payload_hash(
+        constellation_id, quantum.apex, quantum_hash(quantum), quantum.effects_proof
+    )
     for signature in signed.signatures:
         if alpha_index is not None and signature.auditor_index != alpha_index:
             continue

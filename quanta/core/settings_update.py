@@ -1,10 +1,12 @@
 """Signing a ConstellationUpdate: what the auditors sign and how their signatures travel.
 
-Every auditor signs SHA-256 of the XDR of the `Message` union holding the ConstellationUpdate
-(the same rule as every envelope, `signatures.py`). The update is valid once a majority of the
-auditors — of the settings it brings for the first one, of the settings in force afterwards —
-signed it (`processors/settings.py`). Signatures are exchanged as text `G...:<base64>` so an
-auditor can sign offline and paste or send one line.
+Every auditor signs `update_digest(constellation id, update)`: the XDR of the `Message` union
+holding the ConstellationUpdate, bound to the constellation under `Domain.SETTINGS`
+(`signatures.bound_digest`). The genesis update is signed under the id of the settings it
+brings (`update_constellation_id`), so its signers sign the constellation's identity itself.
+The update is valid once a majority of the auditors — of the settings it brings for the first
+one, of the settings in force afterwards — signed it (`processors/settings.py`). Signatures are
+exchanged as text `G...:<base64>` so an auditor can sign offline and paste or send one line.
 """
 
 from __future__ import annotations
@@ -14,32 +16,30 @@ import binascii
 from collections.abc import Iterable
 
 from quanta.core.config import Config, validate_settings
-from quanta.core.hashing import sha256
 from quanta.core.keys import InvalidKey, KeyPair, decode_public_key, encode_public_key
 from quanta.core.processors.settings import count_valid_signers
+from quanta.core.signatures import constellation_id_of, update_digest
 from quanta.core.status import ConstellationError
-from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import (
-    MESSAGE,
     ConstellationMessageEnvelope,
     ConstellationUpdate,
     Signature,
 )
 
 
-def update_bytes(update: ConstellationUpdate) -> bytes:
-    """Returns the exact bytes whose SHA-256 every auditor signs."""
-    return encode(update, MESSAGE)
+def update_constellation_id(update: ConstellationUpdate, current: bytes | None) -> bytes:
+    """Returns the id an update is signed under: `current` (that of the constellation in
+    force), or for the genesis update (`current` None) the id its own settings give."""
+    return constellation_id_of(update.settings) if current is None else current
 
 
-def update_digest(update: ConstellationUpdate) -> bytes:
-    """Returns SHA-256 of the update's bytes: what a signature covers."""
-    return sha256(update_bytes(update))
-
-
-def update_sign(update: ConstellationUpdate, keypair: KeyPair) -> Signature:
-    """Returns `keypair`'s signature of the update."""
-    return Signature(keypair.public_key, keypair.sign(update_digest(update)))
+def update_sign(
+    update: ConstellationUpdate, keypair: KeyPair, constellation_id: bytes | None
+) -> Signature:
+    """Returns `keypair`'s signature of the update for the constellation `constellation_id`
+    (None: the update is the genesis of a new one)."""
+    digest = update_digest(update_constellation_id(update, constellation_id), update)
+    return Signature(keypair.public_key, keypair.sign(digest))
 
 
 def signature_to_text(signature: Signature) -> str:
@@ -83,7 +83,7 @@ def first_update_check(envelope: ConstellationMessageEnvelope) -> None:
     except ConstellationError as error:
         raise ValueError(str(error)) from None
     config = Config.from_settings(settings)
-    valid = count_valid_signers(envelope, config.auditor_keys)
+    valid = count_valid_signers(envelope, config.auditor_keys, config.constellation_id)
     if valid < config.majority:
         raise ValueError(
             f"signed by {valid} of {len(config.auditor_keys)} auditors; {config.majority} required"

@@ -1,20 +1,34 @@
 """What bytes are signed in Constellation, and how a majority of signatures is counted.
 
-All signatures are detached ed25519 signatures (64 bytes) of a 32-byte SHA-256 digest; no
-signature ever covers anything else:
+All signatures are detached ed25519 signatures (64 bytes) of a 32-byte SHA-256 digest, and
+every digest is bound to one constellation and one kind of signed thing (the one rule,
+`bound_digest`):
 
-(a) Envelopes. A `MessageEnvelope` sent by a client or an auditor carries one signature of
-    `message_digest(message_xdr)` = SHA-256(XDR bytes of the enveloped message), made with
-    the sender's key. The XDR bytes are the exact bytes received on the wire (the codec is
-    strict, so re-encoding a decoded message gives the same bytes).
+    digest = SHA-256(constellation id (32 bytes) ‖ domain (1 byte) ‖ body)
+
+The constellation id is `constellation_id_of(genesis settings)`: SHA-256 of the XDR of the
+first `ConstellationSettings`. So a request, a handshake or a node signature made for one
+constellation never verifies on another (a key registered on two constellations cannot have
+its requests replayed from one to the other), and a signature of one kind can never pass for
+another (`Domain`). static/js/verify.js mirrors this rule; docs/protocol.md documents it.
+
+(a) Envelopes (`Domain.MESSAGE`). A `MessageEnvelope` sent by a client, alpha or an auditor
+    carries one signature of `message_digest(id, message_xdr)`, body = the XDR bytes of the
+    enveloped message, made with the sender's key. The XDR bytes are the exact bytes received
+    on the wire (the codec is strict, so re-encoding a decoded message gives the same bytes).
 
 (b) The handshake. The response to the 32 random handshake bytes is an ordinary
     `MessageEnvelope` around the `HandshakeResponse` message (which contains those bytes), so
-    it is covered by (a); there is no separate handshake signing rule.
+    it is covered by (a): bound to the constellation, a response relayed from another
+    constellation's challenge does not verify there.
 
-(c) Quanta. Every node, alpha included, signs for each quantum the payload hash
-    `payload_hash(apex, quantum_hash, effects_hash)` =
-    SHA-256(apex as uint64 big-endian ‖ quantum hash (32 bytes) ‖ effects hash (32 bytes)).
+(c) Quanta (`Domain.QUANTUM`). Every node, alpha included, signs for each quantum the payload
+    hash `payload_hash(id, apex, quantum_hash, effects_hash)`, body = apex as uint64
+    big-endian ‖ quantum hash (32 bytes) ‖ effects hash (32 bytes).
+
+(d) Settings updates (`Domain.SETTINGS`, `settings_update.update_digest`), body = the XDR of
+    the `ConstellationUpdate` message. The genesis update is signed under the id of the
+    settings it brings.
 
 A quantum is final when its payload hash carries valid signatures from a majority
 (`majority(n)` = n // 2 + 1 of the n auditors in the settings) of distinct auditors, alpha's
@@ -30,14 +44,42 @@ from collections.abc import Iterable, Sequence
 from typing import Final
 
 from quanta.core.keys import KEY_LENGTH, KeyPair, verify_signature
+from quanta.core.xdr.codec import encode
+from quanta.core.xdr.schema import MESSAGE, ConstellationSettings, Message
 
 DIGEST_LENGTH: Final = 32
+CONSTELLATION_ID_LENGTH: Final = 32
 _UINT64_LIMIT: Final = 2**64
+NO_CONSTELLATION: Final = bytes(CONSTELLATION_ID_LENGTH)
+"""The id a fresh auditor (no settings yet, catching up from genesis) signs its herald frames
+under: it cannot know its constellation's id before it holds the genesis quantum. Alpha
+accepts it only on a link whose auditor said it holds no quantum (`herald.core.protocol`);
+payload signatures are never made under it."""
 
 
-def message_digest(message_xdr: bytes) -> bytes:
-    """Returns the SHA-256 digest of a message's XDR bytes, the value an envelope signs."""
-    return hashlib.sha256(message_xdr).digest()
+class Domain(enum.IntEnum):
+    """What kind of thing a digest is of: one byte of every signed digest."""
+
+    MESSAGE = 1
+    QUANTUM = 2
+    SETTINGS = 3
+
+
+def constellation_id_of(genesis: ConstellationSettings) -> bytes:
+    """Returns the constellation id: SHA-256 of the XDR of its first (version 1) settings."""
+    return hashlib.sha256(encode(genesis)).digest()
+
+
+def bound_digest(constellation_id: bytes, domain: Domain, body: bytes) -> bytes:
+    """Returns SHA-256(constellation id ‖ domain byte ‖ body): every signed digest."""
+    # Ids come from our own settings or a pinned, length-checked value: a wrong one is a bug.
+    assert len(constellation_id) == CONSTELLATION_ID_LENGTH
+    return hashlib.sha256(b"".join((constellation_id, bytes((domain,)), body))).digest()
+
+
+def message_digest(constellation_id: bytes, message_xdr: bytes) -> bytes:
+    """Returns the digest an envelope of a message's XDR bytes signs."""
+    return bound_digest(constellation_id, Domain.MESSAGE, message_xdr)
 
 
 def sign_digest(keypair: KeyPair, digest: bytes) -> bytes:
@@ -57,12 +99,28 @@ def verify_digest(public_key: bytes, digest: bytes, signature: bytes) -> bool:
     return verify_signature(public_key, digest, signature)
 
 
-def payload_hash(apex: int, quantum_hash: bytes, effects_hash: bytes) -> bytes:
-    """Returns SHA-256(apex uint64 big-endian ‖ quantum hash ‖ effects hash), signed per quantum."""
+def update_bytes(update: Message) -> bytes:
+    """Returns the bytes of a settings update that its signers sign (bound, `update_digest`):
+    the XDR of the Message union holding it (a ConstellationUpdate; whoever checks one that is
+    not checks that too)."""
+    return encode(update, MESSAGE)
+
+
+def update_digest(constellation_id: bytes, update: Message) -> bytes:
+    """Returns what a signature of a settings update covers."""
+    return bound_digest(constellation_id, Domain.SETTINGS, update_bytes(update))
+
+
+def payload_hash(
+    constellation_id: bytes, apex: int, quantum_hash: bytes, effects_hash: bytes
+) -> bytes:
+    """Returns the digest every node signs per quantum: apex uint64 big-endian ‖ quantum hash ‖
+    effects hash, bound to the constellation."""
     assert 0 <= apex < _UINT64_LIMIT
     assert len(quantum_hash) == DIGEST_LENGTH
     assert len(effects_hash) == DIGEST_LENGTH
-    return hashlib.sha256(b"".join((apex.to_bytes(8, "big"), quantum_hash, effects_hash))).digest()
+    body = b"".join((apex.to_bytes(8, "big"), quantum_hash, effects_hash))
+    return bound_digest(constellation_id, Domain.QUANTUM, body)
 
 
 def majority(auditor_count: int) -> int:

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 from quanta.core.hashing import sha256
 from quanta.core.keys import KeyPair
+from quanta.core.settings_update import update_constellation_id
+from quanta.core.signatures import message_digest, update_digest
 from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import (
     MESSAGE,
@@ -42,9 +44,9 @@ def keypair(index: int) -> KeyPair:
     return KeyPair.from_seed(bytes([index % 256]) * 31 + bytes([index // 256]))
 
 
-def sign_message(message: Message, keypair: KeyPair) -> MessageEnvelope:
-    """Wraps `message` in an envelope signed by `keypair`."""
-    digest = sha256(encode(message, MESSAGE))
+def sign_message(message: Message, keypair: KeyPair, constellation_id: bytes) -> MessageEnvelope:
+    """Wraps `message` in an envelope signed by `keypair` for the constellation."""
+    digest = message_digest(constellation_id, encode(message, MESSAGE))
     return MessageEnvelope(message, Signature(keypair.public_key, keypair.sign(digest)))
 
 
@@ -81,11 +83,15 @@ def default_settings(
 
 
 def settings_quantum(
-    settings: ConstellationSettings, signers: Sequence[KeyPair], message_id: int = 1
+    settings: ConstellationSettings,
+    signers: Sequence[KeyPair],
+    message_id: int = 1,
+    constellation_id: bytes | None = None,
 ) -> ConstellationQuantum:
-    """Returns a ConstellationQuantum carrying `settings` signed by `signers`."""
+    """Returns a ConstellationQuantum carrying `settings` signed by `signers` for the
+    constellation `constellation_id` (None: `settings` are its genesis)."""
     update = ConstellationUpdate(message_id, settings)
-    digest = sha256(encode(update, MESSAGE))
+    digest = update_digest(update_constellation_id(update, constellation_id), update)
     signatures = tuple(Signature(k.public_key, k.sign(digest)) for k in signers)
     return ConstellationQuantum(ConstellationMessageEnvelope(update, signatures))
 
@@ -119,16 +125,21 @@ def deposit_quantum(
 _message_ids = itertools.count(1)
 
 
-def request_quantum(request: ClientRequest, keypair: KeyPair) -> RequestQuantum:
-    """Returns a RequestQuantum with `request` signed by `keypair`."""
-    return RequestQuantum(sign_message(request, keypair))
+def request_quantum(
+    request: ClientRequest, keypair: KeyPair, constellation_id: bytes
+) -> RequestQuantum:
+    """Returns a RequestQuantum with `request` signed by `keypair` for the constellation."""
+    return RequestQuantum(sign_message(request, keypair, constellation_id))
 
 
 def withdrawal_quantum(
-    request: WithdrawalRequest, keypair: KeyPair, transaction: bytes = b"tx"
+    request: WithdrawalRequest,
+    keypair: KeyPair,
+    constellation_id: bytes,
+    transaction: bytes = b"tx",
 ) -> WithdrawalQuantum:
-    """Returns a WithdrawalQuantum with `request` signed by `keypair`."""
-    return WithdrawalQuantum(sign_message(request, keypair), transaction)
+    """Returns a WithdrawalQuantum with `request` signed by `keypair` for the constellation."""
+    return WithdrawalQuantum(sign_message(request, keypair, constellation_id), transaction)
 
 
 def next_message_id() -> int:

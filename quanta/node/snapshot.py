@@ -16,6 +16,7 @@ from quanta.core.state import ConstellationState, Withdrawal
 from quanta.core.xdr.codec import decode
 from quanta.core.xdr.schema import ConstellationSettings, Quantum
 from quanta.models import ProviderCursorRecord, QuantumRecord, SettingsRecord, SnapshotRecord
+from quanta.selectors import constellation_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +38,9 @@ def snapshot_load() -> LoadedNode:
     # their apex: those above the snapshot come back by replaying their quantum.
     settings = SettingsRecord.objects.filter(apex__lte=snapshot.apex).order_by("-version").first()
     if settings is not None:
-        install_settings(state, decode(ConstellationSettings, bytes(settings.data)))
+        install_settings(
+            state, decode(ConstellationSettings, bytes(settings.data)), constellation_id()
+        )
     _accounts_load(state)
     _orders_load(state)
     _withdrawals_load(state)

@@ -1,20 +1,20 @@
 """ConstellationQuantum: new settings signed by a majority of the auditors.
 
 The first settings (initialization) must be signed by a majority of the auditors they list;
-later ones by a majority of the auditors in force. Assets can be added or suspended but not
-removed, and the quote asset never changes, because open orders and balances refer to them.
+later ones by a majority of the auditors in force. Signatures are bound to the constellation
+(`signatures.update_digest`): the genesis to the id of its own settings. Assets can be added or
+suspended but not removed, and the quote asset never changes, because open orders and balances
+refer to them.
 """
 
 from __future__ import annotations
 
 from quanta.core.config import Config, validate_settings
 from quanta.core.context import QuantumContext
-from quanta.core.hashing import sha256
 from quanta.core.keys import verify_signature
+from quanta.core.signatures import update_digest
 from quanta.core.status import BadRequest, Unauthorized
-from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import (
-    MESSAGE,
     ConstellationMessageEnvelope,
     ConstellationQuantum,
     ConstellationSettings,
@@ -23,9 +23,12 @@ from quanta.core.xdr.schema import (
 )
 
 
-def count_valid_signers(envelope: ConstellationMessageEnvelope, keys: tuple[bytes, ...]) -> int:
-    """Returns how many distinct keys of `keys` validly signed the envelope's message."""
-    digest = sha256(encode(envelope.message, MESSAGE))
+def count_valid_signers(
+    envelope: ConstellationMessageEnvelope, keys: tuple[bytes, ...], constellation_id: bytes
+) -> int:
+    """Returns how many distinct keys of `keys` validly signed the envelope's message for the
+    constellation `constellation_id`."""
+    digest = update_digest(constellation_id, envelope.message)
     allowed = set(keys)
     signers = {
         s.signer
@@ -45,7 +48,7 @@ def check_update(
     settings = update.settings
     check_settings_change(settings, current)
     signers = Config.from_settings(settings) if current is None else current
-    valid = count_valid_signers(envelope, signers.auditor_keys)
+    valid = count_valid_signers(envelope, signers.auditor_keys, signers.constellation_id)
     if valid < signers.majority:
         raise Unauthorized(f"update signed by {valid} auditors, {signers.majority} required")
     return settings

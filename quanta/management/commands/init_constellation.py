@@ -25,11 +25,10 @@ from quanta.core.settings_update import (
     first_update_check,
     signature_from_text,
     signature_to_text,
-    update_bytes,
-    update_digest,
     update_envelope,
     update_sign,
 )
+from quanta.core.signatures import constellation_id_of, update_bytes, update_digest
 from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import ConstellationSettings, ConstellationUpdate
 
@@ -78,11 +77,13 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         update = ConstellationUpdate(options["message_id"], _settings(options))
         if options["digest"]:
-            self.stdout.write(f"sha256 to sign: {update_digest(update).hex()}")
+            constellation = constellation_id_of(update.settings)
+            self.stdout.write(f"constellation id: {constellation.hex()}")
+            self.stdout.write(f"sha256 to sign: {update_digest(constellation, update).hex()}")
             self.stdout.write(f"bytes (base64): {base64.b64encode(update_bytes(update)).decode()}")
             return
         secrets = [*options["sign"], *(_secret_from_file(f) for f in options["sign_file"])]
-        signatures = [update_sign(update, _keypair(secret)) for secret in secrets]
+        signatures = [update_sign(update, _keypair(secret), None) for secret in secrets]
         if options["signature_only"]:
             self.stdout.write("\n".join(signature_to_text(s) for s in signatures))
             return

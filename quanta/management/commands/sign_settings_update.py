@@ -19,10 +19,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from quanta import settings_drafts
 from quanta.core.keys import InvalidKey, KeyPair
 from quanta.core.settings_json import settings_to_json
-from quanta.core.settings_update import signature_to_text, update_digest, update_sign
+from quanta.core.settings_update import signature_to_text, update_constellation_id, update_sign
+from quanta.core.signatures import update_digest
 from quanta.core.xdr.codec import XdrError, decode
 from quanta.core.xdr.schema import MESSAGE, ConstellationUpdate
 from quanta.models import SettingsDraft
+from quanta.selectors import constellation_id
 
 
 class Command(BaseCommand):
@@ -35,6 +37,12 @@ class Command(BaseCommand):
         parser.add_argument("--secret", help="the auditor's S... secret (default: node secret)")
         parser.add_argument("--add", action="store_true", help="record it in the draft (--draft)")
         parser.add_argument("--show", action="store_true", help="print the settings signed")
+        parser.add_argument(
+            "--constellation",
+            metavar="HEX",
+            help="id of the constellation the update is for (default: this node's; not needed "
+            "for genesis settings, whose hash it is)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["add"] and options["draft"] is None:
@@ -43,8 +51,10 @@ class Command(BaseCommand):
         update = _update(options)
         if options["show"]:
             self.stdout.write(json.dumps(settings_to_json(update.settings), indent=2))
-        self.stdout.write(f"sha256: {update_digest(update).hex()}")
-        signature = update_sign(update, keypair)
+        constellation = _constellation_of(update, options["constellation"])
+        self.stdout.write(f"constellation id: {constellation.hex()}")
+        self.stdout.write(f"sha256: {update_digest(constellation, update).hex()}")
+        signature = update_sign(update, keypair, constellation)
         if options["add"]:
             try:
                 settings_drafts.draft_add_signature(draft_id=options["draft"], signature=signature)
@@ -76,3 +86,22 @@ def _update(options: dict[str, Any]) -> ConstellationUpdate:
     if not isinstance(message, ConstellationUpdate):
         raise CommandError(f"--message holds a {type(message).__name__}, not a settings update")
     return message
+
+
+def _constellation_of(update: ConstellationUpdate, given: str | None) -> bytes:
+    """Returns the id the update is signed under: its own for genesis settings, else the one
+    given, else this node's."""
+    if update.settings.version == 1:
+        return update_constellation_id(update, None)
+    if given:
+        try:
+            raw = bytes.fromhex(given)
+        except ValueError:
+            raw = b""
+        if len(raw) != 32:
+            raise CommandError("--constellation takes the 64 hex digits of a constellation id")
+        return raw
+    found = constellation_id()
+    if found is None:
+        raise CommandError("this node is not initialized: give --constellation HEX")
+    return found
