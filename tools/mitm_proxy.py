@@ -34,7 +34,6 @@ import asyncio
 import base64
 import contextlib
 import hashlib
-import inspect
 import itertools
 import json
 import os
@@ -52,11 +51,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from quanta.core import envelopes as core_envelopes  # noqa: E402
-from quanta.core import signatures as core_signatures  # noqa: E402
-from quanta.core.envelopes import SIGNATURE_TAIL  # noqa: E402
+from quanta.core.envelopes import SIGNATURE_TAIL, envelope_bytes  # noqa: E402
 from quanta.core.hashing import effects_proof, group_hash, sha256  # noqa: E402
 from quanta.core.keys import KeyPair  # noqa: E402
+from quanta.core.signatures import constellation_id_of, payload_hash, update_digest  # noqa: E402
 from quanta.core.status import StatusCode  # noqa: E402
 from quanta.core.testing import default_settings  # noqa: E402
 from quanta.core.xdr.codec import XdrError, decode, decode_prefix, encode  # noqa: E402
@@ -109,46 +107,6 @@ OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
 def log(text: str) -> None:
     """Reports one event on stderr (what was tampered, what failed)."""
     print(f"mitm: {text}", file=sys.stderr, flush=True)
-
-
-# --- the signing rules of whichever main this runs on ------------------------------------
-# Issue 16 binds every digest to a constellation id; before that change the same functions
-# take no id. The proxy signs like a node of the checkout it runs in.
-
-
-def _takes_id(function: Any, plain_arity: int) -> bool:
-    return len(inspect.signature(function).parameters) > plain_arity
-
-
-def constellation_id_of(settings: ConstellationSettings) -> bytes:
-    """Returns the id of a constellation with these genesis settings."""
-    of = getattr(core_signatures, "constellation_id_of", None)
-    return of(settings) if of is not None else sha256(encode(settings))
-
-
-def sign_envelope(message_xdr: bytes, keypair: KeyPair, constellation_id: bytes) -> bytes:
-    """Returns a `MessageEnvelope`: the message XDR, signer and signature."""
-    if _takes_id(core_envelopes.envelope_bytes, 2):
-        return core_envelopes.envelope_bytes(message_xdr, keypair, constellation_id)  # type: ignore[call-arg]
-    return core_envelopes.envelope_bytes(message_xdr, keypair)
-
-
-def payload_digest(constellation_id: bytes, apex: int, quantum: bytes, effects: bytes) -> bytes:
-    """Returns the payload hash every node signs for a quantum."""
-    function = core_signatures.payload_hash
-    if _takes_id(function, 3):
-        return function(constellation_id, apex, quantum, effects)  # type: ignore[call-arg]
-    return function(apex, quantum, effects)
-
-
-def settings_digest(constellation_id: bytes, update: ConstellationUpdate) -> bytes:
-    """Returns the digest the signers of a settings update sign."""
-    from quanta.core import settings_update
-
-    update_digest = getattr(settings_update, "update_digest", None)
-    if update_digest is not None and _takes_id(update_digest, 1):
-        return update_digest(constellation_id, update)  # type: ignore[no-any-return]
-    return sha256(encode(update, MESSAGE))
 
 
 # --- WebSocket frames (RFC 6455; no extension is ever negotiated through the proxy) --------
@@ -326,7 +284,12 @@ def json_response(value: object) -> bytes:
 
 @dataclass
 class Forgery:
-    """The attacker's alpha and auditors, their genesis settings and chain."""
+    """The attacker's alpha and auditors, their genesis settings and chain.
+
+    Everything is signed under `constellation_id`: the real constellation's id when the
+    upstream tells it (the id is public, so a client that checked signatures against its
+    pinned id but took the keys from the node would be fooled), else the forged genesis'
+    own id. Only a client that checks the genesis settings against its pin sees the lie."""
 
     keys: list[KeyPair]
     settings: ConstellationSettings
@@ -335,7 +298,9 @@ class Forgery:
     apexes: itertools.count[int] = field(default_factory=lambda: itertools.count(1_000_000))
 
     @classmethod
-    def make(cls, auditors: int, assets: list[str], addresses: list[str]) -> Forgery:
+    def make(
+        cls, auditors: int, assets: list[str], addresses: list[str], claimed: bytes | None
+    ) -> Forgery:
         keys = [KeyPair.random() for _ in range(auditors)]
         settings = default_settings(
             keys,
@@ -344,9 +309,9 @@ class Forgery:
                 :auditors
             ],
         )
-        constellation_id = constellation_id_of(settings)
+        constellation_id = claimed or constellation_id_of(settings)
         update = ConstellationUpdate(1, settings)
-        digest = settings_digest(constellation_id, update)
+        digest = update_digest(constellation_id, update)
         envelope = ConstellationMessageEnvelope(
             update, tuple(Signature(key.public_key, key.sign(digest)) for key in keys)
         )
@@ -382,7 +347,7 @@ class Forgery:
         body = encode(message, MESSAGE)
         if isinstance(message, QuantumResultMessage) and message.account_data is None:
             return body
-        return sign_envelope(body, self.alpha, self.constellation_id)
+        return envelope_bytes(body, self.alpha, self.constellation_id)
 
     def result(self, request: Any, account_id: int, sequence: int) -> QuantumResultMessage:
         """Fabricates a final result of `request`: the account's effects (its nonce, and for
@@ -401,7 +366,7 @@ class Forgery:
         proof_of_effects = effects_proof(
             group_hash(g) if isinstance(g, EffectsGroup) else g.hash for g in groups
         )
-        digest = payload_digest(self.constellation_id, apex, quantum, proof_of_effects)
+        digest = payload_hash(self.constellation_id, apex, quantum, proof_of_effects)
         signatures = tuple(
             NodeSignature(index, key.sign(digest)) for index, key in enumerate(self.keys)
         )
@@ -580,7 +545,12 @@ class Proxy:
             auditors = real.get("auditors") if isinstance(real.get("auditors"), list) else []
             assets = [str(a.get("code")) for a in real.get("assets") or [] if isinstance(a, dict)]
             addresses = [str(a.get("address", "")) for a in auditors or [] if isinstance(a, dict)]
-            self.forgery = Forgery.make(max(3, len(auditors or [])), assets, addresses)
+            claimed = None
+            with contextlib.suppress(TypeError, ValueError):
+                claimed = bytes.fromhex(str(real.get("constellation_id")))
+            claimed = claimed if claimed and len(claimed) == 32 else None
+            count = max(3, len(auditors or []))
+            self.forgery = Forgery.make(count, assets, addresses, claimed)
         return self.forgery
 
     # WebSocket relay --------------------------------------------------------------------
