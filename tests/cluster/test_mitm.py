@@ -124,6 +124,17 @@ def people(a: Cluster) -> tuple[KeyPair, KeyPair]:
     return run(both())  # type: ignore[no-any-return]
 
 
+@pytest.fixture(scope="module")
+def people_on_b(b: Cluster, people: tuple[KeyPair, KeyPair]) -> tuple[KeyPair, KeyPair]:
+    """The same payer and payee, registered on B too (100 USD each there)."""
+
+    async def both() -> None:
+        await asyncio.gather(funded(b, people[0]), funded(b, people[1]))
+
+    run(both())
+    return people
+
+
 def pin(cluster: Cluster) -> str:
     """Returns the constellation id a user of `cluster` pins (hex)."""
     value = cluster.info().get("constellation_id")
@@ -417,14 +428,14 @@ def test_c_forged_auditor_keys_are_refused(a: Cluster, tmp_path: Path) -> None:
 
 
 def test_d_a_handshake_relayed_to_another_constellation_is_refused(
-    a: Cluster, b: Cluster, tmp_path: Path
+    a: Cluster, b: Cluster, people_on_b: tuple[KeyPair, KeyPair], tmp_path: Path
 ) -> None:
     """HTTP from A, /ws/ relayed to B's alpha (same key as A's alpha): B's challenge is not
     signed for A, so the client pinned to A refuses the handshake.
     Before: the client connected to B (account 1 there) and its requests ran on B."""
 
     async def scenario() -> None:
-        victim = await funded(b)
+        victim, _ = people_on_b
         with mitm(a, tmp_path, "--relay-to", b.alpha.url) as proxy:
             with pytest.raises(ConstellationClientError) as refused:
                 async with await client(proxy.url, victim, a) as user:
@@ -437,15 +448,15 @@ def test_d_a_handshake_relayed_to_another_constellation_is_refused(
     run(scenario())
 
 
-def test_a_request_signed_for_a_is_refused_by_b(a: Cluster, b: Cluster) -> None:
+def test_a_request_signed_for_a_is_refused_by_b(
+    a: Cluster, b: Cluster, people_on_b: tuple[KeyPair, KeyPair]
+) -> None:
     """The same keys are registered on A and B. A payment signed for A and executed on A,
     sent again as the same bytes on a B session, is refused (401); signed for B, the same
     payment is executed there. Before (M8): nothing told the two constellations apart."""
 
     async def scenario() -> None:
-        payer, payee = await funded(a), await funded(a)
-        await funded(b, payer)
-        await funded(b, payee)
+        payer, payee = people_on_b
         on_a = await Raw.open(a.alpha.url, payer, bytes.fromhex(pin(a)))
         on_b = await Raw.open(b.alpha.url, payer, bytes.fromhex(pin(b)))
         try:
