@@ -8,9 +8,18 @@ out to the auditor, and result (signature) batches and resend requests come in a
 engine. The engine also hears of the auditor's presence (`quanta.auditor_state`): its
 handshake, each `StateUpdate` it reports, and its disconnection, so alpha can tell when a
 majority of auditors cannot sign. Thin: every check is in `herald.core.protocol`.
+
+An auditor's catchup (at its handshake, and whenever it asks with a `QuantaCursorRequest`) is
+served here from the database, in pages, for the final quanta persisted; only the rest (what
+is in alpha's memory, from below its oldest unfinal quantum) is asked of the engine. The
+engine is sequential: streaming a long catchup there held every client request behind it, and
+an auditor asking again and again from 0 could stall alpha. One catchup runs per connection;
+one asked for meanwhile runs after it, from the lowest cursor asked.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -23,6 +32,7 @@ from quanta.core.xdr.schema import (
     MESSAGE,
     CatchupQuantaBatch,
     CatchupQuantaBatchRequest,
+    QuantaBatch,
     QuantaCursorRequest,
     ResultsBatch,
     StateUpdate,
@@ -30,6 +40,8 @@ from quanta.core.xdr.schema import (
 from quanta.dispatch import DirectDispatchMixin
 from quanta.groups import ENGINE_CHANNEL, HERALD_GROUP
 from quanta.herald_admission import admitted_auditor_keys
+from quanta.node_status import status_read
+from quanta.selectors import quanta_signed_after
 
 REFUSED_CLOSE_CODE = 4403
 """Closes a connection whose handshake failed (not an auditor, or a bad answer)."""
@@ -40,11 +52,18 @@ class HeraldConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCons
 
     handshake_failed_close_code = REFUSED_CLOSE_CODE
     link_ids: tuple[bytes, ...] = ()
+    catchup_task: asyncio.Task[None] | None = None
+    catchup_again: int | None = None
+    """The lowest cursor asked for while a catchup ran: served once it is done."""
+
+    CATCHUP_PAGE = 500
 
     async def connect(self) -> None:
         await self.open_session()
 
     async def disconnect(self, code: int) -> None:
+        if self.catchup_task is not None:
+            self.catchup_task.cancel()
         await self.channel_layer.group_discard(HERALD_GROUP, self.channel_name)
         if self.public_key is not None:
             gone = events.quanta_auditor_state(self.public_key, self.channel_name, False)
@@ -90,8 +109,40 @@ class HeraldConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCons
             await self.channel_layer.send(ENGINE_CHANNEL, catchup)
 
     async def _catchup(self, cursor: int) -> None:
+        """Starts serving a catchup from `cursor`, or queues it behind the one running."""
+        if self.catchup_task is not None and not self.catchup_task.done():
+            waiting = self.catchup_again
+            self.catchup_again = cursor if waiting is None else min(waiting, cursor)
+            return
+        self.catchup_task = asyncio.create_task(self._serve_catchups(cursor))
+
+    async def _serve_catchups(self, cursor: int) -> None:
+        while True:
+            await self._catchup_once(cursor)
+            if self.catchup_again is None:
+                return
+            cursor, self.catchup_again = self.catchup_again, None
+
+    async def _catchup_once(self, cursor: int) -> None:
+        """Sends the persisted quanta above `cursor` in pages (not while alpha is Rising: it
+        must not look in step), then asks the engine for the rest."""
+        status = await database_sync_to_async(status_read)()
+        if status.state != "Rising":
+            cursor = await self._send_persisted_after(cursor, int(status.apex))
         event = events.herald_catchup(cursor, self.channel_name)
         await self.channel_layer.send(ENGINE_CHANNEL, event)
+
+    async def _send_persisted_after(self, cursor: int, alpha_apex: int) -> int:
+        """Sends the persisted quanta above `cursor`; returns the apex sent up to."""
+        while True:
+            quanta = await database_sync_to_async(quanta_signed_after)(cursor, self.CATCHUP_PAGE)
+            if not quanta:
+                return cursor
+            cursor = int(quanta[-1].quantum.apex)
+            batch = QuantaBatch(0, tuple(quanta), max(alpha_apex, cursor))
+            await self._send_message(encode(batch, MESSAGE))
+            if len(quanta) < self.CATCHUP_PAGE:
+                return cursor
 
     async def herald_rising(self, event: events.HeraldRising) -> None:
         """Asks the auditor for every quantum it holds above alpha's apex (alpha is Rising)."""

@@ -13,7 +13,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from quanta.core.signatures import majority
+from quanta.core.signatures import constellation_id_of, majority
 from quanta.core.testing import (
     PROVIDER_ID,
     default_settings,
@@ -132,7 +132,9 @@ class Simulation:
         self.alpha.start()
         for auditor in self.auditors:
             auditor.start()
-        envelope = settings_quantum(default_settings(self.keys), self.keys).update
+        genesis = default_settings(self.keys)
+        self.constellation_id = constellation_id_of(genesis)
+        envelope = settings_quantum(genesis, self.keys).update
         self.alpha.initialize(envelope, self.now_ms)
         self.alpha.flush(self.now_ms)
         for auditor in self.auditors:
@@ -292,7 +294,9 @@ class Simulation:
 
     def _submit(self, request: PaymentRequest | WithdrawalRequest, client: int) -> None:
         if self.alpha.node is not None:
-            self.alpha.submit(sign_message(request, self.clients[client]), self.now_ms)
+            self.alpha.submit(
+                sign_message(request, self.clients[client], self.constellation_id), self.now_ms
+            )
 
     def _on_quiet(self) -> None:
         self.quiet = True

@@ -35,14 +35,18 @@ def _alpha(nodes: list) -> AlphaNode:  # type: ignore[type-arg]
     return alpha
 
 
-def _payment() -> object:
+def _cid(alpha: AlphaNode) -> bytes:
+    return alpha.engine.state.require_config().constellation_id
+
+
+def _payment(alpha: AlphaNode) -> object:
     request = PaymentRequest(next_message_id(), PAYER.public_key, 1, "USD", UNIT, PAYEE.public_key)
-    return sign_message(request, PAYER)
+    return sign_message(request, PAYER, _cid(alpha))
 
 
 def test_single_node_finalization_waits_for_its_row() -> None:
     alpha = _alpha([keypair(200)])
-    deliveries = alpha.submit(_payment(), 2_000, REPLY)
+    deliveries = alpha.submit(_payment(alpha), 2_000, REPLY)
     assert deliveries, "payer and payee are told"
     assert {d.finals_persisted_min for d in deliveries} == {alpha.finalized_count}
     assert len(alpha.take_final_rows()) == alpha.finalized_count == 3
@@ -51,7 +55,7 @@ def test_single_node_finalization_waits_for_its_row() -> None:
 def test_acknowledgement_does_not_wait_and_goes_to_the_account() -> None:
     nodes = [keypair(200), keypair(201), keypair(202)]
     alpha = _alpha(nodes)
-    ack = alpha.submit(_payment(), 2_000, REPLY)
+    ack = alpha.submit(_payment(alpha), 2_000, REPLY)
     assert [(d.public_key, d.reply_to, d.finals_persisted_min) for d in ack] == [
         (PAYER.public_key, None, 0)
     ]
@@ -64,7 +68,7 @@ def test_acknowledgement_does_not_wait_and_goes_to_the_account() -> None:
 
 def test_rejection_does_not_wait() -> None:
     alpha = _alpha([keypair(200)])
-    envelope = _payment()
+    envelope = _payment(alpha)
     alpha.submit(envelope, 2_000, REPLY)
     replayed = alpha.submit(envelope, 2_001, REPLY)
     assert [(d.reply_to, d.finals_persisted_min) for d in replayed] == [(REPLY, 0)]
@@ -74,9 +78,9 @@ def test_results_say_whether_their_frame_must_be_signed() -> None:
     # Account data lies outside the payload proof: only a result carrying it needs alpha's
     # frame signature (quanta.core.envelopes.may_be_signless).
     alpha = _alpha([keypair(200), keypair(201), keypair(202)])
-    (payment_ack,) = alpha.submit(_payment(), 2_000, REPLY)
+    (payment_ack,) = alpha.submit(_payment(alpha), 2_000, REPLY)
     request = AccountDataRequest(next_message_id(), PAYER.public_key, 2)
-    (data_ack,) = alpha.submit(sign_message(request, PAYER), 2_001, REPLY)
+    (data_ack,) = alpha.submit(sign_message(request, PAYER, _cid(alpha)), 2_001, REPLY)
     for delivery in (payment_ack, data_ack):
         assert delivery.signed == (not may_be_signless(decode(MESSAGE, delivery.message)))
     assert (payment_ack.signed, data_ack.signed) == (False, True)

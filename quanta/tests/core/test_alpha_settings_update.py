@@ -8,14 +8,28 @@ import pytest
 
 from quanta.core.alpha import AlphaNode
 from quanta.core.engine import Engine
+from quanta.core.keys import KeyPair
 from quanta.core.pending import PendingUpdates
 from quanta.core.readable import readable
+from quanta.core.signatures import constellation_id_of
 from quanta.core.state import ConstellationState
 from quanta.core.status import BadRequest, InvalidState, Unauthorized
 from quanta.core.testing import default_settings, keypair, settings_quantum
-from quanta.core.xdr.schema import AssetSettings, RequestRateLimits
+from quanta.core.xdr.schema import (
+    AssetSettings,
+    ConstellationMessageEnvelope,
+    ConstellationSettings,
+    RequestRateLimits,
+)
 
 AUDITORS = [keypair(1), keypair(2), keypair(3)]
+CID = constellation_id_of(default_settings(AUDITORS))
+
+
+def _signed(
+    settings: ConstellationSettings, signers: list[KeyPair]
+) -> ConstellationMessageEnvelope:
+    return settings_quantum(settings, signers, constellation_id=CID).update
 
 
 @pytest.fixture
@@ -33,7 +47,9 @@ def test_a_majority_puts_new_settings_in_force(alpha: AlphaNode) -> None:
         assets=(*current.assets, AssetSettings("EUR", False, False)),
         request_rate_limits=RequestRateLimits(60, 600),
     )
-    executed = alpha.update_settings(settings_quantum(settings, AUDITORS[1:]).update, 2_000)
+    executed = alpha.update_settings(
+        settings_quantum(settings, AUDITORS[1:], constellation_id=CID).update, 2_000
+    )
     config = alpha.engine.state.require_config()
     assert executed.apex == 2 and config.settings.version == 2
     assert config.tradable_asset("EUR") is not None
@@ -45,7 +61,9 @@ def test_too_few_signatures_change_nothing(alpha: AlphaNode) -> None:
     current = alpha.engine.state.require_config().settings
     settings = dataclasses.replace(current, version=2, min_allowed_lot_size=5)
     with pytest.raises(Unauthorized, match="signed by 1 auditors, 2 required"):
-        alpha.update_settings(settings_quantum(settings, AUDITORS[:1]).update, 2_000)
+        alpha.update_settings(
+            settings_quantum(settings, AUDITORS[:1], constellation_id=CID).update, 2_000
+        )
     assert alpha.engine.state.apex == 1
     assert alpha.engine.state.require_config().settings == current
 
@@ -59,7 +77,9 @@ def test_removing_an_asset_is_refused(alpha: AlphaNode) -> None:
     )
     settings = dataclasses.replace(current, version=2, assets=kept, providers=providers)
     with pytest.raises(BadRequest, match="assets cannot be removed"):
-        alpha.update_settings(settings_quantum(settings, AUDITORS).update, 2_000)
+        alpha.update_settings(
+            settings_quantum(settings, AUDITORS, constellation_id=CID).update, 2_000
+        )
 
 
 def test_an_update_needs_an_initialized_ready_node() -> None:

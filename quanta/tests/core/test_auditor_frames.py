@@ -18,6 +18,7 @@ from quanta.core.engine import Engine
 from quanta.core.envelopes import envelope_bytes
 from quanta.core.keys import KeyPair
 from quanta.core.pending import PendingUpdates
+from quanta.core.signatures import constellation_id_of
 from quanta.core.testing import default_settings, deposit_quantum, keypair, settings_quantum
 from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import (
@@ -31,10 +32,12 @@ from quanta.core.xdr.schema import (
 NODES = [keypair(220), keypair(221), keypair(222)]
 CLIENT = keypair(9)
 UNIT = 10_000_000
+CID = constellation_id_of(default_settings(NODES))
+"""The id of the constellation these tests run (its genesis settings' hash)."""
 
 
 def _frame(quanta: list[SignedQuantum], apex: int, signer: KeyPair) -> bytes:
-    return envelope_bytes(encode(QuantaBatch(0, tuple(quanta), apex), MESSAGE), signer)
+    return envelope_bytes(encode(QuantaBatch(0, tuple(quanta), apex), MESSAGE), signer, CID)
 
 
 def _alpha() -> AlphaNode:

@@ -28,6 +28,7 @@ from exchange.core.orderbook import Side
 from quanta.core.engine import Engine, Executed
 from quanta.core.hashing import ZERO_HASH
 from quanta.core.keys import KeyPair
+from quanta.core.signatures import constellation_id_of
 from quanta.core.status import ConstellationError
 from quanta.core.testing import (
     PROVIDER_ID,
@@ -53,6 +54,8 @@ UNIT = 10_000_000
 AUDITORS = [keypair(200), keypair(201), keypair(202)]
 CLIENTS = [keypair(i) for i in range(1, 7)]
 SEEDS = (1, 2, 3)
+CID = constellation_id_of(default_settings(AUDITORS))
+"""The id of the constellation these tests run (its genesis settings' hash)."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ def record_session(seed: int, requests: int = 150) -> list[Step]:
         return executed
 
     def signed(who: KeyPair, request: object) -> QuantumBody:
-        return request_quantum(request, who)  # type: ignore[arg-type]
+        return request_quantum(request, who, CID)  # type: ignore[arg-type]
 
     send(settings_quantum(default_settings(AUDITORS), AUDITORS[:2]))
     cursor += 1
@@ -115,7 +118,7 @@ def record_session(seed: int, requests: int = 150) -> list[Step]:
             request = WithdrawalRequest(
                 1, key, nonce, PROVIDER_ID, QUOTE, rng.randint(1, 50 * UNIT), "EXT", 7
             )
-            body = withdrawal_quantum(request, who)
+            body = withdrawal_quantum(request, who, CID)
         else:
             cursor += 1
             settled = [(w, rng.random() < 0.5) for w in pending]
@@ -251,7 +254,8 @@ def test_quantum_and_payload_hash_rules(session: list[Step]) -> None:
         assert quantum.prev_hash == prev
         assert quantum.timestamp == step.now_ms
         assert executed.quantum_hash == _sha256(encode(quantum))
-        expected = _sha256(apex.to_bytes(8, "big") + executed.quantum_hash + quantum.effects_proof)
+        body = apex.to_bytes(8, "big") + executed.quantum_hash + quantum.effects_proof
+        expected = _sha256(CID + b"\x02" + body)  # bound to the constellation, Domain.QUANTUM
         assert executed.payload_hash == expected
         assert decode(Quantum, encode(quantum)) == quantum
         prev = executed.quantum_hash

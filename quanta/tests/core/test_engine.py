@@ -16,6 +16,7 @@ from exchange.core.orderbook import Side
 from quanta.core.engine import Engine, Executed, QuantumMismatch
 from quanta.core.hashing import sha256
 from quanta.core.keys import KeyPair
+from quanta.core.signatures import constellation_id_of
 from quanta.core.state import ConstellationState
 from quanta.core.status import ConstellationError, StatusCode
 from quanta.core.testing import (
@@ -53,7 +54,9 @@ class Node:
         self.cursor = itertools.count(1)
         self.nonces: dict[bytes, int] = {}
         self.clock = itertools.count(1_000_000)
-        self.run(settings_quantum(default_settings(self.auditors), self.auditors[:2]))
+        genesis = default_settings(self.auditors)
+        self.cid = constellation_id_of(genesis)
+        self.run(settings_quantum(genesis, self.auditors[:2]))
 
     def run(self, body: QuantumBody) -> Executed:
         executed = self.engine.execute(body, next(self.clock))
@@ -70,7 +73,7 @@ class Node:
 
     def pay(self, who: KeyPair, to: KeyPair, asset: str, amount: int) -> Executed:
         request = PaymentRequest(1, who.public_key, self.nonce(who), asset, amount, to.public_key)
-        return self.run(request_quantum(request, who))
+        return self.run(request_quantum(request, who, self.cid))
 
     def order(
         self,
@@ -82,17 +85,17 @@ class Node:
         tif: TimeInForce = TimeInForce.GOOD_TILL_EXPIRE,
     ) -> Executed:
         request = OrderRequest(1, who.public_key, self.nonce(who), asset, side, amount, price, tif)
-        return self.run(request_quantum(request, who))
+        return self.run(request_quantum(request, who, self.cid))
 
     def cancel(self, who: KeyPair, order_id: int) -> Executed:
         request = OrderCancellationRequest(1, who.public_key, self.nonce(who), order_id)
-        return self.run(request_quantum(request, who))
+        return self.run(request_quantum(request, who, self.cid))
 
     def withdraw(self, who: KeyPair, asset: str, amount: int, fee: int = 0) -> Executed:
         request = WithdrawalRequest(
             1, who.public_key, self.nonce(who), PROVIDER_ID, asset, amount, "EXTERNAL", fee
         )
-        return self.run(withdrawal_quantum(request, who))
+        return self.run(withdrawal_quantum(request, who, self.cid))
 
     def balance(self, who: KeyPair, asset: str) -> tuple[int, int]:
         account = self.engine.state.accounts.get_by_key(who.public_key)
@@ -206,7 +209,7 @@ def test_gtc_remainder_rests_and_ioc_does_not(node: Node, alice: KeyPair, bob: K
 def test_cancel_unlocks_and_only_owner_may_cancel(node: Node, alice: KeyPair, bob: KeyPair) -> None:
     placed = node.order(alice, Side.SELL, 10 * UNIT, 2.0)
     request = OrderCancellationRequest(1, bob.public_key, node.nonce(bob), placed.apex)
-    node.rejected(request_quantum(request, bob), StatusCode.FORBIDDEN)
+    node.rejected(request_quantum(request, bob, node.cid), StatusCode.FORBIDDEN)
     node.cancel(alice, placed.apex)
     assert node.balance(alice, "XLM") == (500 * UNIT, 0)
 
@@ -217,7 +220,9 @@ def test_withdrawal_locks_then_settles(node: Node, alice: KeyPair) -> None:
     second = WithdrawalRequest(
         1, alice.public_key, node.nonce(alice), PROVIDER_ID, "XLM", UNIT, "EXTERNAL", 0
     )
-    assert "pending" in node.rejected(withdrawal_quantum(second, alice), StatusCode.BAD_REQUEST)
+    assert "pending" in node.rejected(
+        withdrawal_quantum(second, alice, node.cid), StatusCode.BAD_REQUEST
+    )
     node.run(deposit_quantum(next(node.cursor), withdrawals=[(created.apex, True)]))
     assert node.balance(alice, "XLM") == (399 * UNIT, 0)
 
@@ -230,7 +235,7 @@ def test_failed_withdrawal_unlocks(node: Node, alice: KeyPair) -> None:
 
 def test_account_data_carries_balances_and_hash(node: Node, alice: KeyPair) -> None:
     request = AccountDataRequest(1, alice.public_key, node.nonce(alice))
-    executed = node.run(request_quantum(request, alice))
+    executed = node.run(request_quantum(request, alice, node.cid))
     data = executed.account_data
     assert data is not None
     assert [(b.asset, b.amount) for b in data.balances] == [
@@ -297,19 +302,19 @@ def test_rejections_change_nothing(
     node: Node, alice: KeyPair, bob: KeyPair, request_factory, status: int, fragment: str
 ) -> None:
     request = request_factory(alice, bob, node.nonce(alice))
-    message = node.rejected(request_quantum(request, alice), StatusCode(status))
+    message = node.rejected(request_quantum(request, alice, node.cid), StatusCode(status))
     assert fragment in message
 
 
 def test_unregistered_account_is_refused(node: Node, alice: KeyPair) -> None:
     stranger = keypair(77)
     request = PaymentRequest(1, stranger.public_key, 1, "XLM", UNIT, alice.public_key)
-    node.rejected(request_quantum(request, stranger), StatusCode.UNAUTHORIZED)
+    node.rejected(request_quantum(request, stranger, node.cid), StatusCode.UNAUTHORIZED)
 
 
 def test_bad_signature_is_refused(node: Node, alice: KeyPair, bob: KeyPair) -> None:
     request = PaymentRequest(1, alice.public_key, node.nonce(alice), "XLM", UNIT, bob.public_key)
-    node.rejected(request_quantum(request, bob), StatusCode.UNAUTHORIZED)
+    node.rejected(request_quantum(request, bob, node.cid), StatusCode.UNAUTHORIZED)
 
 
 def test_replay_rebuilds_identical_state_and_hashes(

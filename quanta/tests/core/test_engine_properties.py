@@ -34,6 +34,7 @@ from exchange.core.matching import TimeInForce
 from exchange.core.orderbook import Side
 from quanta.core.engine import Engine, Executed
 from quanta.core.keys import KeyPair
+from quanta.core.signatures import constellation_id_of
 from quanta.core.status import ConstellationError, StatusCode
 from quanta.core.testing import (
     PROVIDER_ID,
@@ -73,6 +74,8 @@ amounts = st.one_of(
     st.integers(1, UNIT - 1),
 )
 deposit_items = st.tuples(clients, assets, amounts)
+CID = constellation_id_of(default_settings(list(AUDITORS)))
+"""The id of the constellation these tests run (its genesis settings' hash)."""
 
 
 class EngineMachine(RuleBasedStateMachine):
@@ -144,7 +147,7 @@ class EngineMachine(RuleBasedStateMachine):
         return self.nonces.get(who.public_key, 0) + 1
 
     def _request(self, who: KeyPair, request: object, expect: bool | None) -> Executed | None:
-        executed = self._attempt(request_quantum(request, who), expect)  # type: ignore[arg-type]
+        executed = self._attempt(request_quantum(request, who, CID), expect)  # type: ignore[arg-type]
         if executed is not None:
             self.nonces[who.public_key] = self._nonce(who)
         return executed
@@ -288,7 +291,7 @@ class EngineMachine(RuleBasedStateMachine):
         has_pending = any(owner == key for owner, _, _ in self.pending.values())
         expect = key in self.registered and not has_pending
         expect = expect and amount + fee <= self._free(who, asset)
-        executed = self._attempt(withdrawal_quantum(request, who), expect)
+        executed = self._attempt(withdrawal_quantum(request, who, CID), expect)
         if executed is None:
             return
         self.nonces[key] = self._nonce(who)
@@ -316,35 +319,35 @@ class EngineMachine(RuleBasedStateMachine):
         if kind == 0:  # signed by someone else
             other = CLIENTS[(CLIENTS.index(who) + 1) % len(CLIENTS)]
             request = PaymentRequest(1, key, nonce, QUOTE, 1, to.public_key)
-            self._reject(request_quantum(request, other), StatusCode.UNAUTHORIZED)
+            self._reject(request_quantum(request, other, CID), StatusCode.UNAUTHORIZED)
         elif kind == 1:  # stale nonce
             stale = self.nonces.get(key, 0)
             request = PaymentRequest(1, key, stale, QUOTE, 1, to.public_key)
-            self._reject(request_quantum(request, who), bad)
+            self._reject(request_quantum(request, who, CID), bad)
         elif kind == 2:  # unknown asset
             request = PaymentRequest(1, key, nonce, "DOGE", UNIT, to.public_key)
-            self._reject(request_quantum(request, who), bad)
+            self._reject(request_quantum(request, who, CID), bad)
         elif kind == 3:  # zero amount
             request = PaymentRequest(1, key, nonce, QUOTE, 0, to.public_key)
-            self._reject(request_quantum(request, who), bad)
+            self._reject(request_quantum(request, who, CID), bad)
         elif kind == 4:  # more than the free balance
             amount = self._free(who, QUOTE) + 1
             request = PaymentRequest(1, key, nonce, QUOTE, amount, to.public_key)
-            self._reject(request_quantum(request, who), bad)
+            self._reject(request_quantum(request, who, CID), bad)
         elif kind == 5:  # a price that is no price
             price = data.draw(st.sampled_from([math.nan, math.inf, -1.0, 0.0, 1e-9]))
             order = OrderRequest(
                 1, key, nonce, "XLM", Side.BUY, UNIT, price, TimeInForce.GOOD_TILL_EXPIRE
             )
-            self._reject(request_quantum(order, who), bad)
+            self._reject(request_quantum(order, who, CID), bad)
         elif kind == 6:  # a market that does not exist
             order = OrderRequest(
                 1, key, nonce, QUOTE, Side.SELL, UNIT, 1.0, TimeInForce.GOOD_TILL_EXPIRE
             )
-            self._reject(request_quantum(order, who), bad)
+            self._reject(request_quantum(order, who, CID), bad)
         elif kind == 7:  # a withdrawal outside a withdrawal quantum
             misplaced = WithdrawalRequest(1, key, nonce, PROVIDER_ID, QUOTE, 1, "EXTERNAL", 0)
-            envelope = request_quantum(misplaced, who).request
+            envelope = request_quantum(misplaced, who, CID).request
             self._reject(RequestQuantum(envelope), StatusCode.BAD_REQUEST)
         elif kind == 8:  # a deposit from an unknown provider, or settling nothing pending
             self._reject(DepositQuantum("nope", "1", (), ()), StatusCode.BAD_REQUEST)
@@ -352,7 +355,10 @@ class EngineMachine(RuleBasedStateMachine):
             self._reject(unknown, StatusCode.BAD_REQUEST)
         else:  # settings signed by one auditor of three
             update = default_settings(list(AUDITORS), version=2)
-            self._reject(settings_quantum(update, AUDITORS[:1]), StatusCode.UNAUTHORIZED)
+            self._reject(
+                settings_quantum(update, AUDITORS[:1], constellation_id=CID),
+                StatusCode.UNAUTHORIZED,
+            )
 
     @rule()
     def revert_and_replay_last(self) -> None:

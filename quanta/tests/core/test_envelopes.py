@@ -23,6 +23,7 @@ from quanta.core.envelopes import (
 )
 from quanta.core.hashing import sha256
 from quanta.core.keys import verify_signature
+from quanta.core.signatures import message_digest
 from quanta.core.status import ConstellationError, StatusCode
 from quanta.core.testing import keypair
 from quanta.core.xdr.codec import decode, encode
@@ -42,6 +43,7 @@ from quanta.core.xdr.schema import (
 )
 
 ALPHA = keypair(1)
+CID = sha256(b"a constellation")
 QUANTUM_RESULT = QuantumResultMessage(
     5,
     StatusCode.SUCCESS,
@@ -68,7 +70,7 @@ def test_signless_envelope_is_the_message_xdr_alone() -> None:
 
 def test_quantum_result_is_sent_signless() -> None:
     message_xdr = encode(QUANTUM_RESULT, MESSAGE)
-    frame = server_frame(message_xdr, ALPHA)
+    frame = server_frame(message_xdr, ALPHA, CID)
     assert frame == message_xdr
     assert decode(MessageEnvelopeSignless, frame) == MessageEnvelopeSignless(QUANTUM_RESULT)
 
@@ -76,12 +78,14 @@ def test_quantum_result_is_sent_signless() -> None:
 @pytest.mark.parametrize("message", SIGNED_MESSAGES, ids=lambda m: type(m).__name__)
 def test_other_server_messages_are_signed_by_the_node(message: object) -> None:
     message_xdr = encode(message, MESSAGE)
-    frame = server_frame(message_xdr, ALPHA)
-    assert frame == envelope_bytes(message_xdr, ALPHA)
+    frame = server_frame(message_xdr, ALPHA, CID)
+    assert frame == envelope_bytes(message_xdr, ALPHA, CID)
     envelope = decode(MessageEnvelope, frame)
     assert envelope.message == message
     assert envelope.signature.signer == ALPHA.public_key
-    assert verify_signature(ALPHA.public_key, sha256(message_xdr), envelope.signature.signature)
+    assert verify_signature(
+        ALPHA.public_key, message_digest(CID, message_xdr), envelope.signature.signature
+    )
 
 
 OTHER_TYPES = [t for t in MessageType if t != MessageType.QUANTUM_RESULT]
@@ -90,7 +94,7 @@ OTHER_TYPES = [t for t in MessageType if t != MessageType.QUANTUM_RESULT]
 @pytest.mark.parametrize("message_type", OTHER_TYPES, ids=lambda t: t.name)
 def test_every_other_arm_is_signed_from_its_discriminant_alone(message_type: MessageType) -> None:
     message_xdr = struct.pack(">i", message_type) + b"\x00" * 8
-    assert server_frame(message_xdr, ALPHA) == envelope_bytes(message_xdr, ALPHA)
+    assert server_frame(message_xdr, ALPHA, CID) == envelope_bytes(message_xdr, ALPHA, CID)
     assert SIGNLESS_MESSAGES == (QuantumResultMessage,)
 
 
@@ -100,7 +104,7 @@ def test_a_quantum_result_with_account_data_stays_signed() -> None:
     message = replace(QUANTUM_RESULT, account_data=account_data)
     message_xdr = encode(message, MESSAGE)
     assert not may_be_signless(message) and may_be_signless(QUANTUM_RESULT)
-    assert server_frame(message_xdr, ALPHA) == envelope_bytes(message_xdr, ALPHA)
+    assert server_frame(message_xdr, ALPHA, CID) == envelope_bytes(message_xdr, ALPHA, CID)
 
 
 def test_a_refused_frame_is_a_constellation_error() -> None:

@@ -26,7 +26,7 @@ from quanta.core.evidence import (
 from quanta.core.hashing import quantum_hash, sha256
 from quanta.core.pending import PendingUpdates
 from quanta.core.rising import Rising, RisingFailed
-from quanta.core.signatures import payload_hash, verify_digest
+from quanta.core.signatures import constellation_id_of, payload_hash, verify_digest
 from quanta.core.testing import (
     default_settings,
     deposit_quantum,
@@ -50,6 +50,8 @@ PAYER, PAYEE = keypair(243), keypair(244)
 UNIT = 10_000_000
 REPLY = ("gateway.hub!1", 1)
 CARRIER = b"the auditor's signed frame"
+CID = constellation_id_of(default_settings(NODES))
+"""The id of the constellation these tests run (its genesis settings' hash)."""
 
 
 def _alpha(deposit: int = 10) -> AlphaNode:
@@ -61,7 +63,7 @@ def _alpha(deposit: int = 10) -> AlphaNode:
 
 def _pay(alpha: AlphaNode) -> tuple[int, bytes]:
     request = PaymentRequest(next_message_id(), PAYER.public_key, 1, "USD", UNIT, PAYEE.public_key)
-    alpha.submit(sign_message(request, PAYER), 2_000, REPLY)
+    alpha.submit(sign_message(request, PAYER, CID), 2_000, REPLY)
     apex = alpha.engine.state.apex
     return apex, alpha.unfinalized[apex].executed.payload_hash
 
@@ -78,10 +80,10 @@ def test_a_forged_signature_before_finality_is_one_evidence_item() -> None:
     assert item.kind == EvidenceKind.INVALID_SIGNATURE
     assert (item.signer, item.apex, item.carrier) == (NODES[2].public_key, apex, CARRIER)
     quantum = decode(Quantum, item.first.quantum)
-    recomputed = payload_hash(apex, quantum_hash(quantum), quantum.effects_proof)
+    recomputed = payload_hash(CID, apex, quantum_hash(quantum), quantum.effects_proof)
     assert recomputed == item.first.payload_hash == payload
     assert not verify_digest(NODES[2].public_key, payload, item.first.signature)
-    assert evidence_holds(item)
+    assert evidence_holds(item, CID)
     assert apex in alpha.unfinalized, "the forger did not count"
 
 
@@ -107,7 +109,7 @@ def test_a_forged_signature_after_finality_is_caught_off_the_hot_path() -> None:
     alpha.late_refused(failures)
     (item,) = alpha.take_evidence()
     assert item.apex == apex and item.first.payload_hash == payload
-    assert evidence_holds(item)
+    assert evidence_holds(item, CID)
 
 
 def test_altered_evidence_does_not_hold() -> None:
@@ -116,9 +118,9 @@ def test_altered_evidence_does_not_hold() -> None:
     alpha.add_signature(apex, 2, _forged(payload), CARRIER)
     (item,) = alpha.take_evidence()
     valid = dataclasses.replace(item.first, signature=NODES[2].sign(payload))
-    assert not evidence_holds(dataclasses.replace(item, first=valid)), "a valid signature"
+    assert not evidence_holds(dataclasses.replace(item, first=valid), CID), "a valid signature"
     other = dataclasses.replace(item.first, payload_hash=sha256(b"other"))
-    assert not evidence_holds(dataclasses.replace(item, first=other)), "not the quantum's hash"
+    assert not evidence_holds(dataclasses.replace(item, first=other), CID), "not the quantum's hash"
 
 
 def _two_quanta_at_one_apex() -> tuple[AlphaNode, SignedQuantum, SignedQuantum]:
@@ -140,22 +142,22 @@ def test_a_rising_alpha_keeps_both_quanta_alpha_signed_at_one_apex() -> None:
     assert item.signer == NODES[0].public_key and item.apex == 2
     assert item.second is not None
     assert item.first.payload_hash != item.second.payload_hash
-    assert evidence_holds(item)
+    assert evidence_holds(item, CID)
 
 
 def test_an_auditor_seeing_alpha_sign_two_quanta_at_one_apex_fails_with_evidence() -> None:
     honest, first, second = _two_quanta_at_one_apex()
     auditor = AuditorNode(NODES[1], Engine(), PendingUpdates())
     frame = encode(QuantaBatch(0, tuple(honest.recent), 2), MESSAGE)
-    auditor.handle_frame(envelope_bytes(frame, NODES[0]))
+    auditor.handle_frame(envelope_bytes(frame, NODES[0], CID))
     assert auditor.apex == 2 and auditor.status.state == NodeState.READY
     resent = encode(QuantaBatch(0, (first,), 2), MESSAGE)
-    auditor.handle_frame(envelope_bytes(resent, NODES[0]))
+    auditor.handle_frame(envelope_bytes(resent, NODES[0], CID))
     assert auditor.evidence == [], "the same quantum again is no evidence"
     forked = encode(QuantaBatch(0, (second,), 2), MESSAGE)
-    auditor.handle_frame(envelope_bytes(forked, NODES[0]))
+    auditor.handle_frame(envelope_bytes(forked, NODES[0], CID))
     assert auditor.status.state == NodeState.FAILED
     assert "two different quanta at apex 2" in auditor.status.reason
     (item,) = auditor.take_evidence()
     assert item.kind == EvidenceKind.ALPHA_EQUIVOCATION
-    assert evidence_holds(item)
+    assert evidence_holds(item, CID)

@@ -22,6 +22,7 @@ from quanta.core.envelopes import envelope_bytes
 from quanta.core.node_state import NodeStatus
 from quanta.core.pending import PendingUpdates
 from quanta.core.presence import AUDITOR_SILENCE_MS
+from quanta.core.signatures import constellation_id_of
 from quanta.core.status import StatusCode
 from quanta.core.testing import (
     default_settings,
@@ -45,10 +46,12 @@ NODES = [keypair(230), keypair(231), keypair(232)]
 PAYER, PAYEE = keypair(233), keypair(234)
 UNIT = 10_000_000
 REPLY = ("gateway.hub!1", 1)
+CID = constellation_id_of(default_settings(NODES))
+"""The id of the constellation these tests run (its genesis settings' hash)."""
 
 
 def _frame(quanta: list[SignedQuantum], apex: int) -> bytes:
-    return envelope_bytes(encode(QuantaBatch(0, tuple(quanta), apex), MESSAGE), NODES[0])
+    return envelope_bytes(encode(QuantaBatch(0, tuple(quanta), apex), MESSAGE), NODES[0], CID)
 
 
 def _alpha(nodes: list = NODES) -> AlphaNode:  # type: ignore[type-arg]
@@ -67,7 +70,7 @@ def _auditor(alpha: AlphaNode, now_ms: int = 0) -> AuditorNode:
 
 def _refusal(alpha: AlphaNode) -> ResultMessage:
     request = PaymentRequest(next_message_id(), PAYER.public_key, 1, "USD", UNIT, PAYEE.public_key)
-    (delivery,) = alpha.submit(sign_message(request, PAYER), 2_000, REPLY)
+    (delivery,) = alpha.submit(sign_message(request, PAYER, CID), 2_000, REPLY)
     message = decode(MESSAGE, delivery.message)
     assert isinstance(message, ResultMessage)
     return message
@@ -193,7 +196,7 @@ def test_an_update_its_new_auditors_could_not_finalize_is_refused_until_they_are
         AuditorSettings(new_two.public_key, "http://n2"),
     )
     rotated = dataclasses.replace(current, version=2, auditors=auditors)
-    update = settings_quantum(rotated, NODES[:2], message_id=2).update
+    update = settings_quantum(rotated, NODES[:2], message_id=2, constellation_id=CID).update
     apex = alpha.engine.state.apex
     with pytest.raises(InvalidState, match=UPDATE_CANNOT_FINALIZE) as refused:
         alpha.update_settings(update, 2_000, presence_ms=20)

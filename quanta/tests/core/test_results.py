@@ -13,6 +13,7 @@ import pytest
 
 from quanta.core.engine import Engine, Executed
 from quanta.core.results import ResultEncoder
+from quanta.core.signatures import constellation_id_of
 from quanta.core.status import StatusCode
 from quanta.core.testing import (
     default_settings,
@@ -40,6 +41,8 @@ SIGNATURES = [
     (NodeSignature(0, bytes(64)),),
     (NodeSignature(0, b"a" * 64), NodeSignature(2, b"b" * 64)),
 ]
+CID = constellation_id_of(default_settings(NODES))
+"""The id of the constellation these tests run (its genesis settings' hash)."""
 
 
 def _engine() -> Engine:
@@ -80,7 +83,7 @@ def test_every_account_s_result_is_the_codec_s_bytes(signatures: tuple[NodeSigna
         1_001,
     )
     request = PaymentRequest(5, ALICE.public_key, 1, "USD", UNIT, BOB.public_key)
-    payment = engine.execute(request_quantum(request, ALICE), 1_002, verified=True)
+    payment = engine.execute(request_quantum(request, ALICE, CID), 1_002, verified=True)
     for executed in (deposit, payment):
         encoder = ResultEncoder(executed)
         accounts = [group.account for group in executed.groups]
@@ -99,7 +102,7 @@ def test_a_result_with_account_data_is_the_codec_s_bytes_too() -> None:
     engine = _engine()
     engine.execute(deposit_quantum(1, [(ALICE, "USD", 10 * UNIT)]), 1_001)
     request = AccountDataRequest(9, ALICE.public_key, 1)
-    executed = engine.execute(request_quantum(request, ALICE), 1_002, verified=True)
+    executed = engine.execute(request_quantum(request, ALICE, CID), 1_002, verified=True)
     assert executed.account_data is not None
     account_id = executed.groups[0].account
     spliced = ResultEncoder(executed).message(9, account_id, SIGNATURES[1], executed.account_data)

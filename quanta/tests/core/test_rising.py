@@ -21,7 +21,7 @@ from quanta.core.engine import Engine, Executed
 from quanta.core.keys import KeyPair
 from quanta.core.pending import PendingUpdates
 from quanta.core.rising import answers_needed
-from quanta.core.signatures import majority
+from quanta.core.signatures import constellation_id_of, majority
 from quanta.core.status import InvalidState
 from quanta.core.testing import default_settings, deposit_quantum, keypair, settings_quantum
 from quanta.core.xdr.schema import NodeSignature, NodeState, SignedQuantum
@@ -31,6 +31,8 @@ CLIENTS = [keypair(i) for i in range(1, 5)]
 UNIT = 10_000_000
 PERSISTED = 3  # Quanta alpha had persisted before the crash.
 TOTAL = 6
+CID = constellation_id_of(default_settings(NODES))
+"""The id of the constellation these tests run (its genesis settings' hash)."""
 
 
 def _chain() -> list[Executed]:
@@ -158,7 +160,11 @@ def _rotated_chain() -> list[Executed]:
     for executed in CHAIN[:PERSISTED]:
         engine.replay(executed.quantum, verified=True)
     rotated = dataclasses.replace(default_settings([NODES[0], NODES[1], NEW]), version=2)
-    chain = [engine.execute(settings_quantum(rotated, NODES[:2], message_id=2), 2_000)]
+    chain = [
+        engine.execute(
+            settings_quantum(rotated, NODES[:2], message_id=2, constellation_id=CID), 2_000
+        )
+    ]
     for cursor, client in enumerate(CLIENTS[:2], start=PERSISTED):
         chain.append(engine.execute(deposit_quantum(cursor, [(client, "USD", UNIT)]), 2_001))
     return chain

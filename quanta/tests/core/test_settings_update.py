@@ -48,7 +48,7 @@ def test_format_errors_name_the_field(mutate, field: str) -> None:  # type: igno
 
 def test_signature_text_round_trip() -> None:
     update = ConstellationUpdate(1, default_settings(NODES))
-    signature = update_sign(update, NODES[1])
+    signature = update_sign(update, NODES[1], None)
     assert signature_from_text(signature_to_text(signature)) == signature
 
 
@@ -61,14 +61,14 @@ def test_bad_signature_text_is_refused(text: str) -> None:
 def test_update_signed_like_the_engine_expects() -> None:
     """The envelope built here equals what the engine's own test builder signs."""
     update = ConstellationUpdate(1, default_settings(NODES))
-    envelope = update_envelope(update, [update_sign(update, k) for k in NODES[:2]])
+    envelope = update_envelope(update, [update_sign(update, k, None) for k in NODES[:2]])
     assert envelope == settings_quantum(update.settings, NODES[:2]).update
     first_update_check(envelope)
 
 
 def test_first_update_needs_a_majority() -> None:
     update = ConstellationUpdate(1, default_settings(NODES))
-    envelope = update_envelope(update, [update_sign(update, NODES[0])] * 2)
+    envelope = update_envelope(update, [update_sign(update, NODES[0], None)] * 2)
     with pytest.raises(ValueError, match="signed by 1 of 3 auditors; 2 required"):
         first_update_check(envelope)
 
@@ -77,7 +77,7 @@ def test_first_update_needs_valid_settings() -> None:
     settings = default_settings(NODES)
     no_quote = tuple(AssetSettings(a.code, a.is_suspended, False) for a in settings.assets)
     update = ConstellationUpdate(1, settings.__class__(**{**_fields(settings), "assets": no_quote}))
-    envelope = update_envelope(update, [update_sign(update, k) for k in NODES])
+    envelope = update_envelope(update, [update_sign(update, k, None) for k in NODES])
     with pytest.raises(ValueError, match="quote"):
         first_update_check(envelope)
 

@@ -10,7 +10,11 @@ from hypothesis import strategies as st
 
 from quanta.core.keys import KeyPair
 from quanta.core.signatures import (
+    NO_CONSTELLATION,
+    Domain,
     SignatureSet,
+    bound_digest,
+    constellation_id_of,
     majority,
     message_digest,
     payload_hash,
@@ -24,37 +28,60 @@ AUDITOR_KEYS = [auditor.public_key for auditor in AUDITORS]
 OUTSIDER = KeyPair.from_seed(hashlib.sha256(b"outsider").digest())
 ALPHA = 0
 
+CID = hashlib.sha256(b"constellation").digest()
+GOLDEN_PAYLOAD_HASH = "d372f22648fd714dce85ae440f2623effbd18532af9303bea8ed1f24c5e39cf6"
+"""Payload hash of apex 1, a zero quantum hash and effects hash 00..1f under the all-zero id:
+pins the byte layout (static/js/verify.js is checked against the same rule)."""
+OTHER_CID = hashlib.sha256(b"another constellation").digest()
 QUANTUM_HASH = hashlib.sha256(b"quantum").digest()
 EFFECTS_HASH = hashlib.sha256(b"effects").digest()
-PAYLOAD = payload_hash(7, QUANTUM_HASH, EFFECTS_HASH)
-OTHER_PAYLOAD = payload_hash(8, QUANTUM_HASH, EFFECTS_HASH)
+PAYLOAD = payload_hash(CID, 7, QUANTUM_HASH, EFFECTS_HASH)
+OTHER_PAYLOAD = payload_hash(CID, 8, QUANTUM_HASH, EFFECTS_HASH)
 SIGNATURES = [sign_digest(auditor, PAYLOAD) for auditor in AUDITORS]
 
 
 # --- digests ------------------------------------------------------------------------------
 
 
-def test_message_digest_is_sha256_of_the_xdr_bytes() -> None:
+def test_message_digest_is_sha256_of_id_domain_and_xdr_bytes() -> None:
     xdr = b"\x00\x00\x00\x01" + bytes(range(28))
-    assert message_digest(xdr) == hashlib.sha256(xdr).digest()
-    assert message_digest(b"") == bytes.fromhex(
-        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    assert message_digest(CID, xdr) == hashlib.sha256(CID + b"\x01" + xdr).digest()
+    assert message_digest(NO_CONSTELLATION, b"") == bytes.fromhex(
+        hashlib.sha256(bytes(32) + b"\x01").hexdigest()
     )
 
 
+def test_every_digest_is_bound_to_its_constellation_and_domain() -> None:
+    body = bytes(range(48))
+    digests = {bound_digest(cid, domain, body) for cid in (CID, OTHER_CID) for domain in Domain}
+    assert len(digests) == 2 * len(Domain), "no two constellations or domains share a digest"
+    assert [int(d) for d in Domain] == [1, 2, 3]
+
+
+def test_the_constellation_id_is_sha256_of_the_genesis_settings_xdr() -> None:
+    from quanta.core.testing import default_settings
+    from quanta.core.xdr.codec import encode
+
+    settings = default_settings(AUDITORS[:3])
+    assert constellation_id_of(settings) == hashlib.sha256(encode(settings)).digest()
+    assert constellation_id_of(default_settings(AUDITORS[1:4])) != constellation_id_of(settings)
+
+
 def test_digest_signature_round_trip_and_tampering() -> None:
-    digest = message_digest(b"envelope body")
+    digest = message_digest(CID, b"envelope body")
     signature = sign_digest(AUDITORS[1], digest)
     assert verify_digest(AUDITORS[1].public_key, digest, signature)
     assert not verify_digest(AUDITORS[2].public_key, digest, signature)
-    assert not verify_digest(AUDITORS[1].public_key, message_digest(b"envelope bodY"), signature)
+    assert not verify_digest(
+        AUDITORS[1].public_key, message_digest(CID, b"envelope bodY"), signature
+    )
     assert not verify_digest(AUDITORS[1].public_key, digest, signature[:-1] + b"\x00")
 
 
 def test_digest_signature_covers_the_digest_not_the_raw_message() -> None:
     body = b"envelope body"
-    signature = sign_digest(AUDITORS[1], message_digest(body))
-    assert AUDITORS[1].verify(hashlib.sha256(body).digest(), signature)
+    signature = sign_digest(AUDITORS[1], message_digest(CID, body))
+    assert AUDITORS[1].verify(hashlib.sha256(CID + b"\x01" + body).digest(), signature)
     assert not AUDITORS[1].verify(body, signature)
 
 
@@ -79,29 +106,35 @@ def test_payload_hash_golden_value() -> None:
     quantum_hash = bytes(32)
     effects_hash = bytes(range(32))
     by_hand = hashlib.sha256(
-        b"\x00\x00\x00\x00\x00\x00\x00\x01" + quantum_hash + effects_hash
+        bytes(32) + b"\x02" + b"\x00\x00\x00\x00\x00\x00\x00\x01" + quantum_hash + effects_hash
     ).digest()
-    assert payload_hash(1, quantum_hash, effects_hash) == by_hand
-    assert by_hand.hex() == "4daaf66daa9392d6e10f440c9ed254a1e25b5ec3e45901d6e7b57309dec83790"
+    assert payload_hash(NO_CONSTELLATION, 1, quantum_hash, effects_hash) == by_hand
+    assert by_hand.hex() == GOLDEN_PAYLOAD_HASH
+    assert payload_hash(CID, 1, quantum_hash, effects_hash) != by_hand
 
 
 def test_payload_hash_uses_big_endian_apex() -> None:
     apex = 0x0102030405060708
-    expected = hashlib.sha256(bytes(range(1, 9)) + QUANTUM_HASH + EFFECTS_HASH).digest()
-    assert payload_hash(apex, QUANTUM_HASH, EFFECTS_HASH) == expected
+    expected = hashlib.sha256(
+        CID + b"\x02" + bytes(range(1, 9)) + QUANTUM_HASH + EFFECTS_HASH
+    ).digest()
+    assert payload_hash(CID, apex, QUANTUM_HASH, EFFECTS_HASH) == expected
 
 
 def test_payload_hash_depends_on_every_part_and_their_order() -> None:
-    base = payload_hash(5, QUANTUM_HASH, EFFECTS_HASH)
-    assert payload_hash(6, QUANTUM_HASH, EFFECTS_HASH) != base
-    assert payload_hash(5, EFFECTS_HASH, QUANTUM_HASH) != base
-    assert payload_hash(5, QUANTUM_HASH, QUANTUM_HASH) != base
+    base = payload_hash(CID, 5, QUANTUM_HASH, EFFECTS_HASH)
+    assert payload_hash(CID, 6, QUANTUM_HASH, EFFECTS_HASH) != base
+    assert payload_hash(CID, 5, EFFECTS_HASH, QUANTUM_HASH) != base
+    assert payload_hash(CID, 5, QUANTUM_HASH, QUANTUM_HASH) != base
+    assert payload_hash(OTHER_CID, 5, QUANTUM_HASH, EFFECTS_HASH) != base
 
 
 @pytest.mark.parametrize("apex", [0, 2**64 - 1])
 def test_payload_hash_accepts_uint64_bounds(apex: int) -> None:
-    expected = hashlib.sha256(apex.to_bytes(8, "big") + QUANTUM_HASH + EFFECTS_HASH).digest()
-    assert payload_hash(apex, QUANTUM_HASH, EFFECTS_HASH) == expected
+    expected = hashlib.sha256(
+        CID + b"\x02" + apex.to_bytes(8, "big") + QUANTUM_HASH + EFFECTS_HASH
+    ).digest()
+    assert payload_hash(CID, apex, QUANTUM_HASH, EFFECTS_HASH) == expected
 
 
 @pytest.mark.parametrize(
@@ -119,7 +152,7 @@ def test_payload_hash_refuses_out_of_range_inputs(
     apex: int, quantum_hash: bytes, effects_hash: bytes
 ) -> None:
     with pytest.raises(AssertionError):
-        payload_hash(apex, quantum_hash, effects_hash)
+        payload_hash(CID, apex, quantum_hash, effects_hash)
 
 
 # --- majority -----------------------------------------------------------------------------
@@ -283,7 +316,7 @@ def test_verify_majority_property(signers: set[int], alpha_index: int) -> None:
 def test_own_signature_recorded_unverified_is_one_that_verifies(seed: bytes) -> None:
     # add_own skips the check because a seed-derived key always signs validly: prove it.
     node = KeyPair.from_seed(seed)
-    digest = payload_hash(7, QUANTUM_HASH, EFFECTS_HASH)
+    digest = payload_hash(CID, 7, QUANTUM_HASH, EFFECTS_HASH)
     signature_set = SignatureSet([node.public_key, *AUDITOR_KEYS[1:3]], 0, digest)
     signature_set.add_own(0, node.sign(digest))
     ((index, signature),) = signature_set.signatures()

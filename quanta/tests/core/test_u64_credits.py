@@ -42,7 +42,7 @@ def test_an_order_whose_fill_would_overflow_the_taker_is_refused() -> None:
     buy = OrderRequest(
         1, ALICE.public_key, 1, "XLM", Side.BUY, 10 * UNIT, 1.0, TimeInForce.GOOD_TILL_EXPIRE
     )
-    text = node.rejected(request_quantum(buy, ALICE), StatusCode.BAD_REQUEST)
+    text = node.rejected(request_quantum(buy, ALICE, node.cid), StatusCode.BAD_REQUEST)
     assert "overflow" in text
 
 
@@ -57,7 +57,7 @@ def test_an_order_whose_fill_would_overflow_a_maker_is_refused() -> None:
         1, BOB.public_key, 2, "XLM", Side.BUY, 10 * UNIT, 1.0, TimeInForce.GOOD_TILL_EXPIRE
     )
     node.nonces[BOB.public_key] = 2
-    text = node.rejected(request_quantum(buy, BOB), StatusCode.BAD_REQUEST)
+    text = node.rejected(request_quantum(buy, BOB, node.cid), StatusCode.BAD_REQUEST)
     assert "overflow" in text
     node.order(BOB, Side.BUY, UNIT // 10, 1.0)  # a fill that fits still trades
     assert node.balance(ALICE, QUOTE)[0] == U64_MAX - UNIT + UNIT // 10
