@@ -527,7 +527,8 @@ def test_the_page_refuses_forged_keys(chromium: object, a: Cluster, tmp_path: Pa
         page = page_through(chromium, proxy, a)
         banner = page.locator("#trust-error")  # type: ignore[attr-defined]
         expect(banner).to_be_visible()
-        expect(banner).to_contain_text("Refused")
+        expect(banner).to_contain_text("Refused: constellation id mismatch")
+        expect(banner).to_have_attribute("data-reason", "genesis-mismatch")
         expect(page.locator("body")).to_have_attribute("data-trust", "refused")  # type: ignore[attr-defined]
         print("page says:", banner.inner_text())
         assert proxy.count("forged-result") == 0
@@ -543,8 +544,12 @@ def test_the_page_refuses_a_relayed_handshake(
     with mitm(a, tmp_path, "--relay-to", b.alpha.url) as proxy:
         page = page_through(chromium, proxy, a)
         page.click("#create-key")  # type: ignore[attr-defined]
-        expect(page.locator("#connection")).not_to_have_text("Connected", timeout=5_000)  # type: ignore[attr-defined]
-        expect(page.locator("body")).to_contain_text("Refused")  # type: ignore[attr-defined]
+        banner = page.locator("#trust-error")  # type: ignore[attr-defined]
+        expect(banner).to_be_visible()
+        expect(banner).to_contain_text("Refused")
+        expect(page.locator("body")).to_have_attribute("data-trust", "refused")  # type: ignore[attr-defined]
+        expect(page.locator("#connection")).to_have_text("Refused")  # type: ignore[attr-defined]
+        print("page says:", banner.inner_text())
         assert proxy.count("relay") >= 1
 
 
