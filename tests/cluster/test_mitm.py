@@ -527,7 +527,7 @@ def test_the_page_refuses_forged_keys(chromium: object, a: Cluster, tmp_path: Pa
         page = page_through(chromium, proxy, a)
         banner = page.locator("#trust-error")  # type: ignore[attr-defined]
         expect(banner).to_be_visible()
-        expect(banner).to_contain_text("Refused: constellation id mismatch")
+        expect(banner).to_contain_text("Refused: this node serves another constellation")
         expect(banner).to_have_attribute("data-reason", "genesis-mismatch")
         expect(page.locator("body")).to_have_attribute("data-trust", "refused")  # type: ignore[attr-defined]
         print("page says:", banner.inner_text())
