@@ -572,3 +572,30 @@ def test_the_page_counts_replays_and_ignores_them(
         expect(page.locator("#replay-count")).to_have_text("3", timeout=10_000)  # type: ignore[attr-defined]
         expect(row).not_to_contain_text("14.0000000")
         assert proxy.count("replay") == 3
+
+
+@pytest.mark.browser
+def test_the_page_ignores_a_rewritten_status(
+    chromium: object, a: Cluster, people: tuple[KeyPair, KeyPair], tmp_path: Path
+) -> None:
+    """(a) in the browser: a payment whose results say 500 is shown finalized, no error, and
+    the balance moves once."""
+    from playwright.sync_api import expect
+
+    _, payee = people
+    with mitm(a, tmp_path, "--rewrite-status", "500") as proxy:
+        page = page_through(chromium, proxy, a)
+        page.click("#create-key")  # type: ignore[attr-defined]
+        expect(page.locator("#connection")).to_have_text("Connected")  # type: ignore[attr-defined]
+        a.faucet(page.locator("#public-key").inner_text(), "USD", "5")  # type: ignore[attr-defined]
+        row = page.locator("#balances tbody tr", has_text="USD")  # type: ignore[attr-defined]
+        expect(row).to_contain_text("5.0000000", timeout=30_000)
+        page.fill("#pay-destination", payee.public_key_strkey)  # type: ignore[attr-defined]
+        page.select_option("#pay-asset", "USD")  # type: ignore[attr-defined]
+        page.fill("#pay-amount", "1")  # type: ignore[attr-defined]
+        page.click("#pay-form button[type=submit]")  # type: ignore[attr-defined]
+        history = page.locator("#history tbody tr", has_text="pay USD")  # type: ignore[attr-defined]
+        expect(history.first).to_contain_text("finalized")
+        expect(row).to_contain_text("4.0000000")
+        expect(page.locator("#messages")).not_to_contain_text("internal error")  # type: ignore[attr-defined]
+        assert proxy.count("rewrite") >= 1
