@@ -87,7 +87,10 @@ class ChroniclerConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocket
                 "the chronicler answers QuantumInfoRequest only",
                 int(message.message_id),
             )
-        await self._send_message(await database_sync_to_async(quantum_info_page)(message))
+        self.pace_history(int(message.message_id))
+        # Not on the one thread-sensitive thread, which every handshake needs.
+        read = database_sync_to_async(quantum_info_page, thread_sensitive=False)
+        await self._send_message(await read(message))
 
     async def _market_data(self, text: str) -> None:
         try:

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 
 from exchange.selectors import account_id_for_key
 from quanta.core.envelopes import GatewayError, server_frame
 from quanta.core.gateway import check_handshake
 from quanta.core.keys import KeyPair
+from quanta.core.rate_limits import TokenBucket
 from quanta.core.results import result_message
 from quanta.core.status import StatusCode
 from quanta.core.xdr.codec import encode
@@ -49,6 +52,9 @@ class ClientSessionMixin:
     constellation_id: bytes
     challenge: bytes
     public_key: bytes | None
+    account_id = 0
+    """The connected key's account id at the handshake (0: none yet)."""
+    history_bucket: TokenBucket | None = None
     handshake_failed_close_code = HANDSHAKE_FAILED_CLOSE_CODE
 
     handshake_deadline: asyncio.Task[None] | None = None
@@ -105,8 +111,8 @@ class ClientSessionMixin:
         envelope = check_handshake(data, self.challenge, self.constellation_id)
         self.public_key = envelope.signature.signer
         await self.authenticated()
-        account_id = await database_sync_to_async(account_id_for_key)(self.public_key)
-        success = ClientConnectionSuccess(envelope.message.message_id, account_id)
+        self.account_id = await database_sync_to_async(account_id_for_key)(self.public_key)
+        success = ClientConnectionSuccess(envelope.message.message_id, self.account_id)
         await self._send_message(encode(success, MESSAGE))
 
     async def authenticated(self) -> None:
@@ -115,6 +121,17 @@ class ClientSessionMixin:
     async def signed_frame(self, data: bytes) -> None:
         """Handles one frame after the handshake; raise GatewayError to refuse it."""
         raise NotImplementedError
+
+    def pace_history(self, message_id: int) -> None:
+        """Refuses (429) a history page beyond the connection's pace: each is a database read
+        of up to a thousand items (HISTORY_PAGES_PER_S, HISTORY_PAGES_BURST)."""
+        now = time.monotonic()
+        if self.history_bucket is None:
+            rate, burst = settings.HISTORY_PAGES_PER_S, settings.HISTORY_PAGES_BURST
+            self.history_bucket = TokenBucket(rate, burst, now)
+        if not self.history_bucket.take(now):
+            text = f"history pages: at most {self.history_bucket.rate:g} a second, retry later"
+            raise GatewayError(StatusCode.TOO_MANY_REQUESTS, text, message_id)
 
     async def _send_message(self, message: bytes) -> None:
         """Sends the XDR of a Message in the frame `server_frame` chooses for its type."""

@@ -8,6 +8,7 @@ the hub's admission limit is answered with 429 at once.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from channels.db import database_sync_to_async
@@ -15,10 +16,12 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from exchange.selectors import account_id_for_key
 from quanta.consumers.client_session import ClientSessionMixin
 from quanta.consumers.hub import GatewayHub
 from quanta.core.envelopes import GatewayError, decode_envelope
 from quanta.core.gateway import check_request
+from quanta.core.rate_limits import TokenBucket
 from quanta.core.results import result_message
 from quanta.core.status import StatusCode
 from quanta.core.xdr.schema import QuantumInfoRequest
@@ -27,6 +30,7 @@ from quanta.dispatch import DirectDispatchMixin
 logger = logging.getLogger(__name__)
 
 BUSY_TEXT = "the engine is busy, retry later"
+UNREGISTERED_TEXT = "this key has no account yet (a deposit registers it): retry later"
 
 HistoryPage = Callable[[QuantumInfoRequest], bytes]
 """Returns the Message XDR answering a history query (a page, or a ResultMessage)."""
@@ -41,6 +45,7 @@ class GatewayConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCon
     channel_layer_alias = "none: the gateway hub holds the channel"
     hub: GatewayHub | None = None
     session_number = 0
+    unregistered_bucket: TokenBucket | None = None
 
     def __init__(self, history_page: HistoryPage) -> None:
         """Answers history queries with `history_page` (the chronicler's, handed in by the
@@ -78,14 +83,31 @@ class GatewayConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCon
     async def signed_frame(self, data: bytes) -> None:
         assert self.public_key is not None and self.hub is not None
         envelope = check_request(data, self.public_key, self.constellation_id)
+        message_id = int(envelope.message.message_id)
         if isinstance(envelope.message, QuantumInfoRequest):
-            page = await database_sync_to_async(self.history_page)(envelope.message)
-            await self._send_message(page)
+            self.pace_history(message_id)
+            # Not on the one thread-sensitive thread, which every handshake needs.
+            read = database_sync_to_async(self.history_page, thread_sensitive=False)
+            await self._send_message(await read(envelope.message))
             return
+        if self.account_id == 0:
+            await self._pace_unregistered(message_id)
         if not self.hub.admit(self.session_number):
-            message_id = int(envelope.message.message_id)
             raise GatewayError(StatusCode.TOO_MANY_REQUESTS, BUSY_TEXT, message_id)
         self.hub.submit(self.session_number, data)
+
+    async def _pace_unregistered(self, message_id: int) -> None:
+        """Paces a key that had no account at its handshake (alpha's per-account limits cannot
+        count it): 429 beyond UNREGISTERED_REQUESTS_PER_S; each request let through looks
+        again, since a deposit may have registered it since."""
+        now = time.monotonic()
+        if self.unregistered_bucket is None:
+            rate = settings.UNREGISTERED_REQUESTS_PER_S
+            self.unregistered_bucket = TokenBucket(rate, settings.UNREGISTERED_REQUESTS_BURST, now)
+        if not self.unregistered_bucket.take(now):
+            raise GatewayError(StatusCode.TOO_MANY_REQUESTS, UNREGISTERED_TEXT, message_id)
+        assert self.public_key is not None
+        self.account_id = await database_sync_to_async(account_id_for_key)(self.public_key)
 
     async def deliver(self, message: bytes, signed: bool = True) -> None:
         """Sends a result or notification from the engine to the client; the engine says

@@ -1,9 +1,13 @@
-"""Alpha's admission rule: how many requests an account may send per minute and per hour.
+"""Alpha's admission rule: how many requests an account may send per minute and per hour, and the
+token bucket that paces what a connection may ask of a web process.
 
 Not consensus state: alpha counts requests per account from the timestamps it is given, before
 execution, so the counters live outside the accounts and never enter a state hash; auditors
 never count (a request alpha admitted is a quantum like any other). The limits are the
-settings' `RequestRateLimits`.
+settings' `RequestRateLimits`, and no more than a sixth of the minute's limit (at least 20, or
+the whole minute's if less) in one `BURST_MS` window: a minute's worth sent in one burst (1 200
+account-data requests in two seconds) would otherwise take the sequential engine from every
+other client for that long.
 """
 
 from __future__ import annotations
@@ -12,15 +16,64 @@ from quanta.core.xdr.schema import RequestRateLimits
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
+BURST_MS = 10_000
+"""The short window: at most `burst_limit(minute_limit)` requests in it."""
+
+
+BURST_FLOOR = 20
+"""Small limits are not cut shorter than this in the short window (a client may send its
+few requests of a minute together)."""
+
+
+def burst_limit(minute_limit: int) -> int:
+    """Returns how many requests an account may send in one `BURST_MS` window: the minute's
+    share of it, rounded up, but not under BURST_FLOOR (nor over the minute's limit)."""
+    share = -(-minute_limit * BURST_MS // MINUTE_MS)
+    return max(share, min(minute_limit, BURST_FLOOR))
+
+
+class TokenBucket:
+    """Paces one connection's requests: `rate` per second on average, `burst` at once.
+
+    From timestamps passed in (monotonic seconds), so it is tested without a clock."""
+
+    __slots__ = ("_stamp", "_tokens", "burst", "rate")
+
+    def __init__(self, rate: float, burst: int, now_s: float) -> None:
+        """Starts full: a connection may at once send `burst` requests."""
+        assert rate > 0 and burst >= 1
+        self.rate = rate
+        self.burst = burst
+        self._tokens = float(burst)
+        self._stamp = now_s
+
+    def take(self, now_s: float) -> bool:
+        """Takes one token and returns True, or returns False if none is left."""
+        elapsed = max(0.0, now_s - self._stamp)
+        self._stamp = now_s
+        self._tokens = min(float(self.burst), self._tokens + elapsed * self.rate)
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
 
 
 class _RequestCounter:
-    """Counts one account's requests in the current fixed minute and hour windows."""
+    """Counts one account's requests in the current fixed burst, minute and hour windows."""
 
-    __slots__ = ("hour_count", "hour_start_ms", "minute_count", "minute_start_ms")
+    __slots__ = (
+        "burst_count",
+        "burst_start_ms",
+        "hour_count",
+        "hour_start_ms",
+        "minute_count",
+        "minute_start_ms",
+    )
 
     def __init__(self, now_ms: int) -> None:
-        """Opens both windows at `now_ms`."""
+        """Opens the three windows at `now_ms`."""
+        self.burst_start_ms = now_ms
+        self.burst_count = 0
         self.minute_start_ms = now_ms
         self.minute_count = 0
         self.hour_start_ms = now_ms
@@ -34,7 +87,7 @@ class RateLimiter:
     The limiter never reads a clock, so its decisions are reproducible from the timestamps.
     """
 
-    __slots__ = ("_counters", "limits")
+    __slots__ = ("_burst_limit", "_counters", "limits")
 
     def __init__(self, limits: RequestRateLimits) -> None:
         """Creates a limiter applying `limits` to every account; both must be positive (the
@@ -42,6 +95,7 @@ class RateLimiter:
         assert limits.minute_limit > 0, limits
         assert limits.hour_limit > 0, limits
         self.limits = limits
+        self._burst_limit = burst_limit(limits.minute_limit)
         self._counters: dict[int, _RequestCounter] = {}
 
     def check_and_count(self, account_id: int, now_ms: int) -> bool:
@@ -54,6 +108,9 @@ class RateLimiter:
         if counter is None:
             counter = _RequestCounter(now_ms)
             self._counters[account_id] = counter
+        if now_ms - counter.burst_start_ms >= BURST_MS:
+            counter.burst_start_ms = now_ms
+            counter.burst_count = 0
         if now_ms - counter.minute_start_ms >= MINUTE_MS:
             counter.minute_start_ms = now_ms
             counter.minute_count = 0
@@ -61,10 +118,13 @@ class RateLimiter:
             counter.hour_start_ms = now_ms
             counter.hour_count = 0
         limits = self.limits
+        if counter.burst_count >= self._burst_limit:
+            return False
         if counter.minute_count >= limits.minute_limit:
             return False
         if counter.hour_count >= limits.hour_limit:
             return False
+        counter.burst_count += 1
         counter.minute_count += 1
         counter.hour_count += 1
         return True

@@ -1,15 +1,24 @@
 """Tests of `quanta.core.rate_limits`: alpha's per-account request windows.
 
 Goal: show that rate limiting depends only on the timestamps passed in, counts accounts apart,
-opens a new window once the old one expired, and does not count refused requests. Method:
-direct calls with fixed values.
+opens a new window once the old one expired, does not count refused requests, and lets no
+account send a minute's worth in one burst (the abuse run: 1 200 account-data requests in a
+few seconds took the engine from every other client, honest p99 1.1 s); and that a
+connection's token bucket paces requests. Method: direct calls with fixed values.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from quanta.core.rate_limits import HOUR_MS, MINUTE_MS, RateLimiter
+from quanta.core.rate_limits import (
+    BURST_MS,
+    HOUR_MS,
+    MINUTE_MS,
+    RateLimiter,
+    TokenBucket,
+    burst_limit,
+)
 from quanta.core.xdr.schema import RequestRateLimits
 
 
@@ -38,3 +47,27 @@ def test_rate_limiter_takes_positive_limits_only(minute: int, hour: int) -> None
     """0 means unlimited in the settings, which alpha implements as no limiter at all."""
     with pytest.raises(AssertionError):
         RateLimiter(RequestRateLimits(minute, hour))
+
+
+def test_a_minute_s_worth_cannot_be_sent_in_one_burst() -> None:
+    limiter = RateLimiter(RequestRateLimits(minute_limit=1_200, hour_limit=36_000))
+    assert burst_limit(1_200) == 200
+    admitted = sum(limiter.check_and_count(1, now) for now in range(0, 2_000, 2))
+    assert admitted == 200, "a sixth of the minute's limit in the first ten seconds"
+    assert limiter.check_and_count(1, BURST_MS)
+    later = sum(limiter.check_and_count(1, now) for now in range(BURST_MS, MINUTE_MS, 10))
+    assert later == 1_200 - 201, "the minute's limit still holds over the whole minute"
+
+
+@pytest.mark.parametrize(("minute", "burst"), [(1, 1), (2, 2), (20, 20), (60, 20), (600, 100)])
+def test_small_limits_keep_their_burst(minute: int, burst: int) -> None:
+    assert burst_limit(minute) == burst
+
+
+def test_a_token_bucket_paces_a_connection() -> None:
+    bucket = TokenBucket(rate=2.0, burst=3, now_s=100.0)
+    assert [bucket.take(100.0) for _ in range(4)] == [True, True, True, False]
+    assert not bucket.take(100.4)  # 0.8 of a token refilled
+    assert bucket.take(100.5)
+    assert [bucket.take(1_000.0) for _ in range(4)] == [True, True, True, False], "capped"
+    assert not bucket.take(999.0), "a clock that goes back refills nothing"
