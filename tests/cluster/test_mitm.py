@@ -302,6 +302,7 @@ def test_pass_through_changes_nothing(
                 while True:
                     await session.receive()
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+            assert "websocket refused: frame of 70000 bytes above" in proxy.log()  # not alpha
         assert "tampered {}" in proxy.log()  # Its last line, on SIGTERM: nothing was changed.
         assert before - await usd_of(a, payer) == 3 * UNIT
 
