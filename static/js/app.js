@@ -1,42 +1,183 @@
-// The trader's page: key management, constellation info, faucet, balances, orders, market
-// data, payments, withdrawals and the history of the account's quanta with the finality this
-// browser verified itself. Protocol work lives in client.js; rendering helpers in ui.js.
+// The trader's page: the pinned constellation and its verified settings chain, key
+// management, faucet, balances, orders, market data, payments, withdrawals and the history of
+// the account's quanta with the finality this browser verified itself. Protocol work lives in
+// client.js, trust in chain.js and domain.js; rendering helpers in ui.js.
+//
+// Pinning (docs/frontend.md): the constellation id comes from the link (?constellation=<hex>
+// or #constellation=<hex>), else from this browser's pin (localStorage), else it is pinned on
+// first use. A link naming another id than the pin re-pins only after a confirmation. When
+// the served chain does not verify from the pin, #trust-error says so and the page stops.
 
 import { AmountError, formatAmount, parseAmount, parsePrice } from "./amounts.js";
+import { pinFromUrl, SettingsChain, TrustError } from "./chain.js";
 import { ConstellationClient, STATUS_TEXT } from "./client.js";
-import { InvalidKey, KeyPair } from "./keys.js";
+import { constellationIdText, parseConstellationId, shortConstellationId } from "./domain.js";
+import { encodePublicKey, equalBytes, InvalidKey, KeyPair } from "./keys.js";
 import { MarketView } from "./market.js";
 import * as ui from "./ui.js";
-import { checkHistoryItem } from "./verify.js";
 
 const { $ } = ui;
 const SECRET_STORAGE_KEY = "constellation.secret";
+const PIN_STORAGE_KEY = "constellation.pin";
 const NODES_REFRESH_MS = 5000;
-const state = { info: null, keyPair: null, client: null, accountData: null, history: new Map() };
+const CHAIN_RETRY_MS = 3000;
+const state = { chain: null, keyPair: null, client: null, accountData: null, history: new Map(), refused: null };
 const origin = window.location.origin;
 
-// --- constellation info -------------------------------------------------------------------
+// --- trust: the pin and the verified settings ------------------------------------------------
 
-async function loadInfo() {
-  const response = await fetch("/api/constellation/info");
-  state.info = await response.json();
-  $("#node-state").textContent = state.info.state;
-  $("#node-apex").textContent = String(state.info.apex ?? "—");
-  $("#quote-asset").textContent = state.info.quote_asset || "—";
-  for (const node of document.querySelectorAll(".quote")) node.textContent = state.info.quote_asset;
+/** Returns {pin (bytes or null), source} from the link and this browser's pin. */
+function choosePin() {
+  const asked = pinFromUrl(window.location.href);
+  const storedText = localStorage.getItem(PIN_STORAGE_KEY);
+  let stored = null;
+  if (storedText) {
+    try {
+      stored = parseConstellationId(storedText);
+    } catch (error) {
+      // A link naming an id replaces a damaged pin; without one, nothing can be checked.
+      const text = `the constellation id pinned in this browser is unusable (${error.message})`;
+      if (!asked) throw new TrustError("bad-pin", text);
+    }
+  }
+  if (asked && stored && !equalBytes(asked, stored)) {
+    const question =
+      `This link asks for constellation\n${constellationIdText(asked)}\n` +
+      `but this browser is pinned to\n${constellationIdText(stored)}.\n\n` +
+      "Re-pin to the link's constellation? Do it only if the id comes from someone you trust.";
+    if (!window.confirm(question)) {
+      ui.say("Re-pinning declined: this page keeps checking the constellation pinned in this browser.", "error");
+      return { pin: stored, source: "pinned in this browser (re-pin declined)" };
+    }
+    localStorage.setItem(PIN_STORAGE_KEY, constellationIdText(asked));
+    return { pin: asked, source: "re-pinned from the link" };
+  }
+  if (asked) {
+    localStorage.setItem(PIN_STORAGE_KEY, constellationIdText(asked));
+    return { pin: asked, source: stored ? "pinned in this browser" : "pinned from the link" };
+  }
+  if (stored) return { pin: stored, source: "pinned in this browser" };
+  return { pin: null, source: "pinned on first use" };
+}
+
+// The first words of the refusal banner, one per TrustError reason (stable: tests match them).
+const REFUSAL_TITLES = {
+  "genesis-mismatch": "constellation id mismatch",
+  "broken-chain": "broken settings chain",
+  "bad-pin": "unusable constellation id",
+  "no-chain": "no settings chain",
+  "forged-frame": "unverifiable message from the node",
+};
+
+/** Shows the loud refusal (#trust-error) and stops everything that would trade or verify. */
+function refuseTrust(error) {
+  if (state.refused) return;
+  state.refused = error;
+  const reason = error.reason || "forged-frame";
+  const banner = $("#trust-error");
+  Object.assign(banner.dataset, { reason, expected: error.expected || "", served: error.served || "" });
+  let hint = "";
+  if (reason === "genesis-mismatch" && error.served && /^[0-9a-f]{64}$/.test(error.served)) {
+    hint =
+      " To use the constellation this node serves on purpose, open this page with " +
+      `?constellation=${error.served} and confirm the re-pin.`;
+  } else if (reason === "bad-pin") {
+    hint = " Open this page with ?constellation=<the 64 hex characters of the id> to pin it.";
+  }
+  const title = REFUSAL_TITLES[reason] || "untrusted node";
+  banner.textContent = `Refused: ${title} — ${error.message}. Nothing on this page is verified: do not trade.${hint}`;
+  banner.hidden = false;
+  if (error.expected && $("#pin-box").hidden) showPin(error.expected, "refused: see above");
+  document.body.dataset.trust = "refused";
+  $("main").inert = true;
+  if (state.client) state.client.close();
+  const badge = $("#connection");
+  badge.dataset.state = "failed";
+  badge.textContent = "Refused";
+}
+
+function showPin(idText, source) {
+  const pin = $("#constellation-pin");
+  pin.textContent = shortConstellationId(idText);
+  pin.title = idText;
+  pin.dataset.id = idText;
+  $("#pin-source").textContent = source;
+  $("#pin-box").hidden = false;
+}
+
+async function copyPin() {
+  const idText = $("#constellation-pin").dataset.id;
+  try {
+    await navigator.clipboard.writeText(idText);
+    ui.say("Constellation id copied.", "info");
+  } catch {
+    window.prompt("The constellation id:", idText);
+  }
+}
+
+/** Verifies the settings chain from the pin (retrying while the node is unreachable or not
+ * initialized); resolves with the chain, or with null after a refusal. */
+async function verifyConstellation() {
+  let choice;
+  try {
+    choice = choosePin();
+  } catch (error) {
+    refuseTrust(error);
+    return null;
+  }
+  const chain = new SettingsChain(choice.pin);
+  for (;;) {
+    try {
+      await chain.refresh(origin);
+      break;
+    } catch (error) {
+      if (error instanceof TrustError) {
+        refuseTrust(error);
+        return null;
+      }
+      ui.say(`Cannot verify the constellation yet: ${error.message}. Retrying.`, "error");
+      await new Promise((resolve) => setTimeout(resolve, CHAIN_RETRY_MS));
+    }
+  }
+  const idText = constellationIdText(chain.constellationId);
+  if (!choice.pin) localStorage.setItem(PIN_STORAGE_KEY, idText);
+  showPin(idText, choice.source);
+  document.body.dataset.trust = "verified";
+  return chain;
+}
+
+function showVerifiedSettings() {
+  const trusted = state.chain.constellation;
+  $("#settings-version").textContent = String(trusted.version);
+  $("#alpha-key").textContent = encodePublicKey(trusted.alphaKey);
+  $("#auditor-count").textContent = String(trusted.auditorKeys.length);
+  $("#quote-asset").textContent = trusted.quoteAsset;
+  for (const node of document.querySelectorAll(".quote")) node.textContent = trusted.quoteAsset;
   fillAssetSelects();
 }
 
+/** The node's own state and apex: shown as it reports them (not verified). */
+async function loadInfo() {
+  const response = await fetch("/api/constellation/info");
+  const info = await response.json();
+  $("#node-state").textContent = info.state;
+  $("#node-apex").textContent = String(info.apex ?? "—");
+}
+
+function providerId(provider) {
+  return `${provider.provider_type}-${provider.name}`;
+}
+
 function fillAssetSelects() {
-  const assets = (state.info.assets || []).filter((asset) => !asset.is_suspended);
+  const { settings } = state.chain.constellation;
+  const assets = settings.assets.filter((asset) => !asset.is_suspended);
   const codes = assets.map((asset) => asset.code);
   const markets = assets.filter((asset) => !asset.is_quote_asset).map((asset) => asset.code);
   setOptions("#faucet-asset", codes);
   setOptions("#pay-asset", codes);
   setOptions("#order-asset", markets);
   setOptions("#market", markets);
-  const providers = (state.info.providers || []).map((provider) => provider.id);
-  setOptions("#withdraw-provider", providers);
+  setOptions("#withdraw-provider", settings.providers.map(providerId));
   fillWithdrawAssets();
 }
 
@@ -48,18 +189,43 @@ function setOptions(selector, values) {
 }
 
 function fillWithdrawAssets() {
-  const provider = (state.info.providers || []).find((p) => p.id === $("#withdraw-provider").value);
+  const { providers } = state.chain.constellation.settings;
+  const provider = providers.find((p) => providerId(p) === $("#withdraw-provider").value);
   setOptions("#withdraw-asset", provider ? provider.assets.map((asset) => asset.asset) : []);
 }
 
+/** Follows the settings chain from its verified head (a new version brings new keys). */
+async function followChain() {
+  const before = state.chain.head.version;
+  try {
+    await state.chain.refresh(origin);
+  } catch (error) {
+    if (error instanceof TrustError) refuseTrust(error);
+    return;
+  }
+  if (state.chain.head.version !== before) {
+    showVerifiedSettings();
+    ui.say(`New constellation settings verified: version ${state.chain.head.version}.`, "info");
+  }
+}
+
 async function refreshNodes() {
+  if (state.refused) return;
+  await followChain();
   try {
     const response = await fetch("/api/constellation/nodes");
     const { nodes } = await response.json();
+    const trusted = state.chain.constellation;
+    const alpha = encodePublicKey(trusted.alphaKey);
+    const auditors = trusted.auditorKeys.map(encodePublicKey);
+    const role = (key) => {
+      if (key === alpha) return "alpha";
+      return auditors.includes(key) ? "auditor" : "not in the verified settings";
+    };
     const rows = nodes.map((node) => [
       String(node.index),
       ui.element("code", `${node.public_key.slice(0, 8)}… ${node.address}`),
-      node.is_alpha ? "alpha" : "auditor",
+      role(node.public_key),
       node.state,
       String(node.apex ?? "—"),
     ]);
@@ -110,16 +276,38 @@ function forgetKey() {
 // --- connection ---------------------------------------------------------------------------
 
 async function connect() {
-  const client = new ConstellationClient(origin, state.keyPair);
+  if (state.refused) return;
+  const client = new ConstellationClient(origin, state.keyPair, state.chain);
   state.client = client;
   client.addEventListener("connection", (event) => onConnection(event.detail));
   client.addEventListener("result", (event) => onResult(event.detail.result));
   client.addEventListener("notification", (event) => onNotification(event.detail.result));
+  client.addEventListener("trust", (event) => refuseTrust(event.detail.error));
+  client.addEventListener("trust-log", (event) => onTrustLog(event.detail));
+  client.addEventListener("sequence", (event) => onSequenceJump(event.detail));
   try {
     await client.start();
   } catch (error) {
-    ui.say(`Cannot connect to the node: ${error.message}. Retrying automatically.`, "error");
+    if (!state.refused) ui.say(`Cannot connect to the node: ${error.message}. Retrying automatically.`, "error");
   }
+}
+
+/** Everything the client ignored or could not verify goes to the verification log. */
+function onTrustLog({ kind, text, stats }) {
+  const time = new Date().toLocaleTimeString();
+  const item = ui.element("li", `${time} ${text}`, `trust-${kind}`);
+  $("#trust-log").prepend(item);
+  while ($("#trust-log").children.length > 50) $("#trust-log").lastChild.remove();
+  $("#replay-count").textContent = String(stats.replays + stats.repeats);
+  $("#unverified-count").textContent = String(stats.unverified + stats.unproven);
+  $("#jump-count").textContent = String(stats.jumps);
+  if (kind === "replays") ui.say(`A replayed result was ignored: ${text}.`, "error");
+}
+
+function onSequenceJump({ from, to, missed }) {
+  const text = `${missed} event(s) of your account were not received (sequence ${from} → ${to})`;
+  ui.say(`${text}; reloading the history.`, "error");
+  loadHistory();
 }
 
 const CONNECTION_TEXT = {
@@ -134,6 +322,7 @@ function onConnection({ state: connection, text, accountId }) {
   const wasLost = badge.dataset.state === "reconnecting";
   badge.dataset.state = connection;
   badge.textContent = text || CONNECTION_TEXT[connection];
+  if (state.refused) return;
   if (connection === "reconnecting" && text) ui.say(text, "error");
   if (connection === "failed") ui.say(`The connection failed: ${text}`, "error");
   if (connection === "connected") {
@@ -162,7 +351,8 @@ function record(result, label) {
   state.history.set(historyKey(result), {
     apex: result.apex,
     label,
-    rejected: !result.ok,
+    rejected: result.kind === "rejected",
+    unverified: result.unverified,
     acknowledged: result.acknowledged,
     finalized: result.finalized,
     signatures: result.signaturesVerified,
@@ -178,6 +368,12 @@ function renderHistory() {
 
 function onResult(result) {
   if (!result.ok) return;
+  if (result.messageId === 0n) {
+    // A notification gathering signatures: its row changes, it is not a new event.
+    const known = state.history.get(historyKey(result));
+    record(result, known ? known.label : ui.describeEffects(result.effects));
+    return;
+  }
   record(result, result.label);
   if (result.accountData) showAccount(result.accountData);
   if (result.finalized && result.label !== "account data") {
@@ -189,7 +385,7 @@ function onResult(result) {
 function onNotification(result) {
   const label = ui.describeEffects(result.effects);
   record(result, label);
-  for (const fill of ui.describeFills(result.effects, state.info.quote_asset)) {
+  for (const fill of ui.describeFills(result.effects, state.chain.constellation.quoteAsset)) {
     addFill(fill);
     ui.say(`Your order was filled: ${fill}`, "success");
   }
@@ -216,6 +412,10 @@ async function refreshAccount() {
   if (!state.client) return;
   try {
     const result = await state.client.accountData();
+    if (result.unverified) {
+      ui.say(`Reading your balances: ${result.description}.`, "error");
+      return;
+    }
     if (!result.ok) {
       if (result.status === 401) ui.renderBalances(null);
       else ui.say(ui.explainRefusal("Reading your balances", result.status, result.description), "error");
@@ -238,15 +438,14 @@ async function loadHistory() {
   if (!state.client) return;
   try {
     const page = await state.client.history(50);
-    for (const item of page.items) await addHistoryItem(item);
+    page.items.forEach((item, index) => addHistoryItem(item, page.checks[index]));
     renderHistory();
   } catch (error) {
     if (error.status !== 401) ui.say(`Cannot load the history: ${error.message}.`, "error");
   }
 }
 
-async function addHistoryItem(item) {
-  const check = await checkHistoryItem(item, state.client.constellation);
+function addHistoryItem(item, check) {
   const key = `a${item.apex}`;
   const known = state.history.get(key);
   state.history.set(key, {
@@ -273,6 +472,11 @@ async function submit(what, send) {
   }
   try {
     const result = await send();
+    if (result.unverified) {
+      record(result, `${result.label} (unverified)`);
+      ui.say(`${what}: ${result.description}. It may or may not have been executed; check the history before sending it again.`, "error");
+      return result;
+    }
     if (!result.ok) {
       record(result, `${result.label} (refused)`);
       ui.say(ui.explainRefusal(what, result.status, result.description), "error");
@@ -305,7 +509,7 @@ async function placeOrder(event) {
     return state.client.placeOrder($("#order-asset").value, side, amount, price, timeInForce);
   });
   if (result && result.ok) {
-    for (const fill of ui.describeFills(result.effects, state.info.quote_asset)) addFill(fill);
+    for (const fill of ui.describeFills(result.effects, state.chain.constellation.quoteAsset)) addFill(fill);
     scheduleRefresh();
   }
 }
@@ -371,17 +575,23 @@ function bind() {
   $("#pay-form").addEventListener("submit", pay);
   $("#withdraw-form").addEventListener("submit", withdraw);
   $("#withdraw-provider").addEventListener("change", fillWithdrawAssets);
+  $("#pin-copy").addEventListener("click", copyPin);
+  // A #constellation= link opened on this page changes only the fragment: start again with it.
+  window.addEventListener("hashchange", () => {
+    if (/(^|[#&])constellation=/.test(window.location.hash)) window.location.reload();
+  });
 }
 
 async function main() {
   bind();
   $("#faucet").hidden = document.body.dataset.demo !== "1";
-  try {
-    await loadInfo();
-  } catch (error) {
-    ui.say(`Cannot read the constellation info: ${error.message}.`, "error");
+  state.chain = await verifyConstellation();
+  if (!state.chain) {
+    document.body.dataset.ready = "1";
     return;
   }
+  showVerifiedSettings();
+  loadInfo().catch((error) => ui.say(`Cannot read the node's state: ${error.message}.`, "error"));
   const market = new MarketView(origin);
   market.select($("#market").value);
   $("#market").addEventListener("change", () => market.select($("#market").value));

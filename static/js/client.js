@@ -1,16 +1,31 @@
 // Browser client of a node's gateway (/ws/, docs/protocol.md), ported from
-// constellation_client/client.py: learn the auditor keys from /api/constellation/info, open the
-// WebSocket, sign back the handshake challenge, send signed requests, open every server frame
-// (alpha's signature, or none for a quantum result: see openFrame) and verify every quantum
-// result (payload proof and auditor signatures).
+// constellation_client/client.py. It trusts nothing the node says on its own word:
+// - the keys come from the settings chain verified from the pinned constellation id
+//   (chain.js), refreshed at every (re)connection, never from /api/constellation/info;
+// - every frame is opened with alpha's key from the verified head and the constellation's
+//   bound message digest (domain.js), the HandshakeRequest included; the client signs its
+//   requests and its HandshakeResponse the same way;
+// - a quantum result completes a request only if its proven own effects group carries a
+//   NonceUpdate with that request's nonce: success comes from the proof, never from the
+//   unsigned status or message id; a rejection whose signature does not verify is
+//   "unverified", not a refusal;
+// - each account's `account_sequence` is tracked: a result for a sequence already taken by
+//   another quantum, or below what the history proved, is a replay and is ignored (counted
+//   and logged), a jump is reported.
 //
 // Events (EventTarget): "connection" {state: connecting|connected|reconnecting|failed, text},
-// "result" {result} whenever a request's result changes (acknowledged, more signatures,
-// finalized), "notification" {result} for someone else's quantum touching this account.
-// A lost connection reconnects by itself with a growing delay, and says so.
+// "result" {result} whenever a tracked result changes (more signatures, finalized),
+// "notification" {result} for a new proven quantum of this account that answers none of our
+// requests, "sequence" {account, from, to, missed} on a jump still open after a grace
+// period (others' quanta are notified when final, so an acknowledgement of our own next
+// request may come first), "trust-log" {kind, text, stats}
+// for everything ignored or unverified, and "trust" {error} when the node cannot be trusted
+// at all (the client then stops for good).
 
-import { concatBytes, decodePublicKey, equalBytes, sha256, verifySignature } from "./keys.js";
-import { checkResult } from "./verify.js";
+import { TrustError } from "./chain.js";
+import { messageDigest } from "./domain.js";
+import { concatBytes, decodePublicKey, equalBytes, verifySignature } from "./keys.js";
+import { checkHistoryItem, checkResult, createsAccount, ownGroup, requestNonce } from "./verify.js";
 import { decodePrefix, encode, LIMITS, XdrError } from "./xdr.js";
 
 const KEY_LENGTH = 32;
@@ -25,6 +40,10 @@ function maySignless(message) {
 }
 const REQUEST_TIMEOUT_MS = 30000;
 const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 5000];
+// Sequences remembered per account; older ones fall below the account's baseline.
+const SEQUENCES_KEPT = 1000;
+// How long skipped sequences may take to arrive before the jump is reported.
+const SEQUENCE_GAP_GRACE_MS = 5000;
 
 export const STATUS_TEXT = {
   200: "success",
@@ -39,49 +58,50 @@ export const STATUS_TEXT = {
   551: "unexpected message",
 };
 
-/** Returns the constellation a client trusts from /api/constellation/info JSON. */
-export function constellationFromInfo(info) {
-  if (!Array.isArray(info.auditors) || typeof info.alpha !== "string") {
-    throw new Error("the constellation is not initialized yet");
+/** A server frame that does not verify; `decoded` is its message when it could be read,
+ * `otherSigner` tells that it was signed by another key than alpha's. */
+export class FrameError extends Error {
+  name = "FrameError";
+
+  constructor(text, decoded = null, otherSigner = false) {
+    super(text);
+    Object.assign(this, { decoded, otherSigner });
   }
-  const auditorKeys = info.auditors.map((auditor) => decodePublicKey(auditor.public_key));
-  const alphaKey = decodePublicKey(info.alpha);
-  const alphaIndex = auditorKeys.findIndex((key) => equalBytes(key, alphaKey));
-  if (alphaIndex < 0) throw new Error("alpha's key is not among the auditors");
-  return { auditorKeys, alphaIndex, alphaKey, quoteAsset: info.quote_asset, info };
 }
 
 /** Returns the message of a server frame (docs/protocol.md, "Frames"): a MessageEnvelope
- * signed by `alphaKey` (the Message XDR, then 32-byte signer and 64-byte signature), or a
- * MessageEnvelopeSignless (the Message XDR alone) holding a quantum result, whose proof the
- * caller verifies. The Message is self-delimiting, so what follows it tells the forms apart;
- * anything else throws. Ported from constellation_client/wire.py open_frame. */
-export async function openFrame(bytes, alphaKey) {
+ * signed by `alphaKey` over the constellation's message digest (the Message XDR, then 32-byte
+ * signer and 64-byte signature), or a MessageEnvelopeSignless (the Message XDR alone) holding
+ * a quantum result, whose proof the caller verifies. The Message is self-delimiting, so what
+ * follows it tells the forms apart; anything else throws a FrameError. Ported from
+ * constellation_client/wire.py open_frame. */
+export async function openFrame(bytes, alphaKey, constellationId) {
   let decoded;
   try {
     decoded = decodePrefix("Message", bytes);
   } catch (error) {
-    throw new Error(`malformed frame from the node: ${error.message}`);
+    throw new FrameError(`malformed frame from the node: ${error.message}`);
   }
   const { value: message, length } = decoded;
   const tail = bytes.length - length;
   if (tail === 0) {
     if (!maySignless(message)) {
-      throw new Error(`unsigned ${message._type} from the node`);
+      throw new FrameError(`unsigned ${message._type} from the node`, message);
     }
     return message;
   }
   if (tail !== SIGNATURE_TAIL) {
-    throw new Error(
+    throw new FrameError(
       `malformed frame from the node: ${tail} bytes after the message, ` +
         `expected 0 or a ${SIGNATURE_TAIL}-byte signature`,
+      message,
     );
   }
   const signer = bytes.subarray(length, length + KEY_LENGTH);
-  if (!equalBytes(signer, alphaKey)) throw new Error("a frame was not signed by alpha's key");
-  const digest = await sha256(bytes.subarray(0, length));
+  if (!equalBytes(signer, alphaKey)) throw new FrameError("a frame was not signed by alpha's key", message, true);
+  const digest = await messageDigest(constellationId, bytes.subarray(0, length));
   if (!(await verifySignature(signer, digest, bytes.subarray(length + KEY_LENGTH)))) {
-    throw new Error("invalid signature on a frame from the node");
+    throw new FrameError("invalid signature on a frame from the node", message);
   }
   return message;
 }
@@ -103,26 +123,95 @@ export class NonceSource {
   }
 }
 
-/** What a request became; updated in place as more signatures arrive. */
+/** Per account: which quantum (apex) took each `account_sequence`, the highest seen, and the
+ * baseline at or below which every quantum is known (from the verified history). */
+export class SequenceTracker {
+  constructor() {
+    this.accounts = new Map();
+  }
+
+  state(account) {
+    if (!this.accounts.has(account)) this.accounts.set(account, { last: null, baseline: null, seen: new Map() });
+    return this.accounts.get(account);
+  }
+
+  /** Tells what a proven result of `account` at `sequence` for quantum `apex` is: "replay"
+   * (the sequence belongs to another quantum, or lies at or below the baseline without being
+   * known), "repeat" (that quantum, already final), "update" (that quantum, seen before) or
+   * "new" (`missed` > 0 when sequences were skipped since the last one seen). */
+  classify(account, sequence, apex) {
+    const state = this.state(account);
+    const seen = state.seen.get(sequence);
+    if (seen) {
+      if (seen.apex !== apex) return { kind: "replay", takenBy: seen.apex };
+      return { kind: seen.final ? "repeat" : "update" };
+    }
+    if (state.baseline !== null && sequence <= state.baseline) return { kind: "replay", baseline: state.baseline };
+    const missed = state.last !== null && sequence > state.last + 1n ? sequence - state.last - 1n : 0n;
+    return { kind: "new", missed, last: state.last };
+  }
+
+  mark(account, sequence, apex, final) {
+    const state = this.state(account);
+    const known = state.seen.get(sequence);
+    state.seen.delete(sequence);
+    state.seen.set(sequence, { apex, final: final || Boolean(known && known.final) });
+    if (state.last === null || sequence > state.last) state.last = sequence;
+    while (state.seen.size > SEQUENCES_KEPT) {
+      const [oldest] = state.seen.keys();
+      state.seen.delete(oldest);
+      if (state.baseline === null || oldest > state.baseline) state.baseline = oldest;
+    }
+  }
+
+  /** Returns how many sequences between `from` and `to` (both excluded) were not seen. */
+  missing(account, from, to) {
+    let found = 0n;
+    for (const sequence of this.state(account).seen.keys()) if (sequence > from && sequence < to) found += 1n;
+    return to - from - 1n - found;
+  }
+
+  /** Records a final quantum of the verified history: everything at or below it is known. */
+  markFinal(account, sequence, apex) {
+    this.mark(account, sequence, apex, true);
+    const state = this.state(account);
+    if (state.baseline === null || sequence > state.baseline) state.baseline = sequence;
+  }
+}
+
+/** What a request became; updated in place as more signatures arrive. `kind` is "executed"
+ * (a proven quantum carrying the request's nonce), "rejected" (a refusal signed by alpha) or
+ * "unverified" (an answer whose signature does not verify: the outcome is unknown). */
 export class RequestResult {
-  constructor(messageId, status, description, label) {
-    Object.assign(this, { messageId, status, description, label });
+  constructor(messageId, label, kind = "executed") {
+    Object.assign(this, { messageId, label, kind, status: kind === "executed" ? 200 : 0, description: "" });
     Object.assign(this, { apex: 0n, acknowledged: false, finalized: false });
-    Object.assign(this, { signaturesVerified: 0, effects: null, accountData: null });
+    Object.assign(this, { signaturesVerified: 0, auditorCount: 0, effects: null, accountData: null });
+  }
+
+  static rejected(messageId, label, status, description) {
+    return Object.assign(new RequestResult(messageId, label, "rejected"), { status, description });
+  }
+
+  static unverified(messageId, label, description) {
+    return Object.assign(new RequestResult(messageId, label, "unverified"), { description });
   }
 
   get ok() {
-    return this.status === 200;
+    return this.kind === "executed";
   }
 
-  /** Takes in a (possibly later, better signed) QuantumResultMessage of the same quantum. */
-  async update(message, constellation) {
+  get unverified() {
+    return this.kind === "unverified";
+  }
+
+  /** Takes in a proven QuantumResultMessage of this quantum (`check` from checkResult,
+   * `group` its own effects group); returns false if it brings fewer signatures. */
+  take(message, check, group, constellation) {
     if (this.apex && message.apex !== this.apex) return false;
-    const check = await checkResult(message, constellation);
-    if (!check.payloadValid || check.validCount < this.signaturesVerified) return false;
+    if (check.validCount < this.signaturesVerified) return false;
     this.apex = message.apex;
-    this.status = message.status;
-    this.effects = message.effects.find((info) => info._type === "EffectsGroup") || this.effects;
+    this.effects = group;
     this.accountData = message.account_data || this.accountData;
     this.acknowledged = this.acknowledged || check.alphaSigned;
     this.finalized = this.finalized || check.isFinal;
@@ -133,15 +222,22 @@ export class RequestResult {
 }
 
 export class ConstellationClient extends EventTarget {
-  constructor(baseUrl, keyPair) {
+  /** `chain` is the SettingsChain verified from the pin (chain.js); it is refreshed at every
+   * connection and its head gives every key the client trusts. */
+  constructor(baseUrl, keyPair, chain, fetcher = (url) => fetch(url)) {
     super();
     this.baseUrl = new URL(baseUrl);
     this.keyPair = keyPair;
-    this.constellation = null;
+    this.chain = chain;
+    this.fetcher = fetcher;
     this.accountId = 0n;
     this.nonces = new NonceSource();
+    this.sequences = new SequenceTracker();
+    this.stats = { replays: 0, repeats: 0, unproven: 0, unverified: 0, jumps: 0 };
+    this.gapGraceMs = SEQUENCE_GAP_GRACE_MS;
     this.nextMessageId = BigInt(Date.now()) * 1000n;
     this.pending = new Map();
+    this.byNonce = new Map();
     this.unfinalized = new Map();
     this.socket = null;
     this.closed = false;
@@ -151,28 +247,52 @@ export class ConstellationClient extends EventTarget {
     this.ready = null;
   }
 
-  /** Loads the constellation info and connects; resolves once the handshake succeeded. */
-  async start() {
-    await this.loadInfo();
-    return this.connect();
+  /** The verified head: constellation id, alpha's key and index, auditor keys. */
+  get constellation() {
+    return this.chain.constellation;
   }
 
-  async loadInfo() {
-    const response = await fetch(new URL("/api/constellation/info", this.baseUrl));
-    if (!response.ok) throw new Error(`the node answered HTTP ${response.status} for its info`);
-    this.info = await response.json();
-    this.constellation = constellationFromInfo(this.info);
-    return this.info;
+  get constellationId() {
+    return this.chain.constellationId;
+  }
+
+  /** Connects; resolves once the handshake succeeded. */
+  start() {
+    return this.connect();
   }
 
   emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
-  connect() {
+  /** Counts and reports something ignored or unverified. */
+  note(kind, text) {
+    if (kind in this.stats) this.stats[kind] += 1;
+    this.emit("trust-log", { kind, text, stats: { ...this.stats } });
+  }
+
+  /** Stops for good: what the node serves cannot be trusted. */
+  refuse(error) {
+    this.closed = true;
+    if (this.socket) this.socket.close();
+    for (const waiter of this.pending.values()) waiter.reject(error);
+    this.pending.clear();
+    this.byNonce.clear();
+    this.emit("trust", { error });
+  }
+
+  async connect() {
+    this.emit("connection", { state: this.attempt ? "reconnecting" : "connecting" });
+    try {
+      // The settings may have moved on (new auditors, a new alpha): verify forward first.
+      await this.chain.refresh(this.baseUrl, this.fetcher);
+    } catch (error) {
+      if (error instanceof TrustError) this.refuse(error);
+      else this.retry(`Cannot read the settings chain (${error.message})`);
+      throw error;
+    }
     const url = new URL("/ws/", this.baseUrl);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    this.emit("connection", { state: this.attempt ? "reconnecting" : "connecting" });
     const socket = new WebSocket(url);
     socket.binaryType = "arraybuffer";
     this.socket = socket;
@@ -182,8 +302,9 @@ export class ConstellationClient extends EventTarget {
     socket.onmessage = (event) => {
       // Frames are verified asynchronously; chaining keeps them in arrival order.
       this.inbox = this.inbox.then(() => this.receive(event.data)).catch((error) => {
+        if (error instanceof TrustError) return this.refuse(error);
         this.emit("connection", { state: "failed", text: error.message });
-        socket.close();
+        return socket.close();
       });
     };
     socket.onclose = () => this.lost(socket);
@@ -195,13 +316,19 @@ export class ConstellationClient extends EventTarget {
     this.handshakeDone.reject(new Error("connection lost"));
     for (const { reject } of this.pending.values()) reject(new Error("the connection was lost"));
     this.pending.clear();
+    this.byNonce.clear();
+    if (this.closed) return;
+    this.retry("Connection to the node lost");
+  }
+
+  retry(what) {
     if (this.closed) return;
     const delay = RECONNECT_DELAYS_MS[Math.min(this.attempt, RECONNECT_DELAYS_MS.length - 1)];
     this.attempt += 1;
     const seconds = (delay / 1000).toFixed(1);
     this.emit("connection", {
       state: "reconnecting",
-      text: `Connection to the node lost; reconnecting in ${seconds} s (attempt ${this.attempt})`,
+      text: `${what}; reconnecting in ${seconds} s (attempt ${this.attempt})`,
     });
     setTimeout(() => this.connect().catch(() => {}), delay);
   }
@@ -212,8 +339,54 @@ export class ConstellationClient extends EventTarget {
   }
 
   async receive(data) {
-    if (!(data instanceof ArrayBuffer)) throw new Error("the node sent a text frame");
-    await this.dispatch(await openFrame(new Uint8Array(data), this.constellation.alphaKey));
+    if (!(data instanceof ArrayBuffer)) throw new TrustError("forged-frame", "the node sent a text frame");
+    let message;
+    try {
+      message = await openFrame(new Uint8Array(data), this.constellation.alphaKey, this.constellationId);
+    } catch (error) {
+      if (!(error instanceof FrameError)) throw error;
+      // Another signer may be a new alpha the chain already names: verify forward, once.
+      if (error.otherSigner && (await this.chainMoved())) return this.receive(data);
+      return this.unverifiedFrame(error);
+    }
+    return this.dispatch(message);
+  }
+
+  /** Refreshes the chain; tells whether its head changed (a TrustError propagates). */
+  async chainMoved() {
+    const before = this.chain.head && this.chain.head.version;
+    try {
+      await this.chain.refresh(this.baseUrl, this.fetcher);
+    } catch (error) {
+      if (error instanceof TrustError) throw error;
+      return false;
+    }
+    return this.chain.head.version !== before;
+  }
+
+  /** A frame whose envelope does not verify: an answer we wait for becomes "unverified", a
+   * quantum result is still judged by its own proof (without its account data, which only
+   * alpha's signature covers), and anything else means the connection cannot be trusted. */
+  unverifiedFrame(error) {
+    const message = error.decoded;
+    const waiter = message && message.message_id !== undefined ? this.pending.get(message.message_id) : undefined;
+    if (waiter && message._type !== "QuantumResultMessage") {
+      this.forget(waiter);
+      const text = `the answer to "${waiter.label}" is not validly signed by alpha (${error.message})`;
+      this.note("unverified", `${text}: shown as unverified`);
+      if (waiter.quantum) return waiter.resolve(RequestResult.unverified(waiter.messageId, waiter.label, text));
+      return waiter.reject(new Error(text));
+    }
+    if (message && message._type === "QuantumResultMessage") {
+      if (message.account_data) this.note("unverified", `account data ignored: ${error.message}`);
+      return this.onQuantumResult({ ...message, account_data: null });
+    }
+    if (message && message._type === "ResultMessage") {
+      return this.note("unverified", `ignored a ResultMessage for no request of ours: ${error.message}`);
+    }
+    throw new TrustError("forged-frame", `a frame from the node failed verification: ${error.message}`, {
+      expected: this.chain.expected(),
+    });
   }
 
   async dispatch(message) {
@@ -224,21 +397,82 @@ export class ConstellationClient extends EventTarget {
       this.emit("connection", { state: "connected", accountId: this.accountId });
       return this.handshakeDone.resolve(this);
     }
-    const id = message.message_id;
-    if (message._type === "QuantumResultMessage" && this.unfinalized.has(id)) {
-      return this.improve(this.unfinalized.get(id), message);
+    if (message._type === "QuantumResultMessage") return this.onQuantumResult(message);
+    const waiter = this.pending.get(message.message_id);
+    if (waiter) {
+      this.forget(waiter);
+      if (waiter.quantum && message._type === "ResultMessage") {
+        const { status, description } = message;
+        return waiter.resolve(RequestResult.rejected(waiter.messageId, waiter.label, status, description));
+      }
+      return waiter.resolve(message);
     }
-    if (this.pending.has(id)) {
-      const waiter = this.pending.get(id);
-      this.pending.delete(id);
-      if (message._type !== "QuantumResultMessage") return waiter.resolve(message);
-      return waiter.resolve(await this.track(message, waiter.label));
-    }
-    if (id === 0n) return this.notify(message);
     if (message._type === "ResultMessage" && message.status === 401) {
       this.handshakeDone.reject(new Error(`handshake refused: ${message.description}`));
     }
     return undefined;
+  }
+
+  /** Handles a QuantumResultMessage: only its proof and its own effects group count. */
+  async onQuantumResult(message) {
+    const constellation = this.constellation;
+    const check = await checkResult(message, constellation);
+    if (!check.payloadValid || !check.alphaSigned) {
+      return this.note("unproven", `ignored a quantum result (apex ${message.apex}) whose proof does not verify`);
+    }
+    const publicKey = this.keyPair.publicKey;
+    const group = ownGroup(message, this.accountId, publicKey);
+    if (!group) {
+      return this.note("unproven", `ignored a quantum result (apex ${message.apex}) without effects of this account`);
+    }
+    if (this.accountId === 0n && group.effects.some((effect) => createsAccount(effect, publicKey))) {
+      this.accountId = group.account;
+    }
+    const { apex } = message;
+    const sequence = group.account_sequence;
+    const verdict = this.sequences.classify(group.account, sequence, apex);
+    if (verdict.kind === "replay") {
+      const why =
+        verdict.takenBy !== undefined
+          ? `already taken by apex ${verdict.takenBy}`
+          : `at or below ${verdict.baseline}, already known`;
+      return this.note("replays", `ignored a replayed result: apex ${apex}, account sequence ${sequence} (${why})`);
+    }
+    const tracked = this.unfinalized.get(apex);
+    if (tracked) return this.improve(tracked, message, check, group);
+    if (verdict.kind !== "new") {
+      return this.note("repeats", `ignored a repeated result of apex ${apex} (account sequence ${sequence})`);
+    }
+    if (verdict.missed > 0n) this.watchGap(group.account, verdict.last, sequence);
+    const nonce = requestNonce(group);
+    const waiter = nonce === null ? undefined : this.byNonce.get(nonce);
+    const result = waiter
+      ? new RequestResult(waiter.messageId, waiter.label)
+      : new RequestResult(0n, "notification");
+    result.take(message, check, group, constellation);
+    this.sequences.mark(group.account, sequence, apex, result.finalized);
+    if (result.accountData) this.nonces.observe(result.accountData.nonce);
+    if (!result.finalized) this.unfinalized.set(apex, result);
+    if (!waiter) return this.emit("notification", { result });
+    this.forget(waiter);
+    return waiter.resolve(result);
+  }
+
+  /** Reports a jump from `from` to `to` unless the skipped sequences arrive in time. */
+  watchGap(account, from, to) {
+    setTimeout(() => {
+      const missed = this.sequences.missing(account, from, to);
+      if (missed <= 0n) return;
+      this.note("jumps", `account sequence jumped from ${from} to ${to}: ${missed} not received`);
+      this.emit("sequence", { account, from, to, missed });
+    }, this.gapGraceMs);
+  }
+
+  improve(result, message, check, group) {
+    if (!result.take(message, check, group, this.constellation)) return;
+    this.sequences.mark(group.account, group.account_sequence, result.apex, result.finalized);
+    if (result.finalized) this.unfinalized.delete(result.apex);
+    this.emit("result", { result });
   }
 
   answerHandshake(challenge) {
@@ -248,31 +482,6 @@ export class ConstellationClient extends EventTarget {
       handshake_data: challenge.handshake_data,
     };
     return this.send(response);
-  }
-
-  /** Turns a request's first quantum result into a tracked RequestResult. This runs in the
-   * inbox chain, before the next frame is read, so a finalization arriving right after the
-   * acknowledgement always finds the result registered. */
-  async track(message, label) {
-    const result = new RequestResult(message.message_id, message.status, message.description, label);
-    await result.update(message, this.constellation);
-    if (result.accountData) this.nonces.observe(result.accountData.nonce);
-    if (result.ok && !result.finalized) this.unfinalized.set(result.messageId, result);
-    return result;
-  }
-
-  async improve(result, message) {
-    if (await result.update(message, this.constellation)) {
-      if (result.finalized) this.unfinalized.delete(result.messageId);
-      this.emit("result", { result });
-    }
-  }
-
-  async notify(message) {
-    if (message._type !== "QuantumResultMessage") return;
-    const result = new RequestResult(0n, message.status, message.description, "notification");
-    await result.update(message, this.constellation);
-    this.emit("notification", { result });
   }
 
   messageId() {
@@ -290,7 +499,7 @@ export class ConstellationClient extends EventTarget {
 
   async sendNow(message) {
     const body = encode("Message", message);
-    const signature = await this.keyPair.sign(await sha256(body));
+    const signature = await this.keyPair.sign(await messageDigest(this.constellationId, body));
     const frame = concatBytes(body, this.keyPair.publicKey, signature);
     if (frame.length > LIMITS.ENVELOPE_BYTES_MAX) throw new XdrError("the request is too large");
     if (!this.socket || this.socket.readyState !== WebSocket.OPEN) {
@@ -299,36 +508,44 @@ export class ConstellationClient extends EventTarget {
     this.socket.send(frame);
   }
 
-  /** Sends a request and resolves with the node's first answer to it. */
-  ask(message, label = "") {
+  forget(waiter) {
+    this.pending.delete(waiter.messageId);
+    if (waiter.nonce !== null) this.byNonce.delete(waiter.nonce);
+  }
+
+  /** Sends a request and resolves with the answer to it: for a quantum request (`nonce`
+   * set) a RequestResult, else the node's message. */
+  ask(message, label = "", quantum = false) {
     return new Promise((resolve, reject) => {
-      const id = message.message_id;
+      const waiter = { messageId: message.message_id, nonce: quantum ? message.nonce : null, label, quantum };
       const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error("the node did not answer within 30 s"));
+        this.forget(waiter);
+        const unknown = quantum
+          ? ": it may or may not have been executed, check the history before sending it again"
+          : "";
+        reject(new Error(`no verified answer from the node within 30 s${unknown}`));
       }, REQUEST_TIMEOUT_MS);
       const settle = (fn) => (value) => {
         clearTimeout(timer);
         fn(value);
       };
-      this.pending.set(id, { label, resolve: settle(resolve), reject: settle(reject) });
+      Object.assign(waiter, { resolve: settle(resolve), reject: settle(reject) });
+      this.pending.set(waiter.messageId, waiter);
+      if (quantum) this.byNonce.set(waiter.nonce, waiter);
       this.send(message).catch((error) => {
-        this.pending.delete(id);
-        settle(reject)(error);
+        this.forget(waiter);
+        waiter.reject(error);
       });
     });
   }
 
-  /** Sends a quantum request; returns its RequestResult (rejected, or acknowledged and
-   * tracked until a majority of auditors signed it). */
+  /** Sends a quantum request; returns its RequestResult (rejected, unverified, or executed
+   * and tracked until a majority of auditors signed it). */
   async quantum(type, fields, label) {
     const message = { _type: type, ...this.header(), ...fields };
-    const answer = await this.ask(message, label);
-    if (answer._type === "ResultMessage") {
-      return new RequestResult(message.message_id, answer.status, answer.description, label);
-    }
-    this.emit("result", { result: answer });
-    return answer;
+    const result = await this.ask(message, label, true);
+    if (result.ok) this.emit("result", { result });
+    return result;
   }
 
   header() {
@@ -358,7 +575,9 @@ export class ConstellationClient extends EventTarget {
     return this.quantum("WithdrawalRequest", fields, `withdraw ${asset}`);
   }
 
-  /** Returns a page of the account's final quanta (QuantumInfoResponse), newest first. */
+  /** Returns a page of the account's final quanta (QuantumInfoResponse), newest first, with
+   * `checks[i]` the signature check of `items[i]` against the verified head; every final
+   * item becomes known to the sequence tracker (older results are then replays). */
   async history(limit = 50) {
     const message = {
       _type: "QuantumInfoRequest",
@@ -368,11 +587,17 @@ export class ConstellationClient extends EventTarget {
       order: 1,
       limit,
     };
-    const answer = await this.ask(message);
+    const answer = await this.ask(message, "history");
     if (answer._type === "ResultMessage") {
       const error = new Error(answer.description || STATUS_TEXT[answer.status]);
       error.status = answer.status;
       throw error;
+    }
+    answer.checks = [];
+    for (const item of answer.items) {
+      const check = await checkHistoryItem(item, this.constellation);
+      answer.checks.push(check);
+      if (check.isFinal) this.sequences.markFinal(item.effects.account, item.effects.account_sequence, item.apex);
     }
     return answer;
   }

@@ -85,6 +85,7 @@ export function renderOrders(accountData, onCancel) {
 
 /** Returns the status cell text of a history row. */
 export function statusText(entry) {
+  if (entry.unverified) return "unverified";
   if (entry.rejected) return "rejected";
   if (entry.finalized) return "finalized";
   if (entry.acknowledged) return "acknowledged";
@@ -95,7 +96,7 @@ export function renderHistory(entries) {
   const rows = entries.map((entry) => {
     const status = statusText(entry);
     let signatures = entry.auditorCount ? `${entry.signatures} of ${entry.auditorCount}` : "";
-    if (entry.rejected) signatures = "—";
+    if (entry.rejected || entry.unverified) signatures = "—";
     return [
       entry.apex ? String(entry.apex) : "—",
       entry.label,

@@ -1,9 +1,12 @@
 // Client-side finality check of quantum results, ported from constellation_client/verify.py:
 // effects proof = SHA-256 of the concatenated group hashes in the order given (a full group
-// hashes as SHA-256 of its XDR); payload hash = SHA-256(apex uint64 BE ‖ quantum hash ‖
-// effects proof) must equal the signed one; then valid signatures from distinct auditors are
-// counted, final when they reach a majority (⌊n/2⌋+1) with alpha's among them.
+// hashes as SHA-256 of its XDR); payload hash = bound(QUANTUM, apex uint64 BE ‖ quantum hash ‖
+// effects proof) under the constellation id (domain.js) must equal the signed one; then valid
+// signatures from distinct auditors are counted, final when they reach a majority (⌊n/2⌋+1)
+// with alpha's among them. `constellation` is always the verified head of the settings chain
+// (chain.js): its auditor keys, alpha's index and the pinned constellation id.
 
+import { payloadHash } from "./domain.js";
 import { concatBytes, equalBytes, sha256, verifySignature } from "./keys.js";
 import { encode } from "./xdr.js";
 
@@ -20,12 +23,6 @@ export async function effectsProof(effects) {
   const digests = [];
   for (const info of effects) digests.push(await groupDigest(info));
   return sha256(concatBytes(...digests));
-}
-
-export async function payloadHash(apex, quantumHash, effectsHash) {
-  const apexBytes = new Uint8Array(8);
-  new DataView(apexBytes.buffer).setBigUint64(0, BigInt(apex));
-  return sha256(concatBytes(apexBytes, quantumHash, effectsHash));
 }
 
 /** Counts valid signatures of `digest` from distinct auditors; tells if they make it final. */
@@ -46,7 +43,7 @@ export async function checkResult(message, constellation) {
   const claimed = message.payload_proof.payload_hash;
   if (message.quantum_hash.length !== 32) return { payloadValid: false, validCount: 0 };
   const proof = await effectsProof(message.effects);
-  const expected = await payloadHash(message.apex, message.quantum_hash, proof);
+  const expected = await payloadHash(constellation.constellationId, message.apex, message.quantum_hash, proof);
   if (!equalBytes(expected, claimed)) {
     return { payloadValid: false, alphaSigned: false, validCount: 0, isFinal: false };
   }
@@ -59,6 +56,26 @@ export async function checkHistoryItem(item, constellation) {
   if (item.quantum_hash.length !== 32 || item.effects_hash.length !== 32) {
     return { validCount: 0, alphaSigned: false, isFinal: false };
   }
-  const digest = await payloadHash(item.apex, item.quantum_hash, item.effects_hash);
+  const digest = await payloadHash(constellation.constellationId, item.apex, item.quantum_hash, item.effects_hash);
   return countSignatures(constellation, digest, item.signatures);
+}
+
+/** Returns the result's own effects group: the one full group, for `accountId`, or (before
+ * the account has an id) the full group creating an account for `publicKey`; null if none.
+ * Other accounts' groups travel as hashes only. */
+export function ownGroup(message, accountId, publicKey) {
+  const full = message.effects.filter((info) => info._type === "EffectsGroup");
+  if (accountId > 0n) return full.find((group) => group.account === accountId) || null;
+  return full.find((group) => group.effects.some((effect) => createsAccount(effect, publicKey))) || null;
+}
+
+export function createsAccount(effect, publicKey) {
+  return effect._type === "AccountCreateEffect" && equalBytes(effect.public_key, publicKey);
+}
+
+/** Returns the nonce of the group's NonceUpdateEffect (the request that made the quantum),
+ * or null when the quantum was not this account's request. */
+export function requestNonce(group) {
+  const update = group.effects.find((effect) => effect._type === "NonceUpdateEffect");
+  return update ? update.nonce : null;
 }

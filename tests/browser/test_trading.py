@@ -5,6 +5,10 @@ in the browser, fund it from the demo faucet, sell and buy against each other, b
 fill, the history shows the quanta finalized with signatures the browser verified itself, an
 invalid order explains what is wrong, and a lost connection reconnects and says so.
 
+The page pins the constellation (issue 16): the traders open it with
+`?constellation=<id>` (the id of the cluster's genesis, from /info), a fresh browser without
+it pins on first use, and a wrong pin is a loud refusal (#trust-error) with nothing to trade.
+
 Method: a 3-node cluster (alpha + 2 auditors, demo mode) from the cluster harness; two
 browser contexts (two separate key stores) on alpha's page, driven with Playwright's
 auto-waiting `expect` (bounded timeouts, no sleeps). Screenshots go to `artifacts/`.
@@ -12,12 +16,21 @@ auto-waiting `expect` (bounded timeouts, no sleeps). Screenshots go to `artifact
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import json
 import re
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from quanta.core.testing import default_settings, keypair
+from quanta.core.xdr.codec import decode, encode
+from quanta.core.xdr.schema import ConstellationMessageEnvelope
+from tests.browser import bound
 from tests.cluster.conftest import cluster_start
 from tools.cluster import Cluster, wait_for_http
 
@@ -62,16 +75,45 @@ def browser(constellation: Cluster) -> Iterator[object]:
         chromium.close()
 
 
+def node_json(cluster: Cluster, path: str) -> Any:
+    """Returns the JSON alpha serves at `path`."""
+    with urllib.request.urlopen(f"{cluster.alpha.url}{path}", timeout=10) as response:
+        return json.load(response)
+
+
+def constellation_id(cluster: Cluster) -> str:
+    """Returns the cluster's constellation id as alpha's /info serves it (the tests trust it:
+    the cluster is theirs, which is what a person's out-of-band id stands for)."""
+    found = node_json(cluster, "/api/constellation/info")["constellation_id"]
+    assert re.fullmatch(r"[0-9a-f]{64}", found), found
+    return str(found)
+
+
+def pinned_url(cluster: Cluster) -> str:
+    """Returns alpha's page with the constellation pinned in the link."""
+    return f"{cluster.alpha.url}/?constellation={constellation_id(cluster)}"
+
+
 class Trader:
     """One person at the page: a browser context of its own, so a key store of its own."""
 
-    def __init__(self, browser: object, url: str, name: str) -> None:
+    def __init__(
+        self,
+        browser: object,
+        url: str,
+        name: str,
+        routes: dict[str, Callable[[Any], None]] | None = None,
+    ) -> None:
+        """Opens `url` in a new context; `routes` (URL pattern: handler) intercept requests
+        first, as a man in the middle between the page and the node would."""
         self.name = name
         self.context = browser.new_context(viewport={"width": 1400, "height": 1100})  # type: ignore[attr-defined]
         self.page = self.context.new_page()
         self.page.set_default_timeout(TIMEOUT_MS)
         self.errors: list[str] = []
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        for pattern, handler in (routes or {}).items():
+            self.page.route(pattern, handler)
         self.page.goto(url)
         expect(self.page.locator("body")).to_have_attribute("data-ready", "1")
 
@@ -132,8 +174,9 @@ class Trader:
 @pytest.fixture(scope="module")
 def traders(browser: object, constellation: Cluster) -> Iterator[tuple[Trader, Trader]]:
     """Two funded traders: the seller holds USD and XLM, the buyer USD."""
-    seller = Trader(browser, constellation.alpha.url, "seller")
-    buyer = Trader(browser, constellation.alpha.url, "buyer")
+    url = pinned_url(constellation)
+    seller = Trader(browser, url, "seller")
+    buyer = Trader(browser, url, "buyer")
     seller.create_key()
     buyer.create_key()
     seller.fund("USD", "100")
@@ -149,6 +192,9 @@ def test_two_traders_trade_and_see_the_fill_finalized(traders: tuple[Trader, Tra
     the balances move, and the history shows the orders finalized by >= 2 of 3 signatures."""
     seller, buyer = traders
     expect(seller.page.locator("#constellation")).to_contain_text("Ready")
+    expect(seller.page.locator("body")).to_have_attribute("data-trust", "verified")
+    expect(seller.page.locator("#trust-error")).to_be_hidden()
+    expect(seller.page.locator("#balances-attestation")).to_contain_text("Alpha-attested")
     seller.order("sell", "10", "2")
     expect(seller.page.locator("#orders tbody")).to_contain_text("10.0000000 XLM")
     assert seller.finalized_signatures("sell XLM") >= 2
@@ -209,6 +255,9 @@ def test_cancel_ioc_payment_and_withdrawal_from_the_page(
     reaches the other trader's page, and a withdrawal request is finalized."""
     seller, buyer = traders
     expect(seller.page.locator("#connection")).to_have_text("Connected", timeout=60_000)
+    # After the previous test restarted alpha's web process the auditors' herald links come
+    # back with a growing delay; an order sent before is refused (450, not ready).
+    expect(seller.page.locator("#node-state")).to_have_text("Ready", timeout=60_000)
     seller.order("sell", "5", "3")
     cancel = seller.page.locator("#orders tbody button", has_text="Cancel")
     expect(cancel).to_have_count(1)
@@ -234,3 +283,114 @@ def test_cancel_ioc_payment_and_withdrawal_from_the_page(
     assert buyer.finalized_signatures("withdraw USD") >= 2
     buyer.screenshot("trading-payments")
     assert seller.errors == [] and buyer.errors == []
+
+
+def test_the_page_pins_on_first_use_and_refuses_another_constellation(
+    browser: object, constellation: Cluster
+) -> None:
+    """A fresh browser pins the id it verified and shows it (short, full on hover); a link
+    naming another id asks before re-pinning, and declining keeps the pin; a browser pinned
+    to another constellation refuses loudly: #trust-error names both ids, nothing can be
+    used. A damaged pin is refused too, and a link with the id mends it."""
+    expected = constellation_id(constellation)
+    person = Trader(browser, constellation.alpha.url, "first-use")
+    page = person.page
+    pin = page.locator("#constellation-pin")
+    expect(pin).to_have_attribute("title", expected)
+    expect(pin).to_have_text(f"{expected[:8]}…{expected[-4:]}")
+    expect(page.locator("#pin-source")).to_have_text("pinned on first use")
+    assert page.evaluate("localStorage.getItem('constellation.pin')") == expected
+
+    other = "ab" * 32
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(f"{constellation.alpha.url}/?constellation={other}")
+    expect(page.locator("body")).to_have_attribute("data-ready", "1")
+    assert len(dialogs) == 1 and other in dialogs[0] and expected in dialogs[0]
+    expect(page.locator("#pin-source")).to_contain_text("re-pin declined")
+    expect(page.locator("#trust-error")).to_be_hidden()
+
+    page.evaluate(f"localStorage.setItem('constellation.pin', '{other}')")
+    page.goto(constellation.alpha.url)
+    banner = page.locator("#trust-error")
+    expect(banner).to_be_visible()
+    expect(banner).to_have_attribute("data-reason", "genesis-mismatch")
+    expect(banner).to_have_attribute("data-expected", other)
+    expect(banner).to_have_attribute("data-served", expected)
+    expect(banner).to_contain_text(
+        "Refused: constellation id mismatch — this node serves another constellation: "
+        f"expected constellation {other}, but the genesis settings it serves hash to {expected}"
+    )
+    expect(page.locator("body")).to_have_attribute("data-trust", "refused")
+    assert page.locator("main").evaluate("main => main.inert") is True
+    expect(page.locator("#connection")).to_have_text("Refused")
+    person.screenshot("trading-refused")
+
+    page.evaluate("localStorage.setItem('constellation.pin', 'garbage')")
+    page.goto(constellation.alpha.url)
+    expect(banner).to_have_attribute("data-reason", "bad-pin")
+    expect(banner).to_contain_text("Refused: unusable constellation id")
+    page.goto(f"{constellation.alpha.url}/#constellation={expected}")  # a link mends it
+    expect(page.locator("body")).to_have_attribute("data-trust", "verified")
+    expect(page.locator("#pin-source")).to_have_text("pinned from the link")
+    assert page.evaluate("localStorage.getItem('constellation.pin')") == expected
+    assert person.errors == []
+    person.context.close()
+
+
+def _serve(body: dict[str, Any]) -> Callable[[Any], None]:
+    """Returns a route handler answering every request with `body` as JSON."""
+    return lambda route: route.fulfill(json=body)
+
+
+def test_forged_info_keys_are_ignored_and_forged_chains_are_refused(
+    browser: object, constellation: Cluster
+) -> None:
+    """SECURITY.md H3 from the page's side. /info naming other keys changes nothing: the page
+    verifies alpha's frames with the chain's keys and trades. A chain of another
+    constellation (the attacker's own keys) is a genesis mismatch; the real genesis stripped
+    of its signatures but one is a broken chain."""
+    info = node_json(constellation, "/api/constellation/info")
+    forged = [keypair(60 + i).public_key_strkey for i in range(3)]
+    lying_info = {
+        **info,
+        "alpha": forged[0],
+        "auditors": [{"public_key": key, "address": "http://evil"} for key in forged],
+    }
+    url = pinned_url(constellation)
+    person = Trader(browser, url, "lying-info", {"**/api/constellation/info": _serve(lying_info)})
+    expect(person.page.locator("#alpha-key")).to_have_text(info["alpha"])
+    person.create_key()
+    person.fund("USD", "7")
+    expect(person.page.locator("#trust-error")).to_be_hidden()
+    person.context.close()
+
+    attacker = default_settings([keypair(50 + i) for i in range(3)])
+    attacker_id = bound.constellation_id(attacker).hex()
+    own_chain = {
+        "constellation_id": attacker_id,
+        "updates": [bound.update_entry(attacker, [keypair(50), keypair(51)])],
+        "more": False,
+    }
+    chain_route = "**/api/constellation/settings-chain*"
+    victim = Trader(browser, url, "forged-chain", {chain_route: _serve(own_chain)})
+    banner = victim.page.locator("#trust-error")
+    expect(banner).to_have_attribute("data-reason", "genesis-mismatch")
+    expect(banner).to_have_attribute("data-served", attacker_id)
+    expect(banner).to_contain_text(f"hash to {attacker_id}")
+    victim.context.close()
+
+    real = node_json(constellation, "/api/constellation/settings-chain")
+    genesis = decode(ConstellationMessageEnvelope, base64.b64decode(real["updates"][0]["envelope"]))
+    stripped = dataclasses.replace(genesis, signatures=genesis.signatures[:1])
+    entry = {**real["updates"][0], "envelope": base64.b64encode(encode(stripped)).decode()}
+    broken = {**real, "updates": [entry], "more": False}
+    victim = Trader(browser, url, "broken-chain", {chain_route: _serve(broken)})
+    banner = victim.page.locator("#trust-error")
+    expect(banner).to_have_attribute("data-reason", "broken-chain")
+    expect(banner).to_contain_text("validly signed by 1 of the 3 auditors it lists; 2 are required")
+    victim.page.locator("#create-key").click(force=True)  # inert: the click reaches nothing
+    expect(victim.page.locator("#has-key")).to_be_hidden()
+    assert victim.page.evaluate("localStorage.getItem('constellation.secret')") is None
+    victim.screenshot("trading-broken-chain")
+    victim.context.close()

@@ -23,10 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from constellation_client.wire import seal
 from exchange.core.matching import TimeInForce
 from exchange.core.orderbook import Side
-from quanta.core.envelopes import server_frame
+from quanta.core.envelopes import envelope_bytes, server_frame
 from quanta.core.keys import KeyPair, decode_secret_seed
 from quanta.core.signatures import payload_hash
 from quanta.core.status import StatusCode
@@ -54,6 +53,8 @@ from quanta.core.xdr.schema import (
 )
 from quanta.tests.strategies import messages
 
+# Any 32 bytes do as the constellation these frames belong to.
+CONSTELLATION_ID = hashlib.sha256(b"test constellation").digest()
 HARNESS = Path(__file__).with_name("js_harness.mjs")
 NODE = shutil.which("node")
 pytestmark = pytest.mark.skipif(NODE is None, reason="node (v20+) is needed to run the JS modules")
@@ -140,7 +141,8 @@ def _big(value: int) -> dict[str, str]:
 
 
 def test_browser_frames_equal_python_frames_byte_for_byte() -> None:
-    """The browser's signed request frames are exactly what `seal` produces in Python."""
+    """The browser's signed request frames are exactly the envelopes of the spec: the message,
+    the key, and its signature of the constellation-bound message digest."""
     trader, other = keypair(7), keypair(8)
     headers = [(1000 + i, 5_000_000 + i) for i in range(5)]
     expected = [
@@ -170,11 +172,16 @@ def test_browser_frames_equal_python_frames_byte_for_byte() -> None:
             "header": header,
             "calls": calls,
             "nextMessageId": "900",
+            "constellationId": CONSTELLATION_ID.hex(),
         },
     )
     assert answer["address"] == trader.public_key_strkey
     assert answer["secret"] == trader.secret
-    assert answer["sent"] == [seal(message, trader).hex() for message in expected]
+    sealed = [
+        envelope_bytes(encode(message, MESSAGE), trader, CONSTELLATION_ID).hex()
+        for message in expected
+    ]
+    assert answer["sent"] == sealed
 
 
 def test_js_strkeys_match_python_and_reject_typos() -> None:
@@ -199,7 +206,7 @@ def _result_message(signers: list[int], tamper: bool = False) -> tuple[QuantumRe
     own_hash = hashlib.sha256(encode(group)).digest()
     effects_hash = hashlib.sha256(own_hash + other.hash).digest()
     quantum_hash = bytes([9]) * 32
-    digest = payload_hash(42, quantum_hash, effects_hash)
+    digest = payload_hash(CONSTELLATION_ID, 42, quantum_hash, effects_hash)
     signatures = tuple(NodeSignature(i, keypair(i).sign(digest)) for i in signers)
     claimed = bytes(32) if tamper else digest
     message = QuantumResultMessage(
@@ -239,6 +246,7 @@ def test_js_counts_verified_signatures_like_the_python_client() -> None:
     constellation = {
         "auditorKeys": [{"$hex": k.public_key.hex()} for k in auditors],
         "alphaIndex": 0,
+        "constellationId": {"$hex": CONSTELLATION_ID.hex()},
     }
     results = [encode(m, MESSAGE).hex() for m in (acknowledged, final, tampered, forged)]
     answer = run_js(
@@ -264,31 +272,42 @@ def test_js_counts_verified_signatures_like_the_python_client() -> None:
 
 
 def test_js_opens_server_frames_like_the_python_client() -> None:
-    """Quantum results may come unsigned (`server_frame`), anything else must be signed by
-    alpha; a tail that is neither nothing nor a 96-byte signature is refused."""
+    """Quantum results may come unsigned, anything else must be signed by alpha over the
+    constellation-bound digest (a signature of another constellation or of the bare message
+    is invalid); a tail that is neither nothing nor a 96-byte signature is refused."""
     alpha, other = keypair(0), keypair(1)
     result, _ = _result_message([0])
     refusal = ResultMessage(4, StatusCode.FORBIDDEN, "insufficient funds")
     account_data = AccountDataInfo(1, 2, (), (), bytes(32))
     with_account_data = dataclasses.replace(result, account_data=account_data)
-    signless = server_frame(encode(result, MESSAGE), alpha)
-    signed = server_frame(encode(refusal, MESSAGE), alpha)
+    signless = server_frame(encode(result, MESSAGE), alpha, CONSTELLATION_ID)
+    refusal_body = encode(refusal, MESSAGE)
+    signed = server_frame(refusal_body, alpha, CONSTELLATION_ID)
     tampered = bytearray(signed)
     tampered[-1] ^= 1
+    unbound = refusal_body + alpha.public_key + alpha.sign(hashlib.sha256(refusal_body).digest())
+    elsewhere = envelope_bytes(refusal_body, alpha, hashlib.sha256(b"another").digest())
     frames = [
         signless,
         signed,
-        seal(result, alpha),
+        envelope_bytes(encode(result, MESSAGE), alpha, CONSTELLATION_ID),
         encode(refusal, MESSAGE),
-        seal(refusal, other),
+        envelope_bytes(refusal_body, other, CONSTELLATION_ID),
         bytes(tampered),
         signed[:-1],
         signless + signed[-95:],
         b"\x00\x01",
         encode(with_account_data, MESSAGE),
+        unbound,
+        elsewhere,
     ]
     answers = run_js(
-        "openFrames", {"alphaKey": alpha.public_key.hex(), "frames": [f.hex() for f in frames]}
+        "openFrames",
+        {
+            "alphaKey": alpha.public_key.hex(),
+            "constellationId": CONSTELLATION_ID.hex(),
+            "frames": [f.hex() for f in frames],
+        },
     )
     assert signless == encode(result, MESSAGE)
     assert matches(answers[0]["value"], result)
@@ -302,3 +321,5 @@ def test_js_opens_server_frames_like_the_python_client() -> None:
     assert "95 bytes after the message" in errors[4]
     assert "malformed frame" in errors[5]
     assert "unsigned QuantumResultMessage" in errors[6]  # Account data must come signed.
+    assert "invalid signature" in errors[7]  # The old, unbound digest.
+    assert "invalid signature" in errors[8]  # Another constellation's.
