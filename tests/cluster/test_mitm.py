@@ -32,9 +32,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
@@ -113,6 +115,13 @@ def b(a: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]
     cluster.stop()
 
 
+def in_thread[T](coroutine: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Runs a coroutine in a thread of its own: a fixture may be set up inside Playwright's
+    sync API, whose event loop is running in this thread."""
+    with ThreadPoolExecutor(1) as executor:
+        return executor.submit(lambda: run(coroutine())).result()  # type: ignore[no-any-return]
+
+
 @pytest.fixture(scope="module")
 def people(a: Cluster) -> tuple[KeyPair, KeyPair]:
     """A payer and a payee with 100 USD each on A (funded once, at the same time)."""
@@ -121,7 +130,7 @@ def people(a: Cluster) -> tuple[KeyPair, KeyPair]:
         payer, payee = await asyncio.gather(funded(a), funded(a))
         return payer, payee
 
-    return run(both())  # type: ignore[no-any-return]
+    return in_thread(both)
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +140,7 @@ def people_on_b(b: Cluster, people: tuple[KeyPair, KeyPair]) -> tuple[KeyPair, K
     async def both() -> None:
         await asyncio.gather(funded(b, people[0]), funded(b, people[1]))
 
-    run(both())
+    in_thread(both)
     return people
 
 
