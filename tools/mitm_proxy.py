@@ -576,9 +576,9 @@ class Proxy:
         writer.write(Head.render(answer.start, answer.without("Sec-WebSocket-Extensions")))
         await writer.drain()
         if " 101 " not in f"{answer.start} ":
-            # A refusal (403, 429...): pass its body on and end.
-            while chunk := await up_reader.read(65536):
-                writer.write(chunk)
+            # A refusal (403, 429...): pass its (bounded) body on and end.
+            with contextlib.suppress(asyncio.IncompleteReadError, RefusedError):
+                writer.write(await up_reader.read(HEAD_BYTES_MAX))
             up_writer.close()
             return
         client = WsEnd(reader, writer, masks=False, limit=CLIENT_MESSAGE_MAX)
