@@ -376,10 +376,18 @@ async def http_and_ws_connects(context: Context) -> dict[str, Any]:
                 pool.map(abuse.http_status, [f"{context.url}/api/constellation/info"] * 10_000)
             )
 
+    constellation_id = abuse.constellation_id_at(context.url)
+
     async def one(index: int) -> str:
         host = abuse.attacker_host(40 + index % 20)
         try:
-            ws = await abuse.session(context.url, abuse.GATEWAY, KeyPair.random(), host=host)
+            ws = await abuse.session(
+                context.url,
+                abuse.GATEWAY,
+                KeyPair.random(),
+                host=host,
+                constellation_id=constellation_id,
+            )
         except Exception as error:  # noqa: BLE001 (counted, the attack goes on)
             return f"error:{type(error).__name__}"
         await ws.close()

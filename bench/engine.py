@@ -59,6 +59,7 @@ from exchange.core.orderbook import Side  # noqa: E402
 from quanta.core.engine import Engine, verify_envelope  # noqa: E402
 from quanta.core.hashing import sha256  # noqa: E402
 from quanta.core.keys import KeyPair  # noqa: E402
+from quanta.core.signatures import constellation_id_of  # noqa: E402
 from quanta.core.status import ConstellationError, Unauthorized  # noqa: E402
 from quanta.core.testing import (  # noqa: E402
     QUOTE,
@@ -85,6 +86,9 @@ TICK = 0.001
 SPREAD_TICKS = 5
 CROSS_TICKS = 2
 AUDITORS = (keypair(200), keypair(201), keypair(202))
+GENESIS = default_settings(list(AUDITORS))
+CONSTELLATION_ID = constellation_id_of(GENESIS)
+"""Every request of the workload is signed for this constellation (the one `GENESIS` starts)."""
 START_MS = 1_700_000_000_000
 FUNDING = 10_000_000 * UNIT
 MARKETS = ("XLM", "BTC")
@@ -107,7 +111,7 @@ def client(index: int) -> KeyPair:
 def initialized_engine(accounts: int) -> Engine:
     """Returns an engine with settings in force and `accounts` funded accounts."""
     engine = Engine()
-    engine.execute(settings_quantum(default_settings(list(AUDITORS)), AUDITORS[:2]), START_MS)
+    engine.execute(settings_quantum(GENESIS, AUDITORS[:2]), START_MS)
     items = [(client(i), asset, FUNDING) for i in range(accounts) for asset in (QUOTE, *MARKETS)]
     engine.execute(deposit_quantum(1, items), START_MS)
     return engine
@@ -154,7 +158,7 @@ def build_workload(n: int, accounts: int, seed: int) -> Workload:
             asset = rng.choice(MARKETS)
             request = OrderRequest(1, key.public_key, nonce, asset, side, amount, price, tif)
             kind = "order"
-        body = request_quantum(request, key)  # type: ignore[arg-type]
+        body = request_quantum(request, key, CONSTELLATION_ID)  # type: ignore[arg-type]
         now += 1
         try:
             executed = scratch.execute(body, now, verified=True)
@@ -191,7 +195,7 @@ def verify_chunk(chunk: list[bytes]) -> list[bool]:
     verdicts = []
     for data in chunk:
         try:
-            verify_envelope(decode(MessageEnvelope, data))
+            verify_envelope(decode(MessageEnvelope, data), CONSTELLATION_ID)
         except (XdrError, Unauthorized):
             verdicts.append(False)
         else:
@@ -277,7 +281,7 @@ def typical_order_quantum(workload: Workload) -> Quantum:
         message.price,
         TimeInForce.GOOD_TILL_EXPIRE,
     )
-    executed = probe.execute(request_quantum(request, key), START_MS + 1)
+    executed = probe.execute(request_quantum(request, key, CONSTELLATION_ID), START_MS + 1)
     return executed.quantum
 
 

@@ -88,9 +88,7 @@ class ChroniclerConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocket
                 int(message.message_id),
             )
         self.pace_history(int(message.message_id))
-        # Not on the one thread-sensitive thread, which every handshake needs.
-        read = database_sync_to_async(quantum_info_page, thread_sensitive=False)
-        await self._send_message(await read(message))
+        await self._send_message(await database_sync_to_async(quantum_info_page)(message))
 
     async def _market_data(self, text: str) -> None:
         try:

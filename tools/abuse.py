@@ -116,9 +116,13 @@ async def session(
     *,
     host: str | None = None,
     auditor_cursor: int | None = None,
+    constellation_id: bytes | None = None,
 ) -> ClientConnection:
     """Opens a connection to a route; with `keypair`, answers the challenge (as an auditor at
-    `auditor_cursor` if given) and, on the client routes, reads ClientConnectionSuccess."""
+    `auditor_cursor` if given) signed for `constellation_id` (by default the one the node's
+    info serves) and, on the client routes, reads ClientConnectionSuccess."""
+    if keypair is not None and constellation_id is None:
+        constellation_id = await asyncio.to_thread(constellation_id_at, http_url)
     extra: dict[str, Any] = {"local_addr": (host, 0)} if host else {}
     ws = await connect(
         ws_url(http_url, path), max_size=None, open_timeout=10, ping_interval=None, **extra
@@ -128,15 +132,14 @@ async def session(
         assert isinstance(hello, HandshakeRequest), hello
         if keypair is None:
             return ws
+        assert constellation_id is not None
         if auditor_cursor is not None:
             answer: Any = AuditorHandshakeResponse(
                 1, hello.handshake_data, auditor_cursor, auditor_cursor, NodeState.RUNNING
             )
-            await ws.send(envelope_bytes(encode(answer, MESSAGE), keypair))
+            await ws.send(signed(answer, keypair, constellation_id))
             return ws
-        await ws.send(
-            envelope_bytes(encode(HandshakeResponse(1, hello.handshake_data), MESSAGE), keypair)
-        )
+        await ws.send(signed(HandshakeResponse(1, hello.handshake_data), keypair, constellation_id))
         success = outcome(await asyncio.wait_for(ws.recv(), 10))
         assert success == "answer:ClientConnectionSuccess", success
         return ws
@@ -145,9 +148,18 @@ async def session(
         raise
 
 
-def signed(message: Any, keypair: KeyPair) -> bytes:
-    """Returns the envelope of `message` signed by `keypair`."""
-    return envelope_bytes(encode(message, MESSAGE), keypair)
+def signed(message: Any, keypair: KeyPair, constellation_id: bytes) -> bytes:
+    """Returns the envelope of `message` signed by `keypair` for the constellation."""
+    return envelope_bytes(encode(message, MESSAGE), keypair, constellation_id)
+
+
+def constellation_id_at(http_url: str) -> bytes:
+    """Returns the constellation id a node's info serves (every signature is bound to it)."""
+    with urllib.request.urlopen(f"{http_url}/api/constellation/info", timeout=10) as response:
+        found = json.loads(response.read()).get("constellation_id")
+    if not isinstance(found, str):
+        raise RuntimeError(f"{http_url} is not initialized: no constellation id to sign for")
+    return bytes.fromhex(found)
 
 
 # --- fuzz frames -----------------------------------------------------------------------------
@@ -187,13 +199,16 @@ class FrameMaker:
     (re-signed too on the client routes, so a mutated request reaches the engine), truncations,
     huge XDR length prefixes, deep XDR nesting, and JSON text (deep nesting included)."""
 
-    def __init__(self, rng: random.Random, keypair: KeyPair, *, resign: bool) -> None:
-        """Seeds the mutations with `keypair`'s valid messages."""
+    def __init__(
+        self, rng: random.Random, keypair: KeyPair, constellation_id: bytes, *, resign: bool
+    ) -> None:
+        """Seeds the mutations with `keypair`'s valid messages for the constellation."""
         self.rng = rng
         self.keypair = keypair
+        self.constellation_id = constellation_id
         self.resign = resign
         self.bodies = templates(keypair, rng)
-        self.envelopes = [envelope_bytes(body, keypair) for body in self.bodies]
+        self.envelopes = [envelope_bytes(body, keypair, constellation_id) for body in self.bodies]
         self.kinds: list[Callable[[], Frame]] = [
             self.random_bytes,
             self.bit_flipped,
@@ -227,7 +242,8 @@ class FrameMaker:
 
     def bit_flipped_resigned(self) -> Frame:
         body = self._flip(self.rng.choice(self.bodies))
-        return Frame("bit_flipped_resigned", envelope_bytes(body, self.keypair))
+        resigned = envelope_bytes(body, self.keypair, self.constellation_id)
+        return Frame("bit_flipped_resigned", resigned)
 
     def truncated(self) -> Frame:
         envelope = self.rng.choice(self.envelopes)
@@ -351,9 +367,16 @@ async def fuzz_lane(
     while left > 0:
         try:
             if keypair is None:
-                left -= await _fuzz_unauthenticated(http_url, path, maker.make(), host, tally)
+                left -= await _fuzz_unauthenticated(http_url, path, maker, host, tally)
                 continue
-            ws = await session(http_url, path, keypair, host=host, auditor_cursor=auditor_cursor)
+            ws = await session(
+                http_url,
+                path,
+                keypair,
+                host=host,
+                auditor_cursor=auditor_cursor,
+                constellation_id=maker.constellation_id,
+            )
         except InvalidStatus as refused:
             tally.outcomes[f"http:{refused.response.status_code}"] += 1
             left -= 1
@@ -374,13 +397,16 @@ async def fuzz_lane(
 
 
 async def _fuzz_unauthenticated(
-    http_url: str, path: str, frame: Frame, host: str, tally: FuzzTally
+    http_url: str, path: str, maker: FrameMaker, host: str, tally: FuzzTally
 ) -> int:
     """Sends one frame instead of the handshake answer, then a probe that fails the handshake
     for sure (a signed request that is not a handshake answer: the node answers and closes);
     counts what came back as `unauth:...` (the probe's answer included when the frame did not
     close the connection by itself)."""
-    probe = signed(AccountDataRequest(1, PROBE_KEY.public_key, 1), PROBE_KEY)
+    frame = maker.make()
+    probe = signed(
+        AccountDataRequest(1, PROBE_KEY.public_key, 1), PROBE_KEY, maker.constellation_id
+    )
     async with await session(http_url, path, None, host=host) as ws:
         tally.connections += 1
         tally.sent[f"unauthenticated_{frame.kind}"] += 1
@@ -415,6 +441,7 @@ async def fuzz(
     fresh connection's first message."""
     plain = int(count * unauthenticated_share) if path != HERALD or auditor else count
     signed_count = count - plain
+    constellation_id = await asyncio.to_thread(constellation_id_at, http_url)
     jobs = []
     for lane in range(lanes):
         rng = random.Random(seed * 1000 + lane)  # noqa: S311 (reproducible fuzz, not secrets)
@@ -422,7 +449,7 @@ async def fuzz(
             key = auditor
         else:
             key = KeyPair.random()
-        maker = FrameMaker(rng, key or KeyPair.random(), resign=path != HERALD)
+        maker = FrameMaker(rng, key or KeyPair.random(), constellation_id, resign=path != HERALD)
         host = attacker_host(first_host + lane)
         share = signed_count // lanes + (lane < signed_count % lanes)
         plain_share = plain // lanes + (lane < plain % lanes)
@@ -442,6 +469,7 @@ async def fuzz(
             plain_maker = FrameMaker(
                 random.Random(seed * 1000 + lanes + lane),  # noqa: S311
                 KeyPair.random(),
+                constellation_id,
                 resign=False,
             )
             jobs.append(
@@ -694,16 +722,15 @@ async def account_data_flood(
     """Attack (f): signed AccountDataRequests from a registered account, `window` in flight,
     until `deadline`; counts the answers."""
     tally: Counter[str] = Counter()
-    async with await session(http_url, GATEWAY, attacker, host=host) as ws:
+    constellation_id = await asyncio.to_thread(constellation_id_at, http_url)
+    ws = await session(http_url, GATEWAY, attacker, host=host, constellation_id=constellation_id)
+    async with ws:
         nonce = time.time_ns() // 1000
         while time.monotonic() < deadline:
             for _ in range(window):
                 nonce += 1
-                await ws.send(
-                    signed(
-                        AccountDataRequest(nonce % (1 << 62), attacker.public_key, nonce), attacker
-                    )
-                )
+                request = AccountDataRequest(nonce % (1 << 62), attacker.public_key, nonce)
+                await ws.send(signed(request, attacker, constellation_id))
             tally["sent"] += window
             for _ in range(window):
                 tally[outcome(await asyncio.wait_for(ws.recv(), ANSWER_TIMEOUT_S))] += 1
@@ -716,12 +743,14 @@ async def history_loop(
     """Attack (g): `limit`-item history pages (DESC from the top) in a loop, one in flight,
     on the gateway or the chronicler, until `deadline`."""
     tally: Counter[str] = Counter()
-    async with await session(http_url, path, account, host=host) as ws:
+    constellation_id = await asyncio.to_thread(constellation_id_at, http_url)
+    ws = await session(http_url, path, account, host=host, constellation_id=constellation_id)
+    async with ws:
         message_id = 1
         while time.monotonic() < deadline:
             message_id += 1
             request = QuantumInfoRequest(message_id, account.public_key, 0, QueryOrder.DESC, limit)
-            await ws.send(signed(request, account))
+            await ws.send(signed(request, account, constellation_id))
             tally["sent"] += 1
             tally[await _answer_to(ws, message_id)] += 1
     return tally
@@ -745,12 +774,16 @@ async def cursor_zero_loop(
     from cursor 0 again and again (`in_flight` requests between reads); counts the requests
     and the bytes alpha streamed back."""
     tally: Counter[str] = Counter()
-    async with await session(http_url, HERALD, auditor, host=host, auditor_cursor=0) as ws:
+    constellation_id = await asyncio.to_thread(constellation_id_at, http_url)
+    ws = await session(
+        http_url, HERALD, auditor, host=host, auditor_cursor=0, constellation_id=constellation_id
+    )
+    async with ws:
         reader = asyncio.create_task(_drain(ws, tally))
         try:
             while time.monotonic() < deadline and not reader.done():
                 for _ in range(in_flight):
-                    await ws.send(signed(QuantaCursorRequest(0, 0, 0), auditor))
+                    await ws.send(signed(QuantaCursorRequest(0, 0, 0), auditor, constellation_id))
                 tally["sent"] += in_flight
                 await asyncio.sleep(0.05)  # Pacing the attack, not synchronizing.
         finally:

@@ -293,6 +293,14 @@ class Cluster:
         ) as response:
             return dict(json.loads(response.read()))
 
+    def constellation_id(self, node: Node | None = None) -> bytes:
+        """Returns the constellation id a node's info serves (what every signature in it is
+        bound to); the node must be initialized."""
+        found = self.info(node).get("constellation_id")
+        if not isinstance(found, str):
+            raise RuntimeError(f"node {(node or self.alpha).index} is not initialized")
+        return bytes.fromhex(found)
+
     def stop(self) -> None:
         """Stops every process (SIGTERM, then SIGKILL after a grace period)."""
         for node in self.nodes:

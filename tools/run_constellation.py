@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         cluster.admin_create("admin", password)
         info = cluster.info()
         print(f"constellation Ready at apex {info['apex']}: frontend at {cluster.alpha.url}/")
+        print(f"  constellation id {info['constellation_id']} (every signature is bound to it)")
         for node in cluster.nodes:
             role = "alpha" if node.index == 0 else "auditor"
             print(f"  {role:7} {node.keypair.public_key_strkey} {node.url} db={node.database}")

@@ -13,6 +13,7 @@ from exchange.core.orderbook import Side
 from quanta.core.engine import Engine, Executed
 from quanta.core.keys import KeyPair
 from quanta.core.pending import QuantumRow, quantum_row
+from quanta.core.signatures import constellation_id_of
 from quanta.core.testing import (
     default_settings,
     deposit_quantum,
@@ -45,6 +46,7 @@ class Chain:
         self.nonces: dict[bytes, itertools.count[int]] = {}
         self.rows: list[QuantumRow] = []
         self.settings = default_settings([NODE])
+        self.constellation_id = constellation_id_of(self.settings)
         self.run(settings_quantum(self.settings, [NODE]))
 
     def run(self, body: QuantumBody) -> Executed:
@@ -67,7 +69,7 @@ class Chain:
     def pay(self, who: KeyPair, to: KeyPair, amount: int) -> Executed:
         """Pays `amount` USD from `who` to `to`."""
         request = PaymentRequest(1, who.public_key, self._nonce(who), "USD", amount, to.public_key)
-        return self.run(request_quantum(request, who))
+        return self.run(request_quantum(request, who, self.constellation_id))
 
     def order(
         self, who: KeyPair, side: Side, amount: int, price: float, asset: str = "XLM"
@@ -77,7 +79,7 @@ class Chain:
             1, who.public_key, self._nonce(who), asset, side, amount, price,
             TimeInForce.GOOD_TILL_EXPIRE,
         )  # fmt: skip
-        return self.run(request_quantum(request, who))
+        return self.run(request_quantum(request, who, self.constellation_id))
 
     def take_rows(self) -> list[QuantumRow]:
         """Returns and forgets the rows recorded so far."""

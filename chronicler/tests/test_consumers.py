@@ -28,9 +28,9 @@ from chronicler.tests.builders import NODE, UNIT, Chain
 from exchange.core.orderbook import Side
 from exchange.models import AccountRecord
 from quanta.core.keys import KeyPair
-from quanta.core.signatures import payload_hash
+from quanta.core.signatures import constellation_id_of, payload_hash
 from quanta.core.status import StatusCode
-from quanta.core.testing import keypair, sign_message
+from quanta.core.testing import default_settings, keypair, sign_message
 from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (
     ClientConnectionSuccess,
@@ -50,6 +50,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 ALICE, BOB, CAROL = keypair(1), keypair(2), keypair(3)
 TIMEOUT_S = 5
+CONSTELLATION_ID = constellation_id_of(default_settings([NODE]))
+"""The id of every `Chain`'s constellation (its genesis settings are these)."""
 
 
 def persist(chain: Chain) -> None:
@@ -64,6 +66,8 @@ def persist(chain: Chain) -> None:
 @pytest.fixture
 def chain(node_settings: Any) -> Iterator[Chain]:
     """A persisted constellation where alice paid bob 130 times and nobody traded yet."""
+    # These tests walk the history in many pages at once: its pace is tested on its own.
+    node_settings.HISTORY_PAGES_PER_S = node_settings.HISTORY_PAGES_BURST = 10_000
     chain = Chain()
     settings_record_persist(apex=1, settings=chain.settings)
     chain.fund(ALICE, ("USD", 1000 * UNIT), ("XLM", 1000 * UNIT))
@@ -94,14 +98,14 @@ async def handshake(who: KeyPair) -> WebsocketCommunicator:
     request = await receive_message(communicator)
     assert isinstance(request, HandshakeRequest)
     response = HandshakeResponse(7, request.handshake_data)
-    await communicator.send_to(bytes_data=encode(sign_message(response, who)))
+    await communicator.send_to(bytes_data=encode(sign_message(response, who, CONSTELLATION_ID)))
     success = await receive_message(communicator)
     assert isinstance(success, ClientConnectionSuccess)
     return communicator
 
 
 async def ask(communicator: WebsocketCommunicator, who: KeyPair, message: Message) -> Message:
-    await communicator.send_to(bytes_data=encode(sign_message(message, who)))
+    await communicator.send_to(bytes_data=encode(sign_message(message, who, CONSTELLATION_ID)))
     return await receive_message(communicator)
 
 
@@ -168,7 +172,7 @@ async def test_history_items_carry_verifiable_signatures(chain: Chain) -> None:
     answer = await page(communicator, 0, QueryOrder.DESC, 5)
     assert len(answer.items) == 5
     for item in answer.items:
-        digest = payload_hash(item.apex, item.quantum_hash, item.effects_hash)
+        digest = payload_hash(CONSTELLATION_ID, item.apex, item.quantum_hash, item.effects_hash)
         assert [s.auditor_index for s in item.signatures] == [0]
         assert NODE.verify(digest, item.signatures[0].signature)
         assert item.effects.account == 1  # alice, the first registered account
@@ -196,6 +200,21 @@ async def test_bad_history_queries_get_clear_errors(
     assert text in answer.description
     # The connection stays usable.
     assert (await page(communicator, 0, QueryOrder.ASC, 1)).items
+    await communicator.disconnect()
+
+
+async def test_history_pages_beyond_the_connection_s_pace_are_refused(
+    chain: Chain, node_settings: Any
+) -> None:
+    node_settings.HISTORY_PAGES_PER_S, node_settings.HISTORY_PAGES_BURST = 1, 3
+    communicator = await handshake(ALICE)
+    for _ in range(3):
+        assert (await page(communicator, 0, QueryOrder.ASC, 1)).items
+    request = QuantumInfoRequest(8, ALICE.public_key, 0, QueryOrder.ASC, 1)
+    answer = await ask(communicator, ALICE, request)
+    assert isinstance(answer, ResultMessage)
+    assert (answer.message_id, answer.status) == (8, StatusCode.TOO_MANY_REQUESTS)
+    assert answer.description == "history pages: at most 1 a second, retry later"
     await communicator.disconnect()
 
 

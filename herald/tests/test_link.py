@@ -3,9 +3,10 @@
 Goal: show the link's side of the herald protocol: it answers alpha's challenge with this
 node's key and its current cursor; it hands each quanta frame to its own engine undecoded (a
 `quanta.batch` event with the link's reply channel) and sends what the engine answers on that
-channel back to alpha signed with its key (results batches; a resend request as a quanta
-cursor request); a rising alpha's catchup request is answered from the persisted quanta; when
-alpha drops the connection it connects and handshakes again.
+channel back to alpha signed with its key (results batches; a resend request as a quanta cursor
+request), under its constellation's id, or under NO_CONSTELLATION while it holds no genesis
+settings (a fresh auditor); a rising alpha's catchup request is answered from the persisted
+quanta; when alpha drops the connection it connects and handshakes again.
 Method: a `websockets` server on 127.0.0.1 (port 0) plays alpha's endpoint and hands each
 connection to the test; the link runs as a task on Channels' in-memory layer; the test plays
 the engine (reads the engine channel, answers on the reply channel). Persisted quanta come
@@ -29,6 +30,8 @@ from herald.link import HeraldLink
 from herald.tests.conftest import ALPHA, AUDITOR, TIMEOUT_S
 from quanta import events
 from quanta.core.envelopes import envelope_bytes, signature_valid
+from quanta.core.signatures import NO_CONSTELLATION, constellation_id_of
+from quanta.core.testing import default_settings
 from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (
     MESSAGE,
@@ -45,10 +48,15 @@ from quanta.core.xdr.schema import (
     ResultsBatch,
 )
 from quanta.groups import ENGINE_CHANNEL
-from quanta.node.persistence import quanta_persist
+from quanta.node.persistence import quanta_persist, settings_record_persist
+
+pytestmark = pytest.mark.django_db(transaction=True)
 
 CURSOR = 7
 """The apex the auditor's node stands at (what its link reports)."""
+GENESIS = default_settings([ALPHA, AUDITOR])
+CONSTELLATION_ID = constellation_id_of(GENESIS)
+"""The id of the auditor's constellation, once its genesis settings are persisted."""
 
 
 class FakeAlpha:
@@ -56,6 +64,10 @@ class FakeAlpha:
 
     def __init__(self) -> None:
         self.connections: asyncio.Queue[ServerConnection] = asyncio.Queue()
+        self.cursor = CURSOR
+        """The cursor the auditor's node reports."""
+        self.constellation_id = CONSTELLATION_ID
+        """The id alpha signs under and expects the auditor's frames to be signed under."""
 
     async def handler(self, connection: ServerConnection) -> None:
         await self.connections.put(connection)
@@ -66,24 +78,27 @@ class FakeAlpha:
         async with asyncio.timeout(TIMEOUT_S):
             connection = await self.connections.get()
         challenge = secrets.token_bytes(32)
-        await connection.send(
-            envelope_bytes(encode(HandshakeRequest(0, challenge), MESSAGE), ALPHA)
-        )
-        answer = await from_auditor(connection)
+        await connection.send(self.signed(HandshakeRequest(0, challenge)))
+        answer = await self.from_auditor(connection)
         assert isinstance(answer, AuditorHandshakeResponse)
         assert bytes(answer.handshake_data) == challenge
-        assert (answer.quanta_cursor, answer.result_cursor) == (CURSOR, CURSOR)
+        assert (answer.quanta_cursor, answer.result_cursor) == (self.cursor, self.cursor)
         return connection
 
+    def signed(self, message: Message) -> bytes:
+        """Returns a frame of `message` signed by alpha for the constellation."""
+        return envelope_bytes(encode(message, MESSAGE), ALPHA, self.constellation_id)
 
-async def from_auditor(connection: ServerConnection) -> Message:
-    """Returns the message of the link's next frame, checking the auditor signed it."""
-    async with asyncio.timeout(TIMEOUT_S):
-        data = await connection.recv()
-    assert isinstance(data, bytes)
-    envelope = decode(MessageEnvelope, data)
-    assert envelope.signature.signer == AUDITOR.public_key and signature_valid(data, envelope)
-    return envelope.message
+    async def from_auditor(self, connection: ServerConnection) -> Message:
+        """Returns the message of the link's next frame, checking the auditor signed it under
+        `constellation_id`."""
+        async with asyncio.timeout(TIMEOUT_S):
+            data = await connection.recv()
+        assert isinstance(data, bytes)
+        envelope = decode(MessageEnvelope, data)
+        assert envelope.signature.signer == AUDITOR.public_key
+        assert signature_valid(data, envelope, self.constellation_id)
+        return envelope.message
 
 
 async def engine_event(layer: Any) -> Any:
@@ -98,7 +113,8 @@ async def alpha(layer: Any) -> AsyncIterator[FakeAlpha]:
     fake = FakeAlpha()
     async with serve(fake.handler, "127.0.0.1", 0) as server:
         port = server.sockets[0].getsockname()[1]
-        link = HeraldLink(f"ws://127.0.0.1:{port}/ws/herald/", AUDITOR, layer, lambda: CURSOR)
+        url = f"ws://127.0.0.1:{port}/ws/herald/"
+        link = HeraldLink(url, AUDITOR, layer, lambda: fake.cursor)
         task = asyncio.create_task(link.run_forever())
         yield fake
         task.cancel()
@@ -106,35 +122,58 @@ async def alpha(layer: Any) -> AsyncIterator[FakeAlpha]:
             await task
 
 
+@pytest.fixture
+def genesis() -> None:
+    """The auditor's node holds its constellation's genesis settings."""
+    settings_record_persist(apex=1, settings=GENESIS)
+
+
 async def test_the_link_relays_batches_to_its_engine_and_answers_back_to_alpha(
-    alpha: FakeAlpha, layer: Any
+    genesis: None, alpha: FakeAlpha, layer: Any
 ) -> None:
     connection = await alpha.accept()
-    frame = envelope_bytes(encode(QuantaBatch(0, (), 9), MESSAGE), ALPHA)
+    frame = alpha.signed(QuantaBatch(0, (), 9))
     await connection.send(frame)
     event = await engine_event(layer)
     assert event["type"] == "quanta.batch" and event["batch"] == frame  # Undecoded.
     results = ResultsBatch(0, (AuditorResult(8, NodeSignature(1, bytes(64)), None),))
     await layer.send(event["reply"], events.herald_results(encode(results, MESSAGE)))
-    assert await from_auditor(connection) == results
+    assert await alpha.from_auditor(connection) == results
     await layer.send(event["reply"], events.herald_resend(5))
-    assert await from_auditor(connection) == QuantaCursorRequest(0, 5, 5)
+    assert await alpha.from_auditor(connection) == QuantaCursorRequest(0, 5, 5)
+
+
+async def test_a_fresh_link_signs_under_no_constellation_until_it_holds_the_genesis(
+    alpha: FakeAlpha, layer: Any
+) -> None:
+    # A fresh auditor (no quantum, no settings) cannot know the id yet: NO_CONSTELLATION.
+    alpha.cursor, alpha.constellation_id = 0, NO_CONSTELLATION
+    connection = await alpha.accept()
+    await connection.send(alpha.signed(QuantaBatch(0, (), 1)))
+    event = await engine_event(layer)
+    results = ResultsBatch(0, (AuditorResult(1, NodeSignature(1, bytes(64)), None),))
+    await layer.send(event["reply"], events.herald_results(encode(results, MESSAGE)))
+    assert await alpha.from_auditor(connection) == results
+    # Its engine persisted the genesis quantum's settings: from now on, the constellation's id.
+    await database_sync_to_async(settings_record_persist)(apex=1, settings=GENESIS)
+    alpha.constellation_id = CONSTELLATION_ID
+    await layer.send(event["reply"], events.herald_results(encode(results, MESSAGE)))
+    assert await alpha.from_auditor(connection) == results
 
 
 async def test_the_link_handshakes_again_after_alpha_dropped_it(
-    alpha: FakeAlpha, layer: Any
+    genesis: None, alpha: FakeAlpha, layer: Any
 ) -> None:
     first = await alpha.accept()
     await first.close()
     down = await engine_event(layer)  # The engine hears at once that alpha is lost.
     assert down["type"] == "quanta.link_down" and "herald link" in down["reason"], down
     second = await alpha.accept()  # Asserts the new handshake (after the link's backoff).
-    frame = envelope_bytes(encode(QuantaBatch(0, (), 3), MESSAGE), ALPHA)
+    frame = alpha.signed(QuantaBatch(0, (), 3))
     await second.send(frame)
     assert (await engine_event(layer))["batch"] == frame
 
 
-@pytest.mark.django_db(transaction=True)
 async def test_a_rising_alpha_s_catchup_request_is_answered_from_the_persisted_quanta(
     alpha: FakeAlpha, layer: Any
 ) -> None:
@@ -143,9 +182,11 @@ async def test_a_rising_alpha_s_catchup_request_is_answered_from_the_persisted_q
         chain.fund(AUDITOR, ("USD", 1000 + cursor))
     rows = chain.take_rows()
     await database_sync_to_async(quanta_persist)(rows=rows)
+    await database_sync_to_async(settings_record_persist)(apex=1, settings=chain.settings)
+    alpha.constellation_id = chain.constellation_id
     connection = await alpha.accept()
-    await connection.send(envelope_bytes(encode(CatchupQuantaBatchRequest(0, 2), MESSAGE), ALPHA))
-    answer = await from_auditor(connection)
+    await connection.send(alpha.signed(CatchupQuantaBatchRequest(0, 2)))
+    answer = await alpha.from_auditor(connection)
     assert isinstance(answer, CatchupQuantaBatch) and not answer.has_more
     assert [q.quantum.apex for q in answer.quanta] == [3, 4]
     assert [encode(q.quantum) for q in answer.quanta] == [r.data for r in rows[2:]]

@@ -49,7 +49,9 @@ class ClientSessionMixin:
     """Handshake, signed frames in and answers out; put it before AsyncWebsocketConsumer."""
 
     keypair: KeyPair
-    constellation_id: bytes
+    constellation_id = b""
+    """The node's constellation id, once `open_session` read it (empty: not initialized, and
+    the connection is being closed: frames that still arrive are dropped)."""
     challenge: bytes
     public_key: bytes | None
     account_id = 0
@@ -93,6 +95,8 @@ class ClientSessionMixin:
 
     async def receive_signed(self, data: bytes | None) -> None:
         """Completes the handshake or hands a signed frame to `signed_frame`."""
+        if not self.constellation_id:
+            return  # Not initialized: the connection is closing (NOT_INITIALIZED_CLOSE_CODE).
         try:
             if data is None:
                 raise GatewayError(StatusCode.BAD_REQUEST, "frames must be binary XDR", 0)

@@ -86,9 +86,8 @@ class GatewayConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCon
         message_id = int(envelope.message.message_id)
         if isinstance(envelope.message, QuantumInfoRequest):
             self.pace_history(message_id)
-            # Not on the one thread-sensitive thread, which every handshake needs.
-            read = database_sync_to_async(self.history_page, thread_sensitive=False)
-            await self._send_message(await read(envelope.message))
+            page = await database_sync_to_async(self.history_page)(envelope.message)
+            await self._send_message(page)
             return
         if self.account_id == 0:
             await self._pace_unregistered(message_id)

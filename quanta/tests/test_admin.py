@@ -24,7 +24,8 @@ from quanta.core.engine import Engine
 from quanta.core.keys import encode_public_key
 from quanta.core.pending import PendingUpdates, quantum_row
 from quanta.core.settings_json import settings_to_json
-from quanta.core.settings_update import update_bytes, update_digest, update_sign
+from quanta.core.settings_update import update_sign
+from quanta.core.signatures import constellation_id_of, update_bytes, update_digest
 from quanta.core.state import ConstellationState
 from quanta.core.testing import default_settings, deposit_quantum, keypair, settings_quantum
 from quanta.core.xdr.schema import ConstellationSettings, ConstellationUpdate, MessageType
@@ -149,7 +150,7 @@ def test_draft_form_is_prefilled_and_shows_the_bytes_to_sign(
     update = settings_drafts.draft_update(draft)
     assert update.settings.version == 2 and update.settings.min_allowed_lot_size == 5_000
     page = text_of(admin_client.get(change_url(draft)))
-    assert update_digest(update).hex() in page
+    assert update_digest(constellation_id_of(node), update).hex() in page
     assert base64.b64encode(update_bytes(update)).decode() in page
     assert "0 of 3 auditors signed, 2 needed" in page
 
@@ -173,9 +174,11 @@ def test_draft_that_breaks_the_rules_is_refused(
 
 def test_bad_signatures_are_refused(node: ConstellationSettings, admin_client: Client) -> None:
     draft = draft_with(node, min_allowed_lot_size=5_000)
-    stranger = update_sign(settings_drafts.draft_update(draft), keypair(9))
+    stranger = update_sign(
+        settings_drafts.draft_update(draft), keypair(9), constellation_id_of(node)
+    )
     other_update = ConstellationUpdate(1, dataclasses.replace(node, version=2))
-    wrong_bytes = update_sign(other_update, AUDITORS[1])
+    wrong_bytes = update_sign(other_update, AUDITORS[1], constellation_id_of(node))
     cases = [
         (keypair(9).public_key_strkey, stranger.signature.hex(), "is not an auditor"),
         (AUDITORS[1].public_key_strkey, wrong_bytes.signature.hex(), "does not verify"),
@@ -197,7 +200,9 @@ def test_submit_with_too_few_signatures_is_refused(
     node: ConstellationSettings, admin_client: Client
 ) -> None:
     draft = draft_with(node, min_allowed_lot_size=5_000)
-    signature = update_sign(settings_drafts.draft_update(draft), AUDITORS[0])
+    signature = update_sign(
+        settings_drafts.draft_update(draft), AUDITORS[0], constellation_id_of(node)
+    )
     admin_client.post(
         change_url(draft),
         {
@@ -219,7 +224,9 @@ def test_submit_with_too_few_signatures_is_refused(
 def test_a_stale_draft_is_refused(node: ConstellationSettings) -> None:
     draft = draft_with(node, min_allowed_lot_size=5_000)
     for auditor in AUDITORS[:2]:
-        signature = update_sign(settings_drafts.draft_update(draft), auditor)
+        signature = update_sign(
+            settings_drafts.draft_update(draft), auditor, constellation_id_of(node)
+        )
         settings_drafts.draft_add_signature(draft_id=draft.pk, signature=signature)
     settings_record_persist(apex=3, settings=dataclasses.replace(node, version=2))
     with pytest.raises(settings_drafts.DraftError, match="v2 are in force"):

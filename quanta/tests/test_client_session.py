@@ -1,9 +1,12 @@
-"""The shared session closes a connection that never answers the handshake challenge.
+"""The shared session: its signed challenge, its deadline, and nodes not yet initialized.
 
 Goal: an unauthenticated peer cannot hold a connection (and its place under the per-address
 cap) for as long as it likes; one that answers in time is not affected. Before the deadline,
-such a connection stayed open until the peer left. Method: a minimal consumer on the real
-`ClientSessionMixin`, driven by Channels' WebsocketCommunicator, with the deadline shortened.
+such a connection stayed open until the peer left. The challenge is signed by the node for its
+constellation (the id of its genesis settings); a node with no settings has no id to sign
+under, so it closes every connection at once (NOT_INITIALIZED_CLOSE_CODE) without a challenge.
+Method: a minimal consumer on the real `ClientSessionMixin`, driven by Channels'
+WebsocketCommunicator, with the deadline shortened and the settings in the real test database.
 """
 
 from __future__ import annotations
@@ -15,9 +18,14 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.testing import WebsocketCommunicator
 
 from quanta.consumers import client_session
-from quanta.consumers.client_session import HANDSHAKE_TIMEOUT_CLOSE_CODE, ClientSessionMixin
-from quanta.core.envelopes import envelope_bytes
-from quanta.core.testing import keypair
+from quanta.consumers.client_session import (
+    HANDSHAKE_TIMEOUT_CLOSE_CODE,
+    NOT_INITIALIZED_CLOSE_CODE,
+    ClientSessionMixin,
+)
+from quanta.core.envelopes import envelope_bytes, signature_valid
+from quanta.core.signatures import constellation_id_of
+from quanta.core.testing import default_settings, keypair
 from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (
     MESSAGE,
@@ -25,8 +33,13 @@ from quanta.core.xdr.schema import (
     HandshakeResponse,
     MessageEnvelope,
 )
+from quanta.node.persistence import settings_record_persist
+
+pytestmark = pytest.mark.django_db(transaction=True)
 
 NODE, CLIENT = keypair(240), keypair(241)
+GENESIS = default_settings([NODE])
+CONSTELLATION_ID = constellation_id_of(GENESIS)
 
 
 class Session(ClientSessionMixin, AsyncWebsocketConsumer):  # type: ignore[misc]
@@ -40,19 +53,45 @@ class Session(ClientSessionMixin, AsyncWebsocketConsumer):  # type: ignore[misc]
         await self.receive_signed(bytes_data)
 
 
+@pytest.fixture(autouse=True)
+async def thread_connections_closed() -> Any:
+    """Closes the database connection of the thread `database_sync_to_async` runs in (the
+    session reads the constellation id), so the test database can be dropped at the end."""
+    yield
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    await sync_to_async(connections.close_all)()
+
+
 @pytest.fixture
-def short_deadline(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def node(settings: Any) -> None:
+    """The node's key; no settings persisted (not initialized)."""
     settings.NODE_SECRET_SEED = NODE.secret
+
+
+@pytest.fixture
+def short_deadline(node: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An initialized node whose handshake deadline is short."""
+    settings_record_persist(apex=1, settings=GENESIS)
     monkeypatch.setattr(client_session, "HANDSHAKE_DEADLINE_S", 0.3)
 
 
-async def challenged() -> tuple[WebsocketCommunicator, bytes]:
+async def connected() -> WebsocketCommunicator:
     communicator = WebsocketCommunicator(Session.as_asgi(), "/ws/")
-    connected, _ = await communicator.connect(timeout=5)
-    assert connected
-    request = decode(MessageEnvelope, await communicator.receive_from(timeout=5)).message
-    assert isinstance(request, HandshakeRequest)
-    return communicator, bytes(request.handshake_data)
+    accepted, _ = await communicator.connect(timeout=5)
+    assert accepted
+    return communicator
+
+
+async def challenged() -> tuple[WebsocketCommunicator, bytes]:
+    communicator = await connected()
+    data = await communicator.receive_from(timeout=5)
+    envelope = decode(MessageEnvelope, data)
+    assert envelope.signature.signer == NODE.public_key
+    assert signature_valid(data, envelope, CONSTELLATION_ID)
+    assert isinstance(envelope.message, HandshakeRequest)
+    return communicator, bytes(envelope.message.handshake_data)
 
 
 async def test_a_silent_connection_is_closed_at_the_deadline(short_deadline: None) -> None:
@@ -64,6 +103,12 @@ async def test_a_silent_connection_is_closed_at_the_deadline(short_deadline: Non
 async def test_an_answered_challenge_keeps_the_connection(short_deadline: None) -> None:
     communicator, challenge = await challenged()
     answer = encode(HandshakeResponse(1, challenge), MESSAGE)
-    await communicator.send_to(bytes_data=envelope_bytes(answer, CLIENT))
+    await communicator.send_to(bytes_data=envelope_bytes(answer, CLIENT, CONSTELLATION_ID))
     assert await communicator.receive_nothing(timeout=0.6)  # twice the deadline: still open
     await communicator.disconnect()
+
+
+async def test_a_node_without_settings_closes_at_once_without_a_challenge(node: None) -> None:
+    communicator = await connected()
+    closed = await communicator.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": NOT_INITIALIZED_CLOSE_CODE}

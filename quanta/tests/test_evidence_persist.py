@@ -2,8 +2,9 @@
 
 Goal: `evidence_persist` keeps every byte of an evidence item (both signed payloads), so the
 admin's rebuilt item re-verifies; the info endpoint counts the records; the admin shows them
-read-only. Method: items from the real cores (a forged auditor signature at alpha, two
-alpha-signed quanta seen while Rising), written through the node's persistence.
+read-only, re-verifying each record under the node's constellation id. Method: items from the
+real cores (a forged auditor signature at alpha, two alpha-signed quanta seen while Rising),
+written through the node's persistence.
 """
 
 from __future__ import annotations
@@ -14,11 +15,17 @@ from django.test import Client
 from quanta.admin import evidence_item
 from quanta.core.evidence import EvidenceItem, evidence_holds
 from quanta.core.rising import Rising, RisingFailed
+from quanta.core.signatures import constellation_id_of
+from quanta.core.testing import default_settings
 from quanta.models import EvidenceRecord
-from quanta.node.persistence import evidence_persist
+from quanta.node.persistence import evidence_persist, settings_record_persist
 from quanta.tests.core import test_evidence as cores
 
 pytestmark = pytest.mark.django_db(databases=["default", "ledger"])
+
+GENESIS = default_settings(cores.NODES)
+CONSTELLATION_ID = constellation_id_of(GENESIS)
+"""The id of the constellation the cores' items come from."""
 
 
 def _items() -> list[EvidenceItem]:
@@ -41,11 +48,12 @@ def test_persisted_evidence_reverifies_from_its_record() -> None:
     for record, item in zip(records, items, strict=True):
         rebuilt = evidence_item(record)
         assert rebuilt == EvidenceItem(item.kind, item.signer, item.apex, item.first, item.second)
-        assert evidence_holds(rebuilt)
+        assert evidence_holds(rebuilt, CONSTELLATION_ID)
     assert bytes(records[0].carrier) == cores.CARRIER
 
 
 def test_info_counts_evidence_and_the_admin_shows_it_read_only(admin_client: Client) -> None:
+    settings_record_persist(apex=1, settings=GENESIS)  # The admin checks under its id.
     assert Client().get("/api/constellation/info").json()["evidence_count"] == 0
     evidence_persist(items=_items())
     assert Client().get("/api/constellation/info").json()["evidence_count"] == 2

@@ -51,7 +51,7 @@ def chain() -> TopChain:
     chain.fund(ALICE, ("USD", U64_MAX), ("XLM", 1000 * UNIT))
     chain.fund(BOB, ("USD", 1000 * UNIT))
     request = PaymentRequest(1, ALICE.public_key, U64_MAX, "USD", UNIT, BOB.public_key)
-    chain.run(request_quantum(request, ALICE))
+    chain.run(request_quantum(request, ALICE, chain.constellation_id))
     chain.order(BOB, Side.BUY, 10 * UNIT, 1.5)  # rests: its order id is an apex near the top
     chain.persist()
     return chain

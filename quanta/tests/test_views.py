@@ -21,6 +21,7 @@ from django.test import Client
 
 from constellation_site import views as site_views
 from quanta.core.settings_update import update_envelope, update_sign
+from quanta.core.signatures import constellation_id_of
 from quanta.core.testing import default_settings, keypair, settings_quantum
 from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import ConstellationUpdate
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.django_db
 
 NODES = [keypair(260), keypair(261), keypair(262)]
 SETTINGS = default_settings(NODES, addresses=["http://a.invalid", "", "http://c.invalid"])
+CONSTELLATION_ID = constellation_id_of(SETTINGS)
 
 
 @pytest.fixture
@@ -65,15 +67,29 @@ def test_an_update_with_too_few_signatures_is_refused_before_the_engine(initiali
     update = ConstellationUpdate(7, dataclasses.replace(SETTINGS, version=2))
     response = post(
         "/api/constellation/update",
-        encode(update_envelope(update, [update_sign(update, NODES[1])])),
+        encode(update_envelope(update, [update_sign(update, NODES[1], CONSTELLATION_ID)])),
     )
     assert response.status_code == 401
     assert "2 required" in response.json()["description"]
 
 
+def test_an_update_signed_for_another_constellation_is_refused_before_the_engine(
+    initialized: None,
+) -> None:
+    # Every auditor signed it, but for a constellation whose genesis is other settings (their
+    # version 1 with other addresses): none of these signatures counts here.
+    other = constellation_id_of(default_settings(NODES))
+    assert other != CONSTELLATION_ID
+    update = ConstellationUpdate(7, dataclasses.replace(SETTINGS, version=2))
+    signatures = [update_sign(update, key, other) for key in NODES]
+    response = post("/api/constellation/update", encode(update_envelope(update, signatures)))
+    assert response.status_code == 401
+    assert response.json()["description"] == "update signed by 0 auditors, 2 required"
+
+
 def test_an_update_of_the_wrong_version_is_refused_before_the_engine(initialized: None) -> None:
     update = ConstellationUpdate(7, dataclasses.replace(SETTINGS, version=5))
-    signatures = [update_sign(update, key) for key in NODES]
+    signatures = [update_sign(update, key, CONSTELLATION_ID) for key in NODES]
     response = post("/api/constellation/update", encode(update_envelope(update, signatures)))
     assert response.status_code == 400
     assert "version" in response.json()["description"]

@@ -15,6 +15,7 @@ import time
 from websockets.asyncio.client import connect
 
 from constellation_client import BUY, SELL, ConstellationClient, StatusCode
+from quanta.core.envelopes import signature_valid
 from quanta.core.keys import KeyPair
 from quanta.core.testing import sign_message
 from quanta.core.xdr.codec import decode, encode
@@ -151,10 +152,11 @@ def test_malformed_frames_get_status_codes_and_the_connection_survives(
 ) -> None:
     async def scenario() -> None:
         keypair = KeyPair.random()
+        cid = single_node.constellation_id()
         ws_url = single_node.alpha.url.replace("http", "ws") + "/ws/"
         async with connect(ws_url, max_size=2**24) as ws:
             challenge = decode(MessageEnvelope, await ws.recv()).message.handshake_data
-            await ws.send(encode(sign_message(HandshakeResponse(1, challenge), keypair)))
+            await ws.send(encode(sign_message(HandshakeResponse(1, challenge), keypair, cid)))
             assert decode(MessageEnvelope, await ws.recv()).message.account_id == 0
 
             async def answer_to(frame: bytes) -> tuple[int, str]:
@@ -165,12 +167,16 @@ def test_malformed_frames_get_status_codes_and_the_connection_survives(
             assert (await answer_to(b"\x00\x01garbage"))[0] == 400
             assert (await answer_to(b"\x00" * (64 * 1024 + 4)))[0] == 413
             request = PaymentRequest(7, keypair.public_key, 1, "USD", 1, keypair.public_key)
-            forged = sign_message(request, KeyPair.random())
+            forged = sign_message(request, KeyPair.random(), cid)
             assert (await answer_to(encode(forged)))[0] == 401
-            tampered = bytearray(encode(sign_message(request, keypair)))
+            tampered = bytearray(encode(sign_message(request, keypair, cid)))
             tampered[-1] ^= 1
-            assert (await answer_to(bytes(tampered))) == (401, "invalid signature")
-            status, text = await answer_to(encode(sign_message(request, keypair)))
+            invalid = (401, "invalid signature (signed for another constellation?)")
+            assert (await answer_to(bytes(tampered))) == invalid
+            # Signed by the right key for another constellation: refused like a forgery.
+            elsewhere = sign_message(request, keypair, bytes(reversed(cid)))
+            assert (await answer_to(encode(elsewhere))) == invalid
+            status, text = await answer_to(encode(sign_message(request, keypair, cid)))
             assert (status, "not registered" in text) == (401, True)
 
     run(scenario())
@@ -178,10 +184,25 @@ def test_malformed_frames_get_status_codes_and_the_connection_survives(
 
 def test_failed_handshake_closes_the_connection(single_node: Cluster) -> None:
     async def scenario() -> None:
+        cid = single_node.constellation_id()
         ws_url = single_node.alpha.url.replace("http", "ws") + "/ws/"
         async with connect(ws_url) as ws:
             await ws.recv()
-            await ws.send(encode(sign_message(HandshakeResponse(1, bytes(32)), KeyPair.random())))
+            wrong = HandshakeResponse(1, bytes(32))
+            await ws.send(encode(sign_message(wrong, KeyPair.random(), cid)))
+            answer = decode(MessageEnvelope, await ws.recv()).message
+            assert answer.status == StatusCode.UNAUTHORIZED
+            await asyncio.wait_for(ws.wait_closed(), 10)
+            assert ws.close_code == 4401
+        # The right challenge, signed for another constellation, fails the same way.
+        async with connect(ws_url) as ws:
+            frame = await ws.recv()
+            request = decode(MessageEnvelope, frame)
+            assert request.signature.signer == single_node.alpha.keypair.public_key
+            assert signature_valid(frame, request, cid)  # the node signs for its constellation
+            challenge = request.message.handshake_data
+            elsewhere = HandshakeResponse(1, challenge)
+            await ws.send(encode(sign_message(elsewhere, KeyPair.random(), bytes(32))))
             answer = decode(MessageEnvelope, await ws.recv()).message
             assert answer.status == StatusCode.UNAUTHORIZED
             await asyncio.wait_for(ws.wait_closed(), 10)

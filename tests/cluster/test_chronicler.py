@@ -48,9 +48,12 @@ FEEDS = [
 class Chronicler:
     """One raw connection to `/ws/chronicler/`; remembers the newest data of every feed."""
 
-    def __init__(self, websocket: ClientConnection, challenge: bytes) -> None:
+    def __init__(
+        self, websocket: ClientConnection, challenge: bytes, constellation_id: bytes
+    ) -> None:
         self.websocket = websocket
         self.challenge = challenge
+        self.constellation_id = constellation_id
         self.data: dict[str, Any] = {}
         self.trades: list[dict[str, Any]] = []
 
@@ -60,11 +63,14 @@ class Chronicler:
         websocket = await connect(url, open_timeout=TIMEOUT_S, max_size=2**22)
         request = decode(MessageEnvelope, await asyncio.wait_for(websocket.recv(), TIMEOUT_S))
         assert isinstance(request.message, HandshakeRequest)
-        return cls(websocket, request.message.handshake_data)
+        cid = await asyncio.to_thread(cluster.constellation_id)
+        return cls(websocket, request.message.handshake_data, cid)
 
     async def handshake(self, keypair: KeyPair) -> None:
         await self.websocket.send(
-            encode(sign_message(HandshakeResponse(1, self.challenge), keypair))
+            encode(
+                sign_message(HandshakeResponse(1, self.challenge), keypair, self.constellation_id)
+            )
         )
         assert isinstance(await self.receive_message(), ClientConnectionSuccess)
 
@@ -77,7 +83,7 @@ class Chronicler:
         self, keypair: KeyPair, cursor: int, order: QueryOrder, limit: int
     ) -> QuantumInfoResponse:
         request = QuantumInfoRequest(2, keypair.public_key, cursor, order, limit)
-        await self.websocket.send(encode(sign_message(request, keypair)))
+        await self.websocket.send(encode(sign_message(request, keypair, self.constellation_id)))
         answer = await self.receive_message()
         assert isinstance(answer, QuantumInfoResponse), answer
         return answer

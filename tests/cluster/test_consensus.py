@@ -171,8 +171,9 @@ def test_three_of_five_and_a_tampering_auditor(tmp_path_factory: pytest.TempPath
 EVIDENCE_CHECK = (
     "from quanta.admin import evidence_item; from quanta.core.evidence import evidence_holds; "
     "from quanta.core.keys import encode_public_key; from quanta.models import EvidenceRecord; "
-    "records = list(EvidenceRecord.objects.all()); "
-    "print(all(evidence_holds(evidence_item(r)) for r in records), "
+    "from quanta.selectors import constellation_id; "
+    "records = list(EvidenceRecord.objects.all()); cid = constellation_id(); "
+    "print(all(evidence_holds(evidence_item(r), cid) for r in records), "
     "*sorted({encode_public_key(bytes(r.signer)) for r in records}))"
 )
 

@@ -107,7 +107,8 @@ def test_an_update_whose_new_auditors_are_not_there_is_refused_and_nothing_stall
     settings = dataclasses.replace(current, version=current.version + 1, auditors=auditors)
     update = ConstellationUpdate(int(time.time()), settings)
     signers = [five.nodes[1].keypair, five.nodes[2].keypair]
-    envelope = encode(update_envelope(update, [update_sign(update, k) for k in signers]))
+    cid = five.constellation_id()
+    envelope = encode(update_envelope(update, [update_sign(update, k, cid) for k in signers]))
     body = json.dumps({"envelope": base64.b64encode(envelope).decode()})
     answer = http_post_json(f"{five.alpha.url}/api/constellation/update", body)
     assert answer["status"] == 450, answer
@@ -133,7 +134,9 @@ def test_replacing_two_of_three_auditors_finalizes_and_the_new_set_carries_on(
 
         update = rotation(five)
         signers = [five.nodes[1].keypair, five.nodes[2].keypair]
-        envelope = encode(update_envelope(update, [update_sign(update, k) for k in signers]))
+        cid = await asyncio.to_thread(five.constellation_id)
+        signatures = [update_sign(update, k, cid) for k in signers]
+        envelope = encode(update_envelope(update, signatures))
         body = json.dumps({"envelope": base64.b64encode(envelope).decode()})
         url = f"{five.alpha.url}/api/constellation/update"
         answer = await asyncio.to_thread(http_post_json, url, body)

@@ -23,12 +23,8 @@ from collections.abc import Iterator
 import pytest
 
 from quanta.core.settings_json import settings_from_json
-from quanta.core.settings_update import (
-    signature_from_text,
-    update_bytes,
-    update_envelope,
-    update_sign,
-)
+from quanta.core.settings_update import signature_from_text, update_envelope, update_sign
+from quanta.core.signatures import update_bytes
 from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import AssetSettings, ConstellationUpdate, Signature
 from tests.cluster.conftest import cluster_start
@@ -91,6 +87,10 @@ def test_update_signed_by_a_majority_takes_effect_on_every_node(three: Cluster) 
 
     refused = post_update(three, update, signatures[:1])
     assert refused["status"] == 401, refused
+    # A majority of the right keys, but signed for another constellation, counts for nothing.
+    keys = [node.keypair for node in three.nodes]
+    elsewhere = post_update(three, update, [update_sign(update, k, bytes(32)) for k in keys])
+    assert elsewhere["status"] == 401, elsewhere
     assert three.info()["settings_version"] == 1
 
     answer = post_update(three, update, signatures)
@@ -110,7 +110,8 @@ def test_alpha_restarts_with_the_updated_settings(three: Cluster) -> None:
     update = next_update(three, "GBP")
     version = update.settings.version
     keys = [node.keypair for node in three.nodes[:2]]
-    answer = post_update(three, update, [update_sign(update, key) for key in keys])
+    cid = three.constellation_id()
+    answer = post_update(three, update, [update_sign(update, key, cid) for key in keys])
     assert answer["status"] == 200, answer
     # Killed at once: the new settings may be recorded above the last snapshot.
     three.kill_process(three.alpha, "engine")

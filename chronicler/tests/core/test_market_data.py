@@ -25,6 +25,7 @@ from chronicler.core.market_data import (
 from exchange.core.orderbook import Side
 from quanta.core.engine import Engine, Executed
 from quanta.core.keys import KeyPair
+from quanta.core.signatures import constellation_id_of
 from quanta.core.testing import (
     default_settings,
     deposit_quantum,
@@ -46,7 +47,9 @@ class Exchange:
         self.engine = Engine()
         self.clock = itertools.count(1_700_000_000_000, 1_000)
         self.nonces = itertools.count(1)
-        self.run(settings_quantum(default_settings(auditors), auditors[:2]))
+        settings = default_settings(auditors)
+        self.constellation_id = constellation_id_of(settings)
+        self.run(settings_quantum(settings, auditors[:2]))
         self.maker, self.taker = keypair(1), keypair(2)
         cursor = itertools.count(1)
         for who in (self.maker, self.taker):
@@ -61,7 +64,7 @@ class Exchange:
             1, who.public_key, next(self.nonces), "XLM", side, amount, price,
             TimeInForce.GOOD_TILL_EXPIRE,
         )  # fmt: skip
-        executed = self.run(request_quantum(request, who))
+        executed = self.run(request_quantum(request, who, self.constellation_id))
         assert not isinstance(executed, Exception)
         return executed
 

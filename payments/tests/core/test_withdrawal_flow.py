@@ -17,6 +17,7 @@ from quanta.core.alpha import AlphaNode
 from quanta.core.auditor import AuditorNode
 from quanta.core.engine import Engine
 from quanta.core.pending import PendingUpdates
+from quanta.core.signatures import constellation_id_of
 from quanta.core.status import BadRequest
 from quanta.core.testing import (
     PROVIDER_ID,
@@ -36,6 +37,8 @@ from quanta.core.xdr.schema import (
 )
 
 NODES = [keypair(210), keypair(211), keypair(212)]
+GENESIS = default_settings(NODES)
+CONSTELLATION_ID = constellation_id_of(GENESIS)
 CLIENT = keypair(7)
 PAYEE = keypair(8).public_key_strkey
 UNIT = 10_000_000
@@ -74,7 +77,7 @@ class _Builder:
 
 def _nodes(builder: _Builder | None = None) -> tuple[AlphaNode, AuditorNode]:
     alpha = AlphaNode(NODES[0], Engine(), PendingUpdates(), transactions=builder or _Builder())
-    alpha.initialize(settings_quantum(default_settings(NODES), NODES).update, 1_000)
+    alpha.initialize(settings_quantum(GENESIS, NODES).update, 1_000)
     alpha.notify(deposit_quantum(1, [(CLIENT, "USD", 10 * UNIT)]), 1_001)
     auditor = AuditorNode(
         NODES[1],
@@ -92,7 +95,7 @@ def _withdraw(alpha: AlphaNode) -> SignedQuantum:
     apex, timestamp = alpha.engine.next_stamp(2_000)
     assert alpha.transactions is not None
     data = alpha.transactions.build(apex, timestamp, request)
-    alpha.submit(sign_message(request, CLIENT), 2_000, ("hub", 1))
+    alpha.submit(sign_message(request, CLIENT, CONSTELLATION_ID), 2_000, ("hub", 1))
     (signed,) = alpha.take_outgoing()
     assert isinstance(signed.quantum.body, WithdrawalQuantum)
     assert alpha.engine.state.withdrawals[apex].transaction == data
@@ -134,11 +137,11 @@ def test_an_auditor_refuses_a_transaction_that_does_not_pay_the_request() -> Non
 
 def test_a_withdrawal_without_a_transaction_is_refused() -> None:
     alpha = AlphaNode(NODES[0], Engine(), PendingUpdates())
-    alpha.initialize(settings_quantum(default_settings(NODES), NODES).update, 1_000)
+    alpha.initialize(settings_quantum(GENESIS, NODES).update, 1_000)
     alpha.notify(deposit_quantum(1, [(CLIENT, "USD", 10 * UNIT)]), 1_001)
     alpha.take_outgoing()
     request = WithdrawalRequest(6, CLIENT.public_key, 1, PROVIDER_ID, "USD", UNIT, PAYEE, 0)
-    alpha.submit(sign_message(request, CLIENT), 2_000, ("hub", 1))
+    alpha.submit(sign_message(request, CLIENT, CONSTELLATION_ID), 2_000, ("hub", 1))
     assert alpha.take_outgoing() == []
     with pytest.raises(KeyError):
         alpha.engine.state.withdrawals[alpha.engine.state.apex + 1]

@@ -29,6 +29,7 @@ from quanta.core.engine import Engine
 from quanta.core.envelopes import envelope_bytes, server_frame
 from quanta.core.keys import KeyPair
 from quanta.core.pending import PendingUpdates
+from quanta.core.signatures import constellation_id_of
 from quanta.core.status import StatusCode
 from quanta.core.testing import default_settings, keypair, settings_quantum, sign_message
 from quanta.core.xdr.codec import decode, encode
@@ -51,6 +52,10 @@ pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "ledg
 ALPHA, AUDITOR = keypair(230), keypair(231)
 ALICE, BOB = keypair(232), keypair(233)
 UNIT = 10_000_000
+ALONE_ID = constellation_id_of(default_settings([ALPHA]))
+"""The id of the one-node constellation `funded` initializes."""
+PAIR_ID = constellation_id_of(default_settings([ALPHA, AUDITOR]))
+"""The id of the constellation of alpha and its auditor."""
 
 
 @pytest.fixture
@@ -99,9 +104,10 @@ async def account_results(layer: Any, hub: str, keys: set[bytes]) -> dict[bytes,
 
 
 def payment(who: KeyPair, nonce: int, amount: int, message_id: int) -> bytes:
-    """Returns a payment of `amount` USD to bob, signed as the gateway passes it on."""
+    """Returns a payment of `amount` USD to bob, signed as the gateway passes it on (for the
+    one-node constellation of `funded`)."""
     request = PaymentRequest(message_id, who.public_key, nonce, "USD", amount, BOB.public_key)
-    return encode(sign_message(request, who))
+    return encode(sign_message(request, who, ALONE_ID))
 
 
 def recorded_apexes() -> list[int]:
@@ -190,7 +196,7 @@ async def test_a_quantum_becomes_final_with_the_auditor_s_signature(
         streamed = await receive(layer, herald, of_type("herald.quanta"))
         batch = decode(MESSAGE, streamed["batch"])
         assert isinstance(batch, QuantaBatch)
-        outcome = auditor.handle_frame(server_frame(streamed["batch"], ALPHA))
+        outcome = auditor.handle_frame(server_frame(streamed["batch"], ALPHA, PAIR_ID))
         apexes = [q.quantum.apex for q in batch.quanta]
         assert [r.apex for r in outcome.results] == apexes
         return apexes, ResultsBatch(0, tuple(outcome.results))
@@ -199,7 +205,7 @@ async def test_a_quantum_becomes_final_with_the_auditor_s_signature(
     assert apexes == [1]
     await alpha.send(
         events.quanta_signatures(
-            AUDITOR.public_key, envelope_bytes(encode(signed, MESSAGE), AUDITOR)
+            AUDITOR.public_key, envelope_bytes(encode(signed, MESSAGE), AUDITOR, PAIR_ID)
         )
     )
     await database_sync_to_async(fund)(ALICE)
@@ -211,7 +217,7 @@ async def test_a_quantum_becomes_final_with_the_auditor_s_signature(
     assert 2 not in await database_sync_to_async(recorded_apexes)()
     await alpha.send(
         events.quanta_signatures(
-            AUDITOR.public_key, envelope_bytes(encode(signed, MESSAGE), AUDITOR)
+            AUDITOR.public_key, envelope_bytes(encode(signed, MESSAGE), AUDITOR, PAIR_ID)
         )
     )
     (result,) = (await account_results(layer, hub, {ALICE.public_key})).values()

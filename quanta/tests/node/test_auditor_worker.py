@@ -10,10 +10,11 @@ nothing for that batch, publishes its state, and persists nothing of it. Request
 alpha are refused with a status.
 Method: a pure `AlphaNode` executes genesis settings and a deposit the local ledger's faucet
 really made (its notification read from the ledger by alpha's provider); its streamed batch is
-framed as alpha's herald endpoint frames it (`server_frame` with alpha's key). `RunningWorker`
-runs a real `AuditorWorker` on Channels' in-memory layer with the real test databases; the
-test plays the herald link (the reply channel). Handlers run one message at a time, so a later
-message's answer on the same reply channel proves nothing came before it.
+framed as alpha's herald endpoint frames it (`server_frame` with alpha's key, for the
+constellation; a frame alpha signed for another constellation is one not signed by alpha).
+`RunningWorker` runs a real `AuditorWorker` on Channels' in-memory layer with the real test
+databases; the test plays the herald link (the reply channel). Handlers run one message at a
+time, so a later message's answer on the same reply channel proves nothing came before it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from quanta.core.envelopes import server_frame
 from quanta.core.hashing import sha256
 from quanta.core.keys import KeyPair, verify_signature
 from quanta.core.pending import PendingUpdates
+from quanta.core.signatures import constellation_id_of
 from quanta.core.status import StatusCode
 from quanta.core.testing import (
     default_settings,
@@ -69,6 +71,7 @@ ALPHA, AUDITOR = keypair(240), keypair(241)
 ALICE = keypair(242)
 NODES = [ALPHA, AUDITOR]
 UNIT = 10_000_000
+CONSTELLATION_ID = constellation_id_of(default_settings(NODES))
 
 
 class Alpha:
@@ -89,12 +92,17 @@ class Alpha:
     def take(self) -> list[SignedQuantum]:
         return self.node.take_outgoing()
 
-    def frame(self, quanta: list[SignedQuantum], signer: KeyPair = ALPHA) -> bytes:
+    def frame(
+        self,
+        quanta: list[SignedQuantum],
+        signer: KeyPair = ALPHA,
+        constellation_id: bytes = CONSTELLATION_ID,
+    ) -> bytes:
         """Returns the herald frame of a `herald.quanta` event's batch."""
         batch = events.herald_quanta(
             encode(QuantaBatch(0, tuple(quanta), self.node.engine.state.apex), MESSAGE)
         )
-        return server_frame(batch["batch"], signer)
+        return server_frame(batch["batch"], signer, constellation_id)
 
     def payload_hash(self, apex: int) -> bytes:
         return self.node.unfinalized[apex].executed.payload_hash
@@ -159,6 +167,13 @@ def not_signed_by_alpha(alpha: Alpha) -> bytes:
     return alpha.frame(alpha.take(), signer=AUDITOR)
 
 
+def signed_for_another_constellation(alpha: Alpha) -> bytes:
+    # Alpha's key, but bound to another constellation (one whose genesis has a third node).
+    alpha.deposit_from_ledger()
+    other = constellation_id_of(default_settings([*NODES, ALICE]))
+    return alpha.frame(alpha.take(), constellation_id=other)
+
+
 def deposit_the_vault_contradicts(alpha: Alpha) -> bytes:
     # A notification of alpha's own making at a cursor the vault has reached: it shows
     # another payment there.
@@ -174,6 +189,7 @@ def deposit_the_vault_contradicts(alpha: Alpha) -> bytes:
     [
         (wrong_effects_proof, "quantum 2: effects proof differs from alpha's"),
         (not_signed_by_alpha, "not signed by alpha"),
+        (signed_for_another_constellation, "not signed by alpha"),
         (deposit_the_vault_contradicts, "quantum 2 rejected here: local-vault: the notification"),
     ],
 )
@@ -233,8 +249,14 @@ async def test_a_deposit_the_vault_does_not_show_yet_is_signed_once_it_does(
     assert published.state == "Chasing" and "cannot confirm yet" in published.reason, published
 
     await database_sync_to_async(faucet_deposit)(source, "VAULT", "USD", amount)
-    answer = await receive(layer, reply, of_type("herald.results"))
-    signed = decode(MESSAGE, answer["message"])
+    # A check that ran before the ledger showed the payment reported Chasing again (every
+    # check that signs nothing reports the state); the signatures follow those reports.
+    while True:
+        answer = await receive(layer, reply, of_type("herald.results"))
+        signed = decode(MESSAGE, answer["message"])
+        if not isinstance(signed, StateUpdate):
+            break
+        assert signed.state == NodeState.CHASING and "cannot confirm yet" in signed.reason
     assert isinstance(signed, ResultsBatch) and [r.apex for r in signed.results] == [2]
     await auditor.stop()
     assert await database_sync_to_async(recorded_apexes)() == [1, 2]
@@ -244,7 +266,11 @@ async def test_requests_meant_for_alpha_are_refused(auditor: RunningWorker, laye
     hub = await layer.new_channel()
     await layer.group_add(GATEWAYS_GROUP, hub)
     request = PaymentRequest(9, ALICE.public_key, 1, "USD", UNIT, AUDITOR.public_key)
-    await auditor.send(events.quanta_requests(hub, 5, [(2, encode(sign_message(request, ALICE)))]))
+    await auditor.send(
+        events.quanta_requests(
+            hub, 5, [(2, encode(sign_message(request, ALICE, CONSTELLATION_ID)))]
+        )
+    )
     answer = await receive(layer, hub, of_type("hub.replies"))
     ((number, data),) = answer["replies"]
     refusal = decode(MESSAGE, data)
