@@ -155,10 +155,8 @@ def people_on_b(b: Cluster, people: tuple[KeyPair, KeyPair]) -> tuple[KeyPair, K
 
 
 def pin(cluster: Cluster) -> str:
-    """Returns the constellation id a user of `cluster` pins (hex)."""
-    value = cluster.info().get("constellation_id")
-    assert isinstance(value, str) and len(value) == 64, value
-    return value
+    """Returns the constellation id a user of `cluster` pins (hex), as its alpha serves it."""
+    return cluster.constellation_id().hex()
 
 
 # --- the proxy --------------------------------------------------------------------------
