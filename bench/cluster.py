@@ -51,7 +51,9 @@ from bench.engine import (  # noqa: E402
     run_engine,
 )
 from constellation_client import ConstellationClient  # noqa: E402
+from constellation_client.chain import genesis_id  # noqa: E402
 from constellation_client.result import RequestResult  # noqa: E402
+from constellation_client.wire import node_urls  # noqa: E402
 from exchange.core.matching import TimeInForce  # noqa: E402
 from exchange.core.orderbook import Side  # noqa: E402
 from quanta import gc_policy  # noqa: E402
@@ -243,8 +245,12 @@ async def funded_traders(
 ) -> list[Trader]:
     """Connects `count` clients and registers each with a deposit of USD and XLM."""
     keys = [KeyPair.random() for _ in range(count)]
+    # The benchmark started this cluster itself: pinning what its genesis hashes to is sound.
+    pin = genesis_id(node_urls(cluster.alpha.url)[1], 10)
     clients = [
-        await ConstellationClient.connect(cluster.alpha.url, k, verify_one_in=verify_one_in)
+        await ConstellationClient.connect(
+            cluster.alpha.url, k, constellation_id=pin, verify_one_in=verify_one_in
+        )
         for k in keys
     ]
     for asset in ("USD", "XLM"):

@@ -5,8 +5,19 @@ text converted exactly to 10^-7 units; the secret may come from `CONSTELLATION_S
 Quantum commands wait for finality (`--no-wait` to skip) and print "acknowledged" and then
 "finalized (k of n signatures verified)"; `--json` prints one JSON object instead.
 
+Trust: the CLI verifies everything against a pinned constellation id (64 hex characters, the
+hash of the genesis settings, obtained out of band): `--constellation HEX`, else the
+`CONSTELLATION_ID` environment variable, else `constellation_id = "HEX"` in the config file
+(`--config PATH`, `CONSTELLATION_CONFIG`, default ~/.config/constellation/client.toml).
+Without a pin, node commands refuse to run unless `--trust-on-first-use` is given, which pins
+what the node's genesis hashes to and prints it. Balances are alpha's word only
+("alpha-attested"): they lie outside every majority-signed proof.
+
 Exit codes: 0 done (final, or acknowledged with --no-wait), 1 rejected by the node, 2 usage
-error, 3 accepted but not final in time, 4 transport or protocol failure.
+error (no pin included), 3 accepted but not final in time, 4 transport or protocol failure
+(a settings chain that does not verify from the pin included), 5 outcome unknown: no verified
+answer arrived, so the request may or may not have been executed (check `balance` or
+`history` before retrying).
 """
 
 from __future__ import annotations
@@ -18,18 +29,27 @@ import enum
 import json
 import os
 import sys
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from constellation_client.amounts import AmountError, format_amount, parse_amount, parse_price
+from constellation_client.chain import fetch_verified_head, genesis_id
 from constellation_client.client import ConstellationClient
+from constellation_client.digests import ConstellationIdError, parse_constellation_id
 from constellation_client.result import FINALITY_TIMEOUT_S, RequestResult
 from constellation_client.verify import verify_history_item
-from constellation_client.wire import ConstellationClientError, fetch_info, node_urls
+from constellation_client.wire import (
+    Constellation,
+    ConstellationClientError,
+    UnverifiedOutcomeError,
+    fetch_info,
+    node_urls,
+)
 from exchange.core.matching import TimeInForce
 from exchange.core.orderbook import Side
-from quanta.core.keys import InvalidKey, KeyPair
+from quanta.core.keys import InvalidKey, KeyPair, encode_public_key
 from quanta.core.xdr.schema import AccountDataInfo, QuantumInfoResponse, QueryOrder
 
 EXIT_OK = 0
@@ -37,9 +57,19 @@ EXIT_REJECTED = 1
 EXIT_USAGE = 2
 EXIT_NOT_FINAL = 3
 EXIT_FAILURE = 4
+EXIT_UNVERIFIED = 5
 DEFAULT_NODE = "http://127.0.0.1:8000"
 SECRET_ENV = "CONSTELLATION_SECRET"  # noqa: S105 (the variable's name, not a secret)
 NODE_ENV = "CONSTELLATION_NODE"
+ID_ENV = "CONSTELLATION_ID"
+CONFIG_ENV = "CONSTELLATION_CONFIG"
+DEFAULT_CONFIG = Path("~/.config/constellation/client.toml")
+NO_PIN_TEXT = (
+    "no constellation id pinned, so nothing the node says can be trusted: pass "
+    f'--constellation HEX, set {ID_ENV}, or put constellation_id = "HEX" in '
+    f"{DEFAULT_CONFIG} (or --config PATH); get the id out of band from the constellation's "
+    "operators (or use --trust-on-first-use to pin what this node claims)"
+)
 
 
 # --- arguments ---------------------------------------------------------------------------
@@ -93,6 +123,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--secret-file",
         default=os.environ.get(f"{SECRET_ENV}_FILE"),
         help=f"a file holding the S... secret (or {SECRET_ENV}_FILE): not shown by ps",
+    )
+    parser.add_argument(
+        "--constellation",
+        metavar="HEX",
+        help=f"pinned constellation id (64 hex characters; else {ID_ENV}, else the config file)",
+    )
+    parser.add_argument(
+        "--config",
+        default=os.environ.get(CONFIG_ENV),
+        help=f'TOML file with constellation_id = "HEX" (or {CONFIG_ENV}; default {DEFAULT_CONFIG})',
+    )
+    parser.add_argument(
+        "--trust-on-first-use",
+        action="store_true",
+        help="without a pin, trust the constellation this node's genesis names (printed)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--no-wait", action="store_true", help="do not wait for finality")
@@ -151,8 +196,11 @@ def _result_json(result: RequestResult) -> dict[str, Any]:
         "description": result.description,
         "apex": result.apex,
         "quantum_hash": result.quantum_hash.hex(),
+        "nonce": result.nonce,
         "acknowledged": result.acknowledged,
         "finalized": result.finalized,
+        "attested_by": result.attested_by,
+        "account_data_attested_by": result.account_data_attested_by,
         "signatures_verified": result.signatures_verified,
         "auditor_count": result.auditor_count,
         "effects": jsonable(result.effects),
@@ -162,7 +210,7 @@ def _result_json(result: RequestResult) -> dict[str, Any]:
 
 def _account_lines(data: AccountDataInfo) -> list[str]:
     """Returns human lines describing balances and open orders."""
-    lines = [f"account {data.account_id}, nonce {data.nonce}"]
+    lines = [f"account {data.account_id}, nonce {data.nonce} (alpha-attested)"]
     for balance in data.balances:
         amount, locked = format_amount(balance.amount), format_amount(balance.liabilities)
         lines.append(f"  {balance.asset}: {amount} (locked {locked})")
@@ -180,10 +228,11 @@ def _report(result: RequestResult, as_json: bool, waited: bool) -> int:
     """Prints a quantum result and returns the exit code."""
     lines: list[str]
     if not result.ok:
-        lines = [f"rejected: {int(result.status)} {result.status.name} {result.description}"]
+        status = f"{int(result.status)} {result.status.name} {result.description}"
+        lines = [f"rejected by alpha (alpha-signed): {status}"]
         _emit(as_json, _result_json(result), lines)
         return EXIT_REJECTED
-    lines = [f"acknowledged (apex {result.apex})" if result.acknowledged else "unverified"]
+    lines = [f"acknowledged (apex {result.apex}, nonce {result.nonce} proven applied)"]
     if result.account_data is not None:
         lines += _account_lines(result.account_data)
     if waited:
@@ -194,12 +243,9 @@ def _report(result: RequestResult, as_json: bool, waited: bool) -> int:
 
 def _history_report(page: QuantumInfoResponse, client: ConstellationClient, as_json: bool) -> int:
     """Prints a history page with the signatures verified for each quantum."""
-    constellation = client.constellation
     items, lines = [], []
     for item in page.items:
-        final, count = verify_history_item(
-            item, constellation.auditor_keys, constellation.alpha_index
-        )
+        final, count = verify_history_item(item, client.constellation)
         kinds = ", ".join(type(effect).__name__ for effect in item.effects.effects)
         lines.append(
             f"apex {item.apex} at {item.timestamp}: {kinds} "
@@ -223,12 +269,94 @@ def _keygen(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _config_pin(path_text: str | None) -> tuple[str, str] | None:
+    """Returns (the config file's constellation_id, where it came from), or None if the file
+    (the default one, when none is named) does not exist or names none."""
+    path = Path(path_text or DEFAULT_CONFIG).expanduser()
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        if path_text:
+            raise ConstellationClientError(f"config file {path} not found") from None
+        return None
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConstellationClientError(f"cannot read config file {path}: {error}") from None
+    value = data.get("constellation_id")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConstellationClientError(f"{path}: constellation_id must be a hex string")
+    return value, str(path)
+
+
+def pinned_id(args: argparse.Namespace) -> bytes | None:
+    """Returns the pinned constellation id: --constellation, else CONSTELLATION_ID, else the
+    config file; None if none is given. A malformed pin is an error naming its source."""
+    found: tuple[str, str] | None = None
+    if args.constellation:
+        found = args.constellation, "--constellation"
+    elif os.environ.get(ID_ENV):
+        found = os.environ[ID_ENV], ID_ENV
+    else:
+        found = _config_pin(args.config)
+    if found is None:
+        return None
+    value, source = found
+    try:
+        return parse_constellation_id(value)
+    except ConstellationIdError as error:
+        raise ConstellationClientError(f"invalid constellation id in {source}: {error}") from None
+
+
+def _pin_or_trust(args: argparse.Namespace) -> bytes | None:
+    """Returns the pin, or with --trust-on-first-use the id of the node's genesis (said
+    loudly on stderr), or None."""
+    pin = pinned_id(args)
+    if pin is not None or not args.trust_on_first_use:
+        return pin
+    pin = genesis_id(node_urls(args.node)[1], args.timeout)
+    print(
+        f"trust on first use: pinned constellation {pin.hex()} as the node claims it; "
+        f"verify it out of band, then pin it ({ID_ENV} or the config file)",
+        file=sys.stderr,
+    )
+    return pin
+
+
+def _verified_lines(head: Constellation) -> list[str]:
+    """Returns the human lines of a verified settings head."""
+    lines = [
+        f"constellation {head.constellation_id.hex()} (pinned; settings chain verified "
+        f"to version {head.version})",
+        f"alpha {encode_public_key(head.alpha_key)} (verified)",
+    ]
+    lines += [f"auditor {encode_public_key(key)} (verified)" for key in head.auditor_keys]
+    return lines
+
+
 def _info(args: argparse.Namespace) -> int:
-    """Prints the node's public info."""
-    info = fetch_info(node_urls(args.node)[1], args.timeout)
-    auditors = info.get("auditors") or []
-    lines = [f"state {info.get('state')}, apex {info.get('apex')}", f"alpha {info.get('alpha')}"]
-    lines += [f"auditor {a.get('public_key')} {a.get('address')}" for a in auditors]
+    """Prints the node's public info; with a pin, the keys of the verified settings chain
+    (and refuses a node of another constellation), else the node's claims, marked so."""
+    info_url = node_urls(args.node)[1]
+    info = fetch_info(info_url, args.timeout)
+    pin = _pin_or_trust(args)
+    lines = [f"state {info.get('state')}, apex {info.get('apex')}"]
+    if pin is None:
+        lines.append(
+            f"constellation {info.get('constellation_id')} (claimed by the node, unverified)"
+        )
+        lines.append(f"alpha {info.get('alpha')} (claimed by the node, unverified)")
+        auditors = info.get("auditors") or []
+        lines += [
+            f"auditor {a.get('public_key')} {a.get('address')} (unverified)" for a in auditors
+        ]
+        lines.append(f"not verified: {NO_PIN_TEXT}")
+    else:
+        head = fetch_verified_head(info_url, pin, args.timeout)
+        lines += _verified_lines(head)
+        info = {**info, "pinned_constellation_id": pin.hex(), "verified_version": head.version}
+        info["verified_auditors"] = [encode_public_key(key) for key in head.auditor_keys]
+        info["verified_alpha"] = encode_public_key(head.alpha_key)
     lines.append(f"quote asset {info.get('quote_asset')}")
     lines += [f"asset {a.get('code')}" for a in info.get("assets") or []]
     _emit(args.json, info, lines)
@@ -252,10 +380,10 @@ async def _request(client: ConstellationClient, args: argparse.Namespace) -> Req
     return await client.withdraw(args.provider, args.asset, args.amount, args.destination, args.fee)
 
 
-async def _run_on_node(args: argparse.Namespace) -> int:
+async def _run_on_node(args: argparse.Namespace, pin: bytes) -> int:
     """Connects, runs one node command and prints its outcome."""
     async with await ConstellationClient.connect(
-        args.node, args.secret, timeout_s=args.timeout
+        args.node, args.secret, constellation_id=pin, timeout_s=args.timeout
     ) as client:
         if args.command == "history":
             order = QueryOrder.DESC if args.desc else QueryOrder.ASC
@@ -300,7 +428,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(
                 f"a valid S... secret is required (--secret-file, {SECRET_ENV} or --secret)"
             )
-        return asyncio.run(_run_on_node(args))
+        pin = _pin_or_trust(args)
+        if pin is None:
+            parser.error(NO_PIN_TEXT)
+        return asyncio.run(_run_on_node(args, pin))
+    except UnverifiedOutcomeError as error:
+        print(f"outcome unknown: {error}", file=sys.stderr)
+        return EXIT_UNVERIFIED
     except ConstellationClientError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILURE

@@ -1,14 +1,19 @@
-"""`ConstellationClient`: an asyncio client of a node's gateway (`/ws/`, docs/protocol.md).
+"""`ConstellationClient`: an asyncio client of a node's gateway (`/ws/`, docs/client.md).
 
-Flow: learn the auditor keys (from `/api/constellation/info` unless given), open the WebSocket,
-answer the handshake with a signed `HandshakeResponse`, then send signed requests. One reader
-task opens every server frame (alpha's signature, or none for a quantum result, whose payload
-proof is verified instead) and dispatches it by `message_id`: the first answer to a request
-completes its future; later `QuantumResultMessage`s for the same request (more signatures)
-update the same `RequestResult`; `message_id` 0 is a notification (someone else's quantum
-touched this account) and goes to a queue.
+Flow: verify the settings chain the node publishes forward from the pinned constellation id
+(`constellation_client.chain`) and take alpha's and the auditors' keys from its head; open the
+WebSocket; accept the handshake only if alpha of the pinned constellation signed it, answer it
+with a signed `HandshakeResponse`; then send signed requests. Every signature the client makes
+or checks is bound to the pinned id (`constellation_client.digests`).
 
-Business rejections come back as a `RequestResult` with the node's status; only transport and
+One reader task opens every server frame and hands the message to the connection's `Inbox`
+(`constellation_client.inbox`), which decides what it answers, if anything: quantum results by
+their proof alone (the request's nonce applied in the account's own effects group), never by
+their unsigned `message_id` or `status`; replays are dropped and gaps reported. Frames the
+client cannot verify never decide a request: one without a verified answer ends in
+`UnverifiedOutcomeError`.
+
+Business rejections come back as a `RequestResult` with the node's status; transport and
 protocol failures raise `ConstellationClientError`.
 """
 
@@ -19,21 +24,25 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
+from constellation_client.binding import SequenceTracker
+from constellation_client.chain import fetch_verified_head
+from constellation_client.digests import ConstellationIdError, parse_constellation_id
+from constellation_client.inbox import Inbox
 from constellation_client.nonce import NonceSource
 from constellation_client.result import RequestResult
 from constellation_client.verify import SignatureSampler
 from constellation_client.wire import (
     Constellation,
     ConstellationClientError,
+    RefusedFrameError,
     decode_destination,
-    fetch_info,
     node_urls,
     open_frame,
     seal,
@@ -44,6 +53,7 @@ from quanta.core.keys import KeyPair
 from quanta.core.xdr.schema import (
     AccountDataRequest,
     ClientConnectionSuccess,
+    ClientRequest,
     HandshakeRequest,
     HandshakeResponse,
     Limits,
@@ -53,7 +63,6 @@ from quanta.core.xdr.schema import (
     PaymentRequest,
     QuantumInfoRequest,
     QuantumInfoResponse,
-    QuantumResultMessage,
     QueryOrder,
     ResultMessage,
     WithdrawalRequest,
@@ -63,8 +72,8 @@ from quanta.core.xdr.schema import (
 FRAME_BYTES_MAX = Limits.BATCH_BYTES_MAX
 logger = logging.getLogger(__name__)
 REQUEST_TIMEOUT_S = 30.0
-NOTIFICATIONS_MAX = 10_000
-"""Unread notifications kept; older ones are dropped (and counted) beyond it."""
+REFRESH_INTERVAL_S = 5.0
+"""At most one re-fetch of the settings chain per interval, however many frames ask for it."""
 
 
 class ConstellationClient:
@@ -75,31 +84,35 @@ class ConstellationClient:
         websocket: ClientConnection,
         keypair: KeyPair,
         constellation: Constellation,
-        info: Mapping[str, Any] | None = None,
         *,
         sampler: SignatureSampler | None = None,
+        info_url: str = "",
+        timeout_s: float = 10,
     ) -> None:
-        """Wraps an open WebSocket; prefer `ConstellationClient.connect`."""
+        """Wraps an open WebSocket; prefer `ConstellationClient.connect`. `constellation` is
+        what the client trusts (a verified chain head, or keys pinned out of band)."""
         self._websocket = websocket
         self._keypair = keypair
-        self.constellation = constellation
-        self.info = dict(info) if info is not None else None
-        self.account_id = 0
         self.request_timeout_s = REQUEST_TIMEOUT_S
         self.nonces = NonceSource()
-        # The node sends a finalized result to every connection of the account, carrying the
-        # requesting connection's message id; starting from the clock (microseconds) keeps
-        # two connections of one key from using the same ids.
+        # The node sends a result to every connection of the account, carrying the requesting
+        # connection's message id; starting from the clock (microseconds) keeps two
+        # connections of one key from using the same ids.
         self._message_ids = itertools.count(time.time_ns() // 1000)
-        self._pending: dict[int, asyncio.Future[Message | RequestResult]] = {}
-        self._unfinalized: dict[int, RequestResult] = {}
-        # Bounded: a client that never reads its notifications must not grow without end.
-        # Past the bound the oldest is dropped and counted (`notifications_dropped`).
-        self._notifications: asyncio.Queue[RequestResult] = asyncio.Queue(NOTIFICATIONS_MAX)
-        self.notifications_dropped = 0
-        self._reader: asyncio.Task[None] | None = None
-        self._failure: ConstellationClientError | None = None
         self._sampler = sampler or SignatureSampler()
+        self.inbox = Inbox(
+            constellation,
+            keypair.public_key,
+            nonces=self.nonces,
+            sampler=self._sampler,
+            want_refresh=self._want_refresh,
+        )
+        self._reader: asyncio.Task[None] | None = None
+        self._refresher: asyncio.Task[None] | None = None
+        self._refreshed_at = float("-inf")
+        self._failure: ConstellationClientError | None = None
+        self._info_url = info_url
+        self._timeout_s = timeout_s
 
     # --- connection ---------------------------------------------------------------------
 
@@ -109,15 +122,16 @@ class ConstellationClient:
         url: str,
         secret: str | KeyPair,
         *,
-        auditor_keys: Sequence[str | bytes] | None = None,
-        info: Mapping[str, Any] | None = None,
+        constellation_id: str | bytes,
+        constellation: Constellation | None = None,
         timeout_s: float = 10,
         verify_one_in: int = 1,
     ) -> ConstellationClient:
-        """Connects to the node at `url` (e.g. http://127.0.0.1:8000) and authenticates.
+        """Connects to the node at `url` (e.g. http://127.0.0.1:8000) of the constellation
+        pinned by `constellation_id` (32 bytes or 64 hex characters) and authenticates.
 
-        The auditor keys come from `auditor_keys` (alpha first), else from `info`, else from
-        the node's `/api/constellation/info`.
+        The trusted keys come from the node's settings chain, verified forward from the pin;
+        `constellation` gives them instead (keys pinned out of band, for the same id).
 
         `verify_one_in` = 1 (the default) verifies every node signature of every result.
         N > 1 is meant ONLY for load generators such as bench/cluster.py: each result's payload
@@ -125,21 +139,29 @@ class ConstellationClient:
         result in N (chosen at random) and otherwise only counted towards finality, so
         `acknowledged`, `finalized` and `signatures_verified` of the other results rest on
         signatures nobody checked. Never use it where the results matter."""
+        try:
+            pin = parse_constellation_id(constellation_id)
+        except ConstellationIdError as error:
+            raise ConstellationClientError(f"invalid pinned constellation id: {error}") from None
         sampler = SignatureSampler(verify_one_in)
         keypair = secret if isinstance(secret, KeyPair) else KeyPair.from_secret(secret)
         ws_url, info_url = node_urls(url)
-        if auditor_keys is None and info is None:
-            info = await asyncio.to_thread(fetch_info, info_url, timeout_s)
-        constellation = (
-            Constellation.from_keys(auditor_keys)
-            if auditor_keys is not None
-            else Constellation.from_info(info or {})
-        )
+        if constellation is None:
+            constellation = await asyncio.to_thread(fetch_verified_head, info_url, pin, timeout_s)
+        elif constellation.constellation_id != pin:
+            raise ConstellationClientError("the keys given belong to another constellation id")
         try:
             websocket = await connect(ws_url, open_timeout=timeout_s, max_size=FRAME_BYTES_MAX)
         except (OSError, WebSocketException, TimeoutError) as error:
             raise ConstellationClientError(f"cannot connect to {ws_url}: {error}") from None
-        client = cls(websocket, keypair, constellation, info, sampler=sampler)
+        client = cls(
+            websocket,
+            keypair,
+            constellation,
+            sampler=sampler,
+            info_url=info_url,
+            timeout_s=timeout_s,
+        )
         try:
             await asyncio.wait_for(client._handshake(), timeout_s)
         except BaseException:
@@ -148,14 +170,27 @@ class ConstellationClient:
         client._reader = asyncio.create_task(client._read_forever())
         return client
 
+    @property
+    def constellation_id(self) -> bytes:
+        """Returns the pinned constellation id every signature is bound to."""
+        return self.constellation.constellation_id
+
     async def _handshake(self) -> None:
-        """Signs back the node's challenge and records the account id it answers."""
-        challenge = await self._receive()
+        """Signs back the challenge of the pinned constellation's alpha and records the
+        account id it answers. A challenge alpha did not sign for this constellation is
+        refused: it may be relayed from another node to borrow this client's signature."""
+        try:
+            challenge = self._open(await self._receive_bytes())
+        except RefusedFrameError as refused:
+            raise ConstellationClientError(f"handshake refused: {refused}") from None
         if not isinstance(challenge, HandshakeRequest):
             raise ConstellationClientError(f"expected HandshakeRequest, got {challenge!r}")
         message_id = next(self._message_ids)
         await self._send(HandshakeResponse(message_id, challenge.handshake_data))
-        answer = await self._receive()
+        try:
+            answer = self._open(await self._receive_bytes())
+        except RefusedFrameError as refused:
+            raise ConstellationClientError(f"handshake answer refused: {refused}") from None
         if isinstance(answer, ResultMessage):
             raise ConstellationClientError(
                 f"handshake refused: {answer.description}",
@@ -177,13 +212,62 @@ class ConstellationClient:
         """Returns the client's key pair."""
         return self._keypair
 
+    @property
+    def constellation(self) -> Constellation:
+        """Returns what the client trusts: the verified settings head (or pinned keys)."""
+        return self.inbox.constellation
+
+    @property
+    def account_id(self) -> int:
+        """Returns the account id alpha named at the handshake (0: not registered then)."""
+        return self.inbox.account_id
+
+    @account_id.setter
+    def account_id(self, account_id: int) -> None:
+        self.inbox.account_id = account_id
+
+    @property
+    def sequences(self) -> SequenceTracker:
+        """Returns the tracker of the account's sequences on this connection."""
+        return self.inbox.sequences
+
+    @property
+    def gaps(self) -> int:
+        """Returns how many of the account's sequences never arrived on this connection."""
+        self.inbox.sequences.settle()
+        return self.inbox.sequences.gaps
+
+    @property
+    def frames_refused(self) -> int:
+        """Returns how many server frames were dropped because they did not verify."""
+        return self.inbox.frames_refused
+
+    @property
+    def notifications_dropped(self) -> int:
+        """Returns how many unread notifications were dropped beyond the bound."""
+        return self.inbox.notifications_dropped
+
+    @property
+    def on_gap(self) -> Callable[[int, int], None] | None:
+        """Returns the callback given (first, last) of each run of missing sequences."""
+        return self.inbox.on_gap
+
+    @on_gap.setter
+    def on_gap(self, callback: Callable[[int, int], None] | None) -> None:
+        self.inbox.on_gap = callback
+
+    async def next_notification(self, timeout_s: float | None = None) -> RequestResult | None:
+        """Returns the next notification, or None if none arrives within `timeout_s`."""
+        return await self.inbox.next_notification(timeout_s)
+
     async def close(self) -> None:
         """Closes the connection and wakes every waiter."""
         await self._websocket.close()
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+        for task in (self._reader, self._refresher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self._fail(ConstellationClientError("connection closed"))
 
     async def __aenter__(self) -> Self:
@@ -199,32 +283,78 @@ class ConstellationClient:
         """Closes the connection."""
         await self.close()
 
+    # --- settings -----------------------------------------------------------------------
+
+    async def refresh_settings(self) -> bool:
+        """Extends the verified settings chain from the current head (after a rotation);
+        returns whether the trusted keys changed. Raises ChainError if the node's chain
+        does not verify. Keys pinned out of band have no chain to extend."""
+        head = self.constellation
+        self._refreshed_at = asyncio.get_running_loop().time()
+        if head.settings is None or not self._info_url:
+            return False
+        new = await asyncio.to_thread(
+            fetch_verified_head, self._info_url, head.constellation_id, self._timeout_s, head
+        )
+        if new.version == head.version:
+            return False
+        logger.info("trusted settings move from version %d to %d", head.version, new.version)
+        self.inbox.recheck(new)
+        return True
+
+    def _want_refresh(self, why: str) -> None:
+        """Re-fetches the chain in the background, at most once per REFRESH_INTERVAL_S: a
+        frame that does not verify under the trusted keys may come from rotated ones."""
+        loop = asyncio.get_running_loop()
+        busy = self._refresher is not None and not self._refresher.done()
+        if busy or loop.time() - self._refreshed_at < REFRESH_INTERVAL_S:
+            return
+        logger.info("re-fetching the settings chain: %s", why)
+        self._refreshed_at = loop.time()
+        self._refresher = asyncio.create_task(self._refresh_logged())
+
+    async def _refresh_logged(self) -> None:
+        try:
+            await self.refresh_settings()
+        except ConstellationClientError as error:
+            logger.error("settings chain not extended: %s", error)
+
     # --- frames -------------------------------------------------------------------------
 
     async def _send(self, message: Message) -> None:
-        """Signs and sends one message."""
-        frame = seal(message, self._keypair)
+        """Signs and sends one message, bound to the pinned constellation."""
+        frame = seal(message, self._keypair, self.constellation_id)
         try:
             await self._websocket.send(frame)
         except WebSocketException as error:
             raise ConstellationClientError(f"send failed: {error}") from None
 
-    async def _receive(self) -> Message:
-        """Receives one frame and returns its message: signed by alpha, or a quantum result
-        (unsigned frame) whose proof the caller checks."""
+    async def _receive_bytes(self) -> bytes:
+        """Receives one binary frame."""
         try:
             data = await self._websocket.recv()
         except WebSocketException as error:
             raise ConstellationClientError(f"connection lost: {error}") from None
         if not isinstance(data, bytes):
             raise ConstellationClientError("the node sent a text frame")
-        return open_frame(data, self.constellation.alpha_key)
+        return data
+
+    def _open(self, data: bytes) -> Message:
+        """Returns the message of a frame signed by the trusted alpha for the pinned
+        constellation, or of a quantum result (unsigned frame) whose proof the caller checks."""
+        return open_frame(data, self.constellation.alpha_key, self.constellation_id)
 
     async def _read_forever(self) -> None:
         """Dispatches every incoming message until the connection fails or closes."""
         try:
             while True:
-                self._dispatch(await self._receive())
+                data = await self._receive_bytes()
+                try:
+                    message = self._open(data)
+                except RefusedFrameError as refused:
+                    self.inbox.refused(refused)
+                    continue
+                self.inbox.dispatch(message)
         except ConstellationClientError as error:
             self._fail(error)
         except Exception as error:  # A bug must not leave requests waiting forever.
@@ -234,97 +364,28 @@ class ConstellationClient:
     def _fail(self, error: ConstellationClientError) -> None:
         """Fails every request still waiting for an answer and wakes finality waiters."""
         self._failure = self._failure or error
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(self._failure)
-        self._pending.clear()
-        for result in self._unfinalized.values():
-            result.close()
-        self._unfinalized.clear()
-
-    def _dispatch(self, message: Message) -> None:
-        """Routes one message to its request, its result or the notification queue."""
-        message_id = int(getattr(message, "message_id", 0))
-        if isinstance(message, QuantumResultMessage) and message_id in self._unfinalized:
-            self._update(self._unfinalized[message_id], message)
-        elif message_id in self._pending:
-            self._answer(self._pending.pop(message_id), message)
-        elif message_id == 0:
-            self._notify(message)
-
-    def _answer(self, future: asyncio.Future[Message | RequestResult], message: Message) -> None:
-        """Completes a request's future; a quantum result becomes a tracked `RequestResult`.
-
-        The result is registered here, in the reader, so a finalization that arrives right
-        after the acknowledgement cannot slip past before the requester resumes."""
-        if future.done():
-            return
-        if not isinstance(message, QuantumResultMessage):
-            future.set_result(message)
-            return
-        result = RequestResult.executed(
-            message, self.constellation, verify_signatures=self._sampler.take()
-        )
-        if result.account_data is not None:
-            self.nonces.observe(int(result.account_data.nonce))
-        if result.ok and not result.finalized:
-            self._unfinalized[result.message_id] = result
-        future.set_result(result)
-
-    def _update(self, result: RequestResult, message: QuantumResultMessage) -> None:
-        """Feeds a later answer into its result; forgets the result once final."""
-        result.update(message, self.constellation, verify_signatures=self._sampler.take())
-        if result.finalized:
-            self._unfinalized.pop(result.message_id, None)
-
-    def _notify(self, message: Message) -> None:
-        """Queues a notification as a result (finality already checked)."""
-        if isinstance(message, QuantumResultMessage):
-            verify = self._sampler.take()
-            self._queue_notification(
-                RequestResult.executed(message, self.constellation, verify_signatures=verify)
-            )
-        elif isinstance(message, ResultMessage):
-            self._queue_notification(RequestResult.rejected(message))
-
-    def _queue_notification(self, result: RequestResult) -> None:
-        if self._notifications.full():
-            self._notifications.get_nowait()
-            self.notifications_dropped += 1
-            if self.notifications_dropped == 1:
-                logger.warning(
-                    "more than %d unread notifications: dropping the oldest", NOTIFICATIONS_MAX
-                )
-        self._notifications.put_nowait(result)
-
-    async def next_notification(self, timeout_s: float | None = None) -> RequestResult | None:
-        """Returns the next notification, or None if none arrives within `timeout_s`."""
-        try:
-            return await asyncio.wait_for(self._notifications.get(), timeout_s)
-        except TimeoutError:
-            return None
+        self.inbox.fail(self._failure)
 
     # --- requests -----------------------------------------------------------------------
 
-    async def _ask(self, message: Message) -> Message | RequestResult:
-        """Sends a request and returns the node's first answer to it."""
+    async def _ask(self, message: Message, nonce: int | None = None) -> Message | RequestResult:
+        """Sends a request and returns the first verified answer to it (for a quantum
+        request, with `nonce`: its alpha-signed rejection or the result proving the nonce)."""
         if self._failure is not None:
             raise self._failure
-        message_id = int(getattr(message, "message_id", 0))
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Message | RequestResult] = loop.create_future()
-        self._pending[message_id] = future
+        pending = self.inbox.expect(int(getattr(message, "message_id", 0)), nonce)
         try:
             await self._send(message)
-            return await asyncio.wait_for(future, self.request_timeout_s)
+            return await asyncio.wait_for(pending.future, self.request_timeout_s)
         except TimeoutError:
-            raise ConstellationClientError(f"no answer to request {message_id}") from None
+            why = f"no verified answer within {self.request_timeout_s:g} s"
+            raise self.inbox.unanswered(pending, why) from None
         finally:
-            self._pending.pop(message_id, None)
+            self.inbox.forget(pending)
 
-    async def _quantum(self, message: Message) -> RequestResult:
-        """Sends a quantum request and returns its result after the first answer."""
-        answer = await self._ask(message)
+    async def _quantum(self, message: ClientRequest) -> RequestResult:
+        """Sends a quantum request and returns its result after the first verified answer."""
+        answer = await self._ask(message, int(message.nonce))
         if isinstance(answer, ResultMessage):
             return RequestResult.rejected(answer)
         if not isinstance(answer, RequestResult):

@@ -5,6 +5,14 @@ majority of auditors signed it (finalized). The client's reader task feeds every
 the same request into the same `RequestResult`; `wait_final` wakes on each update and returns
 once the client itself verified a majority (SPEC.md, "Security": no majority within 5 s means
 the result is not final).
+
+What a result is worth is what vouches for it (`attested_by`): a verified majority of the
+trusted auditors ("majority": final), alpha's signature alone ("alpha": an acknowledgement, a
+rejection in an alpha-signed frame), or nothing. An executed result's status is Success
+because its proof shows the request's nonce applied (the client checks that before building
+it), whatever the unsigned `status` and `description` of the frame said. Balances and orders
+(`account_data`) lie outside every payload proof: they are alpha's word only, even on a final
+result (`account_data_attested_by`).
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field, replace
 
-from constellation_client.verify import check_result, check_signatures
+from constellation_client.verify import ResultCheck, check_result, check_signatures
 from constellation_client.wire import Constellation
 from quanta.core.status import StatusCode
 from quanta.core.xdr.schema import (
@@ -23,6 +31,8 @@ from quanta.core.xdr.schema import (
 )
 
 FINALITY_TIMEOUT_S = 5.0
+ATTESTED_BY_MAJORITY = "majority"
+ATTESTED_BY_ALPHA = "alpha"
 
 
 @dataclass(eq=False)
@@ -41,6 +51,8 @@ class RequestResult:
     signatures_verified: int = 0
     auditor_count: int = 0
     message: QuantumResultMessage | None = None
+    # The request's nonce, once a proof showed it applied (0: a notification or a rejection).
+    nonce: int = 0
     _changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     _closed: bool = field(default=False, repr=False)
 
@@ -49,9 +61,25 @@ class RequestResult:
         """Tells whether the node accepted the request."""
         return self.status == StatusCode.SUCCESS
 
+    @property
+    def attested_by(self) -> str:
+        """Returns who vouches for this outcome: "majority" (final, verified by the client),
+        "alpha" (alpha's signature alone) or "" (nobody: an unverified payload)."""
+        if self.finalized:
+            return ATTESTED_BY_MAJORITY
+        if self.acknowledged or not self.ok:
+            return ATTESTED_BY_ALPHA
+        return ""
+
+    @property
+    def account_data_attested_by(self) -> str:
+        """Returns who vouches for `account_data`: alpha only (it is outside the payload
+        proof, so a majority never signs it), or "" without account data."""
+        return ATTESTED_BY_ALPHA if self.account_data is not None else ""
+
     @classmethod
     def rejected(cls, message: ResultMessage) -> RequestResult:
-        """Builds the result of a request the node refused."""
+        """Builds the result of a request alpha refused (in a frame alpha signed)."""
         return cls(int(message.message_id), StatusCode(message.status), message.description)
 
     @classmethod
@@ -62,10 +90,23 @@ class RequestResult:
         *,
         verify_signatures: bool = True,
     ) -> RequestResult:
-        """Builds the result of an executed quantum from its first QuantumResultMessage."""
-        result = cls(int(message.message_id), StatusCode(message.status), message.description)
+        """Builds the result of an executed quantum from its first QuantumResultMessage.
+
+        Success and no description: the frame's own status and description are unsigned."""
+        result = cls(int(message.message_id), StatusCode.SUCCESS)
         result.auditor_count = len(constellation.auditor_keys)
         result.update(message, constellation, verify_signatures=verify_signatures)
+        return result
+
+    @classmethod
+    def checked(
+        cls, message: QuantumResultMessage, constellation: Constellation, check: ResultCheck
+    ) -> RequestResult:
+        """Builds the result of an executed quantum whose first message the caller already
+        checked (`check_result`), so its signatures are not verified twice."""
+        result = cls(int(message.message_id), StatusCode.SUCCESS)
+        result.auditor_count = len(constellation.auditor_keys)
+        result._take(message, check)
         return result
 
     def update(
@@ -105,7 +146,11 @@ class RequestResult:
                 account_data=message.account_data or verified.account_data,
             )
         else:
-            check = check_result(message, keys, alpha_index, verify_signatures=verify_signatures)
+            check = check_result(message, constellation, verify_signatures=verify_signatures)
+        self._take(message, check)
+
+    def _take(self, message: QuantumResultMessage, check: ResultCheck) -> None:
+        """Takes in a checked message unless it proves less than what is already held."""
         if not check.payload_valid or check.valid_count < self.signatures_verified:
             return
         self.apex, self.quantum_hash, self.message = message.apex, message.quantum_hash, message

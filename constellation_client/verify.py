@@ -1,11 +1,13 @@
 """Client-side finality check of quantum results (docs/protocol.md, "Requests and results").
 
-A client trusts nothing but the auditor keys it learned from the constellation's settings: from
-a `QuantumResultMessage` it recomputes the effects proof (SHA-256 over the group hashes in the
-order given, a full `EffectsGroup` hashing as SHA-256 of its XDR and an `EffectsGroupHash`
-giving its hash), then the payload hash SHA-256(apex ‖ quantum hash ‖ effects proof), which
-must equal `payload_proof.payload_hash`; only then are the node signatures counted: valid ones
-from distinct auditor indexes, final when they reach a majority with alpha's among them.
+A client trusts nothing but the auditor keys of the settings it verified from its pinned
+constellation id (`constellation_client.chain`): from a `QuantumResultMessage` it recomputes the
+effects proof (SHA-256 over the group hashes in the order given, a full `EffectsGroup` hashing
+as SHA-256 of its XDR and an `EffectsGroupHash` giving its hash), then the payload hash
+`payload_hash(pinned id, apex, quantum hash, effects proof)`, which must equal
+`payload_proof.payload_hash`; only then are the node signatures counted: valid ones from
+distinct auditor indexes, final when they reach a majority with alpha's among them. A proof
+made for another constellation carries another payload hash, so it never verifies here.
 
 A load generator may verify the signatures of only some results (`SignatureSampler`); the
 others still get their payload hash recomputed, but their signatures are only counted.
@@ -23,11 +25,13 @@ import secrets
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
+from constellation_client.digests import payload_hash
+from constellation_client.wire import Constellation
 from quanta.core.hashing import effects_proof as core_effects_proof
 from quanta.core.hashing import group_hash
 from quanta.core.keys import SIGNATURE_LENGTH
 from quanta.core.records import record
-from quanta.core.signatures import SignatureSet, majority, payload_hash
+from quanta.core.signatures import SignatureSet, majority
 from quanta.core.xdr.schema import (
     EffectsGroup,
     EffectsGroupHash,
@@ -71,13 +75,15 @@ def effects_proof(effects: Sequence[EffectsGroup | EffectsGroupHash]) -> bytes:
     return core_effects_proof(group_digest(info) for info in effects)
 
 
-def expected_payload_hash(message: QuantumResultMessage) -> bytes | None:
-    """Returns the payload hash the result's apex, quantum hash and effects imply.
+def expected_payload_hash(message: QuantumResultMessage, constellation_id: bytes) -> bytes | None:
+    """Returns the payload hash the result's apex, quantum hash and effects imply in the
+    constellation `constellation_id`.
 
     None when the message cannot describe a quantum (wrong hash length, apex out of range)."""
     if len(message.quantum_hash) != HASH_LENGTH or not 0 <= message.apex < 2**64:
         return None
-    return payload_hash(message.apex, message.quantum_hash, effects_proof(message.effects))
+    proof = effects_proof(message.effects)
+    return payload_hash(constellation_id, message.apex, message.quantum_hash, proof)
 
 
 def _signature_set(
@@ -108,24 +114,23 @@ def _counted_signatures(
 
 def check_result(
     message: QuantumResultMessage,
-    auditor_keys: Sequence[bytes],
-    alpha_index: int,
+    constellation: Constellation,
     *,
     verify_signatures: bool = True,
 ) -> ResultCheck:
-    """Checks a quantum result's payload proof against its content and the auditor keys.
+    """Checks a quantum result's payload proof against its content and the trusted keys.
 
     The payload hash is always recomputed and compared. With `verify_signatures` False (for
     load generators only, see `SignatureSampler`) the node signatures are counted as if valid:
     distinct in-range auditor indexes with a 64-byte signature, alpha's among them."""
     claimed = message.payload_proof.payload_hash
-    if expected_payload_hash(message) != claimed:
+    if expected_payload_hash(message, constellation.constellation_id) != claimed:
         return ResultCheck(False, False, 0, False, verify_signatures)
     return check_signatures(
         claimed,
         message.payload_proof.signatures,
-        auditor_keys,
-        alpha_index,
+        constellation.auditor_keys,
+        constellation.alpha_index,
         verify_signatures=verify_signatures,
     )
 
@@ -210,26 +215,26 @@ class SecureDraws:
                 return word % n
 
 
-def verify_finality(
-    message: QuantumResultMessage, auditor_keys: Sequence[bytes], alpha_index: int
-) -> Finality:
+def verify_finality(message: QuantumResultMessage, constellation: Constellation) -> Finality:
     """Returns (is_final, valid_count) for a quantum result; a tampered payload gives (False, 0).
 
-    `auditor_keys` are the raw public keys in settings order and `alpha_index` is alpha's
-    position in that list (its signature is required for finality)."""
-    check = check_result(message, auditor_keys, alpha_index)
+    `constellation` holds the trusted keys in settings order and alpha's position among them
+    (its signature is required for finality)."""
+    check = check_result(message, constellation)
     return Finality(check.is_final, check.valid_count)
 
 
-def verify_history_item(
-    item: QuantumInfoItem, auditor_keys: Sequence[bytes], alpha_index: int
-) -> Finality:
+def verify_history_item(item: QuantumInfoItem, constellation: Constellation) -> Finality:
     """Returns (is_final, valid_count) for one history item.
 
     A history item carries only the account's own group, so the effects proof cannot be
     recomputed: the check covers the signed payload hash of (apex, quantum hash, effects hash)."""
     if len(item.quantum_hash) != HASH_LENGTH or len(item.effects_hash) != HASH_LENGTH:
         return Finality(False, 0)
-    digest = payload_hash(item.apex, item.quantum_hash, item.effects_hash)
-    signature_set = _signature_set(auditor_keys, alpha_index, digest, item.signatures)
+    digest = payload_hash(
+        constellation.constellation_id, item.apex, item.quantum_hash, item.effects_hash
+    )
+    signature_set = _signature_set(
+        constellation.auditor_keys, constellation.alpha_index, digest, item.signatures
+    )
     return Finality(signature_set.is_final, len(signature_set))

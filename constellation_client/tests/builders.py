@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from constellation_client.wire import Constellation
 from quanta.core.hashing import group_hash, sha256
 from quanta.core.keys import KeyPair
 from quanta.core.signatures import payload_hash
@@ -23,6 +24,8 @@ from quanta.core.xdr.schema import (
 
 APEX = 42
 QUANTUM_HASH = sha256(b"the quantum")
+CONSTELLATION_ID = sha256(b"the test constellation")
+"""The id results and frames of these tests are bound to (no genesis needed for them)."""
 
 
 def auditors(count: int = 3) -> list[KeyPair]:
@@ -35,13 +38,20 @@ def auditor_keys(pairs: Sequence[KeyPair]) -> list[bytes]:
     return [pair.public_key for pair in pairs]
 
 
-def own_group(account: int = 7, amount: int = 5_000_000) -> EffectsGroup:
-    """Returns the requesting account's full effects group."""
+def trusted(pairs: Sequence[KeyPair], constellation_id: bytes = CONSTELLATION_ID) -> Constellation:
+    """Returns the constellation of `pairs` (alpha first) as the client would trust it."""
+    return Constellation.from_keys(auditor_keys(pairs), constellation_id=constellation_id)
+
+
+def own_group(
+    account: int = 7, amount: int = 5_000_000, *, nonce: int = 1001, sequence: int = 3
+) -> EffectsGroup:
+    """Returns the requesting account's full effects group: its request with `nonce` applied."""
     effects = (
-        NonceUpdateEffect(1001, 1000),
+        NonceUpdateEffect(nonce, nonce - 1),
         BalanceUpdateEffect("USD", BalanceUpdateSign.MINUS, amount),
     )
-    return EffectsGroup(account, 3, effects)
+    return EffectsGroup(account, sequence, effects)
 
 
 def other_group(account: int = 9, amount: int = 5_000_000) -> EffectsGroup:
@@ -62,11 +72,13 @@ def signed_result(
     quantum_hash: bytes = QUANTUM_HASH,
     effects: tuple[EffectsGroup | EffectsGroupHash, ...] | None = None,
     message_id: int = 5,
+    constellation_id: bytes = CONSTELLATION_ID,
 ) -> QuantumResultMessage:
-    """Returns a result whose payload proof is signed by `signers` (auditor index, key)."""
+    """Returns a result whose payload proof is signed by `signers` (auditor index, key) for
+    the constellation `constellation_id`."""
     effects = effects_infos() if effects is None else effects
     proof_hash = sha256(b"".join(_digest(info) for info in effects))
-    digest = payload_hash(apex, quantum_hash, proof_hash)
+    digest = payload_hash(constellation_id, apex, quantum_hash, proof_hash)
     signatures = tuple(NodeSignature(index, pair.sign(digest)) for index, pair in signers)
     proof = PayloadProof(digest, signatures)
     return QuantumResultMessage(

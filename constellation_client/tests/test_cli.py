@@ -4,6 +4,7 @@ Method: call `main([...])` and `build_parser()` directly, capturing stdout and e
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -11,9 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from constellation_client.cli import EXIT_OK, EXIT_USAGE, build_parser, jsonable, main
-from constellation_client.tests.builders import own_group
+from constellation_client import cli
+from constellation_client.cli import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    build_parser,
+    jsonable,
+    main,
+    pinned_id,
+)
+from constellation_client.tests.builders import auditors, own_group, trusted
 from quanta.core.keys import KeyPair
+from quanta.core.xdr.schema import AccountDataInfo, BalanceInfo
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = KeyPair.from_seed(bytes(range(32))).secret
@@ -105,7 +116,8 @@ def test_the_secret_may_come_from_a_file_kept_off_the_command_line(
     monkeypatch.setenv("CONSTELLATION_SECRET_FILE", str(path))
     assert build_parser().parse_args(["balance"]).secret_file == str(path)
     # Read (and valid): the command gets as far as the node, which is not there.
-    code = main(["--node", "http://127.0.0.1:9", "--timeout", "1", "balance"])
+    pin = ["--constellation", "ab" * 32]
+    code = main(["--node", "http://127.0.0.1:9", "--timeout", "1", *pin, "balance"])
     assert code != EXIT_USAGE
     assert "secret" not in capsys.readouterr().err
 
@@ -145,3 +157,107 @@ def test_package_runs_as_module_without_django() -> None:
         text=True,
     )
     assert done.stdout.startswith("secret: S")
+
+
+# --- the pinned constellation id -----------------------------------------------------------
+
+PIN_A, PIN_B, PIN_C = "aa" * 32, "bb" * 32, "cc" * 32
+
+
+def _no_pin_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("CONSTELLATION_ID", raising=False)
+    monkeypatch.delenv("CONSTELLATION_CONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # No ~/.config/constellation/client.toml.
+
+
+def test_the_pin_comes_from_flag_then_environment_then_config_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _no_pin_env(monkeypatch, tmp_path)
+    config = tmp_path / "client.toml"
+    config.write_text(f'constellation_id = "{PIN_C}"\n')
+    parser = build_parser()
+    assert pinned_id(parser.parse_args(["balance"])) is None
+    assert pinned_id(parser.parse_args(["--config", str(config), "balance"])) == bytes.fromhex(
+        PIN_C
+    )
+    monkeypatch.setenv("CONSTELLATION_ID", PIN_B)
+    args = parser.parse_args(["--config", str(config), "balance"])
+    assert pinned_id(args) == bytes.fromhex(PIN_B)
+    args = parser.parse_args(["--constellation", PIN_A, "--config", str(config), "balance"])
+    assert pinned_id(args) == bytes.fromhex(PIN_A)
+
+
+def test_the_default_config_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _no_pin_env(monkeypatch, tmp_path)
+    path = tmp_path / ".config" / "constellation" / "client.toml"
+    path.parent.mkdir(parents=True)
+    path.write_text(f'constellation_id = "{PIN_C.upper()}"\n')
+    assert pinned_id(build_parser().parse_args(["balance"])) == bytes.fromhex(PIN_C)
+
+
+def test_a_malformed_pin_names_its_source(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _no_pin_env(monkeypatch, tmp_path)
+    monkeypatch.setenv("CONSTELLATION_ID", "1234")
+    assert main(["--secret", SECRET, "balance"]) == EXIT_FAILURE
+    assert "invalid constellation id in CONSTELLATION_ID: a constellation id is 64 hex" in (
+        capsys.readouterr().err
+    )
+
+
+def test_without_a_pin_node_commands_refuse_and_say_how_to_pin(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _no_pin_env(monkeypatch, tmp_path)
+    with pytest.raises(SystemExit) as raised:
+        main(["--secret", SECRET, "pay", "G", "USD", "1"])
+    assert raised.value.code == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "no constellation id pinned" in err and "--constellation HEX" in err
+    assert "CONSTELLATION_ID" in err and "client.toml" in err
+
+
+def test_trust_on_first_use_prints_the_id_it_pinned(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _no_pin_env(monkeypatch, tmp_path)
+    monkeypatch.setattr(cli, "genesis_id", lambda url, timeout_s: bytes.fromhex(PIN_A))
+    args = build_parser().parse_args(["--trust-on-first-use", "balance"])
+    assert cli._pin_or_trust(args) == bytes.fromhex(PIN_A)
+    assert f"trust on first use: pinned constellation {PIN_A}" in capsys.readouterr().err
+
+
+def test_info_with_a_pin_shows_the_verified_keys(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pairs = auditors(3)
+    head = trusted(pairs, bytes.fromhex(PIN_A))
+    head = dataclasses.replace(head, version=2)
+    claimed = {"state": "Ready", "apex": 9, "alpha": "GFORGED", "auditors": [], "assets": []}
+    monkeypatch.setattr(cli, "fetch_info", lambda url, timeout_s: claimed)
+    monkeypatch.setattr(cli, "fetch_verified_head", lambda url, pin, timeout_s: head)
+    assert main(["--constellation", PIN_A, "info"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert f"constellation {PIN_A} (pinned; settings chain verified to version 2)" in out
+    assert f"alpha {pairs[0].public_key_strkey} (verified)" in out
+    assert "GFORGED" not in out
+
+
+def test_balances_are_labelled_alpha_attested() -> None:
+    data = AccountDataInfo(7, 12, (BalanceInfo("USD", 10_000_000, 0),), (), bytes(32))
+    assert cli._account_lines(data)[0] == "account 7, nonce 12 (alpha-attested)"
+
+
+def test_info_without_a_pin_marks_the_node_s_claims_unverified(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _no_pin_env(monkeypatch, tmp_path)
+    claimed = {"state": "Ready", "apex": 9, "alpha": "GCLAIMED", "constellation_id": PIN_B}
+    monkeypatch.setattr(cli, "fetch_info", lambda url, timeout_s: claimed)
+    assert main(["info"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert f"constellation {PIN_B} (claimed by the node, unverified)" in out
+    assert "alpha GCLAIMED (claimed by the node, unverified)" in out
+    assert "no constellation id pinned" in out

@@ -13,14 +13,14 @@ from constellation_client.tests.builders import (
     auditors,
     own_group,
     signed_result,
+    trusted,
     with_signatures,
 )
-from constellation_client.wire import Constellation
 from quanta.core.status import StatusCode
 from quanta.core.xdr.schema import NodeSignature, ResultMessage
 
 PAIRS = auditors(3)
-CONSTELLATION = Constellation.from_keys([pair.public_key for pair in PAIRS])
+CONSTELLATION = trusted(PAIRS)
 
 
 def _acknowledged() -> RequestResult:

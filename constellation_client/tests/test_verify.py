@@ -17,12 +17,13 @@ import pytest
 from constellation_client.client import ConstellationClient
 from constellation_client.tests.builders import (
     APEX,
-    auditor_keys,
+    CONSTELLATION_ID,
     auditors,
     effects_infos,
     other_group,
     own_group,
     signed_result,
+    trusted,
     with_signatures,
 )
 from constellation_client.verify import (
@@ -46,8 +47,8 @@ from quanta.core.xdr.schema import (
 )
 
 PAIRS = auditors(3)
-KEYS = auditor_keys(PAIRS)
-ALPHA = 0
+TRUSTED = trusted(PAIRS)
+ONE_NODE = trusted(PAIRS[:1])
 
 
 def test_effects_proof_matches_the_node_for_full_groups() -> None:
@@ -61,45 +62,53 @@ def test_effects_proof_is_the_same_whether_a_group_is_full_or_hashed() -> None:
 
 def test_two_of_three_including_alpha_is_final() -> None:
     message = signed_result([(0, PAIRS[0]), (2, PAIRS[2])])
-    assert verify_finality(message, KEYS, ALPHA) == Finality(True, 2)
+    assert verify_finality(message, TRUSTED) == Finality(True, 2)
 
 
 def test_alpha_alone_is_acknowledged_but_not_final() -> None:
-    check = check_result(signed_result([(0, PAIRS[0])]), KEYS, ALPHA)
+    check = check_result(signed_result([(0, PAIRS[0])]), TRUSTED)
     assert check.payload_valid and check.alpha_signed
     assert (check.is_final, check.valid_count) == (False, 1)
 
 
 def test_majority_without_alpha_is_not_final() -> None:
     message = signed_result([(1, PAIRS[1]), (2, PAIRS[2])])
-    assert verify_finality(message, KEYS, ALPHA) == Finality(False, 2)
+    assert verify_finality(message, TRUSTED) == Finality(False, 2)
 
 
 def test_all_three_signatures_are_counted() -> None:
     message = signed_result(list(enumerate(PAIRS)))
-    assert verify_finality(message, KEYS, ALPHA) == Finality(True, 3)
+    assert verify_finality(message, TRUSTED) == Finality(True, 3)
+
+
+def test_a_proof_made_for_another_constellation_does_not_verify() -> None:
+    """The payload hash is bound to the constellation id: the same keys signing the same
+    quantum for another constellation prove nothing here."""
+    elsewhere = signed_result(list(enumerate(PAIRS)), constellation_id=sha256(b"another one"))
+    assert verify_finality(elsewhere, TRUSTED) == Finality(False, 0)
+    assert trusted(PAIRS).constellation_id == CONSTELLATION_ID
 
 
 def test_single_node_constellation_is_final_with_alpha_alone() -> None:
     message = signed_result([(0, PAIRS[0])])
-    assert verify_finality(message, KEYS[:1], ALPHA) == Finality(True, 1)
+    assert verify_finality(message, ONE_NODE) == Finality(True, 1)
 
 
 def test_duplicate_signer_is_counted_once() -> None:
     message = signed_result([(0, PAIRS[0]), (0, PAIRS[0])])
-    assert verify_finality(message, KEYS, ALPHA) == Finality(False, 1)
+    assert verify_finality(message, TRUSTED) == Finality(False, 1)
 
 
 def test_signature_under_the_wrong_index_is_ignored() -> None:
     message = signed_result([(0, PAIRS[0]), (1, PAIRS[2])])
-    assert verify_finality(message, KEYS, ALPHA) == Finality(False, 1)
+    assert verify_finality(message, TRUSTED) == Finality(False, 1)
 
 
 def test_out_of_range_index_and_garbage_signature_are_ignored() -> None:
     message = signed_result([(0, PAIRS[0]), (2, PAIRS[2])])
     junk = [NodeSignature(7, bytes(64)), NodeSignature(1, bytes(64))]
     tampered = with_signatures(message, (*message.payload_proof.signatures, *junk))
-    assert verify_finality(tampered, KEYS, ALPHA) == Finality(True, 2)
+    assert verify_finality(tampered, TRUSTED) == Finality(True, 2)
 
 
 def test_tampered_own_effects_are_detected() -> None:
@@ -108,32 +117,32 @@ def test_tampered_own_effects_are_detected() -> None:
     stolen = BalanceUpdateEffect("USD", BalanceUpdateSign.MINUS, 1)
     changed = EffectsGroup(own.account, own.account_sequence, (own.effects[0], stolen))
     tampered = dataclasses.replace(message, effects=(changed, *message.effects[1:]))
-    assert verify_finality(tampered, KEYS, ALPHA) == Finality(False, 0)
+    assert verify_finality(tampered, TRUSTED) == Finality(False, 0)
 
 
 def test_reordered_groups_are_detected() -> None:
     message = signed_result(list(enumerate(PAIRS)))
     tampered = dataclasses.replace(message, effects=tuple(reversed(message.effects)))
-    assert verify_finality(tampered, KEYS, ALPHA) == Finality(False, 0)
+    assert verify_finality(tampered, TRUSTED) == Finality(False, 0)
 
 
 def test_tampered_quantum_hash_is_detected() -> None:
     message = signed_result(list(enumerate(PAIRS)))
     tampered = dataclasses.replace(message, quantum_hash=sha256(b"another quantum"))
-    assert verify_finality(tampered, KEYS, ALPHA) == Finality(False, 0)
+    assert verify_finality(tampered, TRUSTED) == Finality(False, 0)
 
 
 def test_tampered_apex_is_detected() -> None:
     message = signed_result(list(enumerate(PAIRS)))
     tampered = dataclasses.replace(message, apex=APEX + 1)
-    assert verify_finality(tampered, KEYS, ALPHA) == Finality(False, 0)
+    assert verify_finality(tampered, TRUSTED) == Finality(False, 0)
 
 
 def test_tampered_payload_hash_is_detected() -> None:
     message = signed_result(list(enumerate(PAIRS)))
     proof = dataclasses.replace(message.payload_proof, payload_hash=sha256(b"forged"))
     tampered = dataclasses.replace(message, payload_proof=proof)
-    assert verify_finality(tampered, KEYS, ALPHA) == Finality(False, 0)
+    assert verify_finality(tampered, TRUSTED) == Finality(False, 0)
 
 
 def test_history_item_signatures_are_verified() -> None:
@@ -142,9 +151,9 @@ def test_history_item_signatures_are_verified() -> None:
     item = QuantumInfoItem(
         APEX, message.quantum_hash, proof, 0, own_group(), message.payload_proof.signatures
     )
-    assert verify_history_item(item, KEYS, ALPHA) == Finality(True, 2)
+    assert verify_history_item(item, TRUSTED) == Finality(True, 2)
     forged = dataclasses.replace(item, effects_hash=sha256(b"other effects"))
-    assert verify_history_item(forged, KEYS, ALPHA) == Finality(False, 0)
+    assert verify_history_item(forged, TRUSTED) == Finality(False, 0)
 
 
 # --- sampled verification (load generators) -------------------------------------------------
@@ -167,23 +176,23 @@ def test_unverified_check_counts_distinct_in_range_64_byte_signatures() -> None:
         NodeSignature(1, bytes(64)),  # forged, counted because nothing is verified
     ]
     tampered = with_signatures(message, (*message.payload_proof.signatures, *junk))
-    check = check_result(tampered, KEYS, ALPHA, verify_signatures=False)
+    check = check_result(tampered, TRUSTED, verify_signatures=False)
     assert check == ResultCheck(True, True, 2, True, signatures_checked=False)
-    assert check_result(tampered, KEYS, ALPHA) == ResultCheck(True, True, 1, False)
+    assert check_result(tampered, TRUSTED) == ResultCheck(True, True, 1, False)
 
 
 def test_unverified_check_still_requires_alpha_and_a_majority() -> None:
     without_alpha = signed_result([(1, PAIRS[1]), (2, PAIRS[2])])
-    check = check_result(without_alpha, KEYS, ALPHA, verify_signatures=False)
+    check = check_result(without_alpha, TRUSTED, verify_signatures=False)
     assert (check.alpha_signed, check.valid_count, check.is_final) == (False, 2, False)
-    alone = check_result(signed_result([(0, PAIRS[0])]), KEYS, ALPHA, verify_signatures=False)
+    alone = check_result(signed_result([(0, PAIRS[0])]), TRUSTED, verify_signatures=False)
     assert (alone.alpha_signed, alone.valid_count, alone.is_final) == (True, 1, False)
 
 
 def test_unverified_check_still_recomputes_the_payload_hash() -> None:
     message = signed_result(list(enumerate(PAIRS)))
     tampered = dataclasses.replace(message, quantum_hash=sha256(b"another quantum"))
-    check = check_result(tampered, KEYS, ALPHA, verify_signatures=False)
+    check = check_result(tampered, TRUSTED, verify_signatures=False)
     assert (check.payload_valid, check.valid_count, check.is_final) == (False, 0, False)
 
 
@@ -191,8 +200,7 @@ def test_every_result_is_verified_by_default() -> None:
     """With N = 1 a forged signature is never counted, and no random draw is made."""
     sampler = SignatureSampler(1, draw=lambda n: pytest.fail("no draw with one_in = 1"))
     checks = [
-        check_result(_forged_final(), KEYS, ALPHA, verify_signatures=sampler.take())
-        for _ in range(20)
+        check_result(_forged_final(), TRUSTED, verify_signatures=sampler.take()) for _ in range(20)
     ]
     assert all(c.signatures_checked and c.valid_count == 1 and not c.is_final for c in checks)
 
@@ -203,8 +211,7 @@ def test_sampled_results_still_catch_a_forged_signature() -> None:
     draws = itertools.cycle([2, 0, 1])  # the second result in every three is verified
     sampler = SignatureSampler(3, draw=lambda n: next(draws) % n)
     checks = [
-        check_result(_forged_final(), KEYS, ALPHA, verify_signatures=sampler.take())
-        for _ in range(9)
+        check_result(_forged_final(), TRUSTED, verify_signatures=sampler.take()) for _ in range(9)
     ]
     verified = [c for c in checks if c.signatures_checked]
     assert len(verified) == 3
@@ -250,5 +257,9 @@ def test_sampler_refuses_a_non_positive_or_non_integer_rate(one_in: object) -> N
 async def test_connect_refuses_a_bad_rate_before_connecting() -> None:
     with pytest.raises(ValueError, match="verify_one_in"):
         await ConstellationClient.connect(
-            "http://127.0.0.1:1", PAIRS[0], auditor_keys=KEYS, verify_one_in=0
+            "http://127.0.0.1:1",
+            PAIRS[0],
+            constellation_id=CONSTELLATION_ID,
+            constellation=TRUSTED,
+            verify_one_in=0,
         )

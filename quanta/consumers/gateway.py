@@ -24,12 +24,13 @@ from quanta.core.gateway import check_request
 from quanta.core.rate_limits import TokenBucket
 from quanta.core.results import result_message
 from quanta.core.status import StatusCode
-from quanta.core.xdr.schema import QuantumInfoRequest
+from quanta.core.xdr.schema import MESSAGE, QuantumInfoRequest, QuantumResultMessage
 from quanta.dispatch import DirectDispatchMixin
 
 logger = logging.getLogger(__name__)
 
 BUSY_TEXT = "the engine is busy, retry later"
+QUANTUM_RESULT_TYPE = MESSAGE.discriminant_of[QuantumResultMessage].to_bytes(4, "big")
 UNREGISTERED_TEXT = "this key has no account yet (a deposit registers it): retry later"
 
 HistoryPage = Callable[[QuantumInfoRequest], bytes]
@@ -46,6 +47,9 @@ class GatewayConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCon
     hub: GatewayHub | None = None
     session_number = 0
     unregistered_bucket: TokenBucket | None = None
+    account_seen = False
+    """A quantum result or notification reached this connection: its key has an account now,
+    even if the database (persisted at each snapshot) does not show it yet."""
 
     def __init__(self, history_page: HistoryPage) -> None:
         """Answers history queries with `history_page` (the chronicler's, handed in by the
@@ -89,7 +93,7 @@ class GatewayConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCon
             page = await database_sync_to_async(self.history_page)(envelope.message)
             await self._send_message(page)
             return
-        if self.account_id == 0:
+        if self.account_id == 0 and not self.account_seen:
             await self._pace_unregistered(message_id)
         if not self.hub.admit(self.session_number):
             raise GatewayError(StatusCode.TOO_MANY_REQUESTS, BUSY_TEXT, message_id)
@@ -111,6 +115,8 @@ class GatewayConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCon
     async def deliver(self, message: bytes, signed: bool = True) -> None:
         """Sends a result or notification from the engine to the client; the engine says
         whether its frame needs alpha's signature (Delivery.signed)."""
+        if message[:4] == QUANTUM_RESULT_TYPE:  # A quantum touched this key's account.
+            self.account_seen = True
         if signed:
             await self._send_message(message)
         else:

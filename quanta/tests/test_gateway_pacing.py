@@ -24,6 +24,7 @@ from quanta.consumers import gateway as gateway_module
 from quanta.consumers.gateway import UNREGISTERED_TEXT, GatewayConsumer
 from quanta.consumers.hub import GatewayHub
 from quanta.core.envelopes import envelope_bytes
+from quanta.core.results import result_message
 from quanta.core.signatures import constellation_id_of
 from quanta.core.status import StatusCode
 from quanta.core.testing import default_settings, keypair
@@ -35,9 +36,11 @@ from quanta.core.xdr.schema import (
     HandshakeResponse,
     Message,
     MessageEnvelope,
+    PayloadProof,
     PaymentRequest,
     QuantumInfoRequest,
     QuantumInfoResponse,
+    QuantumResultMessage,
     QueryOrder,
     ResultMessage,
 )
@@ -153,3 +156,23 @@ async def _registered() -> None:
     from asgiref.sync import sync_to_async
 
     await sync_to_async(AccountRecord.objects.create)(id=1, public_key=CLIENT.public_key, nonce=0)
+
+
+async def test_a_quantum_result_lifts_the_pace_before_the_database_shows_the_account() -> None:
+    """The database shows an account only from the next snapshot on: a client told its
+    deposit is final that then sends its first requests would be paced (seen in the cluster
+    tests: 429 "this key has no account yet" right after a funded deposit)."""
+    consumer = GatewayConsumer(history_page=history_page)
+    sent: list[bytes] = []
+
+    async def send(bytes_data: bytes) -> None:
+        sent.append(bytes_data)
+
+    consumer.send = send  # type: ignore[method-assign]
+    await consumer.deliver(result_message(5, StatusCode.BAD_REQUEST, "no account"), signed=False)
+    assert not consumer.account_seen, "a rejection says nothing of an account"
+    notification = QuantumResultMessage(
+        0, StatusCode.SUCCESS, "", 7, bytes(32), PayloadProof(bytes(32), ()), (), None
+    )
+    await consumer.deliver(encode(notification, MESSAGE), signed=False)
+    assert consumer.account_seen and len(sent) == 2

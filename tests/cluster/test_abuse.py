@@ -25,6 +25,7 @@ from websockets.exceptions import ConnectionClosed
 from constellation_client import ConstellationClient
 from quanta.core.keys import KeyPair
 from tests.cluster.conftest import cluster_start, run
+from tests.cluster.pins import pin
 from tools import abuse
 from tools.cluster import Cluster
 
@@ -60,7 +61,9 @@ def assert_unharmed(cluster: Cluster) -> None:
 
 async def funded(cluster: Cluster, amount: str) -> ConstellationClient:
     """Connects a new client and registers it with a deposit of `amount` USD."""
-    client = await ConstellationClient.connect(cluster.alpha.url, KeyPair.random())
+    client = await ConstellationClient.connect(
+        cluster.alpha.url, KeyPair.random(), constellation_id=pin(cluster)
+    )
     await asyncio.to_thread(cluster.faucet, client.public_key, "USD", amount)
     notification = await client.next_notification(timeout_s=60)
     assert notification is not None and await notification.wait_final(10)

@@ -21,6 +21,7 @@ from quanta.core.testing import sign_message
 from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import HandshakeResponse, MessageEnvelope, PaymentRequest
 from tests.cluster.conftest import run
+from tests.cluster.pins import pin
 from tools.cluster import Cluster, wait_for_restart
 
 UNIT = 10_000_000
@@ -29,7 +30,9 @@ UNIT = 10_000_000
 async def funded(cluster: Cluster, deposits: list[tuple[str, str]]) -> ConstellationClient:
     """Connects a new key and deposits (asset, amount) pairs; waits for each notification."""
     keypair = KeyPair.random()
-    client = await ConstellationClient.connect(cluster.alpha.url, keypair)
+    client = await ConstellationClient.connect(
+        cluster.alpha.url, keypair, constellation_id=pin(cluster)
+    )
     for asset, amount in deposits:
         await asyncio.to_thread(cluster.faucet, keypair.public_key_strkey, asset, amount)
         notification = await client.next_notification(timeout_s=15)
@@ -57,7 +60,9 @@ def test_deposit_registers_the_account(single_node: Cluster) -> None:
 def test_deposit_below_minimum_does_not_register(single_node: Cluster) -> None:
     async def scenario() -> None:
         keypair = KeyPair.random()
-        client = await ConstellationClient.connect(single_node.alpha.url, keypair)
+        client = await ConstellationClient.connect(
+            single_node.alpha.url, keypair, constellation_id=pin(single_node)
+        )
         await asyncio.to_thread(single_node.faucet, keypair.public_key_strkey, "USD", "0.5")
         assert await client.next_notification(timeout_s=2) is None
         result = await client.account_data()

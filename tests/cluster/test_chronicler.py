@@ -32,6 +32,7 @@ from quanta.core.xdr.schema import (
     QueryOrder,
 )
 from tests.cluster.conftest import run
+from tests.cluster.pins import pin
 from tools.cluster import Cluster, wait_for_restart
 
 UNIT = 10_000_000
@@ -135,7 +136,9 @@ async def funded(
     cluster: Cluster, deposits: list[tuple[str, str]], keypair: KeyPair | None = None
 ) -> ConstellationClient:
     keypair = keypair or KeyPair.random()
-    client = await ConstellationClient.connect(cluster.alpha.url, keypair)
+    client = await ConstellationClient.connect(
+        cluster.alpha.url, keypair, constellation_id=pin(cluster)
+    )
     for asset, amount in deposits:
         await asyncio.to_thread(cluster.faucet, keypair.public_key_strkey, asset, amount)
         notification = await client.next_notification(timeout_s=TIMEOUT_S)

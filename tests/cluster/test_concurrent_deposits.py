@@ -21,6 +21,7 @@ import pytest
 from constellation_client import ConstellationClient, StatusCode
 from quanta.core.keys import KeyPair
 from tests.cluster.conftest import cluster_start, run
+from tests.cluster.pins import pin
 from tests.cluster.test_consensus import converged_state_hashes
 from tests.cluster.test_payments import ledger_balance
 from tools.cluster import Cluster
@@ -69,7 +70,10 @@ def test_concurrent_faucet_payments_are_each_credited_once_and_every_node_stays_
     assert ledger_balance(trio, "VAULT", "USD") - vault_before == sum(amounts.values())
 
     async def scenario() -> dict[str, int | None]:
-        clients = [await ConstellationClient.connect(trio.alpha.url, p) for p in payers]
+        clients = [
+            await ConstellationClient.connect(trio.alpha.url, p, constellation_id=pin(trio))
+            for p in payers
+        ]
         credited: dict[str, int | None] = {}
         deadline = time.monotonic() + CREDIT_TIMEOUT_S
         while time.monotonic() < deadline:

@@ -20,6 +20,7 @@ import pytest
 from constellation_client import ConstellationClient
 from quanta.core.keys import KeyPair
 from tests.cluster.conftest import cluster_start, run
+from tests.cluster.pins import pin
 from tools.cluster import Cluster, wait_for_restart, wait_for_state
 
 UNIT = 10_000_000
@@ -30,7 +31,9 @@ async def funded_pair(cluster: Cluster) -> tuple[ConstellationClient, Constellat
     clients = []
     for _ in range(2):
         keypair = KeyPair.random()
-        client = await ConstellationClient.connect(cluster.alpha.url, keypair)
+        client = await ConstellationClient.connect(
+            cluster.alpha.url, keypair, constellation_id=pin(cluster)
+        )
         await asyncio.to_thread(cluster.faucet, keypair.public_key_strkey, "USD", "100")
         notification = await client.next_notification(timeout_s=20)
         assert notification is not None

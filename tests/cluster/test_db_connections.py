@@ -22,6 +22,7 @@ import psycopg
 from constellation_client import ConstellationClient
 from quanta.core.keys import KeyPair
 from tests.cluster.conftest import run
+from tests.cluster.pins import pin
 from tools.cluster import PG_ADMIN_URL, Cluster
 
 HTTP_REQUESTS = 600
@@ -58,7 +59,9 @@ def test_http_requests_do_not_each_keep_a_connection(single_node: Cluster) -> No
 
 def test_client_sessions_do_not_each_keep_a_connection(single_node: Cluster) -> None:
     async def session() -> None:
-        client = await ConstellationClient.connect(single_node.alpha.url, KeyPair.random())
+        client = await ConstellationClient.connect(
+            single_node.alpha.url, KeyPair.random(), constellation_id=pin(single_node)
+        )
         await client.close()
 
     async def scenario() -> None:

@@ -27,6 +27,7 @@ from quanta.core.xdr.schema import (
     WithdrawalRemoveEffect,
 )
 from tests.cluster.conftest import cluster_start, run
+from tests.cluster.pins import pin
 from tools.cluster import Cluster, wait_for_restart
 
 pytestmark = pytest.mark.cluster
@@ -100,8 +101,12 @@ async def assert_conserved(
 def test_faucet_deposit_trade_withdraw_and_the_ledger_shows_the_payout(trio: Cluster) -> None:
     async def scenario() -> None:
         unregistered: dict[str, int] = {}
-        alice = await ConstellationClient.connect(trio.alpha.url, KeyPair.random())
-        bob = await ConstellationClient.connect(trio.alpha.url, KeyPair.random())
+        alice = await ConstellationClient.connect(
+            trio.alpha.url, KeyPair.random(), constellation_id=pin(trio)
+        )
+        bob = await ConstellationClient.connect(
+            trio.alpha.url, KeyPair.random(), constellation_id=pin(trio)
+        )
         await deposit(trio, alice, "USD", "100")
         await deposit(trio, bob, "USD", "10")
         await deposit(trio, bob, "XLM", "50")
@@ -129,7 +134,9 @@ def test_faucet_deposit_trade_withdraw_and_the_ledger_shows_the_payout(trio: Clu
         assert await balances(alice) == {"USD": (35 * UNIT, 0), "XLM": (20 * UNIT, 0)}
         await assert_conserved(trio, [alice, bob], unregistered)
 
-        carol = await ConstellationClient.connect(trio.alpha.url, KeyPair.random())
+        carol = await ConstellationClient.connect(
+            trio.alpha.url, KeyPair.random(), constellation_id=pin(trio)
+        )
         await asyncio.to_thread(trio.faucet, carol.public_key, "USD", "0.5")
         unregistered["USD"] = UNIT // 2
         assert await carol.next_notification(timeout_s=2) is None
@@ -143,7 +150,9 @@ def test_faucet_deposit_trade_withdraw_and_the_ledger_shows_the_payout(trio: Clu
 
 def test_an_engine_restart_between_deposit_and_quantum_credits_once(trio: Cluster) -> None:
     async def scenario() -> None:
-        dave = await ConstellationClient.connect(trio.alpha.url, KeyPair.random())
+        dave = await ConstellationClient.connect(
+            trio.alpha.url, KeyPair.random(), constellation_id=pin(trio)
+        )
         await deposit(trio, dave, "USD", "20")
         await asyncio.to_thread(trio.kill_process, trio.alpha, "engine")
         # Paid while alpha's engine is down: seen only by the restarted engine.
@@ -168,7 +177,9 @@ def test_an_expired_withdrawal_fails_and_unlocks_the_funds(
     cluster = cluster_start(1, tmp_path_factory, CONSTELLATION_PAYMENT_PROVIDERS=options)
 
     async def scenario() -> None:
-        erin = await ConstellationClient.connect(cluster.alpha.url, KeyPair.random())
+        erin = await ConstellationClient.connect(
+            cluster.alpha.url, KeyPair.random(), constellation_id=pin(cluster)
+        )
         await deposit(cluster, erin, "USD", "10")
         payee = KeyPair.random().public_key_strkey
         result = await erin.withdraw(PROVIDER, "USD", 4 * UNIT, payee)

@@ -30,6 +30,7 @@ from quanta.core.testing import default_settings
 from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import AuditorSettings, ConstellationUpdate
 from tests.cluster.conftest import run
+from tests.cluster.pins import pin
 from tools.cluster import Cluster, free_base_port, http_post_json, wait_for_state
 
 pytestmark = pytest.mark.cluster
@@ -86,7 +87,9 @@ def rotation(cluster: Cluster) -> ConstellationUpdate:
 
 async def funded(cluster: Cluster, amount: str) -> ConstellationClient:
     keypair = KeyPair.random()
-    client = await ConstellationClient.connect(cluster.alpha.url, keypair)
+    client = await ConstellationClient.connect(
+        cluster.alpha.url, keypair, constellation_id=pin(cluster)
+    )
     await asyncio.to_thread(cluster.faucet, keypair.public_key_strkey, "USD", amount)
     notification = await client.next_notification(timeout_s=30)
     assert notification is not None and notification.finalized
@@ -146,11 +149,17 @@ def test_replacing_two_of_three_auditors_finalizes_and_the_new_set_carries_on(
         for old in five.nodes[1:3]:
             for process in list(old.processes):
                 await asyncio.to_thread(five.kill_process, old, process)
-        # The client checks finality against the auditor keys it took at connect: a new
-        # session takes the rotated ones (following settings updates is the client's job).
+        # Bob stayed connected: his client follows the settings chain when the new auditors'
+        # signatures fail under the keys it took at connect (docs/client.md, Rotation).
+        back = await bob.pay(alice.public_key, "USD", UNIT)
+        assert back.ok and await back.wait_final(15), "a connected client follows the rotation"
+        assert bob.constellation.version == 2
+        # A new session verifies the whole chain, rotation included, from the pin.
         keypair = alice.keypair
         await alice.close()
-        alice = await ConstellationClient.connect(five.alpha.url, keypair)
+        alice = await ConstellationClient.connect(
+            five.alpha.url, keypair, constellation_id=pin(five)
+        )
         for _ in range(5):
             after = await alice.pay(bob.public_key, "USD", UNIT)
             assert after.ok, after.description
