@@ -26,7 +26,6 @@ docs/security.md, "Man in the middle".
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import re
 import signal
@@ -64,15 +63,6 @@ from tests.cluster.conftest import cluster_start, run
 from tools.cluster import Cluster, free_base_port, wait_for_state
 
 pytestmark = pytest.mark.cluster
-
-# Until the pinned Python client of issue 16 is on this branch its attacks still work: those
-# tests are expected to fail then, and must pass from then on.
-PINNED_CLIENT = "constellation_id" in inspect.signature(ConstellationClient.connect).parameters
-needs_pinned_client = pytest.mark.xfail(
-    not PINNED_CLIENT,
-    reason="the Python client does not pin a constellation id yet (issue 16, client work)",
-    strict=False,
-)
 
 ROOT = Path(__file__).resolve().parents[2]
 PROXY = ROOT / "tools" / "mitm_proxy.py"
@@ -329,7 +319,6 @@ def test_pass_through_changes_nothing(
 # --- (a) rewritten status and message ids ------------------------------------------------
 
 
-@needs_pinned_client
 def test_a_rewritten_status_does_not_make_the_app_pay_twice(
     a: Cluster, people: tuple[KeyPair, KeyPair], tmp_path: Path
 ) -> None:
@@ -351,7 +340,6 @@ def test_a_rewritten_status_does_not_make_the_app_pay_twice(
     run(scenario())
 
 
-@needs_pinned_client
 def test_a_message_id_zero_still_answers_the_request(
     a: Cluster, people: tuple[KeyPair, KeyPair], tmp_path: Path
 ) -> None:
@@ -373,7 +361,6 @@ def test_a_message_id_zero_still_answers_the_request(
     run(scenario())
 
 
-@needs_pinned_client
 def test_a_another_requests_result_is_not_taken(
     a: Cluster, people: tuple[KeyPair, KeyPair], tmp_path: Path
 ) -> None:
@@ -401,7 +388,6 @@ def test_a_another_requests_result_is_not_taken(
 # --- (b) a replayed finalized notification -------------------------------------------------
 
 
-@needs_pinned_client
 def test_b_a_replayed_notification_is_reported_once(
     a: Cluster, people: tuple[KeyPair, KeyPair], tmp_path: Path
 ) -> None:
@@ -430,7 +416,6 @@ def test_b_a_replayed_notification_is_reported_once(
 # --- (c) forged auditor keys --------------------------------------------------------------
 
 
-@needs_pinned_client
 def test_c_forged_auditor_keys_are_refused(a: Cluster, tmp_path: Path) -> None:
     """A fake alpha serves info and a settings chain naming the attacker's keys (signed
     under A's real id) and would answer with self-signed final results: the pinned client
@@ -454,7 +439,6 @@ def test_c_forged_auditor_keys_are_refused(a: Cluster, tmp_path: Path) -> None:
 # --- (d) the handshake relayed to another constellation, and M8 ---------------------------
 
 
-@needs_pinned_client
 def test_d_a_handshake_relayed_to_another_constellation_is_refused(
     a: Cluster, b: Cluster, people_on_b: tuple[KeyPair, KeyPair], tmp_path: Path
 ) -> None:
