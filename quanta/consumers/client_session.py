@@ -113,9 +113,12 @@ class ClientSessionMixin:
         """Checks the answer to the challenge and binds the connection to the client's key
         (`public_key`); raise GatewayError to refuse it."""
         envelope = check_handshake(data, self.challenge, self.constellation_id)
-        self.public_key = envelope.signature.signer
+        signer = envelope.signature.signer
+        # Looked up before the connection is bound: once bound, results for the key may be
+        # delivered at the next await, and the client must hear of its success first.
+        self.account_id = await database_sync_to_async(account_id_for_key)(signer)
+        self.public_key = signer
         await self.authenticated()
-        self.account_id = await database_sync_to_async(account_id_for_key)(self.public_key)
         success = ClientConnectionSuccess(envelope.message.message_id, self.account_id)
         await self._send_message(encode(success, MESSAGE))
 
