@@ -87,7 +87,7 @@ class ChroniclerConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocket
                 "the chronicler answers QuantumInfoRequest only",
                 int(message.message_id),
             )
-        self.pace_history(int(message.message_id))
+        self.pace_history(int(message.message_id), int(message.limit))
         await self._send_message(await database_sync_to_async(quantum_info_page)(message))
 
     async def _market_data(self, text: str) -> None:

@@ -67,7 +67,7 @@ def persist(chain: Chain) -> None:
 def chain(node_settings: Any) -> Iterator[Chain]:
     """A persisted constellation where alice paid bob 130 times and nobody traded yet."""
     # These tests walk the history in many pages at once: its pace is tested on its own.
-    node_settings.HISTORY_PAGES_PER_S = node_settings.HISTORY_PAGES_BURST = 10_000
+    node_settings.HISTORY_ITEMS_PER_S = node_settings.HISTORY_ITEMS_BURST = 1_000_000
     chain = Chain()
     settings_record_persist(apex=1, settings=chain.settings)
     chain.fund(ALICE, ("USD", 1000 * UNIT), ("XLM", 1000 * UNIT))
@@ -206,7 +206,7 @@ async def test_bad_history_queries_get_clear_errors(
 async def test_history_pages_beyond_the_connection_s_pace_are_refused(
     chain: Chain, node_settings: Any
 ) -> None:
-    node_settings.HISTORY_PAGES_PER_S, node_settings.HISTORY_PAGES_BURST = 1, 3
+    node_settings.HISTORY_ITEMS_PER_S, node_settings.HISTORY_ITEMS_BURST = 100, 300
     communicator = await handshake(ALICE)
     for _ in range(3):
         assert (await page(communicator, 0, QueryOrder.ASC, 1)).items
@@ -214,7 +214,7 @@ async def test_history_pages_beyond_the_connection_s_pace_are_refused(
     answer = await ask(communicator, ALICE, request)
     assert isinstance(answer, ResultMessage)
     assert (answer.message_id, answer.status) == (8, StatusCode.TOO_MANY_REQUESTS)
-    assert answer.description == "history pages: at most 1 a second, retry later"
+    assert answer.description == "history: at most 100 items a second, retry later"
     await communicator.disconnect()
 
 

@@ -144,10 +144,11 @@ GATEWAY_INFLIGHT_EXPIRY_S = float(CHANNEL_EXPIRY_S)
 GATEWAY_SESSION_INFLIGHT_MAX = env_int("CONSTELLATION_GATEWAY_SESSION_INFLIGHT", 1_000)
 # Connections one key may hold on one web process (each gets a copy of every result).
 GATEWAY_KEY_CONNECTIONS_MAX = env_int("CONSTELLATION_GATEWAY_KEY_CONNECTIONS", 16)
-# History pages (QuantumInfoRequest on /ws/ and /ws/chronicler/) one connection may ask per
-# second on average, and at once: each is a database read of up to 1 000 items.
-HISTORY_PAGES_PER_S = env_int("CONSTELLATION_HISTORY_PAGES_PER_S", 5)
-HISTORY_PAGES_BURST = env_int("CONSTELLATION_HISTORY_PAGES_BURST", 10)
+# History items (QuantumInfoRequest on /ws/ and /ws/chronicler/, a page costing its limit, at
+# least HISTORY_PAGE_COST_MIN) one connection may ask per second on average, and at once:
+# five 1 000-item pages a second, ten at once; small pages go faster.
+HISTORY_ITEMS_PER_S = env_int("CONSTELLATION_HISTORY_ITEMS_PER_S", 5_000)
+HISTORY_ITEMS_BURST = env_int("CONSTELLATION_HISTORY_ITEMS_BURST", 10_000)
 # Requests a connection whose key has no account yet may send per second, and at once: alpha
 # can only refuse them (no account), and its per-account limits cannot count them.
 UNREGISTERED_REQUESTS_PER_S = env_int("CONSTELLATION_UNREGISTERED_REQUESTS_PER_S", 1)

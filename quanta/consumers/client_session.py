@@ -29,11 +29,14 @@ from quanta.core.rate_limits import TokenBucket
 from quanta.core.results import result_message
 from quanta.core.status import StatusCode
 from quanta.core.xdr.codec import encode
-from quanta.core.xdr.schema import MESSAGE, ClientConnectionSuccess, HandshakeRequest
+from quanta.core.xdr.schema import MESSAGE, ClientConnectionSuccess, HandshakeRequest, Limits
 from quanta.node_identity import node_keypair
 from quanta.selectors import constellation_id
 
 HANDSHAKE_FAILED_CLOSE_CODE = 4401
+HISTORY_PAGE_COST_MIN = 100
+"""What a history page costs of the connection's pace at least, in items: a read of a few
+items is still a query."""
 NOT_INITIALIZED_CLOSE_CODE = 4450
 """Closes a connection to a node that has no settings yet: there is no constellation whose id
 signatures could be bound to, and nobody is an auditor."""
@@ -129,15 +132,18 @@ class ClientSessionMixin:
         """Handles one frame after the handshake; raise GatewayError to refuse it."""
         raise NotImplementedError
 
-    def pace_history(self, message_id: int) -> None:
+    def pace_history(self, message_id: int, limit: int) -> None:
         """Refuses (429) a history page beyond the connection's pace: each is a database read
-        of up to a thousand items (HISTORY_PAGES_PER_S, HISTORY_PAGES_BURST)."""
+        of up to `limit` items, and costs that many (HISTORY_PAGE_COST_MIN at least) of
+        HISTORY_ITEMS_PER_S and HISTORY_ITEMS_BURST."""
         now = time.monotonic()
         if self.history_bucket is None:
-            rate, burst = settings.HISTORY_PAGES_PER_S, settings.HISTORY_PAGES_BURST
+            rate, burst = settings.HISTORY_ITEMS_PER_S, settings.HISTORY_ITEMS_BURST
             self.history_bucket = TokenBucket(rate, burst, now)
-        if not self.history_bucket.take(now):
-            text = f"history pages: at most {self.history_bucket.rate:g} a second, retry later"
+        bucket = self.history_bucket
+        cost = min(max(limit, HISTORY_PAGE_COST_MIN), Limits.QUERY_ITEMS_MAX, bucket.burst)
+        if not bucket.take(now, cost):
+            text = f"history: at most {bucket.rate:g} items a second, retry later"
             raise GatewayError(StatusCode.TOO_MANY_REQUESTS, text, message_id)
 
     async def _send_message(self, message: bytes) -> None:

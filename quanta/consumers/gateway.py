@@ -89,7 +89,7 @@ class GatewayConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCon
         envelope = check_request(data, self.public_key, self.constellation_id)
         message_id = int(envelope.message.message_id)
         if isinstance(envelope.message, QuantumInfoRequest):
-            self.pace_history(message_id)
+            self.pace_history(message_id, int(envelope.message.limit))
             page = await database_sync_to_async(self.history_page)(envelope.message)
             await self._send_message(page)
             return

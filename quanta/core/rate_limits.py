@@ -47,14 +47,15 @@ class TokenBucket:
         self._tokens = float(burst)
         self._stamp = now_s
 
-    def take(self, now_s: float) -> bool:
-        """Takes one token and returns True, or returns False if none is left."""
+    def take(self, now_s: float, cost: float = 1.0) -> bool:
+        """Takes `cost` tokens and returns True, or returns False if fewer are left."""
+        assert 0 < cost <= self.burst
         elapsed = max(0.0, now_s - self._stamp)
         self._stamp = now_s
         self._tokens = min(float(self.burst), self._tokens + elapsed * self.rate)
-        if self._tokens < 1.0:
+        if self._tokens < cost:
             return False
-        self._tokens -= 1.0
+        self._tokens -= cost
         return True
 
 

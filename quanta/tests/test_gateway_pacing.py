@@ -77,7 +77,7 @@ def gateway(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(gateway_module, "time", Clock)
     settings.NODE_SECRET_SEED = NODE.secret
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    settings.HISTORY_PAGES_PER_S, settings.HISTORY_PAGES_BURST = 1, 3
+    settings.HISTORY_ITEMS_PER_S, settings.HISTORY_ITEMS_BURST = 100, 300
     settings.UNREGISTERED_REQUESTS_PER_S, settings.UNREGISTERED_REQUESTS_BURST = 1, 2
     settings_record_persist(apex=1, settings=GENESIS)
     pages_read.clear()
@@ -127,8 +127,16 @@ async def test_history_pages_beyond_the_pace_are_429(gateway: None) -> None:
     for answer in answers[3:]:
         assert isinstance(answer, ResultMessage)
         assert answer.status == StatusCode.TOO_MANY_REQUESTS
-        assert "history pages: at most 1 a second" in answer.description
+        assert "history: at most 100 items a second" in answer.description
     assert len(pages_read) == 3, "refused pages cost no database read"
+    Clock.now += 3.0  # the bucket is full again: 300 items
+    small = QuantumInfoRequest(9, CLIENT.public_key, 0, QueryOrder.ASC, 10)
+    big = QuantumInfoRequest(10, CLIENT.public_key, 0, QueryOrder.ASC, 1_000)
+    for request in (small, big):
+        await communicator.send_to(bytes_data=_signed(request))
+    assert isinstance(await _received(communicator), QuantumInfoResponse)
+    answer = await _received(communicator)
+    assert isinstance(answer, ResultMessage), "a big page costs more than the 200 items left"
     await communicator.disconnect()
 
 
