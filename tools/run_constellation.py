@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         cluster.admin_create("admin", password)
         info = cluster.info()
         print(f"constellation Ready at apex {info['apex']}: frontend at {cluster.alpha.url}/")
-        print(f"  constellation id {info['constellation_id']} (every signature is bound to it)")
+        constellation = info["constellation_id"]
+        print(f"  constellation id {constellation} (every signature is bound to it)")
+        print(f"  the page pinned to it: {cluster.alpha.url}/?constellation={constellation}")
         for node in cluster.nodes:
             role = "alpha" if node.index == 0 else "auditor"
             print(f"  {role:7} {node.keypair.public_key_strkey} {node.url} db={node.database}")
