@@ -129,11 +129,6 @@ def test_a_failure_prints_a_schedule_that_reproduces_it() -> None:
     assert str(again.value.cause) == str(first.value.cause)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an auditor restarted since cannot sign again a quantum it executed before "
-    "(it keeps no record of it in memory to compare the copy with)",
-)
 def test_a_lost_signature_is_asked_for_again() -> None:
     # Found by the simulator: both auditors' results for quanta 14 and 15 are lost (broken
     # links, a crash with results unsent); each auditor holds them signed, reconnected with
