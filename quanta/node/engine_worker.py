@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -38,6 +39,20 @@ from quanta.node_identity import history_kept
 logger = logging.getLogger(__name__)
 
 Task = Coroutine[Any, Any, None]
+
+TEST_HOLD_FLUSH_ENV = "CONSTELLATION_TEST_HOLD_FLUSH"
+"""TEST-ONLY FAULT HOOK, inert unless this variable is set (never in production): the path of
+a file; while that file exists, the node's flush persists nothing (no quanta, snapshot
+batches or evidence; what is final waits in memory), so a test can hold a quantum final but
+not on disk for as long as it likes and then kill -9 the engine in that window
+(tests/cluster/test_payout_durability.py). Removing the file resumes persistence."""
+
+_test_hold_flush = os.environ.get(TEST_HOLD_FLUSH_ENV)
+
+
+def _test_flush_held() -> bool:
+    """Tells whether the test-only hook above holds persistence now (False unless set)."""
+    return _test_hold_flush is not None and os.path.exists(_test_hold_flush)
 
 
 def monotonic_ms() -> int:
@@ -168,6 +183,8 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
             await self._flush_locked(force=force)
 
     async def _flush_locked(self, *, force: bool) -> None:
+        if _test_flush_held():
+            return
         rows = self.node.take_final_rows()
         if rows:
             try:
