@@ -1,0 +1,181 @@
+"""No payout leaves the vault before its withdrawal is final *and* persisted at alpha, with
+real processes (issue 15, item 2).
+
+Goal: a withdrawal's quantum can be final (alpha and an auditor signed it, and the auditors
+returned their transaction signatures) for a while before alpha has it on disk. Paying on the
+signature count alone (the rule before) sent the payout in that window, so a crash of alpha
+then left the vault paid for a quantum the restarted alpha might not hold. Now the payout
+waits for alpha's persisted prefix: in the window nothing leaves the vault; alpha is killed
+(SIGKILL) there; after the restart (Rising, the withdrawal recovered from the auditors) the
+withdrawal ends exactly once, paid or expired unpaid, and the ledger, the vault and the
+account agree: the vault holds what was deposited minus what was paid, the account owns what
+the vault holds, and nothing is left pending.
+Method: alpha runs with the test-only hook CONSTELLATION_TEST_HOLD_FLUSH
+(`quanta.node.engine_worker`): while the named file exists its engine persists nothing. The
+test creates the file, withdraws, waits until both auditors executed (and signed) the
+withdrawal, watches the ledger for several payout ticks, kills alpha's engine, removes the
+file and restarts the engine. The ledger is read straight from its database, alpha's tables
+from alpha's. Transactions are valid for TTL_MS, so an unpaid one settles within the test.
+Against the rule before (`PayoutBook.due` on the signature count alone, checked by hand) the
+test fails in the window: the vault shows the payout applied while alpha holds no row of it.
+Today the restarted alpha's payout desk has no auditor signatures (`PayoutDesk._restore`), so
+the recovered withdrawal expires unpaid and its funds come back; a payout after the restart
+would be accepted by the test too, if it is the only one and the account is debited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from constellation_client import ConstellationClient
+from quanta.core.keys import KeyPair
+from tests.cluster.conftest import cluster_start, run
+from tests.cluster.pins import pin
+from tests.cluster.test_payments import balances, deposit, ledger_balance
+from tests.cluster.test_recovery_safety import apex_reaches
+from tools.cluster import Cluster, wait_for_restart
+
+pytestmark = pytest.mark.cluster
+
+UNIT = 10_000_000
+PROVIDER = "local-vault"
+TTL_MS = 12_000
+"""Validity of withdrawal transactions: longer than the window, short enough to expire."""
+WINDOW_S = 2.0
+"""How long the ledger is watched while the withdrawal is final but not persisted (ten
+payout ticks of 0.2 s)."""
+SETTLE_S = 40.0
+
+
+@pytest.fixture(scope="module")
+def held(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, Path]]:
+    """Alpha and two auditors (majority 2); alpha's persistence held while `hold` exists."""
+    hold = tmp_path_factory.mktemp("hold") / "hold-flush"
+    cluster = cluster_start(
+        3,
+        tmp_path_factory,
+        node_env={0: {"CONSTELLATION_TEST_HOLD_FLUSH": str(hold)}},
+        CONSTELLATION_SNAPSHOT_INTERVAL_S="1",
+        CONSTELLATION_PAYMENT_PROVIDERS=json.dumps({PROVIDER: {"ttl_ms": str(TTL_MS)}}),
+    )
+    yield cluster, hold
+    cluster.stop()
+
+
+def node_query(cluster: Cluster, index: int, sql: str, *args: object) -> list[tuple[object, ...]]:
+    url = f"postgresql://postgres@127.0.0.1:5432/{cluster.nodes[index].database}"
+    with psycopg.connect(url) as connection:
+        return connection.execute(sql, args).fetchall()  # type: ignore[arg-type]
+
+
+def vault_entries(cluster: Cluster, reference: str) -> list[tuple[str, int]]:
+    """Returns (status, amount) of the vault's ledger entries with `reference`."""
+    url = f"postgresql://postgres@127.0.0.1:5432/{cluster.ledger_database}"
+    with psycopg.connect(url) as connection:
+        rows = connection.execute(
+            "SELECT status, amount FROM payments_ledgertransfer"
+            " WHERE source = 'VAULT' AND reference = %s",
+            (reference,),
+        ).fetchall()
+    return [(str(status), int(amount)) for status, amount in rows]
+
+
+def vault_paid_out(cluster: Cluster, asset: str) -> int:
+    """Returns everything the vault paid out in `asset` (applied entries out of it)."""
+    url = f"postgresql://postgres@127.0.0.1:5432/{cluster.ledger_database}"
+    with psycopg.connect(url) as connection:
+        row = connection.execute(
+            "SELECT COALESCE(SUM(amount), 0) FROM payments_ledgertransfer"
+            " WHERE source = 'VAULT' AND asset = %s AND status = 'applied'",
+            (asset,),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_withdrawal_final_but_not_persisted_is_not_paid_and_ends_once_after_a_crash(
+    held: tuple[Cluster, Path],
+) -> None:
+    cluster, hold = held
+    alice_key = KeyPair.random()
+    payee = KeyPair.random().public_key_strkey
+    deposited = 10 * UNIT
+    amount = 4 * UNIT
+
+    async def withdraw_in_the_window() -> int:
+        alice = await ConstellationClient.connect(
+            cluster.alpha.url, alice_key, constellation_id=pin(cluster)
+        )
+        await deposit(cluster, alice, "USD", "10")
+        hold.touch()  # alpha persists nothing from here on
+        result = await alice.withdraw(PROVIDER, "USD", amount, payee)
+        assert result.ok, result.description
+        withdrawal_id = int(result.apex)
+        for index in (1, 2):  # both auditors executed and signed it: it is final at alpha
+            await asyncio.to_thread(apex_reaches, cluster, index, withdrawal_id, 15)
+        deadline = time.monotonic() + WINDOW_S
+        while time.monotonic() < deadline:
+            entries = await asyncio.to_thread(vault_entries, cluster, f"withdrawal:{withdrawal_id}")
+            assert entries == [], f"paid before alpha persisted the withdrawal: {entries}"
+            await asyncio.sleep(0.1)
+        # The window was real: the auditors hold the quantum on disk, alpha does not.
+        sql = "SELECT apex FROM quanta_quantumrecord WHERE apex = %s"
+        for index in (1, 2):
+            assert node_query(cluster, index, sql, withdrawal_id), index
+        assert node_query(cluster, 0, sql, withdrawal_id) == []
+        assert await asyncio.to_thread(ledger_balance, cluster, payee, "USD") == 0
+        await asyncio.to_thread(cluster.kill_process, cluster.alpha, "engine")
+        await alice.close()
+        return withdrawal_id
+
+    withdrawal_id = run(withdraw_in_the_window())
+    hold.unlink()
+    restarted_ms = time.time_ns() // 1_000_000
+    cluster.start_process(cluster.alpha, "engine")
+    info = wait_for_restart(cluster, restarted_ms, "Ready", 60)
+    assert int(str(info["apex"])) >= withdrawal_id, info  # recovered from the auditors
+
+    # The withdrawal ends exactly once: paid (applied) or expired unpaid (cancelled).
+    reference = f"withdrawal:{withdrawal_id}"
+    deadline = time.monotonic() + SETTLE_S
+    while True:
+        entries = vault_entries(cluster, reference)
+        pending = node_query(
+            cluster,
+            0,
+            "SELECT withdrawal_id FROM payments_withdrawalrecord WHERE withdrawal_id = %s",
+            withdrawal_id,
+        )
+        if entries and not pending:
+            break
+        assert time.monotonic() < deadline, (entries, pending)
+        time.sleep(0.2)
+    assert len(entries) == 1, entries
+    status, _ = entries[0]
+    paid = amount if status == "applied" else 0
+    assert status in ("applied", "cancelled"), status
+    # Alpha holds the withdrawal's quantum on disk now (recovered, then persisted).
+    assert node_query(
+        cluster, 0, "SELECT apex FROM quanta_quantumrecord WHERE apex = %s", withdrawal_id
+    )
+
+    async def agree() -> None:
+        assert await asyncio.to_thread(ledger_balance, cluster, payee, "USD") == paid
+        assert await asyncio.to_thread(vault_paid_out, cluster, "USD") == paid
+        vault = await asyncio.to_thread(ledger_balance, cluster, "VAULT", "USD")
+        assert vault == deposited - paid
+        # The constellation debits exactly what the vault paid: the account owns the vault.
+        alice = await ConstellationClient.connect(
+            cluster.alpha.url, alice_key, constellation_id=pin(cluster)
+        )
+        assert await balances(alice) == {"USD": (deposited - paid, 0)}
+        await alice.close()
+
+    run(agree())
