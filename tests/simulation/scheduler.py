@@ -247,7 +247,7 @@ class Simulation:
             for old, new in zip(out, self.fresh, strict=False):
                 event += [old, new]
             return [(self.options.rotate_weight, tuple(event))]
-        if self._rotated(proposal):
+        if self.rotated(proposal):
             return [(1.0, ("retire", i)) for i in proposal.leaving if i not in self.retired]
         return [(2.0, ("update",))]
 
@@ -329,12 +329,12 @@ class Simulation:
         if not self.options.old_admission:
             if alpha.node is not None and alpha.node.engine.state.config is not None:
                 keys.update(alpha.node.engine.state.config.auditor_keys)
-            if self.proposal is not None and not self._rotated(self.proposal):
+            if self.proposal is not None and not self.rotated(self.proposal):
                 keys.update(a.public_key for a in self.proposal.settings.auditors)
         keys.discard(alpha.keypair.public_key)
         return self.keys[index].public_key in keys
 
-    def _rotated(self, proposal: Proposal) -> bool:
+    def rotated(self, proposal: Proposal) -> bool:
         """Tells whether the update is final and persisted at alpha (the operator's answer)."""
         return proposal.settings.version in self.alpha.store.settings
 
@@ -369,7 +369,7 @@ class Simulation:
     def _on_update(self) -> None:
         """The web process asks alpha's engine to execute the posted update (it retries)."""
         proposal, alpha = self.proposal, self.alpha.node
-        if proposal is None or alpha is None or self._rotated(proposal):
+        if proposal is None or alpha is None or self.rotated(proposal):
             return
         presence_ms = None
         if not self.options.old_admission:
@@ -391,7 +391,7 @@ class Simulation:
 
     def _on_retire(self, index: int) -> None:
         """The operator shuts down an auditor its rotation removed, once it is final."""
-        if self.proposal is None or not self._rotated(self.proposal):
+        if self.proposal is None or not self.rotated(self.proposal):
             return
         if index not in self.proposal.leaving or index in self.retired:
             return
@@ -518,6 +518,6 @@ class Simulation:
             len(self.alpha.store.rows),
             len(self.vault.entries),
             None if self.alpha.node is None else len(self.alpha.node.unfinalized),
-            None if self.proposal is None else self._rotated(self.proposal),
+            None if self.proposal is None else self.rotated(self.proposal),
             tuple(sorted(self.network.up)),
         )
