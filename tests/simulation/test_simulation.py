@@ -87,6 +87,58 @@ ROTATION_DEADLOCK: list[Event] = [
     ("stream",),
 ]
 
+# Alpha crashes across a rotation (2 of 3 replaced): the old auditors receive the update
+# (followers from it on) and persist it; alpha finalized it with node 3's signature but did
+# not persist it. The rising alpha gets it back from the old auditors (checked with the
+# settings it brings in) and node 3 signs it again.
+ROTATION_RISING: list[Event] = [
+    ("rotate", 1, 3, 2, 4),
+    ("connect", 3),
+    ("deliver", 3, 0, 0),
+    ("deliver", 0, 3, 0),
+    ("connect", 4),
+    ("deliver", 4, 0, 0),
+    ("deliver", 0, 4, 0),
+    ("update",),
+    ("stream",),
+    ("deliver", 0, 1, 0),
+    ("deliver", 0, 2, 0),
+    ("flush", 1),
+    ("flush", 2),
+    ("deliver", 0, 3, 0),
+    ("deliver", 3, 0, 0),  # final at alpha (alpha + node 3), in memory only
+    ("crash", 0),
+    ("restart", 0),
+    ("connect", 1),
+    ("connect", 2),
+    ("deliver", 1, 0, 0),
+    ("deliver", 0, 1, 0),
+    ("deliver", 1, 0, 0),
+    ("deliver", 2, 0, 0),
+    ("deliver", 0, 2, 0),
+    ("deliver", 2, 0, 0),
+    ("poll",),
+    ("stream",),
+]
+
+# The same, but the old auditors were down when alpha executed the update: the rising alpha
+# decides on their (empty) answers, as the persisted settings' auditors, and executes another
+# quantum at the apex where node 3 holds the update final (see the xfail test below).
+ROTATION_RISING_FORK: list[Event] = [
+    *ROTATION_RISING[:7],
+    ("crash", 1),
+    ("crash", 2),
+    ("update",),
+    ("stream",),
+    ("deliver", 0, 3, 0),
+    ("deliver", 3, 0, 0),
+    ("crash", 0),
+    ("restart", 0),
+    ("restart", 1),
+    ("restart", 2),
+    *ROTATION_RISING[19:],
+]
+
 # Found by the simulator with rotation in the random mix: bugs of the node code, not fixed
 # here (the tests below are xfail, strict).
 ROTATION_UNFINAL_BELOW = {36: False, 1_017: True, 1_044: True}  # seed: malicious
@@ -197,6 +249,24 @@ def test_the_rotation_schedule_deadlocks_under_the_old_admission_rule() -> None:
         SimulationFailed, match=r"quanta \[2, 3, 4, 5, 6\] stay unfinal with every node up"
     ):
         _replay_rotation(ROTATION_DEADLOCK, old_admission=True)
+
+
+def test_alpha_rises_across_a_rotation() -> None:
+    simulation = _replay_rotation(ROTATION_RISING, old_admission=False)
+    alpha = simulation.alpha.node
+    assert alpha is not None and alpha.engine.state.require_config().settings.version == 2
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=SimulationFailed,
+    reason="Rising forks a final settings update (quanta/core/rising.py): it decides on the "
+    "answers of the persisted settings' auditors (answers_needed, `answered`), but the update "
+    "above the persisted apex is final with its new auditors' signatures; the old auditors, "
+    "down when it executed, answer empty and alpha executes another quantum at its apex",
+)
+def test_rising_does_not_fork_an_update_final_with_its_new_auditors() -> None:
+    _replay_rotation(ROTATION_RISING_FORK, old_admission=False)
 
 
 @pytest.mark.xfail(
