@@ -251,6 +251,14 @@ def test_the_rotation_schedule_deadlocks_under_the_old_admission_rule() -> None:
         _replay_rotation(ROTATION_DEADLOCK, old_admission=True)
 
 
+@pytest.mark.parametrize("seed", [8, 11])
+def test_random_rotations_deadlock_under_the_old_admission_rule(seed: int) -> None:
+    # Seeds whose random rotation the old rule never finalizes (issue 15 item 3).
+    with pytest.raises(SimulationFailed, match="stay unfinal with every node up"):
+        _run(seed, Options(old_admission=True))
+    assert _run(seed, Options()) > 0
+
+
 def test_alpha_rises_across_a_rotation() -> None:
     simulation = _replay_rotation(ROTATION_RISING, old_admission=False)
     alpha = simulation.alpha.node
