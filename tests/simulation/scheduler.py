@@ -125,6 +125,7 @@ class Simulation:
         self.invariants = Invariants(self.alpha, self.auditors, majority(options.nodes))
         self.quiet = False
         self.proposal: Proposal | None = None
+        self.removed: set[int] = set()  # auditors removed by earlier rotations
         self.rotations = 0  # settings updates proposed (each brings version + 1)
         self.fresh = list(range(options.nodes, everyone))  # spares never brought in yet
         self.retired: set[int] = set()  # shut down for good after their rotation
@@ -232,24 +233,25 @@ class Simulation:
 
     def _rotation_events(self) -> list[tuple[float, Event]]:
         proposal = self.proposal
-        if proposal is None:
-            alpha = self.alpha.node
-            if alpha is None or not self.fresh or not self.options.rotate_weight:
-                return []
-            members = [
-                self.index_of[key]
-                for key in alpha.engine.state.require_config().auditor_keys
-                if key != self.alpha.keypair.public_key
-            ]
-            count = self.rng.choice((1, 2)) if len(self.fresh) >= 2 else 1
-            out = self.rng.sample(members, min(count, len(members)))
-            event: list[str | int] = ["rotate"]
-            for old, new in zip(out, self.fresh, strict=False):
-                event += [old, new]
-            return [(self.options.rotate_weight, tuple(event))]
-        if self.rotated(proposal):
-            return [(1.0, ("retire", i)) for i in proposal.leaving if i not in self.retired]
-        return [(2.0, ("update",))]
+        if proposal is not None and not self.rotated(proposal):
+            return [(2.0, ("update",))]
+        choices: list[tuple[float, Event]] = [
+            (1.0, ("retire", i)) for i in sorted(self._removed() - self.retired)
+        ]
+        alpha = self.alpha.node
+        if alpha is None or not self.fresh or not self.options.rotate_weight:
+            return choices
+        members = [
+            self.index_of[key]
+            for key in alpha.engine.state.require_config().auditor_keys
+            if key != self.alpha.keypair.public_key
+        ]
+        count = self.rng.choice((1, 2)) if len(self.fresh) >= 2 else 1
+        out = self.rng.sample(members, min(count, len(members)))
+        event: list[str | int] = ["rotate"]
+        for old, new in zip(out, self.fresh, strict=False):
+            event += [old, new]
+        return [*choices, (self.options.rotate_weight, tuple(event))]
 
     def _may_break(self, auditor: int) -> bool:
         """Tells whether a fault may break this auditor's link (losing what is in flight)."""
@@ -334,6 +336,13 @@ class Simulation:
         keys.discard(alpha.keypair.public_key)
         return self.keys[index].public_key in keys
 
+    def _removed(self) -> set[int]:
+        """Returns the auditors the rotations in force removed (the operator may stop them)."""
+        proposal = self.proposal
+        if proposal is not None and self.rotated(proposal):
+            return self.removed | set(proposal.leaving)
+        return self.removed
+
     def rotated(self, proposal: Proposal) -> bool:
         """Tells whether the update is final and persisted at alpha (the operator's answer)."""
         return proposal.settings.version in self.alpha.store.settings
@@ -342,8 +351,9 @@ class Simulation:
         """The operator posts an update replacing auditor `pairs[0]` by node `pairs[1]` (and so
         on), signed by a majority of the auditors in force, offline."""
         alpha = self.alpha.node
-        if self.proposal is not None or alpha is None:
+        if alpha is None or (self.proposal is not None and not self.rotated(self.proposal)):
             return
+        self.removed = self._removed()
         current = alpha.engine.state.require_config()
         replace = dict(zip(pairs[::2], pairs[1::2], strict=True))
         if any(new not in self.fresh for new in replace.values()):
@@ -390,10 +400,8 @@ class Simulation:
         self.alpha.note_chain()
 
     def _on_retire(self, index: int) -> None:
-        """The operator shuts down an auditor its rotation removed, once it is final."""
-        if self.proposal is None or not self.rotated(self.proposal):
-            return
-        if index not in self.proposal.leaving or index in self.retired:
+        """The operator shuts down an auditor a rotation removed, once it is final."""
+        if index not in self._removed() or index in self.retired:
             return
         self.retired.add(index)
         if self.auditors[index - 1].node is not None:
