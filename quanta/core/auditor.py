@@ -8,13 +8,16 @@ here, so it asks alpha to resend from its apex. Any mismatch — another effects
 chain, a refused request, an alpha signature that does not verify, a timestamp that goes back —
 stops it: it goes Failed, says why, and never signs again. A duplicate that differs from the
 quantum it executed at that apex, both signed by alpha, is alpha equivocating: it is kept as
-evidence and stops it too. What it cannot confirm *yet* (its provider has not seen alpha's
-deposit, a provider's network failed, a timestamp ahead of its clock: `NotYetConfirmed`) is
-not a mismatch: it keeps that quantum and the ones after it (`held`), signs nothing, says what
-it waits for, and checks again after a growing delay (`quanta.core.confirmation`). The first
-quantum founds the constellation: an auditor it lists takes it only if its own key signed it
-(and only the pinned one, if pinned: `quanta.core.genesis`), else it goes Failed,
-"genesis refused", before executing it.
+evidence and stops it too. Such a duplicate is compared with the copy in memory or, for one
+executed before this process started, with the one it persisted (`PersistedLookup`, read from
+the database by the shell): alpha resends the quanta whose signatures were lost, and a
+restarted auditor signs them again from that record. What it cannot confirm *yet* (its provider
+has not seen alpha's deposit, a provider's network failed, a timestamp ahead of its clock:
+`NotYetConfirmed`) is not a mismatch: it keeps that quantum and the ones after it (`held`),
+signs nothing, says what it waits for, and checks again after a growing delay
+(`quanta.core.confirmation`). The first quantum founds the constellation: an auditor it lists
+takes it only if its own key signed it (and only the pinned one, if pinned:
+`quanta.core.genesis`), else it goes Failed, "genesis refused", before executing it.
 
 Its state tells the truth about alpha: it is Ready only when it heard from alpha that it is in
 step (every frame, heartbeats included, carries alpha's apex), and it falls back to Running
@@ -25,8 +28,9 @@ when it loses alpha (`alpha_lost`: the herald link dropped; `review_alpha`: noth
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from quanta.core.confirmation import RetryBackoff, quantum_time_check, wall_clock_ms
 from quanta.core.engine import Engine, Executed, QuantumMismatch
@@ -48,6 +52,7 @@ from quanta.core.xdr.schema import (
     NodeState,
     PayloadProof,
     QuantaBatch,
+    Quantum,
     SignedQuantum,
     TxSignature,
     WithdrawalQuantum,
@@ -67,6 +72,30 @@ ALPHA_SILENCE_MS = 3_000
 """Nothing heard from alpha for this long (it heartbeats every second): alpha is lost."""
 RECENT_EXECUTED_MAX = 10_000
 """Executed quanta remembered to compare duplicates against (equivocation)."""
+
+
+class KnownQuantum(NamedTuple):
+    """A quantum this node executed, with the payload hash it signed (its own word on it)."""
+
+    payload: bytes
+    signed: SignedQuantum
+    """As this node kept it: alpha's signature first, then this node's if it signed."""
+
+
+PersistedLookup = Callable[[Collection[int]], Mapping[int, KnownQuantum]]
+"""Returns the quanta of the given apexes this node persisted (the shell reads its database;
+an apex it has no record of is left out)."""
+PERSISTED_LOOKUP_MAX = 100
+"""The most duplicates of one batch looked up in what the node persisted: alpha resends what
+stayed unfinal an interval later, so the rest gets its turn, and a batch never costs more
+than one bounded read."""
+
+
+def known_from_record(data: bytes, payload: bytes, signatures: bytes) -> KnownQuantum:
+    """Returns a persisted quantum row (the XDR of its `Quantum` and `PayloadProof`, the
+    payload hash) as a `KnownQuantum`."""
+    proof: PayloadProof = decode(PayloadProof, signatures)
+    return KnownQuantum(payload, SignedQuantum(decode(Quantum, data), proof.signatures))
 
 
 TransactionSigner = Callable[[WithdrawalQuantum], TxSignature]
@@ -100,12 +129,15 @@ class AuditorNode:
         sign_transaction: TransactionSigner | None = None,
         clock_ms: Callable[[], int] = wall_clock_ms,
         genesis_pin: bytes | None = None,
+        persisted: PersistedLookup | None = None,
     ) -> None:
         """Wraps an engine whose state was loaded (or is empty) for the node `keypair`.
         `sign_transaction` signs the transaction of each withdrawal this node executed (the
         engine's transaction validator has checked it first); without it none is signed.
         `clock_ms` is this node's clock (quantum time bound, retry delays). `genesis_pin`:
-        the only constellation id this node may follow, if set (`_check_genesis`)."""
+        the only constellation id this node may follow, if set (`_check_genesis`).
+        `persisted` reads the quanta this node persisted, for duplicates it no longer holds
+        in memory (it restarted since); without it such a duplicate is left unsigned."""
         self.keypair = keypair
         self.genesis_pin = genesis_pin
         self.engine = engine
@@ -116,7 +148,8 @@ class AuditorNode:
         self.evidence: list[EvidenceItem] = []
         # When a frame from alpha last arrived (the shell's monotonic ms), None before any.
         self.heard_ms: int | None = None
-        self._recent: dict[int, tuple[bytes, SignedQuantum]] = {}
+        self._recent: dict[int, KnownQuantum] = {}
+        self.persisted = persisted
         self.clock_ms = clock_ms
         # Quanta received but not executed yet (the first cannot be confirmed yet), each with
         # whether its frame was alpha-signed; contiguous from apex + 1.
@@ -182,13 +215,14 @@ class AuditorNode:
         self, quanta: tuple[SignedQuantum, ...], alpha_signed: bool, outcome: BatchOutcome
     ) -> None:
         last = self.held[-1][0].quantum.apex if self.held else self.apex
+        known = self._known_duplicates(quanta)
         for signed in quanta:
             apex = signed.quantum.apex
             if apex <= last:
-                if apex <= self.apex:
-                    if self._equivocates(signed):
+                if apex in known:
+                    if self._equivocates(signed, known[apex]):
                         return
-                    self._sign_again(signed, outcome)
+                    self._sign_again(signed, known[apex], outcome)
                 continue
             if len(self.held) >= HELD_MAX:
                 return  # The rest comes again once these are done (a gap, then a resend).
@@ -266,29 +300,49 @@ class AuditorNode:
         return True
 
     def _remember(self, payload: bytes, signed: SignedQuantum) -> None:
-        self._recent[signed.quantum.apex] = (payload, signed)
+        self._recent[signed.quantum.apex] = KnownQuantum(payload, signed)
         if len(self._recent) > RECENT_EXECUTED_MAX:
             del self._recent[next(iter(self._recent))]
 
-    def _sign_again(self, signed: SignedQuantum, outcome: BatchOutcome) -> None:
+    def _known_duplicates(self, quanta: tuple[SignedQuantum, ...]) -> dict[int, KnownQuantum]:
+        """Returns what this node executed at the apexes of the batch's duplicates (at or
+        below its apex): from memory, else (it restarted since) from what it persisted, read
+        only for those, at most PERSISTED_LOOKUP_MAX of them, in one lookup. A fresh stream
+        has no duplicates, so it costs no read."""
+        known: dict[int, KnownQuantum] = {}
+        missing: set[int] = set()
+        for signed in quanta:
+            apex = signed.quantum.apex
+            if apex > self.apex:
+                continue
+            if apex in self._recent:
+                known[apex] = self._recent[apex]
+            elif len(missing) < PERSISTED_LOOKUP_MAX:
+                missing.add(apex)
+        if missing and self.persisted is not None:
+            found = self.persisted(missing)
+            known.update((apex, found[apex]) for apex in missing if apex in found)
+        return known
+
+    def _sign_again(
+        self, signed: SignedQuantum, known: KnownQuantum, outcome: BatchOutcome
+    ) -> None:
         """Signs again a quantum this node executed, when alpha sends it again: alpha does so
-        for quanta still waiting for signatures (the first ones may have been lost)."""
-        known = self._recent.get(signed.quantum.apex)
+        for quanta still waiting for signatures (the first ones may have been lost). The
+        payload hash is the one this node signed then, so the signature is the same."""
         own = self._own_index()
-        if known is None or known[1].quantum != signed.quantum or own is None:
+        if known.signed.quantum != signed.quantum or own is None:
             return
-        payload = known[0]
-        signature = NodeSignature(own, self.sign_payload(payload))
+        signature = NodeSignature(own, self.sign_payload(known.payload))
         outcome.results.append(
             AuditorResult(signed.quantum.apex, signature, self._tx_signature(signed))
         )
 
-    def _equivocates(self, signed: SignedQuantum) -> bool:
+    def _equivocates(self, signed: SignedQuantum, known: KnownQuantum) -> bool:
         """Tells whether a duplicate is another quantum alpha signed at an apex this node
-        executed (then kept as evidence, and this node Failed)."""
+        executed, `known` (then kept as evidence, and this node Failed)."""
         apex = signed.quantum.apex
-        known = self._recent.get(apex)
-        if known is None or known[1].quantum == signed.quantum:
+        if known.signed.quantum == signed.quantum:
             return False
         quantum = signed.quantum
         config = self.engine.state.require_config()
@@ -297,7 +351,7 @@ class AuditorNode:
         )
         alpha_key = config.auditor_keys[config.alpha_index]
         signature = _signature_by(signed, config.alpha_index, alpha_key, payload)
-        if payload == known[0] or signature is None:
+        if payload == known.payload or signature is None:
             return False  # The same payload, or not alpha's word: nothing to prove.
         first_payload, first = known
         first_signature = _signature_by(first, config.alpha_index, alpha_key, first_payload)

@@ -12,13 +12,18 @@ It tells alpha its state (a `StateUpdate`) in answer to every frame that brought
 sign (alpha's heartbeats) and whenever its state changed, and leaves Ready when it loses alpha:
 its link says the connection dropped (`quanta.link_down`) or nothing came for a while
 (`AuditorNode.review_alpha`, each tick).
+
+A duplicate the node no longer holds in memory (it executed that quantum before it restarted)
+is compared with the row it persisted, read from the database only then (`persisted_quanta`):
+alpha resends the quanta whose signatures were lost, and only that record lets a restarted
+auditor sign them again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Literal
 
 from channels.db import database_sync_to_async
@@ -26,7 +31,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from quanta import events
-from quanta.core.auditor import AuditorNode, BatchOutcome
+from quanta.core.auditor import AuditorNode, BatchOutcome, KnownQuantum, known_from_record
 from quanta.core.engine import Engine
 from quanta.core.results import Delivery, ReplyTo, result_message
 from quanta.core.status import StatusCode
@@ -40,6 +45,7 @@ from quanta.core.xdr.schema import (
     ResultsBatch,
     StateUpdate,
 )
+from quanta.models import QuantumRecord
 from quanta.node.engine_worker import EngineWorker, monotonic_ms
 from quanta.node.loader import node_pending, node_restore, node_status_publish
 from quanta.node.providers import (
@@ -79,7 +85,12 @@ class AuditorWorker(EngineWorker[AuditorNode]):
         )
         signer = transaction_signer(providers)
         node = auditor_node_class()(
-            keypair, engine, node_pending(), sign_transaction=signer, genesis_pin=genesis_pin()
+            keypair,
+            engine,
+            node_pending(),
+            sign_transaction=signer,
+            genesis_pin=genesis_pin(),
+            persisted=persisted_quanta,
         )
         if node_restore(node, loaded, is_alpha=False):
             node.status.set(NodeState.RUNNING, "loaded; waiting for alpha")
@@ -167,6 +178,18 @@ class AuditorWorker(EngineWorker[AuditorNode]):
 
     async def quanta_catchup(self, event: events.QuantaCatchup) -> None:
         """Ignores quanta offered for a rising alpha."""
+
+
+def persisted_quanta(apexes: Collection[int]) -> dict[int, KnownQuantum]:
+    """Returns the quanta of `apexes` this node persisted, with the payload hash it signed:
+    one query, called by the node (in the worker's database thread) only for duplicates it no
+    longer holds in memory, a bounded number per batch (`PERSISTED_LOOKUP_MAX`)."""
+    records = QuantumRecord.objects.filter(apex__in=list(apexes))
+    fields = records.values_list("apex", "data", "payload_hash", "signatures")
+    return {
+        int(apex): known_from_record(bytes(data), bytes(payload), bytes(signatures))
+        for apex, data, payload, signatures in fields
+    }
 
 
 def auditor_node_class() -> type[AuditorNode]:

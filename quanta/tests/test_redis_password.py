@@ -10,6 +10,7 @@ user, the node's own channel layer and status functions pointed at it.
 
 from __future__ import annotations
 
+import os
 import select
 import shutil
 import socket
@@ -63,7 +64,6 @@ def redis_port() -> Iterator[int]:
             "+@all",
         ],  # fmt: skip
         stdout=subprocess.PIPE,
-        text=True,
     )
     try:
         _await_ready(server)
@@ -73,18 +73,22 @@ def redis_port() -> Iterator[int]:
         server.wait(timeout=10)
 
 
-def _await_ready(server: subprocess.Popen[str]) -> None:
-    """Reads the server's log until it says it accepts connections (10 s at most)."""
+def _await_ready(server: subprocess.Popen[bytes]) -> None:
+    """Reads the server's log until it says it accepts connections (10 s at most). Read from
+    the file descriptor itself: a buffered reader may hold the line while `select` says the
+    descriptor has nothing more."""
     assert server.stdout is not None
+    descriptor = server.stdout.fileno()
+    log = b""
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([server.stdout], [], [], deadline - time.monotonic())
-        line = server.stdout.readline() if ready else ""
-        if "Ready to accept connections" in line:
-            return
-        if not line and server.poll() is not None:
+    while b"Ready to accept connections" not in log and time.monotonic() < deadline:
+        ready, _, _ = select.select([descriptor], [], [], max(0.0, deadline - time.monotonic()))
+        chunk = os.read(descriptor, 65536) if ready else b""
+        if not chunk and server.poll() is not None:
             break
-    pytest.fail(f"redis-server did not start (exit {server.poll()})")
+        log += chunk
+    if b"Ready to accept connections" not in log:
+        pytest.fail(f"redis-server did not start (exit {server.poll()}): {log[-500:]!r}")
 
 
 def _url(port: int, credentials: str) -> str:

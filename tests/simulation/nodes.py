@@ -10,11 +10,12 @@ rises, as `AlphaWorker.load` makes it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from payments.core.payouts import PayoutBook
 from quanta.core.alpha import AlphaNode
-from quanta.core.auditor import AuditorNode
+from quanta.core.auditor import AuditorNode, KnownQuantum, known_from_record
 from quanta.core.durable import PersistedPrefix
 from quanta.core.engine import Engine
 from quanta.core.hashing import quantum_hash
@@ -315,7 +316,11 @@ class SimAuditor(SimNode):
             validate_transaction=self._validate_transaction,
         )
         self.node = node = AuditorNode(
-            self.keypair, engine, self._pending(), sign_transaction=self._sign_transaction
+            self.keypair,
+            engine,
+            self._pending(),
+            sign_transaction=self._sign_transaction,
+            persisted=self._persisted,
         )
         restore(node, loaded)
         self._load_chain()
@@ -333,6 +338,13 @@ class SimAuditor(SimNode):
         assert self.node is not None
         self.network.connect(self.index)
         self.network.send(self.index, ALPHA, Hello(self.node.apex))
+
+    def _persisted(self, apexes: Collection[int]) -> dict[int, KnownQuantum]:
+        # The store plays the database the worker reads (`persisted_quanta`).
+        rows = (self.store.rows[apex] for apex in apexes if apex in self.store.rows)
+        return {
+            row.apex: known_from_record(row.data, row.payload_hash, row.signatures) for row in rows
+        }
 
     def _validate_deposit(self, body: DepositQuantum) -> None:
         assert self.node is not None

@@ -215,11 +215,6 @@ def test_a_failure_prints_a_schedule_that_reproduces_it() -> None:
     assert str(again.value.cause) == str(first.value.cause)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an auditor restarted since cannot sign again a quantum it executed before "
-    "(it keeps no record of it in memory to compare the copy with)",
-)
 def test_a_lost_signature_is_asked_for_again() -> None:
     # Found by the simulator: both auditors' results for quanta 14 and 15 are lost (broken
     # links, a crash with results unsent); each auditor holds them signed, reconnected with
@@ -298,8 +293,7 @@ def test_a_rotation_leaves_no_quantum_below_it_unfinal(seed: int) -> None:
     "out of apex order (quanta/core/durable.py says so; across a rotation the new auditors "
     "finalize the quanta above the update while those below wait for the old ones) and the "
     "loader replays every row above the snapshot (quanta/node/loader.py node_restore): "
-    "'expected apex 8, got 11' (the gap docs/engine.md lists under --lose-signatures, reached "
-    "here with no result lost)",
+    "'expected apex 8, got 11'",
 )
 @pytest.mark.parametrize("seed", sorted(ROTATION_HOLE_ON_RESTART))
 def test_alpha_restarts_over_a_hole_in_its_persisted_quanta(seed: int) -> None:

@@ -7,7 +7,8 @@ and answered with a `herald.results` event of signatures that verify, to the lin
 channel; the quanta are persisted. A batch whose quantum has a wrong effects proof, a frame
 not signed by alpha, or a deposit the vault does not show makes the auditor Failed: it answers
 nothing for that batch, publishes its state, and persists nothing of it. Requests meant for
-alpha are refused with a status.
+alpha are refused with a status. A restarted auditor signs again, from the rows it persisted,
+the quanta alpha resends because their signatures were lost.
 Method: a pure `AlphaNode` executes genesis settings and a deposit the local ledger's faucet
 really made (its notification read from the ledger by alpha's provider); its streamed batch is
 framed as alpha's herald endpoint frames it (`server_frame` with alpha's key, for the
@@ -59,7 +60,7 @@ from quanta.core.xdr.schema import (
 )
 from quanta.groups import GATEWAYS_GROUP
 from quanta.models import QuantumRecord
-from quanta.node.auditor_worker import AuditorWorker
+from quanta.node.auditor_worker import AuditorWorker, persisted_quanta
 from quanta.node.providers import NodeProviders
 from quanta.node_identity import now_ms
 from quanta.node_status import status_read
@@ -153,6 +154,31 @@ async def test_an_alpha_batch_is_re_executed_signed_and_persisted(
     assert account is not None
     await auditor.stop()
     assert await database_sync_to_async(recorded_apexes)() == [1, 2]
+
+
+async def test_a_restarted_auditor_signs_again_what_it_persisted(
+    auditor: RunningWorker, layer: Any
+) -> None:
+    alpha = Alpha()
+    await database_sync_to_async(alpha.deposit_from_ledger)()
+    quanta = alpha.take()
+    lost = await signatures_for(auditor, layer, alpha.frame(quanta))
+    await auditor.stop()  # Its results never reached alpha; its rows are on disk.
+    persisted = await database_sync_to_async(persisted_quanta)({1, 2, 3})
+    assert sorted(persisted) == [1, 2]
+    assert persisted[2].payload == alpha.payload_hash(2)
+    assert persisted[2].signed.quantum == quanta[1].quantum
+
+    restarted = RunningWorker(AuditorWorker())
+    restarted.start()
+    try:
+        again = await signatures_for(restarted, layer, alpha.frame(quanta))
+    finally:
+        await restarted.stop()
+    assert again.results == lost.results, "the same payload hashes, so the same signatures"
+    for result in again.results:
+        alpha.node.add_signature(result.apex, 1, result.signature.signature)
+    assert not alpha.node.unfinalized
 
 
 def wrong_effects_proof(alpha: Alpha) -> bytes:
