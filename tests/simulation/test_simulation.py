@@ -254,6 +254,16 @@ def test_random_rotations_deadlock_under_the_old_admission_rule(seed: int) -> No
     assert _run(seed, Options()) > 0
 
 
+def test_a_ci_seed_replaces_two_of_three_auditors_across_crashes() -> None:
+    # Seed 39 of CI_SEEDS: 1 and 2 replaced by 3 and 4; auditor 2, alpha and node 3 crash and
+    # restart during the rotation; both old auditors are retired once it is final.
+    simulation = Simulation(Options(), 39)
+    simulation.run()
+    assert simulation.rotations == 1 and simulation.retired == {1, 2}
+    alpha = simulation.alpha.node
+    assert alpha is not None and alpha.engine.state.require_config().settings.version == 2
+
+
 def test_alpha_rises_across_a_rotation() -> None:
     simulation = _replay_rotation(ROTATION_RISING, old_admission=False)
     alpha = simulation.alpha.node
