@@ -28,6 +28,9 @@ def _options(args: argparse.Namespace) -> Options:
         reorder=args.reorder,
         lose_signatures=args.lose_signatures,
         behaviour=behaviour,
+        spares=args.spares,
+        rotate_weight=args.rotate_weight,
+        old_admission=args.old_admission,
     )
 
 
@@ -48,6 +51,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--old-rising", action="store_true", help="Rising before issue 15")
     parser.add_argument("--old-payouts", action="store_true", help="payouts before issue 15")
+    parser.add_argument("--spares", type=int, default=2, help="followers a rotation brings in")
+    parser.add_argument(
+        "--rotate-weight", type=float, default=0.05, help="how often a rotation is proposed"
+    )
+    parser.add_argument(
+        "--old-admission",
+        action="store_true",
+        help="herald admits persisted settings' keys only, update not gated (before issue 15)",
+    )
     parser.add_argument("--max-failures", type=int, default=3, help="schedules printed")
     return parser
 
@@ -57,7 +69,7 @@ def main() -> int:
     args = _parser().parse_args()
     options = _options(args)
     started = time.perf_counter()
-    checks = steps = 0
+    checks = steps = rotations = rotated = retired = 0
     failed: list[int] = []
     for seed in range(args.first, args.first + args.seeds):
         simulation = Simulation(options, seed)
@@ -69,9 +81,16 @@ def main() -> int:
                 print(failure, flush=True)
         steps += simulation.steps_applied
         checks += simulation.invariants.checks
+        rotations += simulation.rotations
+        proposal = simulation.proposal
+        rotated += simulation.rotations - (
+            proposal is not None and not simulation.rotated(proposal)
+        )
+        retired += len(simulation.retired)
     elapsed = time.perf_counter() - started
     print(
         f"seeds {args.seeds} (from {args.first}), steps {steps}, invariant checks {checks}, "
+        f"rotations {rotations} (in force {rotated}, auditors retired {retired}), "
         f"failed {len(failed)} {failed[:20]}, {elapsed:.1f} s"
     )
     return 1 if failed else 0

@@ -1,13 +1,16 @@
 """What must hold after every step of a simulation, and once its faults have stopped.
 
 1. No fork: every quantum an honest node holds as final (alpha: finalized, in memory or on
-   disk; an auditor: signed by alpha and itself when that is a majority) agrees, apex by apex,
+   disk; an auditor: signed by alpha and itself when that is a majority; a follower, not a
+   signer at that apex, holds nothing final) agrees, apex by apex,
    with every other honest node's final quanta and with every quantum any honest node holds.
 2. What a client was told is final (alpha persisted it, then told) is such a final quantum,
    so (1) keeps it at its apex on every honest node; the quiet tail brings everyone there.
 3. Every transaction the vault paid is a withdrawal quantum final and persisted at alpha.
-4. After a quiet tail honest nodes are Ready, at one apex and one state hash.
+4. After a quiet tail honest nodes are Ready, at one apex and one state hash: the auditors
+   of the settings in force (a node a rotation removed is refused by the herald).
 5. After a quiet tail new requests are final: nothing stays unfinalized at alpha.
+6. After a quiet tail every rotation the operator posted is in force, final and persisted.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from quanta.core.pending import QuantumRow
 from quanta.core.xdr.codec import decode
-from quanta.core.xdr.schema import NodeState, Quantum, WithdrawalQuantum
+from quanta.core.xdr.schema import NodeState, PayloadProof, Quantum, WithdrawalQuantum
 
 if TYPE_CHECKING:
     from .nodes import SimAlpha, SimAuditor
@@ -37,6 +41,8 @@ class Invariants:
     checks: int = 0
     # Paid transactions already found durable (a persisted row never changes).
     _paid_ok: set[bytes] = field(default_factory=set)
+    # Whether each auditor signed its disk row at each apex (a persisted row never changes).
+    _signed_on_disk: dict[tuple[int, int], bool] = field(default_factory=dict)
 
     def _honest(self) -> list[SimAuditor]:
         return [a for a in self.auditors if not a.malicious]
@@ -56,10 +62,15 @@ class Invariants:
             return  # Alpha and one auditor are not a majority: an auditor cannot tell.
         for auditor in self._honest():
             for apex, row in auditor.store.rows.items():
-                yield f"auditor {auditor.index}'s disk", apex, row.quantum_hash
+                signed = self._signed_on_disk.get((auditor.index, apex))
+                if signed is None:
+                    signed = self._signed_on_disk[(auditor.index, apex)] = _signed_by_two(row)
+                if signed:
+                    yield f"auditor {auditor.index}'s disk", apex, row.quantum_hash
             if auditor.node is not None:
-                for apex, digest in auditor.chain.items():
-                    yield f"auditor {auditor.index}'s memory", apex, digest
+                for row in auditor.node.final_rows:  # executed, not flushed yet
+                    if _signed_by_two(row):
+                        yield f"auditor {auditor.index}'s memory", row.apex, row.quantum_hash
 
     def no_fork(self) -> None:
         """Invariants 1 and 2: one final quantum per apex, never replaced on an honest node."""
@@ -110,9 +121,12 @@ class Invariants:
             raise InvariantBroken(f"alpha is not Ready after the quiet tail: {reason}")
         told = max(self.alpha.store.rows, default=0)
         expected = (alpha.engine.state.apex, alpha.engine.state.state_hash())
+        members = alpha.engine.state.require_config().auditor_keys
         for auditor in self._honest():
+            if auditor.keypair.public_key not in members:
+                continue  # removed by a rotation, or a follower never brought in
             node = auditor.node
-            assert node is not None
+            assert node is not None, f"auditor {auditor.index} of the settings in force is down"
             if node.status.state != NodeState.READY:
                 raise InvariantBroken(
                     f"auditor {auditor.index} is {node.status.state.name}: {node.status.reason}"
@@ -123,6 +137,21 @@ class Invariants:
                     f"auditor {auditor.index} at apex {got[0]} does not match alpha at "
                     f"{expected[0]} (told final up to {told}) after the quiet tail"
                 )
+
+    def rotated(self, version: int, refused: str | None) -> None:
+        """Invariant 6: the settings at alpha are those of the last update posted (`version`),
+        final and persisted (`refused`: why alpha last refused it, None if nothing pending)."""
+        self.checks += 1
+        alpha = self.alpha.node
+        assert alpha is not None
+        in_force = alpha.engine.state.require_config().settings.version
+        if in_force != version or version not in self.alpha.store.settings:
+            raise InvariantBroken(
+                f"the settings update to version {version} did not take effect after the quiet "
+                f"tail (version {in_force} in force"
+                + (f"; last refused: {refused}" if refused else "")
+                + ")"
+            )
 
     def live(self, requested_above: int) -> None:
         """Invariant 5: the quiet tail's requests (above `requested_above`) are all final."""
@@ -137,3 +166,10 @@ class Invariants:
             raise InvariantBroken("the quiet tail's requests did not execute")
         if max(self.alpha.store.rows, default=0) < alpha.engine.state.apex:
             raise InvariantBroken("the quiet tail's final quanta were not persisted")
+
+
+def _signed_by_two(row: QuantumRow) -> bool:
+    """Tells whether an auditor's row carries its own signature besides alpha's (it signed:
+    a majority of three); a follower's row carries alpha's alone."""
+    proof: PayloadProof = decode(PayloadProof, row.signatures)
+    return len(proof.signatures) >= 2

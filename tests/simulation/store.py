@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from exchange.core.accounts import Account
 from quanta.core.effects import install_settings
 from quanta.core.pending import Batch, QuantumRow
+from quanta.core.signatures import constellation_id_of
 from quanta.core.state import ConstellationState, Withdrawal
 from quanta.core.xdr.codec import decode
 from quanta.core.xdr.schema import (
@@ -109,7 +110,9 @@ class DurableStore:
             return Loaded(state, None, self._quanta_above(0))
         in_force = [v for v, (apex, _) in self.settings.items() if apex <= snapshot.apex]
         if in_force:
-            install_settings(state, self.settings[max(in_force)][1])
+            # As `snapshot_load`: later settings carry the id of the genesis ones.
+            genesis = self.settings[min(self.settings)][1]
+            install_settings(state, self.settings[max(in_force)][1], constellation_id_of(genesis))
         self._accounts_load(state)
         for withdrawal in sorted(self.withdrawals.values(), key=lambda w: w.withdrawal_id):
             state.withdrawals[withdrawal.withdrawal_id] = withdrawal
