@@ -21,12 +21,16 @@ test fails in the window: the vault shows the payout applied while alpha holds n
 Today the restarted alpha's payout desk has no auditor signatures (`PayoutDesk._restore`), so
 the recovered withdrawal expires unpaid and its funds come back; a payout after the restart
 would be accepted by the test too, if it is the only one and the account is debited.
+The second test takes the other outcome: a withdrawal no auditor received when alpha was
+killed is not there after the restart and is never paid (it passes on either rule: alpha's
+own transaction signature is not a majority).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -179,3 +183,53 @@ def test_a_withdrawal_final_but_not_persisted_is_not_paid_and_ends_once_after_a_
         await alice.close()
 
     run(agree())
+
+
+def test_a_withdrawal_no_auditor_received_is_gone_after_a_crash_and_never_paid(
+    held: tuple[Cluster, Path],
+) -> None:
+    """The other outcome: alpha executed the withdrawal, but no auditor received it (their
+    herald links stopped, then killed) when alpha was killed: after the restart it is not
+    there, nothing paid it, and the account owns its funds unlocked."""
+    cluster, _ = held
+    bob_key = KeyPair.random()
+    payee = KeyPair.random().public_key_strkey
+
+    async def withdraw_unseen() -> int:
+        bob = await ConstellationClient.connect(
+            cluster.alpha.url, bob_key, constellation_id=pin(cluster)
+        )
+        await deposit(cluster, bob, "USD", "10")
+        for node in cluster.nodes[1:]:
+            cluster.signal_process(node, "herald", signal.SIGSTOP)
+        # Within the auditors' silence bound alpha still acknowledges (it cannot know yet).
+        result = await bob.withdraw(PROVIDER, "USD", 4 * UNIT, payee)
+        assert result.ok, result.description
+        await asyncio.sleep(WINDOW_S)
+        assert await asyncio.to_thread(vault_entries, cluster, f"withdrawal:{result.apex}") == []
+        await asyncio.to_thread(cluster.kill_process, cluster.alpha, "engine")
+        await bob.close()
+        return int(result.apex)
+
+    withdrawal_id = run(withdraw_unseen())
+    for node in cluster.nodes[1:]:
+        cluster.kill_process(node, "herald")  # what it had buffered is lost with it
+    restarted_ms = time.time_ns() // 1_000_000
+    cluster.start_process(cluster.alpha, "engine")
+    for node in cluster.nodes[1:]:
+        cluster.start_process(node, "herald")
+    info = wait_for_restart(cluster, restarted_ms, "Ready", 60)
+    assert int(str(info["apex"])) == withdrawal_id - 1, info  # the withdrawal is not there
+    time.sleep(WINDOW_S)  # ten payout ticks of the restarted alpha
+    assert vault_entries(cluster, f"withdrawal:{withdrawal_id}") == []
+    assert ledger_balance(cluster, payee, "USD") == 0
+    assert node_query(cluster, 0, "SELECT withdrawal_id FROM payments_withdrawalrecord") == []
+
+    async def unlocked() -> None:
+        bob = await ConstellationClient.connect(
+            cluster.alpha.url, bob_key, constellation_id=pin(cluster)
+        )
+        assert await balances(bob) == {"USD": (10 * UNIT, 0)}
+        await bob.close()
+
+    run(unlocked())
