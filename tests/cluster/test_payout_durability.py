@@ -139,8 +139,10 @@ def test_a_withdrawal_final_but_not_persisted_is_not_paid_and_ends_once_after_a_
         await alice.close()
         return withdrawal_id
 
-    withdrawal_id = run(withdraw_in_the_window())
-    hold.unlink()
+    try:
+        withdrawal_id = run(withdraw_in_the_window())
+    finally:
+        hold.unlink(missing_ok=True)  # also if it failed: the next test needs persistence
     restarted_ms = time.time_ns() // 1_000_000
     cluster.start_process(cluster.alpha, "engine")
     info = wait_for_restart(cluster, restarted_ms, "Ready", 60)
