@@ -8,7 +8,10 @@ refused exactly the auditors that had to sign it: replacing 2 of 3 auditors (or 
 another was down) could never finalize, and every quantum after it stayed unfinal. The
 engine publishes the keys in force whenever its settings version changes (it is the only
 writer); the herald admits their union with the persisted ones, so the old auditors can still
-sign the quanta below the update. Once the update is final and persisted, the union is the new
+sign the quanta below the update. Finality is not in apex order, though: the new auditors may
+finalize the update while quanta below it still wait for the old ones, so the engine also
+publishes the keys of the settings its oldest unfinal quantum was executed under (`signing`),
+admitted too. Once every quantum up to the update is final and persisted, the union is the new
 set alone and a removed auditor is refused at its next handshake. The web process's update
 endpoint checks a posted update against the same published settings (`settings_in_force`).
 """
@@ -46,12 +49,14 @@ def proposed_keys_publish(proposed: ConstellationSettings) -> None:
     node_redis().set(_proposed_key(), json.dumps(keys), ex=PROPOSED_TTL_S)
 
 
-def keys_in_force_publish(in_force: ConstellationSettings) -> None:
-    """Stores the settings in force at the engine, with their alpha and auditor keys."""
+def keys_in_force_publish(in_force: ConstellationSettings, signing: tuple[bytes, ...] = ()) -> None:
+    """Stores the settings in force at the engine, with their alpha and auditor keys, and the
+    keys still needed to sign its oldest unfinal quantum (`AlphaNode.signers_still_needed`)."""
     payload = {
         "version": in_force.version,
         "alpha": in_force.alpha.hex(),
         "auditors": [auditor.public_key.hex() for auditor in in_force.auditors],
+        "signing": [key.hex() for key in signing],
         "settings": base64.b64encode(encode(in_force)).decode(),
     }
     node_redis().set(_key(), json.dumps(payload))
@@ -89,6 +94,7 @@ def admitted_auditor_keys() -> frozenset[bytes] | None:
     if raw is not None:
         in_force = json.loads(raw)
         keys.update(bytes.fromhex(key) for key in in_force["auditors"])
+        keys.update(bytes.fromhex(key) for key in in_force.get("signing", ()))
         alphas.add(bytes.fromhex(in_force["alpha"]))
     if proposed is not None:
         keys.update(bytes.fromhex(key) for key in json.loads(proposed))

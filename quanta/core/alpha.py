@@ -511,6 +511,14 @@ class AlphaNode:
             return min(cursor, min(self.unfinalized) - 1)
         return cursor
 
+    def signers_still_needed(self) -> tuple[bytes, ...]:
+        """Returns the auditor keys of the settings the oldest unfinal quantum was executed
+        under (none if every quantum is final): after a rotation, the quanta below the update
+        can be signed only by the auditors it replaced, and finality is not in apex order, so
+        those must still be admitted when the update itself is final and persisted."""
+        oldest = next(iter(self.unfinalized.values()), None)  # Kept in apex order.
+        return () if oldest is None else oldest.signatures.auditor_keys
+
     def recent_after(self, apex: int) -> list[SignedQuantum] | None:
         """Returns the quanta above `apex` from memory, or None if memory does not reach back
         that far (the caller then reads the older ones from the database)."""

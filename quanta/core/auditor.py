@@ -370,6 +370,10 @@ class AuditorNode:
         )
         return True
 
+    def signers_still_needed(self) -> tuple[bytes, ...]:
+        """Returns no keys: only alpha's herald admits auditors (`AlphaNode`)."""
+        return ()
+
     def alpha_lost(self, reason: str) -> None:
         """Leaves Ready (or Chasing) for Running: this node is no longer in step with alpha."""
         if self.status.state in (NodeState.READY, NodeState.CHASING):

@@ -26,7 +26,7 @@ from quanta import gc_policy
 from quanta.core.durable import PersistedPrefix
 from quanta.core.evidence import EvidenceItem
 from quanta.core.keys import encode_public_key
-from quanta.core.pending import Batch, QuantumRow
+from quanta.core.pending import Batch
 from quanta.core.results import Delivery
 from quanta.core.xdr.schema import NodeState
 from quanta.dispatch import DirectDispatchMixin
@@ -194,7 +194,7 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
                 raise
             self.outbox.finals_persisted(len(rows))
             self.persisted.persisted(row.apex for row in rows)
-            await self._reply_final(rows)
+            await self._reply_final()
             if self.market_data is not None:
                 self.market_data.fold_rows(rows)
         await self._persist_evidence()
@@ -221,12 +221,14 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
             self.node.evidence[:0] = evidence
             raise
 
-    async def _reply_final(self, rows: list[QuantumRow]) -> None:
-        for row in rows:
-            waiting = self._replies_when_final.pop(row.apex, None)
-            if waiting is not None:
-                channel, reply = waiting
-                await self.channel_layer.send(channel, reply)
+    async def _reply_final(self) -> None:
+        """Answers those waiting for a quantum once every quantum up to it is final and
+        persisted: the answer to an update tells the operator the auditors it removed may go,
+        and until the quanta below it are final only those can sign them."""
+        done = [apex for apex in self._replies_when_final if apex <= self.persisted.apex]
+        for apex in done:
+            channel, reply = self._replies_when_final.pop(apex)
+            await self.channel_layer.send(channel, reply)
 
     async def publish_status(self) -> None:
         """Publishes the node's state and apex if either changed since last time."""

@@ -47,6 +47,11 @@ class RunningNode(Protocol):
         """Returns and forgets the evidence not yet handed out for persistence."""
         ...
 
+    def signers_still_needed(self) -> tuple[bytes, ...]:
+        """Returns the auditor keys the oldest unfinal quantum still needs (alpha's herald
+        admits them)."""
+        ...
+
 
 def node_pending() -> PendingUpdates:
     """Returns the pending-updates manager with this node's snapshot interval and size."""
@@ -85,12 +90,15 @@ def node_status_publish(node: RunningNode) -> None:
     """Publishes the node's state for the web process, and (when they changed) the keys of the
     settings in force, which alpha's herald admits (`quanta.herald_admission`)."""
     status_publish(state=node.status.state, apex=node.engine.state.apex, reason=node.status.reason)
-    global _published_keys_version
+    global _published_keys
     config = node.engine.state.config
-    if config is not None and config.settings.version != _published_keys_version:
-        keys_in_force_publish(config.settings)
-        _published_keys_version = config.settings.version
+    if config is None:
+        return
+    keys = (config.settings.version, node.signers_still_needed())
+    if keys != _published_keys:
+        keys_in_force_publish(config.settings, keys[1])
+        _published_keys = keys
 
 
-_published_keys_version: int | None = None
-"""The settings version whose keys this process last published."""
+_published_keys: tuple[int, tuple[bytes, ...]] | None = None
+"""The settings version and the still-signing keys this process last published."""

@@ -331,6 +331,7 @@ class Simulation:
         if not self.options.old_admission:
             if alpha.node is not None and alpha.node.engine.state.config is not None:
                 keys.update(alpha.node.engine.state.config.auditor_keys)
+                keys.update(alpha.node.signers_still_needed())
             if self.proposal is not None and not self.rotated(self.proposal):
                 keys.update(a.public_key for a in self.proposal.settings.auditors)
         keys.discard(alpha.keypair.public_key)
@@ -344,8 +345,15 @@ class Simulation:
         return self.removed
 
     def rotated(self, proposal: Proposal) -> bool:
-        """Tells whether the update is final and persisted at alpha (the operator's answer)."""
-        return proposal.settings.version in self.alpha.store.settings
+        """Tells whether the update and every quantum below it are final and persisted at
+        alpha (the operator's answer, `EngineWorker.reply_when_final`)."""
+        recorded = self.alpha.store.settings.get(proposal.settings.version)
+        if recorded is None:
+            return False
+        if self.options.old_admission:
+            return True
+        persisted = getattr(self.alpha, "persisted", None)  # Alpha's, as of its last run.
+        return persisted is not None and recorded[0] <= persisted.apex
 
     def _on_rotate(self, *pairs: int) -> None:
         """The operator posts an update replacing auditor `pairs[0]` by node `pairs[1]` (and so
