@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 
 Providers = Callable[[], dict[str, PaymentProvider]]
 
+EARLY_APEXES_MAX = 4_096
+"""Withdrawals whose auditor signatures may wait for their payout to be restored."""
+
 
 class PayoutDesk:
     """What alpha's engine worker does for withdrawals beyond executing them."""
@@ -35,6 +38,11 @@ class PayoutDesk:
         self.providers = providers
         self.now_ms = now_ms
         self.book = PayoutBook()
+        # Auditor signatures of withdrawals the book does not hold yet: after a restart the
+        # auditors sign the recovered quanta again before the first tick restores their
+        # payouts from the state, and dropping those signatures left such a payout unpaid
+        # until it expired. Checked when the payout is restored; bounded (oldest dropped).
+        self._early: dict[int, dict[bytes, TxSignature]] = {}
 
     def _provider(self, provider_id: str) -> PaymentProvider:
         provider = self.providers().get(provider_id)
@@ -67,6 +75,7 @@ class PayoutDesk:
         """Keeps an auditor's transaction signature if it is valid."""
         payout = self.book.payouts.get(apex)
         if payout is None:
+            self._keep_early(apex, signature)
             return
         provider = self.providers().get(payout.provider)
         if provider is not None and provider.signature_valid(payout.transaction, signature):
@@ -104,14 +113,28 @@ class PayoutDesk:
             )
             self.book.refused(payout, self.now_ms(), permanent=False)
 
+    def _keep_early(self, apex: int, signature: TxSignature) -> None:
+        if apex not in self._early and len(self._early) >= EARLY_APEXES_MAX:
+            del self._early[next(iter(self._early))]
+        self._early.setdefault(apex, {})[signature.signer] = signature
+
     def _restore(self, pending: dict[int, Withdrawal]) -> None:
-        # After a restart the auditors' signatures are gone: such a payout can only expire.
+        """Puts back the payouts of pending withdrawals the book lost with a restart, signed
+        by alpha again and by the auditor signatures that came before them: the auditors sign
+        the quanta they re-send, so a recovered withdrawal is paid, not left to expire."""
         for withdrawal_id, withdrawal in pending.items():
             provider = self.providers().get(withdrawal.provider)
             if withdrawal_id in self.book.payouts or provider is None or not withdrawal.transaction:
                 continue
-            expiry = provider.transaction_expiry_ms(withdrawal.transaction)
-            self.book.add(withdrawal_id, withdrawal.provider, withdrawal.transaction, expiry)
+            transaction = withdrawal.transaction
+            expiry = provider.transaction_expiry_ms(transaction)
+            self.book.add(withdrawal_id, withdrawal.provider, transaction, expiry)
+            self.book.add_signature(withdrawal_id, provider.sign_withdrawal(transaction))
+            for signature in self._early.pop(withdrawal_id, {}).values():
+                if provider.signature_valid(transaction, signature):
+                    self.book.add_signature(withdrawal_id, signature)
+        for apex in [a for a in self._early if a not in pending]:
+            del self._early[apex]  # settled or unknown: nothing will take them
 
     async def _submit(self, payout: Payout) -> None:
         provider = self._provider(payout.provider)

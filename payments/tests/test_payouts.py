@@ -154,3 +154,19 @@ def test_the_local_ledger_refuses_a_destination_that_is_not_an_account() -> None
         provider.build_withdrawal(2, 1_000, long_one)
     good = dataclasses.replace(REQUEST, destination=NODES[1].public_key_strkey)
     assert provider.build_withdrawal(2, 1_000, good)
+
+
+async def test_a_restored_payout_takes_the_signatures_that_came_before_it() -> None:
+    """After a restart the book is empty and the auditors sign the recovered withdrawal again
+    before the first tick restores its payout from the state: those signatures were dropped,
+    alpha's own was missing, and the withdrawal could only expire unpaid (seen with real
+    processes in tests/cluster/test_payout_durability.py)."""
+    desk, provider = _desk()
+    desk.offer(2, TxSignature(NODES[1].public_key, b"forged"))
+    desk.offer(2, TxSignature(NODES[2].public_key, b"good"))
+    alpha = AlphaNode(NODES[0], Engine(), PendingUpdates())
+    alpha.initialize(settings_quantum(default_settings(NODES), NODES).update, 1_000)
+    state: ConstellationState = alpha.engine.state
+    state.withdrawals[2] = _withdrawal()
+    await desk.tick(state, NodeState.READY, persisted_apex=2)
+    assert provider.submitted == [(b"tx-2", 2)], "alpha's and the valid auditor's signatures"

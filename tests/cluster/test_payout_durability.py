@@ -178,10 +178,16 @@ def test_a_withdrawal_final_but_not_persisted_is_not_paid_and_ends_once_after_a_
         vault = await asyncio.to_thread(ledger_balance, cluster, "VAULT", "USD")
         assert vault == deposited - paid
         # The constellation debits exactly what the vault paid: the account owns the vault.
+        # Its settlement comes back through the provider's notification (a quantum of its
+        # own, after the vault moved): the account shows it once that is executed.
         alice = await ConstellationClient.connect(
             cluster.alpha.url, alice_key, constellation_id=pin(cluster)
         )
-        assert await balances(alice) == {"USD": (deposited - paid, 0)}
+        settled = {"USD": (deposited - paid, 0)}
+        deadline = time.monotonic() + SETTLE_S
+        while (seen := await balances(alice)) != settled and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert seen == settled
         await alice.close()
 
     run(agree())
