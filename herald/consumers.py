@@ -126,7 +126,8 @@ class HeraldConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCons
     async def _catchup_once(self, cursor: int) -> None:
         """Sends the persisted quanta above `cursor` in pages (not while alpha is Rising: it
         must not look in step), then asks the engine for the rest."""
-        status = await database_sync_to_async(status_read)()
+        # A Redis read: not on the one thread-sensitive thread every handshake's lookups need.
+        status = await asyncio.to_thread(status_read)
         if status.state != "Rising":
             cursor = await self._send_persisted_after(cursor, int(status.apex))
         event = events.herald_catchup(cursor, self.channel_name)
