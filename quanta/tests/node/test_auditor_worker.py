@@ -86,7 +86,8 @@ class Alpha:
         """Pays into the vault through the faucet and notifies what alpha's provider reads."""
         faucet_deposit(ALICE.public_key_strkey, "VAULT", "USD", 100 * UNIT)
         (provider_id, provider), *_ = NodeProviders(ALPHA, self.node.engine.state).current().items()
-        seen = provider.notification_after(provider.settings.init_cursor, now_ms())
+        # + 1: the row's time has microseconds, now_ms() floors to the millisecond.
+        seen = provider.notification_after(provider.settings.init_cursor, now_ms() + 1)
         assert seen.items, "the faucet's payment is in the vault"
         self.node.notify(DepositQuantum(provider_id, seen.cursor, seen.items, ()), now_ms())
 
@@ -205,7 +206,7 @@ def deposit_the_vault_contradicts(alpha: Alpha) -> bytes:
     # another payment there.
     faucet_deposit(ALICE.public_key_strkey, "VAULT", "USD", 100 * UNIT)
     (_, provider), *_ = NodeProviders(ALPHA, alpha.node.engine.state).current().items()
-    cursor = provider.notification_after(provider.settings.init_cursor, now_ms()).cursor
+    cursor = provider.notification_after(provider.settings.init_cursor, now_ms() + 1).cursor
     alpha.node.notify(deposit_quantum(int(cursor), [(ALICE, "USD", 200 * UNIT)]), now_ms())
     return alpha.frame(alpha.take())
 
