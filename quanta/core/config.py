@@ -117,6 +117,17 @@ class Config:
             providers={provider_id(p): p for p in settings.providers},
         )
 
+    def halt_reason(self, apex: int) -> str | None:
+        """Says why no quantum but a settings update may execute at `apex` (a scheduled
+        halt is in force and `apex` is above it), or None when the constellation runs."""
+        halt = self.settings.halt_after_apex
+        if halt == 0 or apex <= halt:
+            return None
+        return (
+            f"the constellation is halted after apex {halt} for an upgrade; "
+            "it resumes with a later settings update"
+        )
+
     def tradable_asset(self, code: str) -> AssetSettings | None:
         """Returns a non-quote asset by code (the markets are {asset}/{quote})."""
         asset = self.assets.get(code)

@@ -181,6 +181,8 @@ class Engine:
     def _dispatch(
         self, ctx: QuantumContext, body: QuantumBody, verified: bool
     ) -> AccountDataInfo | None:
+        if not isinstance(body, ConstellationQuantum):
+            self._refuse_when_halted(ctx.apex)
         if isinstance(body, RequestQuantum):
             if not verified:
                 verify_envelope(body.request, self._constellation_id())
@@ -197,6 +199,14 @@ class Engine:
                 raise BadRequest("a withdrawal quantum must carry a WithdrawalRequest")
             process_withdrawal(ctx, body, request, self.validate_transaction)
         return None
+
+    def _refuse_when_halted(self, apex: int) -> None:
+        # Here, not at alpha's gateway: every node executes this rule, so an auditor refuses
+        # to sign a quantum alpha ran past a scheduled halt, and the halt is one apex for all.
+        config = self.state.config
+        reason = None if config is None else config.halt_reason(apex)
+        if reason is not None:
+            raise InvalidState(reason)
 
     def _dispatch_request(self, ctx: QuantumContext, message: object) -> AccountDataInfo | None:
         if isinstance(message, OrderRequest):

@@ -47,6 +47,7 @@ def settings_to_json(settings: ConstellationSettings) -> dict[str, object]:
             "minute_limit": settings.request_rate_limits.minute_limit,
             "hour_limit": settings.request_rate_limits.hour_limit,
         },
+        "halt_after_apex": settings.halt_after_apex,
     }
 
 
@@ -99,6 +100,7 @@ def settings_from_json(data: object) -> ConstellationSettings:
             _integer(limits.get("minute_limit", 0), "request_rate_limits.minute_limit"),
             _integer(limits.get("hour_limit", 0), "request_rate_limits.hour_limit"),
         ),
+        halt_after_apex=_integer(root.get("halt_after_apex", 0), "halt_after_apex"),
     )
 
 

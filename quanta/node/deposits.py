@@ -24,6 +24,13 @@ from quanta.node_identity import now_ms
 logger = logging.getLogger(__name__)
 
 
+def _halted(alpha: AlphaNode) -> bool:
+    # A scheduled halt: notifications wait (at the provider's cursor) for the update that
+    # resumes; polling meanwhile would only be refused, once per tick.
+    state = alpha.engine.state
+    return state.config is not None and state.config.halt_reason(state.apex + 1) is not None
+
+
 class DepositWatcher:
     """Turns what alpha's providers report into DepositQuanta."""
 
@@ -42,7 +49,7 @@ class DepositWatcher:
         """Polls every provider once (only while alpha is Ready). Each on its own: one that
         raises (its network is down, a bug) is logged and the others are still polled."""
         alpha = self.alpha
-        if alpha.status.state != NodeState.READY:
+        if alpha.status.state != NodeState.READY or _halted(alpha):
             return
         for provider_id, provider in self.providers.current().items():
             try:

@@ -405,6 +405,10 @@ export const SCHEMA = {
     {
      "struct": "RequestRateLimits"
     }
+   ],
+   [
+    "halt_after_apex",
+    "uint64"
    ]
   ],
   "ConstellationUpdate": [

@@ -9,6 +9,7 @@ Method: the auditors sign with `manage.py sign_settings_update` in their own nod
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import html
@@ -26,9 +27,14 @@ from quanta.core.settings_json import settings_from_json
 from quanta.core.settings_update import signature_from_text, update_envelope, update_sign
 from quanta.core.signatures import update_bytes
 from quanta.core.xdr.codec import encode
-from quanta.core.xdr.schema import AssetSettings, ConstellationUpdate, Signature
-from tests.cluster.conftest import cluster_start
-from tests.cluster.test_consensus import converged_state_hashes
+from quanta.core.xdr.schema import (
+    AssetSettings,
+    ConstellationSettings,
+    ConstellationUpdate,
+    Signature,
+)
+from tests.cluster.conftest import cluster_start, run
+from tests.cluster.test_consensus import UNIT, converged_state_hashes, funded_pair
 from tools.cluster import Cluster, http_post_json, wait_for_restart
 
 pytestmark = pytest.mark.cluster
@@ -204,3 +210,48 @@ def test_operator_updates_through_the_admin(three: Cluster) -> None:
         assert [a["code"] for a in assets if a["is_suspended"]] == ["XLM"], info
     assert len(converged_state_hashes(three)) == 1
     assert "constellation_quantum" in admin.get("/admin/quanta/quantumrecord/?kind=32")
+
+
+def post_settings(cluster: Cluster, settings: ConstellationSettings) -> None:
+    """Signs `settings` as the next update with two nodes' keys, posts it, waits for it on
+    every node."""
+    update = ConstellationUpdate(int(time.time()), settings)
+    cid = cluster.constellation_id()
+    keys = [node.keypair for node in cluster.nodes[:2]]
+    answer = post_update(cluster, update, [update_sign(update, key, cid) for key in keys])
+    assert answer["status"] == 200, answer
+    wait_for_version(cluster, settings.version)
+
+
+def test_a_scheduled_halt_stops_every_node_at_one_apex_and_an_update_resumes(
+    three: Cluster,
+) -> None:
+    async def scenario() -> None:
+        alice, bob = await funded_pair(three)
+        current = settings_from_json(three.info())
+        halt = int(str(three.info()["apex"])) + 1  # the update's own apex, or below it
+        await asyncio.to_thread(
+            post_settings,
+            three,
+            dataclasses.replace(current, version=current.version + 1, halt_after_apex=halt),
+        )
+        refused = await alice.pay(bob.public_key, "USD", UNIT)
+        assert refused.status == 450, (refused.status, refused.description)
+        assert "halted after apex" in refused.description, refused.description
+        # Every node stands at the same apex, the halt's update the last quantum.
+        assert len(await asyncio.to_thread(converged_state_hashes, three)) == 1
+        apexes = {info["apex"] for info in [three.info(node) for node in three.nodes]}
+        assert len(apexes) == 1, apexes
+
+        await asyncio.to_thread(
+            post_settings,
+            three,
+            dataclasses.replace(current, version=current.version + 2, halt_after_apex=0),
+        )
+        resumed = await alice.pay(bob.public_key, "USD", UNIT)
+        assert resumed.ok, resumed.description
+        assert await resumed.wait_final(10)
+        await alice.close()
+        await bob.close()
+
+    run(scenario())

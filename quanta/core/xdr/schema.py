@@ -507,6 +507,9 @@ class ConstellationSettings:
         tuple[ProviderSettings, ...], Array(ProviderSettings, Limits.PROVIDERS_MAX)
     ]
     request_rate_limits: RequestRateLimits
+    # A scheduled halt for upgrades: when non-zero, no quantum but a settings update executes
+    # above this apex, on any node (see docs/admin.md "Scheduled halt"); 0 = running.
+    halt_after_apex: U64 = 0
 
 
 @record

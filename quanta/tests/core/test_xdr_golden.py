@@ -133,6 +133,7 @@ SETTINGS_HEX = (
     + "00000000"  # providers: array count 0
     + "0000000a"  # request_rate_limits.minute_limit = 10 (uint32)
     + "00000064"  # request_rate_limits.hour_limit = 100
+    + "0000000000000000"  # halt_after_apex = 0 (uint64: running)
 )
 
 SETTINGS_UPDATE_FIRST = schema.ConstellationUpdateEffect(settings=SETTINGS, prev_settings=None)
@@ -244,7 +245,7 @@ def test_vector_lengths_follow_the_padding_rules() -> None:
     assert len(HANDSHAKE_HEX) == 4 + 8 + 32
     assert len(RESULT_HEX) == 4 + 8 + 4 + (4 + 8)
     assert len(BALANCE_UPDATE_HEX) == 4 + (4 + 8) + 4 + 8
-    settings_size = 8 + 32 + 4 + (32 + 4) + 8 + 8 + 4 + (8 + 4 + 4) + 4 + 4 + 4
+    settings_size = 8 + 32 + 4 + (32 + 4) + 8 + 8 + 4 + (8 + 4 + 4) + 4 + 4 + 4 + 8
     assert len(SETTINGS_UPDATE_FIRST_HEX) == 4 + settings_size + 4
     assert len(SETTINGS_UPDATE_NEXT_HEX) == 4 + settings_size + 4 + settings_size
     assert len(QUANTUM_HEX) == 8 + 32 + 32 + 8 + 4 + (4 + 8 + 32 + 8 + 8) + (32 + 64)
