@@ -15,6 +15,7 @@ import pytest
 from django.conf import settings as django_settings
 
 from chronicler.tests.builders import NODE
+from quanta.tests.db_threads import thread_connections_closed  # noqa: F401 (autouse)
 
 
 @pytest.fixture(scope="session")
@@ -39,14 +40,3 @@ def node_settings(settings: Any) -> Iterator[Any]:
     from chronicler.publisher import snapshots_clear
 
     snapshots_clear()
-
-
-@pytest.fixture(autouse=True)
-async def thread_connections_closed() -> Any:
-    """Closes the database connection of the thread `database_sync_to_async` runs in, so the
-    test database can be dropped at the end of the session."""
-    yield
-    from asgiref.sync import sync_to_async
-    from django.db import connections
-
-    await sync_to_async(connections.close_all)()

@@ -13,6 +13,7 @@ import pytest
 from channels.layers import get_channel_layer
 
 from quanta.core.testing import keypair
+from quanta.tests.db_threads import thread_connections_closed  # noqa: F401 (autouse)
 
 ALPHA, AUDITOR, STRANGER = keypair(250), keypair(251), keypair(252)
 """Alpha and its one auditor; a key the constellation does not know."""
@@ -26,14 +27,3 @@ def layer(settings: Any) -> Iterator[Any]:
     """The in-memory channel layer, as every process of the test sees it."""
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     yield get_channel_layer()
-
-
-@pytest.fixture(autouse=True)
-async def thread_connections_closed() -> Any:
-    """Closes the database connection of the thread `database_sync_to_async` runs in, so the
-    test database can be dropped at the end of the session."""
-    yield
-    from asgiref.sync import sync_to_async
-    from django.db import connections
-
-    await sync_to_async(connections.close_all)()

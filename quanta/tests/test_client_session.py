@@ -34,6 +34,7 @@ from quanta.core.xdr.schema import (
     MessageEnvelope,
 )
 from quanta.node.persistence import settings_record_persist
+from quanta.tests.db_threads import thread_connections_closed  # noqa: F401 (autouse)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,17 +52,6 @@ class Session(ClientSessionMixin, AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         await self.receive_signed(bytes_data)
-
-
-@pytest.fixture(autouse=True)
-async def thread_connections_closed() -> Any:
-    """Closes the database connection of the thread `database_sync_to_async` runs in (the
-    session reads the constellation id), so the test database can be dropped at the end."""
-    yield
-    from asgiref.sync import sync_to_async
-    from django.db import connections
-
-    await sync_to_async(connections.close_all)()
 
 
 @pytest.fixture

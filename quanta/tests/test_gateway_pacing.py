@@ -12,7 +12,7 @@ stand-in that counts its calls (the chronicler's real one is tested with the chr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -45,6 +45,7 @@ from quanta.core.xdr.schema import (
     ResultMessage,
 )
 from quanta.node.persistence import settings_record_persist
+from quanta.tests.db_threads import thread_connections_closed  # noqa: F401 (autouse)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -83,17 +84,6 @@ def gateway(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     pages_read.clear()
     yield
     GatewayHub._instances.clear()  # each test's event loop has its own hub
-
-
-@pytest.fixture(autouse=True)
-async def thread_connections_closed() -> AsyncIterator[None]:
-    """Closes the database connections of the threads `database_sync_to_async` ran in, so the
-    test database can be dropped at the end of the session."""
-    yield
-    from asgiref.sync import sync_to_async
-    from django.db import connections
-
-    await sync_to_async(connections.close_all)()
 
 
 async def _received(communicator: WebsocketCommunicator) -> Message:

@@ -22,6 +22,7 @@ from channels.layers import get_channel_layer
 
 from quanta.groups import ENGINE_CHANNEL
 from quanta.node.engine_worker import EngineWorker
+from quanta.tests.db_threads import thread_connections_closed  # noqa: F401 (autouse)
 
 TIMEOUT_S = 5.0
 """Bound of every wait in these tests (the worker answers in milliseconds)."""
@@ -48,17 +49,6 @@ def node_settings(settings: Any) -> Iterator[Any]:
 def layer(node_settings: Any) -> Any:
     """The channel layer the worker uses (the same in-memory instance)."""
     return get_channel_layer()
-
-
-@pytest.fixture(autouse=True)
-async def thread_connections_closed() -> Any:
-    """Closes the database connection of the thread `database_sync_to_async` runs in, so the
-    test database can be dropped at the end of the session."""
-    yield
-    from asgiref.sync import sync_to_async
-    from django.db import connections
-
-    await sync_to_async(connections.close_all)()
 
 
 class RunningWorker:
