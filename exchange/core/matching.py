@@ -67,7 +67,7 @@ def apex_of_order(order_id: int) -> int:
 # every order and every fill (see quanta/core/records.py); nothing assigns these fields.
 @dataclass(slots=True)
 class OrderIntent:
-    """Describes a validated incoming order; `order_id` is the apex of its quantum."""
+    """Describes a validated incoming order; `order_id` comes from its apex (`order_id_of`)."""
 
     order_id: int
     account_id: int
