@@ -10,8 +10,11 @@ quantum); refusals are checked to leave the state hash and apex untouched.
 
 from __future__ import annotations
 
+import pytest
+
 from exchange.core.matching import TimeInForce, order_id_of
 from exchange.core.orderbook import Side
+from quanta.core import engine as engine_module
 from quanta.core.engine import Executed
 from quanta.core.keys import KeyPair
 from quanta.core.status import StatusCode
@@ -23,6 +26,7 @@ from quanta.core.xdr.schema import (
     BatchItem,
     BatchOrder,
     Limits,
+    MessageEnvelope,
     NonceUpdateEffect,
     OrderBatchRequest,
     OrderPlacedEffect,
@@ -188,3 +192,24 @@ def _order_request(
     node: Node, who: KeyPair, side: Side, amount: int, price: float, tif: TimeInForce
 ) -> OrderRequest:
     return OrderRequest(1, who.public_key, node.nonce(who), "XLM", side, amount, price, tif)
+
+
+def test_a_full_batch_verifies_one_signature(
+    node: Node, alice: KeyPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch is one envelope: 16 orders cost the engine one signature check, not 16."""
+    checked: list[object] = []
+    real = engine_module.verify_envelope
+
+    def counting(envelope: MessageEnvelope, constellation_id: bytes) -> None:
+        checked.append(envelope)
+        real(envelope, constellation_id)
+
+    monkeypatch.setattr(engine_module, "verify_envelope", counting)
+    items = [
+        BatchOrder(n, "XLM", Side.SELL, 1 * UNIT, 2.0 + n / 1_000, GTC)
+        for n in range(Limits.ORDER_BATCH_ITEMS_MAX)
+    ]
+    batch = node.run(_batch(node, alice, *items))
+    assert len(checked) == 1
+    assert len(_effects(batch, OrderPlacedEffect)) == Limits.ORDER_BATCH_ITEMS_MAX
