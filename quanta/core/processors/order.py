@@ -94,10 +94,14 @@ class _OrderPlan:
     own_crossed: list[Order]
 
 
+# The last apex whose order ids (apex·1000 + position) all fit in u64.
+_ORDER_APEX_MAX = (U64_MAX - (ORDER_IDS_PER_QUANTUM - 1)) // ORDER_IDS_PER_QUANTUM
+
+
 def _require_order_ids(ctx: QuantumContext) -> None:
-    """Refuses orders at an apex whose order ids (apex·1000 + position) would pass u64, a
-    deterministic refusal instead of an encoding failure (far beyond any real chain)."""
-    if order_id_of(ctx.apex, ORDER_IDS_PER_QUANTUM - 1) > U64_MAX:
+    """Refuses orders at an apex whose order ids would pass u64: a deterministic refusal
+    instead of an encoding failure (far beyond any real chain)."""
+    if ctx.apex > _ORDER_APEX_MAX:
         raise BadRequest(f"no order ids left at apex {ctx.apex}")
 
 
