@@ -54,7 +54,7 @@ from constellation_client import ConstellationClient  # noqa: E402
 from constellation_client.chain import genesis_id  # noqa: E402
 from constellation_client.result import RequestResult  # noqa: E402
 from constellation_client.wire import node_urls  # noqa: E402
-from exchange.core.matching import TimeInForce  # noqa: E402
+from exchange.core.matching import TimeInForce, order_id_of  # noqa: E402
 from exchange.core.orderbook import Side  # noqa: E402
 from quanta import gc_policy  # noqa: E402
 from quanta.core.keys import KeyPair  # noqa: E402
@@ -118,7 +118,7 @@ class Trader:
             amount = self.rng.randint(1, 20) * UNIT // 10
             result = await self.client.place_order("XLM", side, amount, price, TimeInForce(0))
             if result.ok and rests(result):
-                self.resting = [*self.resting[-9:], result.apex]
+                self.resting = [*self.resting[-9:], order_id_of(result.apex)]
             return result
         if kind == "cancel":
             return await self.client.cancel_order(self.resting.pop())

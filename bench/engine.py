@@ -54,7 +54,7 @@ import nacl.signing
 if __package__ in (None, ""):  # run as a script (`python bench/engine.py`): find the project
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from exchange.core.matching import TimeInForce  # noqa: E402
+from exchange.core.matching import TimeInForce, order_id_of  # noqa: E402
 from exchange.core.orderbook import Side  # noqa: E402
 from quanta.core.engine import Engine, verify_envelope  # noqa: E402
 from quanta.core.hashing import sha256  # noqa: E402
@@ -167,8 +167,9 @@ def build_workload(n: int, accounts: int, seed: int) -> Workload:
         if executed is not None and kind == "cancel":
             resting[who].remove(order_id)
         elif executed is not None and kind == "order":
-            if scratch.state.require_exchange().get_order(executed.apex) is not None:
-                resting[who].append(executed.apex)
+            order_id = order_id_of(executed.apex)
+            if scratch.state.require_exchange().get_order(order_id) is not None:
+                resting[who].append(order_id)
         workload.bodies.append(body)
         workload.times.append(now)
         workload.kinds.append(kind)

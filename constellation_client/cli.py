@@ -1,9 +1,11 @@
 """Command-line client: `python -m constellation_client --node URL --secret S... COMMAND`.
 
-Commands: keygen, info, balance, pay, order, cancel, withdraw, history. Amounts are decimal
-text converted exactly to 10^-7 units; the secret may come from `CONSTELLATION_SECRET`.
-Quantum commands wait for finality (`--no-wait` to skip) and print "acknowledged" and then
-"finalized (k of n signatures verified)"; `--json` prints one JSON object instead.
+Commands: keygen, info, balance, pay, order, cancel, cancel-all, batch, withdraw, history
+(the order commands and their outcome reports: `constellation_client.order_commands`).
+Amounts are decimal text converted exactly to 10^-7 units; the secret may come from
+`CONSTELLATION_SECRET`. Quantum commands wait for finality (`--no-wait` to skip) and print
+"acknowledged", what each order did (filled / partly filled / nothing filled, fills, rest) and
+then "finalized (k of n signatures verified)"; `--json` prints one JSON object instead.
 
 Trust: the CLI verifies everything against a pinned constellation id (64 hex characters, the
 hash of the genesis settings, obtained out of band): `--constellation HEX`, else the
@@ -34,10 +36,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from constellation_client.amounts import AmountError, format_amount, parse_amount, parse_price
+from constellation_client.amounts import AmountError, format_amount, parse_amount
 from constellation_client.chain import fetch_verified_head, genesis_id
 from constellation_client.client import ConstellationClient
 from constellation_client.digests import ConstellationIdError, parse_constellation_id
+from constellation_client.order_commands import (
+    ORDER_COMMANDS,
+    add_order_commands,
+    order_json,
+    order_lines,
+    send_order_command,
+)
 from constellation_client.result import FINALITY_TIMEOUT_S, RequestResult
 from constellation_client.verify import verify_history_item
 from constellation_client.wire import (
@@ -47,7 +56,6 @@ from constellation_client.wire import (
     fetch_info,
     node_urls,
 )
-from exchange.core.matching import TimeInForce
 from exchange.core.orderbook import Side
 from quanta.core.keys import InvalidKey, KeyPair, encode_public_key
 from quanta.core.xdr.schema import AccountDataInfo, QuantumInfoResponse, QueryOrder
@@ -83,14 +91,6 @@ def _amount(text: str) -> int:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _price(text: str) -> float:
-    """Parses a positive price argument (argparse type)."""
-    try:
-        return parse_price(text)
-    except AmountError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
 def _add_quantum_commands(commands: Any) -> None:
     """Declares the commands that send quantum requests."""
     commands.add_parser("balance", help="show balances and open orders")
@@ -98,14 +98,7 @@ def _add_quantum_commands(commands: Any) -> None:
     pay.add_argument("destination", help="G... public key")
     pay.add_argument("asset")
     pay.add_argument("amount", type=_amount)
-    order = commands.add_parser("order", help="place a limit order")
-    order.add_argument("side", choices=["buy", "sell"])
-    order.add_argument("asset")
-    order.add_argument("amount", type=_amount)
-    order.add_argument("price", type=_price)
-    order.add_argument("--ioc", action="store_true", help="immediate or cancel")
-    cancel = commands.add_parser("cancel", help="cancel an open order")
-    cancel.add_argument("order_id", type=int)
+    add_order_commands(commands)
     withdraw = commands.add_parser("withdraw", help="withdraw through a payment provider")
     withdraw.add_argument("provider", help="provider id, e.g. local-vault")
     withdraw.add_argument("asset")
@@ -224,7 +217,9 @@ def _account_lines(data: AccountDataInfo) -> list[str]:
     return lines
 
 
-def _report(result: RequestResult, as_json: bool, waited: bool) -> int:
+def _report(
+    result: RequestResult, as_json: bool, waited: bool, quote_asset: str | None = None
+) -> int:
     """Prints a quantum result and returns the exit code."""
     lines: list[str]
     if not result.ok:
@@ -233,11 +228,12 @@ def _report(result: RequestResult, as_json: bool, waited: bool) -> int:
         _emit(as_json, _result_json(result), lines)
         return EXIT_REJECTED
     lines = [f"acknowledged (apex {result.apex}, nonce {result.nonce} proven applied)"]
+    lines += order_lines(result, quote_asset)
     if result.account_data is not None:
         lines += _account_lines(result.account_data)
     if waited:
         lines.append(_finality_line(result))
-    _emit(as_json, _result_json(result), lines)
+    _emit(as_json, {**_result_json(result), **order_json(result)}, lines)
     return EXIT_OK if result.finalized or not waited else EXIT_NOT_FINAL
 
 
@@ -370,12 +366,8 @@ async def _request(client: ConstellationClient, args: argparse.Namespace) -> Req
         return await client.account_data()
     if command == "pay":
         return await client.pay(args.destination, args.asset, args.amount)
-    if command == "order":
-        side = Side.BUY if args.side == "buy" else Side.SELL
-        tif = TimeInForce.IMMEDIATE_OR_CANCEL if args.ioc else TimeInForce.GOOD_TILL_EXPIRE
-        return await client.place_order(args.asset, side, args.amount, args.price, tif)
-    if command == "cancel":
-        return await client.cancel_order(args.order_id)
+    if command in ORDER_COMMANDS:
+        return await send_order_command(client, args)
     assert command == "withdraw", command
     return await client.withdraw(args.provider, args.asset, args.amount, args.destination, args.fee)
 
@@ -393,7 +385,7 @@ async def _run_on_node(args: argparse.Namespace, pin: bytes) -> int:
         waited = result.ok and not args.no_wait
         if waited:
             await result.wait_final(FINALITY_TIMEOUT_S)
-        return _report(result, args.json, waited)
+        return _report(result, args.json, waited, client.constellation.quote_asset)
 
 
 def _secret_from_file(path: str) -> str:

@@ -24,7 +24,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -36,6 +36,7 @@ from constellation_client.chain import fetch_verified_head
 from constellation_client.digests import ConstellationIdError, parse_constellation_id
 from constellation_client.inbox import Inbox
 from constellation_client.nonce import NonceSource
+from constellation_client.outcome import OrderTerms
 from constellation_client.result import RequestResult
 from constellation_client.verify import SignatureSampler
 from constellation_client.wire import (
@@ -52,12 +53,16 @@ from exchange.core.orderbook import Side
 from quanta.core.keys import KeyPair
 from quanta.core.xdr.schema import (
     AccountDataRequest,
+    BatchCancelAll,
+    BatchItem,
+    BatchOrder,
     ClientConnectionSuccess,
     ClientRequest,
     HandshakeRequest,
     HandshakeResponse,
     Limits,
     Message,
+    OrderBatchRequest,
     OrderCancellationRequest,
     OrderRequest,
     PaymentRequest,
@@ -412,16 +417,51 @@ class ConstellationClient:
         amount: int,
         price: float,
         time_in_force: TimeInForce = TimeInForce.GOOD_TILL_EXPIRE,
+        client_order_id: int = 0,
     ) -> RequestResult:
-        """Places a limit order on {asset}/{quote asset}; the node rounds price to the tick."""
-        request = OrderRequest(
-            *self._header(), asset, Side(side), amount, float(price), TimeInForce(time_in_force)
+        """Places a limit order on {asset}/{quote asset}; the node rounds price to the tick.
+
+        With a `client_order_id` it travels as a batch of one (only batch orders carry one).
+        `result.order_outcomes` then says what it did."""
+        side, time_in_force = Side(side), TimeInForce(time_in_force)
+        if client_order_id:
+            item = BatchOrder(client_order_id, asset, side, amount, float(price), time_in_force)
+            return await self.batch([item])
+        request = OrderRequest(*self._header(), asset, side, amount, float(price), time_in_force)
+        result = await self._quantum(request)
+        result.orders = (OrderTerms(asset, side, amount, time_in_force),)
+        return result
+
+    async def batch(self, items: Sequence[BatchItem]) -> RequestResult:
+        """Sends up to `Limits.ORDER_BATCH_ITEMS_MAX` orders and cancels in one signed request,
+        executed in order, all or nothing; `result.order_outcomes` covers its orders."""
+        if not 0 < len(items) <= Limits.ORDER_BATCH_ITEMS_MAX:
+            raise ConstellationClientError(
+                f"a batch holds 1 to {Limits.ORDER_BATCH_ITEMS_MAX} items, not {len(items)}"
+            )
+        result = await self._quantum(OrderBatchRequest(*self._header(), tuple(items)))
+        result.orders = tuple(
+            OrderTerms(
+                item.asset,
+                Side(item.side),
+                item.amount,
+                TimeInForce(item.time_in_force),
+                item.client_order_id,
+                position,
+            )
+            for position, item in enumerate(items)
+            if isinstance(item, BatchOrder)
         )
-        return await self._quantum(request)
+        return result
 
     async def cancel_order(self, order_id: int) -> RequestResult:
         """Cancels one of the account's open orders."""
         return await self._quantum(OrderCancellationRequest(*self._header(), order_id))
+
+    async def cancel_all(self, asset: str) -> RequestResult:
+        """Cancels every open order of the account in the market of `asset` (a batch of one);
+        `result.removed_order_ids` lists them."""
+        return await self.batch([BatchCancelAll(asset)])
 
     async def withdraw(
         self, provider: str, asset: str, amount: int, destination: str, fee: int = 0

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field, replace
 
+from constellation_client.outcome import OrderOutcome, OrderTerms, order_outcome, removed_orders
 from constellation_client.verify import ResultCheck, check_result, check_signatures
 from constellation_client.wire import Constellation
 from quanta.core.status import StatusCode
@@ -53,6 +54,8 @@ class RequestResult:
     message: QuantumResultMessage | None = None
     # The request's nonce, once a proof showed it applied (0: a notification or a rejection).
     nonce: int = 0
+    # The orders the request placed (set by the client when it sends one), for `order_outcomes`.
+    orders: tuple[OrderTerms, ...] = ()
     _changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     _closed: bool = field(default=False, repr=False)
 
@@ -76,6 +79,22 @@ class RequestResult:
         """Returns who vouches for `account_data`: alpha only (it is outside the payload
         proof, so a majority never signs it), or "" without account data."""
         return ATTESTED_BY_ALPHA if self.account_data is not None else ""
+
+    @property
+    def order_outcomes(self) -> list[OrderOutcome]:
+        """Returns what each order of the request did, read from the account's own proven
+        effects; empty for a rejected request or one that placed no order."""
+        if not self.ok or self.effects is None or not self.apex:
+            return []
+        return [order_outcome(self.effects, self.apex, terms) for terms in self.orders]
+
+    @property
+    def removed_order_ids(self) -> list[int]:
+        """Returns the account's resting orders the quantum took off (cancels, cancel-all,
+        self-trade prevention)."""
+        if not self.ok or self.effects is None:
+            return []
+        return removed_orders(self.effects)
 
     @classmethod
     def rejected(cls, message: ResultMessage) -> RequestResult:

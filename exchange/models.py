@@ -38,7 +38,7 @@ class BalanceRecord(models.Model):
 
 
 class OrderRecord(models.Model):
-    """An order resting on a book; its id is the apex of the quantum that placed it."""
+    """An order resting on a book; its id is apex·1000 + position of the quantum that placed it."""
 
     order_id = U64Field(primary_key=True)
     account = U64Field(db_index=True)

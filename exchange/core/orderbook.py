@@ -2,11 +2,12 @@
 
 `OrderBook` keeps price levels in a `SortedDict` keyed so that the best price comes first (asks
 by price, bids by negated price) and, inside each level, orders in an `OrderedDict` keyed by
-order id. Order ids are the apexes of the quanta that placed the orders, hence increasing, so
-arrival order within a level is id order; `add` relies on that to put an order removed by a
-reverted effect back exactly where it was. Every mutator has an exact inverse (`add`/`remove`,
-`change_amount(+x)`/`change_amount(-x)`, `fill_best` undone by `add` or `change_amount`), which
-is what lets the effects layer revert a quantum bit for bit.
+order id. Order ids are apex·1000 + position of the quanta that placed the orders
+(`matching.order_id_of`), hence increasing, so arrival order within a level is id order; `add`
+relies on that to put an order removed by a reverted effect back exactly where it was. Every
+mutator has an exact inverse (`add`/`remove`, `change_amount(+x)`/`change_amount(-x)`,
+`fill_best` undone by `add` or `change_amount`), which is what lets the effects layer revert a
+quantum bit for bit.
 
 Each order carries its `liability`: the amount of the asset it offers that its account keeps
 locked for it. An ask locks its remaining asset amount; a bid locks

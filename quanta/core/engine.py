@@ -19,7 +19,7 @@ from quanta.core.hashing import effects_proof_of, sha256
 from quanta.core.keys import verify_signature
 from quanta.core.processors.account_data import process_account_data
 from quanta.core.processors.deposit import DepositValidator, process_deposit
-from quanta.core.processors.order import process_cancellation, process_order
+from quanta.core.processors.order import process_batch, process_cancellation, process_order
 from quanta.core.processors.payment import process_payment
 from quanta.core.processors.settings import process_settings
 from quanta.core.processors.withdrawal import TransactionValidator, process_withdrawal
@@ -38,6 +38,7 @@ from quanta.core.xdr.schema import (
     Effect,
     EffectsGroup,
     MessageEnvelope,
+    OrderBatchRequest,
     OrderCancellationRequest,
     OrderRequest,
     PaymentRequest,
@@ -213,6 +214,8 @@ class Engine:
             process_order(ctx, message)
         elif isinstance(message, OrderCancellationRequest):
             process_cancellation(ctx, message)
+        elif isinstance(message, OrderBatchRequest):
+            process_batch(ctx, message)
         elif isinstance(message, PaymentRequest):
             process_payment(ctx, message)
         elif isinstance(message, AccountDataRequest):

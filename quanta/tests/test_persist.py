@@ -16,6 +16,7 @@ from django.db import transaction
 from chronicler.core.market_data import trades_of_quantum
 from chronicler.models import TradeRecord
 from chronicler.tests.builders import UNIT, Chain
+from exchange.core.matching import order_id_of
 from exchange.core.orderbook import Side
 from exchange.models import OrderRecord
 from quanta.core.engine import Executed
@@ -181,7 +182,9 @@ def test_snapshots_load_back_to_the_state_they_were_cut_from() -> None:
     chain = SnapshotChain()
     chain.fund(ALICE, ("USD", 1000 * UNIT), ("XLM", 1000 * UNIT))
     chain.fund(BOB, ("USD", 1000 * UNIT), ("XLM", 1000 * UNIT))
-    resting = [chain.order(ALICE, Side.SELL, 10 * UNIT, 1.5 + i / 10).apex for i in range(4)]
+    resting = [
+        order_id_of(chain.order(ALICE, Side.SELL, 10 * UNIT, 1.5 + i / 10).apex) for i in range(4)
+    ]
     chain.persist()
     assert sorted(OrderRecord.objects.values_list("order_id", flat=True)) == resting
     chain.order(BOB, Side.BUY, 15 * UNIT, 1.65)  # Fills the first order, half of the second.

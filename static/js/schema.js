@@ -6,6 +6,11 @@ export const SCHEMA = {
    "MINUS": 1,
    "PLUS": 0
   },
+  "BatchItemType": {
+   "CANCEL": 1,
+   "CANCEL_ALL": 2,
+   "ORDER": 0
+  },
   "EffectType": {
    "ACCOUNT_CREATE": 1,
    "BALANCE_CREATE": 3,
@@ -34,6 +39,7 @@ export const SCHEMA = {
    "DEPOSIT_QUANTUM": 31,
    "HANDSHAKE_REQUEST": 1,
    "HANDSHAKE_RESPONSE": 2,
+   "ORDER_BATCH_REQUEST": 17,
    "ORDER_CANCELLATION_REQUEST": 13,
    "ORDER_REQUEST": 12,
    "PAYMENT_REQUEST": 11,
@@ -83,8 +89,10 @@ export const SCHEMA = {
    "UNEXPECTED_MESSAGE": 551
   },
   "TimeInForce": {
+   "FILL_OR_KILL": 2,
    "GOOD_TILL_EXPIRE": 0,
-   "IMMEDIATE_OR_CANCEL": 1
+   "IMMEDIATE_OR_CANCEL": 1,
+   "POST_ONLY": 3
   }
  },
  "limits": {
@@ -102,6 +110,7 @@ export const SCHEMA = {
   "GROUPS_PER_QUANTUM_MAX": 1024,
   "NAME_MAX": 64,
   "ORDERS_PER_ACCOUNT_MAX": 1000,
+  "ORDER_BATCH_ITEMS_MAX": 16,
   "PROVIDERS_MAX": 10,
   "QUERY_ITEMS_MAX": 1000,
   "TOKEN_MAX": 128,
@@ -288,6 +297,52 @@ export const SCHEMA = {
    [
     "amount",
     "uint64"
+   ]
+  ],
+  "BatchCancel": [
+   [
+    "order_id",
+    "uint64"
+   ]
+  ],
+  "BatchCancelAll": [
+   [
+    "asset",
+    {
+     "string": 12
+    }
+   ]
+  ],
+  "BatchOrder": [
+   [
+    "client_order_id",
+    "uint64"
+   ],
+   [
+    "asset",
+    {
+     "string": 12
+    }
+   ],
+   [
+    "side",
+    {
+     "enum": "Side"
+    }
+   ],
+   [
+    "amount",
+    "uint64"
+   ],
+   [
+    "price",
+    "double"
+   ],
+   [
+    "time_in_force",
+    {
+     "enum": "TimeInForce"
+    }
    ]
   ],
   "CatchupQuantaBatch": [
@@ -618,6 +673,31 @@ export const SCHEMA = {
    [
     "prev_nonce",
     "uint64"
+   ]
+  ],
+  "OrderBatchRequest": [
+   [
+    "message_id",
+    "int64"
+   ],
+   [
+    "account",
+    {
+     "fixed": 32
+    }
+   ],
+   [
+    "nonce",
+    "uint64"
+   ],
+   [
+    "items",
+    {
+     "array": {
+      "union": "BatchItem"
+     },
+     "max": 16
+    }
    ]
   ],
   "OrderCancellationRequest": [
@@ -1384,6 +1464,14 @@ export const SCHEMA = {
   ]
  },
  "unions": {
+  "BatchItem": {
+   "arms": {
+    "0": "BatchOrder",
+    "1": "BatchCancel",
+    "2": "BatchCancelAll"
+   },
+   "discriminant": "BatchItemType"
+  },
   "Effect": {
    "arms": {
     "1": "AccountCreateEffect",
@@ -1417,6 +1505,7 @@ export const SCHEMA = {
     "14": "WithdrawalRequest",
     "15": "QuantumInfoRequest",
     "16": "QuantumInfoResponse",
+    "17": "OrderBatchRequest",
     "2": "HandshakeResponse",
     "20": "ConstellationUpdate",
     "3": "AuditorHandshakeResponse",

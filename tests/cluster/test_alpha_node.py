@@ -15,6 +15,7 @@ import time
 from websockets.asyncio.client import connect
 
 from constellation_client import BUY, SELL, ConstellationClient, StatusCode
+from exchange.core.matching import order_id_of
 from quanta.core.envelopes import signature_valid
 from quanta.core.keys import KeyPair
 from quanta.core.testing import sign_message
@@ -103,10 +104,10 @@ def test_two_clients_trade_to_a_fill_and_cancel(single_node: Cluster) -> None:
         assert await buy.wait_final(5)
         assert (await balances(buyer)) == {"USD": (85 * UNIT, 0), "XLM": (30 * UNIT, 0)}
         assert (await balances(seller)) == {"USD": (25 * UNIT, 0), "XLM": (70 * UNIT, 10 * UNIT)}
-        cancel = await seller.cancel_order(sell.apex)
+        cancel = await seller.cancel_order(order_id_of(sell.apex))
         assert cancel.ok, cancel.description
         assert (await balances(seller))["XLM"] == (70 * UNIT, 0)
-        again = await seller.cancel_order(sell.apex)
+        again = await seller.cancel_order(order_id_of(sell.apex))
         assert again.status == StatusCode.BAD_REQUEST
         assert "unknown order" in again.description
         await seller.close()

@@ -4,7 +4,7 @@
 rests a GTC remainder) and returns the events describing every change; `revert_match` (or
 `revert_trade` / `revert_placed` per event, newest first) applies the exact inverse book
 operations: a fully filled maker is put back at its original FIFO position (levels are kept in
-order id order, and ids are increasing apexes), a partially filled one gets its amount back,
+order id order, and ids increase with the apex), a partially filled one gets its amount back,
 and a rested remainder is removed. `cancel` / `revert_cancel` do the same for one order.
 
 The engine does not use it: it plans with `exchange.core.matching.plan_match` and lets the

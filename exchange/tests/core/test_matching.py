@@ -13,8 +13,15 @@ import pytest
 
 from exchange.core.amounts import quote_amount
 from exchange.core.market import Exchange, Market
-from exchange.core.matching import OrderIntent, TimeInForce
-from exchange.core.orderbook import Side, UnknownOrder
+from exchange.core.matching import (
+    OrderIntent,
+    TimeInForce,
+    apex_of_order,
+    order_id_of,
+    plan_match,
+    would_cross,
+)
+from exchange.core.orderbook import Order, Side, UnknownOrder
 from exchange.tests.core.reference_matching import (
     MatchResult,
     TradeEvent,
@@ -130,10 +137,41 @@ def test_ioc_without_cross_does_nothing(market: Market) -> None:
     assert (market.asks.state_digest_items(), market.bids.state_digest_items()) == before
 
 
-def test_self_trade_is_allowed(market: Market) -> None:
-    """Centaurus lets an account cross its own order; we keep that rule."""
-    result = place(market, 5, Side.BUY, 1010, 1 * U, account_id=10)
-    assert result.trades[0].maker_account_id == result.trades[0].taker_account_id == 10
+def test_plan_lists_own_resting_orders_instead_of_filling_them(market: Market) -> None:
+    """Self-trade prevention: with `own_crossed`, account 10's own ask at 1.010 is listed, not
+    filled, and the plan goes on to account 11's ask behind it."""
+    own: list[Order] = []
+    fills, remaining = plan_match(market, OrderIntent(5, 10, Side.BUY, 1010 * P, 4 * U), own)
+    assert [order.order_id for order in own] == [1]
+    assert [(fill.maker.order_id, fill.amount) for fill in fills] == [(2, 3 * U)]
+    assert remaining == 1 * U
+
+
+def test_plan_without_own_crossed_is_owner_blind(market: Market) -> None:
+    """The reference rule (and Centaurus'): without `own_crossed` an account fills its own."""
+    fills, _ = plan_match(market, OrderIntent(5, 10, Side.BUY, 1010 * P, 1 * U))
+    assert fills[0].maker.account_id == 10
+
+
+@pytest.mark.parametrize(
+    ("side", "ticks", "crosses"),
+    [
+        (Side.BUY, 1010, True),
+        (Side.BUY, 1009, False),
+        (Side.SELL, 1000, True),
+        (Side.SELL, 1001, False),
+    ],
+)
+def test_would_cross_tells_whether_an_order_reaches_the_best_opposite(
+    market: Market, side: Side, ticks: int, crosses: bool
+) -> None:
+    assert would_cross(market, side, ticks * P) is crosses
+
+
+def test_order_ids_keep_arrival_order_and_name_their_apex() -> None:
+    ids = [order_id_of(7), order_id_of(7, 1), order_id_of(7, 15), order_id_of(8)]
+    assert ids == sorted(ids) == [7000, 7001, 7015, 8000]
+    assert {apex_of_order(order_id) for order_id in ids[:3]} == {7}
 
 
 @pytest.mark.parametrize(

@@ -67,6 +67,7 @@ class Limits:
     ORDERS_PER_ACCOUNT_MAX = 1000
     BATCH_QUANTA_MAX = 1000
     QUERY_ITEMS_MAX = 1000
+    ORDER_BATCH_ITEMS_MAX = 16  # orders/cancels in one OrderBatchRequest (below 1000 order ids)
 
 
 PublicKey = Annotated[bytes, FixedOpaque(32)]
@@ -104,6 +105,7 @@ class MessageType(enum.IntEnum):
     WITHDRAWAL_REQUEST = 14
     QUANTUM_INFO_REQUEST = 15
     QUANTUM_INFO_RESPONSE = 16
+    ORDER_BATCH_REQUEST = 17
     CONSTELLATION_UPDATE = 20
     REQUEST_QUANTUM = 30
     DEPOSIT_QUANTUM = 31
@@ -311,6 +313,69 @@ class QuantumInfoRequest:
     cursor: U64
     order: QueryOrder
     limit: U32
+
+
+# --- order batches (issue 19: several orders and cancels under one signature) --------------
+# An OrderBatchRequest is one client request (one envelope, one signature, one nonce, one
+# quantum) holding up to Limits.ORDER_BATCH_ITEMS_MAX items, executed in order and all or
+# nothing (quanta/core/processors/order.py). Item i's order gets id apex·1000 + i.
+
+
+class BatchItemType(enum.IntEnum):
+    """Discriminant of `BATCH_ITEM`."""
+
+    ORDER = 0
+    CANCEL = 1
+    CANCEL_ALL = 2
+
+
+@record
+class BatchOrder:
+    """A limit order in a batch; `client_order_id` is the client's own label (0: none),
+    carried in the signed request and answered back in the order's outcome."""
+
+    client_order_id: U64
+    asset: AssetCode
+    side: OrderSide
+    amount: U64
+    price: Double
+    time_in_force: TimeInForce
+
+
+@record
+class BatchCancel:
+    """Cancels one of the account's open orders."""
+
+    order_id: U64
+
+
+@record
+class BatchCancelAll:
+    """Cancels every open order of the account in the market of `asset`."""
+
+    asset: AssetCode
+
+
+BATCH_ITEM = Union(
+    "BatchItem",
+    BatchItemType,
+    {
+        BatchItemType.ORDER: BatchOrder,
+        BatchItemType.CANCEL: BatchCancel,
+        BatchItemType.CANCEL_ALL: BatchCancelAll,
+    },
+)
+BatchItem = BatchOrder | BatchCancel | BatchCancelAll
+
+
+@record
+class OrderBatchRequest:
+    """Up to `Limits.ORDER_BATCH_ITEMS_MAX` orders and cancellations under one signature."""
+
+    message_id: I64
+    account: PublicKey
+    nonce: U64
+    items: Annotated[tuple[BatchItem, ...], Array(BATCH_ITEM, Limits.ORDER_BATCH_ITEMS_MAX)]
 
 
 # --- results -------------------------------------------------------------------------------
@@ -851,6 +916,7 @@ MESSAGE = Union(
         MessageType.WITHDRAWAL_REQUEST: WithdrawalRequest,
         MessageType.QUANTUM_INFO_REQUEST: QuantumInfoRequest,
         MessageType.QUANTUM_INFO_RESPONSE: QuantumInfoResponse,
+        MessageType.ORDER_BATCH_REQUEST: OrderBatchRequest,
         MessageType.CONSTELLATION_UPDATE: ConstellationUpdate,
         MessageType.QUANTA_BATCH: QuantaBatch,
         MessageType.RESULTS_BATCH: ResultsBatch,
@@ -874,6 +940,7 @@ Message = (
     | WithdrawalRequest
     | QuantumInfoRequest
     | QuantumInfoResponse
+    | OrderBatchRequest
     | ConstellationUpdate
     | QuantaBatch
     | ResultsBatch
@@ -889,6 +956,7 @@ CLIENT_REQUESTS = (
     OrderRequest,
     OrderCancellationRequest,
     WithdrawalRequest,
+    OrderBatchRequest,
 )
 """Requests that become quanta: they carry an account and a nonce."""
 
@@ -898,4 +966,5 @@ ClientRequest = (
     | OrderRequest
     | OrderCancellationRequest
     | WithdrawalRequest
+    | OrderBatchRequest
 )

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from exchange.core.matching import TimeInForce
+from exchange.core.matching import TimeInForce, order_id_of
 from exchange.core.orderbook import Side
 from quanta.core.engine import Engine, Executed
 from quanta.core.hashing import ZERO_HASH
@@ -131,8 +131,8 @@ def record_session(seed: int, requests: int = 150) -> list[Step]:
             nonces[key] = nonce
         if executed.apex in engine.state.withdrawals:
             pending.append(executed.apex)
-        if engine.state.require_exchange().get_order(executed.apex) is not None:
-            orders.append(executed.apex)
+        if engine.state.require_exchange().get_order(order_id_of(executed.apex)) is not None:
+            orders.append(order_id_of(executed.apex))
     return steps
 
 

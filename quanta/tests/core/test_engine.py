@@ -12,6 +12,7 @@ import itertools
 
 import pytest
 
+from exchange.core.matching import order_id_of
 from exchange.core.orderbook import Side
 from quanta.core.engine import Engine, Executed, QuantumMismatch
 from quanta.core.hashing import sha256
@@ -178,7 +179,7 @@ def test_orders_trade_at_maker_price(node: Node, alice: KeyPair, bob: KeyPair) -
     assert node.balance(alice, QUOTE) == (1_020 * UNIT, 0)
     assert node.balance(bob, "XLM") == (40 * UNIT, 0)
     assert node.balance(bob, QUOTE) == (980 * UNIT, 0)
-    order = node.engine.state.require_exchange().get_order(sell.apex)
+    order = node.engine.state.require_exchange().get_order(order_id_of(sell.apex))
     assert order is not None
     assert order.amount == 60 * UNIT
 
@@ -200,17 +201,17 @@ def test_gtc_remainder_rests_and_ioc_does_not(node: Node, alice: KeyPair, bob: K
     ioc = node.order(bob, Side.BUY, 30 * UNIT, 1.0, tif=TimeInForce.IMMEDIATE_OR_CANCEL)
     gtc = node.order(bob, Side.BUY, 30 * UNIT, 0.9)
     exchange = node.engine.state.require_exchange()
-    assert exchange.get_order(ioc.apex) is None
-    resting = exchange.get_order(gtc.apex)
+    assert exchange.get_order(order_id_of(ioc.apex)) is None
+    resting = exchange.get_order(order_id_of(gtc.apex))
     assert resting is not None
     assert node.balance(bob, QUOTE) == (990 * UNIT, 27 * UNIT)
 
 
 def test_cancel_unlocks_and_only_owner_may_cancel(node: Node, alice: KeyPair, bob: KeyPair) -> None:
     placed = node.order(alice, Side.SELL, 10 * UNIT, 2.0)
-    request = OrderCancellationRequest(1, bob.public_key, node.nonce(bob), placed.apex)
+    request = OrderCancellationRequest(1, bob.public_key, node.nonce(bob), order_id_of(placed.apex))
     node.rejected(request_quantum(request, bob, node.cid), StatusCode.FORBIDDEN)
-    node.cancel(alice, placed.apex)
+    node.cancel(alice, order_id_of(placed.apex))
     assert node.balance(alice, "XLM") == (500 * UNIT, 0)
 
 

@@ -5,9 +5,11 @@ liability bookkeeping, leave a market crossed, or make a replica compute a diffe
 
 Method: a Hypothesis `RuleBasedStateMachine` drives one initialized `Engine` (3 auditors,
 quote asset USD, markets XLM/USD and BTC/USD) with random deposits (any asset, to registered
-and unregistered keys, some below the minimum balance), payments, orders (both sides, GTC and
-IOC, prices a few ticks around 1.0 so they cross often, amounts that may exceed the free
-balance), cancellations (own, others' and unknown ids), withdrawals and their settlement
+and unregistered keys, some below the minimum balance), payments, orders (both sides, every
+order type: GTC, IOC, fill-or-kill, post-only; prices a few ticks around 1.0 so they cross
+often, amounts that may exceed the free balance), order batches (orders with client ids,
+cancels, cancel-all, in one signed request), cancellations (own, others' and unknown ids),
+withdrawals and their settlement
 (success or failure) through a deposit quantum, and requests that are invalid by
 construction. The machine keeps its own model of the money that entered (credited deposits)
 and left (completed withdrawals, amount + fee) and of who is registered, derived only from the
@@ -16,10 +18,13 @@ quanta it sent. After every step it checks:
 (a) per asset, the sum of all balances == credited − paid out;
 (b) `ConstellationState.check_invariants()` (liabilities == what orders and withdrawals lock);
 (c) no market is crossed (best bid < best ask);
-and every rejected request raises `ConstellationError` and leaves the state hash and apex
-untouched. A rule reverts the last quantum and replays it (the hash must go back and forth),
-and at teardown a fresh engine replays every executed quantum and must reproduce each quantum
-hash, payload hash and the final state hash.
+and after each executed order its type's rule: no self-trade ever (self-trade prevention
+cancels the resting order), a post-only order never trades, a fill-or-kill order fills entirely
+or not at all, an IOC or fill-or-kill order never rests. Every rejected request raises
+`ConstellationError` and leaves the state hash and apex untouched. A rule reverts the last
+quantum and replays it (the hash must go back and forth), and at teardown a fresh engine
+replays every executed quantum and must reproduce each quantum hash, payload hash and the final
+state hash.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from exchange.core.matching import TimeInForce
+from exchange.core.matching import TimeInForce, order_id_of
 from exchange.core.orderbook import Side
 from quanta.core.engine import Engine, Executed
 from quanta.core.keys import KeyPair
@@ -47,7 +52,11 @@ from quanta.core.testing import (
     withdrawal_quantum,
 )
 from quanta.core.xdr.schema import (
+    BatchCancel,
+    BatchCancelAll,
+    BatchOrder,
     DepositQuantum,
+    OrderBatchRequest,
     OrderCancellationRequest,
     OrderRequest,
     PaymentRequest,
@@ -224,14 +233,77 @@ class EngineMachine(RuleBasedStateMachine):
         executed = self._request(who, request, expect)
         if executed is None:
             return
-        exchange = self.engine.state.require_exchange()
-        resting = exchange.get_order(executed.apex)
-        traded = any(isinstance(e, TradeEffect) for _, e in executed.emitted)
-        event("order traded" if traded else "order did not trade")  # --hypothesis-show-statistics
-        if tif is TimeInForce.IMMEDIATE_OR_CANCEL:
+        self._check_order_type(executed, order_id_of(executed.apex), amount, tif)
+
+    def _check_order_type(
+        self, executed: Executed, order_id: int, amount: int, tif: TimeInForce
+    ) -> None:
+        """Asserts the rules of the order type on what one executed order did."""
+        resting = self.engine.state.require_exchange().get_order(order_id)
+        own = [
+            e
+            for _, e in executed.emitted
+            if isinstance(e, TradeEffect) and e.is_new_order and e.order_id == order_id
+        ]
+        filled = sum(e.asset_amount for e in own)
+        event(f"{tif.name} {'traded' if own else 'did not trade'}")  # --hypothesis-show-statistics
+        if tif in (TimeInForce.IMMEDIATE_OR_CANCEL, TimeInForce.FILL_OR_KILL):
             assert resting is None
+        if tif is TimeInForce.FILL_OR_KILL:
+            assert filled in (0, amount), (filled, amount)
+        if tif is TimeInForce.POST_ONLY:
+            assert not own, own
         if resting is not None:
-            self.order_ids.append(executed.apex)
+            assert resting.amount == amount - filled, (resting, amount, filled)
+            self.order_ids.append(order_id)
+
+    @invariant()
+    def no_account_trades_with_itself(self) -> None:
+        """Self-trade prevention: the two sides of every fill belong to different accounts."""
+        if not self.executed:
+            return
+        trades = [(a, e) for a, e in self.executed[-1].emitted if isinstance(e, TradeEffect)]
+        makers = {e.order_id: a for a, e in trades if not e.is_new_order}
+        takers = {a for a, e in trades if e.is_new_order}
+        assert not takers & set(makers.values()), trades
+
+    @rule(
+        who=clients,
+        data=st.data(),
+        orders=st.lists(
+            st.tuples(
+                st.sampled_from(MARKETS),
+                st.sampled_from(Side),
+                amounts,
+                st.sampled_from(PRICES),
+                st.sampled_from(TimeInForce),
+                st.integers(0, 2**64 - 1),
+            ),
+            max_size=4,
+        ),
+    )
+    def batch(self, who: KeyPair, data: st.DataObject, orders: list[tuple[object, ...]]) -> None:
+        """Sends orders, cancels of known ids and a cancel-all in one signed batch (all or
+        nothing: a refusal must leave the state as it was, which `_attempt` checks)."""
+        items: list[BatchOrder | BatchCancel | BatchCancelAll] = [
+            BatchOrder(client_id, asset, side, amount, price, tif)  # type: ignore[arg-type]
+            for asset, side, amount, price, tif, client_id in orders
+        ]
+        if self.order_ids and data.draw(st.booleans(), label="with a cancel"):
+            items.insert(0, BatchCancel(data.draw(st.sampled_from(self.order_ids))))
+        if data.draw(st.booleans(), label="with a cancel-all"):
+            items.insert(data.draw(st.integers(0, len(items))), BatchCancelAll("XLM"))
+        request = OrderBatchRequest(1, who.public_key, self._nonce(who), tuple(items))
+        registered = who.public_key in self.registered
+        executed = self._request(who, request, None if items and registered else False)
+        if executed is None:
+            return
+        for position, item in enumerate(items):
+            if isinstance(item, BatchOrder):
+                order_id = order_id_of(executed.apex, position)
+                resting = self.engine.state.require_exchange().get_order(order_id)
+                if resting is not None:
+                    self.order_ids.append(order_id)
 
     @rule(
         maker=clients,
@@ -255,7 +327,7 @@ class EngineMachine(RuleBasedStateMachine):
         tif: TimeInForce,
     ) -> None:
         """Rests an order, then sends one of the opposite side priced to cross it (the same
-        account on both sides is a self-trade, which is allowed)."""
+        account on both sides cancels the resting order: self-trade prevention)."""
         price = round(1.0 + ticks / 1_000, 3)
         self._order(maker, asset, side, amounts[0], price, TimeInForce.GOOD_TILL_EXPIRE)
         taker_price = round(price + (through if side is Side.SELL else -through) / 1_000, 3)

@@ -130,7 +130,19 @@ def test_order_side_and_time_in_force() -> None:
     assert {m.name: int(m) for m in schema.TimeInForce} == {
         "GOOD_TILL_EXPIRE": 0,
         "IMMEDIATE_OR_CANCEL": 1,
+        "FILL_OR_KILL": 2,
+        "POST_ONLY": 3,
     }
+
+
+def test_order_batch_items() -> None:
+    assert {m.name: int(m) for m in schema.BatchItemType} == {
+        "ORDER": 0,
+        "CANCEL": 1,
+        "CANCEL_ALL": 2,
+    }
+    assert int(schema.MessageType.ORDER_BATCH_REQUEST) == 17
+    assert schema.OrderBatchRequest in schema.CLIENT_REQUESTS
 
 
 def test_node_states() -> None:
