@@ -124,3 +124,13 @@ def test_the_endpoint_gives_amounts_as_text_and_the_state_hash() -> None:
     usd_row = next(row for row in body["assets"] if row["asset"] == "USD")
     assert usd_row["liabilities"] == usd_row["vault"] == str(1_000 * UNIT)
     assert usd_row["difference"] == "0"
+
+
+def test_the_info_endpoint_shows_the_fee_account() -> None:
+    chain = SnapshotChain()
+    xlm = faucet_deposit(ALICE.public_key_strkey, "VAULT", "XLM", 500 * UNIT)
+    chain.run(deposit_quantum(xlm, [(ALICE, "USD", 100 * UNIT), (ALICE, "XLM", 500 * UNIT)]))
+    _paid_withdrawal(chain, 10 * UNIT, 2 * UNIT)
+    chain.persist()
+    info = Client().get("/api/constellation/info").json()
+    assert info["fee_account"] == {"XLM": str(2 * UNIT)}

@@ -15,6 +15,7 @@ from dataclasses import replace
 
 import pytest
 
+from exchange.core.orderbook import Side
 from quanta.core.keys import KeyPair
 from quanta.core.status import StatusCode
 from quanta.core.testing import QUOTE, keypair, settings_quantum
@@ -95,3 +96,12 @@ def test_a_suspended_asset_can_still_be_withdrawn(node: Node, alice: KeyPair) ->
     node.run(update(node, next_settings(node, assets=assets)))
     node.withdraw(alice, "XLM", 10 * UNIT)
     assert node.balance(alice, "XLM") == (500 * UNIT, 10 * UNIT)
+
+
+def test_orders_of_a_suspended_asset_can_still_be_cancelled(node: Node, alice: KeyPair) -> None:
+    placed = node.order(alice, Side.SELL, 10 * UNIT, 2.0)
+    current = node.engine.state.require_config().settings
+    assets = tuple(replace(a, is_suspended=a.code == "XLM") for a in current.assets)
+    node.run(update(node, next_settings(node, assets=assets)))
+    node.cancel(alice, placed.apex)
+    assert node.balance(alice, "XLM") == (500 * UNIT, 0)
