@@ -1,11 +1,12 @@
 """Command-line client: `python -m constellation_client --node URL --secret S... COMMAND`.
 
-Commands: keygen, info, balance, pay, order, cancel, cancel-all, batch, withdraw, history
-(the order commands and their outcome reports: `constellation_client.order_commands`).
-Amounts are decimal text converted exactly to 10^-7 units; the secret may come from
-`CONSTELLATION_SECRET`. Quantum commands wait for finality (`--no-wait` to skip) and print
-"acknowledged", what each order did (filled / partly filled / nothing filled, fills, rest) and
-then "finalized (k of n signatures verified)"; `--json` prints one JSON object instead.
+Commands: keygen, info, audit, balance, pay, order, cancel, cancel-all, batch, withdraw,
+history (the order commands and their outcome reports: `constellation_client.order_commands`;
+`audit`: `constellation_client.audit`). Amounts are decimal text converted exactly to 10^-7
+units; the secret may come from `CONSTELLATION_SECRET`. Quantum commands wait for finality
+(`--no-wait` to skip) and print "acknowledged", what each order did (filled / partly filled /
+nothing filled, fills, rest) and then "finalized (k of n signatures verified)"; `--json`
+prints one JSON object instead.
 
 Trust: the CLI verifies everything against a pinned constellation id (64 hex characters, the
 hash of the genesis settings, obtained out of band): `--constellation HEX`, else the
@@ -15,7 +16,8 @@ Without a pin, node commands refuse to run unless `--trust-on-first-use` is give
 what the node's genesis hashes to and prints it. Balances are alpha's word only
 ("alpha-attested"): they lie outside every majority-signed proof.
 
-Exit codes: 0 done (final, or acknowledged with --no-wait), 1 rejected by the node, 2 usage
+Exit codes: 0 done (final, or acknowledged with --no-wait), 1 rejected by the node (`audit`:
+a vault short of its liabilities or unreadable), 2 usage
 error (no pin included), 3 accepted but not final in time, 4 transport or protocol failure
 (a settings chain that does not verify from the pin included), 5 outcome unknown: no verified
 answer arrived, so the request may or may not have been executed (check `balance` or
@@ -37,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from constellation_client.amounts import AmountError, format_amount, parse_amount
+from constellation_client.audit import audit_covered, audit_lines, fetch_reserves
 from constellation_client.chain import fetch_verified_head, genesis_id
 from constellation_client.client import ConstellationClient
 from constellation_client.digests import ConstellationIdError, parse_constellation_id
@@ -138,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("keygen", help="create a key pair (no node needed)")
     commands.add_parser("info", help="show the constellation's public info")
+    commands.add_parser(
+        "audit", help="show the node's proof of reserves: vaults against liabilities"
+    )
     _add_quantum_commands(commands)
     history = commands.add_parser("history", help="list the account's final quanta")
     history.add_argument("--cursor", type=int, default=0)
@@ -359,6 +365,16 @@ def _info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _audit(args: argparse.Namespace) -> int:
+    """Prints the node's proof of reserves; exit 1 if a vault is short or unreadable."""
+    report = fetch_reserves(args.node, args.timeout)
+    covered = audit_covered(report)
+    lines = audit_lines(report)
+    lines.append("every vault covers its liabilities" if covered else "NOT COVERED")
+    _emit(args.json, report, lines)
+    return EXIT_OK if covered else EXIT_REJECTED
+
+
 async def _request(client: ConstellationClient, args: argparse.Namespace) -> RequestResult:
     """Sends the quantum request the arguments describe."""
     command = args.command
@@ -414,6 +430,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "info":
             return _info(args)
+        if args.command == "audit":
+            return _audit(args)
         if not args.secret and args.secret_file:
             args.secret = _secret_from_file(args.secret_file)
         if not _secret_valid(args.secret):

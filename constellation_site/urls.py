@@ -23,4 +23,5 @@ urlpatterns = [
     ),
     path("api/constellation/init", views.constellation_init, name="constellation-init"),
     path("api/constellation/update", views.constellation_update, name="constellation-update"),
+    path("api/constellation/reserves", payment_views.reserves, name="constellation-reserves"),
 ]

@@ -1,4 +1,6 @@
-"""The demo faucet endpoint: funds an account from the local ledger (demo mode only).
+"""The demo faucet endpoint and the proof of reserves (`GET /api/constellation/reserves`).
+
+The faucet funds an account from the local ledger (demo mode only).
 
 `POST /api/faucet` with JSON {"public_key": "G...", "asset": "USD", "amount": "100"} mints the
 amount on the local ledger to the key and pays it into the vault of the constellation's local
@@ -14,9 +16,10 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from payments.providers.local_ledger.ledger import faucet_deposit
+from payments.reserves import reserves_report
 from quanta.core.keys import InvalidKey, decode_public_key
 from quanta.core.xdr.schema import ProviderSettings
 from quanta.selectors import settings_current
@@ -98,3 +101,14 @@ def faucet(request: HttpRequest) -> JsonResponse:
         return JsonResponse(
             {"status": error.status, "description": str(error)}, status=error.status
         )
+
+
+@require_GET
+def reserves(request: HttpRequest) -> JsonResponse:
+    """Returns the proof of reserves at the last persisted (finalized) apex: per asset the
+    vaults against the liabilities, and that apex's state hash (`payments.reserves`); 409
+    before the first snapshot."""
+    report = reserves_report()
+    if report is None:
+        return JsonResponse({"status": 409, "description": "no finalized snapshot yet"}, status=409)
+    return JsonResponse(report.to_json())

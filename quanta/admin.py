@@ -40,6 +40,7 @@ from quanta.core.xdr.schema import (
 from quanta.models import (
     EffectsGroupRecord,
     EvidenceRecord,
+    FeeBalanceRecord,
     ProviderCursorRecord,
     QuantumRecord,
     SettingsDraft,
@@ -166,6 +167,17 @@ class ProviderCursorRecordAdmin(ReadOnlyAdmin):
 
     list_display = ["provider", "cursor"]
     search_fields = ["provider"]
+
+
+@admin.register(FeeBalanceRecord)
+class FeeBalanceRecordAdmin(ReadOnlyAdmin):
+    """The constellation's fee account (what withdrawal fees paid), as of the snapshot."""
+
+    list_display = ["asset", "amount_units"]
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_units(self, record: FeeBalanceRecord) -> str:
+        return units(record.amount)
 
 
 @admin.register(SnapshotRecord)

@@ -65,6 +65,20 @@ class ProviderCursorRecord(models.Model):
         return f"{self.provider} @ {self.cursor}"
 
 
+class FeeBalanceRecord(models.Model):
+    """One asset of the constellation's fee account (what withdrawal fees paid), as of the
+    snapshot; an asset without a row holds nothing."""
+
+    asset = models.CharField(max_length=12, primary_key=True)
+    amount = U64Field()
+
+    class Meta:
+        ordering = ["asset"]
+
+    def __str__(self) -> str:
+        return f"fee account: {self.amount} {self.asset}"
+
+
 class SnapshotRecord(models.Model):
     """The single row saying up to which apex the persisted state goes."""
 

@@ -41,7 +41,7 @@ from quanta.core.xdr.schema import (
 from quanta.engine_client import engine_ask
 from quanta.herald_admission import proposed_keys_publish, settings_in_force
 from quanta.init_token import init_token_refusal, presented_token
-from quanta.models import EvidenceRecord, SnapshotRecord
+from quanta.models import EvidenceRecord, FeeBalanceRecord, SnapshotRecord
 from quanta.node_identity import genesis_pin, node_keypair
 from quanta.node_status import status_read
 from quanta.selectors import constellation_id, settings_chain_after, settings_current
@@ -56,8 +56,8 @@ settings_json = settings_to_json
 
 @require_GET
 def constellation_info(request: HttpRequest) -> JsonResponse:
-    """Returns the node's state and apex, how many evidence records it keeps, and the
-    constellation's public settings."""
+    """Returns the node's state and apex, how many evidence records it keeps, its snapshot
+    (apex, state hash, the fee account) and the constellation's public settings."""
     status = status_read()
     info: dict[str, object] = {
         "state": status.state,
@@ -70,6 +70,8 @@ def constellation_info(request: HttpRequest) -> JsonResponse:
     if snapshot is not None:
         info["snapshot_apex"] = snapshot.apex
         info["snapshot_state_hash"] = bytes(snapshot.state_hash).hex()
+        # The constellation's fee account at that snapshot (decimal strings of 10^-7 units).
+        info["fee_account"] = {r.asset: str(r.amount) for r in FeeBalanceRecord.objects.all()}
     settings = settings_current()
     if settings is not None:
         info.update(settings_json(settings))

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from constellation_client import cli
+from constellation_client.audit import reserves_url
 from constellation_client.cli import (
     EXIT_FAILURE,
     EXIT_OK,
+    EXIT_REJECTED,
     EXIT_USAGE,
     build_parser,
     jsonable,
@@ -261,3 +263,60 @@ def test_info_without_a_pin_marks_the_node_s_claims_unverified(
     assert f"constellation {PIN_B} (claimed by the node, unverified)" in out
     assert "alpha GCLAIMED (claimed by the node, unverified)" in out
     assert "no constellation id pinned" in out
+
+
+REPORT = {
+    "apex": 42,
+    "state_hash": "ab" * 32,
+    "assets": [
+        {
+            "asset": "XLM",
+            "accounts": "3970000000",
+            "fee_account": "30000000",
+            "liabilities": "4000000000",
+            "vault": "4000000000",
+            "difference": "0",
+            "providers": [
+                {
+                    "provider": "local-vault",
+                    "vault": "VAULT",
+                    "cursor": "17",
+                    "balance": "4000000000",
+                    "error": "",
+                }
+            ],
+        }
+    ],
+}
+
+
+def test_audit_prints_both_sides_the_difference_and_the_state_hash(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(cli, "fetch_reserves", lambda node, timeout_s: REPORT)
+    assert main(["audit"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert f"apex 42, state hash {'ab' * 32}" in out
+    assert "XLM: vault 400, liabilities 400 (accounts 397 + fee account 3), difference 0" in out
+    assert "local-vault vault VAULT at cursor 17: 400" in out
+
+
+def test_audit_fails_on_a_shortfall_or_an_unreadable_vault(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    short = json.loads(json.dumps(REPORT))
+    short["assets"][0].update(vault="3990000000", difference="-10000000")
+    monkeypatch.setattr(cli, "fetch_reserves", lambda node, timeout_s: short)
+    assert main(["audit"]) == EXIT_REJECTED
+    assert "difference -1" in capsys.readouterr().out
+    unreadable = json.loads(json.dumps(REPORT))
+    unreadable["assets"][0].update(vault=None, difference=None)
+    unreadable["assets"][0]["providers"][0].update(balance=None, error="Horizon: down")
+    monkeypatch.setattr(cli, "fetch_reserves", lambda node, timeout_s: unreadable)
+    assert main(["audit"]) == EXIT_REJECTED
+    assert "Horizon: down" in capsys.readouterr().out
+
+
+def test_audit_reads_the_reserves_endpoint_of_the_node() -> None:
+    assert reserves_url("http://h:8001") == "http://h:8001/api/constellation/reserves"
+    assert reserves_url("ws://h:8001/ws/") == "http://h:8001/api/constellation/reserves"

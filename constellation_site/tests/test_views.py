@@ -27,6 +27,13 @@ def test_the_page_loads_its_module_and_shows_the_faucet_in_demo_mode() -> None:
     assert "only in this browser" in text
 
 
+def test_the_page_has_the_proof_of_reserves_panel_and_its_module() -> None:
+    """The panel is self-contained: its own module fills its own table."""
+    text = Client().get("/").content.decode()
+    assert '<script type="module" src="/static/js/reserves.js">' in text
+    assert '<section id="reserves-panel"' in text and '<table id="reserves">' in text
+
+
 @override_settings(DEMO_MODE=False)
 def test_the_page_hides_the_faucet_outside_demo_mode() -> None:
     """Outside demo mode the page says so, and app.js keeps the faucet panel hidden."""
@@ -38,6 +45,7 @@ def test_the_page_hides_the_faucet_outside_demo_mode() -> None:
     [
         ("/static/js/app.js", "javascript"),
         ("/static/js/schema.js", "javascript"),
+        ("/static/js/reserves.js", "javascript"),
         ("/static/css/app.css", "text/css"),
     ],
 )

@@ -17,6 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -144,10 +145,36 @@ class FakeHorizon:
             "signers": [
                 {"key": k, "weight": 1, "type": "ed25519_public_key"} for k in account.signers
             ],
-            "balances": [],
+            "balances": self._balances_json(account_id),
             "flags": {},
             "data": {},
         }
+
+    def _balances_json(self, account_id: str) -> list[dict[str, str]]:
+        """Returns the account's balances as Horizon shapes them: what successful payments
+        brought in minus what they took out (the fake has no fees, reserves or trustlines)."""
+        totals: dict[tuple[str, str, str], int] = {}
+        for payment in self.payments:
+            if not payment["transaction_successful"]:
+                continue
+            key = (
+                payment["asset_type"],
+                payment.get("asset_code", ""),
+                payment.get("asset_issuer", ""),
+            )
+            units = int(Decimal(payment["amount"]) * 10_000_000)
+            if payment["to"] == account_id:
+                totals[key] = totals.get(key, 0) + units
+            if payment["from"] == account_id:
+                totals[key] = totals.get(key, 0) - units
+        balances = []
+        for (asset_type, code, issuer), units in sorted(totals.items()):
+            whole, fraction = divmod(units, 10_000_000)
+            entry = {"asset_type": asset_type, "balance": f"{whole}.{fraction:07d}"}
+            if code:
+                entry.update(asset_code=code, asset_issuer=issuer)
+            balances.append(entry)
+        return balances
 
     def now_s(self) -> float:
         """Returns the fake network's clock (tests may move it ahead)."""

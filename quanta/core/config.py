@@ -70,6 +70,7 @@ def _validate_providers(settings: ConstellationSettings) -> None:
     ids = [provider_id(provider) for provider in settings.providers]
     if len(set(ids)) != len(ids):
         raise BadRequest("duplicate provider id")
+    _validate_vaults(settings.providers)
     for provider in settings.providers:
         if provider.provider_type not in PROVIDER_TYPES:
             raise BadRequest(f"unknown provider type {provider.provider_type!r}")
@@ -79,6 +80,19 @@ def _validate_providers(settings: ConstellationSettings) -> None:
         unknown = sorted(set(mapped) - codes)
         if unknown:
             raise BadRequest(f"provider {provider_id(provider)} maps unknown assets {unknown}")
+
+
+def _validate_vaults(providers: tuple[ProviderSettings, ...]) -> None:
+    # One vault watched by two providers would credit each of its deposits twice.
+    owners: dict[tuple[str, str], str] = {}
+    for provider in providers:
+        key = (provider.provider_type, provider.vault)
+        if key in owners:
+            raise BadRequest(
+                f"providers {owners[key]} and {provider_id(provider)} share the vault"
+                f" {provider.vault}: its deposits would be credited twice"
+            )
+        owners[key] = provider_id(provider)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,9 @@ Rules that are not obvious from the effect's fields:
   the fill used; a fill that exhausts the order removes it from the book.
 - `WithdrawalCreate` locks amount + fee; `WithdrawalRemove` unlocks them (a successful one is
   followed by a `BalanceUpdate` that pays them out).
+- A `BalanceUpdate` of account 0 changes the constellation's fee account
+  (`ConstellationState.fee_balances`): it needs no `BalanceCreate`, and an asset whose fee
+  balance returns to 0 leaves it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from exchange.core.amounts import U64_MAX
 from exchange.core.market import Exchange
 from exchange.core.orderbook import SIDES, Order, Side
 from quanta.core.config import Config
@@ -83,11 +87,26 @@ def _balance_delta(e: Any) -> int:
     return amount if e.sign == BalanceUpdateSign.PLUS else -amount
 
 
+def _change_fee_balance(state: ConstellationState, asset: str, delta: int) -> None:
+    amount = state.fee_balances.get(asset, 0) + delta
+    assert 0 <= amount <= U64_MAX, (asset, state.fee_balances, delta)
+    if amount:
+        state.fee_balances[asset] = amount
+    else:
+        del state.fee_balances[asset]
+
+
 def _apply_balance_update(state: ConstellationState, account_id: int, e: Any) -> None:
+    if account_id == 0:
+        _change_fee_balance(state, e.asset, _balance_delta(e))
+        return
     _account(state, account_id).balances[e.asset].change_amount(_balance_delta(e))
 
 
 def _revert_balance_update(state: ConstellationState, account_id: int, e: Any) -> None:
+    if account_id == 0:
+        _change_fee_balance(state, e.asset, -_balance_delta(e))
+        return
     _account(state, account_id).balances[e.asset].change_amount(-_balance_delta(e))
 
 

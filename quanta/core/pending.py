@@ -1,11 +1,11 @@
 """Pending updates: what must be persisted since the last snapshot, cut into batches.
 
 Executed quanta are recorded as they finalize; the keys they touched (accounts, orders,
-provider cursors, withdrawals, settings) are collected from their effects. A batch is cut
-every `interval_s` or `quanta_max` quanta: it copies the current values of the touched rows
-(so the engine can go on changing the state while the batch is written) together with the
-quanta themselves. Writing one batch in one transaction makes the persisted state jump from
-one consistent apex to the next.
+provider cursors, withdrawals, settings, the fee account) are collected from their effects.
+A batch is cut every `interval_s` or `quanta_max` quanta: it copies the current values of
+the touched rows (so the engine can go on changing the state while the batch is written)
+together with the quanta themselves. Writing one batch in one transaction makes the persisted
+state jump from one consistent apex to the next.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from quanta.core.records import record
 from quanta.core.state import ConstellationState, Withdrawal
 from quanta.core.xdr.schema import (
     QUANTUM_BODY,
+    BalanceUpdateEffect,
     ConstellationSettings,
     ConstellationUpdateEffect,
     CursorUpdateEffect,
@@ -85,6 +86,8 @@ class Batch:
     settings: list[tuple[int, ConstellationSettings]] = field(default_factory=list)
     withdrawals: list[Withdrawal] = field(default_factory=list)
     removed_withdrawals: list[int] = field(default_factory=list)
+    # The whole fee account when a quantum of the batch changed it (a few assets), else None.
+    fee_balances: dict[str, int] | None = None
 
 
 class PendingUpdates:
@@ -103,6 +106,7 @@ class PendingUpdates:
         self.providers: set[str] = set()
         self.settings: list[tuple[int, ConstellationSettings]] = []
         self.withdrawals: set[int] = set()
+        self.fees_changed = False
 
     def record(self, executed: Executed) -> None:
         """Notes the keys an executed quantum touched."""
@@ -110,6 +114,8 @@ class PendingUpdates:
         for group in executed.groups:
             if group.account:
                 self.accounts.add(group.account)
+            else:
+                self._note_fees(group.effects)
             for effect in group.effects:
                 self._note(executed.apex, effect)
 
@@ -122,6 +128,11 @@ class PendingUpdates:
             self.settings.append((apex, effect.settings))
         elif isinstance(effect, WithdrawalCreateEffect | WithdrawalRemoveEffect):
             self.withdrawals.add(effect.withdrawal_id)
+
+    def _note_fees(self, effects: tuple[object, ...]) -> None:
+        # Account 0's balance updates are the fee account's (`quanta.core.effects`).
+        if any(isinstance(effect, BalanceUpdateEffect) for effect in effects):
+            self.fees_changed = True
 
     def is_due(self, elapsed_s: float) -> bool:
         """Tells whether a batch should be cut now."""
@@ -156,6 +167,8 @@ class PendingUpdates:
                 batch.removed_withdrawals.append(withdrawal_id)
             else:
                 batch.withdrawals.append(withdrawal)
+        if self.fees_changed:
+            batch.fee_balances = dict(sorted(state.fee_balances.items()))
         self._reset()
         return batch
 

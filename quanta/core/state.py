@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from exchange.core.accounts import AccountStorage
+from exchange.core.amounts import U64_MAX
 from exchange.core.market import Exchange
 from quanta.core.config import Config
 from quanta.core.hashing import ZERO_HASH
@@ -45,6 +46,7 @@ class ConstellationState:
         "constellation_sequence",
         "cursors",
         "exchange",
+        "fee_balances",
         "last_hash",
         "next_account_id",
         "withdrawals",
@@ -57,6 +59,10 @@ class ConstellationState:
         self.exchange: Exchange | None = None
         self.cursors: dict[str, str] = {}
         self.withdrawals: dict[int, Withdrawal] = {}
+        # The constellation's fee account (account 0 of the effects): what fees paid, by asset.
+        # An asset is present only while it holds a positive amount, so the state hash does
+        # not depend on how the account got there.
+        self.fee_balances: dict[str, int] = {}
         self.next_account_id = 1
         self.constellation_sequence = 0
         self.apex = 0
@@ -86,11 +92,16 @@ class ConstellationState:
         digest.update(repr(sorted(self.cursors.items())).encode())
         digest.update(repr([self.withdrawals[w] for w in sorted(self.withdrawals)]).encode())
         digest.update(repr((self.next_account_id, self.constellation_sequence)).encode())
+        if self.fee_balances:
+            # Only when fees were paid, so states without fees keep the hash they always had.
+            digest.update(b"fees" + repr(sorted(self.fee_balances.items())).encode())
         return digest.digest()
 
     def check_invariants(self) -> None:
         """Asserts accounts, books, and that liabilities equal what orders and withdrawals lock."""
         self.accounts.check_invariants()
+        for asset, amount in self.fee_balances.items():
+            assert 0 < amount <= U64_MAX, (asset, amount)
         locked: dict[tuple[int, str], int] = {}
         if self.exchange is not None:
             self.exchange.check_invariants()

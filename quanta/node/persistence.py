@@ -32,6 +32,7 @@ from quanta.core.xdr.schema import (
 from quanta.models import (
     EffectsGroupRecord,
     EvidenceRecord,
+    FeeBalanceRecord,
     ProviderCursorRecord,
     QuantumRecord,
     SettingsRecord,
@@ -115,6 +116,8 @@ def batch_persist(*, batch: Batch) -> None:
         for apex, settings in batch.settings:
             settings_record_persist(apex=apex, settings=settings)
         _withdrawals_persist(batch)
+        if batch.fee_balances is not None:
+            _fee_balances_persist(batch.fee_balances)
         SnapshotRecord.objects.update_or_create(
             id=1,
             defaults={
@@ -187,6 +190,12 @@ def _withdrawals_persist(batch: Batch) -> None:
         ],
         ignore_conflicts=True,
     )
+
+
+def _fee_balances_persist(balances: dict[str, int]) -> None:
+    FeeBalanceRecord.objects.exclude(asset__in=list(balances)).delete()
+    for asset, amount in balances.items():
+        FeeBalanceRecord.objects.update_or_create(asset=asset, defaults={"amount": amount})
 
 
 def evidence_persist(*, items: Sequence[EvidenceItem]) -> None:

@@ -15,7 +15,13 @@ from quanta.core.effects import install_settings
 from quanta.core.state import ConstellationState, Withdrawal
 from quanta.core.xdr.codec import decode
 from quanta.core.xdr.schema import ConstellationSettings, Quantum
-from quanta.models import ProviderCursorRecord, QuantumRecord, SettingsRecord, SnapshotRecord
+from quanta.models import (
+    FeeBalanceRecord,
+    ProviderCursorRecord,
+    QuantumRecord,
+    SettingsRecord,
+    SnapshotRecord,
+)
 from quanta.selectors import constellation_id
 
 
@@ -45,6 +51,7 @@ def snapshot_load() -> LoadedNode:
     _orders_load(state)
     _withdrawals_load(state)
     state.cursors = {r.provider: r.cursor for r in ProviderCursorRecord.objects.all()}
+    state.fee_balances = {r.asset: int(r.amount) for r in FeeBalanceRecord.objects.all()}
     state.apex = snapshot.apex
     state.last_hash = bytes(snapshot.quantum_hash)
     state.next_account_id = snapshot.next_account_id

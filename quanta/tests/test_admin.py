@@ -43,6 +43,7 @@ READ_ONLY_PAGES = [
     "quanta/effectsgrouprecord",
     "quanta/settingsrecord",
     "quanta/providercursorrecord",
+    "quanta/feebalancerecord",
     "quanta/snapshotrecord",
     "quanta/evidencerecord",
     "exchange/accountrecord",

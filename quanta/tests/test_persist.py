@@ -21,10 +21,10 @@ from exchange.core.orderbook import Side
 from exchange.models import OrderRecord
 from quanta.core.engine import Executed
 from quanta.core.pending import PendingUpdates, QuantumRow
-from quanta.core.testing import keypair
+from quanta.core.testing import PROVIDER_ID, deposit_quantum, keypair, withdrawal_quantum
 from quanta.core.xdr.codec import encode
-from quanta.core.xdr.schema import EffectsGroup, QuantumBody, TradeEffect
-from quanta.models import EffectsGroupRecord, QuantumRecord
+from quanta.core.xdr.schema import EffectsGroup, QuantumBody, TradeEffect, WithdrawalRequest
+from quanta.models import EffectsGroupRecord, FeeBalanceRecord, QuantumRecord
 from quanta.node.persistence import batch_persist, quanta_persist
 from quanta.node.snapshot import snapshot_load
 
@@ -194,3 +194,21 @@ def test_snapshots_load_back_to_the_state_they_were_cut_from() -> None:
     assert loaded.state.state_hash() == chain.engine.state.state_hash()
     assert sorted(OrderRecord.objects.values_list("order_id", flat=True)) == resting[1:]
     assert OrderRecord.objects.get(order_id=resting[1]).amount == 5 * UNIT
+
+
+def test_the_fee_account_is_persisted_and_loads_back() -> None:
+    # The fee account lives outside the accounts (account 0): a snapshot without its rows
+    # would load a state of another hash, and the next node to load it would diverge.
+    chain = SnapshotChain()
+    chain.fund(ALICE, ("USD", 1000 * UNIT), ("XLM", 1000 * UNIT))
+    for fee in (3 * UNIT, 4 * UNIT):
+        request = WithdrawalRequest(
+            1, ALICE.public_key, chain._nonce(ALICE), PROVIDER_ID, "XLM", UNIT, "G", fee
+        )
+        created = chain.run(withdrawal_quantum(request, ALICE, chain.constellation_id))
+        chain.run(deposit_quantum(next(chain.cursor), withdrawals=[(created.apex, True)]))
+        chain.persist()
+    assert dict(FeeBalanceRecord.objects.values_list("asset", "amount")) == {"XLM": 7 * UNIT}
+    loaded = snapshot_load()
+    assert loaded.state.fee_balances == {"XLM": 7 * UNIT}
+    assert loaded.state.state_hash() == chain.engine.state.state_hash()

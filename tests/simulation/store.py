@@ -58,6 +58,7 @@ class DurableStore:
     balances: dict[tuple[int, str], tuple[int, int]] = field(default_factory=dict)
     cursors: dict[str, str] = field(default_factory=dict)
     withdrawals: dict[int, Withdrawal] = field(default_factory=dict)
+    fee_balances: dict[str, int] = field(default_factory=dict)
     snapshot: Snapshot | None = None
 
     def rows_persist(self, rows: list[QuantumRow]) -> None:
@@ -89,6 +90,8 @@ class DurableStore:
             self.withdrawals.pop(withdrawal_id, None)
         for withdrawal in batch.withdrawals:
             self.withdrawals.setdefault(withdrawal.withdrawal_id, withdrawal)
+        if batch.fee_balances is not None:  # As `batch_persist`: the whole fee account.
+            self.fee_balances = dict(batch.fee_balances)
         self.snapshot = Snapshot(
             batch.apex,
             batch.quantum_hash,
@@ -120,6 +123,7 @@ class DurableStore:
             assert account is not None
             account.pending_withdrawal = withdrawal.withdrawal_id
         state.cursors = dict(self.cursors)
+        state.fee_balances = dict(self.fee_balances)
         state.apex = snapshot.apex
         state.last_hash = snapshot.quantum_hash
         state.next_account_id = snapshot.next_account_id

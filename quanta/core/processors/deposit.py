@@ -8,10 +8,13 @@
   Centaurus rule) and failed payments are ignored. So is a payment that would carry its
   balance past 2^64 - 1: the same deterministic rule on every node, where an `assert` on the
   credit used to stop the engine (and the cursor) for good.
-- Each withdrawal outcome ends a pending withdrawal: a successful one pays amount + fee out,
-  a failed one only unlocks them. An outcome for a withdrawal that is not pending at this
-  provider is refused, so providers leave out payouts the constellation does not know (anyone
-  can make entries appear on an external network; they must not stop the cursor).
+- Each withdrawal outcome ends a pending withdrawal: a successful one takes amount + fee from
+  the account, the amount leaves the vault and the fee goes to the constellation's fee account
+  (account 0), so what the vault holds stays owed to someone; a failed one only unlocks them
+  (no fee is charged for a payout that did not happen). An outcome for a withdrawal that is
+  not pending at this provider is refused, so providers leave out payouts the constellation
+  does not know (anyone can make entries appear on an external network; they must not stop
+  the cursor).
 Whether the notification matches what the provider really saw is for the provider to say; the
 engine asks it through `DepositValidator` (auditors check alpha this way).
 """
@@ -20,11 +23,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from exchange.core.amounts import U64_MAX
 from quanta.core.context import QuantumContext
 from quanta.core.processors.common import credit, credit_fits, debit
 from quanta.core.status import BadRequest
 from quanta.core.xdr.schema import (
     AccountCreateEffect,
+    BalanceUpdateEffect,
+    BalanceUpdateSign,
     CursorUpdateEffect,
     DepositItem,
     DepositQuantum,
@@ -101,5 +107,16 @@ def _settle_withdrawal(ctx: QuantumContext, outcome: WithdrawalOutcome) -> None:
             success,
         ),
     )
-    if success:
-        debit(ctx, account, withdrawal.asset, withdrawal.amount + withdrawal.fee)
+    if not success:
+        return
+    # The fee account cannot pass 2^64 - 1 (the u64 of every balance); a fee that would carry
+    # it past stays with the account: the same rule on every node, and nothing vanishes.
+    fee = withdrawal.fee if fee_credit_fits(ctx, withdrawal.asset, withdrawal.fee) else 0
+    debit(ctx, account, withdrawal.asset, withdrawal.amount + fee)
+    if fee:
+        ctx.emit(0, BalanceUpdateEffect(withdrawal.asset, BalanceUpdateSign.PLUS, fee))
+
+
+def fee_credit_fits(ctx: QuantumContext, asset: str, fee: int) -> bool:
+    """Tells whether the constellation's fee account can take `fee` more of `asset`."""
+    return ctx.state.fee_balances.get(asset, 0) + fee <= U64_MAX

@@ -4,7 +4,7 @@ The first settings (initialization) must be signed by a majority of the auditors
 later ones by a majority of the auditors in force. Signatures are bound to the constellation
 (`signatures.update_digest`): the genesis to the id of its own settings. Assets can be added or
 suspended but not removed, and the quote asset never changes, because open orders and balances
-refer to them.
+refer to them; nor may an update strand funds (`settings_funds.py`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from quanta.core.config import Config, validate_settings
 from quanta.core.context import QuantumContext
 from quanta.core.keys import verify_signature
+from quanta.core.processors.settings_funds import check_no_stranded_funds
 from quanta.core.signatures import update_digest
 from quanta.core.status import BadRequest, Unauthorized
 from quanta.core.xdr.schema import (
@@ -75,5 +76,6 @@ def process_settings(ctx: QuantumContext, body: ConstellationQuantum) -> None:
     """Validates the signed update, then puts the new settings in force."""
     current = ctx.state.config
     settings = check_update(body.update, current)
+    check_no_stranded_funds(settings, ctx.state)
     prev = None if current is None else current.settings
     ctx.emit(0, ConstellationUpdateEffect(settings, prev))

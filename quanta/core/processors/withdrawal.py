@@ -14,7 +14,6 @@ from typing import Protocol
 
 from quanta.core.context import QuantumContext
 from quanta.core.processors.common import (
-    known_asset,
     positive_amount,
     requesting_account,
     require_free,
@@ -53,7 +52,9 @@ def process_withdrawal(
     """Validates the withdrawal and its transaction, then locks amount + fee."""
     config = ctx.state.require_config()
     account = requesting_account(ctx, request)
-    known_asset(config, request.asset)
+    # A suspended asset can still leave: suspension stops trading, not the way out.
+    if request.asset not in config.assets:
+        raise BadRequest(f"unknown asset {request.asset!r}")
     positive_amount(request.amount)
     if not config.provider_asset(request.provider, request.asset):
         raise BadRequest(f"provider {request.provider!r} does not carry {request.asset}")
