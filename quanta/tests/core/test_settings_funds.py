@@ -15,6 +15,7 @@ from dataclasses import replace
 
 import pytest
 
+from exchange.core.matching import order_id_of
 from exchange.core.orderbook import Side
 from quanta.core.keys import KeyPair
 from quanta.core.status import StatusCode
@@ -103,5 +104,5 @@ def test_orders_of_a_suspended_asset_can_still_be_cancelled(node: Node, alice: K
     current = node.engine.state.require_config().settings
     assets = tuple(replace(a, is_suspended=a.code == "XLM") for a in current.assets)
     node.run(update(node, next_settings(node, assets=assets)))
-    node.cancel(alice, placed.apex)
+    node.cancel(alice, order_id_of(placed.apex))
     assert node.balance(alice, "XLM") == (500 * UNIT, 0)
