@@ -34,7 +34,7 @@ from quanta.node.alpha_herald import AlphaHerald
 from quanta.node.deposits import DepositWatcher
 from quanta.node.engine_worker import Task, monotonic_ms
 from quanta.node.loader import node_pending, node_restore, node_status_publish
-from quanta.node.persistence import settings_record_persist
+from quanta.node.persistence import settings_record_persist, unfinal_settings_persist
 from quanta.node.providers import NodeProviders
 from quanta.node.snapshot import snapshot_load
 from quanta.node_identity import genesis_pin, node_keypair, now_ms
@@ -72,7 +72,7 @@ class AlphaWorker(AlphaHerald):
             # Rising first: once Ready, alpha would execute requests on top of a chain the
             # auditors may have finalized further than this node persisted.
             if engine.state.require_config().majority > 1:
-                node.begin_rising()
+                node.begin_rising(loaded.unfinal_settings, loaded.above_hole)
             node.settings_changed()
         return node
 
@@ -145,7 +145,12 @@ class AlphaWorker(AlphaHerald):
         reply = events.engine_answer("update.result", 200, "settings updated")
         try:
             envelope = decode(ConstellationMessageEnvelope, event["envelope"])
-            executed = self.node.update_settings(envelope, now_ms(), monotonic_ms())
+            presence_ms = monotonic_ms()
+            brought = self.node.update_check(envelope, presence_ms)
+            if brought is not None:
+                # On disk before the update can leave for the auditors (`begin_rising`).
+                await database_sync_to_async(unfinal_settings_persist)(settings=brought)
+            executed = self.node.update_settings(envelope, now_ms(), presence_ms)
             self.providers.rebuild()
             reply["apex"] = executed.apex
             # Answered once final and persisted (with its settings record, quanta_persist):

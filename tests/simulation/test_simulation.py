@@ -249,7 +249,9 @@ def test_the_rotation_schedule_deadlocks_under_the_old_admission_rule() -> None:
 @pytest.mark.parametrize("seed", [8, 11])
 def test_random_rotations_deadlock_under_the_old_admission_rule(seed: int) -> None:
     # Seeds whose random rotation the old rule never finalizes (issue 15 item 3).
-    with pytest.raises(SimulationFailed, match="stay unfinal with every node up"):
+    # Or alpha cannot rise: its recovery waits for the update's auditors, which it refuses.
+    deadlock = "stay unfinal with every node up|the quiet tail's requests did not execute"
+    with pytest.raises(SimulationFailed, match=deadlock):
         _run(seed, Options(old_admission=True))
     assert _run(seed, Options()) > 0
 
@@ -270,16 +272,20 @@ def test_alpha_rises_across_a_rotation() -> None:
     assert alpha is not None and alpha.engine.state.require_config().settings.version == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=SimulationFailed,
-    reason="Rising forks a final settings update (quanta/core/rising.py): it decides on the "
-    "answers of the persisted settings' auditors (answers_needed, `answered`), but the update "
-    "above the persisted apex is final with its new auditors' signatures; the old auditors, "
-    "down when it executed, answer empty and alpha executes another quantum at its apex",
-)
 def test_rising_does_not_fork_an_update_final_with_its_new_auditors() -> None:
-    _replay_rotation(ROTATION_RISING_FORK, old_admission=False)
+    """Failed before (a strict xfail: "fork at apex 2"): Rising counted only the answers of
+    the persisted settings' auditors, which were down when the update executed and answered
+    empty, while node 3 held the update final. Alpha now records an update's settings as
+    unfinal before executing it, and Rising also waits for enough of those auditors."""
+    simulation = _replay_rotation(ROTATION_RISING_FORK, old_admission=False)
+    alpha = simulation.alpha.node
+    assert alpha is not None and alpha.engine.state.require_config().settings.version == 2
+
+
+def test_the_rotation_rising_fork_schedule_forks_without_the_unfinal_settings() -> None:
+    behaviour = Behaviour(unfinal_settings_recorded=False)
+    with pytest.raises(SimulationFailed, match="fork at apex 2"):
+        Simulation(Options(lagging=False, behaviour=behaviour)).replay(ROTATION_RISING_FORK)
 
 
 @pytest.mark.parametrize("seed", sorted(ROTATION_UNFINAL_BELOW))
@@ -302,3 +308,17 @@ def test_alpha_restarts_over_a_hole_in_its_persisted_quanta(seed: int) -> None:
     by the auditors it replaces, this seed leaves no hole; a hole from lost signatures alone
     remains possible (docs/engine.md, Fault simulator)."""
     _run(seed, Options(malicious=ROTATION_HOLE_ON_RESTART[seed]))
+
+
+def test_alpha_rises_over_a_hole_in_its_persisted_rows() -> None:
+    """Seed 608 of the long mode (500 steps) failed ("expected apex 49, got 55"): alpha's
+    final rows 55.. were on disk, 49-54 not (finality is not in apex order) and the loader
+    replayed every row above the snapshot. It now replays up to the hole; the rows above it
+    are Rising's own offer and the auditors fill the hole."""
+    _run(608, Options(steps=500))
+
+
+def test_the_hole_seed_fails_under_the_old_loader() -> None:
+    options = Options(steps=500, behaviour=Behaviour(replay_above_hole=True))
+    with pytest.raises(SimulationFailed, match="expected apex 49, got 55"):
+        _run(608, options)
