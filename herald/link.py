@@ -6,9 +6,9 @@ constellation id, else the pinned ones; a refusal is logged at ERROR and the lin
 again), hands every quanta batch to the node's own engine (channel `quanta`), and sends back
 what the engine answers: result (signature) batches, state reports, and resend requests when
 the engine saw a gap. A rising alpha's catchup request it answers from the database, once
-the engine persisted every quantum it signed (its signatures leave before its rows do). When the connection drops (or WebSocket pings go unanswered for
-`PING_TIMEOUT_S`) it tells the engine at once (`quanta.link_down`), so the node does not stay
-Ready without alpha.
+the engine persisted every quantum it signed (its signatures leave before its rows do).
+When the connection drops (or WebSocket pings go unanswered for `PING_TIMEOUT_S`) it tells
+the engine at once (`quanta.link_down`), so the node does not stay Ready without alpha.
 """
 
 from __future__ import annotations
