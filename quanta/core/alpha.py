@@ -40,7 +40,7 @@ from quanta.core.results import (
     result_message,
 )
 from quanta.core.rising import Candidate, Rising, RisingFailed, settings_of
-from quanta.core.signatures import SignatureSet, Verdict, majority
+from quanta.core.signatures import SignatureSet, Verdict, constellation_id_of, majority
 from quanta.core.status import (
     ConstellationError,
     InvalidState,
@@ -185,6 +185,8 @@ class AlphaNode:
         refusal changes nothing, so the right genesis can follow."""
         if self.engine.state.config is not None:
             raise InvalidState("the constellation is already initialized")
+        if self.status.state == NodeState.RISING:
+            raise InvalidState("recovering: the auditors may hold this node's genesis quantum")
         alpha_genesis_check(envelope, self.keypair.public_key, self.genesis_pin)
         executed = self.engine.execute(ConstellationQuantum(envelope), now_ms)
         self._after_execution(executed, None, 0, None)
@@ -255,13 +257,20 @@ class AlphaNode:
         self,
         unfinal: Sequence[ConstellationSettings] = (),
         own: Sequence[SignedQuantum] = (),
+        genesis: ConstellationSettings | None = None,
     ) -> None:
         """Starts recovery: nothing executes until enough auditors told what they hold.
         `unfinal`: the settings of updates recorded as executed but not yet final and
         persisted (`update_check`); their auditors must answer too. `own`: this node's final
         quanta persisted above a hole in its rows (the loader replays only up to the hole):
-        offered like an auditor's quanta, and the updates among them count as unfinal."""
-        config = self.engine.state.require_config()
+        offered like an auditor's quanta, and the updates among them count as unfinal.
+        `genesis`: for an engine not initialized, the genesis settings this node persisted
+        when it executed them (it crashed before the genesis quantum was final and persisted;
+        the auditors may hold it: executing another genesis would fork it)."""
+        config = self.engine.state.config
+        if config is None:
+            assert genesis is not None, "nothing to rise from"
+            config = Config.from_settings(genesis, constellation_id_of(genesis))
         version = config.settings.version
         brought = [*unfinal, *(settings_of(signed) for signed in own)]
         newer = tuple(
@@ -315,8 +324,13 @@ class AlphaNode:
             else:
                 self.unfinalized[executed.apex] = waiting
         self.rising = None
+        if self.engine.state.config is None:
+            # No auditor holds the genesis quantum, so it was final nowhere: initialize again.
+            self.status.set(NodeState.RUNNING, "not initialized: no auditor holds the genesis")
+            return
         count = len(recovered)
         self.status.set(NodeState.READY, f"recovered {count} quanta from the auditors")
+        self.settings_changed()  # Rate limits of the settings recovered (a genesis, an update).
 
     # --- signatures and finality -----------------------------------------------------------
 

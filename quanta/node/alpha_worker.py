@@ -36,7 +36,7 @@ from quanta.node.engine_worker import Task, monotonic_ms
 from quanta.node.loader import node_pending, node_restore, node_status_publish
 from quanta.node.persistence import settings_record_persist, unfinal_settings_persist
 from quanta.node.providers import NodeProviders
-from quanta.node.snapshot import snapshot_load
+from quanta.node.snapshot import LoadedNode, snapshot_load
 from quanta.node_identity import genesis_pin, node_keypair, now_ms
 
 logger = logging.getLogger(__name__)
@@ -74,6 +74,10 @@ class AlphaWorker(AlphaHerald):
             if engine.state.require_config().majority > 1:
                 node.begin_rising(loaded.unfinal_settings, loaded.above_hole)
             node.settings_changed()
+        elif _lost_its_genesis(node, loaded):
+            # It executed the genesis and crashed before the genesis quantum was final and
+            # persisted: the auditors may hold it (`initialize` waits for the recovery).
+            node.begin_rising(own=loaded.above_hole, genesis=loaded.genesis)
         return node
 
     def background(self) -> list[Task]:
@@ -89,6 +93,12 @@ class AlphaWorker(AlphaHerald):
         await layer.group_send(GATEWAYS_GROUP, events.hub_engine_started())
         if self.node.status.state == NodeState.RISING:
             await layer.group_send(HERALD_GROUP, events.herald_rising(self.node.engine.state.apex))
+
+    async def settings_recovered(self) -> None:
+        """Rebuilds the payment providers for the settings Rising re-applied (they were built
+        from the loaded ones); a recovered genesis also ends the initialization window."""
+        self.providers.rebuild()
+        await asyncio.to_thread(init_token_clear)
 
     # --- client requests ---------------------------------------------------------------------
 
@@ -185,6 +195,16 @@ class AlphaWorker(AlphaHerald):
                 await self.payouts.tick(node.engine.state, node.status.state, self.persisted.apex)
             except Exception:
                 logger.exception("paying out withdrawals failed; will retry")
+
+
+def _lost_its_genesis(node: AlphaNode, loaded: LoadedNode) -> bool:
+    """Tells whether alpha has its genesis settings on record but no state (see `load`)."""
+    genesis = loaded.genesis
+    if node.engine.state.config is not None or genesis is None:
+        return False
+    if node.status.state == NodeState.FAILED or genesis.alpha != node.keypair.public_key:
+        return False
+    return len(genesis.auditors) > 1
 
 
 def _refused(reply: events.EngineAnswer, error: ConstellationError | ValueError) -> None:

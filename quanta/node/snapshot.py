@@ -37,6 +37,9 @@ class LoadedNode:
     quanta_above: list[Quantum]
     above_hole: list[SignedQuantum] = field(default_factory=list)
     unfinal_settings: list[ConstellationSettings] = field(default_factory=list)
+    genesis: ConstellationSettings | None = None
+    """The genesis settings on record when no snapshot exists (alpha records them when it
+    executes the genesis, before the genesis quantum is final)."""
 
 
 def snapshot_load() -> LoadedNode:
@@ -44,7 +47,9 @@ def snapshot_load() -> LoadedNode:
     state = ConstellationState()
     snapshot = SnapshotRecord.objects.filter(id=1).first()
     if snapshot is None:
-        return LoadedNode(state, None, *_quanta_above(0))
+        genesis = SettingsRecord.objects.filter(version=1).first()
+        settings = None if genesis is None else decode(ConstellationSettings, bytes(genesis.data))
+        return LoadedNode(state, None, *_quanta_above(0), genesis=settings)
     # Alpha records new settings as soon as they are in force, before the snapshot reaches
     # their apex: those above the snapshot come back by replaying their quantum.
     settings = SettingsRecord.objects.filter(apex__lte=snapshot.apex).order_by("-version").first()

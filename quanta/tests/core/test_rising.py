@@ -270,3 +270,34 @@ def _update_settings(executed: Executed) -> ConstellationSettings:
     assert isinstance(body, ConstellationQuantum)
     assert isinstance(body.update.message, ConstellationUpdate)
     return body.update.message.settings
+
+
+def _uninitialized_alpha() -> AlphaNode:
+    # Alpha executed the genesis (its settings are on disk) and crashed before the genesis
+    # quantum was final and persisted: its engine loads empty.
+    alpha = AlphaNode(NODES[0], Engine(), PendingUpdates())
+    alpha.begin_rising(genesis=default_settings(NODES))
+    return alpha
+
+
+def test_an_alpha_that_lost_its_genesis_recovers_it_from_the_auditors() -> None:
+    # Before, it restarted uninitialized and executed a new genesis (another timestamp) at
+    # apex 1, where the auditors held the first one.
+    alpha = _uninitialized_alpha()
+    with pytest.raises(InvalidState, match="recovering"):
+        alpha.initialize(settings_quantum(default_settings(NODES), NODES).update, 5_000)
+    alpha.rising_offer(NODES[1].public_key, (_signed(CHAIN[0]),), done=True)
+    alpha.rising_offer(NODES[2].public_key, (), done=True)
+    assert alpha.status.state == NodeState.READY, alpha.status.reason
+    assert alpha.engine.state.apex == 1
+    assert alpha.engine.state.last_hash == CHAIN[0].quantum_hash
+
+
+def test_a_genesis_no_auditor_holds_can_be_posted_again() -> None:
+    alpha = _uninitialized_alpha()
+    alpha.rising_offer(NODES[1].public_key, (), done=True)
+    alpha.rising_offer(NODES[2].public_key, (), done=True)
+    assert alpha.status.state == NodeState.RUNNING
+    assert "not initialized" in alpha.status.reason
+    alpha.initialize(settings_quantum(default_settings(NODES), NODES).update, 5_000)
+    assert alpha.status.state == NodeState.READY, alpha.status.reason
