@@ -66,8 +66,9 @@ class Behaviour:
     old_payouts: bool = False
     """Payouts on signature count alone (before issue 15)."""
     auditor_flushes_before_catchup: bool = True
-    """An auditor's rows reach its disk (every 50 ms) before a restarted alpha's catchup
-    request reaches it (alpha's restart takes seconds); False drops that timing assumption."""
+    """An auditor persists what it signed before it answers a rising alpha (its herald link
+    asks the engine to flush first, `quanta.flush_ask`); False is the link before, which
+    answered from the database while the signatures left before the rows."""
     snapshot_quanta: int = 8
     replay_above_hole: bool = False
     """Alpha's loader replays every persisted row above the snapshot, over a hole too (the

@@ -121,9 +121,10 @@ ROTATION_RISING: list[Event] = [
     ("stream",),
 ]
 
-# The same, but the old auditors were down when alpha executed the update: the rising alpha
-# decides on their (empty) answers, as the persisted settings' auditors, and executes another
-# quantum at the apex where node 3 holds the update final (see the xfail test below).
+# The same, but the old auditors were down when alpha executed the update: counting only the
+# persisted settings' auditors, the rising alpha decided on their (empty) answers and executed
+# another quantum at the apex where node 3 held the update final (it now waits for node 3 or
+# node 4 too: the update's settings were recorded as unfinal before it executed).
 ROTATION_RISING_FORK: list[Event] = [
     *ROTATION_RISING[:7],
     ("crash", 1),
@@ -139,8 +140,8 @@ ROTATION_RISING_FORK: list[Event] = [
     *ROTATION_RISING[19:],
 ]
 
-# Found by the simulator with rotation in the random mix: bugs of the node code, not fixed
-# here (the tests below are xfail, strict).
+# Found by the simulator with rotation in the random mix (bugs of the node code, fixed: the
+# tests below failed before).
 ROTATION_UNFINAL_BELOW = {36: False, 1_017: True, 1_044: True}  # seed: malicious
 ROTATION_HOLE_ON_RESTART = {1_042: True}
 
@@ -305,8 +306,8 @@ def test_alpha_restarts_over_a_hole_in_its_persisted_quanta(seed: int) -> None:
     """Failed before ('expected apex 8, got 11'): final rows reached alpha's disk out of apex
     order across a rotation (the quanta below the update waited for the removed auditors) and
     the loader replays every row above the snapshot. With the quanta below an update signed
-    by the auditors it replaces, this seed leaves no hole; a hole from lost signatures alone
-    remains possible (docs/engine.md, Fault simulator)."""
+    by the auditors it replaces, this seed leaves no hole; a hole the loader now handles
+    (test_alpha_rises_over_a_hole_in_its_persisted_rows)."""
     _run(seed, Options(malicious=ROTATION_HOLE_ON_RESTART[seed]))
 
 
