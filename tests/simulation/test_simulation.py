@@ -37,6 +37,28 @@ RISING_FORK: list[Event] = [
     ("stream",),
 ]
 
+# The --strict-timing race: alpha and auditor 1 finalize apex 2; alpha crashes; auditor 1,
+# still holding the quantum it signed in memory (not flushed), answers the rising alpha from
+# its database, empty; auditor 2 never saw it. Alpha then executes another quantum at apex 2.
+UNFLUSHED_ANSWER: list[Event] = [
+    ("poll",),
+    ("stream",),
+    ("deliver", 0, 1, 0),
+    ("deliver", 1, 0, 0),  # final at alpha with auditor 1's signature, in memory only
+    ("crash", 0),
+    ("restart", 0),
+    ("connect", 1),
+    ("deliver", 1, 0, 0),  # auditor 1's handshake
+    ("deliver", 0, 1, 0),  # alpha is Rising: "send what you hold"
+    ("deliver", 1, 0, 0),  # its answer
+    ("connect", 2),
+    ("deliver", 2, 0, 0),
+    ("deliver", 0, 2, 0),
+    ("deliver", 2, 0, 0),  # nothing above apex 1
+    ("poll",),
+    ("stream",),
+]
+
 # Issue 15 item 2: a withdrawal at apex 3, final with alpha + auditor 1, is paid out at once;
 # then alpha crashes before row 3 is on disk and rises as in item 1.
 PAYOUT_BEFORE_DURABILITY: list[Event] = [
@@ -323,3 +345,13 @@ def test_the_hole_seed_fails_under_the_old_loader() -> None:
     options = Options(steps=500, behaviour=Behaviour(replay_above_hole=True))
     with pytest.raises(SimulationFailed, match="expected apex 49, got 55"):
         _run(608, options)
+
+
+def test_an_auditor_answers_a_rising_alpha_with_what_it_signed() -> None:
+    # Its herald link asks its engine to persist what it signed before answering.
+    _replay(UNFLUSHED_ANSWER, Behaviour())
+
+
+def test_the_unflushed_answer_forks_under_the_link_before() -> None:
+    with pytest.raises(SimulationFailed, match="fork at apex 2"):
+        _replay(UNFLUSHED_ANSWER, Behaviour(auditor_flushes_before_catchup=False))
