@@ -120,6 +120,8 @@ class AlphaNode:
         self.outgoing: list[SignedQuantum] = []
         self.recent: deque[SignedQuantum] = deque(maxlen=RECENT_QUANTA_MAX)
         self.rising: Rising | None = None
+        # Unfinal settings records a recovery found were final nowhere (`take_unfinal_forgotten`).
+        self.unfinal_forgotten: list[ConstellationSettings] = []
         self.rate_limiter: RateLimiter | None = None
         self.presence = AuditorPresence()
         self.resend_mark = 0  # `unfinal_to_resend`: the highest apex unfinal at its last call
@@ -324,6 +326,14 @@ class AlphaNode:
             else:
                 self.unfinalized[executed.apex] = waiting
         self.rising = None
+        # An unfinal update the recovered chain does not hold was final nowhere and never
+        # will be (alpha now executes other quanta at its apex): its record may go.
+        brought = {c.config.settings.version: c.config.settings for c in recovered}
+        self.unfinal_forgotten += [
+            config.settings
+            for config in rising.unfinal
+            if brought.get(config.settings.version) != config.settings
+        ]
         if self.engine.state.config is None:
             # No auditor holds the genesis quantum, so it was final nowhere: initialize again.
             self.status.set(NodeState.RUNNING, "not initialized: no auditor holds the genesis")
@@ -331,6 +341,11 @@ class AlphaNode:
         count = len(recovered)
         self.status.set(NodeState.READY, f"recovered {count} quanta from the auditors")
         self.settings_changed()  # Rate limits of the settings recovered (a genesis, an update).
+
+    def take_unfinal_forgotten(self) -> list[ConstellationSettings]:
+        """Returns and forgets the unfinal settings whose records the worker may delete."""
+        forgotten, self.unfinal_forgotten = self.unfinal_forgotten, []
+        return forgotten
 
     # --- signatures and finality -----------------------------------------------------------
 

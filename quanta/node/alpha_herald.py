@@ -37,6 +37,7 @@ from quanta.core.xdr.schema import (
 )
 from quanta.groups import HERALD_GROUP
 from quanta.node.engine_worker import EngineWorker, monotonic_ms
+from quanta.node.persistence import unfinal_settings_forget
 from quanta.selectors import quanta_signed_after
 
 logger = logging.getLogger(__name__)
@@ -135,6 +136,9 @@ class AlphaHerald(EngineWorker[AlphaNode]):
         self.node.rising_offer(event["auditor_key"], batch.quanta, not batch.has_more)
         if self._settings_version() != before:
             await self.settings_recovered()
+        forgotten = self.node.take_unfinal_forgotten()
+        if forgotten:
+            await database_sync_to_async(unfinal_settings_forget)(settings=forgotten)
         await self.publish_status()
 
     def _settings_version(self) -> int:

@@ -137,6 +137,12 @@ def settings_record_persist(*, apex: int, settings: ConstellationSettings) -> No
     UnfinalSettingsRecord.objects.filter(version__lte=settings.version).delete()
 
 
+def unfinal_settings_forget(*, settings: list[ConstellationSettings]) -> None:
+    """Deletes the unfinal records of these settings (a recovery found them final nowhere)."""
+    for one in settings:
+        UnfinalSettingsRecord.objects.filter(version=one.version, data=encode(one)).delete()
+
+
 def unfinal_settings_persist(*, settings: ConstellationSettings) -> None:
     """Records the settings of an update alpha is about to execute (see
     `UnfinalSettingsRecord`)."""

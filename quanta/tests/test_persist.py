@@ -29,6 +29,7 @@ from quanta.node.persistence import (
     batch_persist,
     quanta_persist,
     settings_record_persist,
+    unfinal_settings_forget,
     unfinal_settings_persist,
 )
 from quanta.node.snapshot import snapshot_load
@@ -220,3 +221,13 @@ def test_unfinal_settings_are_loaded_until_their_version_is_final() -> None:
     assert snapshot_load().unfinal_settings == [newer]
     settings_record_persist(apex=7, settings=newer)
     assert snapshot_load().unfinal_settings == []
+
+
+def test_unfinal_settings_found_final_nowhere_are_forgotten() -> None:
+    settings = default_settings([keypair(200), keypair(201), keypair(202)])
+    stale = dataclasses.replace(settings, version=2)
+    other = dataclasses.replace(settings, version=2, min_account_balance=7)
+    unfinal_settings_persist(settings=stale)
+    unfinal_settings_persist(settings=other)
+    unfinal_settings_forget(settings=[stale])
+    assert snapshot_load().unfinal_settings == [other], "only the records of those settings"

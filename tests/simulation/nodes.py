@@ -231,6 +231,7 @@ class SimAlpha(SimNode):
             self._results(node, auditor, message.results)
         elif isinstance(message, Catchup):
             node.rising_offer(self._key(auditor), message.quanta, not message.has_more)
+            self.store.unfinal_settings_forget(node.take_unfinal_forgotten())
             self.note_chain()
 
     def _catchup(self, node: AlphaNode, auditor: int, cursor: int) -> None:

@@ -79,6 +79,10 @@ class DurableStore:
         self.settings[settings.version] = (apex, settings)
         self.unfinal_settings = [s for s in self.unfinal_settings if s.version > settings.version]
 
+    def unfinal_settings_forget(self, forgotten: list[ConstellationSettings]) -> None:
+        """Deletes the unfinal records of these settings (found final nowhere)."""
+        self.unfinal_settings = [s for s in self.unfinal_settings if s not in forgotten]
+
     def unfinal_settings_persist(self, settings: ConstellationSettings) -> None:
         """Records the settings of an update alpha is about to execute."""
         self.unfinal_settings.append(settings)

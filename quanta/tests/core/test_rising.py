@@ -246,6 +246,21 @@ def test_an_unfinal_update_makes_recovery_wait_for_its_auditors() -> None:
     alpha.rising_offer(NEW.public_key, offered, done=True)
     assert alpha.status.state == NodeState.READY, alpha.status.reason
     assert alpha.engine.state.apex == rotated[-1].apex
+    assert alpha.take_unfinal_forgotten() == [], "recovered: its record waits for a final row"
+
+
+def test_an_unfinal_update_nobody_holds_is_forgotten_after_the_recovery() -> None:
+    # Nobody answered it, so it was final nowhere: its record would only make every later
+    # recovery wait for its auditors.
+    update = _update_settings(_rotated_chain()[0])
+    alpha = _restarted_alpha()
+    alpha.rising = None
+    alpha.status.set(NodeState.RUNNING, "loaded")
+    alpha.begin_rising([update])
+    for key in (NODES[1], NODES[2], NEW):
+        alpha.rising_offer(key.public_key, (), done=True)
+    assert alpha.status.state == NodeState.READY, alpha.status.reason
+    assert alpha.take_unfinal_forgotten() == [update]
 
 
 def test_own_rows_above_a_hole_are_offered_and_their_updates_wait_for_their_auditors() -> None:
