@@ -29,6 +29,7 @@ from quanta.core.keys import KeyPair
 from quanta.core.node_state import NodeStatus
 from quanta.core.pending import PendingUpdates, QuantumRow, quantum_row
 from quanta.core.presence import AuditorPresence
+from quanta.core.processors.settings import check_update
 from quanta.core.processors.withdrawal import TransactionBuilder
 from quanta.core.rate_limits import RateLimiter
 from quanta.core.results import (
@@ -213,10 +214,10 @@ class AlphaNode:
 
     def update_check(
         self, envelope: ConstellationMessageEnvelope, presence_ms: int | None = None
-    ) -> ConstellationSettings | None:
-        """Raises ConstellationError if `update_settings` would refuse the update before
-        executing it (not Ready, not initialized, its new auditors not there); returns the
-        settings it brings in (None if it is no ConstellationUpdate: the engine refuses it).
+    ) -> ConstellationSettings:
+        """Raises ConstellationError if `update_settings` would refuse the update (not Ready,
+        not initialized, its new auditors not there, or the engine's own checks: version,
+        content, a majority of signatures); returns the settings it brings in.
 
         The worker records those settings as unfinal before it executes the update
         (`begin_rising` takes them back after a crash): the update is finalized by its new
@@ -226,8 +227,7 @@ class AlphaNode:
             raise InvalidState("the constellation is not initialized: use initialization")
         if presence_ms is not None:
             self._require_new_majority(envelope, presence_ms)
-        update = envelope.message
-        return update.settings if isinstance(update, ConstellationUpdate) else None
+        return check_update(envelope, self.engine.state.require_config())
 
     def _require_new_majority(self, envelope: ConstellationMessageEnvelope, now_ms: int) -> None:
         update = envelope.message

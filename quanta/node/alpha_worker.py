@@ -157,9 +157,8 @@ class AlphaWorker(AlphaHerald):
             envelope = decode(ConstellationMessageEnvelope, event["envelope"])
             presence_ms = monotonic_ms()
             brought = self.node.update_check(envelope, presence_ms)
-            if brought is not None:
-                # On disk before the update can leave for the auditors (`begin_rising`).
-                await database_sync_to_async(unfinal_settings_persist)(settings=brought)
+            # On disk before the update can leave for the auditors (`begin_rising`).
+            await database_sync_to_async(unfinal_settings_persist)(settings=brought)
             executed = self.node.update_settings(envelope, now_ms(), presence_ms)
             self.providers.rebuild()
             reply["apex"] = executed.apex

@@ -404,7 +404,7 @@ class Simulation:
             # As the worker: the settings are on disk as unfinal before the update executes.
             settings = alpha.update_check(proposal.envelope, presence_ms)
             recorded = self.options.behaviour.unfinal_settings_recorded
-            if settings is not None and recorded and not self.options.old_admission:
+            if recorded and not self.options.old_admission:
                 self.alpha.store.unfinal_settings_persist(settings)
             alpha.update_settings(proposal.envelope, self.now_ms, presence_ms)
         except ConstellationError as error:
