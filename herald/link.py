@@ -5,9 +5,10 @@ signed it (`check_alpha_handshake`, against `alpha()`: the settings' alpha key a
 constellation id, else the pinned ones; a refusal is logged at ERROR and the link tries
 again), hands every quanta batch to the node's own engine (channel `quanta`), and sends back
 what the engine answers: result (signature) batches, state reports, and resend requests when
-the engine saw a gap. When the connection drops (or WebSocket pings go unanswered for
-`PING_TIMEOUT_S`) it tells the engine at once (`quanta.link_down`), so the node does not stay
-Ready without alpha.
+the engine saw a gap. A rising alpha's catchup request it answers from the database, once
+the engine persisted every quantum it signed (its signatures leave before its rows do).
+When the connection drops (or WebSocket pings go unanswered for `PING_TIMEOUT_S`) it tells
+the engine at once (`quanta.link_down`), so the node does not stay Ready without alpha.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ FRAME_BYTES_MAX = 32 * 1024 * 1024
 PING_INTERVAL_S = 2.0
 PING_TIMEOUT_S = 5.0
 """A connection whose pings go unanswered this long is dead (a peer gone without a close)."""
+ENGINE_FLUSH_WAIT_S = 5.0
+"""How long a rising alpha's catchup waits for the engine to persist what it signed."""
 
 
 class HeraldLink:
@@ -163,7 +166,13 @@ class HeraldLink:
         raise WebSocketException("alpha closed the connection")
 
     async def _send_catchup(self, ws: ClientConnection, apex: int) -> None:
-        """Sends a rising alpha every quantum this node holds above `apex`, in pages."""
+        """Sends a rising alpha every quantum this node holds above `apex`, in pages, once its
+        engine persisted every quantum it signed (`quanta.flush_ask`; without an answer within
+        ENGINE_FLUSH_WAIT_S the link drops and alpha asks again after the next handshake)."""
+        flushed = await self.layer.new_channel()
+        await self.layer.send(ENGINE_CHANNEL, events.quanta_flush_ask(flushed))
+        async with asyncio.timeout(ENGINE_FLUSH_WAIT_S):
+            await self.layer.receive(flushed)
         while True:
             quanta = await database_sync_to_async(quanta_signed_after)(apex, CATCHUP_PAGE)
             has_more = len(quanta) == CATCHUP_PAGE

@@ -76,6 +76,20 @@ class QuantaLinkDown(TypedDict):
     reason: str
 
 
+class QuantaFlushAsk(TypedDict):
+    """An auditor's herald link asks its engine to persist what it signed, then to answer
+    `reply` (before the link answers a rising alpha from the database)."""
+
+    type: Literal["quanta.flush_ask"]
+    reply: str
+
+
+class HeraldFlushed(TypedDict):
+    """The auditor's engine persisted every quantum it signed before the ask."""
+
+    type: Literal["herald.flushed"]
+
+
 class QuantaCatchup(TypedDict):
     """An auditor's CatchupQuantaBatch (XDR) for a rising alpha."""
 
@@ -190,6 +204,16 @@ def quanta_auditor_state(
 def quanta_link_down(reason: str) -> QuantaLinkDown:
     """Returns a `quanta.link_down` event."""
     return {"type": "quanta.link_down", "reason": reason}
+
+
+def quanta_flush_ask(reply: str) -> QuantaFlushAsk:
+    """Returns a `quanta.flush_ask` event."""
+    return {"type": "quanta.flush_ask", "reply": reply}
+
+
+def herald_flushed() -> HeraldFlushed:
+    """Returns a `herald.flushed` event."""
+    return {"type": "herald.flushed"}
 
 
 def quanta_catchup(auditor_key: bytes, batch: bytes) -> QuantaCatchup:

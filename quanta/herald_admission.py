@@ -11,8 +11,10 @@ writer); the herald admits their union with the persisted ones, so the old audit
 sign the quanta below the update. Finality is not in apex order, though: the new auditors may
 finalize the update while quanta below it still wait for the old ones, so the engine also
 publishes the keys of the settings its oldest unfinal quantum was executed under (`signing`),
-admitted too. Once every quantum up to the update is final and persisted, the union is the new
-set alone and a removed auditor is refused at its next handshake. The web process's update
+admitted too; while alpha rises, `signing` holds the keys whose answers its recovery counts
+(with those of an update it recorded as unfinal, whose new auditors may hold it final).
+Once every quantum up to the update is final and persisted, the union is the new set alone
+and a removed auditor is refused at its next handshake. The web process's update
 endpoint checks a posted update against the same published settings (`settings_in_force`).
 """
 

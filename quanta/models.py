@@ -55,6 +55,22 @@ class SettingsRecord(models.Model):
         return f"settings v{self.version} (apex {self.apex})"
 
 
+class UnfinalSettingsRecord(models.Model):
+    """Settings of an update alpha executes, written before the update leaves alpha and
+    removed once a final quantum brings that version in (or a newer one). A restarted alpha
+    waits for enough of their auditors too (`AlphaNode.begin_rising`): the update is final
+    with them, and the auditors it replaces need never have seen it."""
+
+    version = U64Field()
+    data = models.BinaryField(help_text="XDR of the ConstellationSettings")
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"unfinal settings v{self.version}"
+
+
 class ProviderCursorRecord(models.Model):
     """Where a payment provider's deposit stream was last consumed."""
 

@@ -47,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--strict-timing",
         action="store_true",
-        help="auditors may answer a rising alpha before their rows are flushed",
+        help="auditors may answer a rising alpha before their rows are flushed (the herald "
+        "link before it asked its engine to flush)",
     )
     parser.add_argument("--old-rising", action="store_true", help="Rising before issue 15")
     parser.add_argument("--old-payouts", action="store_true", help="payouts before issue 15")

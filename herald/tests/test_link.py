@@ -197,6 +197,13 @@ async def test_a_rising_alpha_s_catchup_request_is_answered_from_the_persisted_q
     alpha.constellation_id = chain.constellation_id
     connection = await alpha.accept()
     await connection.send(alpha.signed(CatchupQuantaBatchRequest(0, 2)))
+    # First its engine persists what it signed (its signatures left before its rows did).
+    ask = await engine_event(layer)
+    assert ask["type"] == "quanta.flush_ask", ask
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.3):  # A bounded look: nothing is answered before.
+            await connection.recv()
+    await layer.send(ask["reply"], events.herald_flushed())
     answer = await alpha.from_auditor(connection)
     assert isinstance(answer, CatchupQuantaBatch) and not answer.has_more
     assert [q.quantum.apex for q in answer.quanta] == [3, 4]

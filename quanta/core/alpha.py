@@ -18,8 +18,10 @@ Nothing here does I/O; the worker sends the deliveries and writes the rows and t
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from quanta.core.config import Config
 from quanta.core.engine import Engine, Executed, QuantumMismatch
 from quanta.core.evidence import EvidenceItem, LateSignature, SignedPayload, invalid_signature
 from quanta.core.genesis import alpha_genesis_check
@@ -27,6 +29,7 @@ from quanta.core.keys import KeyPair
 from quanta.core.node_state import NodeStatus
 from quanta.core.pending import PendingUpdates, QuantumRow, quantum_row
 from quanta.core.presence import AuditorPresence
+from quanta.core.processors.settings import check_update
 from quanta.core.processors.withdrawal import TransactionBuilder
 from quanta.core.rate_limits import RateLimiter
 from quanta.core.results import (
@@ -37,8 +40,8 @@ from quanta.core.results import (
     result_delivery,
     result_message,
 )
-from quanta.core.rising import Rising, RisingFailed
-from quanta.core.signatures import SignatureSet, Verdict, majority
+from quanta.core.rising import Candidate, Rising, RisingFailed, settings_of
+from quanta.core.signatures import SignatureSet, Verdict, constellation_id_of, majority
 from quanta.core.status import (
     ConstellationError,
     InvalidState,
@@ -48,6 +51,7 @@ from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import (
     ConstellationMessageEnvelope,
     ConstellationQuantum,
+    ConstellationSettings,
     ConstellationUpdate,
     DepositQuantum,
     MessageEnvelope,
@@ -117,6 +121,8 @@ class AlphaNode:
         self.outgoing: list[SignedQuantum] = []
         self.recent: deque[SignedQuantum] = deque(maxlen=RECENT_QUANTA_MAX)
         self.rising: Rising | None = None
+        # Unfinal settings records a recovery found were final nowhere (`take_unfinal_forgotten`).
+        self.unfinal_forgotten: list[ConstellationSettings] = []
         self.rate_limiter: RateLimiter | None = None
         self.presence = AuditorPresence()
         self.resend_mark = 0  # `unfinal_to_resend`: the highest apex unfinal at its last call
@@ -182,6 +188,8 @@ class AlphaNode:
         refusal changes nothing, so the right genesis can follow."""
         if self.engine.state.config is not None:
             raise InvalidState("the constellation is already initialized")
+        if self.status.state == NodeState.RISING:
+            raise InvalidState("recovering: the auditors may hold this node's genesis quantum")
         alpha_genesis_check(envelope, self.keypair.public_key, self.genesis_pin)
         executed = self.engine.execute(ConstellationQuantum(envelope), now_ms)
         self._after_execution(executed, None, 0, None)
@@ -198,15 +206,28 @@ class AlphaNode:
         finalize it now is refused (InvalidState, naming who is missing): it is finalized by
         the auditors it brings in, and executing it without enough of them connected would
         leave it, and everything after it, unfinal."""
+        self.update_check(envelope, presence_ms)
+        executed = self.engine.execute(ConstellationQuantum(envelope), now_ms)
+        self._after_execution(executed, None, 0, None)
+        self.settings_changed()
+        return executed
+
+    def update_check(
+        self, envelope: ConstellationMessageEnvelope, presence_ms: int | None = None
+    ) -> ConstellationSettings:
+        """Raises ConstellationError if `update_settings` would refuse the update (not Ready,
+        not initialized, its new auditors not there, or the engine's own checks: version,
+        content, a majority of signatures); returns the settings it brings in.
+
+        The worker records those settings as unfinal before it executes the update
+        (`begin_rising` takes them back after a crash): the update is finalized by its new
+        auditors, which a restarted alpha would not otherwise know to wait for."""
         self.status.require_ready()
         if self.engine.state.config is None:
             raise InvalidState("the constellation is not initialized: use initialization")
         if presence_ms is not None:
             self._require_new_majority(envelope, presence_ms)
-        executed = self.engine.execute(ConstellationQuantum(envelope), now_ms)
-        self._after_execution(executed, None, 0, None)
-        self.settings_changed()
-        return executed
+        return check_update(envelope, self.engine.state.require_config())
 
     def _require_new_majority(self, envelope: ConstellationMessageEnvelope, now_ms: int) -> None:
         update = envelope.message
@@ -234,10 +255,33 @@ class AlphaNode:
 
     # --- recovery (Rising) -------------------------------------------------------------------
 
-    def begin_rising(self) -> None:
-        """Starts recovery: nothing executes until a majority of auditors told what they hold."""
-        config = self.engine.state.require_config()
-        self.rising = Rising(config, self.engine.state.apex)
+    def begin_rising(
+        self,
+        unfinal: Sequence[ConstellationSettings] = (),
+        own: Sequence[SignedQuantum] = (),
+        genesis: ConstellationSettings | None = None,
+    ) -> None:
+        """Starts recovery: nothing executes until enough auditors told what they hold.
+        `unfinal`: the settings of updates recorded as executed but not yet final and
+        persisted (`update_check`); their auditors must answer too. `own`: this node's final
+        quanta persisted above a hole in its rows (the loader replays only up to the hole):
+        offered like an auditor's quanta, and the updates among them count as unfinal.
+        `genesis`: for an engine not initialized, the genesis settings this node persisted
+        when it executed them (it crashed before the genesis quantum was final and persisted;
+        the auditors may hold it: executing another genesis would fork it)."""
+        config = self.engine.state.config
+        if config is None:
+            assert genesis is not None, "nothing to rise from"
+            config = Config.from_settings(genesis, constellation_id_of(genesis))
+        version = config.settings.version
+        brought = [*unfinal, *(settings_of(signed) for signed in own)]
+        newer = tuple(
+            Config.from_settings(settings, config.constellation_id)
+            for settings in brought
+            if settings is not None and settings.version > version
+        )
+        self.rising = Rising(config, self.engine.state.apex, newer)
+        self.rising.offer(self.keypair.public_key, tuple(own), done=False)
         self.status.set(NodeState.RUNNING, "loaded")
         rising = self.status.set(NodeState.RISING, "collecting quanta from the auditors")
         assert rising, f"cannot rise from {self.status.state.name}"
@@ -252,14 +296,16 @@ class AlphaNode:
         try:
             rising.offer(auditor_key, quanta, done)
             if rising.is_decided:
-                self._complete_rising(rising)
+                recovered = rising.recovered()
+                if not rising.missing_answers(recovered):
+                    self._complete_rising(rising, recovered)
         except (RisingFailed, QuantumMismatch) as error:
             self.evidence.extend(rising.evidence)
             self.rising = None
             self.status.set(NodeState.FAILED, f"recovery failed: {error}")
 
-    def _complete_rising(self, rising: Rising) -> None:
-        for candidate in rising.recovered():
+    def _complete_rising(self, rising: Rising, recovered: list[Candidate]) -> None:
+        for candidate in recovered:
             executed = self.engine.replay(candidate.signed.quantum)
             config = candidate.config  # the settings in force at its apex
             signatures = SignatureSet(
@@ -280,8 +326,26 @@ class AlphaNode:
             else:
                 self.unfinalized[executed.apex] = waiting
         self.rising = None
-        recovered = len(rising.candidates)
-        self.status.set(NodeState.READY, f"recovered {recovered} quanta from the auditors")
+        # An unfinal update the recovered chain does not hold was final nowhere and never
+        # will be (alpha now executes other quanta at its apex): its record may go.
+        brought = {c.config.settings.version: c.config.settings for c in recovered}
+        self.unfinal_forgotten += [
+            config.settings
+            for config in rising.unfinal
+            if brought.get(config.settings.version) != config.settings
+        ]
+        if self.engine.state.config is None:
+            # No auditor holds the genesis quantum, so it was final nowhere: initialize again.
+            self.status.set(NodeState.RUNNING, "not initialized: no auditor holds the genesis")
+            return
+        count = len(recovered)
+        self.status.set(NodeState.READY, f"recovered {count} quanta from the auditors")
+        self.settings_changed()  # Rate limits of the settings recovered (a genesis, an update).
+
+    def take_unfinal_forgotten(self) -> list[ConstellationSettings]:
+        """Returns and forgets the unfinal settings whose records the worker may delete."""
+        forgotten, self.unfinal_forgotten = self.unfinal_forgotten, []
+        return forgotten
 
     # --- signatures and finality -----------------------------------------------------------
 
@@ -515,7 +579,10 @@ class AlphaNode:
         """Returns the auditor keys of the settings the oldest unfinal quantum was executed
         under (none if every quantum is final): after a rotation, the quanta below the update
         can be signed only by the auditors it replaced, and finality is not in apex order, so
-        those must still be admitted when the update itself is final and persisted."""
+        those must still be admitted when the update itself is final and persisted. While
+        Rising: the keys whose answers recovery counts (an unfinal update's new auditors)."""
+        if self.rising is not None:
+            return self.rising.signers()  # Those whose answers recovery counts.
         oldest = next(iter(self.unfinalized.values()), None)  # Kept in apex order.
         return () if oldest is None else oldest.signatures.auditor_keys
 

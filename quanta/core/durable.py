@@ -9,7 +9,7 @@ is sure to find. Payouts wait for it (SPEC.md, "No payout without durability").
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 
 class PersistedPrefix:
@@ -29,3 +29,16 @@ class PersistedPrefix:
         while self.apex + 1 in self._above:
             self.apex += 1
             self._above.discard(self.apex)
+
+
+def gap_free_count(apexes: Sequence[int], apex: int) -> int:
+    """Returns how many of the ascending `apexes` follow `apex` without a hole: the persisted
+    rows a restarted node may replay. The rows above a hole are final, but what is missing
+    below them is not on this node's disk (alpha's rising takes them as its own offer and
+    the auditors fill the hole)."""
+    count = 0
+    for expected, found in enumerate(apexes, start=apex + 1):
+        if found != expected:
+            break
+        count += 1
+    return count

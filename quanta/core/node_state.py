@@ -21,7 +21,11 @@ _ALLOWED: dict[NodeState, frozenset[NodeState]] = {
     NodeState.RUNNING: frozenset(
         {NodeState.RISING, NodeState.CHASING, NodeState.READY, NodeState.FAILED, NodeState.STOPPED}
     ),
-    NodeState.RISING: frozenset({NodeState.READY, NodeState.FAILED, NodeState.STOPPED}),
+    # Rising -> Running: an alpha that crashed before its genesis was final rises from its
+    # persisted genesis settings, and is not initialized if no auditor holds the genesis.
+    NodeState.RISING: frozenset(
+        {NodeState.READY, NodeState.RUNNING, NodeState.FAILED, NodeState.STOPPED}
+    ),
     NodeState.CHASING: frozenset(
         {NodeState.READY, NodeState.RUNNING, NodeState.FAILED, NodeState.STOPPED}
     ),

@@ -11,7 +11,8 @@ Rules (SPEC.md, Catchup):
   refused the new auditors' signatures, and could accept a removed auditor's);
 - two different quanta signed by alpha at one apex mean alpha's key is compromised: fail;
 - the recovered quanta must follow alpha's apex without a gap: otherwise fail;
-- decide only once the auditors that answered intersect every possible finality quorum.
+- decide only once the auditors that answered intersect every possible finality quorum, of
+  every settings that may be in force above the persisted apex (below).
 
 Why that many answers: a quantum is final once a majority signed it, alpha among them, so
 besides alpha a finality quorum holds majority - 1 of the other n - 1 nodes. Alpha restarted
@@ -22,6 +23,15 @@ never replaced at its apex. Deciding on a bare majority that counted alpha itsel
 let one lagging auditor, or one that answers an empty catchup, make alpha resume with a
 different quantum at an apex another auditor already held as final. The price is
 availability: with 3 nodes alpha rises only once both auditors answered.
+Across a settings update: a quantum at or above an update's apex is final with the auditors
+the update brings in, and the auditors it replaces need never have seen it (they may have been
+down; alpha executes an update once its *new* auditors can finalize it). Counting only the
+persisted settings' auditors let their empty answers make alpha execute another quantum where
+a new auditor held the update final. So the answers are counted against every settings that
+may be in force above the persisted apex: those alpha persisted, each update alpha recorded
+as executed but not yet final and persisted (`unfinal`: alpha writes that record before the
+update leaves it, so a crash cannot forget that the new auditors may hold something final),
+and each update met in the recovered chain. Each needs its own n - majority + 1.
 The payload hash is computed from the quantum alone (its hash and its effects proof), so the
 quanta can be checked before they are executed; executing them then proves the proof.
 """
@@ -38,6 +48,7 @@ from quanta.core.signatures import payload_hash
 from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import (
     ConstellationQuantum,
+    ConstellationSettings,
     ConstellationUpdate,
     SignedQuantum,
 )
@@ -64,13 +75,26 @@ class Candidate:
     signatures: dict[int, bytes] = field(default_factory=dict)
 
 
+def unanswered(config: Config, answered: set[bytes], needed: int | None = None) -> int:
+    """Returns how many more auditors of `config` (alpha not counted) must answer before their
+    answers intersect every finality quorum under it (`needed` overrides the count)."""
+    alpha = config.auditor_keys[config.alpha_index]
+    others = [key for key in config.auditor_keys if key != alpha]
+    if needed is None:
+        needed = answers_needed(len(config.auditor_keys), config.majority)
+    return max(0, needed - len(answered.intersection(others)))
+
+
 class Rising:
     """Collects and checks the auditors' quanta above `apex`."""
 
-    def __init__(self, config: Config, apex: int) -> None:
-        """Starts collecting for a node whose persisted apex is `apex` under `config`."""
+    def __init__(self, config: Config, apex: int, unfinal: tuple[Config, ...] = ()) -> None:
+        """Starts collecting for a node whose persisted apex is `apex` under `config`;
+        `unfinal`: the settings of updates alpha executed above it, not yet final and
+        persisted (their auditors must answer too)."""
         self.config = config
         self.apex = apex
+        self.unfinal = unfinal
         self.offered: dict[int, list[SignedQuantum]] = {}
         self.answered: set[bytes] = set()
         self.answers_needed = answers_needed(len(config.auditor_keys), config.majority)
@@ -88,8 +112,9 @@ class Rising:
             if signed.quantum.apex > self.apex:
                 self.offered.setdefault(signed.quantum.apex, []).append(signed)
                 self._check_no_fork(signed, alpha)
-        keys = self.config.auditor_keys
-        if done and auditor_key in keys and auditor_key != alpha:
+        if done and auditor_key != alpha:
+            # Counted per settings in `is_decided`: a key the persisted settings do not list
+            # may be an auditor of an update above them.
             self.answered.add(auditor_key)
 
     def _check_no_fork(self, signed: SignedQuantum, alpha: bytes) -> None:
@@ -120,8 +145,33 @@ class Rising:
 
     @property
     def is_decided(self) -> bool:
-        """Tells whether enough auditors answered that every finality quorum is among them."""
-        return len(self.answered) >= self.answers_needed
+        """Tells whether enough auditors answered that every finality quorum is among them,
+        under the persisted settings and under each unfinal update's (the updates met in the
+        recovered chain are checked by `missing_answers`)."""
+        if unanswered(self.config, self.answered, self.answers_needed):
+            return False
+        return not any(unanswered(config, self.answered) for config in self.unfinal)
+
+    def missing_answers(self, recovered: list[Candidate]) -> int:
+        """Returns how many more answers the settings in force along the recovered chain
+        need (0: the recovery may complete): a quantum above an update is final with the
+        update's auditors, so enough of them must have answered as well."""
+        persisted = self.config.auditor_keys  # counted by `is_decided`
+        return max(
+            (
+                unanswered(candidate.config, self.answered)
+                for candidate in recovered
+                if candidate.config.auditor_keys != persisted
+            ),
+            default=0,
+        )
+
+    def signers(self) -> tuple[bytes, ...]:
+        """Returns the auditor keys whose answers count: alpha's herald must admit them."""
+        keys = dict.fromkeys(self.config.auditor_keys)
+        for config in self.unfinal:
+            keys.update(dict.fromkeys(config.auditor_keys))
+        return tuple(keys)
 
     def recovered(self) -> list[Candidate]:
         """Returns the quanta to re-apply, in apex order, each checked with the settings in
@@ -171,14 +221,22 @@ def _candidate(apex: int, offered: list[SignedQuantum], before: Config) -> Candi
     return found
 
 
-def _config_at(signed: SignedQuantum, before: Config) -> Config:
-    """Returns the settings a quantum is signed under: those it brings in, if it is a settings
-    update (alpha finalizes an update with the new auditors), else those before it."""
+def settings_of(signed: SignedQuantum) -> ConstellationSettings | None:
+    """Returns the settings a quantum brings in, None if it is no settings update."""
     body = signed.quantum.body
     if isinstance(body, ConstellationQuantum) and isinstance(
         body.update.message, ConstellationUpdate
     ):
-        return Config.from_settings(body.update.message.settings, before.constellation_id)
+        return body.update.message.settings
+    return None
+
+
+def _config_at(signed: SignedQuantum, before: Config) -> Config:
+    """Returns the settings a quantum is signed under: those it brings in, if it is a settings
+    update (alpha finalizes an update with the new auditors), else those before it."""
+    settings = settings_of(signed)
+    if settings is not None:
+        return Config.from_settings(settings, before.constellation_id)
     return before
 
 

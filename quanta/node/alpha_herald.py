@@ -37,6 +37,7 @@ from quanta.core.xdr.schema import (
 )
 from quanta.groups import HERALD_GROUP
 from quanta.node.engine_worker import EngineWorker, monotonic_ms
+from quanta.node.persistence import unfinal_settings_forget
 from quanta.selectors import quanta_signed_after
 
 logger = logging.getLogger(__name__)
@@ -131,8 +132,22 @@ class AlphaHerald(EngineWorker[AlphaNode]):
         """Takes the quanta an auditor holds above alpha's apex (Rising)."""
         self.node.auditor_heard(event["auditor_key"], monotonic_ms())
         batch = decode(CatchupQuantaBatch, event["batch"])
+        before = self._settings_version()
         self.node.rising_offer(event["auditor_key"], batch.quanta, not batch.has_more)
+        if self._settings_version() != before:
+            await self.settings_recovered()
+        forgotten = self.node.take_unfinal_forgotten()
+        if forgotten:
+            await database_sync_to_async(unfinal_settings_forget)(settings=forgotten)
         await self.publish_status()
+
+    def _settings_version(self) -> int:
+        config = self.node.engine.state.config
+        return 0 if config is None else int(config.settings.version)
+
+    async def settings_recovered(self) -> None:
+        """Follows settings that recovery re-applied (a genesis, an update): the worker
+        rebuilds what it derives from them."""
 
     async def quanta_batch(self, event: events.QuantaBatch) -> None:
         """Ignores a herald frame meant for an auditor's engine."""

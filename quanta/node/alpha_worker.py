@@ -34,9 +34,9 @@ from quanta.node.alpha_herald import AlphaHerald
 from quanta.node.deposits import DepositWatcher
 from quanta.node.engine_worker import Task, monotonic_ms
 from quanta.node.loader import node_pending, node_restore, node_status_publish
-from quanta.node.persistence import settings_record_persist
+from quanta.node.persistence import settings_record_persist, unfinal_settings_persist
 from quanta.node.providers import NodeProviders
-from quanta.node.snapshot import snapshot_load
+from quanta.node.snapshot import LoadedNode, snapshot_load
 from quanta.node_identity import genesis_pin, node_keypair, now_ms
 
 logger = logging.getLogger(__name__)
@@ -72,8 +72,12 @@ class AlphaWorker(AlphaHerald):
             # Rising first: once Ready, alpha would execute requests on top of a chain the
             # auditors may have finalized further than this node persisted.
             if engine.state.require_config().majority > 1:
-                node.begin_rising()
+                node.begin_rising(loaded.unfinal_settings, loaded.above_hole)
             node.settings_changed()
+        elif _lost_its_genesis(node, loaded):
+            # It executed the genesis and crashed before the genesis quantum was final and
+            # persisted: the auditors may hold it (`initialize` waits for the recovery).
+            node.begin_rising(own=loaded.above_hole, genesis=loaded.genesis)
         return node
 
     def background(self) -> list[Task]:
@@ -89,6 +93,12 @@ class AlphaWorker(AlphaHerald):
         await layer.group_send(GATEWAYS_GROUP, events.hub_engine_started())
         if self.node.status.state == NodeState.RISING:
             await layer.group_send(HERALD_GROUP, events.herald_rising(self.node.engine.state.apex))
+
+    async def settings_recovered(self) -> None:
+        """Rebuilds the payment providers for the settings Rising re-applied (they were built
+        from the loaded ones); a recovered genesis also ends the initialization window."""
+        self.providers.rebuild()
+        await asyncio.to_thread(init_token_clear)
 
     # --- client requests ---------------------------------------------------------------------
 
@@ -145,7 +155,11 @@ class AlphaWorker(AlphaHerald):
         reply = events.engine_answer("update.result", 200, "settings updated")
         try:
             envelope = decode(ConstellationMessageEnvelope, event["envelope"])
-            executed = self.node.update_settings(envelope, now_ms(), monotonic_ms())
+            presence_ms = monotonic_ms()
+            brought = self.node.update_check(envelope, presence_ms)
+            # On disk before the update can leave for the auditors (`begin_rising`).
+            await database_sync_to_async(unfinal_settings_persist)(settings=brought)
+            executed = self.node.update_settings(envelope, now_ms(), presence_ms)
             self.providers.rebuild()
             reply["apex"] = executed.apex
             # Answered once final and persisted (with its settings record, quanta_persist):
@@ -180,6 +194,16 @@ class AlphaWorker(AlphaHerald):
                 await self.payouts.tick(node.engine.state, node.status.state, self.persisted.apex)
             except Exception:
                 logger.exception("paying out withdrawals failed; will retry")
+
+
+def _lost_its_genesis(node: AlphaNode, loaded: LoadedNode) -> bool:
+    """Tells whether alpha has its genesis settings on record but no state (see `load`)."""
+    genesis = loaded.genesis
+    if node.engine.state.config is not None or genesis is None:
+        return False
+    if node.status.state == NodeState.FAILED or genesis.alpha != node.keypair.public_key:
+        return False
+    return len(genesis.auditors) > 1
 
 
 def _refused(reply: events.EngineAnswer, error: ConstellationError | ValueError) -> None:

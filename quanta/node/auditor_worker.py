@@ -170,6 +170,15 @@ class AuditorWorker(EngineWorker[AuditorNode]):
         await asyncio.to_thread(node_status_publish, self.node)
         await self.channel_layer.send(event["reply"], reply)
 
+    async def quanta_flush_ask(self, event: events.QuantaFlushAsk) -> None:
+        """Persists every quantum signed so far, then tells the herald link, which answers a
+        rising alpha from the database only then: a signature leaves before its row is
+        flushed, and an answer without a quantum this node signed could let alpha replace
+        a quantum that was final with that signature. Handled after every batch the link
+        relayed before the ask (one channel, in order)."""
+        await self._flush(force=False)
+        await self.channel_layer.send(event["reply"], events.herald_flushed())
+
     async def quanta_signatures(self, event: events.QuantaSignatures) -> None:
         """Ignores auditor signatures (alpha collects them)."""
 

@@ -37,6 +37,7 @@ from quanta.models import (
     QuantumRecord,
     SettingsRecord,
     SnapshotRecord,
+    UnfinalSettingsRecord,
 )
 from quanta.node_identity import history_kept
 
@@ -131,10 +132,24 @@ def batch_persist(*, batch: Batch) -> None:
 
 
 def settings_record_persist(*, apex: int, settings: ConstellationSettings) -> None:
-    """Records one version of the settings and the apex that brought it in."""
+    """Records one version of the settings and the apex that brought it in; the records of
+    unfinal settings of that version or older are done with."""
     SettingsRecord.objects.update_or_create(
         version=settings.version, defaults={"apex": apex, "data": encode(settings)}
     )
+    UnfinalSettingsRecord.objects.filter(version__lte=settings.version).delete()
+
+
+def unfinal_settings_forget(*, settings: list[ConstellationSettings]) -> None:
+    """Deletes the unfinal records of these settings (a recovery found them final nowhere)."""
+    for one in settings:
+        UnfinalSettingsRecord.objects.filter(version=one.version, data=encode(one)).delete()
+
+
+def unfinal_settings_persist(*, settings: ConstellationSettings) -> None:
+    """Records the settings of an update alpha is about to execute (see
+    `UnfinalSettingsRecord`)."""
+    UnfinalSettingsRecord.objects.create(version=settings.version, data=encode(settings))
 
 
 def _accounts_persist(batch: Batch) -> None:

@@ -5,33 +5,42 @@ above it, which the engine replays.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from exchange.core.accounts import Account
 from exchange.core.orderbook import Order, Side
 from exchange.models import AccountRecord, BalanceRecord, OrderRecord
 from payments.models import WithdrawalRecord
+from quanta.core.durable import gap_free_count
 from quanta.core.effects import install_settings
 from quanta.core.state import ConstellationState, Withdrawal
 from quanta.core.xdr.codec import decode
-from quanta.core.xdr.schema import ConstellationSettings, Quantum
+from quanta.core.xdr.schema import ConstellationSettings, PayloadProof, Quantum, SignedQuantum
 from quanta.models import (
     FeeBalanceRecord,
     ProviderCursorRecord,
     QuantumRecord,
     SettingsRecord,
     SnapshotRecord,
+    UnfinalSettingsRecord,
 )
 from quanta.selectors import constellation_id
 
 
 @dataclass(frozen=True, slots=True)
 class LoadedNode:
-    """A state rebuilt from the snapshot, with the final quanta persisted above it."""
+    """A state rebuilt from the snapshot, with the final quanta persisted above it up to the
+    first hole (replayed), those above the hole (with their signatures: a rising alpha takes
+    them as its own offer) and the settings recorded as unfinal (alpha's updates)."""
 
     state: ConstellationState
     state_hash: bytes | None
     quanta_above: list[Quantum]
+    above_hole: list[SignedQuantum] = field(default_factory=list)
+    unfinal_settings: list[ConstellationSettings] = field(default_factory=list)
+    genesis: ConstellationSettings | None = None
+    """The genesis settings on record when no snapshot exists (alpha records them when it
+    executes the genesis, before the genesis quantum is final)."""
 
 
 def snapshot_load() -> LoadedNode:
@@ -39,7 +48,9 @@ def snapshot_load() -> LoadedNode:
     state = ConstellationState()
     snapshot = SnapshotRecord.objects.filter(id=1).first()
     if snapshot is None:
-        return LoadedNode(state, None, _quanta_above(0))
+        genesis = SettingsRecord.objects.filter(version=1).first()
+        settings = None if genesis is None else decode(ConstellationSettings, bytes(genesis.data))
+        return LoadedNode(state, None, *_quanta_above(0), genesis=settings)
     # Alpha records new settings as soon as they are in force, before the snapshot reaches
     # their apex: those above the snapshot come back by replaying their quantum.
     settings = SettingsRecord.objects.filter(apex__lte=snapshot.apex).order_by("-version").first()
@@ -56,7 +67,7 @@ def snapshot_load() -> LoadedNode:
     state.last_hash = bytes(snapshot.quantum_hash)
     state.next_account_id = snapshot.next_account_id
     state.constellation_sequence = snapshot.constellation_sequence
-    return LoadedNode(state, bytes(snapshot.state_hash), _quanta_above(snapshot.apex))
+    return LoadedNode(state, bytes(snapshot.state_hash), *_quanta_above(snapshot.apex))
 
 
 def _accounts_load(state: ConstellationState) -> None:
@@ -111,9 +122,23 @@ def _withdrawals_load(state: ConstellationState) -> None:
         account.pending_withdrawal = record.withdrawal_id
 
 
-def _quanta_above(apex: int) -> list[Quantum]:
-    records = QuantumRecord.objects.filter(apex__gt=apex).order_by("apex")
-    return [decode(Quantum, bytes(record.data)) for record in records]
+def _quanta_above(
+    apex: int,
+) -> tuple[list[Quantum], list[SignedQuantum], list[ConstellationSettings]]:
+    # Alpha's final quanta reach its disk out of apex order (finality is not in apex order):
+    # only the rows up to the first hole can be replayed on top of the snapshot.
+    records = list(QuantumRecord.objects.filter(apex__gt=apex).order_by("apex"))
+    replayable = gap_free_count([int(record.apex) for record in records], apex)
+    above_hole = [
+        SignedQuantum(
+            decode(Quantum, bytes(r.data)), decode(PayloadProof, bytes(r.signatures)).signatures
+        )
+        for r in records[replayable:]
+    ]
+    unfinal = [
+        decode(ConstellationSettings, bytes(r.data)) for r in UnfinalSettingsRecord.objects.all()
+    ]
+    return [decode(Quantum, bytes(r.data)) for r in records[:replayable]], above_hole, unfinal
 
 
 def quantum_timestamp_ms(apex: int) -> int:

@@ -66,9 +66,16 @@ class Behaviour:
     old_payouts: bool = False
     """Payouts on signature count alone (before issue 15)."""
     auditor_flushes_before_catchup: bool = True
-    """An auditor's rows reach its disk (every 50 ms) before a restarted alpha's catchup
-    request reaches it (alpha's restart takes seconds); False drops that timing assumption."""
+    """An auditor persists what it signed before it answers a rising alpha (its herald link
+    asks the engine to flush first, `quanta.flush_ask`); False is the link before, which
+    answered from the database while the signatures left before the rows."""
     snapshot_quanta: int = 8
+    replay_above_hole: bool = False
+    """Alpha's loader replays every persisted row above the snapshot, over a hole too (the
+    rule before): its final rows reach the disk out of apex order."""
+    unfinal_settings_recorded: bool = True
+    """Alpha records an update's settings before executing it, and a rising alpha waits for
+    their auditors too; False is the rule before (Rising counted the persisted settings')."""
 
 
 def restore(node: AlphaNode | AuditorNode, loaded: Loaded) -> None:
@@ -120,7 +127,7 @@ class SimAlpha(SimNode):
 
     def start(self) -> None:
         """Builds alpha from its store (empty: uninitialized); Rising if it was initialized."""
-        loaded = self.store.load()
+        loaded = self.store.load(replay_above_hole=self.behaviour.replay_above_hole)
         engine = Engine(loaded.state)
         self.node = node = AlphaNode(self.keypair, engine, self._pending(), transactions=self)
         restore(node, loaded)
@@ -130,7 +137,7 @@ class SimAlpha(SimNode):
         self.persisted = PersistedPrefix(engine.state.apex)
         if engine.state.config is not None:
             if engine.state.require_config().majority > 1:
-                node.begin_rising()
+                node.begin_rising(self.store.unfinal_settings, loaded.above_hole)
                 if self.behaviour.old_rising:
                     assert node.rising is not None
                     node.rising.answers_needed = engine.state.require_config().majority - 1
@@ -224,6 +231,7 @@ class SimAlpha(SimNode):
             self._results(node, auditor, message.results)
         elif isinstance(message, Catchup):
             node.rising_offer(self._key(auditor), message.quanta, not message.has_more)
+            self.store.unfinal_settings_forget(node.take_unfinal_forgotten())
             self.note_chain()
 
     def _catchup(self, node: AlphaNode, auditor: int, cursor: int) -> None:

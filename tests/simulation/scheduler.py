@@ -401,6 +401,11 @@ class Simulation:
                     status = node.status
                     alpha.presence.report(key, str(index), status.state, status.reason, presence_ms)
         try:
+            # As the worker: the settings are on disk as unfinal before the update executes.
+            settings = alpha.update_check(proposal.envelope, presence_ms)
+            recorded = self.options.behaviour.unfinal_settings_recorded
+            if recorded and not self.options.old_admission:
+                self.alpha.store.unfinal_settings_persist(settings)
             alpha.update_settings(proposal.envelope, self.now_ms, presence_ms)
         except ConstellationError as error:
             proposal.refused = str(error)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from exchange.core.accounts import Account
+from quanta.core.durable import gap_free_count
 from quanta.core.effects import install_settings
 from quanta.core.pending import Batch, QuantumRow
 from quanta.core.signatures import constellation_id_of
@@ -46,6 +47,7 @@ class Loaded:
     state: ConstellationState
     state_hash: bytes | None
     quanta_above: list[Quantum]
+    above_hole: list[SignedQuantum] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -60,6 +62,10 @@ class DurableStore:
     withdrawals: dict[int, Withdrawal] = field(default_factory=dict)
     fee_balances: dict[str, int] = field(default_factory=dict)
     snapshot: Snapshot | None = None
+    # Settings of updates alpha executes, recorded before they leave it, until a final row
+    # brings that version in (`UnfinalSettingsRecord`).
+    unfinal_settings: list[ConstellationSettings] = field(default_factory=list)
+    replay_above_hole: bool = False
 
     def rows_persist(self, rows: list[QuantumRow]) -> None:
         """Appends rows (idempotent), recording the settings their quanta bring."""
@@ -69,8 +75,18 @@ class DurableStore:
                 self.settings_persist(row.apex, _settings_of(row))
 
     def settings_persist(self, apex: int, settings: ConstellationSettings) -> None:
-        """Records one settings version and the apex that brought it in."""
+        """Records one settings version and the apex that brought it in (an unfinal record of
+        that version or older is done with)."""
         self.settings[settings.version] = (apex, settings)
+        self.unfinal_settings = [s for s in self.unfinal_settings if s.version > settings.version]
+
+    def unfinal_settings_forget(self, forgotten: list[ConstellationSettings]) -> None:
+        """Deletes the unfinal records of these settings (found final nowhere)."""
+        self.unfinal_settings = [s for s in self.unfinal_settings if s not in forgotten]
+
+    def unfinal_settings_persist(self, settings: ConstellationSettings) -> None:
+        """Records the settings of an update alpha is about to execute."""
+        self.unfinal_settings.append(settings)
 
     def batch_persist(self, batch: Batch) -> None:
         """Writes a snapshot batch's rows and moves the snapshot to its apex."""
@@ -105,12 +121,14 @@ class DurableStore:
         above = sorted(a for a in self.rows if a > apex)[:limit]
         return [_signed(self.rows[a]) for a in above]
 
-    def load(self) -> Loaded:
-        """Rebuilds the state of the last snapshot (empty if none) and the quanta above it."""
+    def load(self, *, replay_above_hole: bool = False) -> Loaded:
+        """Rebuilds the state of the last snapshot (empty if none) and the quanta above it
+        (`replay_above_hole`: every row above it, the loader's rule before)."""
         state = ConstellationState()
         snapshot = self.snapshot
+        self.replay_above_hole = replay_above_hole
         if snapshot is None:
-            return Loaded(state, None, self._quanta_above(0))
+            return Loaded(state, None, *self._quanta_above(0))
         in_force = [v for v, (apex, _) in self.settings.items() if apex <= snapshot.apex]
         if in_force:
             # As `snapshot_load`: later settings carry the id of the genesis ones.
@@ -128,7 +146,7 @@ class DurableStore:
         state.last_hash = snapshot.quantum_hash
         state.next_account_id = snapshot.next_account_id
         state.constellation_sequence = snapshot.constellation_sequence
-        return Loaded(state, snapshot.state_hash, self._quanta_above(snapshot.apex))
+        return Loaded(state, snapshot.state_hash, *self._quanta_above(snapshot.apex))
 
     def _accounts_load(self, state: ConstellationState) -> None:
         accounts: dict[int, Account] = {}
@@ -141,8 +159,12 @@ class DurableStore:
             balance = accounts[account_id].create_balance(asset)
             balance.amount, balance.liabilities = amount, liabilities
 
-    def _quanta_above(self, apex: int) -> list[Quantum]:
-        return [decode(Quantum, self.rows[a].data) for a in sorted(self.rows) if a > apex]
+    def _quanta_above(self, apex: int) -> tuple[list[Quantum], list[SignedQuantum]]:
+        # As `snapshot_load`: replayed up to the first hole, the rows above it kept signed.
+        above = sorted(a for a in self.rows if a > apex)
+        replayable = len(above) if self.replay_above_hole else gap_free_count(above, apex)
+        quanta = [decode(Quantum, self.rows[a].data) for a in above[:replayable]]
+        return quanta, [_signed(self.rows[a]) for a in above[replayable:]]
 
 
 def _signed(row: QuantumRow) -> SignedQuantum:

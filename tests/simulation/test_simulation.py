@@ -37,6 +37,28 @@ RISING_FORK: list[Event] = [
     ("stream",),
 ]
 
+# The --strict-timing race: alpha and auditor 1 finalize apex 2; alpha crashes; auditor 1,
+# still holding the quantum it signed in memory (not flushed), answers the rising alpha from
+# its database, empty; auditor 2 never saw it. Alpha then executes another quantum at apex 2.
+UNFLUSHED_ANSWER: list[Event] = [
+    ("poll",),
+    ("stream",),
+    ("deliver", 0, 1, 0),
+    ("deliver", 1, 0, 0),  # final at alpha with auditor 1's signature, in memory only
+    ("crash", 0),
+    ("restart", 0),
+    ("connect", 1),
+    ("deliver", 1, 0, 0),  # auditor 1's handshake
+    ("deliver", 0, 1, 0),  # alpha is Rising: "send what you hold"
+    ("deliver", 1, 0, 0),  # its answer
+    ("connect", 2),
+    ("deliver", 2, 0, 0),
+    ("deliver", 0, 2, 0),
+    ("deliver", 2, 0, 0),  # nothing above apex 1
+    ("poll",),
+    ("stream",),
+]
+
 # Issue 15 item 2: a withdrawal at apex 3, final with alpha + auditor 1, is paid out at once;
 # then alpha crashes before row 3 is on disk and rises as in item 1.
 PAYOUT_BEFORE_DURABILITY: list[Event] = [
@@ -121,9 +143,10 @@ ROTATION_RISING: list[Event] = [
     ("stream",),
 ]
 
-# The same, but the old auditors were down when alpha executed the update: the rising alpha
-# decides on their (empty) answers, as the persisted settings' auditors, and executes another
-# quantum at the apex where node 3 holds the update final (see the xfail test below).
+# The same, but the old auditors were down when alpha executed the update: counting only the
+# persisted settings' auditors, the rising alpha decided on their (empty) answers and executed
+# another quantum at the apex where node 3 held the update final (it now waits for node 3 or
+# node 4 too: the update's settings were recorded as unfinal before it executed).
 ROTATION_RISING_FORK: list[Event] = [
     *ROTATION_RISING[:7],
     ("crash", 1),
@@ -139,8 +162,8 @@ ROTATION_RISING_FORK: list[Event] = [
     *ROTATION_RISING[19:],
 ]
 
-# Found by the simulator with rotation in the random mix: bugs of the node code, not fixed
-# here (the tests below are xfail, strict).
+# Found by the simulator with rotation in the random mix (bugs of the node code, fixed: the
+# tests below failed before).
 ROTATION_UNFINAL_BELOW = {36: False, 1_017: True, 1_044: True}  # seed: malicious
 ROTATION_HOLE_ON_RESTART = {1_042: True}
 
@@ -249,7 +272,9 @@ def test_the_rotation_schedule_deadlocks_under_the_old_admission_rule() -> None:
 @pytest.mark.parametrize("seed", [8, 11])
 def test_random_rotations_deadlock_under_the_old_admission_rule(seed: int) -> None:
     # Seeds whose random rotation the old rule never finalizes (issue 15 item 3).
-    with pytest.raises(SimulationFailed, match="stay unfinal with every node up"):
+    # Or alpha cannot rise: its recovery waits for the update's auditors, which it refuses.
+    deadlock = "stay unfinal with every node up|the quiet tail's requests did not execute"
+    with pytest.raises(SimulationFailed, match=deadlock):
         _run(seed, Options(old_admission=True))
     assert _run(seed, Options()) > 0
 
@@ -270,16 +295,20 @@ def test_alpha_rises_across_a_rotation() -> None:
     assert alpha is not None and alpha.engine.state.require_config().settings.version == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=SimulationFailed,
-    reason="Rising forks a final settings update (quanta/core/rising.py): it decides on the "
-    "answers of the persisted settings' auditors (answers_needed, `answered`), but the update "
-    "above the persisted apex is final with its new auditors' signatures; the old auditors, "
-    "down when it executed, answer empty and alpha executes another quantum at its apex",
-)
 def test_rising_does_not_fork_an_update_final_with_its_new_auditors() -> None:
-    _replay_rotation(ROTATION_RISING_FORK, old_admission=False)
+    """Failed before (a strict xfail: "fork at apex 2"): Rising counted only the answers of
+    the persisted settings' auditors, which were down when the update executed and answered
+    empty, while node 3 held the update final. Alpha now records an update's settings as
+    unfinal before executing it, and Rising also waits for enough of those auditors."""
+    simulation = _replay_rotation(ROTATION_RISING_FORK, old_admission=False)
+    alpha = simulation.alpha.node
+    assert alpha is not None and alpha.engine.state.require_config().settings.version == 2
+
+
+def test_the_rotation_rising_fork_schedule_forks_without_the_unfinal_settings() -> None:
+    behaviour = Behaviour(unfinal_settings_recorded=False)
+    with pytest.raises(SimulationFailed, match="fork at apex 2"):
+        Simulation(Options(lagging=False, behaviour=behaviour)).replay(ROTATION_RISING_FORK)
 
 
 @pytest.mark.parametrize("seed", sorted(ROTATION_UNFINAL_BELOW))
@@ -299,6 +328,30 @@ def test_alpha_restarts_over_a_hole_in_its_persisted_quanta(seed: int) -> None:
     """Failed before ('expected apex 8, got 11'): final rows reached alpha's disk out of apex
     order across a rotation (the quanta below the update waited for the removed auditors) and
     the loader replays every row above the snapshot. With the quanta below an update signed
-    by the auditors it replaces, this seed leaves no hole; a hole from lost signatures alone
-    remains possible (docs/engine.md, Fault simulator)."""
+    by the auditors it replaces, this seed leaves no hole; a hole the loader now handles
+    (test_alpha_rises_over_a_hole_in_its_persisted_rows)."""
     _run(seed, Options(malicious=ROTATION_HOLE_ON_RESTART[seed]))
+
+
+def test_alpha_rises_over_a_hole_in_its_persisted_rows() -> None:
+    """Seed 608 of the long mode (500 steps) failed ("expected apex 49, got 55"): alpha's
+    final rows 55.. were on disk, 49-54 not (finality is not in apex order) and the loader
+    replayed every row above the snapshot. It now replays up to the hole; the rows above it
+    are Rising's own offer and the auditors fill the hole."""
+    _run(608, Options(steps=500))
+
+
+def test_the_hole_seed_fails_under_the_old_loader() -> None:
+    options = Options(steps=500, behaviour=Behaviour(replay_above_hole=True))
+    with pytest.raises(SimulationFailed, match="expected apex 49, got 55"):
+        _run(608, options)
+
+
+def test_an_auditor_answers_a_rising_alpha_with_what_it_signed() -> None:
+    # Its herald link asks its engine to persist what it signed before answering.
+    _replay(UNFLUSHED_ANSWER, Behaviour())
+
+
+def test_the_unflushed_answer_forks_under_the_link_before() -> None:
+    with pytest.raises(SimulationFailed, match="fork at apex 2"):
+        _replay(UNFLUSHED_ANSWER, Behaviour(auditor_flushes_before_catchup=False))

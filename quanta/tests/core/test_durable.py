@@ -5,7 +5,7 @@ out of apex order) must not move it, and filling the hole must move it over both
 
 from __future__ import annotations
 
-from quanta.core.durable import PersistedPrefix
+from quanta.core.durable import PersistedPrefix, gap_free_count
 
 
 def test_the_prefix_starts_at_what_was_loaded_and_follows_in_order_rows() -> None:
@@ -30,3 +30,10 @@ def test_rows_at_or_below_the_prefix_change_nothing() -> None:
     assert prefix.apex == 10
     prefix.persisted([11])
     assert prefix.apex == 11
+
+
+def test_the_replayable_rows_end_at_the_first_hole() -> None:
+    assert gap_free_count([5, 6, 7], 4) == 3
+    assert gap_free_count([5, 6, 9, 10], 4) == 2
+    assert gap_free_count([6, 7], 4) == 0, "the first row above the snapshot is missing"
+    assert gap_free_count([], 4) == 0

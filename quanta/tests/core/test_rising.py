@@ -24,7 +24,14 @@ from quanta.core.rising import answers_needed
 from quanta.core.signatures import constellation_id_of, majority
 from quanta.core.status import InvalidState
 from quanta.core.testing import default_settings, deposit_quantum, keypair, settings_quantum
-from quanta.core.xdr.schema import NodeSignature, NodeState, SignedQuantum
+from quanta.core.xdr.schema import (
+    ConstellationQuantum,
+    ConstellationSettings,
+    ConstellationUpdate,
+    NodeSignature,
+    NodeState,
+    SignedQuantum,
+)
 
 NODES = [keypair(200), keypair(201), keypair(202)]
 CLIENTS = [keypair(i) for i in range(1, 5)]
@@ -186,6 +193,7 @@ def test_recovery_checks_each_quantum_with_the_settings_in_force_at_its_apex() -
     offered = tuple(_signed_by(e, NODES[0], NEW) for e in rotated)
     alpha.rising_offer(NODES[1].public_key, offered, done=True)
     alpha.rising_offer(NODES[2].public_key, (), done=True)
+    alpha.rising_offer(NEW.public_key, offered, done=True)
     assert alpha.status.state == NodeState.READY, alpha.status.reason
     assert alpha.engine.state.apex == rotated[-1].apex
     assert alpha.engine.state.require_config().auditor_keys[2] == NEW.public_key
@@ -202,5 +210,109 @@ def test_a_removed_auditor_cannot_finalize_quanta_above_its_removal() -> None:
     )
     alpha.rising_offer(NODES[1].public_key, removed, done=True)
     alpha.rising_offer(NODES[2].public_key, (), done=True)
+    alpha.rising_offer(NEW.public_key, (), done=True)
     assert alpha.status.state == NodeState.READY, alpha.status.reason
     assert sorted(alpha.unfinalized) == [e.apex for e in rotated]
+
+
+def test_recovery_across_an_update_waits_for_the_auditors_it_brings_in() -> None:
+    # Quanta from the update on are final with alpha and NEW: the old auditors' answers alone
+    # do not intersect that quorum (NODES[2] is not even in the new settings).
+    rotated = _rotated_chain()
+    alpha = _restarted_alpha()
+    offered = tuple(_signed_by(e, NODES[0], NEW) for e in rotated)
+    alpha.rising_offer(NODES[1].public_key, offered, done=True)
+    alpha.rising_offer(NODES[2].public_key, (), done=True)
+    assert alpha.status.state == NodeState.RISING
+    alpha.rising_offer(NEW.public_key, offered, done=True)
+    assert alpha.status.state == NodeState.READY, alpha.status.reason
+
+
+def test_an_unfinal_update_makes_recovery_wait_for_its_auditors() -> None:
+    # Alpha recorded the update as unfinal before executing it; the old auditors were down
+    # then and answer nothing above alpha's apex, NEW holds the update final. Counting only
+    # the persisted settings' auditors, alpha resumed without it (a fork at ROTATED).
+    rotated = _rotated_chain()
+    alpha = _restarted_alpha()
+    alpha.rising = None
+    alpha.status.set(NodeState.RUNNING, "loaded")
+    update = _update_settings(rotated[0])
+    alpha.begin_rising([update])
+    assert NEW.public_key in alpha.signers_still_needed(), "the herald must admit NEW"
+    alpha.rising_offer(NODES[1].public_key, (), done=True)
+    alpha.rising_offer(NODES[2].public_key, (), done=True)
+    assert alpha.status.state == NodeState.RISING
+    offered = tuple(_signed_by(e, NODES[0], NEW) for e in rotated)
+    alpha.rising_offer(NEW.public_key, offered, done=True)
+    assert alpha.status.state == NodeState.READY, alpha.status.reason
+    assert alpha.engine.state.apex == rotated[-1].apex
+    assert alpha.take_unfinal_forgotten() == [], "recovered: its record waits for a final row"
+
+
+def test_an_unfinal_update_nobody_holds_is_forgotten_after_the_recovery() -> None:
+    # Nobody answered it, so it was final nowhere: its record would only make every later
+    # recovery wait for its auditors.
+    update = _update_settings(_rotated_chain()[0])
+    alpha = _restarted_alpha()
+    alpha.rising = None
+    alpha.status.set(NodeState.RUNNING, "loaded")
+    alpha.begin_rising([update])
+    for key in (NODES[1], NODES[2], NEW):
+        alpha.rising_offer(key.public_key, (), done=True)
+    assert alpha.status.state == NodeState.READY, alpha.status.reason
+    assert alpha.take_unfinal_forgotten() == [update]
+
+
+def test_own_rows_above_a_hole_are_offered_and_their_updates_wait_for_their_auditors() -> None:
+    # Alpha persisted the update and the deposits after it, not the quantum below (a hole):
+    # the loader replays up to the hole and hands the rows above it to Rising.
+    rotated = _rotated_chain()
+    alpha = _restarted_alpha()
+    alpha.rising = None
+    alpha.status.set(NodeState.RUNNING, "loaded")
+    own = tuple(_signed_by(e, NODES[0], NEW) for e in rotated)
+    alpha.begin_rising(own=own)
+    alpha.rising_offer(NODES[1].public_key, (), done=True)
+    alpha.rising_offer(NODES[2].public_key, (), done=True)
+    assert alpha.status.state == NodeState.RISING, "NEW may hold more above the update"
+    alpha.rising_offer(NEW.public_key, (), done=True)
+    assert alpha.status.state == NodeState.READY, alpha.status.reason
+    assert alpha.engine.state.apex == rotated[-1].apex
+
+
+def _update_settings(executed: Executed) -> ConstellationSettings:
+    body = executed.quantum.body
+    assert isinstance(body, ConstellationQuantum)
+    assert isinstance(body.update.message, ConstellationUpdate)
+    return body.update.message.settings
+
+
+def _uninitialized_alpha() -> AlphaNode:
+    # Alpha executed the genesis (its settings are on disk) and crashed before the genesis
+    # quantum was final and persisted: its engine loads empty.
+    alpha = AlphaNode(NODES[0], Engine(), PendingUpdates())
+    alpha.begin_rising(genesis=default_settings(NODES))
+    return alpha
+
+
+def test_an_alpha_that_lost_its_genesis_recovers_it_from_the_auditors() -> None:
+    # Before, it restarted uninitialized and executed a new genesis (another timestamp) at
+    # apex 1, where the auditors held the first one.
+    alpha = _uninitialized_alpha()
+    with pytest.raises(InvalidState, match="recovering"):
+        alpha.initialize(settings_quantum(default_settings(NODES), NODES).update, 5_000)
+    alpha.rising_offer(NODES[1].public_key, (_signed(CHAIN[0]),), done=True)
+    alpha.rising_offer(NODES[2].public_key, (), done=True)
+    assert alpha.status.state == NodeState.READY, alpha.status.reason
+    assert alpha.engine.state.apex == 1
+    assert alpha.engine.state.last_hash == CHAIN[0].quantum_hash
+
+
+def test_a_genesis_no_auditor_holds_can_be_posted_again() -> None:
+    alpha = _uninitialized_alpha()
+    alpha.rising_offer(NODES[1].public_key, (), done=True)
+    alpha.rising_offer(NODES[2].public_key, (), done=True)
+    assert alpha.status.state == NodeState.RUNNING
+    assert "not initialized" in alpha.status.reason
+    alpha.initialize(settings_quantum(default_settings(NODES), NODES).update, 5_000)
+    assert alpha.status.state == NodeState.READY, alpha.status.reason

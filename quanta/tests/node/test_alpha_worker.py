@@ -36,6 +36,7 @@ from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (
     MESSAGE,
     MessageType,
+    NodeState,
     PaymentRequest,
     QuantaBatch,
     QuantumResultMessage,
@@ -224,3 +225,25 @@ async def test_a_quantum_becomes_final_with_the_auditor_s_signature(
     assert isinstance(result, QuantumResultMessage) and result.apex == 2
     assert [s.auditor_index for s in result.payload_proof.signatures] == [0, 1]
     assert await database_sync_to_async(recorded_apexes)() == [1, 2]
+
+
+async def test_alpha_restarted_before_its_genesis_is_final_rises_instead_of_initializing(
+    alpha: RunningWorker, layer: Any, hub: str
+) -> None:
+    # The genesis needs the auditor's signature: alpha stops with it unfinal, its settings on
+    # record. Before, the restarted alpha was uninitialized and took a genesis again (a new
+    # quantum at apex 1, where the auditor may hold the first one).
+    answer = await initialize(alpha, layer, [ALPHA, AUDITOR])
+    assert answer["status"] == 200, answer
+    await alpha.stop()
+    assert await database_sync_to_async(recorded_apexes)() == []
+    restarted = RunningWorker(AlphaWorker())
+    restarted.start()
+    try:
+        await receive(layer, hub, of_type("hub.engine_started"))
+        assert restarted.worker.node.status.state == NodeState.RISING
+        again = await initialize(restarted, layer, [ALPHA, AUDITOR])
+        assert again["status"] == StatusCode.INVALID_STATE, again
+        assert "recovering" in again["description"]
+    finally:
+        await restarted.stop()

@@ -157,6 +157,21 @@ async def test_an_alpha_batch_is_re_executed_signed_and_persisted(
     assert await database_sync_to_async(recorded_apexes)() == [1, 2]
 
 
+async def test_a_flush_ask_is_answered_once_what_it_signed_is_persisted(
+    auditor: RunningWorker, layer: Any
+) -> None:
+    # The herald link answers a rising alpha from the database only after this answer: the
+    # signatures left before the rows were flushed (the simulator's --strict-timing race).
+    alpha = Alpha()
+    await database_sync_to_async(alpha.deposit_from_ledger)()
+    await signatures_for(auditor, layer, alpha.frame(alpha.take()))
+    flushed = await layer.new_channel()
+    await auditor.send(events.quanta_flush_ask(flushed))
+    answer = await receive(layer, flushed, lambda message: True)
+    assert answer["type"] == "herald.flushed", answer
+    assert await database_sync_to_async(recorded_apexes)() == [1, 2]
+
+
 async def test_a_restarted_auditor_signs_again_what_it_persisted(
     auditor: RunningWorker, layer: Any
 ) -> None:
