@@ -172,6 +172,52 @@ export const SCHEMA = {
     "uint64"
    ]
   ],
+  "AccountState": [
+   [
+    "account_id",
+    "uint64"
+   ],
+   [
+    "public_key",
+    {
+     "fixed": 32
+    }
+   ],
+   [
+    "nonce",
+    "uint64"
+   ],
+   [
+    "sequence",
+    "uint64"
+   ],
+   [
+    "balances",
+    {
+     "array": {
+      "struct": "BalanceState"
+     },
+     "max": 100
+    }
+   ],
+   [
+    "orders",
+    {
+     "array": {
+      "struct": "OrderState"
+     },
+     "max": 1000
+    }
+   ],
+   [
+    "withdrawal",
+    {
+     "optional": {
+      "struct": "WithdrawalState"
+     }
+    }
+   ]
+  ],
   "AssetSettings": [
    [
     "code",
@@ -257,6 +303,22 @@ export const SCHEMA = {
    ]
   ],
   "BalanceInfo": [
+   [
+    "asset",
+    {
+     "string": 12
+    }
+   ],
+   [
+    "amount",
+    "uint64"
+   ],
+   [
+    "liabilities",
+    "uint64"
+   ]
+  ],
+  "BalanceState": [
    [
     "asset",
     {
@@ -432,6 +494,20 @@ export const SCHEMA = {
      "optional": {
       "struct": "ConstellationSettings"
      }
+    }
+   ]
+  ],
+  "CursorState": [
+   [
+    "provider",
+    {
+     "string": 64
+    }
+   ],
+   [
+    "cursor",
+    {
+     "string": 128
     }
    ]
   ],
@@ -762,6 +838,32 @@ export const SCHEMA = {
     {
      "enum": "TimeInForce"
     }
+   ]
+  ],
+  "OrderState": [
+   [
+    "order_id",
+    "uint64"
+   ],
+   [
+    "asset",
+    {
+     "string": 12
+    }
+   ],
+   [
+    "side",
+    {
+     "enum": "Side"
+    }
+   ],
+   [
+    "price",
+    "uint64"
+   ],
+   [
+    "amount",
+    "uint64"
    ]
   ],
   "PayloadProof": [
@@ -1166,6 +1268,59 @@ export const SCHEMA = {
     }
    ]
   ],
+  "StateHeader": [
+   [
+    "apex",
+    "uint64"
+   ],
+   [
+    "last_hash",
+    {
+     "fixed": 32
+    }
+   ],
+   [
+    "constellation_id",
+    {
+     "fixed": 32
+    }
+   ],
+   [
+    "settings",
+    {
+     "optional": {
+      "struct": "ConstellationSettings"
+     }
+    }
+   ],
+   [
+    "cursors",
+    {
+     "array": {
+      "struct": "CursorState"
+     },
+     "max": 1000
+    }
+   ],
+   [
+    "next_account_id",
+    "uint64"
+   ],
+   [
+    "constellation_sequence",
+    "uint64"
+   ],
+   [
+    "account_count",
+    "uint64"
+   ],
+   [
+    "accounts_root",
+    {
+     "fixed": 32
+    }
+   ]
+  ],
   "StateUpdate": [
    [
     "message_id",
@@ -1376,6 +1531,38 @@ export const SCHEMA = {
    [
     "fee",
     "uint64"
+   ]
+  ],
+  "WithdrawalState": [
+   [
+    "withdrawal_id",
+    "uint64"
+   ],
+   [
+    "provider",
+    {
+     "string": 64
+    }
+   ],
+   [
+    "asset",
+    {
+     "string": 12
+    }
+   ],
+   [
+    "amount",
+    "uint64"
+   ],
+   [
+    "fee",
+    "uint64"
+   ],
+   [
+    "destination",
+    {
+     "string": 256
+    }
    ]
   ]
  },
