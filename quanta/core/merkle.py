@@ -40,44 +40,37 @@ class MerkleTree:
     def __init__(self) -> None:
         """Creates a tree without leaves."""
         # _levels[0] holds the leaf hashes, _levels[k + 1] the nodes over pairs of _levels[k],
-        # up to the level of one node (the root); each level is 32 bytes per node.
-        self._levels: list[bytearray] = [bytearray()]
+        # up to the level of one node (the root).
+        self._levels: list[list[bytes]] = [[]]
         # Leaf positions set since the last root: their paths to the root are recomputed.
         self._changed: set[int] = set()
 
     def __len__(self) -> int:
         """Returns the number of leaves."""
-        return len(self._levels[0]) // HASH_SIZE
+        return len(self._levels[0])
 
     def resize(self, count: int) -> None:
-        """Drops the leaves from `count` on, or appends zero hashes up to `count`, which the
-        caller must `set` before asking for the root."""
+        """Drops the leaves from `count` on, or appends empty placeholders up to `count`,
+        which the caller must `set` before asking for the root."""
         assert count >= 0, count
-        leaves = self._levels[0]
-        if count < len(self):
-            del leaves[count * HASH_SIZE :]
-        else:
-            leaves.extend(bytes((count - len(self)) * HASH_SIZE))
+        _fit(self._levels[0], count)
 
     def set(self, position: int, digest: bytes) -> None:
         """Sets the hash of the leaf at `position`."""
-        assert 0 <= position < len(self), (position, len(self))
         assert len(digest) == HASH_SIZE, len(digest)
-        start = position * HASH_SIZE
-        self._levels[0][start : start + HASH_SIZE] = digest
+        self._levels[0][position] = digest
         self._changed.add(position)
 
     def leaf(self, position: int) -> bytes:
         """Returns the hash of the leaf at `position`."""
-        start = position * HASH_SIZE
-        return bytes(self._levels[0][start : start + HASH_SIZE])
+        return self._levels[0][position]
 
     def root(self) -> bytes:
         """Returns the Merkle Tree Hash of the leaves, updating the paths of changed leaves."""
         self._rehash()
         if len(self) == 0:
             return EMPTY_ROOT
-        return bytes(self._levels[-1][:HASH_SIZE])
+        return self._levels[-1][0]
 
     def _rehash(self) -> None:
         levels = self._levels
@@ -88,7 +81,7 @@ class MerkleTree:
         while count > 1:
             parent_count = (count + 1) // 2
             if len(levels) == depth + 1:
-                levels.append(bytearray())
+                levels.append([])
             parent = levels[depth + 1]
             _fit(parent, parent_count)
             # The last parent is always redone: whether it hashes a pair or carries its left
@@ -112,31 +105,31 @@ class MerkleTree:
         for level in self._levels[:-1]:
             sibling = position ^ 1
             if sibling < count:
-                path.append(bytes(level[sibling * HASH_SIZE : (sibling + 1) * HASH_SIZE]))
+                path.append(level[sibling])
             position >>= 1
             count = (count + 1) // 2
         return path
 
 
-def _fit(level: bytearray, count: int) -> None:
-    """Cuts or zero-extends a level to `count` nodes."""
-    size = count * HASH_SIZE
-    if len(level) > size:
-        del level[size:]
+def _fit(level: list[bytes], count: int) -> None:
+    """Cuts a level to `count` nodes, or extends it with empty placeholders."""
+    if len(level) > count:
+        del level[count:]
     else:
-        level.extend(bytes(size - len(level)))
+        level.extend([b""] * (count - len(level)))
 
 
-def _hash_parents(child: bytearray, count: int, parent: bytearray, parents: Iterable[int]) -> None:
+def _hash_parents(
+    child: list[bytes], count: int, parent: list[bytes], parents: Iterable[int]
+) -> None:
     """Recomputes the listed nodes of `parent` from the `count` nodes of level `child`."""
     new_hash = hashlib.sha256
     for index in parents:
-        start = index * 2 * HASH_SIZE
-        if index * 2 + 1 < count:
-            digest = new_hash(NODE_PREFIX + child[start : start + 2 * HASH_SIZE]).digest()
+        left = index * 2
+        if left + 1 < count:
+            parent[index] = new_hash(NODE_PREFIX + child[left] + child[left + 1]).digest()
         else:
-            digest = bytes(child[start : start + HASH_SIZE])
-        parent[index * HASH_SIZE : (index + 1) * HASH_SIZE] = digest
+            parent[index] = child[left]
 
 
 def path_root(digest: bytes, position: int, count: int, path: Sequence[bytes]) -> bytes:

@@ -18,15 +18,23 @@ import struct
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exchange.core.accounts import Account
+from exchange.core.market import Exchange
 from exchange.core.matching import TimeInForce
-from exchange.core.orderbook import Side
-from quanta.core.commitment import StateCommitment, account_state, state_hash_rebuilt
+from exchange.core.orderbook import Order, Side
+from quanta.core.commitment import (
+    StateCommitment,
+    account_leaf,
+    account_state,
+    state_hash_rebuilt,
+)
 from quanta.core.engine import Engine
 from quanta.core.merkle import leaf_hash
 from quanta.core.signatures import constellation_id_of
-from quanta.core.state import ConstellationState
+from quanta.core.state import ConstellationState, Withdrawal
 from quanta.core.testing import (
     PROVIDER_ID,
     QUOTE,
@@ -266,3 +274,48 @@ def test_ids_far_from_one_are_leaves_in_id_order_and_reverts_shrink_the_tree() -
     engine.revert_last(executed)
     assert engine.state.state_hash() == before
     assert len(engine.state.commitment.tree) == 1
+
+
+ASSET_CODES = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=1, max_size=12)
+U64S = st.integers(min_value=0, max_value=2**64 - 1)
+
+
+@st.composite
+def any_account(draw: st.DrawFn) -> tuple[ConstellationState, Account]:
+    """Draws a state holding one account with any balances, resting orders and withdrawal."""
+    state = ConstellationState()
+    state.exchange = Exchange(QUOTE)
+    account = Account(draw(st.integers(1, 2**64 - 1)), draw(st.binary(min_size=32, max_size=32)))
+    account.nonce, account.sequence = draw(U64S), draw(U64S)
+    for asset in draw(st.lists(ASSET_CODES, max_size=6, unique=True)):
+        balance = account.create_balance(asset)
+        balance.amount, balance.liabilities = draw(U64S), draw(U64S)
+    state.accounts.add(account)
+    order_ids = draw(st.lists(st.integers(1, 2**64 - 1), max_size=5, unique=True))
+    for order_id in order_ids:
+        asset = draw(ASSET_CODES.filter(lambda code: code != QUOTE))
+        market = state.exchange.market(asset) or state.exchange.add_market(asset)
+        side = draw(st.sampled_from(Side))
+        price = draw(st.integers(1, 2**40)) * market.tick
+        amount = draw(st.integers(1, 2**64 - 1))
+        market.book(side).add(Order(order_id, account.id, side, asset, price, amount))
+    if draw(st.booleans()):
+        account.pending_withdrawal = draw(U64S)
+        state.withdrawals[account.pending_withdrawal] = Withdrawal(
+            account.pending_withdrawal,
+            account.id,
+            draw(st.text(max_size=20)),
+            draw(ASSET_CODES),
+            draw(U64S),
+            draw(U64S),
+            draw(st.text(max_size=60)),
+            b"tx",
+        )
+    return state, account
+
+
+@given(any_account())
+@settings(max_examples=300, deadline=None)
+def test_the_packed_leaf_is_the_schema_encoding(drawn: tuple[ConstellationState, Account]) -> None:
+    state, account = drawn
+    assert account_leaf(state, account) == encode(account_state(state, account))
