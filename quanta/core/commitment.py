@@ -24,7 +24,7 @@ A leaf is also what a later per-account proof shows, with `MerkleTree.audit_path
 
 The leaves are packed by `account_leaf`, straight from the account's objects, because that is
 most of what a batch costs (building the `AccountState` records and encoding them through the
-general codec took ~5 µs an account, packing takes about a fifth). `account_state` builds the
+general codec took ~5 µs an account, packing takes under half of it). `account_state` builds the
 records the schema declares, and quanta/tests/core/test_commitment.py holds the two to the
 same bytes for any account: a field added to `AccountState` is added to both.
 """
