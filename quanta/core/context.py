@@ -4,7 +4,10 @@ A processor validates first and then emits effects through `QuantumContext.emit`
 is applied immediately, so later steps of the same processor see its result (a balance created
 before it is credited, an order filled before the next one is looked at). `rollback` reverts
 everything emitted so far, newest first. `finish` groups the effects per account in ascending
-account order and advances each account's sequence number.
+account order and advances each account's sequence number; it also tells the state commitment
+which accounts changed (every effect changes only the account it is emitted for), and
+`unfinish` does for a reverted quantum. A rolled-back quantum needs no word: it left the
+state as it found it.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ class QuantumContext:
         account = state.accounts.get_by_id(account_id)
         assert account is not None, account_id
         account.sequence += 1
+        state.commitment.touch(account_id)
         return int(account.sequence)
 
     def unfinish(self, groups: list[EffectsGroup]) -> None:
@@ -68,6 +72,7 @@ class QuantumContext:
             if group.account == 0:
                 self.state.constellation_sequence -= 1
                 continue
+            self.state.commitment.touch(group.account)
             account = self.state.accounts.get_by_id(group.account)
             if account is not None:
                 account.sequence -= 1

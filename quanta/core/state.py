@@ -3,20 +3,20 @@
 `ConstellationState` is what the effects change and what a snapshot persists: settings,
 accounts, the exchange (markets and resting orders), provider cursors, pending withdrawals,
 the next account id and the head of the quantum chain (apex and last quantum hash). Nothing
-else may influence the execution of a quantum.
+else may influence the execution of a quantum. Its hash is the state commitment
+(`quanta.core.commitment`), kept up to date per account the quanta change.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 from exchange.core.accounts import AccountStorage
 from exchange.core.amounts import U64_MAX
 from exchange.core.market import Exchange
+from quanta.core.commitment import StateCommitment, state_hash_rebuilt
 from quanta.core.config import Config
 from quanta.core.hashing import ZERO_HASH
-from quanta.core.xdr.codec import encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,7 @@ class ConstellationState:
     __slots__ = (
         "accounts",
         "apex",
+        "commitment",
         "config",
         "constellation_sequence",
         "cursors",
@@ -67,6 +68,7 @@ class ConstellationState:
         self.constellation_sequence = 0
         self.apex = 0
         self.last_hash = ZERO_HASH
+        self.commitment = StateCommitment()
 
     def require_config(self) -> Config:
         """Returns the settings in force; the node must have been initialized."""
@@ -79,29 +81,18 @@ class ConstellationState:
         return self.exchange
 
     def state_hash(self) -> bytes:
-        """Returns SHA-256 over a canonical rendering of the whole state.
-
-        Every part is rendered from sorted sequences of ints, bytes and strings, so two nodes
-        with the same state produce the same hash whatever order they built it in."""
-        digest = hashlib.sha256()
-        digest.update(self.apex.to_bytes(8, "big") + self.last_hash)
-        digest.update(encode(self.config.settings) if self.config else b"")
-        digest.update(repr(self.accounts.state_digest_items()).encode())
-        if self.exchange is not None:
-            digest.update(repr([m.state_digest_items() for m in self.exchange.markets()]).encode())
-        digest.update(repr(sorted(self.cursors.items())).encode())
-        digest.update(repr([self.withdrawals[w] for w in sorted(self.withdrawals)]).encode())
-        digest.update(repr((self.next_account_id, self.constellation_sequence)).encode())
-        if self.fee_balances:
-            # Only when fees were paid, so states without fees keep the hash they always had.
-            digest.update(b"fees" + repr(sorted(self.fee_balances.items())).encode())
-        return digest.digest()
+        """Returns the state commitment (`quanta.core.commitment`): it costs the accounts
+        changed since the last call, not the accounts the state holds."""
+        return self.commitment.state_hash(self)
 
     def check_invariants(self) -> None:
-        """Asserts accounts, books, and that liabilities equal what orders and withdrawals lock."""
+        """Asserts accounts, books, that liabilities equal what orders and withdrawals lock,
+        and that the incremental state hash equals one computed from scratch (a change that
+        did not go through effects would leave it stale)."""
         self.accounts.check_invariants()
         for asset, amount in self.fee_balances.items():
             assert 0 < amount <= U64_MAX, (asset, amount)
+        assert self.state_hash() == state_hash_rebuilt(self), "stale state commitment"
         locked: dict[tuple[int, str], int] = {}
         if self.exchange is not None:
             self.exchange.check_invariants()

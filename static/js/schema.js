@@ -181,6 +181,52 @@ export const SCHEMA = {
     "uint64"
    ]
   ],
+  "AccountState": [
+   [
+    "account_id",
+    "uint64"
+   ],
+   [
+    "public_key",
+    {
+     "fixed": 32
+    }
+   ],
+   [
+    "nonce",
+    "uint64"
+   ],
+   [
+    "sequence",
+    "uint64"
+   ],
+   [
+    "balances",
+    {
+     "array": {
+      "struct": "BalanceState"
+     },
+     "max": 100
+    }
+   ],
+   [
+    "orders",
+    {
+     "array": {
+      "struct": "OrderState"
+     },
+     "max": 1000
+    }
+   ],
+   [
+    "withdrawal",
+    {
+     "optional": {
+      "struct": "WithdrawalState"
+     }
+    }
+   ]
+  ],
   "AssetSettings": [
    [
     "code",
@@ -266,6 +312,22 @@ export const SCHEMA = {
    ]
   ],
   "BalanceInfo": [
+   [
+    "asset",
+    {
+     "string": 12
+    }
+   ],
+   [
+    "amount",
+    "uint64"
+   ],
+   [
+    "liabilities",
+    "uint64"
+   ]
+  ],
+  "BalanceState": [
    [
     "asset",
     {
@@ -494,6 +556,20 @@ export const SCHEMA = {
     }
    ]
   ],
+  "CursorState": [
+   [
+    "provider",
+    {
+     "string": 64
+    }
+   ],
+   [
+    "cursor",
+    {
+     "string": 128
+    }
+   ]
+  ],
   "CursorUpdateEffect": [
    [
     "provider",
@@ -605,6 +681,18 @@ export const SCHEMA = {
     {
      "fixed": 32
     }
+   ]
+  ],
+  "FeeBalanceState": [
+   [
+    "asset",
+    {
+     "string": 12
+    }
+   ],
+   [
+    "amount",
+    "uint64"
    ]
   ],
   "HandshakeRequest": [
@@ -846,6 +934,32 @@ export const SCHEMA = {
     {
      "enum": "TimeInForce"
     }
+   ]
+  ],
+  "OrderState": [
+   [
+    "order_id",
+    "uint64"
+   ],
+   [
+    "asset",
+    {
+     "string": 12
+    }
+   ],
+   [
+    "side",
+    {
+     "enum": "Side"
+    }
+   ],
+   [
+    "price",
+    "uint64"
+   ],
+   [
+    "amount",
+    "uint64"
    ]
   ],
   "PayloadProof": [
@@ -1250,6 +1364,68 @@ export const SCHEMA = {
     }
    ]
   ],
+  "StateHeader": [
+   [
+    "apex",
+    "uint64"
+   ],
+   [
+    "last_hash",
+    {
+     "fixed": 32
+    }
+   ],
+   [
+    "constellation_id",
+    {
+     "fixed": 32
+    }
+   ],
+   [
+    "settings",
+    {
+     "optional": {
+      "struct": "ConstellationSettings"
+     }
+    }
+   ],
+   [
+    "cursors",
+    {
+     "array": {
+      "struct": "CursorState"
+     },
+     "max": 1000
+    }
+   ],
+   [
+    "next_account_id",
+    "uint64"
+   ],
+   [
+    "constellation_sequence",
+    "uint64"
+   ],
+   [
+    "account_count",
+    "uint64"
+   ],
+   [
+    "accounts_root",
+    {
+     "fixed": 32
+    }
+   ],
+   [
+    "fee_balances",
+    {
+     "array": {
+      "struct": "FeeBalanceState"
+     },
+     "max": 100
+    }
+   ]
+  ],
   "StateUpdate": [
    [
     "message_id",
@@ -1460,6 +1636,38 @@ export const SCHEMA = {
    [
     "fee",
     "uint64"
+   ]
+  ],
+  "WithdrawalState": [
+   [
+    "withdrawal_id",
+    "uint64"
+   ],
+   [
+    "provider",
+    {
+     "string": 64
+    }
+   ],
+   [
+    "asset",
+    {
+     "string": 12
+    }
+   ],
+   [
+    "amount",
+    "uint64"
+   ],
+   [
+    "fee",
+    "uint64"
+   ],
+   [
+    "destination",
+    {
+     "string": 256
+    }
    ]
   ]
  },

@@ -968,3 +968,94 @@ ClientRequest = (
     | WithdrawalRequest
     | OrderBatchRequest
 )
+
+
+# --- state commitment (issue 21) -----------------------------------------------------------
+# Not messages: the canonical encodings the state commitment hashes (`quanta/core/commitment.py`,
+# byte for byte in docs/engine.md, "State commitment"). A field added to the consensus state
+# is added here, to the account's leaf if it belongs to one account, to the header otherwise;
+# the commitment's rule (leaves, tree, header) does not change.
+
+STATE_CURSORS_MAX = 1000
+"""Provider cursors the state may hold (those of providers no longer in the settings stay)."""
+
+
+@record
+class BalanceState:
+    """One balance of an account, as committed."""
+
+    asset: AssetCode
+    amount: U64
+    liabilities: U64
+
+
+@record
+class OrderState:
+    """One resting order of an account, as committed (its book follows from price and id)."""
+
+    order_id: U64
+    asset: AssetCode
+    side: OrderSide
+    price: U64
+    amount: U64
+
+
+@record
+class WithdrawalState:
+    """An account's pending withdrawal, as committed (its provider transaction is not: the
+    chain holds it, and reverting a WithdrawalRemove cannot restore it)."""
+
+    withdrawal_id: U64
+    provider: Name
+    asset: AssetCode
+    amount: U64
+    fee: U64
+    destination: Address
+
+
+@record
+class AccountState:
+    """One leaf of the state commitment: an account with its balances (by asset code), its
+    resting orders (by order id) and its pending withdrawal."""
+
+    account_id: U64
+    public_key: PublicKey
+    nonce: U64
+    sequence: U64
+    balances: Annotated[tuple[BalanceState, ...], Array(BalanceState, Limits.ASSETS_MAX)]
+    orders: Annotated[tuple[OrderState, ...], Array(OrderState, Limits.ORDERS_PER_ACCOUNT_MAX)]
+    withdrawal: Annotated[WithdrawalState | None, Optional(WithdrawalState)]
+
+
+@record
+class FeeBalanceState:
+    """One asset of the constellation's fee account (account 0), as committed."""
+
+    asset: AssetCode
+    amount: U64
+
+
+@record
+class CursorState:
+    """One payment provider's deposit cursor, as committed."""
+
+    provider: Name
+    cursor: Cursor
+
+
+@record
+class StateHeader:
+    """What the state hash is taken over: the chain head, the state that belongs to no
+    account, and the root of the accounts' Merkle tree."""
+
+    apex: U64
+    last_hash: Hash
+    constellation_id: Hash
+    settings: Annotated[ConstellationSettings | None, Optional(ConstellationSettings)]
+    cursors: Annotated[tuple[CursorState, ...], Array(CursorState, STATE_CURSORS_MAX)]
+    next_account_id: U64
+    constellation_sequence: U64
+    account_count: U64
+    accounts_root: Hash
+    # The fee account by asset code (only assets it holds); not a leaf: it has no key.
+    fee_balances: Annotated[tuple[FeeBalanceState, ...], Array(FeeBalanceState, Limits.ASSETS_MAX)]
