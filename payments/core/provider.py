@@ -153,6 +153,17 @@ class PaymentProvider(abc.ABC):
 
     # --- withdrawals -----------------------------------------------------------------------
 
+    def require_fee(self, request: WithdrawalRequest) -> None:
+        """Raises BadRequest unless the request's fee reaches the minimum the settings state
+        for its asset (`ProviderAsset.withdrawal_fee_min`): alpha checks it when it builds the
+        transaction and every auditor when it validates it, so all judge alike."""
+        for item in self.settings.assets:
+            if item.asset == request.asset and request.fee < item.withdrawal_fee_min:
+                raise BadRequest(
+                    f"{self.provider_id}: a withdrawal of {request.asset} needs a fee of at"
+                    f" least {item.withdrawal_fee_min}, got {request.fee}"
+                )
+
     @abc.abstractmethod
     def build_withdrawal(self, apex: int, timestamp_ms: int, request: WithdrawalRequest) -> bytes:
         """Returns the transaction that pays withdrawal `apex` out of the vault."""

@@ -8,8 +8,13 @@
   hash with its node key (node keys are Stellar keys), and alpha adds a majority of those
   signatures as decorated signatures before submitting to Horizon.
 - Deposits are the vault's payments from Horizon (`/accounts/{vault}/payments`, joined with
-  their transactions), in order, with the paging token as cursor. A payment out of the vault
-  with an id memo is the outcome of that withdrawal.
+  their transactions, failed ones included), in order, with the paging token as cursor. A
+  payment out of the vault with an id memo is the outcome of that withdrawal: SUCCESS if its
+  transaction succeeded, FAILED if it entered the ledger failed (`op_no_destination`,
+  `op_no_trust`, ...: its sequence number and fee are spent, it can never apply). Incoming
+  payments of failed transactions credit nothing.
+- The vault pays the network fee (`BASE_FEE`) of each withdrawal; the settings state a
+  minimum withdrawal fee per asset that covers it (`quanta.core.config`).
 Node options: `horizon_url`, `network_passphrase` (default: the test network), `ttl_ms`.
 """
 
@@ -40,8 +45,9 @@ from payments.core.provider import (
     PaymentProvider,
     PaymentSubmitError,
 )
+from quanta.core.config import STELLAR_NETWORK_FEE_UNITS
 from quanta.core.keys import InvalidKey, KeyPair, decode_public_key
-from quanta.core.status import BadRequest, InvalidState
+from quanta.core.status import BadRequest, InvalidState, NotYetConfirmed
 from quanta.core.xdr.schema import (
     DepositItem,
     PaymentResult,
@@ -52,7 +58,7 @@ from quanta.core.xdr.schema import (
 )
 
 UNITS = Decimal(10_000_000)
-BASE_FEE = 100
+BASE_FEE = STELLAR_NETWORK_FEE_UNITS
 PAGE_LIMIT = 200
 HORIZON_TIMEOUT_S = 10
 
@@ -125,6 +131,7 @@ class StellarProvider(PaymentProvider):
             .order(desc=False)
             .limit(limit)
             .join("transactions")
+            .include_failed(True)  # A payout that failed on the ledger must settle too.
         )
         response = call.call()
         return list(response["_embedded"]["records"])
@@ -133,9 +140,12 @@ class StellarProvider(PaymentProvider):
         items: list[DepositItem] = []
         withdrawals: list[WithdrawalOutcome] = []
         for record in records:
-            if record.get("type") != "payment" or not record.get("transaction_successful", True):
+            if record.get("type") != "payment":
                 continue
+            successful = bool(record.get("transaction_successful", True))
             if record["to"] == self.settings.vault and record["from"] != self.settings.vault:
+                if not successful:
+                    continue  # Nothing arrived.
                 item = self._deposit_item(record)
                 if item is not None:
                     items.append(item)
@@ -170,7 +180,9 @@ class StellarProvider(PaymentProvider):
         if transaction.get("memo_type") != "id":
             return None
         tx_hash = bytes.fromhex(record["transaction_hash"])
-        return WithdrawalOutcome(int(transaction["memo"]), PaymentResult.SUCCESS, tx_hash)
+        successful = bool(record.get("transaction_successful", True))
+        result = PaymentResult.SUCCESS if successful else PaymentResult.FAILED
+        return WithdrawalOutcome(int(transaction["memo"]), result, tx_hash)
 
     def notification_after(self, cursor: str, now_ms: int) -> Notification:
         delay = timedelta(seconds=self.settings.payment_submit_delay_s)
@@ -221,6 +233,7 @@ class StellarProvider(PaymentProvider):
             decode_public_key(request.destination)
         except InvalidKey:
             raise BadRequest("the destination is not a Stellar account") from None
+        self.require_fee(request)
         max_time_s = (timestamp_ms + self.ttl_ms) // 1000
         envelope = self._envelope(self.sequence + 1, apex, max_time_s, request)
         return base64.b64decode(envelope.to_xdr())
@@ -235,6 +248,7 @@ class StellarProvider(PaymentProvider):
     def validate_withdrawal(
         self, apex: int, timestamp_ms: int, request: WithdrawalRequest, transaction: bytes
     ) -> None:
+        self.require_fee(request)
         envelope = self._decode(transaction)
         tx = envelope.transaction
         bounds = tx.preconditions.time_bounds if tx.preconditions else None
@@ -284,7 +298,9 @@ class StellarProvider(PaymentProvider):
             self.server().submit_transaction(envelope, skip_memo_required_check=True)
         except stellar_errors.BadRequestError as error:
             codes = str(error.extras or "")
-            permanent = "tx_too_late" in codes or "tx_bad_seq" in codes
+            # tx_failed: it entered the ledger failed (its sequence is spent); the payments
+            # stream reports it as a FAILED outcome.
+            permanent = any(c in codes for c in ("tx_too_late", "tx_bad_seq", "tx_failed"))
             if "tx_bad_seq" in codes:
                 # Our tracked sequence left the network's (a withdrawal expired unapplied):
                 # reload it; the withdrawals built on the old one fail and unlock.
@@ -312,20 +328,25 @@ class StellarProvider(PaymentProvider):
         closed = datetime.fromisoformat(records[0]["closed_at"].replace("Z", "+00:00"))
         return int(closed.timestamp())
 
-    def _applied(self, digest: bytes) -> bool:
+    def _in_ledger(self, digest: bytes) -> bool:
+        """Tells whether the ledger holds the transaction, applied or failed: either way its
+        outcome comes through the payments stream (SUCCESS or FAILED), not as an expiry."""
         try:
             self.server().transactions().transaction(digest.hex()).call()
         except stellar_errors.NotFoundError:
             return False
         return True
 
+    def _past_bounds(self, transaction: bytes) -> bool:
+        """Tells whether this node's Horizon closed a ledger after the transaction's bounds."""
+        return self._ledger_time_s() > self.transaction_expiry_ms(transaction) // 1000
+
     def _proven_expired(self, transaction: bytes) -> bool:
         # Stellar never applies a transaction after its time bounds: once a ledger closed
         # after them without it, it failed for good (every node asks its own Horizon).
-        expiry_s = self.transaction_expiry_ms(transaction) // 1000
-        if self._ledger_time_s() <= expiry_s:
+        if not self._past_bounds(transaction):
             return False
-        return not self._applied(self.transaction_hash(transaction))
+        return not self._in_ledger(self.transaction_hash(transaction))
 
     def expired_outcomes(
         self, pending: Mapping[int, bytes], now_ms: int
@@ -341,8 +362,16 @@ class StellarProvider(PaymentProvider):
         )
 
     def validate_expired(self, transaction: bytes) -> None:
-        if not self._proven_expired(transaction):
-            raise BadRequest(f"{self.provider_id}: Horizon does not show the withdrawal expired")
+        """Raises NotYetConfirmed while this node's Horizon has not closed a ledger after the
+        bounds (it lags alpha's: it will), BadRequest if the ledger holds the transaction
+        (applied or failed: the expiry contradicts it)."""
+        if not self._past_bounds(transaction):
+            raise NotYetConfirmed(
+                f"{self.provider_id}: Horizon has not closed a ledger after the withdrawal"
+                " expired yet"
+            )
+        if self._in_ledger(self.transaction_hash(transaction)):
+            raise BadRequest(f"{self.provider_id}: the ledger holds the transaction, not expired")
 
     def withdrawal_accepted(self, transaction: bytes) -> None:
         self.sequence = self._decode(transaction).transaction.sequence

@@ -6,8 +6,12 @@ payments it applied, and serves them in Horizon's recorded response shapes:
 (`_embedded.records`, paging tokens, the joined transaction with its memo) and
 `POST /transactions` (form field `tx`), which applies a payment transaction the way Stellar
 would judge it here: sequence number, time bounds and signature weight, answering failures as
-Horizon does (`400 transaction_failed` with `extras.result_codes`). It is not Stellar: no
-fees, trustlines or ledgers beyond a counter.
+Horizon does (`400 transaction_failed` with `extras.result_codes`). With
+`destinations_checked`, a payment to an account the fake does not hold fails with
+`op_no_destination`, and one of a credit asset the destination holds no trustline for with
+`op_no_trust`: as on Stellar, such a transaction enters the ledger failed (its sequence number
+is used, `successful: false`) and its payment shows in the payments stream only with
+`include_failed=true`. It is not Stellar: no fees or ledgers beyond a clock.
 """
 
 from __future__ import annotations
@@ -34,14 +38,23 @@ class FakeAccount:
     sequence: int
     signers: list[str] = field(default_factory=list)
     threshold: int = 1
+    trustlines: set[str] = field(default_factory=set)
+    """Credit assets (`CODE:ISSUER`) the account may receive."""
 
 
 class FakeHorizon:
     """The fake's state and its HTTP server on a loopback port (a context manager)."""
 
-    def __init__(self, passphrase: str = Network.TESTNET_NETWORK_PASSPHRASE) -> None:
-        """Prepares an empty network; `start` serves it."""
+    def __init__(
+        self,
+        passphrase: str = Network.TESTNET_NETWORK_PASSPHRASE,
+        *,
+        destinations_checked: bool = False,
+    ) -> None:
+        """Prepares an empty network; `start` serves it. `destinations_checked`: payments to
+        unknown accounts or without a trustline fail on the ledger, as on Stellar."""
         self.passphrase = passphrase
+        self.destinations_checked = destinations_checked
         self.accounts: dict[str, FakeAccount] = {}
         self.payments: list[dict[str, Any]] = []
         self.submitted: list[str] = []
@@ -95,8 +108,10 @@ class FakeHorizon:
         asset: tuple[str, str] | None = None,
         created_at: datetime | None = None,
         tx_hash: str | None = None,
+        successful: bool = True,
     ) -> str:
-        """Records an applied payment (as if someone paid on Stellar); returns its paging token."""
+        """Records a payment (as if someone paid on Stellar; `successful=False`: its
+        transaction entered the ledger failed); returns its paging token."""
         with self.lock:
             token = str((len(self.payments) + 1) * 4096)
             tx_hash = tx_hash or f"{len(self.payments) + 1:064x}"
@@ -105,14 +120,14 @@ class FakeHorizon:
                 "paging_token": token,
                 "type": "payment",
                 "type_i": 1,
-                "transaction_successful": True,
+                "transaction_successful": successful,
                 "source_account": source,
                 "from": source,
                 "to": destination,
                 "amount": amount,
                 "created_at": (created_at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "transaction_hash": tx_hash,
-                "transaction": {"hash": tx_hash, "memo_type": "none", "successful": True},
+                "transaction": {"hash": tx_hash, "memo_type": "none", "successful": successful},
             }
             if asset is None:
                 record["asset_type"] = "native"
@@ -159,13 +174,18 @@ class FakeHorizon:
         record = {"id": "1", "paging_token": "4096", "sequence": 1, "closed_at": closed}
         return {"_links": {}, "_embedded": {"records": [record]}}
 
-    def payments_page(self, account_id: str, cursor: str, limit: int) -> dict[str, Any]:
-        """Returns Horizon's payments collection shape after `cursor` (ascending)."""
+    def payments_page(
+        self, account_id: str, cursor: str, limit: int, *, include_failed: bool = False
+    ) -> dict[str, Any]:
+        """Returns Horizon's payments collection shape after `cursor` (ascending); payments of
+        failed transactions only with `include_failed`, as Horizon does."""
         after = int(cursor or 0)
         records = [
             p
             for p in self.payments
-            if int(p["paging_token"]) > after and account_id in (p["from"], p["to"])
+            if int(p["paging_token"]) > after
+            and account_id in (p["from"], p["to"])
+            and (include_failed or p["transaction_successful"])
         ][:limit]
         return {
             "_links": {"self": {"href": ""}, "next": {"href": ""}, "prev": {"href": ""}},
@@ -184,13 +204,31 @@ class FakeHorizon:
                 return 400, _failure(xdr, code)
             assert account is not None
             account.sequence = tx.sequence
+            failures = [self._operation_failure(operation) for operation in tx.operations]
         memo = getattr(tx.memo, "memo_id", None)
         digest = envelope.hash_hex()
+        successful = not any(failures)
         for operation in tx.operations:
             assert isinstance(operation, Payment)
             destination = operation.destination.account_id
-            self.pay(tx.source.account_id, destination, operation.amount, memo, tx_hash=digest)
-        self.transactions[digest] = {"hash": digest, "successful": True, "envelope_xdr": xdr}
+            asset = (
+                None
+                if operation.asset.is_native()
+                else (operation.asset.code, operation.asset.issuer)
+            )
+            self.pay(
+                tx.source.account_id,
+                destination,
+                operation.amount,
+                memo,
+                asset=asset,
+                tx_hash=digest,
+                successful=successful,
+            )
+        self.transactions[digest] = {"hash": digest, "successful": successful, "envelope_xdr": xdr}
+        if not successful:
+            codes = [code or "op_success" for code in failures]
+            return 400, _failure(xdr, "tx_failed", codes)
         return 200, {
             "hash": digest,
             "ledger": 1,
@@ -199,6 +237,19 @@ class FakeHorizon:
             "result_xdr": "",
             "result_meta_xdr": "",
         }
+
+    def _operation_failure(self, operation: Any) -> str | None:
+        """Returns the result code of a payment that fails when applied (None: it applies)."""
+        if not self.destinations_checked:
+            return None
+        assert isinstance(operation, Payment)
+        destination = self.accounts.get(operation.destination.account_id)
+        if destination is None:
+            return "op_no_destination"
+        asset = operation.asset
+        if not asset.is_native() and f"{asset.code}:{asset.issuer}" not in destination.trustlines:
+            return "op_no_trust"
+        return None
 
     def _judge(self, envelope: TransactionEnvelope, account: FakeAccount | None) -> str | None:
         tx = envelope.transaction
@@ -223,13 +274,16 @@ class FakeHorizon:
         return None if len(signed) >= account.threshold else "tx_bad_auth"
 
 
-def _failure(xdr: str, code: str) -> dict[str, Any]:
+def _failure(xdr: str, code: str, operations: list[str] | None = None) -> dict[str, Any]:
+    codes: dict[str, Any] = {"transaction": code}
+    if operations is not None:
+        codes["operations"] = operations
     return {
         "type": "https://stellar.org/horizon-errors/transaction_failed",
         "title": "Transaction Failed",
         "status": 400,
         "detail": "The transaction failed when submitted to the stellar network.",
-        "extras": {"envelope_xdr": xdr, "result_codes": {"transaction": code}},
+        "extras": {"envelope_xdr": xdr, "result_codes": codes},
     }
 
 
@@ -263,7 +317,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._answer(200, self.horizon.latest_ledger())
         elif len(parts) == 3 and parts[0] == "accounts" and parts[2] == "payments":
             page = self.horizon.payments_page(
-                parts[1], query.get("cursor", ""), int(query.get("limit", 10))
+                parts[1],
+                query.get("cursor", ""),
+                int(query.get("limit", 10)),
+                include_failed=query.get("include_failed", "").lower() == "true",
             )
             return self._answer(200, page)
         self._answer(

@@ -829,6 +829,10 @@ export const SCHEMA = {
    [
     "is_virtual",
     "bool"
+   ],
+   [
+    "withdrawal_fee_min",
+    "uint64"
    ]
   ],
   "ProviderSettings": [

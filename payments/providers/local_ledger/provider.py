@@ -171,6 +171,7 @@ class LocalLedgerProvider(PaymentProvider):
             raise BadRequest(
                 f"{self.provider_id}: the destination must be a G... account: {error}"
             ) from None
+        self.require_fee(request)
         return withdrawal_transaction(
             self.settings.vault,
             request.destination,
