@@ -12,6 +12,7 @@ The engine worker calls `offer` for each auditor result with a transaction signa
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable
 
 from channels.db import database_sync_to_async
@@ -28,6 +29,19 @@ Providers = Callable[[], dict[str, PaymentProvider]]
 
 EARLY_APEXES_MAX = 4_096
 """Withdrawals whose auditor signatures may wait for their payout to be restored."""
+
+TEST_HOLD_PAYOUTS_ENV = "CONSTELLATION_TEST_HOLD_PAYOUTS"
+"""TEST-ONLY FAULT HOOK, inert unless this variable is set (never in production): the path of
+a file; while that file exists, alpha's payout desk submits and cancels nothing (it still
+collects signatures), so a test can kill -9 alpha between the signatures' collection and the
+submission (tests/cluster/test_payout_durability.py). Removing the file resumes payouts."""
+
+_test_hold_payouts = os.environ.get(TEST_HOLD_PAYOUTS_ENV)
+
+
+def _test_payouts_held() -> bool:
+    """Tells whether the test-only hook above holds payouts now (False unless set)."""
+    return _test_hold_payouts is not None and os.path.exists(_test_hold_payouts)
 
 
 class PayoutDesk:
@@ -95,6 +109,8 @@ class PayoutDesk:
         pending = dict(state.withdrawals)
         self.book.forget_settled(pending)
         self._restore(pending)
+        if _test_payouts_held():
+            return
         now = self.now_ms()
         threshold = state.require_config().majority
         # One payout's failure must not stop the others: each is tried on its own, and an
@@ -103,6 +119,15 @@ class PayoutDesk:
             await self._isolated(self._submit, payout)
         for payout in self.book.expired(now):
             await self._isolated(self._cancel, payout)
+
+    def signatures_wanted(self, state: ConstellationState, persisted_apex: int) -> list[int]:
+        """Returns the withdrawals (ids = apexes) whose quanta alpha sends the auditors again
+        so that they sign their transactions again: final and persisted, but short of a
+        majority of transaction signatures (lost with a restart of alpha)."""
+        if state.config is None:
+            return []
+        threshold = state.config.majority
+        return self.book.short_of(threshold, self.now_ms(), persisted_apex=persisted_apex)
 
     async def _isolated(self, step: Callable[[Payout], Awaitable[None]], payout: Payout) -> None:
         try:

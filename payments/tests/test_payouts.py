@@ -170,3 +170,24 @@ async def test_a_restored_payout_takes_the_signatures_that_came_before_it() -> N
     state.withdrawals[2] = _withdrawal()
     await desk.tick(state, NodeState.READY, persisted_apex=2)
     assert provider.submitted == [(b"tx-2", 2)], "alpha's and the valid auditor's signatures"
+
+
+async def test_a_restored_payout_short_of_signatures_is_asked_for_again() -> None:
+    """A restart of alpha after the withdrawal was final and persisted (but not submitted):
+    the auditors send nothing again for a final quantum, so the restored payout has alpha's
+    signature alone. The desk names it until a majority signed (the herald then sends the
+    quantum again and the auditors sign its transaction again); then it is paid."""
+    desk, provider = _desk()
+    alpha = AlphaNode(NODES[0], Engine(), PendingUpdates())
+    alpha.initialize(settings_quantum(default_settings(NODES), NODES).update, 1_000)
+    state: ConstellationState = alpha.engine.state
+    assert desk.signatures_wanted(state, persisted_apex=2) == []  # nothing restored yet
+    state.withdrawals[2] = _withdrawal()
+    await desk.tick(state, NodeState.READY, persisted_apex=2)
+    assert provider.submitted == []
+    assert desk.signatures_wanted(state, persisted_apex=1) == []  # not final on disk: waits
+    assert desk.signatures_wanted(state, persisted_apex=2) == [2]
+    desk.offer(2, TxSignature(NODES[1].public_key, b"good"))
+    assert desk.signatures_wanted(state, persisted_apex=2) == []
+    await desk.tick(state, NodeState.READY, persisted_apex=2)
+    assert provider.submitted == [(b"tx-2", 2)]
