@@ -103,9 +103,9 @@ class PayoutDesk:
         `persisted_apex` (every quantum up to it final and on alpha's disk) are paid out."""
         if node_state != NodeState.READY:
             return
-        for provider in list(self.providers().values()):
+        for provider_id, provider in list(self.providers().items()):
             if provider.needs_preparation():  # New after a settings update, too.
-                await database_sync_to_async(provider.prepare)()
+                await self._prepare(provider_id, provider)
         pending = dict(state.withdrawals)
         self.book.forget_settled(pending)
         self._restore(pending)
@@ -128,6 +128,18 @@ class PayoutDesk:
             return []
         threshold = state.config.majority
         return self.book.short_of(threshold, self.now_ms(), persisted_apex=persisted_apex)
+
+    async def _prepare(self, provider_id: str, provider: PaymentProvider) -> None:
+        """Prepares one provider (it checks its vault's signers, `vault_mismatch`); one that
+        raises is logged and tried again next tick, the others' payouts go on: a vault of
+        other signers used to raise here and stop every payout and cancellation for good."""
+        try:
+            await database_sync_to_async(provider.prepare)()
+        except Exception:
+            logger.exception("preparing provider %s failed; will retry", provider_id)
+            return
+        if provider.vault_mismatch is not None:
+            logger.error("provider %s: %s", provider_id, provider.vault_mismatch)
 
     async def _isolated(self, step: Callable[[Payout], Awaitable[None]], payout: Payout) -> None:
         try:
@@ -152,9 +164,14 @@ class PayoutDesk:
             if withdrawal_id in self.book.payouts or provider is None or not withdrawal.transaction:
                 continue
             transaction = withdrawal.transaction
+            try:
+                own = provider.sign_withdrawal(transaction)
+            except ConstellationError as error:  # Its vault answers to other signers.
+                logger.warning("withdrawal %d not restored: %s", withdrawal_id, error)
+                continue
             expiry = provider.transaction_expiry_ms(transaction)
             self.book.add(withdrawal_id, withdrawal.provider, transaction, expiry)
-            self.book.add_signature(withdrawal_id, provider.sign_withdrawal(transaction))
+            self.book.add_signature(withdrawal_id, own)
             for signature in self._early.pop(withdrawal_id, {}).values():
                 if provider.signature_valid(transaction, signature):
                     self.book.add_signature(withdrawal_id, signature)

@@ -24,7 +24,7 @@ from quanta.core.keys import KeyPair
 from quanta.core.processors.deposit import DepositValidator
 from quanta.core.processors.withdrawal import TransactionValidator
 from quanta.core.state import ConstellationState
-from quanta.core.status import BadRequest, ConstellationError, NotYetConfirmed
+from quanta.core.status import BadRequest, ConstellationError, InvalidState, NotYetConfirmed
 from quanta.core.xdr.schema import DepositQuantum, TxSignature, WithdrawalQuantum, WithdrawalRequest
 
 logger = logging.getLogger(__name__)
@@ -116,10 +116,16 @@ def transaction_validator(providers: NodeProviders) -> TransactionValidator:
 
 def transaction_signer(providers: NodeProviders) -> TransactionSigner:
     """Returns the auditor's signer of withdrawal transactions (the signature goes back to
-    alpha in its AuditorResult)."""
+    alpha in its AuditorResult). A provider whose vault does not answer to the settings in
+    force (checked at its first signature: at start and after every settings change) gets
+    no signature: the node still signs the quantum, and says why in its log."""
 
-    def sign(body: WithdrawalQuantum) -> TxSignature:
+    def sign(body: WithdrawalQuantum) -> TxSignature | None:
         provider = str(getattr(body.request.message, "provider", ""))
-        return providers.require(provider).sign_withdrawal(body.transaction)
+        try:
+            return providers.require(provider).sign_withdrawal(body.transaction)
+        except InvalidState as refused:
+            logger.error("a withdrawal's transaction is not signed: %s", refused)
+            return None
 
     return sign

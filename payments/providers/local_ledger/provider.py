@@ -41,6 +41,7 @@ from payments.providers.local_ledger.ledger import (
     transaction_entry,
     vault_cancel,
     vault_open,
+    vault_signers,
     vault_submit,
 )
 from quanta.core.keys import InvalidKey, KeyPair, decode_public_key
@@ -84,14 +85,23 @@ class LocalLedgerProvider(PaymentProvider):
         return not self._vault_ready
 
     def prepare(self) -> None:
-        """Opens the vault on the ledger with the constellation's signers (once)."""
+        """Opens the vault on the ledger with the constellation's signers if it does not
+        exist, else checks its signers against the settings in force (once)."""
         self.vault_ensure()
 
     def vault_ensure(self) -> None:
-        """Opens the vault on the ledger with the constellation's signers (once)."""
+        """Opens the vault on first use with the constellation's signers; a vault of other
+        signers (the auditors changed, the vault was not rotated) is a mismatch this
+        provider reports (`vault_mismatch`) and pays nothing out of, never an exception:
+        one used to abort every payout tick, and with it every other provider's payouts."""
         if not self._vault_ready:
-            vault_open(self.settings.vault, self.signers, self.threshold)
+            if vault_signers(self.settings.vault) is None:
+                vault_open(self.settings.vault, self.signers, self.threshold)
+            self.check_vault()
             self._vault_ready = True
+
+    def vault_signers(self) -> tuple[tuple[bytes, ...], int] | None:
+        return vault_signers(self.settings.vault)
 
     # --- deposits --------------------------------------------------------------------------
 
@@ -182,7 +192,9 @@ class LocalLedgerProvider(PaymentProvider):
         )
 
     def build_withdrawal(self, apex: int, timestamp_ms: int, request: WithdrawalRequest) -> bytes:
-        return transaction_encode(self._payout(apex, request, timestamp_ms + self.ttl_ms))
+        payout = self._payout(apex, request, timestamp_ms + self.ttl_ms)
+        self.require_vault_checked()
+        return transaction_encode(payout)
 
     def validate_withdrawal(
         self, apex: int, timestamp_ms: int, request: WithdrawalRequest, transaction: bytes
@@ -197,6 +209,7 @@ class LocalLedgerProvider(PaymentProvider):
             raise BadRequest(f"{self.provider_id}: the transaction's validity is out of bounds")
 
     def sign_withdrawal(self, transaction: bytes) -> TxSignature:
+        self.require_vault_in_force()
         return transaction_sign(transaction, self.keypair)
 
     def signature_valid(self, transaction: bytes, signature: TxSignature) -> bool:
