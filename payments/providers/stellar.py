@@ -33,6 +33,7 @@ from stellar_sdk import (
     Keypair,
     Network,
     Server,
+    Signer,
     TransactionBuilder,
     TransactionEnvelope,
 )
@@ -98,6 +99,7 @@ class StellarProvider(PaymentProvider):
         self.stellar_key = Keypair.from_secret(keypair.secret) if keypair.can_sign else None
         self.sequence: int | None = None
         self._server: Server | None = None
+        self._account_seen: dict[str, Any] | None = None
 
     def server(self) -> Server:
         """Returns the Horizon client for the configured endpoint (bounded timeouts; the
@@ -116,9 +118,40 @@ class StellarProvider(PaymentProvider):
         return self.sequence is None
 
     def prepare(self) -> None:
-        """Loads the vault's current sequence number from Horizon (once)."""
+        """Loads the vault's current sequence number from Horizon and checks its signers and
+        thresholds against the settings in force (once per provider instance)."""
         if self.sequence is None:
-            self.sequence = self.server().load_account(self.settings.vault).sequence
+            account = self._account()
+            self.sequence = int(account["sequence"])
+            self._vault_checked = False
+            self._account_seen = account
+            self.check_vault()
+
+    def _account(self) -> dict[str, Any]:
+        seen, self._account_seen = self._account_seen, None
+        if seen is not None:
+            return seen
+        return dict(self.server().accounts().account_id(self.settings.vault).call())
+
+    def vault_signers(self) -> tuple[tuple[bytes, ...], int] | None:
+        """Returns the vault's ed25519 signers of weight 1 and its medium threshold (what a
+        payment needs) from Horizon; a signer of another weight, or a low or high threshold
+        unlike the medium one, is reported as a vault of no signers (a mismatch)."""
+        try:
+            account = self._account()
+        except stellar_errors.NotFoundError:
+            return None
+        thresholds = account["thresholds"]
+        weights = {
+            s["key"]: int(s["weight"])
+            for s in account["signers"]
+            if s.get("type") == "ed25519_public_key" and int(s["weight"]) > 0
+        }
+        threshold = int(thresholds["med_threshold"])
+        uniform = {int(thresholds["low_threshold"]), int(thresholds["high_threshold"])}
+        if set(weights.values()) - {1} or uniform != {threshold}:
+            return (), threshold
+        return tuple(decode_public_key(key) for key in sorted(weights)), threshold
 
     # --- deposits --------------------------------------------------------------------------
 
@@ -229,6 +262,7 @@ class StellarProvider(PaymentProvider):
     def build_withdrawal(self, apex: int, timestamp_ms: int, request: WithdrawalRequest) -> bytes:
         if self.sequence is None:
             raise InvalidState(f"{self.provider_id}: the vault's sequence is not loaded yet")
+        self.require_vault_checked()
         try:
             decode_public_key(request.destination)
         except InvalidKey:
@@ -269,6 +303,7 @@ class StellarProvider(PaymentProvider):
     def sign_withdrawal(self, transaction: bytes) -> TxSignature:
         if self.stellar_key is None:
             raise InvalidState("this node has no signing key")
+        self.require_vault_in_force()
         digest = self._decode(transaction).hash()
         return TxSignature(self.stellar_key.raw_public_key(), self.stellar_key.sign(digest))
 
@@ -375,3 +410,59 @@ class StellarProvider(PaymentProvider):
 
     def withdrawal_accepted(self, transaction: bytes) -> None:
         self.sequence = self._decode(transaction).transaction.sequence
+
+    # --- signer rotation -------------------------------------------------------------------
+
+    def rotation_envelope(
+        self,
+        sequence: int,
+        old: tuple[bytes, ...],
+        new: tuple[bytes, ...],
+        max_time_s: int,
+    ) -> TransactionEnvelope:
+        """Returns the setOptions transaction that gives the vault the signers `new` (weight
+        1 each, in key order), removes those of `old` not in `new` (weight 0), and sets every
+        threshold to the majority of `new` with the master key at weight 0: what the old
+        signers' majority signs (the vault's thresholds in force decide)."""
+        builder = TransactionBuilder(
+            Account(self.settings.vault, sequence - 1), self.passphrase, base_fee=BASE_FEE
+        )
+        builder.add_time_bounds(0, max_time_s)
+        for key in sorted(set(new) - set(old)):
+            builder.append_set_options_op(signer=Signer.ed25519_public_key(key, 1))
+        for key in sorted(set(old) - set(new)):
+            builder.append_set_options_op(signer=Signer.ed25519_public_key(key, 0))
+        majority = len(new) // 2 + 1
+        builder.append_set_options_op(
+            master_weight=0,
+            low_threshold=majority,
+            med_threshold=majority,
+            high_threshold=majority,
+        )
+        return builder.build()
+
+    def build_rotation(self, old: tuple[bytes, ...], timestamp_ms: int) -> bytes:
+        """Returns the rotation from the vault signers `old` to the settings' signers, on the
+        vault's next sequence, valid for the TTL after `timestamp_ms` (alpha builds it)."""
+        if self.sequence is None:
+            raise InvalidState(f"{self.provider_id}: the vault's sequence is not loaded yet")
+        max_time_s = (timestamp_ms + self.ttl_ms) // 1000
+        envelope = self.rotation_envelope(self.sequence + 1, old, self.signers, max_time_s)
+        return base64.b64decode(envelope.to_xdr())
+
+    def validate_rotation(
+        self, old: tuple[bytes, ...], timestamp_ms: int, transaction: bytes
+    ) -> None:
+        """Raises BadRequest unless `transaction` rotates the vault from `old` to exactly the
+        settings' signers, unsigned, valid at most TRANSACTION_TTL_MAX_MS after
+        `timestamp_ms` (every auditor checks alpha's rotation this way)."""
+        envelope = self._decode(transaction)
+        tx = envelope.transaction
+        bounds = tx.preconditions.time_bounds if tx.preconditions else None
+        if bounds is None or envelope.signatures:
+            raise BadRequest(f"{self.provider_id}: the rotation needs time bounds, no signatures")
+        if bounds.max_time * 1000 > timestamp_ms + TRANSACTION_TTL_MAX_MS:
+            raise BadRequest(f"{self.provider_id}: the rotation's validity is out of bounds")
+        expected = self.rotation_envelope(tx.sequence, old, self.signers, bounds.max_time)
+        if expected.to_xdr() != envelope.to_xdr():
+            raise BadRequest(f"{self.provider_id}: the transaction is not this rotation")

@@ -4,9 +4,10 @@ A small local HTTP server that keeps accounts (sequence number, signers, thresho
 payments it applied, and serves them in Horizon's recorded response shapes:
 `GET /accounts/{id}`, `GET /accounts/{id}/payments?cursor&order&limit&join=transactions`
 (`_embedded.records`, paging tokens, the joined transaction with its memo) and
-`POST /transactions` (form field `tx`), which applies a payment transaction the way Stellar
-would judge it here: sequence number, time bounds and signature weight, answering failures as
-Horizon does (`400 transaction_failed` with `extras.result_codes`). With
+`POST /transactions` (form field `tx`), which applies a payment or setOptions (signers,
+thresholds) transaction the way Stellar would judge it here: sequence number, time bounds
+and signature weight, answering failures as Horizon does (`400 transaction_failed` with
+`extras.result_codes`). With
 `destinations_checked`, a payment to an account the fake does not hold fails with
 `op_no_destination`, and one of a credit asset the destination holds no trustline for with
 `op_no_trust`: as on Stellar, such a transaction enters the ledger failed (its sequence number
@@ -25,9 +26,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from stellar_sdk import Keypair, Network, TransactionEnvelope
+from stellar_sdk import Keypair, Network, StrKey, TransactionEnvelope
 from stellar_sdk.exceptions import BadSignatureError
-from stellar_sdk.operation import Payment
+from stellar_sdk.operation import Payment, SetOptions
 
 
 @dataclass
@@ -204,11 +205,16 @@ class FakeHorizon:
                 return 400, _failure(xdr, code)
             assert account is not None
             account.sequence = tx.sequence
-            failures = [self._operation_failure(operation) for operation in tx.operations]
+            options = [op for op in tx.operations if isinstance(op, SetOptions)]
+            payments = [op for op in tx.operations if not isinstance(op, SetOptions)]
+            failures = [self._operation_failure(operation) for operation in payments]
+            if not any(failures):
+                for option in options:
+                    _set_options(account, option)
         memo = getattr(tx.memo, "memo_id", None)
         digest = envelope.hash_hex()
         successful = not any(failures)
-        for operation in tx.operations:
+        for operation in payments:
             assert isinstance(operation, Payment)
             destination = operation.destination.account_id
             asset = (
@@ -272,6 +278,19 @@ class FakeHorizon:
                 except BadSignatureError:
                     pass
         return None if len(signed) >= account.threshold else "tx_bad_auth"
+
+
+def _set_options(account: FakeAccount, option: SetOptions) -> None:
+    """Applies a setOptions operation's signer and thresholds (the fake keeps one threshold
+    for all three levels; a master weight is ignored: the fake's vaults have no master key)."""
+    if option.signer is not None:
+        key = StrKey.encode_ed25519_public_key(option.signer.signer_key.signer_key)
+        if key in account.signers:
+            account.signers.remove(key)
+        if option.signer.weight > 0:
+            account.signers.append(key)
+    if option.med_threshold is not None:
+        account.threshold = option.med_threshold
 
 
 def _failure(xdr: str, code: str, operations: list[str] | None = None) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from quanta.core.xdr.schema import (
     PaymentResult,
     ProviderAsset,
     ProviderSettings,
+    TxSignature,
     WithdrawalOutcome,
     WithdrawalRequest,
 )
@@ -247,3 +248,68 @@ def test_a_withdrawal_below_the_provider_s_minimum_fee_is_refused(horizon: FakeH
     auditor.validate_withdrawal(77, timestamp, _request(fee=100), transaction)
     with pytest.raises(BadRequest, match="fee of at least 100"):
         auditor.validate_withdrawal(77, timestamp, _request(fee=0), transaction)
+
+
+# --- the vault's signers: checked against the settings, rotated by setOptions ---------------
+
+NEW = [NODES[0], keypair(63), keypair(64)]  # one of three replaced
+
+
+def test_a_vault_whose_signers_are_not_the_settings_is_reported_and_signs_nothing(
+    horizon: FakeHorizon,
+) -> None:
+    rotated = StellarProvider(
+        SETTINGS, NEW[1], tuple(k.public_key for k in NEW), {"horizon_url": horizon.url}
+    )
+    rotated.prepare()
+    assert rotated.vault_mismatch is not None and "not the settings'" in rotated.vault_mismatch
+    with pytest.raises(InvalidState, match="pays nothing out"):
+        rotated.build_withdrawal(77, time.time_ns() // 1_000_000, _request())
+    transaction = _provider(NODES[0], horizon).build_withdrawal(
+        77, time.time_ns() // 1_000_000, _request()
+    )
+    with pytest.raises(InvalidState, match="refuses to sign"):
+        rotated.sign_withdrawal(transaction)
+    assert _provider(NODES[1], horizon).vault_mismatch is None
+
+
+def test_the_old_majority_rotates_the_vault_by_set_options_and_the_new_set_pays_after(
+    horizon: FakeHorizon,
+) -> None:
+    old = tuple(k.public_key for k in NODES)
+    new_keys = tuple(k.public_key for k in NEW)
+    options = {"horizon_url": horizon.url}
+    alpha = StellarProvider(SETTINGS, NEW[0], new_keys, options)
+    alpha.prepare()  # The settings moved on; the vault has not yet.
+    now_ms = time.time_ns() // 1_000_000
+    rotation = alpha.build_rotation(old, now_ms)
+    auditor = StellarProvider(SETTINGS, NEW[2], new_keys, options)
+    auditor.validate_rotation(old, now_ms, rotation)
+    with pytest.raises(BadRequest, match="not this rotation"):
+        auditor.validate_rotation(old[:2], now_ms, rotation)
+    new_only = [_raw_sign(k, alpha, rotation) for k in NEW[1:]]
+    with pytest.raises(PaymentSubmitError, match="tx_bad_auth"):
+        alpha.submit_withdrawal(rotation, new_only)  # The new keys cannot take it over.
+    old_majority = [_raw_sign(k, alpha, rotation) for k in NODES[1:]]
+    alpha.submit_withdrawal(rotation, old_majority)
+    vault = horizon.accounts[VAULT]
+    assert sorted(vault.signers) == sorted(k.public_key_strkey for k in NEW)
+    assert vault.threshold == 2
+    # The removed keys move nothing; the new set does, and its vault answers to it again.
+    fresh = StellarProvider(SETTINGS, NEW[0], new_keys, options)
+    fresh.prepare()
+    assert fresh.vault_mismatch is None
+    payout = fresh.build_withdrawal(78, time.time_ns() // 1_000_000, _request())
+    removed = [_raw_sign(k, fresh, payout) for k in NODES[1:]]
+    with pytest.raises(PaymentSubmitError, match="tx_bad_auth"):
+        fresh.submit_withdrawal(payout, removed)
+    fresh.submit_withdrawal(payout, [_raw_sign(k, fresh, payout) for k in NEW[1:]])
+    assert horizon.accounts[VAULT].sequence == 7_002
+
+
+def _raw_sign(node: KeyPair, provider: StellarProvider, transaction: bytes) -> TxSignature:
+    """Signs as `node` without its provider's vault check (a removed key, or the old signers
+    of a vault whose settings moved on)."""
+    stellar_key = Keypair.from_secret(node.secret)
+    digest = provider.transaction_hash(transaction)
+    return TxSignature(stellar_key.raw_public_key(), stellar_key.sign(digest))
