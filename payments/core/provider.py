@@ -126,9 +126,12 @@ class PaymentProvider(abc.ABC):
         """Compares the vault's signers and threshold on the network with the settings in
         force (once per provider instance); returns and keeps the mismatch, if any."""
         if not self._vault_checked:
-            self.vault_mismatch = signers_mismatch(
-                self.vault_signers(), self.signers, self.threshold
-            )
+            found = self.vault_signers()
+            if found is None:
+                # Not opened yet (the local ledger's opens on alpha's first use): nothing
+                # to compare, nothing signed for it either way; checked again next time.
+                return "the vault does not exist on the network yet"
+            self.vault_mismatch = signers_mismatch(found, self.signers, self.threshold)
             self._vault_checked = True
         return self.vault_mismatch
 

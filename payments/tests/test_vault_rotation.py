@@ -29,10 +29,21 @@ from payments.providers.local_ledger.ledger import (
     vault_submit,
 )
 from payments.providers.local_ledger.provider import LocalLedgerProvider
+from quanta.core.alpha import AlphaNode
+from quanta.core.engine import Engine
 from quanta.core.keys import KeyPair, encode_public_key
+from quanta.core.pending import PendingUpdates
 from quanta.core.status import InvalidState
-from quanta.core.testing import keypair
-from quanta.core.xdr.schema import ProviderAsset, ProviderSettings, WithdrawalRequest
+from quanta.core.testing import default_settings, keypair, settings_quantum
+from quanta.core.xdr.schema import (
+    MessageEnvelope,
+    ProviderAsset,
+    ProviderSettings,
+    Signature,
+    WithdrawalQuantum,
+    WithdrawalRequest,
+)
+from quanta.node.providers import NodeProviders, transaction_signer
 
 pytestmark = pytest.mark.django_db(databases=["default", "ledger"])
 
@@ -129,3 +140,19 @@ def test_a_rotation_is_not_a_payment_and_an_expired_or_unsound_one_is_refused() 
         with pytest.raises(LedgerRuleError, match="threshold"):
             vault_rotate(unsound, _signed(unsound, OLD))
     assert vault_signers("VAULT") == (tuple(sorted(_keys(OLD), key=encode_public_key)), 2)
+
+
+def test_a_node_reports_the_mismatch_and_its_signer_gives_no_signature() -> None:
+    """What a node does with it (`quanta.node.providers`): at start and after every settings
+    change it checks its vaults; the mismatch goes into its published status
+    (`vault_mismatches` of /api/constellation/info) and its signer gives no signature."""
+    vault_open("VAULT", _keys(OLD), 2)
+    alpha = AlphaNode(NEW[0], Engine(), PendingUpdates())
+    alpha.initialize(settings_quantum(default_settings(NEW), NEW).update, 1_000)
+    providers = NodeProviders(NEW[1], alpha.engine.state)
+    assert providers.mismatches() == {}  # Nothing checked yet: nothing claimed.
+    providers.check_vaults()
+    assert list(providers.mismatches()) == ["local-vault"]
+    request = WithdrawalRequest(1, OLD[0].public_key, 1, "local-vault", "USD", 5, DEST, 0)
+    envelope = MessageEnvelope(request, Signature(OLD[0].public_key, b"\0" * 64))
+    assert transaction_signer(providers)(WithdrawalQuantum(envelope, _payout(7))) is None

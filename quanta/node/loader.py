@@ -86,10 +86,16 @@ def node_restore(node: RunningNode, loaded: LoadedNode, *, is_alpha: bool) -> bo
     return True
 
 
-def node_status_publish(node: RunningNode) -> None:
-    """Publishes the node's state for the web process, and (when they changed) the keys of the
+def node_status_publish(node: RunningNode, vaults: dict[str, str] | None = None) -> None:
+    """Publishes the node's state (and `vaults`: provider id -> why its vault does not answer
+    to the settings in force) for the web process, and (when they changed) the keys of the
     settings in force, which alpha's herald admits (`quanta.herald_admission`)."""
-    status_publish(state=node.status.state, apex=node.engine.state.apex, reason=node.status.reason)
+    status_publish(
+        state=node.status.state,
+        apex=node.engine.state.apex,
+        reason=node.status.reason,
+        vaults=vaults or {},
+    )
     global _published_keys
     config = node.engine.state.config
     if config is None:

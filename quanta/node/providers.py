@@ -71,6 +71,25 @@ class NodeProviders:
             raise BadRequest(f"provider {provider_id} is not available on this node")
         return provider
 
+    def check_vaults(self) -> None:
+        """Checks each provider's vault signers and thresholds against the settings in force
+        (network I/O; at start and after every settings change). A provider that cannot
+        look now is checked again at its first signature."""
+        for provider_id, provider in self.current().items():
+            try:
+                provider.check_vault()
+            except Exception as error:
+                logger.warning("provider %s: the vault's signers unknown: %r", provider_id, error)
+
+    def mismatches(self) -> dict[str, str]:
+        """Returns why each provider's vault does not answer to the settings in force (only
+        those checked and found so: this node signs nothing for them)."""
+        return {
+            provider_id: provider.vault_mismatch
+            for provider_id, provider in sorted(self._providers.items())
+            if provider.vault_mismatch is not None
+        }
+
     def _build(self) -> dict[str, PaymentProvider]:
         config = self.state.config
         options = getattr(settings, "PAYMENT_PROVIDERS", {})
