@@ -16,6 +16,7 @@ configuration (`options`), never in the constellation settings.
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -111,9 +112,11 @@ class PaymentProvider(abc.ABC):
         # Why the vault on the network does not answer to the settings in force (None: it
         # does); known once `check_vault` ran (at alpha's `prepare`, at an auditor's first
         # signature). Providers are built anew with every settings change, so it is checked
-        # at start and after every change of the auditors.
+        # at start and after every change of the auditors; a mismatch is checked again every
+        # VAULT_RECHECK_MS (the vault may be rotated meanwhile).
         self.vault_mismatch: str | None = None
         self._vault_checked = False
+        self._vault_checked_ms = 0
 
     # --- the vault's signers -----------------------------------------------------------------
 
@@ -122,10 +125,19 @@ class PaymentProvider(abc.ABC):
         vault). Network I/O."""
         raise NotImplementedError(f"{self.provider_id} cannot read its vault's signers")
 
+    VAULT_RECHECK_MS = 5_000
+    """How often a vault found mismatched is checked again."""
+
+    def vault_recheck_due(self) -> bool:
+        """Tells whether the vault was found mismatched long enough ago to look again."""
+        elapsed_ms = time.monotonic_ns() // 1_000_000 - self._vault_checked_ms
+        return self.vault_mismatch is not None and elapsed_ms >= self.VAULT_RECHECK_MS
+
     def check_vault(self) -> str | None:
         """Compares the vault's signers and threshold on the network with the settings in
-        force (once per provider instance); returns and keeps the mismatch, if any."""
-        if not self._vault_checked:
+        force (once per provider instance, again while mismatched every VAULT_RECHECK_MS);
+        returns and keeps the mismatch, if any."""
+        if not self._vault_checked or self.vault_recheck_due():
             found = self.vault_signers()
             if found is None:
                 # Not opened yet (the local ledger's opens on alpha's first use): nothing
@@ -133,6 +145,7 @@ class PaymentProvider(abc.ABC):
                 return "the vault does not exist on the network yet"
             self.vault_mismatch = signers_mismatch(found, self.signers, self.threshold)
             self._vault_checked = True
+            self._vault_checked_ms = time.monotonic_ns() // 1_000_000
         return self.vault_mismatch
 
     def require_vault_checked(self) -> None:

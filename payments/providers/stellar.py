@@ -115,12 +115,13 @@ class StellarProvider(PaymentProvider):
         return self._server
 
     def needs_preparation(self) -> bool:
-        return self.sequence is None
+        return self.sequence is None or self.vault_recheck_due()
 
     def prepare(self) -> None:
         """Loads the vault's current sequence number from Horizon and checks its signers and
-        thresholds against the settings in force (once per provider instance)."""
-        if self.sequence is None:
+        thresholds against the settings in force (once per provider instance, and again
+        while they mismatch: a rotation outside the constellation also moved the sequence)."""
+        if self.sequence is None or self.vault_recheck_due():
             account = self._account()
             self.sequence = int(account["sequence"])
             self._vault_checked = False

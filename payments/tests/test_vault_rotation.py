@@ -156,3 +156,23 @@ def test_a_node_reports_the_mismatch_and_its_signer_gives_no_signature() -> None
     request = WithdrawalRequest(1, OLD[0].public_key, 1, "local-vault", "USD", 5, DEST, 0)
     envelope = MessageEnvelope(request, Signature(OLD[0].public_key, b"\0" * 64))
     assert transaction_signer(providers)(WithdrawalQuantum(envelope, _payout(7))) is None
+
+
+def test_a_mismatched_vault_is_checked_again_and_pays_once_rotated() -> None:
+    vault_open("VAULT", _keys(OLD), 2)
+    faucet_deposit(PAYER, "VAULT", "USD", 100)
+    provider = LocalLedgerProvider(SETTINGS, NEW[0], _keys(NEW))
+    provider.prepare()
+    assert provider.vault_mismatch is not None
+    assert not provider.needs_preparation()  # Not again before VAULT_RECHECK_MS.
+    rotation = _rotation(NEW)
+    vault_rotate(rotation, _signed(rotation, OLD[:2]))
+    provider.VAULT_RECHECK_MS = 0
+    assert provider.needs_preparation()
+    provider.prepare()
+    assert provider.vault_mismatch is None and not provider.needs_preparation()
+    request = WithdrawalRequest(1, OLD[0].public_key, 1, "local-vault", "USD", 5, DEST, 0)
+    transaction = provider.build_withdrawal(7, ledger_now_ms(), request)
+    signatures = [provider.sign_withdrawal(transaction), transaction_sign(transaction, NEW[1])]
+    provider.submit_withdrawal(transaction, signatures)
+    assert ledger_balance(DEST, "USD") == 5

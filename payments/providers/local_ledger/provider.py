@@ -82,7 +82,7 @@ class LocalLedgerProvider(PaymentProvider):
         raise BadRequest(f"{self.provider_id} does not carry {asset}")
 
     def needs_preparation(self) -> bool:
-        return not self._vault_ready
+        return not self._vault_ready or self.vault_recheck_due()
 
     def prepare(self) -> None:
         """Opens the vault on the ledger with the constellation's signers if it does not
@@ -94,11 +94,10 @@ class LocalLedgerProvider(PaymentProvider):
         signers (the auditors changed, the vault was not rotated) is a mismatch this
         provider reports (`vault_mismatch`) and pays nothing out of, never an exception:
         one used to abort every payout tick, and with it every other provider's payouts."""
-        if not self._vault_ready:
-            if vault_signers(self.settings.vault) is None:
-                vault_open(self.settings.vault, self.signers, self.threshold)
-            self.check_vault()
-            self._vault_ready = True
+        if not self._vault_ready and vault_signers(self.settings.vault) is None:
+            vault_open(self.settings.vault, self.signers, self.threshold)
+        self._vault_ready = True
+        self.check_vault()  # No I/O unless not checked yet or a mismatch is due again.
 
     def vault_signers(self) -> tuple[tuple[bytes, ...], int] | None:
         return vault_signers(self.settings.vault)
