@@ -9,7 +9,11 @@ the removed keys can then no longer move the vault's funds, and the new ones can
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import pytest
+from django.core.management import CommandError, call_command
 
 from payments.core.local_ledger import (
     LedgerRuleError,
@@ -176,3 +180,17 @@ def test_a_mismatched_vault_is_checked_again_and_pays_once_rotated() -> None:
     signatures = [provider.sign_withdrawal(transaction), transaction_sign(transaction, NEW[1])]
     provider.submit_withdrawal(transaction, signatures)
     assert ledger_balance(DEST, "USD") == 5
+
+
+def test_the_vault_rotate_command_needs_a_majority_of_the_signers_in_force(tmp_path: Path) -> None:
+    vault_open("VAULT", _keys(OLD), 2)
+    files = []
+    for index, node in enumerate(OLD):
+        path = tmp_path / f"old{index}"
+        path.write_text(node.secret)
+        files += ["--sign-file", str(path)]
+    new = [a for k in NEW for a in ("--signer", k.public_key_strkey)]
+    with pytest.raises(CommandError, match="1 valid vault signatures, 2 needed"):
+        call_command("vault_rotate", *new, *files[2:4], "--reference", "2")
+    call_command("vault_rotate", *new, *files[2:6], "--reference", "2", stdout=io.StringIO())
+    assert vault_signers("VAULT") == (tuple(sorted(_keys(NEW), key=encode_public_key)), 2)
