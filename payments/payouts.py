@@ -12,6 +12,7 @@ The engine worker calls `offer` for each auditor result with a transaction signa
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable
 
 from channels.db import database_sync_to_async
@@ -28,6 +29,19 @@ Providers = Callable[[], dict[str, PaymentProvider]]
 
 EARLY_APEXES_MAX = 4_096
 """Withdrawals whose auditor signatures may wait for their payout to be restored."""
+
+TEST_HOLD_PAYOUTS_ENV = "CONSTELLATION_TEST_HOLD_PAYOUTS"
+"""TEST-ONLY FAULT HOOK, inert unless this variable is set (never in production): the path of
+a file; while that file exists, alpha's payout desk submits and cancels nothing (it still
+collects signatures), so a test can kill -9 alpha between the signatures' collection and the
+submission (tests/cluster/test_payout_durability.py). Removing the file resumes payouts."""
+
+_test_hold_payouts = os.environ.get(TEST_HOLD_PAYOUTS_ENV)
+
+
+def _test_payouts_held() -> bool:
+    """Tells whether the test-only hook above holds payouts now (False unless set)."""
+    return _test_hold_payouts is not None and os.path.exists(_test_hold_payouts)
 
 
 class PayoutDesk:
@@ -89,12 +103,14 @@ class PayoutDesk:
         `persisted_apex` (every quantum up to it final and on alpha's disk) are paid out."""
         if node_state != NodeState.READY:
             return
-        for provider in list(self.providers().values()):
+        for provider_id, provider in list(self.providers().items()):
             if provider.needs_preparation():  # New after a settings update, too.
-                await database_sync_to_async(provider.prepare)()
+                await self._prepare(provider_id, provider)
         pending = dict(state.withdrawals)
         self.book.forget_settled(pending)
         self._restore(pending)
+        if _test_payouts_held():
+            return
         now = self.now_ms()
         threshold = state.require_config().majority
         # One payout's failure must not stop the others: each is tried on its own, and an
@@ -103,6 +119,27 @@ class PayoutDesk:
             await self._isolated(self._submit, payout)
         for payout in self.book.expired(now):
             await self._isolated(self._cancel, payout)
+
+    def signatures_wanted(self, state: ConstellationState, persisted_apex: int) -> list[int]:
+        """Returns the withdrawals (ids = apexes) whose quanta alpha sends the auditors again
+        so that they sign their transactions again: final and persisted, but short of a
+        majority of transaction signatures (lost with a restart of alpha)."""
+        if state.config is None:
+            return []
+        threshold = state.config.majority
+        return self.book.short_of(threshold, self.now_ms(), persisted_apex=persisted_apex)
+
+    async def _prepare(self, provider_id: str, provider: PaymentProvider) -> None:
+        """Prepares one provider (it checks its vault's signers, `vault_mismatch`); one that
+        raises is logged and tried again next tick, the others' payouts go on: a vault of
+        other signers used to raise here and stop every payout and cancellation for good."""
+        try:
+            await database_sync_to_async(provider.prepare)()
+        except Exception:
+            logger.exception("preparing provider %s failed; will retry", provider_id)
+            return
+        if provider.vault_mismatch is not None:
+            logger.error("provider %s: %s", provider_id, provider.vault_mismatch)
 
     async def _isolated(self, step: Callable[[Payout], Awaitable[None]], payout: Payout) -> None:
         try:
@@ -127,9 +164,14 @@ class PayoutDesk:
             if withdrawal_id in self.book.payouts or provider is None or not withdrawal.transaction:
                 continue
             transaction = withdrawal.transaction
+            try:
+                own = provider.sign_withdrawal(transaction)
+            except ConstellationError as error:  # Its vault answers to other signers.
+                logger.warning("withdrawal %d not restored: %s", withdrawal_id, error)
+                continue
             expiry = provider.transaction_expiry_ms(transaction)
             self.book.add(withdrawal_id, withdrawal.provider, transaction, expiry)
-            self.book.add_signature(withdrawal_id, provider.sign_withdrawal(transaction))
+            self.book.add_signature(withdrawal_id, own)
             for signature in self._early.pop(withdrawal_id, {}).values():
                 if provider.signature_valid(transaction, signature):
                     self.book.add_signature(withdrawal_id, signature)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
 
@@ -24,6 +24,9 @@ class PublishedStatus:
     apex: int
     reason: str
     started_ms: int = 0
+    vaults: dict[str, str] = field(default_factory=dict)
+    """Provider id -> why its vault does not answer to the settings in force (the node signs
+    nothing for it)."""
 
 
 def _key() -> str:
@@ -33,9 +36,12 @@ def _key() -> str:
 _STARTED_MS = time.time_ns() // 1_000_000
 
 
-def status_publish(*, state: NodeState, apex: int, reason: str) -> None:
-    """Stores the node's state, apex and reason, and when this engine process started."""
-    payload = PublishedStatus(state.name.capitalize(), apex, reason, _STARTED_MS)
+def status_publish(
+    *, state: NodeState, apex: int, reason: str, vaults: dict[str, str] | None = None
+) -> None:
+    """Stores the node's state, apex and reason, when this engine process started, and its
+    vault mismatches."""
+    payload = PublishedStatus(state.name.capitalize(), apex, reason, _STARTED_MS, vaults or {})
     node_redis().set(_key(), json.dumps(asdict(payload)))
 
 

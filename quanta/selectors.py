@@ -27,6 +27,18 @@ def quanta_signed_after(apex: int, limit: int) -> list[SignedQuantum]:
     ]
 
 
+def quanta_signed_at(apexes: list[int]) -> list[SignedQuantum]:
+    """Returns the persisted quanta at `apexes` (those found, in apex order) with their known
+    signatures."""
+    records = QuantumRecord.objects.filter(apex__in=apexes).order_by("apex")
+    return [
+        SignedQuantum(
+            decode(Quantum, bytes(r.data)), decode(PayloadProof, bytes(r.signatures)).signatures
+        )
+        for r in records
+    ]
+
+
 def settings_current() -> ConstellationSettings | None:
     """Returns the latest persisted settings, None before initialization."""
     record = SettingsRecord.objects.order_by("-version").first()

@@ -65,6 +65,7 @@ def constellation_info(request: HttpRequest) -> JsonResponse:
         "reason": status.reason,
         "engine_started_ms": status.started_ms,
         "evidence_count": EvidenceRecord.objects.count(),
+        "vault_mismatches": status.vaults,
     }
     snapshot = SnapshotRecord.objects.filter(id=1).first()
     if snapshot is not None:

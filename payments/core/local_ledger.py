@@ -115,3 +115,61 @@ def withdrawal_transaction(
     """Returns the vault transaction that pays out withdrawal `withdrawal_id`."""
     reference = f"{WITHDRAWAL_REFERENCE}{withdrawal_id}"
     return VaultTransaction(vault, destination, asset, amount, reference, valid_until_ms)
+
+
+# --- signer rotation ---------------------------------------------------------------------------
+
+ROTATION_REFERENCE = "rotation:"
+
+
+@dataclass(frozen=True, slots=True)
+class VaultRotation:
+    """Replaces the signers and threshold of the vault `source` (`signers`: sorted strkeys).
+    The ledger applies it only with valid signatures of `threshold` of the vault's signers in
+    force (the old ones), before `valid_until_ms`, once."""
+
+    source: str
+    signers: tuple[str, ...]
+    threshold: int
+    reference: str
+    valid_until_ms: int
+
+
+def rotation_transaction(
+    vault: str, signers: Iterable[str], threshold: int, reference: str, valid_until_ms: int
+) -> VaultRotation:
+    """Returns the rotation of `vault` to `signers` (any order) and `threshold`."""
+    return VaultRotation(
+        vault, tuple(sorted(signers)), threshold, f"{ROTATION_REFERENCE}{reference}", valid_until_ms
+    )
+
+
+def rotation_encode(rotation: VaultRotation) -> bytes:
+    """Returns the canonical bytes of a rotation (tagged, so it never reads as a payment)."""
+    fields = {"rotation": True, **asdict(rotation), "signers": list(rotation.signers)}
+    return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+
+def rotation_decode(data: bytes) -> VaultRotation:
+    """Returns the rotation `data` encodes; raises LedgerRuleError unless canonical and sound
+    (distinct signers, a threshold between 1 and their number)."""
+    try:
+        fields = json.loads(data.decode("ascii"))
+        if not isinstance(fields, dict) or fields.pop("rotation", None) is not True:
+            raise TypeError("not tagged as a rotation")
+        rotation = VaultRotation(**{**fields, "signers": tuple(fields.get("signers", ()))})
+    except (UnicodeDecodeError, json.JSONDecodeError, TypeError) as error:
+        raise LedgerRuleError(f"not a vault rotation: {error}") from None
+    if rotation_encode(rotation) != data:
+        raise LedgerRuleError("vault rotation is not in canonical form")
+    signers = rotation.signers
+    if list(signers) != sorted(set(signers)) or not all(isinstance(s, str) for s in signers):
+        raise LedgerRuleError("vault rotation signers must be distinct and sorted")
+    threshold = rotation.threshold
+    if not isinstance(threshold, int) or isinstance(threshold, bool):
+        raise LedgerRuleError("vault rotation threshold must be an integer")
+    if not 1 <= threshold <= len(signers):
+        raise LedgerRuleError("vault rotation threshold must be between 1 and the signers")
+    if not rotation.reference.startswith(ROTATION_REFERENCE):
+        raise LedgerRuleError("a vault rotation needs a rotation reference")
+    return rotation

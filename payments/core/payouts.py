@@ -20,6 +20,8 @@ from quanta.core.xdr.schema import TxSignature
 
 RETRY_FIRST_MS = 500
 RETRY_MAX_MS = 10_000
+SIGNATURES_ASKED_MAX = 100
+"""How many withdrawals' transaction signatures alpha asks the auditors for at once."""
 
 
 @dataclass(slots=True)
@@ -76,6 +78,22 @@ class PayoutBook:
             and len(p.signatures) >= threshold
             and p.next_attempt_ms <= now_ms < p.expiry_ms
         ]
+
+    def short_of(self, threshold: int, now_ms: int, *, persisted_apex: int) -> list[int]:
+        """Returns the ids of payouts final and persisted (at or below `persisted_apex`), not
+        expired, that `threshold` signers have not signed: a restart of alpha lost the
+        signatures its auditors sent, and they send nothing again for a quantum already
+        final, so alpha asks them (at most SIGNATURES_ASKED_MAX at once, oldest first)."""
+        short = [
+            p.withdrawal_id
+            for p in self.payouts.values()
+            if not p.submitted
+            and not p.gave_up
+            and p.withdrawal_id <= persisted_apex
+            and len(p.signatures) < threshold
+            and now_ms < p.expiry_ms
+        ]
+        return sorted(short)[:SIGNATURES_ASKED_MAX]
 
     def submitted(self, payout: Payout) -> None:
         """Records a submission the network accepted."""

@@ -16,11 +16,12 @@ configuration (`options`), never in the constellation settings.
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from quanta.core.keys import KeyPair
-from quanta.core.status import BadRequest, NotYetConfirmed
+from quanta.core.keys import KeyPair, encode_public_key
+from quanta.core.status import BadRequest, InvalidState, NotYetConfirmed
 from quanta.core.xdr.schema import (
     DepositItem,
     DepositQuantum,
@@ -60,6 +61,24 @@ def notification_prefix(seen: Notification, body: DepositQuantum) -> bool:
     return body.items[:items] == seen.items and body.withdrawals[:outcomes] == seen.withdrawals
 
 
+def signers_mismatch(
+    found: tuple[tuple[bytes, ...], int] | None, signers: tuple[bytes, ...], threshold: int
+) -> str | None:
+    """Returns why a vault's signers and threshold on the network (`found`, None: no such
+    vault) are not the ones the settings in force want, None if they are."""
+    if found is None:
+        return "the vault does not exist on the network"
+    keys, vault_threshold = found
+    if set(keys) != set(signers) or vault_threshold != threshold:
+        names = sorted(encode_public_key(k)[:8] for k in keys)
+        wanted = sorted(encode_public_key(k)[:8] for k in signers)
+        return (
+            f"the vault's signers {names} (threshold {vault_threshold}) are not the settings'"
+            f" {wanted} (threshold {threshold})"
+        )
+    return None
+
+
 TRANSACTION_TTL_MS = 60_000
 """How long a built withdrawal transaction stays valid after its quantum's timestamp."""
 
@@ -90,6 +109,59 @@ class PaymentProvider(abc.ABC):
         self.ttl_ms = min(
             int(self.options.get("ttl_ms", TRANSACTION_TTL_MS)), TRANSACTION_TTL_MAX_MS
         )
+        # Why the vault on the network does not answer to the settings in force (None: it
+        # does); known once `check_vault` ran (at alpha's `prepare`, at an auditor's first
+        # signature). Providers are built anew with every settings change, so it is checked
+        # at start and after every change of the auditors; a mismatch is checked again every
+        # VAULT_RECHECK_MS (the vault may be rotated meanwhile).
+        self.vault_mismatch: str | None = None
+        self._vault_checked = False
+        self._vault_checked_ms = 0
+
+    # --- the vault's signers -----------------------------------------------------------------
+
+    def vault_signers(self) -> tuple[tuple[bytes, ...], int] | None:
+        """Returns the vault's signers and threshold as the network has them (None: no such
+        vault). Network I/O."""
+        raise NotImplementedError(f"{self.provider_id} cannot read its vault's signers")
+
+    VAULT_RECHECK_MS = 5_000
+    """How often a vault found mismatched is checked again."""
+
+    def vault_recheck_due(self) -> bool:
+        """Tells whether the vault was found mismatched long enough ago to look again."""
+        elapsed_ms = time.monotonic_ns() // 1_000_000 - self._vault_checked_ms
+        return self.vault_mismatch is not None and elapsed_ms >= self.VAULT_RECHECK_MS
+
+    def check_vault(self) -> str | None:
+        """Compares the vault's signers and threshold on the network with the settings in
+        force (once per provider instance, again while mismatched every VAULT_RECHECK_MS);
+        returns and keeps the mismatch, if any."""
+        if not self._vault_checked or self.vault_recheck_due():
+            found = self.vault_signers()
+            if found is None:
+                # Not opened yet (the local ledger's opens on alpha's first use): nothing
+                # to compare, nothing signed for it either way; checked again next time.
+                return "the vault does not exist on the network yet"
+            self.vault_mismatch = signers_mismatch(found, self.signers, self.threshold)
+            self._vault_checked = True
+            self._vault_checked_ms = time.monotonic_ns() // 1_000_000
+        return self.vault_mismatch
+
+    def require_vault_checked(self) -> None:
+        """Raises InvalidState unless the vault was checked and answers to the settings in
+        force (no I/O: alpha builds on its engine's path; its `prepare` checks)."""
+        if not self._vault_checked:
+            raise InvalidState(f"{self.provider_id}: the vault's signers are not checked yet")
+        if self.vault_mismatch is not None:
+            raise InvalidState(f"{self.provider_id} pays nothing out: {self.vault_mismatch}")
+
+    def require_vault_in_force(self) -> None:
+        """Raises InvalidState if the vault does not answer to the settings in force: this
+        node then signs nothing for this provider (its signature would serve another set)."""
+        mismatch = self.check_vault()
+        if mismatch is not None:
+            raise InvalidState(f"{self.provider_id} refuses to sign: {mismatch}")
 
     # --- deposits --------------------------------------------------------------------------
 
@@ -152,6 +224,17 @@ class PaymentProvider(abc.ABC):
         """Returns what the vault saw after `prev_cursor` up to `cursor` (no delay)."""
 
     # --- withdrawals -----------------------------------------------------------------------
+
+    def require_fee(self, request: WithdrawalRequest) -> None:
+        """Raises BadRequest unless the request's fee reaches the minimum the settings state
+        for its asset (`ProviderAsset.withdrawal_fee_min`): alpha checks it when it builds the
+        transaction and every auditor when it validates it, so all judge alike."""
+        for item in self.settings.assets:
+            if item.asset == request.asset and request.fee < item.withdrawal_fee_min:
+                raise BadRequest(
+                    f"{self.provider_id}: a withdrawal of {request.asset} needs a fee of at"
+                    f" least {item.withdrawal_fee_min}, got {request.fee}"
+                )
 
     @abc.abstractmethod
     def build_withdrawal(self, apex: int, timestamp_ms: int, request: WithdrawalRequest) -> bytes:

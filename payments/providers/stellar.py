@@ -8,8 +8,13 @@
   hash with its node key (node keys are Stellar keys), and alpha adds a majority of those
   signatures as decorated signatures before submitting to Horizon.
 - Deposits are the vault's payments from Horizon (`/accounts/{vault}/payments`, joined with
-  their transactions), in order, with the paging token as cursor. A payment out of the vault
-  with an id memo is the outcome of that withdrawal.
+  their transactions, failed ones included), in order, with the paging token as cursor. A
+  payment out of the vault with an id memo is the outcome of that withdrawal: SUCCESS if its
+  transaction succeeded, FAILED if it entered the ledger failed (`op_no_destination`,
+  `op_no_trust`, ...: its sequence number and fee are spent, it can never apply). Incoming
+  payments of failed transactions credit nothing.
+- The vault pays the network fee (`BASE_FEE`) of each withdrawal; the settings state a
+  minimum withdrawal fee per asset that covers it (`quanta.core.config`).
 Node options: `horizon_url`, `network_passphrase` (default: the test network), `ttl_ms`.
 """
 
@@ -28,6 +33,7 @@ from stellar_sdk import (
     Keypair,
     Network,
     Server,
+    Signer,
     TransactionBuilder,
     TransactionEnvelope,
 )
@@ -40,8 +46,9 @@ from payments.core.provider import (
     PaymentProvider,
     PaymentSubmitError,
 )
+from quanta.core.config import STELLAR_NETWORK_FEE_UNITS
 from quanta.core.keys import InvalidKey, KeyPair, decode_public_key
-from quanta.core.status import BadRequest, InvalidState
+from quanta.core.status import BadRequest, InvalidState, NotYetConfirmed
 from quanta.core.xdr.schema import (
     DepositItem,
     PaymentResult,
@@ -52,7 +59,7 @@ from quanta.core.xdr.schema import (
 )
 
 UNITS = Decimal(10_000_000)
-BASE_FEE = 100
+BASE_FEE = STELLAR_NETWORK_FEE_UNITS
 PAGE_LIMIT = 200
 HORIZON_TIMEOUT_S = 10
 
@@ -92,6 +99,7 @@ class StellarProvider(PaymentProvider):
         self.stellar_key = Keypair.from_secret(keypair.secret) if keypair.can_sign else None
         self.sequence: int | None = None
         self._server: Server | None = None
+        self._account_seen: dict[str, Any] | None = None
 
     def server(self) -> Server:
         """Returns the Horizon client for the configured endpoint (bounded timeouts; the
@@ -107,12 +115,44 @@ class StellarProvider(PaymentProvider):
         return self._server
 
     def needs_preparation(self) -> bool:
-        return self.sequence is None
+        return self.sequence is None or self.vault_recheck_due()
 
     def prepare(self) -> None:
-        """Loads the vault's current sequence number from Horizon (once)."""
-        if self.sequence is None:
-            self.sequence = self.server().load_account(self.settings.vault).sequence
+        """Loads the vault's current sequence number from Horizon and checks its signers and
+        thresholds against the settings in force (once per provider instance, and again
+        while they mismatch: a rotation outside the constellation also moved the sequence)."""
+        if self.sequence is None or self.vault_recheck_due():
+            account = self._account()
+            self.sequence = int(account["sequence"])
+            self._vault_checked = False
+            self._account_seen = account
+            self.check_vault()
+
+    def _account(self) -> dict[str, Any]:
+        seen, self._account_seen = self._account_seen, None
+        if seen is not None:
+            return seen
+        return dict(self.server().accounts().account_id(self.settings.vault).call())
+
+    def vault_signers(self) -> tuple[tuple[bytes, ...], int] | None:
+        """Returns the vault's ed25519 signers of weight 1 and its medium threshold (what a
+        payment needs) from Horizon; a signer of another weight, or a low or high threshold
+        unlike the medium one, is reported as a vault of no signers (a mismatch)."""
+        try:
+            account = self._account()
+        except stellar_errors.NotFoundError:
+            return None
+        thresholds = account["thresholds"]
+        weights = {
+            s["key"]: int(s["weight"])
+            for s in account["signers"]
+            if s.get("type") == "ed25519_public_key" and int(s["weight"]) > 0
+        }
+        threshold = int(thresholds["med_threshold"])
+        uniform = {int(thresholds["low_threshold"]), int(thresholds["high_threshold"])}
+        if set(weights.values()) - {1} or uniform != {threshold}:
+            return (), threshold
+        return tuple(decode_public_key(key) for key in sorted(weights)), threshold
 
     # --- deposits --------------------------------------------------------------------------
 
@@ -125,6 +165,7 @@ class StellarProvider(PaymentProvider):
             .order(desc=False)
             .limit(limit)
             .join("transactions")
+            .include_failed(True)  # A payout that failed on the ledger must settle too.
         )
         response = call.call()
         return list(response["_embedded"]["records"])
@@ -133,9 +174,12 @@ class StellarProvider(PaymentProvider):
         items: list[DepositItem] = []
         withdrawals: list[WithdrawalOutcome] = []
         for record in records:
-            if record.get("type") != "payment" or not record.get("transaction_successful", True):
+            if record.get("type") != "payment":
                 continue
+            successful = bool(record.get("transaction_successful", True))
             if record["to"] == self.settings.vault and record["from"] != self.settings.vault:
+                if not successful:
+                    continue  # Nothing arrived.
                 item = self._deposit_item(record)
                 if item is not None:
                     items.append(item)
@@ -170,7 +214,9 @@ class StellarProvider(PaymentProvider):
         if transaction.get("memo_type") != "id":
             return None
         tx_hash = bytes.fromhex(record["transaction_hash"])
-        return WithdrawalOutcome(int(transaction["memo"]), PaymentResult.SUCCESS, tx_hash)
+        successful = bool(record.get("transaction_successful", True))
+        result = PaymentResult.SUCCESS if successful else PaymentResult.FAILED
+        return WithdrawalOutcome(int(transaction["memo"]), result, tx_hash)
 
     def notification_after(self, cursor: str, now_ms: int) -> Notification:
         delay = timedelta(seconds=self.settings.payment_submit_delay_s)
@@ -217,10 +263,12 @@ class StellarProvider(PaymentProvider):
     def build_withdrawal(self, apex: int, timestamp_ms: int, request: WithdrawalRequest) -> bytes:
         if self.sequence is None:
             raise InvalidState(f"{self.provider_id}: the vault's sequence is not loaded yet")
+        self.require_vault_checked()
         try:
             decode_public_key(request.destination)
         except InvalidKey:
             raise BadRequest("the destination is not a Stellar account") from None
+        self.require_fee(request)
         max_time_s = (timestamp_ms + self.ttl_ms) // 1000
         envelope = self._envelope(self.sequence + 1, apex, max_time_s, request)
         return base64.b64decode(envelope.to_xdr())
@@ -235,6 +283,7 @@ class StellarProvider(PaymentProvider):
     def validate_withdrawal(
         self, apex: int, timestamp_ms: int, request: WithdrawalRequest, transaction: bytes
     ) -> None:
+        self.require_fee(request)
         envelope = self._decode(transaction)
         tx = envelope.transaction
         bounds = tx.preconditions.time_bounds if tx.preconditions else None
@@ -255,6 +304,7 @@ class StellarProvider(PaymentProvider):
     def sign_withdrawal(self, transaction: bytes) -> TxSignature:
         if self.stellar_key is None:
             raise InvalidState("this node has no signing key")
+        self.require_vault_in_force()
         digest = self._decode(transaction).hash()
         return TxSignature(self.stellar_key.raw_public_key(), self.stellar_key.sign(digest))
 
@@ -284,7 +334,9 @@ class StellarProvider(PaymentProvider):
             self.server().submit_transaction(envelope, skip_memo_required_check=True)
         except stellar_errors.BadRequestError as error:
             codes = str(error.extras or "")
-            permanent = "tx_too_late" in codes or "tx_bad_seq" in codes
+            # tx_failed: it entered the ledger failed (its sequence is spent); the payments
+            # stream reports it as a FAILED outcome.
+            permanent = any(c in codes for c in ("tx_too_late", "tx_bad_seq", "tx_failed"))
             if "tx_bad_seq" in codes:
                 # Our tracked sequence left the network's (a withdrawal expired unapplied):
                 # reload it; the withdrawals built on the old one fail and unlock.
@@ -312,20 +364,25 @@ class StellarProvider(PaymentProvider):
         closed = datetime.fromisoformat(records[0]["closed_at"].replace("Z", "+00:00"))
         return int(closed.timestamp())
 
-    def _applied(self, digest: bytes) -> bool:
+    def _in_ledger(self, digest: bytes) -> bool:
+        """Tells whether the ledger holds the transaction, applied or failed: either way its
+        outcome comes through the payments stream (SUCCESS or FAILED), not as an expiry."""
         try:
             self.server().transactions().transaction(digest.hex()).call()
         except stellar_errors.NotFoundError:
             return False
         return True
 
+    def _past_bounds(self, transaction: bytes) -> bool:
+        """Tells whether this node's Horizon closed a ledger after the transaction's bounds."""
+        return self._ledger_time_s() > self.transaction_expiry_ms(transaction) // 1000
+
     def _proven_expired(self, transaction: bytes) -> bool:
         # Stellar never applies a transaction after its time bounds: once a ledger closed
         # after them without it, it failed for good (every node asks its own Horizon).
-        expiry_s = self.transaction_expiry_ms(transaction) // 1000
-        if self._ledger_time_s() <= expiry_s:
+        if not self._past_bounds(transaction):
             return False
-        return not self._applied(self.transaction_hash(transaction))
+        return not self._in_ledger(self.transaction_hash(transaction))
 
     def expired_outcomes(
         self, pending: Mapping[int, bytes], now_ms: int
@@ -341,8 +398,72 @@ class StellarProvider(PaymentProvider):
         )
 
     def validate_expired(self, transaction: bytes) -> None:
-        if not self._proven_expired(transaction):
-            raise BadRequest(f"{self.provider_id}: Horizon does not show the withdrawal expired")
+        """Raises NotYetConfirmed while this node's Horizon has not closed a ledger after the
+        bounds (it lags alpha's: it will), BadRequest if the ledger holds the transaction
+        (applied or failed: the expiry contradicts it)."""
+        if not self._past_bounds(transaction):
+            raise NotYetConfirmed(
+                f"{self.provider_id}: Horizon has not closed a ledger after the withdrawal"
+                " expired yet"
+            )
+        if self._in_ledger(self.transaction_hash(transaction)):
+            raise BadRequest(f"{self.provider_id}: the ledger holds the transaction, not expired")
 
     def withdrawal_accepted(self, transaction: bytes) -> None:
         self.sequence = self._decode(transaction).transaction.sequence
+
+    # --- signer rotation -------------------------------------------------------------------
+
+    def rotation_envelope(
+        self,
+        sequence: int,
+        old: tuple[bytes, ...],
+        new: tuple[bytes, ...],
+        max_time_s: int,
+    ) -> TransactionEnvelope:
+        """Returns the setOptions transaction that gives the vault the signers `new` (weight
+        1 each, in key order), removes those of `old` not in `new` (weight 0), and sets every
+        threshold to the majority of `new` with the master key at weight 0: what the old
+        signers' majority signs (the vault's thresholds in force decide)."""
+        builder = TransactionBuilder(
+            Account(self.settings.vault, sequence - 1), self.passphrase, base_fee=BASE_FEE
+        )
+        builder.add_time_bounds(0, max_time_s)
+        for key in sorted(set(new) - set(old)):
+            builder.append_set_options_op(signer=Signer.ed25519_public_key(key, 1))
+        for key in sorted(set(old) - set(new)):
+            builder.append_set_options_op(signer=Signer.ed25519_public_key(key, 0))
+        majority = len(new) // 2 + 1
+        builder.append_set_options_op(
+            master_weight=0,
+            low_threshold=majority,
+            med_threshold=majority,
+            high_threshold=majority,
+        )
+        return builder.build()
+
+    def build_rotation(self, old: tuple[bytes, ...], timestamp_ms: int) -> bytes:
+        """Returns the rotation from the vault signers `old` to the settings' signers, on the
+        vault's next sequence, valid for the TTL after `timestamp_ms` (alpha builds it)."""
+        if self.sequence is None:
+            raise InvalidState(f"{self.provider_id}: the vault's sequence is not loaded yet")
+        max_time_s = (timestamp_ms + self.ttl_ms) // 1000
+        envelope = self.rotation_envelope(self.sequence + 1, old, self.signers, max_time_s)
+        return base64.b64decode(envelope.to_xdr())
+
+    def validate_rotation(
+        self, old: tuple[bytes, ...], timestamp_ms: int, transaction: bytes
+    ) -> None:
+        """Raises BadRequest unless `transaction` rotates the vault from `old` to exactly the
+        settings' signers, unsigned, valid at most TRANSACTION_TTL_MAX_MS after
+        `timestamp_ms` (every auditor checks alpha's rotation this way)."""
+        envelope = self._decode(transaction)
+        tx = envelope.transaction
+        bounds = tx.preconditions.time_bounds if tx.preconditions else None
+        if bounds is None or envelope.signatures:
+            raise BadRequest(f"{self.provider_id}: the rotation needs time bounds, no signatures")
+        if bounds.max_time * 1000 > timestamp_ms + TRANSACTION_TTL_MAX_MS:
+            raise BadRequest(f"{self.provider_id}: the rotation's validity is out of bounds")
+        expected = self.rotation_envelope(tx.sequence, old, self.signers, bounds.max_time)
+        if expected.to_xdr() != envelope.to_xdr():
+            raise BadRequest(f"{self.provider_id}: the transaction is not this rotation")

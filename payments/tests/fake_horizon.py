@@ -4,10 +4,15 @@ A small local HTTP server that keeps accounts (sequence number, signers, thresho
 payments it applied, and serves them in Horizon's recorded response shapes:
 `GET /accounts/{id}`, `GET /accounts/{id}/payments?cursor&order&limit&join=transactions`
 (`_embedded.records`, paging tokens, the joined transaction with its memo) and
-`POST /transactions` (form field `tx`), which applies a payment transaction the way Stellar
-would judge it here: sequence number, time bounds and signature weight, answering failures as
-Horizon does (`400 transaction_failed` with `extras.result_codes`). It is not Stellar: no
-fees, trustlines or ledgers beyond a counter.
+`POST /transactions` (form field `tx`), which applies a payment or setOptions (signers,
+thresholds) transaction the way Stellar would judge it here: sequence number, time bounds
+and signature weight, answering failures as Horizon does (`400 transaction_failed` with
+`extras.result_codes`). With
+`destinations_checked`, a payment to an account the fake does not hold fails with
+`op_no_destination`, and one of a credit asset the destination holds no trustline for with
+`op_no_trust`: as on Stellar, such a transaction enters the ledger failed (its sequence number
+is used, `successful: false`) and its payment shows in the payments stream only with
+`include_failed=true`. It is not Stellar: no fees or ledgers beyond a clock.
 """
 
 from __future__ import annotations
@@ -22,9 +27,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from stellar_sdk import Keypair, Network, TransactionEnvelope
+from stellar_sdk import Keypair, Network, StrKey, TransactionEnvelope
 from stellar_sdk.exceptions import BadSignatureError
-from stellar_sdk.operation import Payment
+from stellar_sdk.operation import Payment, SetOptions
 
 
 @dataclass
@@ -35,14 +40,23 @@ class FakeAccount:
     sequence: int
     signers: list[str] = field(default_factory=list)
     threshold: int = 1
+    trustlines: set[str] = field(default_factory=set)
+    """Credit assets (`CODE:ISSUER`) the account may receive."""
 
 
 class FakeHorizon:
     """The fake's state and its HTTP server on a loopback port (a context manager)."""
 
-    def __init__(self, passphrase: str = Network.TESTNET_NETWORK_PASSPHRASE) -> None:
-        """Prepares an empty network; `start` serves it."""
+    def __init__(
+        self,
+        passphrase: str = Network.TESTNET_NETWORK_PASSPHRASE,
+        *,
+        destinations_checked: bool = False,
+    ) -> None:
+        """Prepares an empty network; `start` serves it. `destinations_checked`: payments to
+        unknown accounts or without a trustline fail on the ledger, as on Stellar."""
         self.passphrase = passphrase
+        self.destinations_checked = destinations_checked
         self.accounts: dict[str, FakeAccount] = {}
         self.payments: list[dict[str, Any]] = []
         self.submitted: list[str] = []
@@ -96,8 +110,10 @@ class FakeHorizon:
         asset: tuple[str, str] | None = None,
         created_at: datetime | None = None,
         tx_hash: str | None = None,
+        successful: bool = True,
     ) -> str:
-        """Records an applied payment (as if someone paid on Stellar); returns its paging token."""
+        """Records a payment (as if someone paid on Stellar; `successful=False`: its
+        transaction entered the ledger failed); returns its paging token."""
         with self.lock:
             token = str((len(self.payments) + 1) * 4096)
             tx_hash = tx_hash or f"{len(self.payments) + 1:064x}"
@@ -106,14 +122,14 @@ class FakeHorizon:
                 "paging_token": token,
                 "type": "payment",
                 "type_i": 1,
-                "transaction_successful": True,
+                "transaction_successful": successful,
                 "source_account": source,
                 "from": source,
                 "to": destination,
                 "amount": amount,
                 "created_at": (created_at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "transaction_hash": tx_hash,
-                "transaction": {"hash": tx_hash, "memo_type": "none", "successful": True},
+                "transaction": {"hash": tx_hash, "memo_type": "none", "successful": successful},
             }
             if asset is None:
                 record["asset_type"] = "native"
@@ -186,13 +202,18 @@ class FakeHorizon:
         record = {"id": "1", "paging_token": "4096", "sequence": 1, "closed_at": closed}
         return {"_links": {}, "_embedded": {"records": [record]}}
 
-    def payments_page(self, account_id: str, cursor: str, limit: int) -> dict[str, Any]:
-        """Returns Horizon's payments collection shape after `cursor` (ascending)."""
+    def payments_page(
+        self, account_id: str, cursor: str, limit: int, *, include_failed: bool = False
+    ) -> dict[str, Any]:
+        """Returns Horizon's payments collection shape after `cursor` (ascending); payments of
+        failed transactions only with `include_failed`, as Horizon does."""
         after = int(cursor or 0)
         records = [
             p
             for p in self.payments
-            if int(p["paging_token"]) > after and account_id in (p["from"], p["to"])
+            if int(p["paging_token"]) > after
+            and account_id in (p["from"], p["to"])
+            and (include_failed or p["transaction_successful"])
         ][:limit]
         return {
             "_links": {"self": {"href": ""}, "next": {"href": ""}, "prev": {"href": ""}},
@@ -211,13 +232,36 @@ class FakeHorizon:
                 return 400, _failure(xdr, code)
             assert account is not None
             account.sequence = tx.sequence
+            options = [op for op in tx.operations if isinstance(op, SetOptions)]
+            payments = [op for op in tx.operations if not isinstance(op, SetOptions)]
+            failures = [self._operation_failure(operation) for operation in payments]
+            if not any(failures):
+                for option in options:
+                    _set_options(account, option)
         memo = getattr(tx.memo, "memo_id", None)
         digest = envelope.hash_hex()
-        for operation in tx.operations:
+        successful = not any(failures)
+        for operation in payments:
             assert isinstance(operation, Payment)
             destination = operation.destination.account_id
-            self.pay(tx.source.account_id, destination, operation.amount, memo, tx_hash=digest)
-        self.transactions[digest] = {"hash": digest, "successful": True, "envelope_xdr": xdr}
+            asset = (
+                None
+                if operation.asset.is_native()
+                else (operation.asset.code, operation.asset.issuer)
+            )
+            self.pay(
+                tx.source.account_id,
+                destination,
+                operation.amount,
+                memo,
+                asset=asset,
+                tx_hash=digest,
+                successful=successful,
+            )
+        self.transactions[digest] = {"hash": digest, "successful": successful, "envelope_xdr": xdr}
+        if not successful:
+            codes = [code or "op_success" for code in failures]
+            return 400, _failure(xdr, "tx_failed", codes)
         return 200, {
             "hash": digest,
             "ledger": 1,
@@ -226,6 +270,19 @@ class FakeHorizon:
             "result_xdr": "",
             "result_meta_xdr": "",
         }
+
+    def _operation_failure(self, operation: Any) -> str | None:
+        """Returns the result code of a payment that fails when applied (None: it applies)."""
+        if not self.destinations_checked:
+            return None
+        assert isinstance(operation, Payment)
+        destination = self.accounts.get(operation.destination.account_id)
+        if destination is None:
+            return "op_no_destination"
+        asset = operation.asset
+        if not asset.is_native() and f"{asset.code}:{asset.issuer}" not in destination.trustlines:
+            return "op_no_trust"
+        return None
 
     def _judge(self, envelope: TransactionEnvelope, account: FakeAccount | None) -> str | None:
         tx = envelope.transaction
@@ -250,13 +307,29 @@ class FakeHorizon:
         return None if len(signed) >= account.threshold else "tx_bad_auth"
 
 
-def _failure(xdr: str, code: str) -> dict[str, Any]:
+def _set_options(account: FakeAccount, option: SetOptions) -> None:
+    """Applies a setOptions operation's signer and thresholds (the fake keeps one threshold
+    for all three levels; a master weight is ignored: the fake's vaults have no master key)."""
+    if option.signer is not None:
+        key = StrKey.encode_ed25519_public_key(option.signer.signer_key.signer_key)
+        if key in account.signers:
+            account.signers.remove(key)
+        if option.signer.weight > 0:
+            account.signers.append(key)
+    if option.med_threshold is not None:
+        account.threshold = option.med_threshold
+
+
+def _failure(xdr: str, code: str, operations: list[str] | None = None) -> dict[str, Any]:
+    codes: dict[str, Any] = {"transaction": code}
+    if operations is not None:
+        codes["operations"] = operations
     return {
         "type": "https://stellar.org/horizon-errors/transaction_failed",
         "title": "Transaction Failed",
         "status": 400,
         "detail": "The transaction failed when submitted to the stellar network.",
-        "extras": {"envelope_xdr": xdr, "result_codes": {"transaction": code}},
+        "extras": {"envelope_xdr": xdr, "result_codes": codes},
     }
 
 
@@ -290,7 +363,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._answer(200, self.horizon.latest_ledger())
         elif len(parts) == 3 and parts[0] == "accounts" and parts[2] == "payments":
             page = self.horizon.payments_page(
-                parts[1], query.get("cursor", ""), int(query.get("limit", 10))
+                parts[1],
+                query.get("cursor", ""),
+                int(query.get("limit", 10)),
+                include_failed=query.get("include_failed", "").lower() == "true",
             )
             return self._answer(200, page)
         self._answer(

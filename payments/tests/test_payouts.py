@@ -142,6 +142,7 @@ async def test_one_payout_that_raises_does_not_stop_the_others() -> None:
     assert not desk.book.payouts[2].submitted and desk.book.payouts[2].attempts == 1
 
 
+@pytest.mark.django_db(databases=["default", "ledger"])
 def test_the_local_ledger_refuses_a_destination_that_is_not_an_account() -> None:
     # XDR allows 256 characters, the ledger's column 56: such a withdrawal was accepted and
     # then failed in the database at every payout tick.
@@ -152,6 +153,7 @@ def test_the_local_ledger_refuses_a_destination_that_is_not_an_account() -> None
     long_one = dataclasses.replace(REQUEST, destination="G" * 60)
     with pytest.raises(BadRequest, match="destination must be a G"):
         provider.build_withdrawal(2, 1_000, long_one)
+    provider.prepare()
     good = dataclasses.replace(REQUEST, destination=NODES[1].public_key_strkey)
     assert provider.build_withdrawal(2, 1_000, good)
 
@@ -170,3 +172,47 @@ async def test_a_restored_payout_takes_the_signatures_that_came_before_it() -> N
     state.withdrawals[2] = _withdrawal()
     await desk.tick(state, NodeState.READY, persisted_apex=2)
     assert provider.submitted == [(b"tx-2", 2)], "alpha's and the valid auditor's signatures"
+
+
+async def test_a_restored_payout_short_of_signatures_is_asked_for_again() -> None:
+    """A restart of alpha after the withdrawal was final and persisted (but not submitted):
+    the auditors send nothing again for a final quantum, so the restored payout has alpha's
+    signature alone. The desk names it until a majority signed (the herald then sends the
+    quantum again and the auditors sign its transaction again); then it is paid."""
+    desk, provider = _desk()
+    alpha = AlphaNode(NODES[0], Engine(), PendingUpdates())
+    alpha.initialize(settings_quantum(default_settings(NODES), NODES).update, 1_000)
+    state: ConstellationState = alpha.engine.state
+    assert desk.signatures_wanted(state, persisted_apex=2) == []  # nothing restored yet
+    state.withdrawals[2] = _withdrawal()
+    await desk.tick(state, NodeState.READY, persisted_apex=2)
+    assert provider.submitted == []
+    assert desk.signatures_wanted(state, persisted_apex=1) == []  # not final on disk: waits
+    assert desk.signatures_wanted(state, persisted_apex=2) == [2]
+    desk.offer(2, TxSignature(NODES[1].public_key, b"good"))
+    assert desk.signatures_wanted(state, persisted_apex=2) == []
+    await desk.tick(state, NodeState.READY, persisted_apex=2)
+    assert provider.submitted == [(b"tx-2", 2)]
+
+
+async def test_a_provider_whose_preparation_raises_does_not_stop_the_others() -> None:
+    # A local vault of other signers (the auditors changed) raised in `prepare`, before any
+    # payout of any provider: every payout tick aborted for good.
+    desk, provider = _desk()
+
+    class Broken(FakeProvider):
+        def needs_preparation(self) -> bool:
+            return True
+
+        def prepare(self) -> None:
+            raise RuntimeError("VAULT is a vault of other signers")
+
+    desk.providers = lambda: {"local-broken": Broken(), PROVIDER_ID: provider}  # type: ignore[dict-item]
+    desk.accepted(2, REQUEST, b"tx-2")
+    desk.offer(2, TxSignature(NODES[1].public_key, b"good"))
+    alpha = AlphaNode(NODES[0], Engine(), PendingUpdates())
+    alpha.initialize(settings_quantum(default_settings(NODES), NODES).update, 1_000)
+    state: ConstellationState = alpha.engine.state
+    state.withdrawals[2] = _withdrawal()
+    await desk.tick(state, NodeState.READY, persisted_apex=2)
+    assert provider.submitted == [(b"tx-2", 2)]

@@ -166,7 +166,9 @@ class TestLocalLedgerProvider(ProviderContract):
     settings = _settings("local", "vault", "VAULT", "USD")
 
     def provider(self, node: KeyPair) -> PaymentProvider:
-        return LocalLedgerProvider(self.settings, node, SIGNERS)
+        provider = LocalLedgerProvider(self.settings, node, SIGNERS)
+        provider.prepare()
+        return provider
 
     def deposit(self, payer: KeyPair, amount: int) -> None:
         self.provider(NODES[0]).prepare()

@@ -98,8 +98,9 @@ def known_from_record(data: bytes, payload: bytes, signatures: bytes) -> KnownQu
     return KnownQuantum(payload, SignedQuantum(decode(Quantum, data), proof.signatures))
 
 
-TransactionSigner = Callable[[WithdrawalQuantum], TxSignature]
-"""Returns this node's signature of a withdrawal's transaction (through its provider)."""
+TransactionSigner = Callable[[WithdrawalQuantum], TxSignature | None]
+"""Returns this node's signature of a withdrawal's transaction (through its provider), None
+if it refuses to sign (its provider's vault does not answer to the settings in force)."""
 
 HELD_MAX = 10_000
 """The most quanta an auditor keeps while one of them cannot be confirmed yet; alpha resends

@@ -80,6 +80,30 @@ def _validate_providers(settings: ConstellationSettings) -> None:
         unknown = sorted(set(mapped) - codes)
         if unknown:
             raise BadRequest(f"provider {provider_id(provider)} maps unknown assets {unknown}")
+        _validate_withdrawal_fees(provider)
+
+
+STELLAR_NETWORK_FEE_UNITS = 100
+"""What the Stellar vault pays the network for one withdrawal: the base fee of its one
+operation, 100 stroops (10^-7 XLM, our unit)."""
+
+
+def _validate_withdrawal_fees(provider: ProviderSettings) -> None:
+    """Refuses a Stellar asset whose minimum withdrawal fee cannot cover the network fee: the
+    vault pays it in XLM for every withdrawal, and a smaller fee drains the vault's XLM. For
+    XLM itself the minimum is the network fee; a credit asset's price in XLM is not known
+    here, so it needs a positive minimum its operators chose to cover it. The local ledger
+    charges no network fee: any minimum, 0 included."""
+    if provider.provider_type != "stellar":
+        return
+    for item in provider.assets:
+        needed = STELLAR_NETWORK_FEE_UNITS if item.token == "XLM" else 1  # noqa: S105
+        if item.withdrawal_fee_min < needed:
+            raise BadRequest(
+                f"provider {provider_id(provider)}: asset {item.asset} needs a withdrawal fee"
+                f" minimum of at least {needed} units to cover the Stellar network fee the"
+                f" vault pays, got {item.withdrawal_fee_min}"
+            )
 
 
 def _validate_vaults(providers: tuple[ProviderSettings, ...]) -> None:

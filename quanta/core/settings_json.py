@@ -59,7 +59,12 @@ def _provider_to_json(provider: ProviderSettings) -> dict[str, object]:
         "vault": provider.vault,
         "init_cursor": provider.init_cursor,
         "assets": [
-            {"token": t.token, "asset": t.asset, "is_virtual": t.is_virtual}
+            {
+                "token": t.token,
+                "asset": t.asset,
+                "is_virtual": t.is_virtual,
+                "withdrawal_fee_min": t.withdrawal_fee_min,
+            }
             for t in provider.assets
         ],
         "payment_submit_delay_s": provider.payment_submit_delay_s,
@@ -115,6 +120,9 @@ def _provider_from_json(item: dict[str, Any], where: str) -> ProviderSettings:
                 _text(asset.get("token"), f"{where}.assets[{j}].token"),
                 _text(asset.get("asset"), f"{where}.assets[{j}].asset"),
                 _flag(asset.get("is_virtual", False), f"{where}.assets[{j}].is_virtual"),
+                _integer(
+                    asset.get("withdrawal_fee_min", 0), f"{where}.assets[{j}].withdrawal_fee_min"
+                ),
             )
             for j, asset in enumerate(_items(item.get("assets"), f"{where}.assets"))
         ),

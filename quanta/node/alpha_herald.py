@@ -38,7 +38,7 @@ from quanta.core.xdr.schema import (
 from quanta.groups import HERALD_GROUP
 from quanta.node.engine_worker import EngineWorker, monotonic_ms
 from quanta.node.persistence import unfinal_settings_forget
-from quanta.selectors import quanta_signed_after
+from quanta.selectors import quanta_signed_after, quanta_signed_at
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ class AlphaHerald(EngineWorker[AlphaNode]):
             await self.channel_layer.group_send(HERALD_GROUP, batch)
         if now - self._last_resend >= self.HEARTBEAT_S:
             self._last_resend = now
-            again = self.node.unfinal_to_resend()
+            again = self.node.unfinal_to_resend() + await self._withdrawals_to_sign_again()
             for start in range(0, len(again), self.CATCHUP_BATCH):
                 chunk = again[start : start + self.CATCHUP_BATCH]
                 await self.channel_layer.group_send(
@@ -175,6 +175,23 @@ class AlphaHerald(EngineWorker[AlphaNode]):
             self._last_streamed = now
             heartbeat = events.herald_quanta(self._quanta_batch([]))
             await self.channel_layer.group_send(HERALD_GROUP, heartbeat)
+
+    async def _withdrawals_to_sign_again(self) -> list[SignedQuantum]:
+        """Returns the withdrawal quanta whose transaction signatures the payout desk lacks
+        (a restart lost them): an auditor that gets a quantum it executed signs it again,
+        its transaction included (`AuditorNode._sign_again`)."""
+        if self.node.status.state != NodeState.READY:
+            return []
+        wanted = self.payouts.signatures_wanted(self.node.engine.state, self.persisted.apex)
+        if not wanted:
+            return []
+        asked = set(wanted)
+        in_memory = {q.quantum.apex: q for q in self.node.recent if q.quantum.apex in asked}
+        missing = [apex for apex in wanted if apex not in in_memory]
+        if missing:
+            for signed in await database_sync_to_async(quanta_signed_at)(missing):
+                in_memory[signed.quantum.apex] = signed
+        return [in_memory[apex] for apex in sorted(in_memory)]
 
     def _alive(self) -> bool:
         # No heartbeat while Rising or Failed: the auditors must not take alpha as in step.

@@ -94,6 +94,7 @@ class AuditorWorker(EngineWorker[AuditorNode]):
         )
         if node_restore(node, loaded, is_alpha=False):
             node.status.set(NodeState.RUNNING, "loaded; waiting for alpha")
+        providers.check_vaults()
         return node
 
     async def quanta_batch(self, event: events.QuantaBatch) -> None:
@@ -110,6 +111,7 @@ class AuditorWorker(EngineWorker[AuditorNode]):
             outcome = await database_sync_to_async(handle)()
             if any(isinstance(e.quantum.body, ConstellationQuantum) for e in outcome.executed):
                 self.providers.rebuild()
+                await database_sync_to_async(self.providers.check_vaults)()
         if outcome.results:
             results = encode(ResultsBatch(0, tuple(outcome.results)), MESSAGE)
             await self.channel_layer.send(reply, events.herald_results(results))

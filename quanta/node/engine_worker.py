@@ -34,6 +34,7 @@ from quanta.events import EngineAnswer
 from quanta.node.loader import RunningNode, node_status_publish
 from quanta.node.outbox import ResultOutbox
 from quanta.node.persistence import batch_persist, evidence_persist, quanta_persist
+from quanta.node.providers import NodeProviders
 from quanta.node_identity import history_kept
 
 logger = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
         self._last_cut = time.monotonic()
         self._last_publish = 0.0
         self._published: tuple[NodeState, int] = (NodeState.UNDEFINED, 0)
+        self._published_vaults: dict[str, str] = {}
         # How far the rows this node handed out are on disk (alpha: its final quanta), known
         # from the flush loop itself, so readers (the payout tick) need no query.
         self.persisted = PersistedPrefix(0)
@@ -231,8 +233,12 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
             await self.channel_layer.send(channel, reply)
 
     async def publish_status(self) -> None:
-        """Publishes the node's state and apex if either changed since last time."""
+        """Publishes the node's state and apex, and its vaults that do not answer to the
+        settings in force, if any of them changed since last time."""
         current = (self.node.status.state, self.node.engine.state.apex)
-        if current != self._published:
+        providers: NodeProviders | None = getattr(self, "providers", None)
+        vaults = {} if providers is None else providers.mismatches()
+        if current != self._published or vaults != self._published_vaults:
             self._published = current
-            await asyncio.to_thread(node_status_publish, self.node)
+            self._published_vaults = vaults
+            await asyncio.to_thread(node_status_publish, self.node, vaults)

@@ -86,10 +86,20 @@ def node_restore(node: RunningNode, loaded: LoadedNode, *, is_alpha: bool) -> bo
     return True
 
 
-def node_status_publish(node: RunningNode) -> None:
-    """Publishes the node's state for the web process, and (when they changed) the keys of the
-    settings in force, which alpha's herald admits (`quanta.herald_admission`)."""
-    status_publish(state=node.status.state, apex=node.engine.state.apex, reason=node.status.reason)
+def node_status_publish(node: RunningNode, vaults: dict[str, str] | None = None) -> None:
+    """Publishes the node's state (and `vaults`: provider id -> why its vault does not answer
+    to the settings in force; None: the last ones given) for the web process, and (when they
+    changed) the keys of the settings in force, which alpha's herald admits
+    (`quanta.herald_admission`)."""
+    global _published_vaults
+    if vaults is not None:
+        _published_vaults = dict(vaults)
+    status_publish(
+        state=node.status.state,
+        apex=node.engine.state.apex,
+        reason=node.status.reason,
+        vaults=_published_vaults,
+    )
     global _published_keys
     config = node.engine.state.config
     if config is None:
@@ -99,6 +109,10 @@ def node_status_publish(node: RunningNode) -> None:
         keys_in_force_publish(config.settings, keys[1])
         _published_keys = keys
 
+
+_published_vaults: dict[str, str] = {}
+"""The vault mismatches this process last published (a publication without them keeps them:
+one without used to blank them until the next change)."""
 
 _published_keys: tuple[int, tuple[bytes, ...]] | None = None
 """The settings version and the still-signing keys this process last published."""

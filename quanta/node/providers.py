@@ -24,7 +24,7 @@ from quanta.core.keys import KeyPair
 from quanta.core.processors.deposit import DepositValidator
 from quanta.core.processors.withdrawal import TransactionValidator
 from quanta.core.state import ConstellationState
-from quanta.core.status import BadRequest, ConstellationError, NotYetConfirmed
+from quanta.core.status import BadRequest, ConstellationError, InvalidState, NotYetConfirmed
 from quanta.core.xdr.schema import DepositQuantum, TxSignature, WithdrawalQuantum, WithdrawalRequest
 
 logger = logging.getLogger(__name__)
@@ -71,6 +71,25 @@ class NodeProviders:
             raise BadRequest(f"provider {provider_id} is not available on this node")
         return provider
 
+    def check_vaults(self) -> None:
+        """Checks each provider's vault signers and thresholds against the settings in force
+        (network I/O; at start and after every settings change). A provider that cannot
+        look now is checked again at its first signature."""
+        for provider_id, provider in self.current().items():
+            try:
+                provider.check_vault()
+            except Exception as error:
+                logger.warning("provider %s: the vault's signers unknown: %r", provider_id, error)
+
+    def mismatches(self) -> dict[str, str]:
+        """Returns why each provider's vault does not answer to the settings in force (only
+        those checked and found so: this node signs nothing for them)."""
+        return {
+            provider_id: provider.vault_mismatch
+            for provider_id, provider in sorted(self._providers.items())
+            if provider.vault_mismatch is not None
+        }
+
     def _build(self) -> dict[str, PaymentProvider]:
         config = self.state.config
         options = getattr(settings, "PAYMENT_PROVIDERS", {})
@@ -116,10 +135,16 @@ def transaction_validator(providers: NodeProviders) -> TransactionValidator:
 
 def transaction_signer(providers: NodeProviders) -> TransactionSigner:
     """Returns the auditor's signer of withdrawal transactions (the signature goes back to
-    alpha in its AuditorResult)."""
+    alpha in its AuditorResult). A provider whose vault does not answer to the settings in
+    force (checked at its first signature: at start and after every settings change) gets
+    no signature: the node still signs the quantum, and says why in its log."""
 
-    def sign(body: WithdrawalQuantum) -> TxSignature:
+    def sign(body: WithdrawalQuantum) -> TxSignature | None:
         provider = str(getattr(body.request.message, "provider", ""))
-        return providers.require(provider).sign_withdrawal(body.transaction)
+        try:
+            return providers.require(provider).sign_withdrawal(body.transaction)
+        except InvalidState as refused:
+            logger.error("a withdrawal's transaction is not signed: %s", refused)
+            return None
 
     return sign

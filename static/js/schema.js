@@ -1027,6 +1027,10 @@ export const SCHEMA = {
    [
     "is_virtual",
     "bool"
+   ],
+   [
+    "withdrawal_fee_min",
+    "uint64"
    ]
   ],
   "ProviderSettings": [

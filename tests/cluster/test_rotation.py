@@ -9,6 +9,10 @@ Method: five node processes sets, of which the genesis settings list three (alph
 N1 and N2 run from the start, refused by alpha's herald, as new machines of an operator would.
 A1 and A2 sign an update to (alpha, N1, N2); then A1 and A2 are stopped and payments must
 still finalize; every remaining node ends Ready with one state hash. Bounded waits.
+The last test takes the vault from there (issue 18): every node reports that the local vault
+still has the old signers, alpha refuses withdrawals with that reason (the payout tick used
+to raise on it, `vault_open`), the old majority rotates the vault (`manage.py vault_rotate`),
+the removed keys are refused after it, and the new set pays a withdrawal out once.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ import asyncio
 import base64
 import dataclasses
 import json
+import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +37,7 @@ from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import AuditorSettings, ConstellationUpdate
 from tests.cluster.conftest import run
 from tests.cluster.pins import pin
+from tests.cluster.test_payments import ledger_balance
 from tools.cluster import Cluster, free_base_port, http_post_json, wait_for_state
 
 pytestmark = pytest.mark.cluster
@@ -180,3 +187,61 @@ def test_replacing_two_of_three_auditors_finalizes_and_the_new_set_carries_on(
         assert time.monotonic() < deadline, infos
         time.sleep(0.2)
     assert len({str(info["snapshot_state_hash"]) for info in infos}) == 1, infos
+
+
+def wait_for_mismatch(cluster: Cluster, nodes: list[int], present: bool, timeout_s: float) -> None:
+    """Waits until every node in `nodes` reports (or no longer reports) the local vault as
+    not answering to the settings in force."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        infos = [cluster.info(cluster.nodes[i]) for i in nodes]
+        seen = ["local-vault" in dict(info.get("vault_mismatches") or {}) for info in infos]
+        if all(s == present for s in seen):
+            return
+        assert time.monotonic() < deadline, [i.get("vault_mismatches") for i in infos]
+        time.sleep(0.2)
+
+
+def test_after_the_replacement_the_vault_is_reported_until_the_old_majority_rotates_it(
+    five: Cluster, tmp_path: Path
+) -> None:
+    """After the test above (alpha, N1, N2 in force; A1, A2 shut down): every node reports the
+    vault of the old signers, and alpha pays nothing out of it, with a reason (it used to
+    raise in every payout tick). The removed keys' majority rotates the vault (`vault_rotate`,
+    the operators' step while rotation is not a constellation operation); then they can no
+    longer move it, and the new set pays a withdrawal out exactly once."""
+    assert five.info()["settings_version"] == 2, "runs after the replacement above"
+    wait_for_mismatch(five, [0, 3, 4], True, 30)
+    payee = KeyPair.random().public_key_strkey
+
+    def sign_files(indexes: tuple[int, ...]) -> list[str]:
+        args = []
+        for index in indexes:
+            path = tmp_path / f"node{index}.secret"
+            path.write_text(five.nodes[index].keypair.secret)
+            args += ["--sign-file", str(path)]
+        return args
+
+    def rotate(signers: tuple[int, ...], old: tuple[int, ...], reference: str) -> None:
+        keys = [a for i in signers for a in ("--signer", five.nodes[i].keypair.public_key_strkey)]
+        five.manage(five.alpha, "vault_rotate", *keys, *sign_files(old), "--reference", reference)
+
+    async def scenario() -> None:
+        alice = await funded(five, "20")
+        refused = await alice.withdraw("local-vault", "USD", UNIT, payee)
+        assert not refused.ok and "pays nothing out" in str(refused.description), refused
+        await asyncio.to_thread(rotate, (0, 3, 4), (1, 2), "2")  # the old majority
+        with pytest.raises(subprocess.CalledProcessError):  # the removed keys: refused now
+            await asyncio.to_thread(rotate, (0, 1, 2), (1, 2), "3")
+        await asyncio.to_thread(wait_for_mismatch, five, [0], False, 30)
+        paid = await alice.withdraw("local-vault", "USD", UNIT, payee)
+        assert paid.ok, paid.description
+        assert await paid.wait_final(15)
+        deadline = time.monotonic() + 30
+        while (got := await asyncio.to_thread(ledger_balance, five, payee, "USD")) != UNIT:
+            assert time.monotonic() < deadline, got
+            await asyncio.sleep(0.2)
+        await alice.close()
+
+    run(scenario())
+    assert ledger_balance(five, payee, "USD") == UNIT  # once

@@ -4,9 +4,11 @@ Accounts are addresses (any string; constellation keys are G... strkeys); balanc
 incoming minus outgoing applied transfers; the issuer mints without limit (the faucet).
 A vault is a `LedgerAccount` with signers: anyone can pay into it, and it pays out only
 through `vault_submit` with a majority of its signers' signatures (`payments.core.local_ledger`
-has the rules). Entries are numbered by their journal position (`journal_advance`): the
-ledger's sequence and the providers' cursor, given in commit order without gaps, so a reader
-past position p never meets an earlier entry later. The ledger's clock is this server's wall
+has the rules); its signers change only through `vault_rotate`, signed by a majority of the
+signers in force (the old ones), recorded as an entry of the vault with amount 0. Entries are
+numbered by their journal position (`journal_advance`): the ledger's sequence and the
+providers' cursor, given in commit order without gaps, so a reader past position p never
+meets an earlier entry later. The ledger's clock is this server's wall
 clock, as a real network's would be its own.
 """
 
@@ -23,11 +25,12 @@ from payments.core.local_ledger import (
     LedgerRuleError,
     VaultTransaction,
     require_signed,
+    rotation_decode,
     transaction_decode,
     transaction_hash,
 )
 from payments.models import LedgerAccount, LedgerTransfer
-from quanta.core.keys import decode_public_key, encode_public_key
+from quanta.core.keys import InvalidKey, decode_public_key, encode_public_key
 from quanta.core.xdr.schema import TxSignature
 
 ISSUER = "ISSUER"
@@ -113,6 +116,44 @@ def vault_open(address: str, signers: tuple[bytes, ...], threshold: int) -> Ledg
     if sorted(account.signers) != keys or account.threshold != threshold:
         raise LedgerRuleError(f"{address} is a vault of other signers")
     return account
+
+
+def vault_signers(address: str) -> tuple[tuple[bytes, ...], int] | None:
+    """Returns the vault's signers (raw keys, sorted by strkey) and threshold, None if the
+    address is not a vault."""
+    account = LedgerAccount.objects.filter(address=address).first()
+    if account is None:
+        return None
+    keys = tuple(decode_public_key(s) for s in sorted(account.signers))
+    return keys, int(account.threshold)
+
+
+def vault_rotate(data: bytes, signatures: list[TxSignature]) -> int:
+    """Applies a signed rotation (`payments.core.local_ledger.VaultRotation`): the vault's
+    signers and threshold become the rotation's. It needs valid signatures of the vault's
+    threshold of its signers in force (the old ones: the new ones alone cannot take a vault
+    over), before its `valid_until_ms`, and applies once. Returns its entry's position;
+    raises LedgerRuleError if any rule refuses it."""
+    rotation = rotation_decode(data)
+    with transaction.atomic(using="ledger"):
+        vault = _vault_locked(rotation.source)
+        signers = tuple(decode_public_key(s) for s in vault.signers)
+        require_signed(data, signatures, signers, vault.threshold)
+        if ledger_now_ms() > rotation.valid_until_ms:
+            raise LedgerRuleError("the rotation expired")
+        for key in rotation.signers:
+            try:
+                decode_public_key(key)
+            except InvalidKey:
+                raise LedgerRuleError(f"rotation signer {key!r} is not a key") from None
+        entry = VaultTransaction(
+            rotation.source, rotation.source, "", 1, rotation.reference, rotation.valid_until_ms
+        )
+        position = _record(vault, entry, data, APPLIED, 0)
+        vault.signers = list(rotation.signers)
+        vault.threshold = rotation.threshold
+        vault.save(update_fields=["signers", "threshold"])
+        return position
 
 
 def vault_submit(data: bytes, signatures: list[TxSignature]) -> int:

@@ -41,6 +41,7 @@ from payments.providers.local_ledger.ledger import (
     transaction_entry,
     vault_cancel,
     vault_open,
+    vault_signers,
     vault_submit,
 )
 from quanta.core.keys import InvalidKey, KeyPair, decode_public_key
@@ -81,17 +82,25 @@ class LocalLedgerProvider(PaymentProvider):
         raise BadRequest(f"{self.provider_id} does not carry {asset}")
 
     def needs_preparation(self) -> bool:
-        return not self._vault_ready
+        return not self._vault_ready or self.vault_recheck_due()
 
     def prepare(self) -> None:
-        """Opens the vault on the ledger with the constellation's signers (once)."""
+        """Opens the vault on the ledger with the constellation's signers if it does not
+        exist, else checks its signers against the settings in force (once)."""
         self.vault_ensure()
 
     def vault_ensure(self) -> None:
-        """Opens the vault on the ledger with the constellation's signers (once)."""
-        if not self._vault_ready:
+        """Opens the vault on first use with the constellation's signers; a vault of other
+        signers (the auditors changed, the vault was not rotated) is a mismatch this
+        provider reports (`vault_mismatch`) and pays nothing out of, never an exception:
+        one used to abort every payout tick, and with it every other provider's payouts."""
+        if not self._vault_ready and vault_signers(self.settings.vault) is None:
             vault_open(self.settings.vault, self.signers, self.threshold)
-            self._vault_ready = True
+        self._vault_ready = True
+        self.check_vault()  # No I/O unless not checked yet or a mismatch is due again.
+
+    def vault_signers(self) -> tuple[tuple[bytes, ...], int] | None:
+        return vault_signers(self.settings.vault)
 
     # --- deposits --------------------------------------------------------------------------
 
@@ -171,6 +180,7 @@ class LocalLedgerProvider(PaymentProvider):
             raise BadRequest(
                 f"{self.provider_id}: the destination must be a G... account: {error}"
             ) from None
+        self.require_fee(request)
         return withdrawal_transaction(
             self.settings.vault,
             request.destination,
@@ -181,7 +191,9 @@ class LocalLedgerProvider(PaymentProvider):
         )
 
     def build_withdrawal(self, apex: int, timestamp_ms: int, request: WithdrawalRequest) -> bytes:
-        return transaction_encode(self._payout(apex, request, timestamp_ms + self.ttl_ms))
+        payout = self._payout(apex, request, timestamp_ms + self.ttl_ms)
+        self.require_vault_checked()
+        return transaction_encode(payout)
 
     def validate_withdrawal(
         self, apex: int, timestamp_ms: int, request: WithdrawalRequest, transaction: bytes
@@ -196,6 +208,7 @@ class LocalLedgerProvider(PaymentProvider):
             raise BadRequest(f"{self.provider_id}: the transaction's validity is out of bounds")
 
     def sign_withdrawal(self, transaction: bytes) -> TxSignature:
+        self.require_vault_in_force()
         return transaction_sign(transaction, self.keypair)
 
     def signature_valid(self, transaction: bytes, signature: TxSignature) -> bool:

@@ -514,11 +514,16 @@ class CursorUpdateEffect:
 
 @record
 class ProviderAsset:
-    """Maps a provider's token to a constellation asset."""
+    """Maps a provider's token to a constellation asset, with the smallest withdrawal fee
+    (in that asset's units) the provider accepts."""
 
     token: Annotated[str, String(Limits.TOKEN_MAX)]
     asset: AssetCode
     is_virtual: Bool
+    # Issue 18 (custody): a withdrawal's fee must cover what the vault pays the network for
+    # it (Stellar: the transaction fee in XLM). Stated here so every node judges a request
+    # alike; validated per provider type (`quanta.core.config`).
+    withdrawal_fee_min: U64 = 0
 
 
 @record

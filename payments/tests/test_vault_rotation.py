@@ -1,0 +1,196 @@
+"""The vault's signers against the auditors in force, on the local ledger's real database.
+
+Before: after any change of the auditors `vault_open` raised "a vault of other signers" in the
+payout desk's `prepare`, which aborted every payout tick (and every expiry cancellation, of
+every provider) for good. Now a vault of other signers is a mismatch the provider reports and
+pays nothing out of, and the vault's signers change only by a rotation the old majority signs:
+the removed keys can then no longer move the vault's funds, and the new ones can.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from payments.core.local_ledger import (
+    LedgerRuleError,
+    rotation_encode,
+    rotation_transaction,
+    transaction_encode,
+    transaction_sign,
+    withdrawal_transaction,
+)
+from payments.providers.local_ledger.ledger import (
+    faucet_deposit,
+    ledger_balance,
+    ledger_now_ms,
+    vault_open,
+    vault_rotate,
+    vault_signers,
+    vault_submit,
+)
+from payments.providers.local_ledger.provider import LocalLedgerProvider
+from quanta.core.alpha import AlphaNode
+from quanta.core.engine import Engine
+from quanta.core.keys import KeyPair, encode_public_key
+from quanta.core.pending import PendingUpdates
+from quanta.core.status import InvalidState
+from quanta.core.testing import default_settings, keypair, settings_quantum
+from quanta.core.xdr.schema import (
+    MessageEnvelope,
+    ProviderAsset,
+    ProviderSettings,
+    Signature,
+    WithdrawalQuantum,
+    WithdrawalRequest,
+)
+from quanta.node.providers import NodeProviders, transaction_signer
+
+pytestmark = pytest.mark.django_db(databases=["default", "ledger"])
+
+OLD = [keypair(i) for i in range(3)]
+NEW = [OLD[0], keypair(40), keypair(41)]  # one of three replaced...
+NEWER = [OLD[0], keypair(42), keypair(43)]  # ...then two of three
+SETTINGS = ProviderSettings(
+    "local", "vault", "VAULT", "0", (ProviderAsset("USD", "USD", False),), 0
+)
+PAYER = keypair(20).public_key_strkey
+DEST = keypair(21).public_key_strkey
+
+
+def _keys(nodes: list[KeyPair]) -> tuple[bytes, ...]:
+    return tuple(k.public_key for k in nodes)
+
+
+def _rotation(nodes: list[KeyPair], reference: str = "2") -> bytes:
+    signers = [k.public_key_strkey for k in nodes]
+    until = ledger_now_ms() + 60_000
+    return rotation_encode(rotation_transaction("VAULT", signers, 2, reference, until))
+
+
+def _payout(withdrawal_id: int, amount: int = 10) -> bytes:
+    until = ledger_now_ms() + 60_000
+    tx = withdrawal_transaction("VAULT", DEST, "USD", amount, withdrawal_id, until)
+    return transaction_encode(tx)
+
+
+def _signed(data: bytes, nodes: list[KeyPair]) -> list:  # type: ignore[type-arg]
+    return [transaction_sign(data, k) for k in nodes]
+
+
+def test_a_vault_of_other_signers_is_a_reported_mismatch_not_an_abort() -> None:
+    vault_open("VAULT", _keys(OLD), 2)
+    provider = LocalLedgerProvider(SETTINGS, NEW[1], _keys(NEW))
+    provider.prepare()  # Raised "a vault of other signers" before, at every payout tick.
+    assert provider.vault_mismatch is not None
+    assert "are not the settings'" in provider.vault_mismatch
+    request = WithdrawalRequest(1, OLD[0].public_key, 1, "local-vault", "USD", 5, DEST, 0)
+    with pytest.raises(InvalidState, match="pays nothing out"):
+        provider.build_withdrawal(7, ledger_now_ms(), request)
+    with pytest.raises(InvalidState, match="refuses to sign"):
+        provider.sign_withdrawal(_payout(7))
+
+
+def test_the_old_majority_rotates_the_vault_and_only_the_new_set_moves_funds_after() -> None:
+    vault_open("VAULT", _keys(OLD), 2)
+    faucet_deposit(PAYER, "VAULT", "USD", 100)
+    rotation = _rotation(NEW)
+    with pytest.raises(LedgerRuleError, match="1 valid vault signatures, 2 needed"):
+        vault_rotate(rotation, _signed(rotation, NEW))  # The new keys cannot take it over.
+    vault_rotate(rotation, _signed(rotation, OLD[1:]))  # The old majority, the removed key too.
+    assert vault_signers("VAULT") == (tuple(sorted(_keys(NEW), key=encode_public_key)), 2)
+    with pytest.raises(LedgerRuleError, match="already applied"):
+        vault_rotate(rotation, _signed(rotation, NEW[:2]))  # Once.
+    removed = _payout(8)
+    with pytest.raises(LedgerRuleError, match="1 valid vault signatures, 2 needed"):
+        vault_submit(removed, _signed(removed, [OLD[0], OLD[1]]))  # OLD[1] was removed.
+    paid = _payout(9)
+    vault_submit(paid, _signed(paid, NEW[1:]))
+    assert ledger_balance(DEST, "USD") == 10
+    # Two of three next: the set of the first rotation signs the second.
+    second = _rotation(NEWER, "3")
+    vault_rotate(second, _signed(second, NEW[1:]))
+    again = _payout(10)
+    with pytest.raises(LedgerRuleError, match="valid vault signatures, 2 needed"):
+        vault_submit(again, _signed(again, NEW[1:]))
+    vault_submit(again, _signed(again, NEWER[1:]))
+    assert ledger_balance(DEST, "USD") == 20
+    assert ledger_balance("VAULT", "USD") == 80
+    provider = LocalLedgerProvider(SETTINGS, NEWER[1], _keys(NEWER))
+    provider.prepare()
+    assert provider.vault_mismatch is None  # The vault answers to the set in force again.
+
+
+def test_a_rotation_is_not_a_payment_and_an_expired_or_unsound_one_is_refused() -> None:
+    vault_open("VAULT", _keys(OLD), 2)
+    faucet_deposit(PAYER, "VAULT", "USD", 100)
+    rotation = _rotation(NEW)
+    with pytest.raises(LedgerRuleError):
+        vault_submit(rotation, _signed(rotation, OLD))
+    payout = _payout(11)
+    with pytest.raises(LedgerRuleError, match="not a vault rotation"):
+        vault_rotate(payout, _signed(payout, OLD))
+    signers = [k.public_key_strkey for k in NEW]
+    expired = rotation_encode(rotation_transaction("VAULT", signers, 2, "4", ledger_now_ms() - 1))
+    with pytest.raises(LedgerRuleError, match="expired"):
+        vault_rotate(expired, _signed(expired, OLD))
+    for threshold in (0, 4):
+        unsound = rotation_encode(
+            rotation_transaction("VAULT", signers, threshold, "5", ledger_now_ms() + 60_000)
+        )
+        with pytest.raises(LedgerRuleError, match="threshold"):
+            vault_rotate(unsound, _signed(unsound, OLD))
+    assert vault_signers("VAULT") == (tuple(sorted(_keys(OLD), key=encode_public_key)), 2)
+
+
+def test_a_node_reports_the_mismatch_and_its_signer_gives_no_signature() -> None:
+    """What a node does with it (`quanta.node.providers`): at start and after every settings
+    change it checks its vaults; the mismatch goes into its published status
+    (`vault_mismatches` of /api/constellation/info) and its signer gives no signature."""
+    vault_open("VAULT", _keys(OLD), 2)
+    alpha = AlphaNode(NEW[0], Engine(), PendingUpdates())
+    alpha.initialize(settings_quantum(default_settings(NEW), NEW).update, 1_000)
+    providers = NodeProviders(NEW[1], alpha.engine.state)
+    assert providers.mismatches() == {}  # Nothing checked yet: nothing claimed.
+    providers.check_vaults()
+    assert list(providers.mismatches()) == ["local-vault"]
+    request = WithdrawalRequest(1, OLD[0].public_key, 1, "local-vault", "USD", 5, DEST, 0)
+    envelope = MessageEnvelope(request, Signature(OLD[0].public_key, b"\0" * 64))
+    assert transaction_signer(providers)(WithdrawalQuantum(envelope, _payout(7))) is None
+
+
+def test_a_mismatched_vault_is_checked_again_and_pays_once_rotated() -> None:
+    vault_open("VAULT", _keys(OLD), 2)
+    faucet_deposit(PAYER, "VAULT", "USD", 100)
+    provider = LocalLedgerProvider(SETTINGS, NEW[0], _keys(NEW))
+    provider.prepare()
+    assert provider.vault_mismatch is not None
+    assert not provider.needs_preparation()  # Not again before VAULT_RECHECK_MS.
+    rotation = _rotation(NEW)
+    vault_rotate(rotation, _signed(rotation, OLD[:2]))
+    provider.VAULT_RECHECK_MS = 0
+    assert provider.needs_preparation()
+    provider.prepare()
+    assert provider.vault_mismatch is None and not provider.needs_preparation()
+    request = WithdrawalRequest(1, OLD[0].public_key, 1, "local-vault", "USD", 5, DEST, 0)
+    transaction = provider.build_withdrawal(7, ledger_now_ms(), request)
+    signatures = [provider.sign_withdrawal(transaction), transaction_sign(transaction, NEW[1])]
+    provider.submit_withdrawal(transaction, signatures)
+    assert ledger_balance(DEST, "USD") == 5
+
+
+def test_the_vault_rotate_command_needs_a_majority_of_the_signers_in_force(tmp_path: Path) -> None:
+    vault_open("VAULT", _keys(OLD), 2)
+    files = []
+    for index, node in enumerate(OLD):
+        path = tmp_path / f"old{index}"
+        path.write_text(node.secret)
+        files += ["--sign-file", str(path)]
+    new = [a for k in NEW for a in ("--signer", k.public_key_strkey)]
+    with pytest.raises(CommandError, match="1 valid vault signatures, 2 needed"):
+        call_command("vault_rotate", *new, *files[2:4], "--reference", "2")
+    call_command("vault_rotate", *new, *files[2:6], "--reference", "2", stdout=io.StringIO())
+    assert vault_signers("VAULT") == (tuple(sorted(_keys(NEW), key=encode_public_key)), 2)
