@@ -36,15 +36,23 @@ def labelled(samples: Samples, name: str, label: str) -> dict[str, float]:
     return found
 
 
-def histogram_quantile_s(samples: Samples, name: str, fraction: float, **labels: str) -> float:
+def histogram_quantile_s(
+    samples: Samples,
+    name: str,
+    fraction: float,
+    since: Samples | None = None,
+    **labels: str,
+) -> float:
     """Returns the upper bound (s) of the bucket that holds the `fraction` quantile of a
-    histogram (`name` without `_bucket`), as the node's buckets resolve it."""
+    histogram (`name` without `_bucket`), as the node's buckets resolve it; of what it counted
+    after the scrape `since`, if given."""
     buckets = []
-    for (sample_name, sample_labels), count in samples.items():
+    for key, count in samples.items():
+        sample_name, sample_labels = key
         found = dict(sample_labels)
         bound = found.pop("le", None)
         if sample_name == f"{name}_bucket" and bound is not None and found == labels:
-            buckets.append((float(bound), count))
+            buckets.append((float(bound), count - (since or {}).get(key, 0.0)))
     buckets.sort()
     total = buckets[-1][1] if buckets else 0.0
     for bound, count in buckets:
