@@ -70,8 +70,10 @@ class EngineFigures:
         figures.signed(apex, latency_ms)
 
     def state_seen(self, state: NodeState, reason: str) -> None:
-        """Remembers the reason of a state other than Ready as the node's last error."""
-        if state != NodeState.READY and reason and reason != self.last_error.reason:
+        """Remembers the reason of a state other than Ready (or Undefined: not initialized
+        yet, which is no error) as the node's last error."""
+        quiet = state in (NodeState.READY, NodeState.UNDEFINED)
+        if not quiet and reason and reason != self.last_error.reason:
             self.last_error = LastError(reason, wall_ms())
 
 
