@@ -27,13 +27,15 @@ from prometheus_client.registry import Collector
 from constellation_site.edge import PROCESS_CAPS
 from quanta import web_metrics
 from quanta.core.metrics import LatencyHistogram
+from quanta.core.xdr.schema import NodeState
 from quanta.groups import ENGINE_CHANNEL
 from quanta.models import EvidenceRecord
 from quanta.node.figures import figures_read, wall_ms
 from quanta.node_status import status_read
 from quanta.redis_client import node_redis
 
-NODE_STATES = ("Undefined", "Rising", "Chasing", "Running", "Ready", "Failed", "Stopped")
+NODE_STATES = tuple(state.name.capitalize() for state in NodeState)
+"""Every state, as the engine publishes it (`quanta.node_status`)."""
 PREFIX = "constellation"
 
 

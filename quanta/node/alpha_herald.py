@@ -94,6 +94,14 @@ class AlphaHerald(EngineWorker[AlphaNode]):
         if apex not in self.node.unfinalized:
             self.figures.finalized(latency_ms)
 
+    def _auditors_heard(self) -> tuple[bytes, ...]:
+        """Returns the auditors connected and heard from within the presence bound (a link
+        cut without a close stays "connected" until the herald's pings give up)."""
+        presence, now = self.node.presence, monotonic_ms()
+        return tuple(
+            key for key, seen in presence.seen.items() if now - seen.heard_ms <= presence.silence_ms
+        )
+
     def reading(self) -> NodeReading:
         """Returns alpha's figures: finality, its auditors, the per-account refusals."""
         node = self.node
@@ -116,7 +124,7 @@ class AlphaHerald(EngineWorker[AlphaNode]):
             payouts_pending=len(node.engine.state.withdrawals),
             rate_limited=0 if limiter is None else limiter.refused_count,
             alpha_apex=apex,
-            auditors_connected=tuple(node.presence.seen),
+            auditors_connected=self._auditors_heard(),
         )
 
     async def quanta_auditor_state(self, event: events.QuantaAuditorState) -> None:
