@@ -12,7 +12,9 @@ Waits poll with bounds; nothing sleeps to synchronize.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from constellation_client import ConstellationClient
+from quanta.core.status import StatusCode
 from tests.cluster.conftest import cluster_start, run
 from tests.cluster.pins import pin
 from tests.cluster.test_consensus import UNIT, funded_pair
@@ -30,12 +33,20 @@ from tools.metrics_scrape import Samples, histogram_quantile_s, labelled, scrape
 pytestmark = pytest.mark.cluster
 
 PAYMENTS = 20
+INFLIGHT = 5
+FLOOD = 12
 
 
 @pytest.fixture(scope="module")
 def three(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    # One connection per key, so a second one is a 429 of cause key_connections.
-    cluster = cluster_start(3, tmp_path_factory, CONSTELLATION_GATEWAY_KEY_CONNECTIONS="1")
+    # One connection per key, so a second one is a 429 of cause key_connections; room for
+    # INFLIGHT requests at the engine, so a flood of a frozen engine is 429 engine_busy.
+    cluster = cluster_start(
+        3,
+        tmp_path_factory,
+        CONSTELLATION_GATEWAY_KEY_CONNECTIONS="1",
+        CONSTELLATION_GATEWAY_INFLIGHT=str(INFLIGHT),
+    )
     yield cluster
     cluster.stop()
 
@@ -183,3 +194,30 @@ def test_status_of_one_node_carries_recent_finality(three: Cluster) -> None:
     assert summary["role"] == "alpha" and summary["state"] == "Ready", summary
     assert int(str(summary["finality_count"])) >= 1
     assert summary["finality_p50_ms"] is not None
+
+
+def test_a_flooded_frozen_engine_counts_its_refusals_as_engine_busy(three: Cluster) -> None:
+    before = value(scrape(three.alpha.url), "constellation_refusals_429_total", cause="engine_busy")
+
+    async def flood() -> int:
+        alice, bob = await funded_pair(three)
+        three.signal_process(three.alpha, "engine", signal.SIGSTOP)
+        try:
+            tasks = [
+                asyncio.create_task(alice.pay(bob.public_key, "USD", UNIT // 100))
+                for _ in range(FLOOD)
+            ]
+            # What is beyond the admission limit is refused while the engine is frozen.
+            while sum(task.done() for task in tasks) < FLOOD - INFLIGHT:
+                await asyncio.wait(tasks, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            three.signal_process(three.alpha, "engine", signal.SIGCONT)
+        results = await asyncio.wait_for(asyncio.gather(*tasks), 60)
+        await alice.close()
+        await bob.close()
+        return sum(result.status == StatusCode.TOO_MANY_REQUESTS for result in results)
+
+    refused = run(flood())
+    assert refused == FLOOD - INFLIGHT
+    after = value(scrape(three.alpha.url), "constellation_refusals_429_total", cause="engine_busy")
+    assert after - before == refused
