@@ -10,6 +10,7 @@ scrape, so nothing here keeps state between scrapes and no global registry is in
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
 
 from django.conf import settings
@@ -198,7 +199,24 @@ _REGISTRY = CollectorRegistry(auto_describe=False)
 _REGISTRY.register(NodeCollector())
 
 
+def _token_refusal(request: HttpRequest) -> HttpResponse | None:
+    """Returns 401 unless the request presents settings.METRICS_TOKEN (when one is set) as
+    `Authorization: Bearer TOKEN` (Prometheus' `authorization` / `bearer_token_file`)."""
+    expected = settings.METRICS_TOKEN
+    if not expected:
+        return None
+    presented = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    if hmac.compare_digest(presented.encode(), expected.encode()):
+        return None
+    refusal = HttpResponse("a bearer token is required\n", status=401, content_type="text/plain")
+    refusal["WWW-Authenticate"] = "Bearer"
+    return refusal
+
+
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
     """Returns every metric of the node in Prometheus' text format."""
+    refusal = _token_refusal(request)
+    if refusal is not None:
+        return refusal
     return HttpResponse(generate_latest(_REGISTRY), content_type=CONTENT_TYPE_LATEST)

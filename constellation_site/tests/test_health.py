@@ -6,6 +6,7 @@ Ready; the scrape shows what was published and counts this process's own refusal
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -86,6 +87,16 @@ def test_metrics_show_what_the_engine_published_and_this_process_counted() -> No
     cause = (("cause", "history_pace"),)
     assert found[("constellation_refusals_429_total", cause)] == before + 3
     assert found[("constellation_finality_latency_seconds_count", ())] == 0
+
+
+def test_metrics_want_the_token_when_one_is_set(settings: Any) -> None:
+    settings.METRICS_TOKEN = "scrape-token"
+    refused = Client().get("/metrics")
+    assert refused.status_code == 401 and refused["WWW-Authenticate"] == "Bearer"
+    wrong = Client().get("/metrics", headers={"Authorization": "Bearer other"})
+    assert wrong.status_code == 401
+    right = Client().get("/metrics", headers={"Authorization": "Bearer scrape-token"})
+    assert right.status_code == 200 and b"constellation_node_state" in right.content
 
 
 def test_metrics_without_an_engine_still_show_the_web_process() -> None:
