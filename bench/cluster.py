@@ -22,6 +22,9 @@ Method:
 The load generator shares the machine's cores with the nodes, as any client on the same host
 would; its clients verify the node signatures of 1 in `--verify-one-in` results (the payload
 hash of every one). The cores each process kept busy during saturation are read from /proc.
+Alpha's `/metrics` is scraped before and after each phase: its finalized counter and latency
+histograms are printed beside the bench's own counts (`saturation_metrics_*`,
+`half_load_metrics_*`, and the ratio of finalized counts).
 Output: one JSON object on stdout, one human line on stderr. Not part of the test suite.
 """
 
@@ -60,6 +63,7 @@ from quanta import gc_policy  # noqa: E402
 from quanta.core.keys import KeyPair  # noqa: E402
 from quanta.core.xdr.schema import OrderPlacedEffect  # noqa: E402
 from tools.cluster import Cluster, wait_for_state  # noqa: E402
+from tools.metrics_scrape import Samples, histogram_quantile_s, scrape, value  # noqa: E402
 
 UNIT = 10_000_000
 MID_PRICE = 1.0
@@ -288,11 +292,17 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, objec
     gc_policy.settle()
     readers = [asyncio.create_task(read_notifications(t.client)) for t in traders]
     try:
+        scraped_before = await asyncio.to_thread(scrape, cluster.alpha.url)
         cpu_before = cpu_seconds()
         busy, elapsed = await saturate(traders, args.window, args.seconds)
         cpu = cpu_by_role(cluster, cpu_before, elapsed)
+        # Scraped once every finality the load waited for has come (saturate returns then).
+        scraped_after = await asyncio.to_thread(scrape, cluster.alpha.url)
         final_per_s = busy.finalized / elapsed
+        half_start = time.perf_counter()
         half = await open_loop(traders, max(1.0, final_per_s / 2), args.seconds)
+        half_elapsed = time.perf_counter() - half_start
+        scraped_end = await asyncio.to_thread(scrape, cluster.alpha.url)
     finally:
         for reader in readers:
             reader.cancel()
@@ -320,6 +330,34 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, objec
         "half_load_final_p99_ms": percentile_ms(half.final_s, 0.99),
         "saturation_cores_busy": round(sum(cpu.values()), 2),
         "saturation_cores_by_process": cpu,
+        **metrics_figures("saturation", scraped_before, scraped_after, elapsed, busy),
+        **metrics_figures("half_load", scraped_after, scraped_end, half_elapsed, half),
+    }
+
+
+def metrics_figures(
+    phase: str, before: Samples, after: Samples, elapsed: float, busy: Tally
+) -> dict[str, object]:
+    """Returns what alpha's /metrics say of a phase, beside the bench's own counts:
+    finalized quanta (the counter's growth; the bench counts the requests it saw final) and
+    the p50 bucket bounds of acknowledgement and finality latency. Alpha measures from its
+    hub's send to the engine and from execution; the bench from the client's send, so the
+    client's own queue (its whole window at once in saturation) and the network path come on
+    top of alpha's figures."""
+
+    def grown(name: str) -> float:
+        return value(after, name) - value(before, name)
+
+    finalized = grown("constellation_quanta_finalized_total")
+    ack = "constellation_acknowledgement_latency_seconds"
+    final = "constellation_finality_latency_seconds"
+    return {
+        f"{phase}_metrics_finalized": int(finalized),
+        f"{phase}_metrics_finalized_per_s": round(finalized / elapsed, 1),
+        f"{phase}_metrics_acknowledged": int(grown(f"{ack}_count")),
+        f"{phase}_metrics_ack_p50_le_ms": 1000 * histogram_quantile_s(after, ack, 0.5, before),
+        f"{phase}_metrics_final_p50_le_ms": 1000 * histogram_quantile_s(after, final, 0.5, before),
+        f"{phase}_ratio_metrics_over_bench_finalized": round(finalized / max(1, busy.finalized), 4),
     }
 
 
@@ -399,7 +437,11 @@ def main(argv: list[str] | None = None) -> int:
         f"finalized/s; at half load p50/p99 ack {figures['half_load_ack_p50_ms']}/"
         f"{figures['half_load_ack_p99_ms']} ms, final {figures['half_load_final_p50_ms']}/"
         f"{figures['half_load_final_p99_ms']} ms; ed25519 {verify_per_s:,.0f}/s, "
-        f"core engine {core_per_s:,.0f} quanta/s",
+        f"core engine {core_per_s:,.0f} quanta/s; alpha's /metrics in saturation: "
+        f"{figures['saturation_metrics_finalized_per_s']} finalized/s (x"
+        f"{figures['saturation_ratio_metrics_over_bench_finalized']} of the bench's count), "
+        f"at half load p50 ack <= {figures['half_load_metrics_ack_p50_le_ms']} ms, final <= "
+        f"{figures['half_load_metrics_final_p50_le_ms']} ms",
         file=sys.stderr,
     )
     return 0

@@ -13,6 +13,8 @@ from django.contrib import admin
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 
+from quanta.web_metrics import RefusalCause, refused
+
 FAILURES_MAX = 5
 WINDOW_S = 300
 
@@ -28,6 +30,7 @@ def throttled_login(
     key = _key(request)
     if request.method == "POST" and cache.get(key, 0) >= FAILURES_MAX:
         minutes = WINDOW_S // 60
+        refused(RefusalCause.ADMIN_LOGIN)
         return HttpResponse(
             f"Too many failed logins from this address: try again in {minutes} minutes.",
             status=429,

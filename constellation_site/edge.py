@@ -64,3 +64,8 @@ class ConnectionCaps:
         self.open[key] -= 1
         if self.open[key] <= 0:
             del self.open[key]
+
+
+PROCESS_CAPS = ConnectionCaps()
+"""The web process's one count (`constellation_site.server` admits through it; `/metrics`
+reads it: the server runs as `__main__`, so the count lives here, in a module both import)."""

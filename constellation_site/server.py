@@ -17,12 +17,17 @@ from typing import Any
 from autobahn.websocket.types import ConnectionDeny
 from daphne import cli, ws_protocol
 
-from constellation_site.edge import ConnectionCaps, Route, route_of, routes
+from constellation_site.edge import PROCESS_CAPS, Route, route_of, routes
+from quanta.web_metrics import RefusalCause, refused
 
 PER_ADDRESS_MAX = int(os.environ.get("CONSTELLATION_WS_PER_ADDRESS_MAX", "64"))
 HERALD_PER_ADDRESS_MAX = int(os.environ.get("CONSTELLATION_WS_HERALD_PER_ADDRESS_MAX", "4"))
 CLIENT_ROUTE, HERALD_ROUTE = routes(PER_ADDRESS_MAX, HERALD_PER_ADDRESS_MAX)
-CAPS = ConnectionCaps()
+CAPS = PROCESS_CAPS
+REFUSAL_CAUSES = {
+    CLIENT_ROUTE.name: RefusalCause.CLIENT_CONNECTIONS_PER_ADDRESS,
+    HERALD_ROUTE.name: RefusalCause.HERALD_CONNECTIONS_PER_ADDRESS,
+}
 TOO_MANY_CONNECTIONS = 429
 
 
@@ -39,6 +44,7 @@ class LimitedWebSocketProtocol(ws_protocol.WebSocketProtocol):  # type: ignore[m
         self.failByDrop = False
         address = str(getattr(self.transport.getPeer(), "host", "unknown"))
         if not CAPS.admit(route, address):
+            refused(REFUSAL_CAUSES[route.name])
             raise ConnectionDeny(
                 TOO_MANY_CONNECTIONS, f"too many {route.name} connections from {address}"
             )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -56,6 +57,14 @@ ENGINE_FLUSH_WAIT_S = 5.0
 """How long a rising alpha's catchup waits for the engine to persist what it signed."""
 
 
+def tls_context(url: str, ca_file: str) -> ssl.SSLContext | None:
+    """Returns the TLS context of a wss:// link (certificate and host name checked, against
+    `ca_file`'s CAs if given), None for ws:// (loopback only, README "Configuration")."""
+    if not url.startswith("wss://"):
+        return None
+    return ssl.create_default_context(cafile=ca_file or None)
+
+
 class HeraldLink:
     """Keeps this auditor connected to alpha."""
 
@@ -66,11 +75,13 @@ class HeraldLink:
         layer: Any,
         cursor: Callable[[], int],
         alpha: Callable[[], AlphaExpected],
+        ca_file: str = "",
     ) -> None:
         """`cursor()` returns this node's current apex (what it asks alpha to send after);
         `alpha()` what alpha's handshake must show (its key, the constellation id it signs
         under; either None while not known), each called in a thread: they may read the
-        database."""
+        database. `ca_file`: the CA certificates a wss:// URL's certificate must chain to
+        ("" = the system's)."""
         self.url = url
         self.keypair = keypair
         self.layer = layer
@@ -78,6 +89,7 @@ class HeraldLink:
         self.alpha = alpha
         self._unpinned_warned = False
         self._constellation_id: bytes | None = None
+        self._tls = tls_context(url, ca_file)
 
     async def _signing_id(self) -> bytes:
         """Returns the id this node signs its frames under: its constellation's once it holds
@@ -100,6 +112,7 @@ class HeraldLink:
                     open_timeout=10,
                     ping_interval=PING_INTERVAL_S,
                     ping_timeout=PING_TIMEOUT_S,
+                    ssl=self._tls,
                 ) as ws:
                     backoff = BACKOFF_S_MIN
                     await self._session(ws)

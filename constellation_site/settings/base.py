@@ -190,6 +190,12 @@ DEMO_MODE = env_bool("CONSTELLATION_DEMO", False)
 # ws:// is for a constellation on one machine (loopback) only: between machines use
 # wss://, or an attacker on the wire can stand in for alpha (README.md, Configuration).
 ALPHA_HERALD_URL = env_str("CONSTELLATION_ALPHA_URL", "ws://127.0.0.1:8000/ws/herald/")
+# The CA certificate(s) (PEM) a wss:// herald link verifies alpha's certificate against, when
+# alpha's comes from a CA of the operators' own; "" = the system's trusted CAs.
+ALPHA_CA_FILE = env_str("CONSTELLATION_ALPHA_CA_FILE", "")
+# The bearer token a scrape of /metrics must present (or the file CONSTELLATION_METRICS_TOKEN_FILE
+# names); "" = /metrics is open (keep it on the operators' network then, docs/deploy.md).
+METRICS_TOKEN = env_secret("CONSTELLATION_METRICS_TOKEN")
 # Alpha's G... key, which an auditor requires alpha's herald handshake to be signed by before
 # it has settings (afterwards the settings' alpha key is required). "" = not pinned.
 ALPHA_KEY = env_str("CONSTELLATION_ALPHA_KEY", "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -92,12 +92,15 @@ def database_from_url(url: str, *, pool_max: int, pool_timeout_s: float) -> dict
     parts = urlsplit(url)
     if parts.scheme not in {"postgres", "postgresql"}:
         raise ImproperlyConfigured(f"only PostgreSQL database URLs are supported: {url!r}")
+    # `?host=/run/postgresql` (libpq's form) names the directory of PostgreSQL's Unix socket:
+    # a node in a network namespace of its own reaches its database there (docs/deploy.md).
+    socket_dir = parse_qs(parts.query).get("host", [""])[0]
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": unquote(parts.path.lstrip("/")),
         "USER": unquote(parts.username or "postgres"),
         "PASSWORD": unquote(parts.password or ""),
-        "HOST": parts.hostname or "127.0.0.1",
+        "HOST": socket_dir or parts.hostname or "127.0.0.1",
         "PORT": str(parts.port or 5432),
         "CONN_MAX_AGE": 0,
         "OPTIONS": {

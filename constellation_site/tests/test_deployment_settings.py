@@ -85,3 +85,19 @@ def test_a_secret_comes_from_its_variable_or_the_file_its_file_variable_names(
     monkeypatch.setenv("X_SECRET_FILE", str(tmp_path / "absent"))
     with pytest.raises(ImproperlyConfigured, match="cannot read X_SECRET_FILE"):
         env_secret("X_SECRET")
+
+
+def test_a_database_url_may_name_a_unix_socket_directory() -> None:
+    """A node in a network namespace of its own reaches PostgreSQL by its Unix socket."""
+    from constellation_site.settings.env import database_from_url
+
+    local = database_from_url(
+        "postgres://postgres@/node1?host=/var/run/postgresql", pool_max=2, pool_timeout_s=1
+    )
+    assert (local["HOST"], local["NAME"], local["USER"]) == (
+        "/var/run/postgresql",
+        "node1",
+        "postgres",
+    )
+    remote = database_from_url("postgres://u:p@db.example:5433/n", pool_max=2, pool_timeout_s=1)
+    assert (remote["HOST"], remote["PORT"], remote["PASSWORD"]) == ("db.example", "5433", "p")

@@ -32,6 +32,7 @@ from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import MESSAGE, ClientConnectionSuccess, HandshakeRequest, Limits
 from quanta.node_identity import node_keypair
 from quanta.selectors import constellation_id
+from quanta.web_metrics import RefusalCause, refused
 
 HANDSHAKE_FAILED_CLOSE_CODE = 4401
 HISTORY_PAGE_COST_MIN = 100
@@ -143,6 +144,7 @@ class ClientSessionMixin:
         bucket = self.history_bucket
         cost = min(max(limit, HISTORY_PAGE_COST_MIN), Limits.QUERY_ITEMS_MAX, bucket.burst)
         if not bucket.take(now, cost):
+            refused(RefusalCause.HISTORY_PACE)
             text = f"history: at most {bucket.rate:g} items a second, retry later"
             raise GatewayError(StatusCode.TOO_MANY_REQUESTS, text, message_id)
 

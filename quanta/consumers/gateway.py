@@ -26,6 +26,7 @@ from quanta.core.results import result_message
 from quanta.core.status import StatusCode
 from quanta.core.xdr.schema import MESSAGE, QuantumInfoRequest, QuantumResultMessage
 from quanta.dispatch import DirectDispatchMixin
+from quanta.web_metrics import RefusalCause, refused
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class GatewayConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCon
         """Results and notifications for the key now reach this connection."""
         assert self.public_key is not None and self.hub is not None
         if not self.hub.bind(self.session_number, self.public_key):
+            refused(RefusalCause.KEY_CONNECTIONS)
             limit = self.hub.key_sessions_max
             raise GatewayError(
                 StatusCode.TOO_MANY_REQUESTS, f"this key has {limit} connections already", 0, True
@@ -96,6 +98,7 @@ class GatewayConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCon
         if self.account_id == 0 and not self.account_seen:
             await self._pace_unregistered(message_id)
         if not self.hub.admit(self.session_number):
+            refused(RefusalCause.ENGINE_BUSY)
             raise GatewayError(StatusCode.TOO_MANY_REQUESTS, BUSY_TEXT, message_id)
         self.hub.submit(self.session_number, data)
 
@@ -108,6 +111,7 @@ class GatewayConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCon
             rate = settings.UNREGISTERED_REQUESTS_PER_S
             self.unregistered_bucket = TokenBucket(rate, settings.UNREGISTERED_REQUESTS_BURST, now)
         if not self.unregistered_bucket.take(now):
+            refused(RefusalCause.UNREGISTERED_PACE)
             raise GatewayError(StatusCode.TOO_MANY_REQUESTS, UNREGISTERED_TEXT, message_id)
         assert self.public_key is not None
         self.account_id = await database_sync_to_async(account_id_for_key)(self.public_key)

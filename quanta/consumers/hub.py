@@ -37,8 +37,9 @@ from typing import Any, Protocol, cast
 
 from channels.exceptions import ChannelFull
 
-from quanta import events
+from quanta import events, web_metrics
 from quanta.groups import ENGINE_CHANNEL, GATEWAYS_GROUP
+from quanta.web_metrics import RefusalCause
 
 logger = logging.getLogger(__name__)
 
@@ -194,10 +195,12 @@ class GatewayHub:
                 await self.layer.send(ENGINE_CHANNEL, event)
             except ChannelFull:
                 self._credit([batch_id])
+                web_metrics.refused(RefusalCause.ENGINE_CHANNEL_FULL, len(batch))
                 await self._refuse(batch)
             except Exception:
                 logger.exception("sending %d requests to the engine failed", len(batch))
                 self._credit([batch_id])
+                web_metrics.refused(RefusalCause.ENGINE_BUSY, len(batch))
                 await self._refuse(batch)
 
     async def _refuse(self, batch: list[tuple[int, bytes]]) -> None:
@@ -246,7 +249,9 @@ class GatewayHub:
         kind = event.get("type")
         if kind == "hub.replies":
             replies = cast(events.HubReplies, event)
-            self._credit(list(replies.get("consumed", ())))
+            consumed = list(replies.get("consumed", ()))
+            self._measure_acknowledged(consumed)
+            self._credit(consumed)
             for number, message in replies.get("replies", ()):
                 session = self._sessions.get(number)
                 if session is not None:
@@ -267,6 +272,15 @@ class GatewayHub:
                     await session.deliver(message, signed)
         else:
             logger.warning("the gateway hub got an unknown message type %r", kind)
+
+    def _measure_acknowledged(self, batch_ids: list[int]) -> None:
+        """Counts how long the requests of each credited batch waited at the engine: its
+        credit travels with their acknowledgements (`quanta.node.outbox.send_batched`)."""
+        now = time.monotonic()
+        for batch_id in batch_ids:
+            entry = self._inflight.get(batch_id)
+            if entry is not None:
+                web_metrics.acknowledged(int((now - entry[0]) * 1000), entry[1].total())
 
     async def _renew_group_forever(self) -> None:
         while True:

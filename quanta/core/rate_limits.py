@@ -88,7 +88,7 @@ class RateLimiter:
     The limiter never reads a clock, so its decisions are reproducible from the timestamps.
     """
 
-    __slots__ = ("_burst_limit", "_counters", "limits")
+    __slots__ = ("_burst_limit", "_counters", "limits", "refused_count")
 
     def __init__(self, limits: RequestRateLimits) -> None:
         """Creates a limiter applying `limits` to every account; both must be positive (the
@@ -98,6 +98,8 @@ class RateLimiter:
         self.limits = limits
         self._burst_limit = burst_limit(limits.minute_limit)
         self._counters: dict[int, _RequestCounter] = {}
+        # Requests refused so far, for the node's metrics (429s by cause).
+        self.refused_count = 0
 
     def check_and_count(self, account_id: int, now_ms: int) -> bool:
         """Counts one request at `now_ms` and returns True, or returns False if over a limit.
@@ -119,11 +121,12 @@ class RateLimiter:
             counter.hour_start_ms = now_ms
             counter.hour_count = 0
         limits = self.limits
-        if counter.burst_count >= self._burst_limit:
-            return False
-        if counter.minute_count >= limits.minute_limit:
-            return False
-        if counter.hour_count >= limits.hour_limit:
+        if (
+            counter.burst_count >= self._burst_limit
+            or counter.minute_count >= limits.minute_limit
+            or counter.hour_count >= limits.hour_limit
+        ):
+            self.refused_count += 1
             return False
         counter.burst_count += 1
         counter.minute_count += 1

@@ -21,9 +21,10 @@ from channels.db import database_sync_to_async
 
 from payments.payouts import PayoutDesk
 from quanta import events
-from quanta.core.alpha import AlphaNode
+from quanta.core.alpha import AlphaNode, PendingQuantum
 from quanta.core.evidence import EvidenceItem, late_signature_failures
 from quanta.core.keys import encode_public_key
+from quanta.core.rate_limits import RateLimiter
 from quanta.core.results import Delivery
 from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (
@@ -37,6 +38,7 @@ from quanta.core.xdr.schema import (
 )
 from quanta.groups import HERALD_GROUP
 from quanta.node.engine_worker import EngineWorker, monotonic_ms
+from quanta.node.figures import NodeReading, wall_ms
 from quanta.node.persistence import unfinal_settings_forget
 from quanta.selectors import quanta_signed_after, quanta_signed_at
 
@@ -48,8 +50,10 @@ class AlphaHerald(EngineWorker[AlphaNode]):
 
     CATCHUP_BATCH = 500
     HEARTBEAT_S = 1.0
+    ROLE = "alpha"
 
     _last_streamed = 0.0
+    _limiter_seen: RateLimiter | None = None
     _last_resend = 0.0  # when unfinal quanta were last looked at for sending again
 
     payouts: PayoutDesk
@@ -64,16 +68,65 @@ class AlphaHerald(EngineWorker[AlphaNode]):
         assert isinstance(batch, ResultsBatch), type(batch)
         self.node.auditor_heard(event["auditor_key"], monotonic_ms())
         deliveries: list[Delivery] = []
+        now_ms = wall_ms()
         for result in batch.results:
             index = result.signature.auditor_index
             if self.node.signer_key(result.apex, index) != event["auditor_key"]:
                 continue  # An auditor may only speak for itself (its key at that quantum).
             if result.tx_signature is not None:
                 self.payouts.offer(result.apex, result.tx_signature)
+            waiting = self.node.unfinalized.get(result.apex)
             deliveries += self.node.add_signature(
                 result.apex, result.signature.auditor_index, result.signature.signature, frame
             )
+            self._measure_signature(event["auditor_key"], result.apex, waiting, now_ms)
         self.deliver(deliveries)
+
+    def _measure_signature(
+        self, auditor: bytes, apex: int, waiting: PendingQuantum | None, now_ms: int
+    ) -> None:
+        """Counts an auditor's signature, and the quantum's finality if it made it final:
+        latencies from the quantum's timestamp (alpha's clock at execution) to now."""
+        if waiting is None:  # Final before this signature came: only its apex is news.
+            self.figures.signed(auditor, apex, None)
+            return
+        latency_ms = now_ms - int(waiting.executed.quantum.timestamp)
+        self.figures.signed(auditor, apex, latency_ms)
+        if apex not in self.node.unfinalized:
+            self.figures.finalized(latency_ms)
+
+    def _auditors_heard(self) -> tuple[bytes, ...]:
+        """Returns the auditors connected and heard from within the presence bound (a link
+        cut without a close stays "connected" until the herald's pings give up)."""
+        presence, now = self.node.presence, monotonic_ms()
+        return tuple(
+            key for key, seen in presence.seen.items() if now - seen.heard_ms <= presence.silence_ms
+        )
+
+    def reading(self) -> NodeReading:
+        """Returns alpha's figures: finality, its auditors, the per-account refusals."""
+        node = self.node
+        apex = node.engine.state.apex
+        unfinalized = node.unfinalized
+        limiter = node.rate_limiter
+        if limiter is not self._limiter_seen:
+            # New settings, new limiter: keep the count of the old one in the total.
+            if self._limiter_seen is not None:
+                self.figures.rate_limited_before += self._limiter_seen.refused_count
+            self._limiter_seen = limiter
+        return NodeReading(
+            state=node.status.state,
+            reason=node.status.reason,
+            apex=apex,
+            finalized_apex=min(unfinalized) - 1 if unfinalized else apex,
+            finalized_total=node.finalized_count,
+            unfinalized=len(unfinalized),
+            outbox_depth=self.outbox.depth,
+            payouts_pending=len(node.engine.state.withdrawals),
+            rate_limited=0 if limiter is None else limiter.refused_count,
+            alpha_apex=apex,
+            auditors_connected=self._auditors_heard(),
+        )
 
     async def quanta_auditor_state(self, event: events.QuantaAuditorState) -> None:
         """Records an auditor's connection, state report or disconnection."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Collection
+from dataclasses import replace
 from typing import Literal
 
 from channels.db import database_sync_to_async
@@ -47,6 +48,7 @@ from quanta.core.xdr.schema import (
 )
 from quanta.models import QuantumRecord
 from quanta.node.engine_worker import EngineWorker, monotonic_ms
+from quanta.node.figures import NodeReading
 from quanta.node.loader import node_pending, node_restore, node_status_publish
 from quanta.node.providers import (
     NodeProviders,
@@ -66,6 +68,8 @@ AnswerKind = Literal["init.result", "update.result"]
 
 class AuditorWorker(EngineWorker[AuditorNode]):
     """An auditor's engine worker."""
+
+    ROLE = "auditor"
 
     providers: NodeProviders
     """Set by `load`, with the node."""
@@ -145,6 +149,11 @@ class AuditorWorker(EngineWorker[AuditorNode]):
     def review(self) -> None:
         """Counts alpha as lost once it has been silent too long."""
         self.node.review_alpha(monotonic_ms())
+
+    def reading(self) -> NodeReading:
+        """Returns the auditor's figures: its quanta/s are the quanta it signed, its lag is
+        behind the apex alpha last announced."""
+        return replace(super().reading(), alpha_apex=self.node.alpha_apex)
 
     async def quanta_auditor_state(self, event: events.QuantaAuditorState) -> None:
         """Ignores an auditor's presence (alpha tracks it)."""

@@ -31,6 +31,7 @@ from quanta.core.results import Delivery
 from quanta.core.xdr.schema import NodeState
 from quanta.dispatch import DirectDispatchMixin
 from quanta.events import EngineAnswer
+from quanta.node.figures import EngineFigures, NodeReading, figures_json, figures_publish
 from quanta.node.loader import RunningNode, node_status_publish
 from quanta.node.outbox import ResultOutbox
 from quanta.node.persistence import batch_persist, evidence_persist, quanta_persist
@@ -66,6 +67,9 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
 
     FLUSH_INTERVAL_S = 0.05
     PUBLISH_INTERVAL_S = 0.2
+    FIGURES_INTERVAL_S = 0.5
+    """How often the figures for `/metrics` are published (a scrape is every few seconds)."""
+    ROLE = "node"
 
     node: N
     """Set by `start` (loaded from the database) before the first message is handled."""
@@ -91,6 +95,8 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
         # How far the rows this node handed out are on disk (alpha: its final quanta), known
         # from the flush loop itself, so readers (the payout tick) need no query.
         self.persisted = PersistedPrefix(0)
+        self.figures = EngineFigures(self.ROLE)
+        self._last_figures = 0.0
 
     def load(self) -> N:
         """Builds the node from the database (runs in a thread)."""
@@ -117,6 +123,24 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
     def batch_is_final(self, batch: Batch) -> bool:
         """Tells whether every quantum of a snapshot batch is final (alpha waits for it)."""
         return True
+
+    def reading(self) -> NodeReading:
+        """Returns what the role's node shows of itself for the figures."""
+        node = self.node
+        apex = node.engine.state.apex
+        return NodeReading(
+            state=node.status.state,
+            reason=node.status.reason,
+            apex=apex,
+            finalized_apex=self.persisted.apex,
+            finalized_total=apex,
+            unfinalized=0,
+            outbox_depth=self.outbox.depth,
+            payouts_pending=len(node.engine.state.withdrawals),
+            rate_limited=0,
+            alpha_apex=apex,
+            auditors_connected=(),
+        )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Loads the node, starts the loops, then handles messages until stopped."""
@@ -177,6 +201,10 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
         if self.market_data is not None:
             await self.market_data.publish_pending(self.node.engine.state.exchange)
         await self.publish_status()
+        if now - self._last_figures >= self.FIGURES_INTERVAL_S:
+            self._last_figures = now
+            payload = figures_json(self.figures, self.reading(), monotonic_ms())
+            await asyncio.to_thread(figures_publish, payload)
 
     async def _flush(self, *, force: bool) -> None:
         # The flush loop and handlers (init) both flush; interleaved at their awaits they

@@ -40,6 +40,11 @@ class ResultOutbox:
         self._ready = asyncio.Event()
         self._finals_persisted = 0  # Final rows of this process persisted so far.
 
+    @property
+    def depth(self) -> int:
+        """Returns how many deliveries wait to leave (the node's metrics show it)."""
+        return len(self._queue)
+
     def put(self, deliveries: list[Delivery]) -> None:
         """Queues deliveries (never waits)."""
         if deliveries:

@@ -43,5 +43,6 @@ class Command(BaseCommand):
             layer,
             lambda: status_read().apex,
             alpha_expected,
+            ca_file=settings.ALPHA_CA_FILE,
         )
         asyncio.run(link.run_forever())
