@@ -46,6 +46,7 @@ from quanta.models import (
     SettingsDraft,
     SettingsRecord,
     SnapshotRecord,
+    UnfinalSettingsRecord,
 )
 from quanta.selectors import constellation_id
 
@@ -111,7 +112,7 @@ class EffectsGroupRecordAdmin(ReadOnlyAdmin):
         return pre(readable_json(decode(EffectsGroup, bytes(record.data))))
 
 
-def _settings(record: SettingsRecord) -> ConstellationSettings:
+def _settings(record: SettingsRecord | UnfinalSettingsRecord) -> ConstellationSettings:
     return decode(ConstellationSettings, bytes(record.data))
 
 
@@ -159,6 +160,24 @@ def settings_changes(old: ConstellationSettings, new: ConstellationSettings) -> 
     """Returns the names of the top-level settings that differ (the version aside)."""
     before, after = settings_to_json(old), settings_to_json(new)
     return [key for key in after if key != "settings_version" and before.get(key) != after.get(key)]
+
+
+@admin.register(UnfinalSettingsRecord)
+class UnfinalSettingsRecordAdmin(ReadOnlyAdmin):
+    """Settings of an update alpha executed that no final quantum brought in yet (a restarted
+    alpha waits for their auditors too); gone once final, or found final nowhere."""
+
+    list_display = ["version", "auditors"]
+    fields = ["version", "document"]
+    readonly_fields = fields
+
+    @admin.display(description="auditors")
+    def auditors(self, record: UnfinalSettingsRecord) -> int:
+        return len(_settings(record).auditors)
+
+    @admin.display(description="settings")
+    def document(self, record: UnfinalSettingsRecord) -> str:
+        return pre(json.dumps(settings_to_json(_settings(record)), indent=2))
 
 
 @admin.register(ProviderCursorRecord)

@@ -29,8 +29,13 @@ from quanta.core.signatures import constellation_id_of, update_bytes, update_dig
 from quanta.core.state import ConstellationState
 from quanta.core.testing import default_settings, deposit_quantum, keypair, settings_quantum
 from quanta.core.xdr.schema import ConstellationSettings, ConstellationUpdate, MessageType
-from quanta.models import QuantumRecord, SettingsDraft, SettingsRecord
-from quanta.node.persistence import batch_persist, quanta_persist, settings_record_persist
+from quanta.models import QuantumRecord, SettingsDraft, SettingsRecord, UnfinalSettingsRecord
+from quanta.node.persistence import (
+    batch_persist,
+    quanta_persist,
+    settings_record_persist,
+    unfinal_settings_persist,
+)
 
 pytestmark = pytest.mark.django_db(databases=["default", "ledger"])
 
@@ -45,6 +50,7 @@ READ_ONLY_PAGES = [
     "quanta/providercursorrecord",
     "quanta/feebalancerecord",
     "quanta/snapshotrecord",
+    "quanta/unfinalsettingsrecord",
     "quanta/evidencerecord",
     "exchange/accountrecord",
     "exchange/balancerecord",
@@ -263,3 +269,15 @@ def test_the_command_refuses_a_stranger(node: ConstellationSettings) -> None:
             add=True,
             stdout=io.StringIO(),
         )
+
+
+def test_unfinal_settings_are_shown_decoded(
+    node: ConstellationSettings, admin_client: Client
+) -> None:
+    newer = dataclasses.replace(node, version=2)
+    unfinal_settings_persist(settings=newer)
+    listing = text_of(admin_client.get("/admin/quanta/unfinalsettingsrecord/"))
+    assert "unfinal settings" in listing.lower() and "3" in listing  # three auditors
+    record = UnfinalSettingsRecord.objects.get()
+    page = text_of(admin_client.get(f"/admin/quanta/unfinalsettingsrecord/{record.pk}/change/"))
+    assert '"settings_version": 2' in page
