@@ -4,6 +4,11 @@
 amount on the local ledger to the key and pays it into the vault of the constellation's local
 provider (`faucet_deposit`, as the `faucet` command does); the deposit then reaches the account
 as a quantum notification. Outside demo mode the endpoint does not exist (404).
+
+A deposit that cannot register the key is refused up front (400, nothing paid): while the key
+has no account, only the quote asset of at least `min_account_balance` registers it, and the
+engine keeps any other deposit to an unknown key in the vault without crediting it (the
+Centaurus rule, quanta/core/processors/deposit.py).
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from exchange.selectors import account_id_for_key
 from payments.providers.local_ledger.ledger import faucet_deposit
 from quanta.core.keys import InvalidKey, decode_public_key
-from quanta.core.xdr.schema import ProviderSettings
+from quanta.core.xdr.schema import ConstellationSettings, ProviderSettings
 from quanta.selectors import settings_current
 
 LOCAL_PROVIDER_TYPE = "local"
@@ -36,11 +42,16 @@ class FaucetError(ValueError):
         self.status = status
 
 
-def _local_provider() -> ProviderSettings:
-    """Returns the local-ledger provider of the current constellation settings."""
+def _current_settings() -> ConstellationSettings:
+    """Returns the settings in force; 409 before initialization."""
     current = settings_current()
     if current is None:
         raise FaucetError("the constellation is not initialized yet", 409)
+    return current
+
+
+def _local_provider(current: ConstellationSettings) -> ProviderSettings:
+    """Returns the local-ledger provider of the current constellation settings."""
     for provider in current.providers:
         if provider.provider_type == LOCAL_PROVIDER_TYPE:
             return provider
@@ -61,6 +72,28 @@ def _units(text: object) -> int:
     return int(units)
 
 
+def _whole(units: int) -> str:
+    """Returns 10^-7 units as decimal text without trailing zeros."""
+    return format(Decimal(units) / UNITS_PER_WHOLE, "f").rstrip("0").rstrip(".") or "0"
+
+
+def _check_registers(
+    current: ConstellationSettings, public_key: str, asset: str, units: int
+) -> None:
+    """Refuses a first deposit the engine would keep in the vault without crediting it."""
+    if account_id_for_key(decode_public_key(public_key)) != 0:
+        return
+    quote = next(item.code for item in current.assets if item.is_quote_asset)
+    minimum = current.min_account_balance
+    if asset != quote or units < minimum:
+        raise FaucetError(
+            f"this key has no account yet: its first deposit must be at least {_whole(minimum)} "
+            f"{quote} (the quote asset), which registers it; {asset} can follow once it is "
+            "registered (anything else sent to an unregistered key stays in the vault, "
+            "never credited)"
+        )
+
+
 def _faucet(body: dict[str, object]) -> dict[str, object]:
     """Validates one faucet request and pays it into the vault; returns the JSON answer."""
     public_key = str(body.get("public_key", ""))
@@ -70,10 +103,12 @@ def _faucet(body: dict[str, object]) -> dict[str, object]:
         raise FaucetError(f"invalid public key: {error}") from None
     asset = str(body.get("asset", ""))
     units = _units(body.get("amount", ""))
-    provider = _local_provider()
+    current = _current_settings()
+    provider = _local_provider(current)
     tokens = {item.asset: item.token for item in provider.assets}
     if asset not in tokens:
         raise FaucetError(f"the local provider does not carry {asset!r}")
+    _check_registers(current, public_key, asset, units)
     try:
         transfer_id = faucet_deposit(public_key, provider.vault, tokens[asset], units)
     except ValueError as error:  # The ledger refused the transfer (e.g. an unknown token).
