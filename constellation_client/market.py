@@ -26,6 +26,11 @@ DEPTH_LEVELS_MAX = 20
 FEED_FRAME_BYTES_MAX = 1 << 20
 
 
+class VerbRefusedError(ConstellationClientError):
+    """The node answered and refused (an unknown market, a faucet 4xx): exit code 1, not a
+    transport failure."""
+
+
 def chronicler_url(ws_url: str) -> str:
     """Returns the chronicler socket beside the gateway socket `ws_url` (…/ws/)."""
     return ws_url.rstrip("/").removesuffix("/ws") + CHRONICLER_PATH
@@ -55,7 +60,7 @@ async def feed_snapshot(ws_url: str, feed: str, market: str, timeout_s: float) -
             while True:
                 frame = await _text_frame(socket, timeout_s)
                 if frame.get("op") == "error":
-                    raise ConstellationClientError(str(frame.get("message")))
+                    raise VerbRefusedError(str(frame.get("message")))
                 if frame.get("op") == "snapshot" and frame.get("feed") == feed:
                     return frame.get("data")
     except (OSError, TimeoutError, WebSocketException) as error:

@@ -18,6 +18,7 @@ from typing import Any
 from constellation_client.amounts import format_amount
 from constellation_client.client import ConstellationClient
 from constellation_client.describe import effects_sentences, time_text
+from constellation_client.market import VerbRefusedError as VerbRefusedError
 from constellation_client.market import (
     depth_lines,
     depth_view,
@@ -33,10 +34,6 @@ from constellation_client.wire import ConstellationClientError, fetch_info, node
 FAUCET_PATH = "/api/faucet"
 NODES_PATH = "/api/constellation/nodes"
 Output = tuple[dict[str, Any], list[str]]
-
-
-class VerbRefusedError(ConstellationClientError):
-    """The node answered and refused (a faucet 4xx): exit code 1, not a transport failure."""
 
 
 def _base(node: str) -> str:

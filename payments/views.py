@@ -8,7 +8,10 @@ as a quantum notification. Outside demo mode the endpoint does not exist (404).
 A deposit that cannot register the key is refused up front (400, nothing paid): while the key
 has no account, only the quote asset of at least `min_account_balance` registers it, and the
 engine keeps any other deposit to an unknown key in the vault without crediting it (the
-Centaurus rule, quanta/core/processors/deposit.py).
+Centaurus rule, quanta/core/processors/deposit.py). A key counts as registered once it has an
+account row, or once the ledger shows its own registering payment into the vault: account
+rows are snapshot rows (up to a snapshot interval behind), and a trader who funds USD and then
+XLM a second later must not be refused.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from exchange.selectors import account_id_for_key
-from payments.providers.local_ledger.ledger import faucet_deposit
+from payments.models import LedgerTransfer
+from payments.providers.local_ledger.ledger import APPLIED, faucet_deposit
 from quanta.core.keys import InvalidKey, decode_public_key
 from quanta.core.xdr.schema import ConstellationSettings, ProviderSettings
 from quanta.selectors import settings_current
@@ -77,21 +81,42 @@ def _whole(units: int) -> str:
     return format(Decimal(units) / UNITS_PER_WHOLE, "f").rstrip("0").rstrip(".") or "0"
 
 
+def _registering_payment_made(
+    provider: ProviderSettings, public_key: str, quote: str, minimum: int
+) -> bool:
+    """Tells whether the key already paid the vault a deposit that registers it."""
+    tokens = [item.token for item in provider.assets if item.asset == quote]
+    return LedgerTransfer.objects.filter(
+        source=public_key,
+        destination=provider.vault,
+        asset__in=tokens,
+        amount__gte=minimum,
+        status=APPLIED,
+    ).exists()
+
+
 def _check_registers(
-    current: ConstellationSettings, public_key: str, asset: str, units: int
+    current: ConstellationSettings,
+    provider: ProviderSettings,
+    public_key: str,
+    asset: str,
+    units: int,
 ) -> None:
     """Refuses a first deposit the engine would keep in the vault without crediting it."""
-    if account_id_for_key(decode_public_key(public_key)) != 0:
-        return
     quote = next(item.code for item in current.assets if item.is_quote_asset)
     minimum = current.min_account_balance
-    if asset != quote or units < minimum:
-        raise FaucetError(
-            f"this key has no account yet: its first deposit must be at least {_whole(minimum)} "
-            f"{quote} (the quote asset), which registers it; {asset} can follow once it is "
-            "registered (anything else sent to an unregistered key stays in the vault, "
-            "never credited)"
-        )
+    if asset == quote and units >= minimum:
+        return
+    if account_id_for_key(decode_public_key(public_key)) != 0:
+        return
+    if _registering_payment_made(provider, public_key, quote, minimum):
+        return
+    raise FaucetError(
+        f"this key has no account yet: its first deposit must be at least {_whole(minimum)} "
+        f"{quote} (the quote asset), which registers it; {asset} can follow once it is "
+        "registered (anything else sent to an unregistered key stays in the vault, "
+        "never credited)"
+    )
 
 
 def _faucet(body: dict[str, object]) -> dict[str, object]:
@@ -108,7 +133,7 @@ def _faucet(body: dict[str, object]) -> dict[str, object]:
     tokens = {item.asset: item.token for item in provider.assets}
     if asset not in tokens:
         raise FaucetError(f"the local provider does not carry {asset!r}")
-    _check_registers(current, public_key, asset, units)
+    _check_registers(current, provider, public_key, asset, units)
     try:
         transfer_id = faucet_deposit(public_key, provider.vault, tokens[asset], units)
     except ValueError as error:  # The ledger refused the transfer (e.g. an unknown token).

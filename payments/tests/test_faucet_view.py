@@ -110,3 +110,13 @@ def test_a_registered_key_may_receive_any_asset() -> None:
     status, answer = _post({"public_key": TRADER, "asset": "XLM", "amount": "0.5"})
     assert status == 200, answer
     assert ledger_balance("VAULT", "XLM") == 5_000_000
+
+
+@override_settings(DEMO_MODE=True)
+def test_other_assets_follow_a_registering_deposit_before_its_account_row_exists() -> None:
+    """Account rows are snapshot rows: right after a registering USD deposit, XLM is paid."""
+    _store_settings()
+    assert _post({"public_key": TRADER, "asset": "USD", "amount": "1"})[0] == 200
+    status, answer = _post({"public_key": TRADER, "asset": "XLM", "amount": "3"})
+    assert status == 200, answer
+    assert ledger_balance("VAULT", "XLM") == 30_000_000
