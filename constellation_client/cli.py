@@ -541,6 +541,17 @@ def _secret_from_file(path: str) -> str:
         raise ConstellationClientError(f"cannot read the secret file: {error}") from None
 
 
+def _secret_problem(secret: str | None) -> str:
+    """Returns why a given secret is unusable (": ..."), or "" when none was given."""
+    if not secret:
+        return ": none was given"
+    try:
+        KeyPair.from_secret(secret)
+    except InvalidKey as error:
+        return f": the one given is not usable ({error})"
+    return ""
+
+
 def _secret_valid(secret: str | None) -> bool:
     """Tells whether `secret` is a valid S... strkey."""
     try:
@@ -569,6 +580,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not _secret_valid(args.secret):
             parser.error(
                 f"a valid S... secret is required (--secret-file, {SECRET_ENV} or --secret)"
+                + _secret_problem(args.secret)
             )
         pin = _pin_or_trust(args)
         if pin is None:

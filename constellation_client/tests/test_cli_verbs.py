@@ -155,3 +155,15 @@ def test_effects_read_as_a_trader_s_sentences() -> None:
     assert effects_sentences([NonceUpdateEffect(3, 2)], "USD") == [
         "account data read (no balance changed)"
     ]
+
+
+def test_a_node_without_a_scheme_gets_a_hint() -> None:
+    done = _cli("--json", "--node", "127.0.0.1:8000", "nodes")
+    assert done.returncode == EXIT_FAILURE
+    assert "did you mean http://127.0.0.1:8000?" in json.loads(done.stdout)["error"]
+
+
+def test_a_bad_secret_says_why() -> None:
+    done = _cli("--json", "--secret", "SBAD", "balance")
+    assert done.returncode == EXIT_USAGE
+    assert "the one given is not usable" in json.loads(done.stdout)["error"]

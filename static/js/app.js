@@ -734,6 +734,9 @@ async function withdraw(event) {
   const result = await submit("Your withdrawal", () => {
     const amount = positiveAmount($("#withdraw-amount").value, "amount");
     const fee = parseAmount($("#withdraw-fee").value || "0");
+    if (fee > amount) {
+      throw new AmountError(`the fee (${formatAmount(fee)}) is larger than the amount (${formatAmount(amount)}): check it`);
+    }
     const destination = $("#withdraw-destination").value.trim();
     if (!destination) throw new AmountError("the destination is empty");
     const provider = $("#withdraw-provider").value;

@@ -118,6 +118,12 @@ def test_the_faucet_refuses_a_first_deposit_that_cannot_register(
     expect(newcomer.page.locator("#balances tbody")).to_contain_text("No balances yet")
     _no_sideways_scroll(newcomer)
     newcomer.screenshot("trader-phone-faucet-refused")
+    newcomer.page.fill("#withdraw-amount", "1")
+    newcomer.page.fill("#withdraw-fee", "5")
+    newcomer.page.fill("#withdraw-destination", "somewhere")
+    newcomer.page.click("#withdraw-form button[type=submit]")
+    fee = newcomer.page.locator("#withdraw-panel .message.error")
+    expect(fee).to_contain_text("the fee (5) is larger than the amount (1)")
     newcomer.context.close()
 
 
