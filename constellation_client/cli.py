@@ -222,6 +222,29 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+AMOUNT_FIELDS = frozenset({"amount", "liabilities", "quote_amount", "asset_amount", "fee"})
+PRICE_FIELDS = frozenset({"price"})
+
+
+def human_json(value: Any) -> Any:
+    """Returns `jsonable(value)` with amounts and prices as decimal strings ("12.5", "0.125"):
+    --json speaks the same units as the text output (the raw integers are the wire's)."""
+    if isinstance(value, dict):
+        return {key: _human_field(key, item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [human_json(item) for item in value]
+    return value
+
+
+def _human_field(key: str, value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if key in AMOUNT_FIELDS:
+            return format_amount(value)
+        if key in PRICE_FIELDS:
+            return price_text(value)
+    return human_json(value)
+
+
 def _emit(as_json: bool, data: dict[str, Any], lines: Sequence[str]) -> None:
     """Prints JSON or human lines."""
     if as_json:
@@ -265,8 +288,8 @@ def _result_json(result: RequestResult, quote: str = "") -> dict[str, Any]:
         "account_data_attested_by": result.account_data_attested_by,
         "signatures_verified": result.signatures_verified,
         "auditor_count": result.auditor_count,
-        "effects": jsonable(result.effects),
-        "account_data": jsonable(result.account_data),
+        "effects": human_json(jsonable(result.effects)),
+        "account_data": human_json(jsonable(result.account_data)),
     }
 
 
@@ -319,7 +342,7 @@ def _history_report(
         lines += [f"    {event}" for event in events]
         items.append(
             {
-                **jsonable(item),
+                **human_json(jsonable(item)),
                 "time": time_text(item.timestamp),
                 "events": events,
                 "final": final,

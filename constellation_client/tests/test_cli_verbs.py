@@ -167,3 +167,15 @@ def test_a_bad_secret_says_why() -> None:
     done = _cli("--json", "--secret", "SBAD", "balance")
     assert done.returncode == EXIT_USAGE
     assert "the one given is not usable" in json.loads(done.stdout)["error"]
+
+
+def test_json_output_carries_amounts_and_prices_as_decimals() -> None:
+    from constellation_client.cli import human_json, jsonable
+
+    effects = [
+        TradeEffect(16, "XLM", Side.BUY, 1_250_000, 80_000_000, 10_000_000, True),
+        NonceUpdateEffect(3, 2),
+    ]
+    trade, nonce = human_json(jsonable(effects))
+    assert (trade["price"], trade["asset_amount"], trade["quote_amount"]) == ("0.125", "8", "1")
+    assert (trade["order_id"], nonce["nonce"]) == (16, 3)
