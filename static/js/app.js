@@ -608,14 +608,24 @@ function pickLevel({ side, price, amount }) {
   $("#order-amount").focus();
 }
 
-async function loadHistory() {
+// One page of history per request (the chronicler allows up to 1000); "Older" pages on.
+const HISTORY_PAGE = 15;
+
+/** Loads the newest page of history (`older`: the next older page) and shows "Older" while
+ * there is more. */
+async function loadHistory(older = false) {
   if (!state.client) return;
+  const cursor = older === true && state.historyCursor ? state.historyCursor : 0n;
   try {
-    const page = await state.client.history(50);
+    const page = await state.client.history(HISTORY_PAGE, cursor);
     page.items.forEach((item, index) => addHistoryItem(item, page.checks[index]));
+    // The newest page sets where "Older" goes only the first time: after paging back, a
+    // reload of the newest page must not send "Older" to page 2 again.
+    if (older === true || state.historyCursor === undefined) state.historyCursor = page.next_cursor ?? null;
+    $("#history-older").hidden = !state.historyCursor;
     renderHistory();
   } catch (error) {
-    if (error.status !== 401) ui.say(`Cannot load the history: ${error.message}.`, "error");
+    if (error.status !== 401) ui.say(`Cannot load the history: ${error.message}.`, "error", "#history-panel");
   }
 }
 
@@ -775,7 +785,8 @@ function bind() {
   $("#show-secret").addEventListener("click", () => ($("#secret").hidden = !$("#secret").hidden));
   $("#faucet-form").addEventListener("submit", faucet);
   $("#refresh").addEventListener("click", refreshAccount);
-  $("#history-refresh").addEventListener("click", loadHistory);
+  $("#history-refresh").addEventListener("click", () => loadHistory());
+  $("#history-older").addEventListener("click", () => loadHistory(true));
   $("#order-form").addEventListener("submit", placeOrder);
   for (const id of ["#order-amount", "#order-price", "#order-side", "#order-asset"]) {
     $(id).addEventListener("input", updatePreview);

@@ -578,12 +578,14 @@ export class ConstellationClient extends EventTarget {
   /** Returns a page of the account's final quanta (QuantumInfoResponse), newest first, with
    * `checks[i]` the signature check of `items[i]` against the verified head; every final
    * item becomes known to the sequence tracker (older results are then replays). */
-  async history(limit = 50) {
+  /** Returns a page of the account's final quanta, newest first, below apex `cursor` (0n:
+   * from the newest); `next_cursor` names the next older page. */
+  async history(limit = 50, cursor = 0n) {
     const message = {
       _type: "QuantumInfoRequest",
       message_id: this.messageId(),
       account: this.keyPair.publicKey,
-      cursor: 0n,
+      cursor,
       order: 1,
       limit,
     };

@@ -199,6 +199,29 @@ def test_a_payee_is_told_the_amount(pair: tuple[Trader, Trader]) -> None:
     seller.screenshot("trader-desktop-payee-notice")
 
 
+def test_the_history_pages_back_and_keeps_its_words_after_a_reload(
+    pair: tuple[Trader, Trader],
+) -> None:
+    seller, _ = pair
+    page = seller.page
+    for index in range(6):  # Enough quanta for more than one page of 15.
+        seller.order("sell", f"0.{index + 1}", "50")
+        expect(page.locator("#trade-panel .panel-messages")).to_contain_text("rests on the book")
+        expect(page.locator("#order-submit")).to_be_enabled()
+    rows = page.locator("#history tbody tr")
+    expect(rows.first).to_contain_text("rests: sell 0.6 XLM at 50.000")
+    live = rows.first.inner_text()
+    page.reload()
+    expect(page.locator("body")).to_have_attribute("data-ready", "1")
+    expect(rows).to_have_count(15)
+    expect(rows.first).to_contain_text("rests: sell 0.6 XLM at 50.000")
+    assert rows.first.locator("td").nth(2).inner_text() in live
+    page.click("#history-older")
+    expect(rows).not_to_have_count(15)
+    assert rows.count() > 15
+    seller.screenshot("trader-desktop-history")
+
+
 def test_disconnected_is_not_shown_as_empty(
     browser: object,  # noqa: F811
     constellation: Cluster,  # noqa: F811
