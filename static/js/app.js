@@ -22,6 +22,7 @@ import { pinFromUrl, SettingsChain, TrustError } from "./chain.js";
 import { ConstellationClient, STATUS_TEXT } from "./client.js";
 import { constellationIdText, parseConstellationId, shortConstellationId } from "./domain.js";
 import { encodePublicKey, equalBytes, InvalidKey, KeyPair } from "./keys.js";
+import { AccountLedger } from "./ledger.js";
 import { MarketView } from "./market.js";
 import * as ui from "./ui.js";
 
@@ -42,7 +43,12 @@ const state = {
   registered: false,
   rules: null,
   sentCount: 0,
+  ledger: null,
+  recentGroups: [],
+  reads: { count: 0, folded: 0 },
 };
+// Own effects groups kept for a read that lands after them (folded onto it if above its apex).
+const RECENT_GROUPS_MAX = 100;
 const origin = window.location.origin;
 
 // --- trust: the pin and the verified settings ------------------------------------------------
@@ -479,12 +485,40 @@ function onResult(result) {
   }
   // Balance reads are not events of the account: they stay out of the live history.
   if (result.label !== "account data") record(result, labelOf(result, result.label));
-  if (result.accountData) showAccount(result.accountData);
+  if (result.accountData) adoptRead(result);
+  else accountEffects(result);
   if (result.finalized && result.label !== "account data") {
     const counts = ui.signaturesText(result.signaturesVerified, result.auditorCount);
     ui.say(`${capitalize(result.label)} finalized: ${counts} signatures verified.`, "success");
-    scheduleRefresh();
   }
+}
+
+/** Folds a result's own effects into the balances shown (no read, no quantum); a fold that
+ * cannot follow (an effect or order it does not know) asks for one read instead. */
+function accountEffects(result) {
+  if (!result.effects || !result.apex) return;
+  state.recentGroups.push([result.apex, result.effects]);
+  if (state.recentGroups.length > RECENT_GROUPS_MAX) state.recentGroups.shift();
+  if (!state.ledger) return scheduleRefresh();
+  if (!state.ledger.fold(result.apex, result.effects)) {
+    state.ledger = null;
+    return scheduleRefresh();
+  }
+  state.reads.folded += 1;
+  return showAccount(state.ledger.view());
+}
+
+/** Takes a balance read as the new starting point and folds what came after it. */
+function adoptRead(result) {
+  if (state.ledger && state.ledger.apex === BigInt(result.apex)) return;
+  const ledger = new AccountLedger(result.accountData, result.apex, state.chain.constellation.quoteAsset);
+  for (const [apex, group] of state.recentGroups) {
+    if (!ledger.fold(apex, group)) return scheduleRefresh();
+  }
+  state.ledger = ledger;
+  state.reads.count += 1;
+  document.body.dataset.balanceReads = String(state.reads.count);
+  showAccount(ledger.view());
 }
 
 function onNotification(result) {
@@ -499,7 +533,7 @@ function onNotification(result) {
   if (created) showAccountId(created.account);
   if (created) ui.say(`Your account now exists (${label}).`, "success");
   else if (label.startsWith("received")) ui.say(`Funds ${label} (a deposit or a payment from another account).`, "success");
-  scheduleRefresh();
+  accountEffects(result);
 }
 
 function addFill(text) {
@@ -527,7 +561,7 @@ async function refreshAccount() {
       else ui.say(ui.explainRefusal("Reading your balances", result.status, result.description), "error");
       return;
     }
-    showAccount(result.accountData);
+    adoptRead(result);
   } catch (error) {
     ui.say(`Cannot read your balances: ${error.message}.`, "error");
   }
@@ -704,7 +738,6 @@ async function placeOrder(event) {
   if (result && result.ok) {
     for (const fill of ui.describeFills(result.effects, state.chain.constellation.quoteAsset)) addFill(fill);
     ui.say(orderOutcome(result.effects, amount), "success", "#trade-panel");
-    scheduleRefresh();
   }
 }
 
@@ -726,22 +759,20 @@ function orderOutcome(group, amount) {
 }
 
 async function cancelOrder(orderId) {
-  const result = await submit(`Cancelling order ${orderId}`, () => state.client.cancelOrder(orderId), $("#balances-panel"));
-  if (result && result.ok) scheduleRefresh();
+  await submit(`Cancelling order ${orderId}`, () => state.client.cancelOrder(orderId), $("#balances-panel"));
 }
 
 async function pay(event) {
   event.preventDefault();
-  const result = await submit("Your payment", () => {
+  await submit("Your payment", () => {
     const amount = positiveAmount($("#pay-amount").value, "amount");
     return state.client.pay($("#pay-destination").value, $("#pay-asset").value, amount);
   }, event.target);
-  if (result && result.ok) scheduleRefresh();
 }
 
 async function withdraw(event) {
   event.preventDefault();
-  const result = await submit("Your withdrawal", () => {
+  await submit("Your withdrawal", () => {
     const amount = positiveAmount($("#withdraw-amount").value, "amount");
     const fee = parseAmount($("#withdraw-fee").value || "0");
     if (fee > amount) {
@@ -752,7 +783,6 @@ async function withdraw(event) {
     const provider = $("#withdraw-provider").value;
     return state.client.withdraw(provider, $("#withdraw-asset").value, amount, destination, fee);
   }, event.target);
-  if (result && result.ok) scheduleRefresh();
 }
 
 async function faucet(event) {

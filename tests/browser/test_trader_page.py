@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import signal
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 
@@ -197,6 +198,31 @@ def test_a_payee_is_told_the_amount(pair: tuple[Trader, Trader]) -> None:
         "Funds received 3.5 USD", timeout=30_000
     )
     seller.screenshot("trader-desktop-payee-notice")
+
+
+def test_balances_follow_the_account_s_effects_without_a_read_per_change(
+    pair: tuple[Trader, Trader],
+) -> None:
+    """A fill of a resting order (someone else's quantum) moves the seller's balances and
+    shrinks the order from the notification's effects alone: no balance read (no quantum) is
+    spent, and a read afterwards agrees."""
+    seller, buyer = pair
+    body = seller.page.locator("body")
+    reads = body.get_attribute("data-balance-reads")
+    usd = Decimal(seller.balance("USD")[0])
+    resting = seller.page.locator("#orders tbody tr", has_text="2.500")
+    expect(resting).to_contain_text("3 XLM")
+    buyer.order("buy", "1", "2.5")
+    expect(buyer.page.locator("#trade-panel .panel-messages")).to_contain_text("Order filled")
+    total = seller.page.locator("#balances tbody tr", has_text="USD").locator("td").nth(1)
+    paid = f"{(usd + Decimal('2.5')).normalize():f}"
+    expect(total).to_have_text(paid)
+    expect(resting).to_contain_text("2 XLM")
+    assert body.get_attribute("data-balance-reads") == reads
+    seller.page.click("#refresh")
+    expect(body).not_to_have_attribute("data-balance-reads", reads or "")
+    expect(total).to_have_text(paid)
+    expect(resting).to_contain_text("2 XLM")
 
 
 def test_the_history_pages_back_and_keeps_its_words_after_a_reload(
