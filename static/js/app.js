@@ -532,8 +532,16 @@ function onNotification(result) {
   const created = (result.effects?.effects || []).find((e) => e._type === "AccountCreateEffect");
   if (created) showAccountId(created.account);
   if (created) ui.say(`Your account now exists (${label}).`, "success");
-  else if (label.startsWith("received")) ui.say(`Funds ${label} (a deposit or a payment from another account).`, "success");
+  else if (label.startsWith("received")) ui.say(`Funds ${label} ${senderText(result)}.`, "success");
   accountEffects(result);
+}
+
+/** Returns who sent received funds: the other account of a payment, else a deposit. */
+function senderText(result) {
+  const others = result.otherAccounts || [];
+  if (others.length === 1) return `from account ${others[0]} (a payment)`;
+  if (others.length === 0) return "(a deposit through a payment provider)";
+  return `(a quantum touching accounts ${others.join(", ")})`;
 }
 
 function addFill(text) {

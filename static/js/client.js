@@ -212,6 +212,11 @@ export class RequestResult {
     if (check.validCount < this.signaturesVerified) return false;
     this.apex = message.apex;
     this.effects = group;
+    // The other accounts the quantum touched (their groups are hashes here; account 0 is
+    // the constellation's own): the counterparty of a payment, covered by the same proof.
+    this.otherAccounts = message.effects
+      .filter((info) => info._type !== "EffectsGroup" && BigInt(info.account) !== 0n && BigInt(info.account) !== BigInt(group.account))
+      .map((info) => info.account);
     this.accountData = message.account_data || this.accountData;
     this.acknowledged = this.acknowledged || check.alphaSigned;
     this.finalized = this.finalized || check.isFinal;

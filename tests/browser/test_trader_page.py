@@ -194,8 +194,9 @@ def test_a_payee_is_told_the_amount(pair: tuple[Trader, Trader]) -> None:
     buyer.page.select_option("#pay-asset", "USD")
     buyer.page.fill("#pay-amount", "3.5")
     buyer.page.click("#pay-form button[type=submit]")
+    payer = buyer.page.locator("#account-id").inner_text()
     expect(seller.page.locator("#messages")).to_contain_text(
-        "Funds received 3.5 USD", timeout=30_000
+        f"Funds received 3.5 USD from account {payer} (a payment)", timeout=30_000
     )
     seller.screenshot("trader-desktop-payee-notice")
 
