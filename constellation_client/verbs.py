@@ -30,6 +30,7 @@ from constellation_client.market import (
 )
 from constellation_client.result import RequestResult
 from constellation_client.wire import ConstellationClientError, fetch_info, node_urls
+from quanta.core.xdr.schema import EffectsGroupHash, TradeEffect
 
 FAUCET_PATH = "/api/faucet"
 NODES_PATH = "/api/constellation/nodes"
@@ -114,12 +115,30 @@ async def market(node: str, verb: str, asset: str, timeout_s: float) -> Output:
     return view, ticker_lines(view)
 
 
+def other_accounts(result: RequestResult) -> list[int]:
+    """Returns the other accounts the proven result's quantum touched (account 0, the
+    constellation's own group, left out): the payer of a payment received."""
+    if result.message is None or result.effects is None:
+        return []
+    own = int(result.effects.account)
+    return [
+        int(info.account)
+        for info in result.message.effects
+        if isinstance(info, EffectsGroupHash) and int(info.account) not in (0, own)
+    ]
+
+
 def notification_output(result: RequestResult, quote: str) -> Output:
-    """Returns one notification (a fill of a resting order, funds received...) as output."""
+    """Returns one notification (a fill of a resting order, funds received...) as output,
+    naming the other account of a payment ("from account 7")."""
     effects = result.effects.effects if result.effects is not None else ()
     sentences = effects_sentences(effects, quote)
+    others = other_accounts(result)
+    if len(others) == 1 and not any(isinstance(e, TradeEffect) for e in effects):
+        sentences = [f"{sentence} (from account {others[0]})" for sentence in sentences]
     final = "final" if result.finalized else "acknowledged, not final yet"
     data = {"apex": result.apex, "events": sentences, "finalized": result.finalized}
+    data["other_accounts"] = others
     return data, [f"apex {result.apex} ({final}): {sentence}" for sentence in sentences]
 
 

@@ -179,3 +179,27 @@ def test_json_output_carries_amounts_and_prices_as_decimals() -> None:
     trade, nonce = human_json(jsonable(effects))
     assert (trade["price"], trade["asset_amount"], trade["quote_amount"]) == ("0.125", "8", "1")
     assert (trade["order_id"], nonce["nonce"]) == (16, 3)
+
+
+def test_a_watched_payment_names_the_paying_account() -> None:
+    from constellation_client.result import RequestResult
+    from constellation_client.verbs import notification_output
+    from quanta.core.status import StatusCode
+    from quanta.core.xdr.schema import (
+        EffectsGroup,
+        EffectsGroupHash,
+        PayloadProof,
+        QuantumResultMessage,
+    )
+
+    received = BalanceUpdateEffect("USD", BalanceUpdateSign.PLUS, 35_000_000)
+    own = EffectsGroup(2, 4, (received,))
+    infos = (EffectsGroupHash(7, bytes(32)), own)
+    message = QuantumResultMessage(
+        0, StatusCode.SUCCESS, "", 12, bytes(32), PayloadProof(bytes(32), ()), infos, None
+    )
+    result = RequestResult(0, StatusCode.SUCCESS, apex=12, effects=own, message=message)
+    data, lines = notification_output(result, "USD")
+    assert data["events"] == ["received 3.5 USD (from account 7)"]
+    assert data["other_accounts"] == [7]
+    assert lines == ["apex 12 (acknowledged, not final yet): received 3.5 USD (from account 7)"]
