@@ -229,15 +229,15 @@ function fillAssetSelects() {
   setOptions("#faucet-asset", codes);
   setOptions("#pay-asset", codes);
   setOptions("#order-asset", markets);
-  setOptions("#market", markets);
+  setOptions("#market", markets, (code) => `${code}/${state.chain.constellation.quoteAsset}`);
   setOptions("#withdraw-provider", settings.providers.map(providerId));
   fillWithdrawAssets();
 }
 
-function setOptions(selector, values) {
+function setOptions(selector, values, label = (value) => value) {
   const select = $(selector);
   const current = select.value;
-  select.replaceChildren(...values.map((value) => new Option(value, value)));
+  select.replaceChildren(...values.map((value) => new Option(label(value), value)));
   if (values.includes(current)) select.value = current;
 }
 

@@ -133,6 +133,7 @@ def test_the_market_panel_ticker_chart_depth_rules_and_preview(
 ) -> None:
     seller, buyer = pair
     page = seller.page
+    expect(page.locator("#market option", has_text="XLM/USD")).to_have_count(1)
     expect(page.locator("#market-rules")).to_contain_text("Tick 0.001 USD")
     expect(page.locator("#market-rules")).to_contain_text("minimum balance to register 1 USD")
     seller.order("sell", "2", "2")
