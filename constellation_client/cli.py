@@ -1,12 +1,14 @@
 """Command-line client: `python -m constellation_client --node URL --secret S... COMMAND`.
 
 Commands: keygen, info, audit, balance, pay, order, cancel, cancel-all, batch, withdraw,
-history (the order commands and their outcome reports: `constellation_client.order_commands`;
-`audit`: `constellation_client.audit`). Amounts are decimal text converted exactly to 10^-7
-units; the secret may come from `CONSTELLATION_SECRET`. Quantum commands wait for finality
-(`--no-wait` to skip) and print "acknowledged", what each order did (filled / partly filled /
-nothing filled, fills, rest) and then "finalized (k of n signatures verified)"; `--json`
-prints one JSON object instead.
+history, and (no quantum signed) faucet, nodes, depth, trades, ticker, watch (the order
+commands and their outcome reports: `constellation_client.order_commands`; `audit`:
+`constellation_client.audit`). Amounts are decimal text converted exactly to 10^-7 units and
+printed as decimals again; asset codes are case-insensitive; the secret may come from
+`CONSTELLATION_SECRET`. Quantum commands wait for finality (`--no-wait` to skip) and print
+"acknowledged", what each order did (filled / partly filled / nothing filled, fills, rest)
+and then "finalized (k of n signatures verified, m needed)"; `--json` prints one JSON object
+on stdout instead, errors included (`{"error": "...", "exit_code": N}`).
 
 Trust: the CLI verifies everything against a pinned constellation id (64 hex characters, the
 hash of the genesis settings, obtained out of band): `--constellation HEX`, else the
@@ -36,13 +38,16 @@ import sys
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+from constellation_client import verbs
 from constellation_client.amounts import AmountError, format_amount, parse_amount
 from constellation_client.audit import audit_covered, audit_lines, fetch_reserves
 from constellation_client.chain import fetch_verified_head, genesis_id
 from constellation_client.client import ConstellationClient
+from constellation_client.describe import effects_sentences, price_text, time_text
 from constellation_client.digests import ConstellationIdError, parse_constellation_id
+from constellation_client.messages import humanize
 from constellation_client.order_commands import (
     ORDER_COMMANDS,
     add_order_commands,
@@ -60,7 +65,8 @@ from constellation_client.wire import (
     node_urls,
 )
 from exchange.core.orderbook import Side
-from quanta.core.keys import InvalidKey, KeyPair, encode_public_key
+from quanta.core.keys import InvalidKey, KeyPair, decode_public_key, encode_public_key
+from quanta.core.signatures import majority
 from quanta.core.xdr.schema import AccountDataInfo, QuantumInfoResponse, QueryOrder
 
 EXIT_OK = 0
@@ -86,6 +92,28 @@ NO_PIN_TEXT = (
 # --- arguments ---------------------------------------------------------------------------
 
 
+class CliParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors honour --json: one JSON object on stdout."""
+
+    json_errors = False
+
+    def error(self, message: str) -> NoReturn:
+        """Prints the usage error (JSON with --json) and exits with EXIT_USAGE."""
+        if CliParser.json_errors:
+            print(json.dumps({"error": message, "exit_code": EXIT_USAGE}, sort_keys=True))
+            sys.exit(EXIT_USAGE)
+        super().error(message)
+
+
+def _public_key(text: str) -> str:
+    """Checks a G... public key argument (argparse type): a typo is a usage error."""
+    try:
+        decode_public_key(text)
+    except InvalidKey as error:
+        raise argparse.ArgumentTypeError(f"not a public key (G...): {error}") from None
+    return text
+
+
 def _amount(text: str) -> int:
     """Parses an amount argument exactly (argparse type)."""
     try:
@@ -98,7 +126,7 @@ def _add_quantum_commands(commands: Any) -> None:
     """Declares the commands that send quantum requests."""
     commands.add_parser("balance", help="show balances and open orders")
     pay = commands.add_parser("pay", help="pay another account")
-    pay.add_argument("destination", help="G... public key")
+    pay.add_argument("destination", type=_public_key, help="G... public key")
     pay.add_argument("asset")
     pay.add_argument("amount", type=_amount)
     add_order_commands(commands)
@@ -110,9 +138,29 @@ def _add_quantum_commands(commands: Any) -> None:
     withdraw.add_argument("--fee", type=_amount, default=0)
 
 
+def _add_read_commands(commands: Any) -> None:
+    """Declares the commands that sign no quantum: the demo faucet and the public reads."""
+    faucet = commands.add_parser("faucet", help="demo mode: fund a key from the local faucet")
+    faucet.add_argument("asset")
+    faucet.add_argument("amount", type=_amount)
+    faucet.add_argument("--to", type=_public_key, help="G... key to fund (default: --secret's)")
+    commands.add_parser("nodes", help="every node's state and apex, laggards marked")
+    for verb, text in (
+        ("depth", "the order book with cumulative amounts"),
+        ("trades", "the latest trades, newest first"),
+        ("ticker", "last price, spread, 24 h change/high/low/volume"),
+    ):
+        commands.add_parser(verb, help=text).add_argument("market", help="asset, e.g. XLM")
+    watch = commands.add_parser("watch", help="stream the account's fills and notifications")
+    watch.add_argument("--count", type=int, default=0, help="stop after N (0: never)")
+    watch.add_argument(
+        "--for", dest="seconds", type=float, default=None, help="stop after S s idle"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Returns the argument parser of the CLI."""
-    parser = argparse.ArgumentParser(prog="constellation_client", description=__doc__)
+    parser = CliParser(prog="constellation_client", description=__doc__)
     parser.add_argument("--node", default=os.environ.get(NODE_ENV, DEFAULT_NODE))
     parser.add_argument("--secret", default=os.environ.get(SECRET_ENV), help="S... secret")
     parser.add_argument(
@@ -147,8 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_quantum_commands(commands)
     history = commands.add_parser("history", help="list the account's final quanta")
     history.add_argument("--cursor", type=int, default=0)
-    history.add_argument("--desc", action="store_true", help="newest first")
+    history.add_argument("--desc", action="store_true", help="newest first (the default)")
+    history.add_argument("--oldest-first", action="store_true", help="oldest first")
     history.add_argument("--limit", type=int, default=50)
+    _add_read_commands(commands)
     return parser
 
 
@@ -170,6 +220,29 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+AMOUNT_FIELDS = frozenset({"amount", "liabilities", "quote_amount", "asset_amount", "fee"})
+PRICE_FIELDS = frozenset({"price"})
+
+
+def human_json(value: Any) -> Any:
+    """Returns `jsonable(value)` with amounts and prices as decimal strings ("12.5", "0.125"):
+    --json speaks the same units as the text output (the raw integers are the wire's)."""
+    if isinstance(value, dict):
+        return {key: _human_field(key, item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [human_json(item) for item in value]
+    return value
+
+
+def _human_field(key: str, value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if key in AMOUNT_FIELDS:
+            return format_amount(value)
+        if key in PRICE_FIELDS:
+            return price_text(value)
+    return human_json(value)
+
+
 def _emit(as_json: bool, data: dict[str, Any], lines: Sequence[str]) -> None:
     """Prints JSON or human lines."""
     if as_json:
@@ -180,19 +253,30 @@ def _emit(as_json: bool, data: dict[str, Any], lines: Sequence[str]) -> None:
 
 
 def _finality_line(result: RequestResult) -> str:
-    """Returns the human summary of a result's signatures."""
-    counts = f"{result.signatures_verified} of {result.auditor_count} signatures verified"
+    """Returns the human summary of a result's signatures, with the threshold: "2 of 3" alone
+    reads as if an auditor had failed."""
+    needed = majority(result.auditor_count) if result.auditor_count else 0
+    counts = (
+        f"{result.signatures_verified} of {result.auditor_count} signatures verified, "
+        f"{needed} needed"
+    )
     if result.finalized:
         return f"finalized ({counts})"
-    return f"not finalized within {FINALITY_TIMEOUT_S:g} s ({counts})"
+    return (
+        f"WARNING: acknowledged by alpha but not final within {FINALITY_TIMEOUT_S:g} s "
+        f"({counts}); check `history` before relying on it"
+    )
 
 
-def _result_json(result: RequestResult) -> dict[str, Any]:
+def _result_json(result: RequestResult, quote: str = "") -> dict[str, Any]:
     """Returns the JSON view of a request result."""
+    effects = result.effects.effects if result.effects is not None else ()
     return {
         "status": int(result.status),
         "status_name": result.status.name,
-        "description": result.description,
+        "description": humanize(result.description),
+        "node_description": result.description,
+        "events": effects_sentences(effects, quote) if result.ok else [],
         "apex": result.apex,
         "quantum_hash": result.quantum_hash.hex(),
         "nonce": result.nonce,
@@ -202,20 +286,21 @@ def _result_json(result: RequestResult) -> dict[str, Any]:
         "account_data_attested_by": result.account_data_attested_by,
         "signatures_verified": result.signatures_verified,
         "auditor_count": result.auditor_count,
-        "effects": jsonable(result.effects),
-        "account_data": jsonable(result.account_data),
+        "effects": human_json(jsonable(result.effects)),
+        "account_data": human_json(jsonable(result.account_data)),
     }
 
 
 def _account_lines(data: AccountDataInfo) -> list[str]:
     """Returns human lines describing balances and open orders."""
-    lines = [f"account {data.account_id}, nonce {data.nonce} (alpha-attested)"]
+    lines = [f"account {data.account_id} (alpha-attested)"]
     for balance in data.balances:
         amount, locked = format_amount(balance.amount), format_amount(balance.liabilities)
-        lines.append(f"  {balance.asset}: {amount} (locked {locked})")
+        free = format_amount(balance.amount - balance.liabilities)
+        lines.append(f"  {balance.asset}: {amount} (locked {locked}, available {free})")
     for order in data.orders:
         side = Side(order.side).name.lower()
-        price = format_amount(order.price)
+        price = price_text(order.price)
         lines.append(
             f"  order {order.order_id}: {side} {format_amount(order.amount)} "
             f"{order.asset} at {price}"
@@ -223,38 +308,52 @@ def _account_lines(data: AccountDataInfo) -> list[str]:
     return lines
 
 
-def _report(
-    result: RequestResult, as_json: bool, waited: bool, quote_asset: str | None = None
-) -> int:
+def _report(result: RequestResult, as_json: bool, waited: bool, quote: str = "") -> int:
     """Prints a quantum result and returns the exit code."""
     lines: list[str]
     if not result.ok:
-        status = f"{int(result.status)} {result.status.name} {result.description}"
+        status = f"{int(result.status)} {result.status.name} {humanize(result.description)}"
         lines = [f"rejected by alpha (alpha-signed): {status}"]
-        _emit(as_json, _result_json(result), lines)
+        _emit(as_json, _result_json(result, quote), lines)
         return EXIT_REJECTED
     lines = [f"acknowledged (apex {result.apex}, nonce {result.nonce} proven applied)"]
-    lines += order_lines(result, quote_asset)
+    orders = order_lines(result, quote or None)
+    if orders:
+        lines += orders
+    elif result.effects is not None and result.account_data is None:
+        lines += [f"  {event}" for event in effects_sentences(result.effects.effects, quote)]
     if result.account_data is not None:
         lines += _account_lines(result.account_data)
     if waited:
         lines.append(_finality_line(result))
-    _emit(as_json, {**_result_json(result), **order_json(result)}, lines)
+    _emit(as_json, {**_result_json(result, quote), **order_json(result)}, lines)
     return EXIT_OK if result.finalized or not waited else EXIT_NOT_FINAL
 
 
-def _history_report(page: QuantumInfoResponse, client: ConstellationClient, as_json: bool) -> int:
-    """Prints a history page with the signatures verified for each quantum."""
+def _history_report(
+    page: QuantumInfoResponse, client: ConstellationClient, as_json: bool, quote: str
+) -> int:
+    """Prints a history page in a trader's words, with the signatures verified per quantum."""
     items, lines = [], []
     for item in page.items:
         final, count = verify_history_item(item, client.constellation)
-        kinds = ", ".join(type(effect).__name__ for effect in item.effects.effects)
-        lines.append(
-            f"apex {item.apex} at {item.timestamp}: {kinds} "
-            f"({'final' if final else 'NOT final'}, {count} signatures)"
+        events = effects_sentences(item.effects.effects, quote)
+        proof = "final" if final else "NOT final"
+        lines.append(f"{time_text(item.timestamp)}  apex {item.apex} ({proof}, {count} signatures)")
+        lines += [f"    {event}" for event in events]
+        items.append(
+            {
+                **human_json(jsonable(item)),
+                "time": time_text(item.timestamp),
+                "events": events,
+                "final": final,
+                "signatures_verified": count,
+            }
         )
-        items.append({**jsonable(item), "final": final, "signatures_verified": count})
-    lines.append(f"next cursor: {page.next_cursor}, prev cursor: {page.prev_cursor}")
+    if not page.items:
+        lines.append("no final quanta on this page")
+    if page.next_cursor:
+        lines.append(f"more: --cursor {page.next_cursor} (same order)")
     data = {"items": items, "next_cursor": page.next_cursor, "prev_cursor": page.prev_cursor}
     _emit(as_json, data, lines)
     return EXIT_OK
@@ -393,15 +492,75 @@ async def _run_on_node(args: argparse.Namespace, pin: bytes) -> int:
     async with await ConstellationClient.connect(
         args.node, args.secret, constellation_id=pin, timeout_s=args.timeout
     ) as client:
+        quote = client.constellation.quote_asset or ""
         if args.command == "history":
-            order = QueryOrder.DESC if args.desc else QueryOrder.ASC
+            order = QueryOrder.ASC if args.oldest_first else QueryOrder.DESC
             page = await client.history(args.cursor, order, args.limit)
-            return _history_report(page, client, args.json)
+            return _history_report(page, client, args.json, quote)
+        if args.command == "watch":
+            return await _watch(client, args, quote)
         result = await _request(client, args)
         waited = result.ok and not args.no_wait
         if waited:
             await result.wait_final(FINALITY_TIMEOUT_S)
-        return _report(result, args.json, waited, client.constellation.quote_asset)
+        return _report(result, args.json, waited, quote)
+
+
+async def _watch(client: ConstellationClient, args: argparse.Namespace, quote: str) -> int:
+    """Prints the account's notifications as they arrive (JSON: one object per line)."""
+    if not args.json:
+        print(f"watching account {client.account_id} (Ctrl-C stops)", flush=True)
+    async for data, lines in verbs.watch(client, quote, args.count, args.seconds):
+        if args.json:
+            print(json.dumps(data, sort_keys=True), flush=True)
+        else:
+            for line in lines:
+                print(line, flush=True)
+    return EXIT_OK
+
+
+PUBLIC_COMMANDS = frozenset({"info", "nodes", "depth", "trades", "ticker"})
+
+
+def _public(args: argparse.Namespace) -> int:
+    """Runs a command that needs no secret and signs nothing."""
+    if args.command == "info":
+        return _info(args)
+    if args.command == "nodes":
+        data, lines = verbs.nodes(args.node, args.timeout)
+    else:
+        data, lines = asyncio.run(verbs.market(args.node, args.command, args.market, args.timeout))
+    _emit(args.json, data, lines)
+    return EXIT_OK
+
+
+def _faucet(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Funds --to, else the key of the secret, from the demo faucet."""
+    public_key = args.to
+    if public_key is None:
+        if not _secret_valid(args.secret):
+            parser.error("faucet needs --to G... or a valid secret (--secret, --secret-file)")
+        public_key = KeyPair.from_secret(args.secret).public_key_strkey
+    data, lines = verbs.faucet(args.node, public_key, args.asset, args.amount, args.timeout)
+    _emit(args.json, data, lines)
+    return EXIT_OK
+
+
+def _normalize_assets(args: argparse.Namespace) -> None:
+    """Upper-cases asset and market codes: "usd" means USD (codes are upper case)."""
+    for name in ("asset", "market"):
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            setattr(args, name, value.upper())
+
+
+def _fail(args: argparse.Namespace, code: int, text: str) -> int:
+    """Reports an error: JSON on stdout with --json, else text on stderr; returns `code`."""
+    if args.json:
+        print(json.dumps({"error": text, "exit_code": code}, sort_keys=True))
+    else:
+        print(text, file=sys.stderr)
+    return code
 
 
 def _secret_from_file(path: str) -> str:
@@ -410,6 +569,17 @@ def _secret_from_file(path: str) -> str:
         return Path(path).read_text().strip()
     except OSError as error:
         raise ConstellationClientError(f"cannot read the secret file: {error}") from None
+
+
+def _secret_problem(secret: str | None) -> str:
+    """Returns why a given secret is unusable (": ..."), or "" when none was given."""
+    if not secret:
+        return ": none was given"
+    try:
+        KeyPair.from_secret(secret)
+    except InvalidKey as error:
+        return f": the one given is not usable ({error})"
+    return ""
 
 
 def _secret_valid(secret: str | None) -> bool:
@@ -423,28 +593,34 @@ def _secret_valid(secret: str | None) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the CLI with `argv` (default: sys.argv[1:]) and returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    CliParser.json_errors = "--json" in argv
     parser = build_parser()
     args = parser.parse_args(argv)
+    _normalize_assets(args)
     if args.command == "keygen":
         return _keygen(args)
     try:
-        if args.command == "info":
-            return _info(args)
         if args.command == "audit":
             return _audit(args)
+        if args.command in PUBLIC_COMMANDS:
+            return _public(args)
         if not args.secret and args.secret_file:
             args.secret = _secret_from_file(args.secret_file)
+        if args.command == "faucet":
+            return _faucet(args, parser)
         if not _secret_valid(args.secret):
             parser.error(
                 f"a valid S... secret is required (--secret-file, {SECRET_ENV} or --secret)"
+                + _secret_problem(args.secret)
             )
         pin = _pin_or_trust(args)
         if pin is None:
             parser.error(NO_PIN_TEXT)
         return asyncio.run(_run_on_node(args, pin))
     except UnverifiedOutcomeError as error:
-        print(f"outcome unknown: {error}", file=sys.stderr)
-        return EXIT_UNVERIFIED
+        return _fail(args, EXIT_UNVERIFIED, f"outcome unknown: {error}")
+    except verbs.VerbRefusedError as error:
+        return _fail(args, EXIT_REJECTED, f"refused: {error}")
     except ConstellationClientError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_FAILURE
+        return _fail(args, EXIT_FAILURE, f"error: {error}")

@@ -136,7 +136,8 @@ def node_urls(url: str) -> tuple[str, str]:
     schemes = {"http": ("ws", "http"), "https": ("wss", "https")}
     schemes |= {"ws": ("ws", "http"), "wss": ("wss", "https")}
     if parts.scheme not in schemes or not parts.netloc:
-        raise ConstellationClientError(f"not a node URL: {url!r}")
+        hint = f" (did you mean http://{url}?)" if "://" not in url else ""
+        raise ConstellationClientError(f"not a node URL: {url!r}{hint}")
     ws_scheme, http_scheme = schemes[parts.scheme]
     base = parts.path.removesuffix(WS_PATH.rstrip("/"))
     ws_url = urllib.parse.urlunsplit((ws_scheme, parts.netloc, base + WS_PATH, "", ""))

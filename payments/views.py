@@ -6,6 +6,14 @@ The faucet funds an account from the local ledger (demo mode only).
 amount on the local ledger to the key and pays it into the vault of the constellation's local
 provider (`faucet_deposit`, as the `faucet` command does); the deposit then reaches the account
 as a quantum notification. Outside demo mode the endpoint does not exist (404).
+
+A deposit that cannot register the key is refused up front (400, nothing paid): while the key
+has no account, only the quote asset of at least `min_account_balance` registers it, and the
+engine keeps any other deposit to an unknown key in the vault without crediting it (the
+Centaurus rule, quanta/core/processors/deposit.py). A key counts as registered once it has an
+account row, or once the ledger shows its own registering payment into the vault: account
+rows are snapshot rows (up to a snapshot interval behind), and a trader who funds USD and then
+XLM a second later must not be refused.
 """
 
 from __future__ import annotations
@@ -18,10 +26,12 @@ from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from payments.providers.local_ledger.ledger import faucet_deposit
+from exchange.selectors import account_id_for_key
+from payments.models import LedgerTransfer
+from payments.providers.local_ledger.ledger import APPLIED, faucet_deposit
 from payments.reserves import reserves_report
 from quanta.core.keys import InvalidKey, decode_public_key
-from quanta.core.xdr.schema import ProviderSettings
+from quanta.core.xdr.schema import ConstellationSettings, ProviderSettings
 from quanta.selectors import settings_current
 
 LOCAL_PROVIDER_TYPE = "local"
@@ -39,11 +49,16 @@ class FaucetError(ValueError):
         self.status = status
 
 
-def _local_provider() -> ProviderSettings:
-    """Returns the local-ledger provider of the current constellation settings."""
+def _current_settings() -> ConstellationSettings:
+    """Returns the settings in force; 409 before initialization."""
     current = settings_current()
     if current is None:
         raise FaucetError("the constellation is not initialized yet", 409)
+    return current
+
+
+def _local_provider(current: ConstellationSettings) -> ProviderSettings:
+    """Returns the local-ledger provider of the current constellation settings."""
     for provider in current.providers:
         if provider.provider_type == LOCAL_PROVIDER_TYPE:
             return provider
@@ -64,6 +79,49 @@ def _units(text: object) -> int:
     return int(units)
 
 
+def _whole(units: int) -> str:
+    """Returns 10^-7 units as decimal text without trailing zeros."""
+    return format(Decimal(units) / UNITS_PER_WHOLE, "f").rstrip("0").rstrip(".") or "0"
+
+
+def _registering_payment_made(
+    provider: ProviderSettings, public_key: str, quote: str, minimum: int
+) -> bool:
+    """Tells whether the key already paid the vault a deposit that registers it."""
+    tokens = [item.token for item in provider.assets if item.asset == quote]
+    return LedgerTransfer.objects.filter(
+        source=public_key,
+        destination=provider.vault,
+        asset__in=tokens,
+        amount__gte=minimum,
+        status=APPLIED,
+    ).exists()
+
+
+def _check_registers(
+    current: ConstellationSettings,
+    provider: ProviderSettings,
+    public_key: str,
+    asset: str,
+    units: int,
+) -> None:
+    """Refuses a first deposit the engine would keep in the vault without crediting it."""
+    quote = next(item.code for item in current.assets if item.is_quote_asset)
+    minimum = current.min_account_balance
+    if asset == quote and units >= minimum:
+        return
+    if account_id_for_key(decode_public_key(public_key)) != 0:
+        return
+    if _registering_payment_made(provider, public_key, quote, minimum):
+        return
+    raise FaucetError(
+        f"this key has no account yet: its first deposit must be at least {_whole(minimum)} "
+        f"{quote} (the quote asset), which registers it; {asset} can follow once it is "
+        "registered (anything else sent to an unregistered key stays in the vault, "
+        "never credited)"
+    )
+
+
 def _faucet(body: dict[str, object]) -> dict[str, object]:
     """Validates one faucet request and pays it into the vault; returns the JSON answer."""
     public_key = str(body.get("public_key", ""))
@@ -73,10 +131,12 @@ def _faucet(body: dict[str, object]) -> dict[str, object]:
         raise FaucetError(f"invalid public key: {error}") from None
     asset = str(body.get("asset", ""))
     units = _units(body.get("amount", ""))
-    provider = _local_provider()
+    current = _current_settings()
+    provider = _local_provider(current)
     tokens = {item.asset: item.token for item in provider.assets}
     if asset not in tokens:
         raise FaucetError(f"the local provider does not carry {asset!r}")
+    _check_registers(current, provider, public_key, asset, units)
     try:
         transfer_id = faucet_deposit(public_key, provider.vault, tokens[asset], units)
     except ValueError as error:  # The ledger refused the transfer (e.g. an unknown token).

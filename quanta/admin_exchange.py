@@ -4,7 +4,8 @@ Registered by `quanta.admin` (which imports this module), not by an `exchange/ad
 exchange is the ground floor and imports nothing of quanta, while showing an account needs
 quanta's key encoding and admin helpers.
 The rows are the last persisted snapshot (they trail the engine by up to one batch).
-Amounts are integers in units of 10^-7 and are shown both ways.
+Amounts and prices are integers in units of 10^-7 and are shown as decimals only (the page,
+the CLI and the admin speak the same units; the raw integers are in the database).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from django.http import HttpRequest
 
 from exchange.core.orderbook import Side
 from exchange.models import AccountRecord, BalanceRecord, OrderRecord
-from quanta.admin_helpers import ReadOnlyAdmin, units
+from quanta.admin_helpers import ReadOnlyAdmin, price, units
 from quanta.core.keys import InvalidKey, decode_public_key, encode_public_key
 
 
@@ -51,7 +52,7 @@ class AccountRecordAdmin(ReadOnlyAdmin):
 class BalanceRecordAdmin(ReadOnlyAdmin):
     """Balances per account and asset, with the liabilities open orders lock."""
 
-    list_display = ["account", "asset", "amount_units", "liabilities_units", "amount"]
+    list_display = ["account", "asset", "amount_units", "liabilities_units", "available_units"]
     list_filter = ["asset"]
     search_fields = ["=account"]
     search_help_text = "account id"
@@ -65,13 +66,33 @@ class BalanceRecordAdmin(ReadOnlyAdmin):
     def liabilities_units(self, record: BalanceRecord) -> str:
         return units(record.liabilities)
 
+    @admin.display(description="available")
+    def available_units(self, record: BalanceRecord) -> str:
+        return units(int(record.amount) - int(record.liabilities))
+
+
+class SideFilter(admin.SimpleListFilter):
+    """Filters orders by side, named ("buy"/"sell") rather than the stored 1/2."""
+
+    title = "side"
+    parameter_name = "side"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("buy", "buy"), ("sell", "sell")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if value is None:
+            return queryset
+        return queryset.filter(side=int(Side.BUY if value == "buy" else Side.SELL))
+
 
 @admin.register(OrderRecord)
 class OrderRecordAdmin(ReadOnlyAdmin):
     """Orders resting on the books (id = apex of the quantum that placed them)."""
 
-    list_display = ["order_id", "account", "asset", "side_name", "price", "amount_units"]
-    list_filter = ["asset", "side"]
+    list_display = ["order_id", "account", "asset", "side_name", "price_decimal", "amount_units"]
+    list_filter = ["asset", SideFilter]
     search_fields = ["=order_id", "=account"]
     search_help_text = "order id or account id"
 
@@ -82,3 +103,7 @@ class OrderRecordAdmin(ReadOnlyAdmin):
     @admin.display(description="amount")
     def amount_units(self, record: OrderRecord) -> str:
         return units(record.amount)
+
+    @admin.display(description="price")
+    def price_decimal(self, record: OrderRecord) -> str:
+        return price(record.price)

@@ -11,10 +11,23 @@ from django.utils.html import format_html
 UNITS_PER_ONE = 10_000_000
 
 
+PRICE_DECIMALS = 3
+"""The default tick is 0.001 (exchange.core.amounts.TICK_SIZE_DEFAULT)."""
+
+
 def units(amount: object) -> str:
-    """Returns an integer amount of 10^-7 units as a decimal number ("12.5000000")."""
+    """Returns an integer amount of 10^-7 units as exact decimal text ("12.5"), as the page
+    and the CLI show it."""
     whole, fraction = divmod(int(str(amount)), UNITS_PER_ONE)
-    return f"{whole}.{fraction:07d}"
+    if fraction == 0:
+        return str(whole)
+    return f"{whole}.{fraction:07d}".rstrip("0")
+
+
+def price(amount: object) -> str:
+    """Returns an integer price of 10^-7 quote units with the tick's decimals ("0.130")."""
+    whole, fraction = divmod(int(str(amount)), UNITS_PER_ONE)
+    return f"{whole}.{fraction:07d}"[: len(str(whole)) + 1 + PRICE_DECIMALS]
 
 
 def pre(text: str) -> str:

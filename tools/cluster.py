@@ -129,6 +129,18 @@ def _migrations_fingerprint() -> str:
     return digest.hexdigest()[:32]
 
 
+def database_exists(name: str) -> bool:
+    """Tells whether a database of that name exists."""
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as connection:
+        row = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        return row.fetchone() is not None
+
+
+def migrations_fingerprint() -> str:
+    """Returns the fingerprint of every app's migrations (what the templates were built from)."""
+    return _migrations_fingerprint()
+
+
 def database_create(name: str, template: str = TEMPLATE_DB) -> None:
     """Creates a fresh database from a migrated template."""
     _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -179,12 +191,15 @@ class Cluster:
         """Returns the alpha node."""
         return self.nodes[0]
 
-    def start(self) -> Cluster:
-        """Creates the databases and starts every node's processes; waits for their web."""
+    def start(self, *, keep: bool = False) -> Cluster:
+        """Creates the databases (`keep`: reuses the existing ones, as a restart of the whole
+        constellation) and starts every node's processes; waits for their web."""
         template_database_ensure(self.python)
-        database_create(self.ledger_database, LEDGER_TEMPLATE_DB)
+        if not keep:
+            database_create(self.ledger_database, LEDGER_TEMPLATE_DB)
         for node in self.nodes:
-            database_create(node.database)
+            if not keep:
+                database_create(node.database)
             redis_prefix_clear(node.redis_prefix)
             self.start_process(node, "web")
             self.start_process(node, "engine")

@@ -30,6 +30,7 @@ from quanta.core.xdr.schema import AccountDataInfo, BalanceInfo
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = KeyPair.from_seed(bytes(range(32))).secret
+PAYEE = KeyPair.from_seed(bytes(range(1, 33))).public_key_strkey
 
 
 def test_keygen_prints_a_matching_key_pair(capsys: pytest.CaptureFixture[str]) -> None:
@@ -47,10 +48,10 @@ def test_keygen_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_pay_amount_is_parsed_exactly() -> None:
-    args = build_parser().parse_args(["--secret", SECRET, "pay", "GDEST", "USD", "12.5"])
+    args = build_parser().parse_args(["--secret", SECRET, "pay", PAYEE, "USD", "12.5"])
     assert (args.command, args.destination, args.asset, args.amount) == (
         "pay",
-        "GDEST",
+        PAYEE,
         "USD",
         125_000_000,
     )
@@ -214,7 +215,7 @@ def test_without_a_pin_node_commands_refuse_and_say_how_to_pin(
 ) -> None:
     _no_pin_env(monkeypatch, tmp_path)
     with pytest.raises(SystemExit) as raised:
-        main(["--secret", SECRET, "pay", "G", "USD", "1"])
+        main(["--secret", SECRET, "pay", PAYEE, "USD", "1"])
     assert raised.value.code == EXIT_USAGE
     err = capsys.readouterr().err
     assert "no constellation id pinned" in err and "--constellation HEX" in err
@@ -249,7 +250,9 @@ def test_info_with_a_pin_shows_the_verified_keys(
 
 def test_balances_are_labelled_alpha_attested() -> None:
     data = AccountDataInfo(7, 12, (BalanceInfo("USD", 10_000_000, 0),), (), bytes(32))
-    assert cli._account_lines(data)[0] == "account 7, nonce 12 (alpha-attested)"
+    lines = cli._account_lines(data)
+    assert lines[0] == "account 7 (alpha-attested)"
+    assert lines[1] == "  USD: 1 (locked 0, available 1)"
 
 
 def test_info_without_a_pin_marks_the_node_s_claims_unverified(

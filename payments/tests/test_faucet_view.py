@@ -13,6 +13,7 @@ import pytest
 from django.test import Client
 from django.test.utils import override_settings
 
+from exchange.models import AccountRecord
 from payments.providers.local_ledger.ledger import ledger_balance
 from quanta.core.testing import default_settings, keypair
 from quanta.core.xdr.codec import encode
@@ -83,3 +84,39 @@ def test_the_faucet_waits_for_initialization() -> None:
     status, answer = _post({"public_key": TRADER, "asset": "USD", "amount": "1"})
     assert status == 409
     assert "not initialized" in str(answer["description"])
+
+
+@override_settings(DEMO_MODE=True)
+@pytest.mark.parametrize(
+    ("asset", "amount"),
+    [("XLM", "100"), ("USD", "0.5")],
+)
+def test_a_first_deposit_that_cannot_register_is_refused_up_front(asset: str, amount: str) -> None:
+    """An unregistered key gets only the quote asset of at least the minimum balance: anything
+    else would stay in the vault uncredited, so the faucet refuses it and pays nothing."""
+    _store_settings()
+    status, answer = _post({"public_key": TRADER, "asset": asset, "amount": amount})
+    assert status == 400, answer
+    description = str(answer["description"])
+    assert "no account yet" in description and "at least 1 USD" in description, description
+    assert ledger_balance("VAULT", asset) == 0
+
+
+@override_settings(DEMO_MODE=True)
+def test_a_registered_key_may_receive_any_asset() -> None:
+    """Once the key has an account, the faucet pays other assets too."""
+    _store_settings()
+    AccountRecord.objects.create(id=1, public_key=keypair(30).public_key)
+    status, answer = _post({"public_key": TRADER, "asset": "XLM", "amount": "0.5"})
+    assert status == 200, answer
+    assert ledger_balance("VAULT", "XLM") == 5_000_000
+
+
+@override_settings(DEMO_MODE=True)
+def test_other_assets_follow_a_registering_deposit_before_its_account_row_exists() -> None:
+    """Account rows are snapshot rows: right after a registering USD deposit, XLM is paid."""
+    _store_settings()
+    assert _post({"public_key": TRADER, "asset": "USD", "amount": "1"})[0] == 200
+    status, answer = _post({"public_key": TRADER, "asset": "XLM", "amount": "3"})
+    assert status == 200, answer
+    assert ledger_balance("VAULT", "XLM") == 30_000_000

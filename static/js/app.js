@@ -8,11 +8,21 @@
 // first use. A link naming another id than the pin re-pins only after a confirmation. When
 // the served chain does not verify from the pin, #trust-error says so and the page stops.
 
-import { AmountError, formatAmount, parseAmount, parsePrice } from "./amounts.js";
+import {
+  AmountError,
+  formatAmount,
+  formatPrice,
+  parseAmount,
+  parsePrice,
+  priceUnits,
+  roundsToTick,
+  TICK_UNITS,
+} from "./amounts.js";
 import { pinFromUrl, SettingsChain, TrustError } from "./chain.js";
 import { ConstellationClient, STATUS_TEXT } from "./client.js";
 import { constellationIdText, parseConstellationId, shortConstellationId } from "./domain.js";
 import { encodePublicKey, equalBytes, InvalidKey, KeyPair } from "./keys.js";
+import { AccountLedger } from "./ledger.js";
 import { MarketView } from "./market.js";
 import * as ui from "./ui.js";
 
@@ -20,8 +30,25 @@ const { $ } = ui;
 const SECRET_STORAGE_KEY = "constellation.secret";
 const PIN_STORAGE_KEY = "constellation.pin";
 const NODES_REFRESH_MS = 5000;
+// SPEC.md: no majority within 5 s means the result is not final; past that the page warns.
+const UNFINAL_WARNING_MS = 5000;
 const CHAIN_RETRY_MS = 3000;
-const state = { chain: null, keyPair: null, client: null, accountData: null, history: new Map(), refused: null };
+const state = {
+  chain: null,
+  keyPair: null,
+  client: null,
+  accountData: null,
+  history: new Map(),
+  refused: null,
+  registered: false,
+  rules: null,
+  sentCount: 0,
+  ledger: null,
+  recentGroups: [],
+  reads: { count: 0, folded: 0 },
+};
+// Own effects groups kept for a read that lands after them (folded onto it if above its apex).
+const RECENT_GROUPS_MAX = 100;
 const origin = window.location.origin;
 
 // --- trust: the pin and the verified settings ------------------------------------------------
@@ -156,12 +183,38 @@ function showVerifiedSettings() {
   fillAssetSelects();
 }
 
+/** Returns the JSON of a GET, or throws an Error with a sentence (an HTML error page or an
+ * HTTP failure is "the node answered HTTP 500", not a JSON parse error). */
+async function getJson(path) {
+  const response = await fetch(path);
+  if (!response.ok) throw new Error(`the node answered HTTP ${response.status}`);
+  try {
+    return await response.json();
+  } catch {
+    throw new Error("the node's answer is not JSON");
+  }
+}
+
 /** The node's own state and apex: shown as it reports them (not verified). */
 async function loadInfo() {
-  const response = await fetch("/api/constellation/info");
-  const info = await response.json();
+  const info = await getJson("/api/constellation/info");
   $("#node-state").textContent = info.state;
   $("#node-apex").textContent = String(info.apex ?? "—");
+  showMarketRules(info);
+}
+
+/** Shows the market rules a trader needs before placing an order. */
+function showMarketRules(info) {
+  const quote = info.quote_asset || "";
+  const lot = formatAmount(info.min_allowed_lot_size ?? 0);
+  const minimum = formatAmount(info.min_account_balance ?? 0);
+  $("#market-rules").textContent =
+    `Tick ${formatPrice(TICK_UNITS)} ${quote} (prices are rounded to it) · minimum lot ${lot} ${quote} ` +
+    `(amount × price) · minimum balance to register ${minimum} ${quote} · trading fees: none`;
+  state.rules = { quote, lot: BigInt(info.min_allowed_lot_size ?? 0), minimum };
+  $("#faucet-hint").textContent =
+    `Funds come from the local ledger. A new key's first deposit must be at least ${minimum} ${quote} ` +
+    "(it registers the account); other assets are refused until then.";
 }
 
 function providerId(provider) {
@@ -176,15 +229,15 @@ function fillAssetSelects() {
   setOptions("#faucet-asset", codes);
   setOptions("#pay-asset", codes);
   setOptions("#order-asset", markets);
-  setOptions("#market", markets);
+  setOptions("#market", markets, (code) => `${code}/${state.chain.constellation.quoteAsset}`);
   setOptions("#withdraw-provider", settings.providers.map(providerId));
   fillWithdrawAssets();
 }
 
-function setOptions(selector, values) {
+function setOptions(selector, values, label = (value) => value) {
   const select = $(selector);
   const current = select.value;
-  select.replaceChildren(...values.map((value) => new Option(value, value)));
+  select.replaceChildren(...values.map((value) => new Option(label(value), value)));
   if (values.includes(current)) select.value = current;
 }
 
@@ -222,19 +275,28 @@ async function refreshNodes() {
       if (key === alpha) return "alpha";
       return auditors.includes(key) ? "auditor" : "not in the verified settings";
     };
-    const rows = nodes.map((node) => [
-      String(node.index),
-      ui.element("code", `${node.public_key.slice(0, 8)}… ${node.address}`),
-      role(node.public_key),
-      node.state,
-      String(node.apex ?? "—"),
-    ]);
+    const top = Math.max(0, ...nodes.map((node) => Number(node.apex ?? 0)));
+    const rows = nodes.map((node) => {
+      const behind = node.apex === null || node.apex === undefined ? 0 : top - Number(node.apex);
+      const lag = behind > 0 ? ui.element("span", `${node.state}, ${behind} behind`, "lagging") : node.state;
+      return [
+        String(node.index),
+        ui.element("code", `${node.public_key.slice(0, 8)}… ${node.address}`),
+        role(node.public_key),
+        lag,
+        String(node.apex ?? "—"),
+      ];
+    });
     ui.fillTable("#nodes", rows, "Not initialized.");
-    const own = await (await fetch("/api/constellation/info")).json();
+    const own = await getJson("/api/constellation/info");
     $("#node-state").textContent = own.state;
     $("#node-apex").textContent = String(own.apex ?? "—");
+    $("#nodes").dataset.stale = "0";
+    $("#nodes-freshness").textContent = `as of ${new Date().toLocaleTimeString()}`;
   } catch (error) {
     $("#node-state").textContent = `unreachable (${error.message})`;
+    $("#nodes").dataset.stale = "1";
+    $("#nodes-freshness").textContent = "STALE: the last refresh failed; the table shows older states";
   }
 }
 
@@ -323,6 +385,8 @@ function onConnection({ state: connection, text, accountId }) {
   badge.dataset.state = connection;
   badge.textContent = text || CONNECTION_TEXT[connection];
   if (state.refused) return;
+  document.body.dataset.connection = connection;
+  if (connection !== "connected") showDisconnected();
   if (connection === "reconnecting" && text) ui.say(text, "error");
   if (connection === "failed") ui.say(`The connection failed: ${text}`, "error");
   if (connection === "connected") {
@@ -331,13 +395,26 @@ function onConnection({ state: connection, text, accountId }) {
     if (accountId > 0n) {
       refreshAccount();
       loadHistory();
+    } else if (!state.accountData) {
+      ui.renderBalances(null, true);
     }
   }
 }
 
 function showAccountId(accountId) {
   const registered = accountId && BigInt(accountId) > 0n;
+  state.registered = Boolean(registered);
   $("#account-id").textContent = registered ? String(accountId) : "not registered yet (fund it first)";
+}
+
+/** Not connected is not "nothing": what is shown is marked unknown or last known. */
+function showDisconnected() {
+  if (!state.registered) $("#account-id").textContent = "unknown (not connected to the node)";
+  if (state.accountData) {
+    $("#balances-attestation").textContent = "Not connected: the last known balances, possibly outdated.";
+  } else {
+    ui.renderBalances(null, false);
+  }
 }
 
 // --- results and notifications ------------------------------------------------------------
@@ -348,6 +425,7 @@ function historyKey(result) {
 
 function record(result, label) {
   state.history.delete(`m${result.messageId}`);
+  if (result.acknowledged && !result.finalized && result.kind !== "rejected") watchFinality(result);
   state.history.set(historyKey(result), {
     apex: result.apex,
     label,
@@ -357,12 +435,43 @@ function record(result, label) {
     finalized: result.finalized,
     signatures: result.signaturesVerified,
     auditorCount: result.auditorCount,
+    stale: state.history.get(historyKey(result))?.stale || false,
+    time: state.history.get(historyKey(result))?.time || Date.now(),
+    sent: state.sentCount++,
   });
   renderHistory();
 }
 
+/** Returns the history label of a result: from its effects when it has them, so the label
+ * is the one a reload shows (loadHistory describes the same effects). */
+function labelOf(result, fallback) {
+  if (!result.effects) return fallback;
+  const text = ui.describeEffects(result.effects, state.chain.constellation.quoteAsset);
+  return text === ui.NOTHING_CHANGED && fallback ? `${fallback}: nothing changed` : text;
+}
+
+/** Warns when an acknowledged quantum stays unfinal past UNFINAL_WARNING_MS. */
+function watchFinality(result) {
+  const key = historyKey(result);
+  setTimeout(() => {
+    const entry = state.history.get(key);
+    if (!entry || entry.finalized || entry.stale) return;
+    entry.stale = true;
+    renderHistory();
+    const seconds = UNFINAL_WARNING_MS / 1000;
+    const counts = ui.signaturesText(entry.signatures, entry.auditorCount);
+    ui.say(
+      `Warning: apex ${entry.apex} was acknowledged by alpha but is not final after ${seconds} s ` +
+        `(${counts} signatures verified): do not rely on it yet.`,
+      "error",
+    );
+  }, UNFINAL_WARNING_MS);
+}
+
 function renderHistory() {
-  const entries = [...state.history.values()].sort((a, b) => Number(b.apex - a.apex));
+  // Newest first; refused requests (no apex) stay beside their time of sending, on top.
+  const order = (entry) => (entry.apex ? Number(entry.apex) : Number.MAX_SAFE_INTEGER - entry.sent);
+  const entries = [...state.history.values()].sort((a, b) => order(b) - order(a));
   ui.renderHistory(entries);
 }
 
@@ -371,19 +480,50 @@ function onResult(result) {
   if (result.messageId === 0n) {
     // A notification gathering signatures: its row changes, it is not a new event.
     const known = state.history.get(historyKey(result));
-    record(result, known ? known.label : ui.describeEffects(result.effects));
+    record(result, known ? known.label : labelOf(result, "notification"));
     return;
   }
-  record(result, result.label);
-  if (result.accountData) showAccount(result.accountData);
+  // Balance reads are not events of the account: they stay out of the live history.
+  if (result.label !== "account data") record(result, labelOf(result, result.label));
+  if (result.accountData) adoptRead(result);
+  else accountEffects(result);
   if (result.finalized && result.label !== "account data") {
-    ui.say(`${capitalize(result.label)} finalized: ${result.signaturesVerified} of ${result.auditorCount} signatures verified.`, "success");
-    scheduleRefresh();
+    const counts = ui.signaturesText(result.signaturesVerified, result.auditorCount);
+    ui.say(`${capitalize(result.label)} finalized: ${counts} signatures verified.`, "success");
   }
 }
 
+/** Folds a result's own effects into the balances shown (no read, no quantum); a fold that
+ * cannot follow (an effect or order it does not know) asks for one read instead. */
+function accountEffects(result) {
+  if (!result.effects || !result.apex) return;
+  state.recentGroups.push([result.apex, result.effects]);
+  if (state.recentGroups.length > RECENT_GROUPS_MAX) state.recentGroups.shift();
+  if (!state.ledger) return scheduleRefresh();
+  if (!state.ledger.fold(result.apex, result.effects)) {
+    state.ledger = null;
+    return scheduleRefresh();
+  }
+  state.reads.folded += 1;
+  return showAccount(state.ledger.view());
+}
+
+/** Takes a balance read as the new starting point and folds what came after it. */
+function adoptRead(result) {
+  if (state.ledger && state.ledger.apex === BigInt(result.apex)) return;
+  const ledger = new AccountLedger(result.accountData, result.apex, state.chain.constellation.quoteAsset);
+  for (const [apex, group] of state.recentGroups) {
+    if (!ledger.fold(apex, group)) return scheduleRefresh();
+  }
+  state.ledger = ledger;
+  state.reads.count += 1;
+  document.body.dataset.balanceReads = String(state.reads.count);
+  showAccount(ledger.view());
+}
+
 function onNotification(result) {
-  const label = ui.describeEffects(result.effects);
+  const quote = state.chain.constellation.quoteAsset;
+  const label = ui.describeEffects(result.effects, quote);
   record(result, label);
   for (const fill of ui.describeFills(result.effects, state.chain.constellation.quoteAsset)) {
     addFill(fill);
@@ -391,9 +531,17 @@ function onNotification(result) {
   }
   const created = (result.effects?.effects || []).find((e) => e._type === "AccountCreateEffect");
   if (created) showAccountId(created.account);
-  if (label.includes("deposit")) ui.say("Deposit received: your account now exists.", "success");
-  if (label === "balance change") ui.say("Funds received (a deposit or a payment).", "success");
-  scheduleRefresh();
+  if (created) ui.say(`Your account now exists (${label}).`, "success");
+  else if (label.startsWith("received")) ui.say(`Funds ${label} ${senderText(result)}.`, "success");
+  accountEffects(result);
+}
+
+/** Returns who sent received funds: the other account of a payment, else a deposit. */
+function senderText(result) {
+  const others = result.otherAccounts || [];
+  if (others.length === 1) return `from account ${others[0]} (a payment)`;
+  if (others.length === 0) return "(a deposit through a payment provider)";
+  return `(a quantum touching accounts ${others.join(", ")})`;
 }
 
 function addFill(text) {
@@ -417,11 +565,11 @@ async function refreshAccount() {
       return;
     }
     if (!result.ok) {
-      if (result.status === 401) ui.renderBalances(null);
+      if (result.status === 401) ui.renderBalances(null, true);
       else ui.say(ui.explainRefusal("Reading your balances", result.status, result.description), "error");
       return;
     }
-    showAccount(result.accountData);
+    adoptRead(result);
   } catch (error) {
     ui.say(`Cannot read your balances: ${error.message}.`, "error");
   }
@@ -430,18 +578,96 @@ async function refreshAccount() {
 function showAccount(accountData) {
   state.accountData = accountData;
   showAccountId(accountData.account_id);
+  $("#balances-attestation").textContent =
+    "Alpha-attested: balances and open orders are signed by alpha alone, not proven by a majority of the auditors.";
   ui.renderBalances(accountData);
   ui.renderOrders(accountData, cancelOrder);
+  updatePreview();
 }
 
-async function loadHistory() {
-  if (!state.client) return;
+// --- the order form: available balance, max, cost preview, click-to-fill -------------------
+
+/** Returns the free balance of `asset` in units (0 without one or before a read). */
+function available(asset) {
+  const balance = (state.accountData?.balances || []).find((item) => item.asset === asset);
+  return balance ? BigInt(balance.amount) - BigInt(balance.liabilities) : 0n;
+}
+
+const UNITS = 10_000_000n;
+
+/** Shows what the order spends, what is available, and what the node would refuse. */
+function updatePreview() {
+  const quote = state.chain?.constellation.quoteAsset || "";
+  const asset = $("#order-asset").value;
+  const buying = $("#order-side").value === "2";
+  const spend = buying ? quote : asset;
+  $("#order-available").textContent = `Available: ${formatAmount(available(spend))} ${spend}` +
+    (state.accountData ? "" : " (not read yet)");
+  const notes = [];
+  let amount = null;
   try {
-    const page = await state.client.history(50);
+    amount = parseAmount($("#order-amount").value);
+  } catch {
+    amount = null;
+  }
+  const priceText = $("#order-price").value;
+  const price = priceUnits(priceText);
+  if (roundsToTick(priceText) && price !== null) notes.push(`the price will be rounded to the tick: ${formatPrice(price)}`);
+  if (amount && price) {
+    const total = (amount * price) / UNITS;
+    notes.unshift(`Total ≈ ${formatAmount(total)} ${quote}`);
+    if (state.rules && total < state.rules.lot) notes.push(`below the minimum lot of ${formatAmount(state.rules.lot)} ${quote}`);
+    const needed = buying ? total : amount;
+    if (state.accountData && needed > available(spend)) notes.push(`more than your available ${formatAmount(available(spend))} ${spend}`);
+  }
+  $("#order-preview").textContent = notes.join(" · ");
+}
+
+/** Fills the amount with the most the available balance allows at the typed price. */
+function fillMax() {
+  const asset = $("#order-asset").value;
+  const buying = $("#order-side").value === "2";
+  if (!buying) {
+    $("#order-amount").value = formatAmount(available(asset));
+  } else {
+    const price = priceUnits($("#order-price").value);
+    if (price === null) {
+      ui.say("Type a price first: the most you can buy depends on it.", "error", "#trade-panel");
+      return;
+    }
+    $("#order-amount").value = formatAmount((available(state.chain.constellation.quoteAsset) * UNITS) / price);
+  }
+  updatePreview();
+}
+
+/** A clicked depth level fills the form: the opposite side, its price, the total up to it. */
+function pickLevel({ side, price, amount }) {
+  $("#order-side").value = side === "buy" ? "2" : "1";
+  $("#order-asset").value = $("#market").value;
+  $("#order-price").value = price;
+  $("#order-amount").value = amount;
+  updatePreview();
+  $("#order-amount").focus();
+}
+
+// One page of history per request (the chronicler allows up to 1000); "Older" pages on.
+const HISTORY_PAGE = 15;
+
+/** Loads the newest page of history (`older`: the next older page) and shows "Older" while
+ * there is more. */
+async function loadHistory(older = false) {
+  if (!state.client) return;
+  const cursor = older === true && state.historyCursor ? state.historyCursor : 0n;
+  try {
+    const page = await state.client.history(HISTORY_PAGE, cursor);
     page.items.forEach((item, index) => addHistoryItem(item, page.checks[index]));
+    // The newest page sets where "Older" goes only the first time: after paging back, a
+    // reload of the newest page must not send "Older" to page 2 again.
+    if (older === true || state.historyCursor === undefined) state.historyCursor = page.next_cursor ?? null;
+    $("#history-older").hidden = !state.historyCursor;
     renderHistory();
   } catch (error) {
-    if (error.status !== 401) ui.say(`Cannot load the history: ${error.message}.`, "error");
+    if (error.status !== 401) ui.say(`Cannot load the history: ${error.message}.`, "error", "#history-panel");
   }
 }
 
@@ -450,7 +676,8 @@ function addHistoryItem(item, check) {
   const known = state.history.get(key);
   state.history.set(key, {
     apex: item.apex,
-    label: known ? known.label : ui.describeEffects(item.effects),
+    time: Number(item.timestamp),
+    label: ui.describeEffects(item.effects, state.chain.constellation.quoteAsset),
     acknowledged: true,
     finalized: check.isFinal || (known && known.finalized),
     signatures: Math.max(check.validCount, known ? known.signatures : 0),
@@ -464,32 +691,39 @@ function capitalize(text) {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
-/** Runs one request from a form and reports its outcome in words. */
-async function submit(what, send) {
+/** Runs one request from a form and reports its outcome in words, next to the form. The
+ * form's submit button is disabled while the request is in flight, so a double click sends
+ * one request, not two. */
+async function submit(what, send, form) {
+  const panel = form.closest(".panel");
   if (!state.client) {
-    ui.say("Create or import a key first.", "error");
+    ui.say("Create or import a key first.", "error", panel);
     return null;
   }
+  const button = form.querySelector("button[type=submit]");
+  if (button && button.disabled) return null;
+  if (button) button.disabled = true;
   try {
     const result = await send();
     if (result.unverified) {
       record(result, `${result.label} (unverified)`);
-      ui.say(`${what}: ${result.description}. It may or may not have been executed; check the history before sending it again.`, "error");
+      ui.say(`${what}: ${result.description}. It may or may not have been executed; check the history before sending it again.`, "error", panel);
       return result;
     }
     if (!result.ok) {
-      record(result, `${result.label} (refused)`);
-      ui.say(ui.explainRefusal(what, result.status, result.description), "error");
+      record(result, `${result.label} (refused: ${ui.humanize(result.description)})`);
+      ui.say(ui.explainRefusal(what, result.status, result.description), "error", panel);
       return result;
     }
-    record(result, result.label);
+    record(result, labelOf(result, result.label));
     const finality = result.finalized ? "finalized" : "acknowledged, waiting for auditor signatures";
-    ui.say(`${what} was accepted (apex ${result.apex}, ${finality}).`, "info");
+    ui.say(`${what} was accepted (apex ${result.apex}, ${finality}).`, "info", panel);
     return result;
   } catch (error) {
-    const reason = error instanceof AmountError || error instanceof InvalidKey ? error.message : error.message;
-    ui.say(`${what} could not be sent: ${reason}.`, "error");
+    ui.say(`${what} could not be sent: ${error.message}.`, "error", panel);
     return null;
+  } finally {
+    if (button) button.disabled = false;
   }
 }
 
@@ -501,49 +735,68 @@ function positiveAmount(text, what) {
 
 async function placeOrder(event) {
   event.preventDefault();
+  let amount = 0n;
   const result = await submit("Your order", () => {
-    const amount = positiveAmount($("#order-amount").value, "amount");
+    amount = positiveAmount($("#order-amount").value, "amount");
     const price = parsePrice($("#order-price").value);
     const side = Number($("#order-side").value);
     const timeInForce = Number($("#order-tif").value);
     return state.client.placeOrder($("#order-asset").value, side, amount, price, timeInForce);
-  });
+  }, event.target);
   if (result && result.ok) {
     for (const fill of ui.describeFills(result.effects, state.chain.constellation.quoteAsset)) addFill(fill);
-    scheduleRefresh();
+    ui.say(orderOutcome(result.effects, amount), "success", "#trade-panel");
   }
 }
 
+/** Returns what an accepted order did: filled, partly filled (rest resting or cancelled), or
+ * nothing filled (resting, or an IOC that expired). */
+function orderOutcome(group, amount) {
+  const effects = group ? group.effects : [];
+  const filled = effects
+    .filter((e) => e._type === "TradeEffect" && e.is_new_order)
+    .reduce((sum, e) => sum + BigInt(e.asset_amount), 0n);
+  const placed = effects.find((e) => e._type === "OrderPlacedEffect");
+  const rest = formatAmount(amount - filled);
+  if (filled === amount) return `Order filled: ${formatAmount(filled)} of ${formatAmount(amount)}.`;
+  if (filled === 0n) {
+    return placed ? `Nothing filled yet: the order rests on the book (order ${placed.order_id}).` : "Nothing filled: the immediate-or-cancel order expired.";
+  }
+  const what = placed ? `the rest (${rest}) rests on the book` : `the rest (${rest}) was cancelled`;
+  return `Order partly filled: ${formatAmount(filled)} of ${formatAmount(amount)}; ${what}.`;
+}
+
 async function cancelOrder(orderId) {
-  const result = await submit(`Cancelling order ${orderId}`, () => state.client.cancelOrder(orderId));
-  if (result && result.ok) scheduleRefresh();
+  await submit(`Cancelling order ${orderId}`, () => state.client.cancelOrder(orderId), $("#balances-panel"));
 }
 
 async function pay(event) {
   event.preventDefault();
-  const result = await submit("Your payment", () => {
+  await submit("Your payment", () => {
     const amount = positiveAmount($("#pay-amount").value, "amount");
     return state.client.pay($("#pay-destination").value, $("#pay-asset").value, amount);
-  });
-  if (result && result.ok) scheduleRefresh();
+  }, event.target);
 }
 
 async function withdraw(event) {
   event.preventDefault();
-  const result = await submit("Your withdrawal", () => {
+  await submit("Your withdrawal", () => {
     const amount = positiveAmount($("#withdraw-amount").value, "amount");
     const fee = parseAmount($("#withdraw-fee").value || "0");
+    if (fee > amount) {
+      throw new AmountError(`the fee (${formatAmount(fee)}) is larger than the amount (${formatAmount(amount)}): check it`);
+    }
     const destination = $("#withdraw-destination").value.trim();
     if (!destination) throw new AmountError("the destination is empty");
     const provider = $("#withdraw-provider").value;
     return state.client.withdraw(provider, $("#withdraw-asset").value, amount, destination, fee);
-  });
-  if (result && result.ok) scheduleRefresh();
+  }, event.target);
 }
 
 async function faucet(event) {
   event.preventDefault();
-  if (!state.keyPair) return ui.say("Create or import a key first.", "error");
+  const near = "#faucet";
+  if (!state.keyPair) return ui.say("Create or import a key first.", "error", near);
   const asset = $("#faucet-asset").value;
   const amount = $("#faucet-amount").value;
   const body = JSON.stringify({ public_key: state.keyPair.address, asset, amount });
@@ -552,11 +805,11 @@ async function faucet(event) {
     const answer = await response.json().catch(() => ({}));
     if (!response.ok) {
       const reason = answer.description || STATUS_TEXT[response.status] || `HTTP ${response.status}`;
-      return ui.say(`The faucet refused: ${reason}.`, "error");
+      return ui.say(`The faucet refused: ${reason}.`, "error", near);
     }
-    ui.say(`Faucet: ${formatAmount(answer.amount)} ${asset} paid into the vault; the deposit appears in a few seconds.`, "info");
+    ui.say(`Faucet: ${formatAmount(answer.amount)} ${asset} paid into the vault; the deposit appears in a few seconds.`, "info", near);
   } catch (error) {
-    ui.say(`The faucet is not reachable: ${error.message}.`, "error");
+    ui.say(`The faucet is not reachable: ${error.message}.`, "error", near);
   }
   return undefined;
 }
@@ -570,8 +823,13 @@ function bind() {
   $("#show-secret").addEventListener("click", () => ($("#secret").hidden = !$("#secret").hidden));
   $("#faucet-form").addEventListener("submit", faucet);
   $("#refresh").addEventListener("click", refreshAccount);
-  $("#history-refresh").addEventListener("click", loadHistory);
+  $("#history-refresh").addEventListener("click", () => loadHistory());
+  $("#history-older").addEventListener("click", () => loadHistory(true));
   $("#order-form").addEventListener("submit", placeOrder);
+  for (const id of ["#order-amount", "#order-price", "#order-side", "#order-asset"]) {
+    $(id).addEventListener("input", updatePreview);
+  }
+  $("#order-max").addEventListener("click", fillMax);
   $("#pay-form").addEventListener("submit", pay);
   $("#withdraw-form").addEventListener("submit", withdraw);
   $("#withdraw-provider").addEventListener("change", fillWithdrawAssets);
@@ -592,9 +850,13 @@ async function main() {
   }
   showVerifiedSettings();
   loadInfo().catch((error) => ui.say(`Cannot read the node's state: ${error.message}.`, "error"));
-  const market = new MarketView(origin);
+  const market = new MarketView(origin, state.chain.constellation.quoteAsset, pickLevel);
   market.select($("#market").value);
-  $("#market").addEventListener("change", () => market.select($("#market").value));
+  $("#market").addEventListener("change", () => {
+    market.select($("#market").value);
+    $("#order-asset").value = $("#market").value;
+    updatePreview();
+  });
   refreshNodes();
   setInterval(refreshNodes, NODES_REFRESH_MS);
   ui.renderBalances(null);

@@ -212,6 +212,11 @@ export class RequestResult {
     if (check.validCount < this.signaturesVerified) return false;
     this.apex = message.apex;
     this.effects = group;
+    // The other accounts the quantum touched (their groups are hashes here; account 0 is
+    // the constellation's own): the counterparty of a payment, covered by the same proof.
+    this.otherAccounts = message.effects
+      .filter((info) => info._type !== "EffectsGroup" && BigInt(info.account) !== 0n && BigInt(info.account) !== BigInt(group.account))
+      .map((info) => info.account);
     this.accountData = message.account_data || this.accountData;
     this.acknowledged = this.acknowledged || check.alphaSigned;
     this.finalized = this.finalized || check.isFinal;
@@ -578,12 +583,14 @@ export class ConstellationClient extends EventTarget {
   /** Returns a page of the account's final quanta (QuantumInfoResponse), newest first, with
    * `checks[i]` the signature check of `items[i]` against the verified head; every final
    * item becomes known to the sequence tracker (older results are then replays). */
-  async history(limit = 50) {
+  /** Returns a page of the account's final quanta, newest first, below apex `cursor` (0n:
+   * from the newest); `next_cursor` names the next older page. */
+  async history(limit = 50, cursor = 0n) {
     const message = {
       _type: "QuantumInfoRequest",
       message_id: this.messageId(),
       account: this.keyPair.publicKey,
-      cursor: 0n,
+      cursor,
       order: 1,
       limit,
     };
