@@ -317,10 +317,10 @@ def _report(result: RequestResult, as_json: bool, waited: bool, quote: str = "")
         _emit(as_json, _result_json(result, quote), lines)
         return EXIT_REJECTED
     lines = [f"acknowledged (apex {result.apex}, nonce {result.nonce} proven applied)"]
-    orders = order_lines(result, quote or None)
-    if orders:
-        lines += orders
-    elif result.effects is not None and result.account_data is None:
+    # What each order did (filled, resting, cancelled), then every effect in words (the
+    # price it rests at, the balances moved).
+    lines += order_lines(result, quote or None)
+    if result.effects is not None and result.account_data is None:
         lines += [f"  {event}" for event in effects_sentences(result.effects.effects, quote)]
     if result.account_data is not None:
         lines += _account_lines(result.account_data)

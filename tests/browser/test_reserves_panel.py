@@ -65,8 +65,8 @@ def test_the_panel_shows_the_endpoint_s_report(alpha: Cluster) -> None:
         shown_apex = int(page.locator("#reserves-apex").text_content() or "0")
         shown_hash = page.locator("#reserves-hash").get_attribute("title")
         browser.close()
-    assert cells[:3] == ["USD", "25.0000000", "25.0000000"], cells
-    assert cells[4:] == ["0.0000000", "0.0000000"], cells
+    assert cells[:3] == ["USD", "25", "25"], cells  # decimals as the page shows every amount
+    assert cells[4:] == ["0", "0"], cells
     later = reserves(alpha)
     assert shown_apex >= report["apex"] and shown_hash in {
         report["state_hash"],

@@ -130,8 +130,14 @@ def test_metrics_show_the_engines_figures_and_the_web_processes_counters(three: 
     for gauge in ("outbox_depth", "engine_channel_depth", "payouts_pending", "unfinalized_quanta"):
         assert value(samples, f"constellation_{gauge}") >= 0
     # An auditor's own /metrics: its apex and what it heard of alpha's.
+    # What it heard of alpha's apex comes with alpha's frames, published with the engine's
+    # figures: it may trail the auditor's own apex by one publication, so both are awaited.
     auditor_samples = scrape_until(
-        three.nodes[1].url, lambda s: value(s, "constellation_apex") >= last_apex
+        three.nodes[1].url,
+        lambda s: (
+            value(s, "constellation_apex") >= last_apex
+            and value(s, "constellation_alpha_apex") >= last_apex
+        ),
     )
     assert value(auditor_samples, "constellation_alpha_apex") >= last_apex
 
