@@ -1,6 +1,7 @@
 """`AlphaHerald`: what alpha's engine worker does with its auditors (through the herald).
 
-It streams each quantum to the auditors and heartbeats them (an empty QuantaBatch carrying its
+It journals each quantum before it leaves (`journal`, group commit: a restarted alpha keeps
+what it sent), streams each quantum to the auditors and heartbeats them (an empty QuantaBatch carrying its
 apex, `HEARTBEAT_S` after the last batch), so an idle auditor knows both that alpha lives and
 that it is in step; it sends again, once a heartbeat period, what stayed unfinal a whole
 period (its signatures may have been lost in flight). It takes the auditors' signatures (a
@@ -214,7 +215,11 @@ class AlphaHerald(EngineWorker[AlphaNode]):
         """Streams the quanta executed since the last flush to every auditor, or a heartbeat
         (an empty batch) once nothing went out for `HEARTBEAT_S`."""
         quanta = self.node.take_outgoing()
-        await self.journal(quanta)
+        try:
+            await self.journal(quanta)
+        except Exception:
+            self.node.outgoing[:0] = quanta  # Streamed at the next tick, once journaled.
+            raise
         now = time.monotonic()
         if quanta:
             self._last_streamed = now
