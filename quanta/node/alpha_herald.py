@@ -1,13 +1,13 @@
 """`AlphaHerald`: what alpha's engine worker does with its auditors (through the herald).
 
 It journals each quantum before it leaves (`journal`, group commit: a restarted alpha keeps
-what it sent), streams each quantum to the auditors and heartbeats them (an empty QuantaBatch carrying its
-apex, `HEARTBEAT_S` after the last batch), so an idle auditor knows both that alpha lives and
-that it is in step; it sends again, once a heartbeat period, what stayed unfinal a whole
-period (its signatures may have been lost in flight). It takes the auditors' signatures (a
-withdrawal's transaction signature goes to the payout desk), their state reports and their
-connections' comings and goings (`AlphaNode.review_finality` tells from them whether a
-majority can sign), answers their catchups (from below the oldest unfinal quantum: what was
+what it sent), streams each quantum to the auditors and heartbeats them (an empty QuantaBatch
+carrying its apex, `HEARTBEAT_S` after the last batch), so an idle auditor knows both that
+alpha lives and that it is in step; it sends again, once a heartbeat period, what stayed
+unfinal a whole period (its signatures may have been lost in flight). It takes the auditors'
+signatures (a withdrawal's transaction signature goes to the payout desk), their state reports
+and their connections' comings and goings (`AlphaNode.review_finality` tells from them whether
+a majority can sign), answers their catchups (from below the oldest unfinal quantum: what was
 lost is asked for again) and, while Rising, takes what they hold above its apex. Signatures
 that arrived after finality are checked here, in a thread, at each flush.
 """
