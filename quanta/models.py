@@ -71,6 +71,22 @@ class UnfinalSettingsRecord(models.Model):
         return f"unfinal settings v{self.version}"
 
 
+class AlphaJournalRecord(models.Model):
+    """A quantum alpha executed, with alpha's signature, written before it leaves alpha for
+    the auditors (group commit, `AlphaHerald.journal`) and removed once a snapshot covers its
+    apex. A restarted alpha takes the rows above its persisted ones as its own chain: an
+    auditor may hold any quantum alpha sent, so alpha never executes another one there."""
+
+    apex = U64Field(primary_key=True)
+    data = models.BinaryField(help_text="XDR of the SignedQuantum (alpha's signature)")
+
+    class Meta:
+        ordering = ["apex"]
+
+    def __str__(self) -> str:
+        return f"journaled quantum {self.apex}"
+
+
 class ProviderCursorRecord(models.Model):
     """Where a payment provider's deposit stream was last consumed."""
 

@@ -19,6 +19,7 @@ def _options(args: argparse.Namespace) -> Options:
         old_rising=args.old_rising,
         old_payouts=args.old_payouts,
         auditor_flushes_before_catchup=not args.strict_timing,
+        journal=not args.no_journal,
     )
     return Options(
         nodes=args.nodes,
@@ -60,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
         "--old-admission",
         action="store_true",
         help="herald admits persisted settings' keys only, update not gated (before issue 15)",
+    )
+    parser.add_argument(
+        "--no-journal",
+        action="store_true",
+        help="alpha does not journal what it streams, so a crash forgets it (before group commit)",
     )
     parser.add_argument("--max-failures", type=int, default=3, help="schedules printed")
     return parser

@@ -1,12 +1,13 @@
 """`AlphaHerald`: what alpha's engine worker does with its auditors (through the herald).
 
-It streams each quantum to the auditors and heartbeats them (an empty QuantaBatch carrying its
-apex, `HEARTBEAT_S` after the last batch), so an idle auditor knows both that alpha lives and
-that it is in step; it sends again, once a heartbeat period, what stayed unfinal a whole
-period (its signatures may have been lost in flight). It takes the auditors' signatures (a
-withdrawal's transaction signature goes to the payout desk), their state reports and their
-connections' comings and goings (`AlphaNode.review_finality` tells from them whether a
-majority can sign), answers their catchups (from below the oldest unfinal quantum: what was
+It journals each quantum before it leaves (`journal`, group commit: a restarted alpha keeps
+what it sent), streams each quantum to the auditors and heartbeats them (an empty QuantaBatch
+carrying its apex, `HEARTBEAT_S` after the last batch), so an idle auditor knows both that
+alpha lives and that it is in step; it sends again, once a heartbeat period, what stayed
+unfinal a whole period (its signatures may have been lost in flight). It takes the auditors'
+signatures (a withdrawal's transaction signature goes to the payout desk), their state reports
+and their connections' comings and goings (`AlphaNode.review_finality` tells from them whether
+a majority can sign), answers their catchups (from below the oldest unfinal quantum: what was
 lost is asked for again) and, while Rising, takes what they hold above its apex. Signatures
 that arrived after finality are checked here, in a thread, at each flush.
 """
@@ -39,7 +40,7 @@ from quanta.core.xdr.schema import (
 from quanta.groups import HERALD_GROUP
 from quanta.node.engine_worker import EngineWorker, monotonic_ms
 from quanta.node.figures import NodeReading, wall_ms
-from quanta.node.persistence import unfinal_settings_forget
+from quanta.node.persistence import journal_persist, unfinal_settings_forget
 from quanta.selectors import quanta_signed_after, quanta_signed_at
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ class AlphaHerald(EngineWorker[AlphaNode]):
     _last_streamed = 0.0
     _limiter_seen: RateLimiter | None = None
     _last_resend = 0.0  # when unfinal quanta were last looked at for sending again
+    _journaled_apex = 0  # the highest apex on alpha's journal: nothing above it has left alpha
+    _journal_lock: asyncio.Lock | None = None
 
     payouts: PayoutDesk
     """Set by the worker's `load`, with the node."""
@@ -163,6 +166,7 @@ class AlphaHerald(EngineWorker[AlphaNode]):
             rising = events.herald_rising(alpha.engine.state.apex)
             await self.channel_layer.send(event["reply"], rising)
             return
+        await self.journal(alpha.outgoing)  # What the catchup reads from memory may be unsent.
         cursor = alpha.catchup_start(int(event["cursor"]))
         if cursor >= alpha.engine.state.apex:
             # Nothing to send, but the auditor learns alpha's apex: it is in step, Ready.
@@ -170,7 +174,9 @@ class AlphaHerald(EngineWorker[AlphaNode]):
             await self.channel_layer.send(event["reply"], batch)
         while cursor < alpha.engine.state.apex:
             quanta = alpha.recent_after(cursor)
-            if quanta is None:
+            if quanta is not None:
+                quanta = [q for q in quanta if q.quantum.apex <= self._journaled_apex]
+            else:
                 quanta = await database_sync_to_async(quanta_signed_after)(
                     cursor, self.CATCHUP_BATCH
                 )
@@ -209,6 +215,11 @@ class AlphaHerald(EngineWorker[AlphaNode]):
         """Streams the quanta executed since the last flush to every auditor, or a heartbeat
         (an empty batch) once nothing went out for `HEARTBEAT_S`."""
         quanta = self.node.take_outgoing()
+        try:
+            await self.journal(quanta)
+        except Exception:
+            self.node.outgoing[:0] = quanta  # Streamed at the next tick, once journaled.
+            raise
         now = time.monotonic()
         if quanta:
             self._last_streamed = now
@@ -228,6 +239,19 @@ class AlphaHerald(EngineWorker[AlphaNode]):
             self._last_streamed = now
             heartbeat = events.herald_quanta(self._quanta_batch([]))
             await self.channel_layer.group_send(HERALD_GROUP, heartbeat)
+
+    async def journal(self, quanta: list[SignedQuantum]) -> None:
+        """Group commit: writes the quanta not yet journaled to alpha's journal, in one
+        transaction, before any of them leaves (a restarted alpha keeps them, so it never
+        executes another quantum where an auditor may hold one of these). The lock keeps
+        `_journaled_apex` at what is committed while a stream and a catchup both write."""
+        if self._journal_lock is None:
+            self._journal_lock = asyncio.Lock()
+        async with self._journal_lock:
+            fresh = [q for q in quanta if q.quantum.apex > self._journaled_apex]
+            if fresh:
+                await database_sync_to_async(journal_persist)(quanta=fresh)
+                self._journaled_apex = max(q.quantum.apex for q in fresh)
 
     async def _withdrawals_to_sign_again(self) -> list[SignedQuantum]:
         """Returns the withdrawal quanta whose transaction signatures the payout desk lacks

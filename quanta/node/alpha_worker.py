@@ -72,12 +72,16 @@ class AlphaWorker(AlphaHerald):
             # Rising first: once Ready, alpha would execute requests on top of a chain the
             # auditors may have finalized further than this node persisted.
             if engine.state.require_config().majority > 1:
-                node.begin_rising(loaded.unfinal_settings, loaded.above_hole)
+                # Its journal above the replayed rows is what it sent: an auditor may hold
+                # any of it, so it is kept (re-executed), never replaced (group commit).
+                own = loaded.above_hole + loaded.journal_above(engine.state.apex)
+                node.begin_rising(loaded.unfinal_settings, own)
             node.settings_changed()
         elif _lost_its_genesis(node, loaded):
             # It executed the genesis and crashed before the genesis quantum was final and
             # persisted: the auditors may hold it (`initialize` waits for the recovery).
-            node.begin_rising(own=loaded.above_hole, genesis=loaded.genesis)
+            own = loaded.above_hole + loaded.journal_above(0)
+            node.begin_rising(own=own, genesis=loaded.genesis)
         return node
 
     def background(self) -> list[Task]:

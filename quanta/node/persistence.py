@@ -3,6 +3,7 @@ across the rows of every app (quanta, exchange, payments, chronicler).
 
 - `quanta_persist` appends final quanta (and their per-account effects groups) to the chain.
 - `batch_persist` moves the snapshot of the state rows to a newer apex, in one transaction.
+- `journal_persist` writes alpha's journal: each quantum before it leaves alpha (group commit).
 - `evidence_persist` keeps the evidence records the node gathered (`quanta.core.evidence`).
 
 `quanta.node.snapshot` reads them back.
@@ -28,8 +29,10 @@ from quanta.core.xdr.schema import (
     ConstellationUpdate,
     MessageType,
     Quantum,
+    SignedQuantum,
 )
 from quanta.models import (
+    AlphaJournalRecord,
     EffectsGroupRecord,
     EvidenceRecord,
     FeeBalanceRecord,
@@ -119,6 +122,8 @@ def batch_persist(*, batch: Batch) -> None:
         _withdrawals_persist(batch)
         if batch.fee_balances is not None:
             _fee_balances_persist(batch.fee_balances)
+        # Below the snapshot every quantum is final and on disk: alpha's journal is done there.
+        AlphaJournalRecord.objects.filter(apex__lte=batch.apex).delete()
         SnapshotRecord.objects.update_or_create(
             id=1,
             defaults={
@@ -129,6 +134,17 @@ def batch_persist(*, batch: Batch) -> None:
                 "constellation_sequence": batch.constellation_sequence,
             },
         )
+
+
+def journal_persist(*, quanta: Sequence[SignedQuantum]) -> None:
+    """Appends quanta alpha is about to send to its journal, in one transaction (idempotent:
+    an apex already journaled is skipped; a recovered chain is journaled again)."""
+    records_insert(
+        AlphaJournalRecord,
+        ("apex", "data"),
+        [(int(signed.quantum.apex), encode(signed)) for signed in quanta],
+        conflict=("apex",),
+    )
 
 
 def settings_record_persist(*, apex: int, settings: ConstellationSettings) -> None:

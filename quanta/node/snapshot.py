@@ -17,6 +17,7 @@ from quanta.core.state import ConstellationState, Withdrawal
 from quanta.core.xdr.codec import decode
 from quanta.core.xdr.schema import ConstellationSettings, PayloadProof, Quantum, SignedQuantum
 from quanta.models import (
+    AlphaJournalRecord,
     FeeBalanceRecord,
     ProviderCursorRecord,
     QuantumRecord,
@@ -38,9 +39,16 @@ class LoadedNode:
     quanta_above: list[Quantum]
     above_hole: list[SignedQuantum] = field(default_factory=list)
     unfinal_settings: list[ConstellationSettings] = field(default_factory=list)
+    journal: list[SignedQuantum] = field(default_factory=list)
+    """Alpha's journal above the snapshot, in apex order: what it sent (`journal_above`)."""
     genesis: ConstellationSettings | None = None
     """The genesis settings on record when no snapshot exists (alpha records them when it
     executes the genesis, before the genesis quantum is final)."""
+
+    def journal_above(self, apex: int) -> list[SignedQuantum]:
+        """Returns the journaled quanta above `apex` (the replayed rows): alpha's own executed
+        chain, which a rising alpha keeps (`AlphaNode.begin_rising`, `own`)."""
+        return [signed for signed in self.journal if signed.quantum.apex > apex]
 
 
 def snapshot_load() -> LoadedNode:
@@ -124,7 +132,7 @@ def _withdrawals_load(state: ConstellationState) -> None:
 
 def _quanta_above(
     apex: int,
-) -> tuple[list[Quantum], list[SignedQuantum], list[ConstellationSettings]]:
+) -> tuple[list[Quantum], list[SignedQuantum], list[ConstellationSettings], list[SignedQuantum]]:
     # Alpha's final quanta reach its disk out of apex order (finality is not in apex order):
     # only the rows up to the first hole can be replayed on top of the snapshot.
     records = list(QuantumRecord.objects.filter(apex__gt=apex).order_by("apex"))
@@ -138,7 +146,12 @@ def _quanta_above(
     unfinal = [
         decode(ConstellationSettings, bytes(r.data)) for r in UnfinalSettingsRecord.objects.all()
     ]
-    return [decode(Quantum, bytes(r.data)) for r in records[:replayable]], above_hole, unfinal
+    journal = [
+        decode(SignedQuantum, bytes(r.data))
+        for r in AlphaJournalRecord.objects.filter(apex__gt=apex).order_by("apex")
+    ]
+    replayed = [decode(Quantum, bytes(r.data)) for r in records[:replayable]]
+    return replayed, above_hole, unfinal, journal
 
 
 def quantum_timestamp_ms(apex: int) -> int:

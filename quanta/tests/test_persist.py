@@ -29,11 +29,20 @@ from quanta.core.testing import (
     keypair,
     withdrawal_quantum,
 )
-from quanta.core.xdr.codec import encode
-from quanta.core.xdr.schema import EffectsGroup, QuantumBody, TradeEffect, WithdrawalRequest
+from quanta.core.xdr.codec import decode, encode
+from quanta.core.xdr.schema import (
+    EffectsGroup,
+    NodeSignature,
+    Quantum,
+    QuantumBody,
+    SignedQuantum,
+    TradeEffect,
+    WithdrawalRequest,
+)
 from quanta.models import EffectsGroupRecord, FeeBalanceRecord, QuantumRecord
 from quanta.node.persistence import (
     batch_persist,
+    journal_persist,
     quanta_persist,
     settings_record_persist,
     unfinal_settings_forget,
@@ -258,3 +267,27 @@ def test_unfinal_settings_found_final_nowhere_are_forgotten() -> None:
     unfinal_settings_persist(settings=other)
     unfinal_settings_forget(settings=[stale])
     assert snapshot_load().unfinal_settings == [other], "only the records of those settings"
+
+
+def test_the_journal_loads_back_above_the_replayed_rows_until_a_snapshot_covers_it() -> None:
+    # Alpha's journal (group commit): what it sent loads back signed, in apex order, for a
+    # rising alpha; a snapshot at an apex ends the journal there (every row below is final).
+    chain = SnapshotChain()
+    chain.fund(ALICE, ("USD", 1000 * UNIT))
+    chain.persist()
+    snapshot_apex = chain.engine.state.apex
+    sent: list[SignedQuantum] = []
+    for amount in (UNIT, 2 * UNIT, 3 * UNIT):
+        chain.fund(BOB, ("USD", amount))
+    for row in chain.take_rows():
+        quantum = decode(Quantum, row.data)
+        sent.append(SignedQuantum(quantum, (NodeSignature(0, bytes(64)),)))
+    journal_persist(quanta=list(reversed(sent)))
+    journal_persist(quanta=sent[:1])  # again: one row per apex
+    loaded = snapshot_load()
+    assert loaded.journal == sent and loaded.journal_above(sent[0].quantum.apex) == sent[1:]
+    assert [q.apex for q in loaded.quanta_above] == [], "journaled, not final: not replayed"
+    assert snapshot_apex < sent[0].quantum.apex
+    quanta_persist(rows=[])
+    batch_persist(batch=chain.pending.cut(chain.engine.state))  # the snapshot reaches them
+    assert snapshot_load().journal == []

@@ -76,6 +76,9 @@ class Behaviour:
     unfinal_settings_recorded: bool = True
     """Alpha records an update's settings before executing it, and a rising alpha waits for
     their auditors too; False is the rule before (Rising counted the persisted settings')."""
+    journal: bool = True
+    """Alpha journals each quantum before it leaves (group commit) and a rising alpha keeps
+    its journaled chain; False is the rule before (it forgot what it streamed unpersisted)."""
 
 
 def restore(node: AlphaNode | AuditorNode, loaded: Loaded) -> None:
@@ -137,11 +140,22 @@ class SimAlpha(SimNode):
         self.persisted = PersistedPrefix(engine.state.apex)
         if engine.state.config is not None:
             if engine.state.require_config().majority > 1:
-                node.begin_rising(self.store.unfinal_settings, loaded.above_hole)
+                own = loaded.above_hole + self._journaled(engine.state.apex)
+                node.begin_rising(self.store.unfinal_settings, own)
                 if self.behaviour.old_rising:
                     assert node.rising is not None
                     node.rising.answers_needed = engine.state.require_config().majority - 1
             node.settings_changed()
+
+    def _journaled(self, apex: int) -> list[SignedQuantum]:
+        # As the loader: the journal above the replayed rows is alpha's own executed chain.
+        return self.store.journal_above(apex) if self.behaviour.journal else []
+
+    def _journal_executed(self, node: AlphaNode) -> None:
+        # Group commit: everything executed so far is journaled before anything leaves, so a
+        # catchup (which reads `recent`) never sends a quantum the journal lacks.
+        if self.behaviour.journal:
+            self.store.journal_persist(node.outgoing)
 
     def crash(self) -> None:
         """Loses everything in memory and every link."""
@@ -238,6 +252,7 @@ class SimAlpha(SimNode):
         if node.status.state == NodeState.RISING:
             self.network.send(ALPHA, auditor, RisingAsk(node.engine.state.apex))
             return
+        self._journal_executed(node)
         cursor = node.catchup_start(cursor)  # as the worker: unfinal quanta are asked again
         while cursor < node.engine.state.apex:
             quanta = node.recent_after(cursor)
@@ -275,6 +290,7 @@ class SimAlpha(SimNode):
         (as the worker, once a heartbeat period) what stayed unfinal a whole period again."""
         node = self._node()
         self.note_chain()
+        self._journal_executed(node)
         again: list[SignedQuantum] = []
         if now_ms - self.last_resend_ms >= RESEND_PERIOD_MS:
             self.last_resend_ms = now_ms

@@ -66,6 +66,18 @@ class DurableStore:
     # brings that version in (`UnfinalSettingsRecord`).
     unfinal_settings: list[ConstellationSettings] = field(default_factory=list)
     replay_above_hole: bool = False
+    # Alpha's journal (`AlphaJournalRecord`): each quantum it streams, alpha-signed, written
+    # before it leaves; pruned at the snapshot apex, below which every row is final and on disk.
+    journal: dict[int, SignedQuantum] = field(default_factory=dict)
+
+    def journal_persist(self, quanta: list[SignedQuantum]) -> None:
+        """Appends quanta alpha is about to send (idempotent: one quantum per apex)."""
+        for signed in quanta:
+            self.journal.setdefault(signed.quantum.apex, signed)
+
+    def journal_above(self, apex: int) -> list[SignedQuantum]:
+        """Returns the journaled quanta above `apex`, in apex order."""
+        return [self.journal[a] for a in sorted(self.journal) if a > apex]
 
     def rows_persist(self, rows: list[QuantumRow]) -> None:
         """Appends rows (idempotent), recording the settings their quanta bring."""
@@ -108,6 +120,7 @@ class DurableStore:
             self.withdrawals.setdefault(withdrawal.withdrawal_id, withdrawal)
         if batch.fee_balances is not None:  # As `batch_persist`: the whole fee account.
             self.fee_balances = dict(batch.fee_balances)
+        self.journal = {a: q for a, q in self.journal.items() if a > batch.apex}
         self.snapshot = Snapshot(
             batch.apex,
             batch.quantum_hash,

@@ -6,7 +6,8 @@ credited to that hub and its results reach the hubs, a finalization only once th
 persisted the quantum (its `QuantumRecord` row exists when the result arrives); a refused
 request is answered to its connection alone and changes neither the state nor the chain;
 with an auditor, a quantum is streamed to the herald and becomes final (and persisted) only
-with the auditor's signature, which comes back as a `quanta.signatures` event.
+with the auditor's signature, which comes back as a `quanta.signatures` event; a quantum is
+on alpha's journal before it is streamed, and a restarted alpha re-executes it at its apex.
 Method: `RunningWorker` runs a real `AlphaWorker` on Channels' in-memory layer with the real
 test databases; the test plays the hub (a channel in the gateways group), the web view (a
 reply channel), the herald (a channel in the herald group) and, for the signatures, a pure
@@ -27,6 +28,7 @@ from quanta import events
 from quanta.core.auditor import AuditorNode
 from quanta.core.engine import Engine
 from quanta.core.envelopes import envelope_bytes, server_frame
+from quanta.core.hashing import quantum_hash
 from quanta.core.keys import KeyPair
 from quanta.core.pending import PendingUpdates
 from quanta.core.signatures import constellation_id_of
@@ -35,6 +37,7 @@ from quanta.core.testing import default_settings, keypair, settings_quantum, sig
 from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (
     MESSAGE,
+    CatchupQuantaBatch,
     MessageType,
     NodeState,
     PaymentRequest,
@@ -44,7 +47,7 @@ from quanta.core.xdr.schema import (
     ResultsBatch,
 )
 from quanta.groups import GATEWAYS_GROUP, HERALD_GROUP
-from quanta.models import QuantumRecord, SettingsRecord
+from quanta.models import AlphaJournalRecord, QuantumRecord, SettingsRecord
 from quanta.node.alpha_worker import AlphaWorker
 from quanta.tests.node.conftest import RunningWorker, of_type, receive
 
@@ -245,5 +248,63 @@ async def test_alpha_restarted_before_its_genesis_is_final_rises_instead_of_init
         again = await initialize(restarted, layer, [ALPHA, AUDITOR])
         assert again["status"] == StatusCode.INVALID_STATE, again
         assert "recovering" in again["description"]
+    finally:
+        await restarted.stop()
+
+
+def _streams_apex_2(message: dict[str, Any]) -> bool:
+    # A herald.quanta holding apex 2 (not a heartbeat, nor the genesis sent again).
+    if message["type"] != "herald.quanta":
+        return False
+    batch = decode(MESSAGE, message["batch"])
+    return isinstance(batch, QuantaBatch) and 2 in [q.quantum.apex for q in batch.quanta]
+
+
+def _quantum_at_2(message: dict[str, Any]) -> bytes:
+    batch = decode(MESSAGE, message["batch"])
+    assert isinstance(batch, QuantaBatch)
+    (quantum,) = [q.quantum for q in batch.quanta if q.quantum.apex == 2]
+    return quantum_hash(quantum)
+
+
+def journaled_apexes() -> list[int]:
+    return list(AlphaJournalRecord.objects.order_by("apex").values_list("apex", flat=True))
+
+
+async def test_a_streamed_quantum_is_journaled_and_kept_by_a_restarted_alpha(
+    alpha: RunningWorker, layer: Any, hub: str
+) -> None:
+    # Before the journal, alpha forgot a quantum it had streamed and not yet finalized: it
+    # rose without it and executed another one at its apex, where an auditor could hold the
+    # first (that auditor then saw two alpha-signed quanta at one apex and went Failed).
+    herald = await layer.new_channel()
+    await layer.group_add(HERALD_GROUP, herald)
+    auditor = AuditorNode(AUDITOR, Engine(), PendingUpdates())
+    answer = await initialize(alpha, layer, [ALPHA, AUDITOR])
+    assert answer["status"] == 200, answer
+    genesis = await receive(layer, herald, of_type("herald.quanta"))
+    outcome = auditor.handle_frame(server_frame(genesis["batch"], ALPHA, PAIR_ID))
+    signed = encode(ResultsBatch(0, tuple(outcome.results)), MESSAGE)
+    await alpha.send(
+        events.quanta_signatures(AUDITOR.public_key, envelope_bytes(signed, AUDITOR, PAIR_ID))
+    )
+    await database_sync_to_async(fund)(ALICE)  # Ready once the genesis is final: apex 2
+    sent = _quantum_at_2(await receive(layer, herald, _streams_apex_2))
+    assert 2 in await database_sync_to_async(journaled_apexes)(), "journaled before it left"
+    await alpha.stop()
+    assert await database_sync_to_async(recorded_apexes)() == [1], "apex 2 was not final"
+    restarted = RunningWorker(AlphaWorker())
+    restarted.start()
+    try:
+        await receive(layer, hub, of_type("hub.engine_started"))
+        node = restarted.worker.node
+        assert node.status.state == NodeState.RISING
+        # The auditor never saw them (it answers empty): alpha still keeps its own chain.
+        empty = encode(CatchupQuantaBatch(0, (), False))
+        await restarted.send(events.quanta_catchup(AUDITOR.public_key, empty))
+        again = await receive(layer, herald, _streams_apex_2)  # the recovered chain
+        assert node.status.state == NodeState.READY, node.status.reason
+        assert _quantum_at_2(again) == sent
+        assert node.engine.state.apex == 2
     finally:
         await restarted.stop()
