@@ -197,13 +197,17 @@ class EngineMachine(RuleBasedStateMachine):
     @rule(who=clients, to=clients, asset=assets, amount=amounts)
     def pay(self, who: KeyPair, to: KeyPair, asset: str, amount: int) -> None:
         request = PaymentRequest(1, who.public_key, self._nonce(who), asset, amount, to.public_key)
+        # A payment to a fresh key registers it when it carries the minimum balance in the
+        # quote asset (the Centaurus rule); any other payment to a fresh key is refused.
+        registers = asset == QUOTE and amount >= MIN_BALANCE
         expect = (
             who.public_key in self.registered
-            and to.public_key in self.registered
+            and (to.public_key in self.registered or registers)
             and who is not to
             and amount <= self._free(who, asset)
         )
-        self._request(who, request, expect)
+        if self._request(who, request, expect) is not None:
+            self.registered.add(to.public_key)
 
     @rule(
         who=clients,
