@@ -19,16 +19,14 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from quanta.core.keys import encode_public_key
+from constellation_site.views import every_node_fetch
 from quanta.core.metrics import LatencyHistogram
 from quanta.node.figures import figures_read, wall_ms
 from quanta.node_status import status_read
-from quanta.selectors import settings_current
 
 NODE_TIMEOUT_S = 2.0
 ALL_CACHE_S = 1.0
@@ -91,23 +89,7 @@ def _fetch_summary(address: str) -> dict[str, object]:
 
 
 async def _all_fetch() -> dict[str, object]:
-    current = await sync_to_async(settings_current)()
-    if current is None:
-        return {"nodes": [], "now_ms": wall_ms()}
-    loop = asyncio.get_running_loop()
-    summaries = await asyncio.gather(
-        *(loop.run_in_executor(_FETCHES, _fetch_summary, a.address) for a in current.auditors)
-    )
-    nodes = [
-        {
-            "index": index,
-            "public_key": encode_public_key(auditor.public_key),
-            "address": auditor.address,
-            "is_alpha": auditor.public_key == current.alpha,
-            **summary,
-        }
-        for index, (auditor, summary) in enumerate(zip(current.auditors, summaries, strict=True))
-    ]
+    nodes = await every_node_fetch(_FETCHES, _fetch_summary)
     return {"nodes": nodes, "now_ms": wall_ms()}
 
 

@@ -14,6 +14,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
@@ -74,23 +75,29 @@ async def constellation_nodes(request: HttpRequest) -> JsonResponse:
     return JsonResponse(cached[1])
 
 
-async def _nodes_fetch() -> dict[str, object]:
+async def every_node_fetch(
+    executor: ThreadPoolExecutor, fetch: Callable[[str], dict[str, object]]
+) -> list[dict[str, object]]:
+    """Returns, for every node of the settings in force (none before initialization), its
+    identity and what `fetch(address)` read from it, the fetches run at once on `executor`."""
     current = await sync_to_async(settings_current)()
     if current is None:
-        return {"nodes": []}
-    addresses = [auditor.address for auditor in current.auditors]
+        return []
     loop = asyncio.get_running_loop()
-    states = await asyncio.gather(
-        *(loop.run_in_executor(_NODE_FETCHES, _node_state, a) for a in addresses)
+    found = await asyncio.gather(
+        *(loop.run_in_executor(executor, fetch, a.address) for a in current.auditors)
     )
-    nodes = [
+    return [
         {
             "index": index,
             "public_key": encode_public_key(auditor.public_key),
             "address": auditor.address,
             "is_alpha": auditor.public_key == current.alpha,
-            **state,
+            **read,
         }
-        for index, (auditor, state) in enumerate(zip(current.auditors, states, strict=True))
+        for index, (auditor, read) in enumerate(zip(current.auditors, found, strict=True))
     ]
-    return {"nodes": nodes}
+
+
+async def _nodes_fetch() -> dict[str, object]:
+    return {"nodes": await every_node_fetch(_NODE_FETCHES, _node_state)}
