@@ -1,4 +1,5 @@
-"""Web-process requests that the engine answers (initialization, settings updates).
+"""Web-process requests that the engine answers (initialization, settings updates, the
+account of a key).
 
 Such a request goes to the engine's channel with a fresh reply channel, and the caller waits
 a bounded time for the one answer: a dict with `status`, `description` and, on success,
@@ -30,3 +31,23 @@ async def engine_ask(
         return None
     answer.pop("type", None)
     return answer
+
+
+ACCOUNT_OF_TIMEOUT_S = 2.0
+"""How long a handshake waits for the engine to name a key's account before it settles for
+the persisted rows' answer (an engine busy Rising or restarting)."""
+
+
+async def engine_account_of(
+    public_key: bytes, timeout_s: float = ACCOUNT_OF_TIMEOUT_S
+) -> int | None:
+    """Returns the key's account id in the engine's memory (0: none), None on timeout."""
+    layer = get_channel_layer()
+    assert layer is not None
+    reply = await layer.new_channel()
+    await layer.send(ENGINE_CHANNEL, events.quanta_account_of(public_key, reply))
+    try:
+        answer = await asyncio.wait_for(layer.receive(reply), timeout_s)
+    except TimeoutError:
+        return None
+    return int(answer["account_id"])

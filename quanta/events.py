@@ -5,7 +5,8 @@ Senders build them here and receivers annotate their handlers with the same type
 checks both ends and the engine's protocol reads on one screen:
 
 - into the engine (`ENGINE_CHANNEL`): `quanta.requests` (gateway hubs), `quanta.init` and
-  `quanta.update` (web views, answered by `init.result` / `update.result`),
+  `quanta.update` (web views, answered by `init.result` / `update.result`), `quanta.account_of`
+  (a gateway's handshake, answered by `account.of`),
   `quanta.signatures`, `quanta.catchup`, `quanta.auditor_state` and `herald.catchup` (alpha's
   herald endpoint), `quanta.batch` and `quanta.link_down` (an auditor's herald link);
 - out of the engine: `hub.replies`, `hub.accounts` and `hub.engine_started` (to the hubs),
@@ -45,6 +46,22 @@ class EngineAnswer(TypedDict):
     status: int
     description: str
     apex: NotRequired[int]
+
+
+class QuantaAccountOf(TypedDict):
+    """Asks the engine for the account of a key in its in-memory state, answered on `reply`
+    with an `AccountOf`: the persisted rows lag behind by up to a snapshot interval."""
+
+    type: Literal["quanta.account_of"]
+    public_key: bytes
+    reply: str
+
+
+class AccountOf(TypedDict):
+    """The engine's answer to `quanta.account_of` (0: the key has no account)."""
+
+    type: Literal["account.of"]
+    account_id: int
 
 
 class QuantaSignatures(TypedDict):
@@ -180,6 +197,16 @@ def engine_answer(
 ) -> EngineAnswer:
     """Returns an engine's answer (add `apex` once the update executed)."""
     return {"type": kind, "status": status, "description": description}
+
+
+def quanta_account_of(public_key: bytes, reply: str) -> QuantaAccountOf:
+    """Returns a `quanta.account_of` event."""
+    return {"type": "quanta.account_of", "public_key": public_key, "reply": reply}
+
+
+def account_of(account_id: int) -> AccountOf:
+    """Returns the engine's answer to `quanta.account_of`."""
+    return {"type": "account.of", "account_id": account_id}
 
 
 def quanta_signatures(auditor_key: bytes, frame: bytes) -> QuantaSignatures:

@@ -118,16 +118,25 @@ class ClientSessionMixin:
         (`public_key`); raise GatewayError to refuse it."""
         envelope = check_handshake(data, self.challenge, self.constellation_id)
         signer = envelope.signature.signer
-        # Looked up before the connection is bound: once bound, results for the key may be
-        # delivered at the next await, and the client must hear of its success first.
-        self.account_id = await database_sync_to_async(account_id_for_key)(signer)
+        # Bound before the account is looked up: a quantum registering the key between the
+        # two then still reaches this connection (held until the client heard of its success)
+        # and the client, told 0, recognizes it as the one creating its account.
         self.public_key = signer
         await self.authenticated()
+        self.account_id = await self.account_of(signer)
         success = ClientConnectionSuccess(envelope.message.message_id, self.account_id)
         await self._send_message(encode(success, MESSAGE))
+        await self.handshake_answered()
+
+    async def account_of(self, public_key: bytes) -> int:
+        """Returns the key's account id (0: none yet); here from the persisted rows."""
+        return int(await database_sync_to_async(account_id_for_key)(public_key))
 
     async def authenticated(self) -> None:
         """Called once the connection is bound to `public_key` (before the client is told)."""
+
+    async def handshake_answered(self) -> None:
+        """Called once the client was told of its success (what was held may follow)."""
 
     async def signed_frame(self, data: bytes) -> None:
         """Handles one frame after the handshake; raise GatewayError to refuse it."""

@@ -16,7 +16,6 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from exchange.selectors import account_id_for_key
 from quanta.consumers.client_session import ClientSessionMixin
 from quanta.consumers.hub import GatewayHub
 from quanta.core.envelopes import GatewayError, decode_envelope
@@ -26,12 +25,15 @@ from quanta.core.results import result_message
 from quanta.core.status import StatusCode
 from quanta.core.xdr.schema import MESSAGE, QuantumInfoRequest, QuantumResultMessage
 from quanta.dispatch import DirectDispatchMixin
+from quanta.engine_client import engine_account_of
 from quanta.web_metrics import RefusalCause, refused
 
 logger = logging.getLogger(__name__)
 
 BUSY_TEXT = "the engine is busy, retry later"
 QUANTUM_RESULT_TYPE = MESSAGE.discriminant_of[QuantumResultMessage].to_bytes(4, "big")
+TRY_AGAIN_LATER_CLOSE_CODE = 1013
+"""WebSocket "try again later": more results arrived during the handshake than are held."""
 UNREGISTERED_TEXT = "this key has no account yet (a deposit registers it): retry later"
 
 HistoryPage = Callable[[QuantumInfoRequest], bytes]
@@ -49,6 +51,11 @@ class GatewayConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCon
     session_number = 0
     unregistered_bucket: TokenBucket | None = None
     account_seen = False
+    held: list[tuple[bytes, bool]] | None = None
+    """Results for the key that arrived while the handshake was still being answered."""
+    HELD_MAX = GatewayHub.SESSION_INFLIGHT_MAX
+    """More held than that and the connection is closed (TRY_AGAIN_LATER_CLOSE_CODE): a busy
+    account may reconnect rather than lose results."""
     """A quantum result or notification reached this connection: its key has an account now,
     even if the database (persisted at each snapshot) does not show it yet."""
 
@@ -77,14 +84,32 @@ class GatewayConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCon
         await self.receive_signed(bytes_data)
 
     async def authenticated(self) -> None:
-        """Results and notifications for the key now reach this connection."""
+        """Results and notifications for the key now reach this connection (held until the
+        client heard of its success)."""
         assert self.public_key is not None and self.hub is not None
+        self.held = []
         if not self.hub.bind(self.session_number, self.public_key):
             refused(RefusalCause.KEY_CONNECTIONS)
             limit = self.hub.key_sessions_max
             raise GatewayError(
                 StatusCode.TOO_MANY_REQUESTS, f"this key has {limit} connections already", 0, True
             )
+
+    async def account_of(self, public_key: bytes) -> int:
+        """Returns the key's account id: from the persisted rows, else from the engine's
+        memory, since a key registered since the last snapshot has no row yet (a client told
+        0 would wait for the quantum creating its account and ignore all the others)."""
+        persisted = await super().account_of(public_key)
+        if persisted:
+            return persisted
+        in_memory = await engine_account_of(public_key)
+        return 0 if in_memory is None else in_memory
+
+    async def handshake_answered(self) -> None:
+        """Sends what arrived for the key while the handshake was being answered."""
+        held, self.held = self.held or [], None
+        for message, signed in held:
+            await self.deliver(message, signed)
 
     async def signed_frame(self, data: bytes) -> None:
         assert self.public_key is not None and self.hub is not None
@@ -114,11 +139,17 @@ class GatewayConsumer(ClientSessionMixin, DirectDispatchMixin, AsyncWebsocketCon
             refused(RefusalCause.UNREGISTERED_PACE)
             raise GatewayError(StatusCode.TOO_MANY_REQUESTS, UNREGISTERED_TEXT, message_id)
         assert self.public_key is not None
-        self.account_id = await database_sync_to_async(account_id_for_key)(self.public_key)
+        self.account_id = await self.account_of(self.public_key)
 
     async def deliver(self, message: bytes, signed: bool = True) -> None:
         """Sends a result or notification from the engine to the client; the engine says
         whether its frame needs alpha's signature (Delivery.signed)."""
+        if self.held is not None:
+            if len(self.held) >= self.HELD_MAX:
+                await self.close(code=TRY_AGAIN_LATER_CLOSE_CODE)
+                return
+            self.held.append((message, signed))
+            return
         if message[:4] == QUANTUM_RESULT_TYPE:  # A quantum touched this key's account.
             self.account_seen = True
         if signed:

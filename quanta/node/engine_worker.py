@@ -22,7 +22,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from chronicler.publisher import MarketPublisher
-from quanta import gc_policy
+from quanta import events, gc_policy
 from quanta.core.durable import PersistedPrefix
 from quanta.core.evidence import EvidenceItem
 from quanta.core.keys import encode_public_key
@@ -173,6 +173,14 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
     def deliver(self, deliveries: list[Delivery]) -> None:
         """Queues results for the outbox's sender: the sequential engine never waits on Redis."""
         self.outbox.put(deliveries)
+
+    async def quanta_account_of(self, event: events.QuantaAccountOf) -> None:
+        """Answers a gateway's handshake with the key's account in memory: a key registered
+        since the last snapshot has no row yet, and a client told "no account" would look
+        for the quantum creating it and ignore every result of the account it has."""
+        account = self.node.engine.state.accounts.get_by_key(event["public_key"])
+        answer = events.account_of(0 if account is None else int(account.id))
+        await self.channel_layer.send(event["reply"], answer)
 
     def reply_when_final(self, apex: int, channel: str, reply: EngineAnswer) -> None:
         """Answers `channel` once quantum `apex` is final and persisted."""
