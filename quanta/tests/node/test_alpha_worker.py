@@ -17,12 +17,16 @@ worker's deposit loop turns that into a quantum.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
 
+from exchange.models import AccountRecord
 from payments.providers.local_ledger.ledger import faucet_deposit
 from quanta import events
 from quanta.core.auditor import AuditorNode
@@ -48,8 +52,9 @@ from quanta.core.xdr.schema import (
 )
 from quanta.groups import GATEWAYS_GROUP, HERALD_GROUP
 from quanta.models import AlphaJournalRecord, QuantumRecord, SettingsRecord
+from quanta.node import engine_worker
 from quanta.node.alpha_worker import AlphaWorker
-from quanta.tests.node.conftest import RunningWorker, of_type, receive
+from quanta.tests.node.conftest import TIMEOUT_S, RunningWorker, of_type, receive
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "ledger"])
 
@@ -308,3 +313,47 @@ async def test_a_streamed_quantum_is_journaled_and_kept_by_a_restarted_alpha(
         assert node.engine.state.apex == 2
     finally:
         await restarted.stop()
+
+
+async def test_a_key_registered_since_the_snapshot_is_named_by_the_engine(
+    alpha: RunningWorker, layer: Any, hub: str
+) -> None:
+    await funded(alpha, layer, hub)
+    # No snapshot was cut (SNAPSHOT_INTERVAL_S is an hour here): alice has no row yet.
+    assert not await database_sync_to_async(AccountRecord.objects.exists)()
+    account = alpha.worker.node.engine.state.accounts.get_by_key(ALICE.public_key)
+    assert account is not None
+    for public_key, expected in ((ALICE.public_key, int(account.id)), (keypair(239).public_key, 0)):
+        reply = await layer.new_channel()
+        await alpha.send(events.quanta_account_of(public_key, reply))
+        answer = await receive(layer, reply, of_type("account.of"))
+        assert answer == {"type": "account.of", "account_id": expected}
+
+
+async def test_quanta_taken_by_a_flush_cancelled_mid_write_are_persisted_by_the_last_one(
+    alpha: RunningWorker, layer: Any, hub: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker stopped while its flush loop was writing (the write then failed) must not
+    drop the rows that flush had taken: they are the last flush's to write. (asgiref lets a
+    cancelled database call finish first, so the failed write's rows are put back.)"""
+    await funded(alpha, layer, hub)
+    entered, release = threading.Event(), threading.Event()
+    real_persist = engine_worker.quanta_persist
+    calls = itertools.count()
+
+    def persist_failing_first(*, rows: Any) -> None:
+        if next(calls) == 0:
+            entered.set()
+            release.wait(TIMEOUT_S)
+            raise RuntimeError("the connection dropped mid-write")
+        real_persist(rows=rows)
+
+    monkeypatch.setattr(engine_worker, "quanta_persist", persist_failing_first)
+    await alpha.send(events.quanta_requests(hub, 43, [(5, payment(ALICE, 1, 10 * UNIT, 79))]))
+    assert await asyncio.to_thread(entered.wait, TIMEOUT_S)
+    apex = alpha.worker.node.engine.state.apex
+    stopping = asyncio.create_task(alpha.stop())
+    await asyncio.sleep(0)  # The cancellation reaches the flush loop's await first.
+    release.set()
+    await stopping
+    assert await database_sync_to_async(recorded_apexes)() == list(range(1, apex + 1))
