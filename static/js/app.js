@@ -489,6 +489,7 @@ function renderHistory() {
   const entries = [...state.history.values()].sort((a, b) => order(b) - order(a));
   for (const entry of entries) entry.columns = entryColumns(entry);
   ui.renderHistory(entries);
+  renderFills(entries);
 }
 
 /** Returns a history row's amount, price and counterparty; a counterparty seen in a live
@@ -567,7 +568,6 @@ function onNotification(result) {
   const label = ui.describeEffects(result.effects, quote);
   record(result, label);
   for (const fill of ui.describeFills(result.effects, state.chain.constellation.quoteAsset)) {
-    addFill(fill);
     ui.say(`Your order was filled: ${fill}`, "success");
   }
   const created = (result.effects?.effects || []).find((e) => e._type === "AccountCreateEffect");
@@ -585,9 +585,22 @@ function senderText(result) {
   return `(a quantum touching accounts ${others.join(", ")})`;
 }
 
-function addFill(text) {
-  const item = ui.element("li", text);
-  $("#fills").prepend(item);
+// Fills listed under the order form (the newest first); the history pages loaded hold more.
+const FILLS_SHOWN = 50;
+
+/** Lists the fills of the history's quanta, newest first: made from the same proven effects
+ * as the history, so a reload shows them again (they used to live in memory only). */
+function renderFills(entries) {
+  const quote = state.chain.constellation.quoteAsset;
+  const items = [];
+  for (const entry of entries) {
+    if (entry.rejected || !entry.effects) continue;
+    for (const fill of ui.describeFills(entry.effects, quote)) {
+      items.push(ui.element("li", `${fill} · ${entry.time ? ui.timeText(entry.time) : ""} · apex ${entry.apex}`));
+    }
+  }
+  $("#fills").replaceChildren(...items.slice(0, FILLS_SHOWN));
+  $("#fills-empty").hidden = items.length > 0;
 }
 
 let refreshTimer = null;
@@ -787,7 +800,6 @@ async function placeOrder(event) {
     return state.client.placeOrder(order.asset, side, order.amount, price, order.timeInForce);
   }, event.target);
   if (result && result.ok) {
-    for (const fill of ui.describeFills(result.effects, state.chain.constellation.quoteAsset)) addFill(fill);
     // What the order did is stated once a majority of the auditors signed it (final).
     state.pendingOutcomes.set(String(result.apex), order);
     while (state.pendingOutcomes.size > PENDING_OUTCOMES_MAX) state.pendingOutcomes.delete(state.pendingOutcomes.keys().next().value);

@@ -8,7 +8,8 @@ engine's sentence next to the form; once final, the page states what an order di
 partly filled with the rest resting or cancelled, nothing filled, killed) from the proven
 effects it folds; "cancel all" cancels a market's orders in one request; an order reaching
 the trader's own resting order cancels it and says so; history rows carry amount, price,
-time and the counterparty (the book, the other account, the provider), still after a reload.
+time and the counterparty (the book, the other account, the provider), still after a reload,
+and the fills list is rebuilt from the history after a reload.
 Method: the fixtures and the Trader helper of test_trading.py (Playwright's auto-waiting
 `expect`, bounded timeouts, no sleeps); screenshots go to artifacts/orders-*.png.
 """
@@ -233,5 +234,8 @@ def test_history_rows_name_amount_price_time_and_counterparty(
     assert again[3:6] == ["−3 USD", "—", paid], again  # remembered from the live result
     sold = history_cells(seller, "sold 1 XLM")
     assert sold[3:6] == ["−1 XLM, +3 USD", "3.000 USD", "the book"], sold
+    # The fills come from the history's effects, so they are listed again after the reload.
+    expect(seller.page.locator("#fills")).to_contain_text("Sold 1 XLM at 3.000 USD")
+    expect(seller.page.locator("#fills-empty")).to_be_hidden()
     seller.screenshot("orders-desktop-history")
     assert seller.errors == [] and buyer.errors == []
