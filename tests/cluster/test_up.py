@@ -16,6 +16,7 @@ import os
 import queue
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -152,3 +153,16 @@ def test_a_second_run_while_the_first_is_starting_refuses_at_once(port: int) -> 
         assert kept["demo"][0] in demo_line
     finally:
         assert first.stop() == 0
+
+
+def test_a_port_taken_by_something_else_is_refused_before_anything(port: int) -> None:
+    """Not another run (no lock held): the port check refuses, nothing is created."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", port))
+        listener.listen()
+        run = Run(port, "--fresh")
+        assert run.process.wait(timeout=60) == 1
+        refused = run.until("refused")
+        assert f"port {port} is in use" in refused and "nothing was started" in refused
+    assert not any("FRESH" in line for line in run.lines)
+    assert not database_exists(f"constellation_{NAME}_0")
