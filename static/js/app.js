@@ -674,7 +674,25 @@ function updatePreview() {
     const needed = buying ? total : amount;
     if (state.accountData && needed > available(spend)) notes.push(`more than your available ${formatAmount(available(spend))} ${spend}`);
   }
+  const crossing = postOnlyCrossing(buying, price);
+  if (crossing) notes.push(crossing);
   $("#order-preview").textContent = notes.join(" · ");
+}
+
+const POST_ONLY = 3;
+
+/** Returns a warning when a post-only order's price reaches the opposite side's best level
+ * in the market data (as the node reports it: the engine decides, this only warns). */
+function postOnlyCrossing(buying, price) {
+  if (Number($("#order-tif").value) !== POST_ONLY || price === null || !state.market) return "";
+  if (state.market.market !== $("#order-asset").value) return "";
+  const levels = state.market.depth[buying ? "asks" : "bids"] || [];
+  if (!levels.length) return "";
+  const best = Number(levels[0].price);
+  const typed = Number(price) / 1e7;
+  const crosses = buying ? typed >= best : typed <= best;
+  const side = buying ? "ask" : "bid";
+  return crosses ? `post only: the best ${side} is ${formatPrice(BigInt(Math.round(best * 1e7)))}, so this order would trade at once and be refused` : "";
 }
 
 /** Fills the amount with the most the available balance allows at the typed price. */
@@ -897,7 +915,7 @@ function bind() {
   $("#history-refresh").addEventListener("click", () => loadHistory());
   $("#history-older").addEventListener("click", () => loadHistory(true));
   $("#order-form").addEventListener("submit", placeOrder);
-  for (const id of ["#order-amount", "#order-price", "#order-side", "#order-asset"]) {
+  for (const id of ["#order-amount", "#order-price", "#order-side", "#order-asset", "#order-tif"]) {
     $(id).addEventListener("input", updatePreview);
   }
   $("#order-max").addEventListener("click", fillMax);
@@ -924,6 +942,7 @@ async function main() {
   showVerifiedSettings();
   loadInfo().catch((error) => ui.say(`Cannot read the node's state: ${error.message}.`, "error"));
   const market = new MarketView(origin, state.chain.constellation.quoteAsset, pickLevel);
+  state.market = market;
   market.select($("#market").value);
   $("#market").addEventListener("change", () => {
     market.select($("#market").value);

@@ -102,7 +102,11 @@ def test_post_only_rests_or_is_refused_with_the_engine_s_words(
     seller, buyer = pair
     seller.order("sell", "2", "2", POST_ONLY)
     outcome(seller, "resting", "Nothing filled yet: the post-only order rests on the book")
+    expect(buyer.page.locator("#asks tbody")).to_contain_text("2.000")
     buyer.order("buy", "1", "2.5", POST_ONLY)
+    expect(buyer.page.locator("#order-preview")).to_contain_text(
+        "post only: the best ask is 2.000, so this order would trade at once and be refused"
+    )
     refusal = buyer.page.locator("#trade-panel .panel-messages .message.error")
     expect(refusal).to_contain_text(
         "Your order was refused: post-only order would trade at once: refused, nothing placed"
