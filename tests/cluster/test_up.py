@@ -83,10 +83,12 @@ class Run:
 
 @pytest.fixture
 def port() -> Iterator[int]:
-    yield free_base_port(1, 19_400 + (os.getpid() % 50) * 20)
+    base = free_base_port(1, 19_400 + (os.getpid() % 50) * 20)
+    yield base
     for database in (f"constellation_{NAME}_0", f"constellation_{NAME}_ledger"):
         database_drop(database)
     shutil.rmtree(ROOT / "var" / NAME, ignore_errors=True)
+    (ROOT / "var" / f"up-port-{base}.lock").unlink(missing_ok=True)
 
 
 def test_runs_keep_the_constellation_refuse_a_taken_port_and_fresh_starts_over(
