@@ -8,14 +8,20 @@ stops everything it started.
 Between runs the constellation is kept: its node keys, demo accounts and admin password are
 written to `var/<name>/constellation.json` (mode 0600, a local demo's secrets) and the next run
 restarts the same nodes on the same databases; `--fresh` (or a changed shape, missing
-databases, changed migrations) starts a new one, and the first line says which and why. If a
-port of the constellation is taken (another run, or anything else), it refuses before
-touching any database.
+databases, changed migrations) starts a new one, and the first line says which and why.
+
+One run at a time: before anything else a run takes two exclusive locks, `var/<name>/up.lock`
+(the constellation's databases and state) and `var/up-port-<port>.lock` (its ports), held
+until it exits (the kernel drops them with the process, even on a crash). A second run while
+one is running, still starting included (its servers do not listen yet while it drops and
+migrates databases), refuses at once naming the first one's port and pid; a port taken by
+anything else is refused too. Either way nothing was started or changed.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import secrets
@@ -90,6 +96,53 @@ def ports_taken(first: int, count: int) -> list[int]:
     return taken
 
 
+LOCKS_DIR = Path(__file__).resolve().parent.parent / "var"
+
+
+class RunLock:
+    """An exclusive lock on a file, held by this process until it exits (not inherited by
+    the servers it starts: Python opens files non-inheritable). The file names the holder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.descriptor: int | None = None
+
+    def acquire(self, port: int) -> str | None:
+        """Takes the lock and writes "pid port" into it; returns the holder's line when
+        another process holds it (the lock is not taken then)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(descriptor, 100, 0).decode(errors="replace").strip()
+            os.close(descriptor)
+            return holder or "? ?"
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()} {port}\n".encode(), 0)
+        self.descriptor = descriptor
+        HELD_LOCKS.append(self)
+        return None
+
+
+HELD_LOCKS: list[RunLock] = []  # Held until the process exits.
+
+
+def run_locks_take(name: str, port: int) -> str | None:
+    """Takes this run's locks (its name, its base port); returns the refusal sentence when
+    another run holds one of them. The locks stay held until the process exits."""
+    for path in (LOCKS_DIR / name / "up.lock", LOCKS_DIR / f"up-port-{port}.lock"):
+        holder = RunLock(path).acquire(port)
+        if holder is not None:
+            pid, _, held_port = holder.partition(" ")
+            return (
+                f"refused: a constellation is already running on port {held_port or '?'} "
+                f"(pid {pid}; its lock: {path}); stop it with Ctrl-C first, or pass --name "
+                f"and --port; nothing was started or changed"
+            )
+    return None
+
+
 def why_fresh(args: argparse.Namespace, kept: Kept | None, name: str, size: int) -> str | None:
     """Returns why this run must start a new constellation, or None to keep the last one."""
     if args.fresh:
@@ -138,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the constellation until interrupted."""
     args = _parse(argv)
     size = 1 + args.auditors
+    refusal = run_locks_take(args.name, args.port)
+    if refusal is not None:
+        print(refusal, file=sys.stderr, flush=True)
+        return 1
     taken = ports_taken(args.port, size)
     if taken:
         ports = ", ".join(str(port) for port in taken)
@@ -151,9 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     kept = Kept.read(state_path)
     reason = why_fresh(args, kept, args.name, size)
     if reason is None and kept is not None:
-        print(f"keeping the constellation of the last run ({state_path}); --fresh starts over")
+        print(
+            f"keeping the constellation of the last run ({state_path}); --fresh starts over",
+            flush=True,
+        )
         return _run(args, size, kept, fresh=False)
-    print(f"starting a FRESH constellation ({reason}): new keys, empty databases")
+    print(f"starting a FRESH constellation ({reason}): new keys, empty databases", flush=True)
     state_path.unlink(missing_ok=True)  # Until the new one is funded, nothing is kept.
     fresh = Kept(
         [KeyPair.random().secret for _ in range(size)],

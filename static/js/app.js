@@ -21,6 +21,7 @@ import {
 import { pinFromUrl, SettingsChain, TrustError } from "./chain.js";
 import { ConstellationClient, STATUS_TEXT } from "./client.js";
 import { constellationIdText, parseConstellationId, shortConstellationId } from "./domain.js";
+import { CounterpartyMemory, historyColumns, orderOutcome, TIME_IN_FORCE_HELP } from "./history.js";
 import { encodePublicKey, equalBytes, InvalidKey, KeyPair } from "./keys.js";
 import { AccountLedger } from "./ledger.js";
 import { MarketView } from "./market.js";
@@ -46,7 +47,11 @@ const state = {
   ledger: null,
   recentGroups: [],
   reads: { count: 0, folded: 0 },
+  // Accepted orders waiting for finality before their outcome is stated, by apex.
+  pendingOutcomes: new Map(),
+  counterparties: null,
 };
+const PENDING_OUTCOMES_MAX = 100;
 // Own effects groups kept for a read that lands after them (folded onto it if above its apex).
 const RECENT_GROUPS_MAX = 100;
 const origin = window.location.origin;
@@ -309,6 +314,11 @@ async function useKey(keyPair) {
   $("#has-key").hidden = false;
   $("#public-key").textContent = keyPair.address;
   $("#secret-text").textContent = keyPair.secret;
+  // Per constellation and key: apexes of another constellation (a fresh up.sh) are other quanta.
+  if (state.chain) {
+    const scope = `${constellationIdText(state.chain.constellationId).slice(0, 16)}.${keyPair.address}`;
+    state.counterparties = new CounterpartyMemory(localStorage, scope);
+  }
   await connect();
 }
 
@@ -423,12 +433,17 @@ function historyKey(result) {
   return result.apex ? `a${result.apex}` : `m${result.messageId}`;
 }
 
-function record(result, label) {
+function record(result, label, destination = null) {
   state.history.delete(`m${result.messageId}`);
   if (result.acknowledged && !result.finalized && result.kind !== "rejected") watchFinality(result);
+  const known = state.history.get(historyKey(result));
+  const effects = result.effects || known?.effects || null;
   state.history.set(historyKey(result), {
     apex: result.apex,
     label,
+    effects,
+    others: result.otherAccounts ?? known?.others,
+    destination: destination || known?.destination || null,
     rejected: result.kind === "rejected",
     unverified: result.unverified,
     acknowledged: result.acknowledged,
@@ -472,7 +487,33 @@ function renderHistory() {
   // Newest first; refused requests (no apex) stay beside their time of sending, on top.
   const order = (entry) => (entry.apex ? Number(entry.apex) : Number.MAX_SAFE_INTEGER - entry.sent);
   const entries = [...state.history.values()].sort((a, b) => order(b) - order(a));
+  for (const entry of entries) entry.columns = entryColumns(entry);
   ui.renderHistory(entries);
+  renderFills(entries);
+}
+
+/** Returns a history row's amount, price and counterparty; a counterparty seen in a live
+ * proven result is remembered so that a reload still names it. */
+function entryColumns(entry) {
+  if (!entry.effects) return null;
+  const columns = historyColumns(entry.effects, {
+    quote: state.chain.constellation.quoteAsset,
+    others: entry.others,
+    destination: entry.destination,
+    remembered: state.counterparties?.get(entry.apex),
+    depositProvider,
+  });
+  if (entry.others !== undefined && entry.others !== null) state.counterparties?.set(entry.apex, columns.counterparty);
+  return columns;
+}
+
+/** Returns the only provider that maps `asset` (a deposit of it can come from no other), or
+ * null when several or none do. */
+function depositProvider(asset) {
+  const providers = state.chain.constellation.settings.providers.filter((provider) =>
+    provider.assets.some((mapping) => mapping.asset === asset),
+  );
+  return providers.length === 1 ? providerId(providers[0]) : null;
 }
 
 function onResult(result) {
@@ -490,6 +531,7 @@ function onResult(result) {
   if (result.finalized && result.label !== "account data") {
     const counts = ui.signaturesText(result.signaturesVerified, result.auditorCount);
     ui.say(`${capitalize(result.label)} finalized: ${counts} signatures verified.`, "success");
+    sayOutcome(result);
   }
 }
 
@@ -526,7 +568,6 @@ function onNotification(result) {
   const label = ui.describeEffects(result.effects, quote);
   record(result, label);
   for (const fill of ui.describeFills(result.effects, state.chain.constellation.quoteAsset)) {
-    addFill(fill);
     ui.say(`Your order was filled: ${fill}`, "success");
   }
   const created = (result.effects?.effects || []).find((e) => e._type === "AccountCreateEffect");
@@ -544,9 +585,22 @@ function senderText(result) {
   return `(a quantum touching accounts ${others.join(", ")})`;
 }
 
-function addFill(text) {
-  const item = ui.element("li", text);
-  $("#fills").prepend(item);
+// Fills listed under the order form (the newest first); the history pages loaded hold more.
+const FILLS_SHOWN = 50;
+
+/** Lists the fills of the history's quanta, newest first: made from the same proven effects
+ * as the history, so a reload shows them again (they used to live in memory only). */
+function renderFills(entries) {
+  const quote = state.chain.constellation.quoteAsset;
+  const items = [];
+  for (const entry of entries) {
+    if (entry.rejected || !entry.effects) continue;
+    for (const fill of ui.describeFills(entry.effects, quote)) {
+      items.push(ui.element("li", `${fill} · ${entry.time ? ui.timeText(entry.time) : ""} · apex ${entry.apex}`));
+    }
+  }
+  $("#fills").replaceChildren(...items.slice(0, FILLS_SHOWN));
+  $("#fills-empty").hidden = items.length > 0;
 }
 
 let refreshTimer = null;
@@ -581,7 +635,7 @@ function showAccount(accountData) {
   $("#balances-attestation").textContent =
     "Alpha-attested: balances and open orders are signed by alpha alone, not proven by a majority of the auditors.";
   ui.renderBalances(accountData);
-  ui.renderOrders(accountData, cancelOrder);
+  ui.renderOrders(accountData, cancelOrder, cancelAll);
   updatePreview();
 }
 
@@ -620,7 +674,25 @@ function updatePreview() {
     const needed = buying ? total : amount;
     if (state.accountData && needed > available(spend)) notes.push(`more than your available ${formatAmount(available(spend))} ${spend}`);
   }
+  const crossing = postOnlyCrossing(buying, price);
+  if (crossing) notes.push(crossing);
   $("#order-preview").textContent = notes.join(" · ");
+}
+
+const POST_ONLY = 3;
+
+/** Returns a warning when a post-only order's price reaches the opposite side's best level
+ * in the market data (as the node reports it: the engine decides, this only warns). */
+function postOnlyCrossing(buying, price) {
+  if (Number($("#order-tif").value) !== POST_ONLY || price === null || !state.market) return "";
+  if (state.market.market !== $("#order-asset").value) return "";
+  const levels = state.market.depth[buying ? "asks" : "bids"] || [];
+  if (!levels.length) return "";
+  const best = Number(levels[0].price);
+  const typed = Number(price) / 1e7;
+  const crosses = buying ? typed >= best : typed <= best;
+  const side = buying ? "ask" : "bid";
+  return crosses ? `post only: the best ${side} is ${formatPrice(BigInt(Math.round(best * 1e7)))}, so this order would trade at once and be refused` : "";
 }
 
 /** Fills the amount with the most the available balance allows at the typed price. */
@@ -678,6 +750,9 @@ function addHistoryItem(item, check) {
     apex: item.apex,
     time: Number(item.timestamp),
     label: ui.describeEffects(item.effects, state.chain.constellation.quoteAsset),
+    effects: item.effects,
+    others: known?.others,
+    destination: known?.destination || null,
     acknowledged: true,
     finalized: check.isFinal || (known && known.finalized),
     signatures: Math.max(check.validCount, known ? known.signatures : 0),
@@ -735,47 +810,61 @@ function positiveAmount(text, what) {
 
 async function placeOrder(event) {
   event.preventDefault();
-  let amount = 0n;
+  const order = { asset: $("#order-asset").value, timeInForce: Number($("#order-tif").value) };
   const result = await submit("Your order", () => {
-    amount = positiveAmount($("#order-amount").value, "amount");
+    order.amount = positiveAmount($("#order-amount").value, "amount");
     const price = parsePrice($("#order-price").value);
     const side = Number($("#order-side").value);
-    const timeInForce = Number($("#order-tif").value);
-    return state.client.placeOrder($("#order-asset").value, side, amount, price, timeInForce);
+    return state.client.placeOrder(order.asset, side, order.amount, price, order.timeInForce);
   }, event.target);
   if (result && result.ok) {
-    for (const fill of ui.describeFills(result.effects, state.chain.constellation.quoteAsset)) addFill(fill);
-    ui.say(orderOutcome(result.effects, amount), "success", "#trade-panel");
+    // What the order did is stated once a majority of the auditors signed it (final).
+    state.pendingOutcomes.set(String(result.apex), order);
+    while (state.pendingOutcomes.size > PENDING_OUTCOMES_MAX) state.pendingOutcomes.delete(state.pendingOutcomes.keys().next().value);
+    sayOutcome(result);
   }
 }
 
-/** Returns what an accepted order did: filled, partly filled (rest resting or cancelled), or
- * nothing filled (resting, or an IOC that expired). */
-function orderOutcome(group, amount) {
-  const effects = group ? group.effects : [];
-  const filled = effects
-    .filter((e) => e._type === "TradeEffect" && e.is_new_order)
-    .reduce((sum, e) => sum + BigInt(e.asset_amount), 0n);
-  const placed = effects.find((e) => e._type === "OrderPlacedEffect");
-  const rest = formatAmount(amount - filled);
-  if (filled === amount) return `Order filled: ${formatAmount(filled)} of ${formatAmount(amount)}.`;
-  if (filled === 0n) {
-    return placed ? `Nothing filled yet: the order rests on the book (order ${placed.order_id}).` : "Nothing filled: the immediate-or-cancel order expired.";
-  }
-  const what = placed ? `the rest (${rest}) rests on the book` : `the rest (${rest}) was cancelled`;
-  return `Order partly filled: ${formatAmount(filled)} of ${formatAmount(amount)}; ${what}.`;
+/** States a final order's outcome in a trader's words next to the form (once per order). */
+function sayOutcome(result) {
+  const order = state.pendingOutcomes.get(String(result.apex));
+  if (!order || !result.finalized) return;
+  state.pendingOutcomes.delete(String(result.apex));
+  const outcome = orderOutcome(result.effects, order, state.chain.constellation.quoteAsset);
+  const counts = ui.signaturesText(result.signaturesVerified, result.auditorCount);
+  const text = `${outcome.text} Final (apex ${result.apex}): ${counts} signatures verified.`;
+  const message = ui.say(text, outcome.kind === "killed" || outcome.kind === "nothing-filled" ? "info" : "success", "#trade-panel");
+  message.dataset.outcome = outcome.kind;
+  if (outcome.selfTrade) message.dataset.selfTrade = "1";
+}
+
+function showTimeInForceHelp() {
+  $("#order-tif-help").textContent = TIME_IN_FORCE_HELP[Number($("#order-tif").value)] || "";
 }
 
 async function cancelOrder(orderId) {
   await submit(`Cancelling order ${orderId}`, () => state.client.cancelOrder(orderId), $("#balances-panel"));
 }
 
+/** Cancels every open order of the market of `asset` in one quantum; says how many. */
+async function cancelAll(asset) {
+  const market = `${asset}/${state.chain.constellation.quoteAsset}`;
+  const result = await submit(`Cancelling all ${market} orders`, () => state.client.cancelAll(asset), $("#balances-panel"));
+  if (result && result.ok) {
+    const removed = (result.effects?.effects || []).filter((e) => e._type === "OrderRemovedEffect").length;
+    ui.say(`Cancelled ${removed} ${market} order${removed === 1 ? "" : "s"} (apex ${result.apex}).`, "success", "#balances-panel");
+  }
+}
+
 async function pay(event) {
   event.preventDefault();
-  await submit("Your payment", () => {
+  const destination = $("#pay-destination").value.trim();
+  const result = await submit("Your payment", () => {
     const amount = positiveAmount($("#pay-amount").value, "amount");
-    return state.client.pay($("#pay-destination").value, $("#pay-asset").value, amount);
+    return state.client.pay(destination, $("#pay-asset").value, amount);
   }, event.target);
+  // The history names the payee by the key typed here too (the proof names its account id).
+  if (result && result.ok) record(result, labelOf(result, result.label), destination);
 }
 
 async function withdraw(event) {
@@ -826,10 +915,12 @@ function bind() {
   $("#history-refresh").addEventListener("click", () => loadHistory());
   $("#history-older").addEventListener("click", () => loadHistory(true));
   $("#order-form").addEventListener("submit", placeOrder);
-  for (const id of ["#order-amount", "#order-price", "#order-side", "#order-asset"]) {
+  for (const id of ["#order-amount", "#order-price", "#order-side", "#order-asset", "#order-tif"]) {
     $(id).addEventListener("input", updatePreview);
   }
   $("#order-max").addEventListener("click", fillMax);
+  $("#order-tif").addEventListener("change", showTimeInForceHelp);
+  showTimeInForceHelp();
   $("#pay-form").addEventListener("submit", pay);
   $("#withdraw-form").addEventListener("submit", withdraw);
   $("#withdraw-provider").addEventListener("change", fillWithdrawAssets);
@@ -851,6 +942,7 @@ async function main() {
   showVerifiedSettings();
   loadInfo().catch((error) => ui.say(`Cannot read the node's state: ${error.message}.`, "error"));
   const market = new MarketView(origin, state.chain.constellation.quoteAsset, pickLevel);
+  state.market = market;
   market.select($("#market").value);
   $("#market").addEventListener("change", () => {
     market.select($("#market").value);
@@ -860,7 +952,7 @@ async function main() {
   refreshNodes();
   setInterval(refreshNodes, NODES_REFRESH_MS);
   ui.renderBalances(null);
-  ui.renderOrders(null, cancelOrder);
+  ui.renderOrders(null, cancelOrder, cancelAll);
   ui.renderHistory([]);
   const secret = localStorage.getItem(SECRET_STORAGE_KEY);
   if (secret) await useKey(await KeyPair.fromSecret(secret));

@@ -575,6 +575,13 @@ export class ConstellationClient extends EventTarget {
     return this.quantum("OrderCancellationRequest", { order_id: BigInt(orderId) }, "cancel order");
   }
 
+  /** Cancels every open order of this account in the market of `asset`: an OrderBatchRequest
+   * with one BatchCancelAll item (one signature, one quantum, all or nothing). */
+  cancelAll(asset) {
+    const items = [{ _type: "BatchCancelAll", asset }];
+    return this.quantum("OrderBatchRequest", { items }, `cancel all ${asset}`);
+  }
+
   withdraw(provider, asset, amount, destination, fee) {
     const fields = { provider, asset, amount, destination, fee };
     return this.quantum("WithdrawalRequest", fields, `withdraw ${asset}`);

@@ -119,8 +119,10 @@ export function renderBalances(accountData, known = true) {
   fillTable("#balances", rows, empty);
 }
 
-export function renderOrders(accountData, onCancel) {
-  const rows = (accountData ? accountData.orders : []).map((order) => {
+/** Renders the open orders, and one "cancel all" button per market that has some. */
+export function renderOrders(accountData, onCancel, onCancelAll) {
+  const orders = accountData ? accountData.orders : [];
+  const rows = orders.map((order) => {
     const button = element("button", "Cancel", "small");
     button.type = "button";
     button.dataset.orderId = String(order.order_id);
@@ -129,6 +131,17 @@ export function renderOrders(accountData, onCancel) {
     return [String(order.order_id), element("span", side, side), `${formatAmount(order.amount)} ${order.asset}`, formatPrice(order.price), button];
   });
   fillTable("#orders", rows, "No open orders.");
+  const counts = new Map();
+  for (const order of orders) counts.set(order.asset, (counts.get(order.asset) || 0) + 1);
+  const buttons = [...counts].sort(([a], [b]) => a.localeCompare(b)).map(([asset, count]) => {
+    const button = element("button", `Cancel all ${asset} orders (${count})`, "small danger");
+    button.type = "button";
+    button.dataset.asset = asset;
+    button.title = `Cancels every open order of yours in the ${asset} market, in one request`;
+    button.addEventListener("click", () => onCancelAll(asset));
+    return button;
+  });
+  $("#cancel-all").replaceChildren(...buttons);
 }
 
 /** Returns the status cell text of a history row. */
@@ -156,10 +169,14 @@ export function renderHistory(entries) {
     let signatures = entry.auditorCount ? signaturesText(entry.signatures, entry.auditorCount) : "";
     if (entry.rejected || entry.unverified) signatures = "—";
     if (entry.stale && !entry.finalized) signatures += " — not final yet: do not rely on it";
+    const columns = entry.columns || { amount: "—", price: "—", counterparty: "—" };
     return [
       entry.apex ? String(entry.apex) : "—",
       entry.time ? timeText(entry.time) : "",
       entry.label,
+      columns.amount,
+      columns.price,
+      columns.counterparty,
       element("span", status, `status-${status}`),
       signatures,
     ];
