@@ -53,6 +53,7 @@ from quanta.node.loader import node_pending, node_restore, node_status_publish
 from quanta.node.providers import (
     NodeProviders,
     deposit_validator,
+    rotation_signer,
     transaction_signer,
     transaction_validator,
 )
@@ -93,6 +94,7 @@ class AuditorWorker(EngineWorker[AuditorNode]):
             engine,
             node_pending(),
             sign_transaction=signer,
+            sign_rotation=rotation_signer(keypair),
             genesis_pin=genesis_pin(),
             persisted=persisted_quanta,
         )
