@@ -154,7 +154,8 @@ class AuditorNode:
         self.final_rows: list[QuantumRow] = []
         self.sign_transaction = sign_transaction
         # Signs the vault rotation of each settings update that changes the auditors, while
-        # this node is still an old signer (`_rotation_result`); without it none is signed.
+        # this node is still an old signer (`_rotation_signature`, `_removed_result`); without
+        # it none is signed.
         self.sign_rotation = sign_rotation
         self.evidence: list[EvidenceItem] = []
         # When a frame from alpha last arrived (the shell's monotonic ms), None before any.
