@@ -35,11 +35,20 @@ from quanta.core.xdr.schema import AuditorSettings, ConstellationUpdate
 from tests.cluster.conftest import run
 from tests.cluster.test_payments import ledger_balance
 from tests.cluster.test_rotation import funded, vault_signers, wait_for_mismatch, wait_for_version
-from tools.cluster import Cluster, Node, free_base_port, http_post_json, wait_for_state
+from tools.cluster import (
+    Cluster,
+    Node,
+    free_base_port,
+    http_post_json,
+    wait_for_http,
+    wait_for_restart,
+    wait_for_state,
+)
 
 pytestmark = pytest.mark.cluster
 
 UNIT = 10_000_000
+HOLD_ENV = "CONSTELLATION_TEST_HOLD_PAYOUTS"
 ALPHA, A1, A2, N1, N2 = range(5)
 
 
@@ -52,6 +61,8 @@ def five(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         base_port=free_base_port(5, 23_000),
         workdir=tmp_path_factory.mktemp(name),
         extra_env={"CONSTELLATION_SNAPSHOT_INTERVAL_S": "1"},
+        # Inert unless the file exists (the last test creates it).
+        node_env={ALPHA: {HOLD_ENV: str(tmp_path_factory.mktemp("hold") / "hold")}},
     )
     try:
         cluster.start()
@@ -184,3 +195,60 @@ def test_settings_updates_alone_rotate_the_vault_one_then_two_of_three(
     assert len({str(info["snapshot_state_hash"]) for info in infos}) == 1, infos
     # Every node sees the vault answer to the set in force (auditors look again by themselves).
     wait_for_mismatch(five, list(remaining), False, 30)
+
+
+def test_a_rotation_lost_with_alpha_leaves_the_vault_reported_until_rotated_by_hand(
+    five: Cluster, tmp_path: Path
+) -> None:
+    """The failure case, after the test above ((alpha, A2, N2) in force, A1 and N1 down).
+    Old signers offline cannot strand a rotation here: alpha accepts an update only while a
+    majority of the auditors in force is connected, and those sign the rotation. A rotation
+    is lost when alpha restarts before submitting it (kept in memory only; the removed
+    auditors sign nothing again): held here by the test-only hook, then a kill -9. Every
+    node then reports the vault mismatched and alpha refuses withdrawals with the reason;
+    the operators' fallback, `vault_rotate` with the old majority's secrets, brings it in
+    line and the new set pays a withdrawal out once."""
+    assert five.info()["settings_version"] == 3, "runs after the test above"
+    hold = Path(five.node_env[ALPHA][HOLD_ENV])
+    hold.touch()
+    try:
+        for index in (A1, N1):
+            for process in ("web", "engine", "herald"):
+                five.start_process(five.nodes[index], process)
+            wait_for_http(f"{five.nodes[index].url}/api/constellation/info", 60)
+        update_to(five, (ALPHA, A1, N1), (A2, N2))
+        five.kill_process(five.alpha, "engine")
+    finally:
+        hold.unlink(missing_ok=True)
+    restarted_ms = time.time_ns() // 1_000_000
+    five.start_process(five.alpha, "engine")
+    wait_for_restart(five, restarted_ms, "Ready", 60)
+    shut_down(five, (A2, N2))
+    wait_for_mismatch(five, [ALPHA], True, 30)
+    assert vault_signers(five) == (keys_of(five, (ALPHA, A2, N2)), 2)  # not rotated
+    payee = KeyPair.random().public_key_strkey
+
+    async def refused() -> None:
+        client = await funded(five, "20")
+        result = await client.withdraw("local-vault", "USD", UNIT, payee)
+        assert not result.ok and "pays nothing out" in str(result.description), result
+        await client.close()
+
+    run(refused())
+    sign_files = []
+    for index in (A2, N2):  # the old majority's secrets, offline
+        path = tmp_path / f"node{index}.secret"
+        path.write_text(five.nodes[index].keypair.secret)
+        sign_files += ["--sign-file", str(path)]
+    signers = [a for key in keys_of(five, (ALPHA, A1, N1)) for a in ("--signer", key)]
+    five.manage(five.alpha, "vault_rotate", *signers, *sign_files, "--reference", "4")
+    wait_for_vault(five, (ALPHA, A1, N1), 5)
+    wait_for_mismatch(five, [ALPHA, A1, N1], False, 30)
+
+    async def paid() -> None:
+        client = await funded(five, "20")
+        await withdrawal_paid(five, client, payee)
+        await client.close()
+
+    run(paid())
+    assert ledger_balance(five, payee, "USD") == UNIT  # once
