@@ -19,6 +19,14 @@ from channels.db import database_sync_to_async
 
 from payments.core.payouts import Payout, PayoutBook
 from payments.core.provider import PaymentProvider, PaymentSubmitError
+from payments.core.rotation import (
+    VaultRotation,
+    rotation_sign,
+    rotation_signature_valid,
+    update_rotation,
+)
+from quanta.core.config import Config
+from quanta.core.keys import KeyPair
 from quanta.core.state import ConstellationState, Withdrawal
 from quanta.core.status import BadRequest, ConstellationError, StatusCode
 from quanta.core.xdr.schema import NodeState, TxSignature, WithdrawalRequest
@@ -26,6 +34,9 @@ from quanta.core.xdr.schema import NodeState, TxSignature, WithdrawalRequest
 logger = logging.getLogger(__name__)
 
 Providers = Callable[[], dict[str, PaymentProvider]]
+
+ROTATIONS_MAX = 16
+"""Vault rotations waiting for signatures or submission (one per settings update)."""
 
 EARLY_APEXES_MAX = 4_096
 """Withdrawals whose auditor signatures may wait for their payout to be restored."""
@@ -57,6 +68,10 @@ class PayoutDesk:
         # payouts from the state, and dropping those signatures left such a payout unpaid
         # until it expired. Checked when the payout is restored; bounded (oldest dropped).
         self._early: dict[int, dict[bytes, TxSignature]] = {}
+        # Vault rotations of settings updates (by the update's apex), their signatures by
+        # the old signers: submitted once the update is final and persisted.
+        self.rotations = PayoutBook()
+        self._rotation_of: dict[int, VaultRotation] = {}
 
     def _provider(self, provider_id: str) -> PaymentProvider:
         provider = self.providers().get(provider_id)
@@ -95,6 +110,78 @@ class PayoutDesk:
         if provider is not None and provider.signature_valid(payout.transaction, signature):
             self.book.add_signature(apex, signature)
 
+    # --- vault rotations ---------------------------------------------------------------------
+
+    def rotation_begin(
+        self, prev: Config, new: Config, apex: int, timestamp_ms: int, keypair: KeyPair
+    ) -> VaultRotation | None:
+        """Registers the vault rotation the settings update at `apex` calls for, if any
+        (`payments.core.rotation`), signed by alpha if it was an old signer; the old auditors'
+        signatures come with their results for that quantum (`rotation_offer`)."""
+        rotation = update_rotation(prev, new, apex, timestamp_ms)
+        if rotation is None:
+            return None
+        if len(self._rotation_of) >= ROTATIONS_MAX:
+            oldest = min(self._rotation_of)
+            del self._rotation_of[oldest]
+            del self.rotations.payouts[oldest]
+            logger.error("vault rotation of quantum %d dropped (too many pending)", oldest)
+        payout = self.rotations.add(
+            apex, rotation.provider, rotation.transaction, rotation.expiry_ms
+        )
+        payout.threshold = rotation.old_threshold
+        self._rotation_of[apex] = rotation
+        own = rotation_sign(rotation, keypair)
+        if own is not None:
+            self.rotations.add_signature(apex, own)
+        logger.info("vault rotation of %s at quantum %d: built", rotation.provider, apex)
+        return rotation
+
+    def rotation_offer(self, apex: int, signature: TxSignature) -> bool:
+        """Keeps an old signer's valid signature of the rotation of quantum `apex`; returns
+        whether `apex` is a rotation's (the signature is then no withdrawal's)."""
+        rotation = self._rotation_of.get(apex)
+        if rotation is None:
+            return False
+        if rotation_signature_valid(rotation, signature):
+            self.rotations.add_signature(apex, signature)
+        return True
+
+    async def _rotate(self, now: int, persisted_apex: int) -> None:
+        """Submits each rotation signed by a majority of the old signers once its update is
+        final and persisted at alpha, after the payouts built before it (old signers) were
+        submitted or expired; forgets those applied, refused for good or expired."""
+        for rotation in self.rotations.due(0, now, persisted_apex=persisted_apex):
+            if self.book.waiting_before(rotation.withdrawal_id, rotation.provider, now):
+                continue
+            await self._isolated(self._submit_rotation, rotation)
+        for apex, rotation in list(self.rotations.payouts.items()):
+            if rotation.submitted or rotation.gave_up or now >= rotation.expiry_ms:
+                if not rotation.submitted:
+                    logger.error(
+                        "vault rotation of %s at quantum %d not applied (%d of %d old"
+                        " signatures): the vault keeps its signers; rotate it with"
+                        " `manage.py vault_rotate`",
+                        rotation.provider,
+                        apex,
+                        len(rotation.signatures),
+                        rotation.threshold,
+                    )
+                del self.rotations.payouts[apex]
+                self._rotation_of.pop(apex, None)
+
+    async def _submit_rotation(self, rotation: Payout) -> None:
+        provider = self._provider(rotation.provider)
+        signatures = list(rotation.signatures.values())
+        try:
+            await database_sync_to_async(provider.submit_rotation)(rotation.transaction, signatures)
+        except PaymentSubmitError as error:
+            logger.warning("vault rotation %d refused: %s", rotation.withdrawal_id, error)
+            self.rotations.refused(rotation, self.now_ms(), permanent=error.permanent)
+            return
+        self.rotations.submitted(rotation)
+        logger.info("vault rotation of %s applied", rotation.provider)
+
     async def tick(
         self, state: ConstellationState, node_state: NodeState, persisted_apex: int
     ) -> None:
@@ -119,6 +206,7 @@ class PayoutDesk:
             await self._isolated(self._submit, payout)
         for payout in self.book.expired(now):
             await self._isolated(self._cancel, payout)
+        await self._rotate(now, persisted_apex)
 
     def signatures_wanted(self, state: ConstellationState, persisted_apex: int) -> list[int]:
         """Returns the withdrawals (ids = apexes) whose quanta alpha sends the auditors again

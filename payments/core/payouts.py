@@ -37,6 +37,8 @@ class Payout:
     gave_up: bool = False
     attempts: int = 0
     next_attempt_ms: int = 0
+    threshold: int = 0
+    """Signatures it needs; 0: the settings' majority (a vault rotation: the old one's)."""
 
 
 class PayoutBook:
@@ -75,7 +77,7 @@ class PayoutBook:
             if not p.submitted
             and not p.gave_up
             and p.withdrawal_id <= persisted_apex
-            and len(p.signatures) >= threshold
+            and len(p.signatures) >= (p.threshold or threshold)
             and p.next_attempt_ms <= now_ms < p.expiry_ms
         ]
 
@@ -105,6 +107,19 @@ class PayoutBook:
         payout.gave_up = permanent
         delay = min(RETRY_FIRST_MS * 2 ** (payout.attempts - 1), RETRY_MAX_MS)
         payout.next_attempt_ms = now_ms + delay
+
+    def waiting_before(self, apex: int, provider: str, now_ms: int) -> bool:
+        """Tells whether a payout of `provider` older than `apex` may still be submitted (not
+        submitted, not given up, not expired): a vault rotation at `apex` waits for it, as
+        its signatures are the old signers'."""
+        return any(
+            p.withdrawal_id < apex
+            and p.provider == provider
+            and not p.submitted
+            and not p.gave_up
+            and now_ms < p.expiry_ms
+            for p in self.payouts.values()
+        )
 
     def expired(self, now_ms: int) -> list[Payout]:
         """Returns the payouts whose transaction expired unsubmitted (due for cancellation)."""

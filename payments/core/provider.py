@@ -156,9 +156,18 @@ class PaymentProvider(abc.ABC):
         if self.vault_mismatch is not None:
             raise InvalidState(f"{self.provider_id} pays nothing out: {self.vault_mismatch}")
 
+    def vault_recheck_now(self) -> None:
+        """Makes the next `check_vault` of a mismatched vault look at the network again,
+        without waiting VAULT_RECHECK_MS (a rotation was applied)."""
+        self._vault_checked_ms = -self.VAULT_RECHECK_MS
+
     def require_vault_in_force(self) -> None:
         """Raises InvalidState if the vault does not answer to the settings in force: this
-        node then signs nothing for this provider (its signature would serve another set)."""
+        node then signs nothing for this provider (its signature would serve another set).
+        A vault found mismatched is looked at again first: the constellation's rotation may
+        have been applied since (alpha builds a withdrawal as soon as it sees it applied)."""
+        if self.vault_mismatch is not None:
+            self.vault_recheck_now()
         mismatch = self.check_vault()
         if mismatch is not None:
             raise InvalidState(f"{self.provider_id} refuses to sign: {mismatch}")
@@ -270,6 +279,12 @@ class PaymentProvider(abc.ABC):
     def cancel_expired(self, transaction: bytes, now_ms: int) -> bool:
         """Makes an expired, never-applied transaction's failure visible on the network;
         returns True once nothing more is to be done for it."""
+
+    def submit_rotation(self, transaction: bytes, signatures: list[TxSignature]) -> None:
+        """Submits a vault rotation signed by a majority of the old signers
+        (`payments.core.rotation`); raises PaymentSubmitError if refused. A vault already
+        answering to the rotation's signers (rotated by hand) is no refusal."""
+        raise PaymentSubmitError(f"{self.provider_id} cannot rotate its vault", permanent=True)
 
     def prepare(self) -> None:  # noqa: B027 - optional hook
         """Does this provider's slow one-off setup (network I/O); alpha calls it in a thread."""

@@ -9,8 +9,11 @@ from typing import Any
 
 import pytest
 
+from payments.core.local_ledger import transaction_sign
+from payments.core.rotation import ROTATION_TTL_MS, rotation_sign
 from payments.payouts import PayoutDesk
 from quanta.core.alpha import AlphaNode
+from quanta.core.config import Config
 from quanta.core.engine import Engine
 from quanta.core.pending import PendingUpdates
 from quanta.core.state import ConstellationState, Withdrawal
@@ -30,6 +33,7 @@ class FakeProvider:
         self.submitted: list[tuple[bytes, int]] = []
         self.fail_build = False
         self.broken: set[bytes] = set()  # transactions whose submission raises a bug
+        self.rotated: list[tuple[bytes, int]] = []
 
     def build_withdrawal(self, apex: int, timestamp_ms: int, request: Any) -> bytes:
         if self.fail_build:
@@ -51,6 +55,9 @@ class FakeProvider:
 
     def needs_preparation(self) -> bool:
         return False
+
+    def submit_rotation(self, transaction: bytes, signatures: list[TxSignature]) -> None:
+        self.rotated.append((transaction, len(signatures)))
 
     def submit_withdrawal(self, transaction: bytes, signatures: list[TxSignature]) -> None:
         if transaction in self.broken:
@@ -216,3 +223,69 @@ async def test_a_provider_whose_preparation_raises_does_not_stop_the_others() ->
     state.withdrawals[2] = _withdrawal()
     await desk.tick(state, NodeState.READY, persisted_apex=2)
     assert provider.submitted == [(b"tx-2", 2)]
+
+
+# --- vault rotations (issue 18) ------------------------------------------------------------
+
+NEW_NODES = [NODES[0], keypair(223), keypair(224)]
+
+
+def _rotation_desk() -> tuple[PayoutDesk, FakeProvider, ConstellationState, list[int]]:
+    """A desk with the rotation of an update at apex 2 replacing two of three auditors."""
+    clock = [5_000]
+    provider = FakeProvider()
+    desk = PayoutDesk(lambda: {PROVIDER_ID: provider}, lambda: clock[0])  # type: ignore[dict-item]
+    alpha = AlphaNode(NODES[0], Engine(), PendingUpdates())
+    alpha.initialize(settings_quantum(default_settings(NODES), NODES).update, 1_000)
+    prev = alpha.engine.state.require_config()
+    new_settings = dataclasses.replace(default_settings(NEW_NODES), version=2)
+    new = Config.from_settings(new_settings, prev.constellation_id)
+    rotation = desk.rotation_begin(prev, new, 2, 5_000, NODES[0])
+    assert rotation is not None and rotation.expiry_ms == 5_000 + ROTATION_TTL_MS
+    return desk, provider, alpha.engine.state, clock
+
+
+async def test_a_rotation_is_submitted_with_an_old_majority_once_its_update_is_persisted() -> None:
+    desk, provider, state, _ = _rotation_desk()
+    rotation = desk._rotation_of[2]
+    new_key = transaction_sign(rotation.transaction, NEW_NODES[1])
+    assert desk.rotation_offer(2, new_key)  # the rotation's apex: no withdrawal's signature...
+    assert len(desk.rotations.payouts[2].signatures) == 1  # ...but a new key's counts nothing
+    await desk.tick(state, NodeState.READY, persisted_apex=2)
+    assert provider.rotated == []  # alpha alone: 1 of the 2 old signatures needed
+    signature = rotation_sign(rotation, NODES[2])
+    assert signature is not None and desk.rotation_offer(2, signature)  # a removed auditor's
+    assert not desk.rotation_offer(3, signature)  # no rotation at apex 3: a withdrawal's
+    await desk.tick(state, NodeState.READY, persisted_apex=1)
+    assert provider.rotated == []  # the update is not final and persisted yet
+    await desk.tick(state, NodeState.READY, persisted_apex=2)
+    assert provider.rotated == [(rotation.transaction, 2)]
+    assert desk.rotations.payouts == {}  # applied: forgotten
+    await desk.tick(state, NodeState.READY, persisted_apex=2)
+    assert len(provider.rotated) == 1  # once
+
+
+async def test_a_rotation_waits_for_the_payouts_the_old_signers_signed_before_it() -> None:
+    desk, provider, state, clock = _rotation_desk()
+    desk.book.add(1, PROVIDER_ID, b"tx-1", expiry_ms=60_000)  # built before the update
+    state.withdrawals[1] = _withdrawal()
+    rotation = desk._rotation_of[2]
+    desk.rotation_offer(2, rotation_sign(rotation, NODES[1]) or _bad())
+    await desk.tick(state, NodeState.READY, persisted_apex=2)
+    assert provider.rotated == []  # its old signers' payout may still go first
+    clock[0] = 60_000
+    await desk.tick(state, NodeState.READY, persisted_apex=2)
+    assert provider.rotated == [(rotation.transaction, 2)]
+
+
+async def test_a_rotation_short_of_the_old_majority_expires_unsubmitted() -> None:
+    """An old signer offline (and the removed one sent nothing): the rotation waits, then is
+    dropped at its expiry, with an error naming the fallback (`vault_rotate`)."""
+    desk, provider, state, clock = _rotation_desk()
+    clock[0] = 5_000 + ROTATION_TTL_MS
+    await desk.tick(state, NodeState.READY, persisted_apex=2)
+    assert provider.rotated == [] and desk.rotations.payouts == {}
+
+
+def _bad() -> TxSignature:
+    return TxSignature(b"", b"")

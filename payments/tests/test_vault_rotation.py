@@ -9,6 +9,7 @@ the removed keys can then no longer move the vault's funds, and the new ones can
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from pathlib import Path
 
@@ -23,6 +24,9 @@ from payments.core.local_ledger import (
     transaction_sign,
     withdrawal_transaction,
 )
+from payments.core.provider import PaymentSubmitError
+from payments.core.rotation import rotation_sign, rotation_signature_valid, update_rotation
+from payments.payouts import PayoutDesk
 from payments.providers.local_ledger.ledger import (
     faucet_deposit,
     ledger_balance,
@@ -34,6 +38,8 @@ from payments.providers.local_ledger.ledger import (
 )
 from payments.providers.local_ledger.provider import LocalLedgerProvider
 from quanta.core.alpha import AlphaNode
+from quanta.core.auditor import AuditorNode
+from quanta.core.config import Config
 from quanta.core.engine import Engine
 from quanta.core.keys import KeyPair, encode_public_key
 from quanta.core.pending import PendingUpdates
@@ -47,7 +53,7 @@ from quanta.core.xdr.schema import (
     WithdrawalQuantum,
     WithdrawalRequest,
 )
-from quanta.node.providers import NodeProviders, transaction_signer
+from quanta.node.providers import NodeProviders, rotation_signer, transaction_signer
 
 pytestmark = pytest.mark.django_db(databases=["default", "ledger"])
 
@@ -194,3 +200,84 @@ def test_the_vault_rotate_command_needs_a_majority_of_the_signers_in_force(tmp_p
         call_command("vault_rotate", *new, *files[2:4], "--reference", "2")
     call_command("vault_rotate", *new, *files[2:6], "--reference", "2", stdout=io.StringIO())
     assert vault_signers("VAULT") == (tuple(sorted(_keys(NEW), key=encode_public_key)), 2)
+
+
+# --- rotation as a constellation operation -------------------------------------------------
+
+
+def _update(alpha: AlphaNode, auditors: list[KeyPair], signers: list[KeyPair]) -> None:
+    current = alpha.engine.state.require_config()
+    settings = dataclasses.replace(
+        current.settings,
+        version=current.settings.version + 1,
+        auditors=default_settings(auditors).auditors,
+    )
+    envelope = settings_quantum(settings, signers, constellation_id=current.constellation_id)
+    alpha.update_settings(envelope.update, ledger_now_ms())
+
+
+def test_an_update_of_the_auditors_rotates_the_vault_signed_by_the_old_majority() -> None:
+    """Two of three replaced (OLD -> NEWER: only alpha stays): alpha and each old auditor
+    derive the same rotation from the update's quantum; the removed auditors sign it with
+    their result for that quantum (their index before the update); an old majority's
+    signatures rotate the vault, which then answers to the new set (before, it stayed with
+    the old keys until `vault_rotate` by hand). When the desk submits: test_payouts.py."""
+    vault_open("VAULT", _keys(OLD), 2)
+    alpha = AlphaNode(OLD[0], Engine(), PendingUpdates())
+    alpha.initialize(settings_quantum(default_settings(OLD), OLD).update, 1_000)
+    auditors = [
+        AuditorNode(k, Engine(), PendingUpdates(), sign_rotation=rotation_signer(k))
+        for k in OLD[1:]
+    ]
+    genesis = tuple(alpha.take_outgoing())
+    for auditor in auditors:
+        auditor.handle_batch(genesis, 1)
+    providers = NodeProviders(OLD[0], alpha.engine.state)
+    desk = PayoutDesk(providers.current, ledger_now_ms)
+    prev = alpha.engine.state.require_config()
+    _update(alpha, NEWER, OLD[1:])
+    providers.rebuild()
+    executed = alpha.take_outgoing()
+    quantum = executed[-1].quantum
+    rotation = desk.rotation_begin(
+        prev, alpha.engine.state.require_config(), quantum.apex, quantum.timestamp, OLD[0]
+    )
+    assert rotation is not None and rotation.old_threshold == 2
+    for auditor in auditors:
+        results = auditor.handle_batch(tuple(executed), quantum.apex).results
+        assert [r.signature.auditor_index for r in results] == [OLD.index(auditor.keypair)]
+        tx_signature = results[0].tx_signature
+        assert tx_signature is not None and desk.rotation_offer(quantum.apex, tx_signature)
+    assert not desk.rotation_offer(quantum.apex - 1, transaction_sign(b"x", NEWER[1]))
+    signatures = list(desk.rotations.payouts[quantum.apex].signatures.values())
+    assert len(signatures) == 3  # alpha's and both removed auditors'
+    provider = providers.current()["local-vault"]
+    provider.prepare()
+    assert provider.vault_mismatch is not None  # the new set's provider, before the rotation
+    with pytest.raises(PaymentSubmitError, match="1 valid vault signatures, 2 needed"):
+        provider.submit_rotation(rotation.transaction, signatures[:1])  # alpha alone
+    provider.submit_rotation(rotation.transaction, signatures)
+    assert vault_signers("VAULT") == (tuple(sorted(_keys(NEWER), key=encode_public_key)), 2)
+    assert provider.needs_preparation()  # looked at again at once, not VAULT_RECHECK_MS on
+    provider.prepare()
+    assert provider.vault_mismatch is None
+    provider.submit_rotation(rotation.transaction, signatures)  # applied already: no refusal
+    removed = _payout(12)
+    with pytest.raises(LedgerRuleError, match="1 valid vault signatures, 2 needed"):
+        vault_submit(removed, _signed(removed, OLD))  # the removed keys move nothing now
+
+
+def test_the_same_auditors_in_another_order_call_for_no_rotation() -> None:
+    old = Config.from_settings(default_settings(OLD))
+    same = dataclasses.replace(default_settings([OLD[0], OLD[2], OLD[1]]), version=2)
+    new = Config.from_settings(same, old.constellation_id)
+    assert update_rotation(old, new, 2, 5_000) is None
+    newer = Config.from_settings(
+        dataclasses.replace(default_settings(NEWER), version=2), old.constellation_id
+    )
+    first, second = (update_rotation(old, newer, 2, 5_000) for _ in range(2))
+    assert first is not None and first == second  # derived alike by every node
+    assert rotation_sign(first, NEWER[1]) is None  # a new key is no old signer
+    signature = rotation_sign(first, OLD[2])
+    assert signature is not None and rotation_signature_valid(first, signature)
+    assert not rotation_signature_valid(first, transaction_sign(first.transaction, NEWER[1]))

@@ -32,6 +32,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from quanta.core.config import Config
 from quanta.core.confirmation import RetryBackoff, quantum_time_check, wall_clock_ms
 from quanta.core.engine import Engine, Executed, QuantumMismatch
 from quanta.core.envelopes import signature_valid
@@ -102,6 +103,11 @@ TransactionSigner = Callable[[WithdrawalQuantum], TxSignature | None]
 """Returns this node's signature of a withdrawal's transaction (through its provider), None
 if it refuses to sign (its provider's vault does not answer to the settings in force)."""
 
+RotationSigner = Callable[[Config, Config, int, int], TxSignature | None]
+"""Returns this node's signature of the vault rotation a settings update calls for (settings
+before, settings after, the update's apex and timestamp), None if none or not an old signer:
+every old auditor derives the same rotation from the quantum (`payments.core.rotation`)."""
+
 HELD_MAX = 10_000
 """The most quanta an auditor keeps while one of them cannot be confirmed yet; alpha resends
 the rest once they fit (the auditor then sees a gap)."""
@@ -128,6 +134,7 @@ class AuditorNode:
         pending: PendingUpdates,
         *,
         sign_transaction: TransactionSigner | None = None,
+        sign_rotation: RotationSigner | None = None,
         clock_ms: Callable[[], int] = wall_clock_ms,
         genesis_pin: bytes | None = None,
         persisted: PersistedLookup | None = None,
@@ -146,6 +153,10 @@ class AuditorNode:
         self.status = NodeStatus()
         self.final_rows: list[QuantumRow] = []
         self.sign_transaction = sign_transaction
+        # Signs the vault rotation of each settings update that changes the auditors, while
+        # this node is still an old signer (`_rotation_signature`, `_removed_result`); without
+        # it none is signed.
+        self.sign_rotation = sign_rotation
         self.evidence: list[EvidenceItem] = []
         # When a frame from alpha last arrived (the shell's monotonic ms), None before any.
         self.heard_ms: int | None = None
@@ -256,6 +267,7 @@ class AuditorNode:
         quantum = signed.quantum
         if not self._check_genesis(signed):
             return False
+        prev_config = self.engine.state.config
         try:
             previous_ms = self.engine.last_timestamp_ms
             quantum_time_check(quantum.apex, quantum.timestamp, previous_ms, self.clock_ms())
@@ -267,15 +279,20 @@ class AuditorNode:
             self.engine.revert_last(executed)
             self.status.set(NodeState.FAILED, f"quantum {executed.apex}: alpha's signature invalid")
             return False
+        rotation: TxSignature | None = None
         if isinstance(signed.quantum.body, ConstellationQuantum):
             self._settings_changed()
+            rotation = self._rotation_signature(prev_config, quantum)
         signatures = signed.signatures[:1]
         own = self._own_index()
         if own is not None:
             signature = NodeSignature(own, self.sign_payload(executed.payload_hash))
             signatures = (*signatures, signature)
-            result = AuditorResult(executed.apex, signature, self._tx_signature(signed))
+            tx_signature = rotation or self._tx_signature(signed)
+            result = AuditorResult(executed.apex, signature, tx_signature)
             outcome.results.append(result)
+        elif rotation is not None and prev_config is not None:
+            outcome.results.append(self._removed_result(prev_config, executed, rotation))
         self.pending.record(executed)
         self._remember(executed.payload_hash, signed)
         proof = PayloadProof(executed.payload_hash, signatures)
@@ -389,6 +406,24 @@ class AuditorNode:
         """Returns and forgets the evidence not yet handed out for persistence."""
         evidence, self.evidence = self.evidence, []
         return evidence
+
+    def _rotation_signature(self, prev: Config | None, quantum: Quantum) -> TxSignature | None:
+        """Returns this node's signature of the vault rotation the settings quantum just
+        executed calls for (if it changed the auditors and this node was one of them)."""
+        new = self.engine.state.config
+        if self.sign_rotation is None or prev is None or new is None:
+            return None
+        return self.sign_rotation(prev, new, int(quantum.apex), int(quantum.timestamp))
+
+    def _removed_result(
+        self, prev: Config, executed: Executed, rotation: TxSignature
+    ) -> AuditorResult:
+        """Returns the result of an auditor the update removed: its rotation signature, the
+        last thing it signs, with its signature of the payload under its index in the
+        settings before the update (alpha takes only the rotation signature from it)."""
+        index = prev.auditor_keys.index(self.keypair.public_key)
+        signature = NodeSignature(index, self.sign_payload(executed.payload_hash))
+        return AuditorResult(executed.apex, signature, rotation)
 
     def _tx_signature(self, signed: SignedQuantum) -> TxSignature | None:
         body = signed.quantum.body

@@ -163,8 +163,18 @@ class AlphaWorker(AlphaHerald):
             brought = self.node.update_check(envelope, presence_ms)
             # On disk before the update can leave for the auditors (`begin_rising`).
             await database_sync_to_async(unfinal_settings_persist)(settings=brought)
+            prev = self.node.engine.state.require_config()
             executed = self.node.update_settings(envelope, now_ms(), presence_ms)
             self.providers.rebuild()
+            # The vault answers to the old auditors: its rotation, signed by them with their
+            # results for this quantum, is submitted once it is final and persisted.
+            self.payouts.rotation_begin(
+                prev,
+                self.node.engine.state.require_config(),
+                executed.apex,
+                int(executed.quantum.timestamp),
+                self.node.keypair,
+            )
             reply["apex"] = executed.apex
             # Answered once final and persisted (with its settings record, quanta_persist):
             # a 200 then survives any crash of alpha, and no node shows undoable settings.

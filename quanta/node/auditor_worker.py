@@ -47,12 +47,13 @@ from quanta.core.xdr.schema import (
     StateUpdate,
 )
 from quanta.models import QuantumRecord
-from quanta.node.engine_worker import EngineWorker, monotonic_ms
+from quanta.node.engine_worker import EngineWorker, Task, monotonic_ms
 from quanta.node.figures import NodeReading
 from quanta.node.loader import node_pending, node_restore, node_status_publish
 from quanta.node.providers import (
     NodeProviders,
     deposit_validator,
+    rotation_signer,
     transaction_signer,
     transaction_validator,
 )
@@ -93,6 +94,7 @@ class AuditorWorker(EngineWorker[AuditorNode]):
             engine,
             node_pending(),
             sign_transaction=signer,
+            sign_rotation=rotation_signer(keypair),
             genesis_pin=genesis_pin(),
             persisted=persisted_quanta,
         )
@@ -100,6 +102,23 @@ class AuditorWorker(EngineWorker[AuditorNode]):
             node.status.set(NodeState.RUNNING, "loaded; waiting for alpha")
         providers.check_vaults()
         return node
+
+    VAULTS_LOOK_S = 1.0
+
+    def background(self) -> list[Task]:
+        """Adds the look at mismatched vaults: the constellation's rotation is seen (and the
+        mismatch leaves the status) without waiting for a withdrawal to sign."""
+        return [*super().background(), self._vaults_forever()]
+
+    async def _vaults_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.VAULTS_LOOK_S)
+            if not self.providers.mismatches():
+                continue
+            try:  # I/O only every VAULT_RECHECK_MS (check_vault), a loop that never dies
+                await database_sync_to_async(self.providers.check_vaults)()
+            except Exception:
+                logger.exception("looking at the vaults again failed; will retry")
 
     async def quanta_batch(self, event: events.QuantaBatch) -> None:
         """Re-executes and signs the quanta alpha streamed."""

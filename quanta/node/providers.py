@@ -18,8 +18,10 @@ from collections.abc import Callable
 from django.conf import settings
 
 from payments.core.provider import PaymentProvider
+from payments.core.rotation import rotation_sign, update_rotation
 from payments.manager import providers_build
-from quanta.core.auditor import TransactionSigner
+from quanta.core.auditor import RotationSigner, TransactionSigner
+from quanta.core.config import Config
 from quanta.core.keys import KeyPair
 from quanta.core.processors.deposit import DepositValidator
 from quanta.core.processors.withdrawal import TransactionValidator
@@ -146,5 +148,22 @@ def transaction_signer(providers: NodeProviders) -> TransactionSigner:
         except InvalidState as refused:
             logger.error("a withdrawal's transaction is not signed: %s", refused)
             return None
+
+    return sign
+
+
+def rotation_signer(keypair: KeyPair) -> RotationSigner:
+    """Returns the auditor's signer of vault rotations: it derives the rotation a settings
+    update calls for from the update's quantum itself (as alpha does: its own rebuild is
+    its check of alpha's) and signs it if this node was one of the old signers. No vault
+    check: the ledger counts only the signers in force, and a removed auditor signs nothing
+    after this (its signature goes back with its result for the update's quantum)."""
+
+    def sign(prev: Config, new: Config, apex: int, timestamp_ms: int) -> TxSignature | None:
+        rotation = update_rotation(prev, new, apex, timestamp_ms)
+        signature = None if rotation is None else rotation_sign(rotation, keypair)
+        if rotation is not None and signature is not None:
+            logger.info("signed the vault rotation of %s at quantum %d", rotation.provider, apex)
+        return signature
 
     return sign

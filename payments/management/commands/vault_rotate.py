@@ -1,5 +1,8 @@
-"""Rotates a local-ledger vault's signers, signed by a majority of its signers in force (the
-operators' way to bring a vault in line with new auditors; see docs/payments.md)."""
+"""Rotates a local-ledger vault's signers, signed by a majority of its signers in force: the
+operators' manual fallback. A settings update that changes the auditors rotates the vault
+itself (docs/payments.md, "Rotation as a constellation operation"); this command is for a
+rotation that did not happen (lost with a restart of alpha, short of an old majority's
+signatures, a second local vault), run with a majority of the old signers' secrets."""
 
 from pathlib import Path
 

@@ -21,6 +21,7 @@ from django.db.models import Q
 from payments.core.local_ledger import (
     LedgerRuleError,
     VaultTransaction,
+    rotation_decode,
     signature_valid,
     transaction_decode,
     transaction_encode,
@@ -41,10 +42,11 @@ from payments.providers.local_ledger.ledger import (
     transaction_entry,
     vault_cancel,
     vault_open,
+    vault_rotate,
     vault_signers,
     vault_submit,
 )
-from quanta.core.keys import InvalidKey, KeyPair, decode_public_key
+from quanta.core.keys import InvalidKey, KeyPair, decode_public_key, encode_public_key
 from quanta.core.status import BadRequest
 from quanta.core.xdr.schema import (
     DepositItem,
@@ -224,6 +226,24 @@ class LocalLedgerProvider(PaymentProvider):
             expired = ledger_now_ms() > tx.valid_until_ms
             raise PaymentSubmitError(str(error), permanent=used or expired) from None
 
+    def submit_rotation(self, transaction: bytes, signatures: list[TxSignature]) -> None:
+        rotation = rotation_decode(transaction)
+        try:
+            vault_rotate(transaction, signatures)
+        except LedgerRuleError as error:
+            found = vault_signers(rotation.source)
+            keys = None if found is None else sorted(encode_public_key(k) for k in found[0])
+            if found is not None and (tuple(keys or ()), found[1]) == (
+                rotation.signers,
+                rotation.threshold,
+            ):
+                return  # Rotated already (by hand, `vault_rotate`): nothing left to do.
+            used = transaction_entry_of_rotation(transaction)
+            expired = ledger_now_ms() > rotation.valid_until_ms
+            raise PaymentSubmitError(str(error), permanent=used or expired) from None
+        finally:
+            self.vault_recheck_now()
+
     def transaction_hash(self, transaction: bytes) -> bytes:
         return transaction_hash(transaction)
 
@@ -239,3 +259,9 @@ class LocalLedgerProvider(PaymentProvider):
         except LedgerRuleError:
             return transaction_entry(transaction) is not None
         return True
+
+
+def transaction_entry_of_rotation(data: bytes) -> bool:
+    """Tells whether the ledger holds an entry of this rotation (applied: it applies once)."""
+    source = rotation_decode(data).source
+    return LedgerTransfer.objects.filter(source=source, tx_hash=transaction_hash(data)).exists()
