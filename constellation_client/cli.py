@@ -301,8 +301,9 @@ def _account_lines(data: AccountDataInfo) -> list[str]:
     for order in data.orders:
         side = Side(order.side).name.lower()
         price = price_text(order.price)
+        label = f" (client id {order.client_order_id})" if order.client_order_id else ""
         lines.append(
-            f"  order {order.order_id}: {side} {format_amount(order.amount)} "
+            f"  order {order.order_id}{label}: {side} {format_amount(order.amount)} "
             f"{order.asset} at {price}"
         )
     return lines

@@ -421,15 +421,15 @@ class ConstellationClient:
     ) -> RequestResult:
         """Places a limit order on {asset}/{quote asset}; the node rounds price to the tick.
 
-        With a `client_order_id` it travels as a batch of one (only batch orders carry one).
+        `client_order_id` (0: none) labels it: the node refuses it if a resting order of the
+        account holds that label, and `cancel_order(client_order_id=...)` can name it.
         `result.order_outcomes` then says what it did."""
         side, time_in_force = Side(side), TimeInForce(time_in_force)
-        if client_order_id:
-            item = BatchOrder(client_order_id, asset, side, amount, float(price), time_in_force)
-            return await self.batch([item])
-        request = OrderRequest(*self._header(), asset, side, amount, float(price), time_in_force)
+        request = OrderRequest(
+            *self._header(), asset, side, amount, float(price), time_in_force, client_order_id
+        )
         result = await self._quantum(request)
-        result.orders = (OrderTerms(asset, side, amount, time_in_force),)
+        result.orders = (OrderTerms(asset, side, amount, time_in_force, client_order_id),)
         return result
 
     async def batch(self, items: Sequence[BatchItem]) -> RequestResult:
@@ -454,9 +454,13 @@ class ConstellationClient:
         )
         return result
 
-    async def cancel_order(self, order_id: int) -> RequestResult:
-        """Cancels one of the account's open orders."""
-        return await self._quantum(OrderCancellationRequest(*self._header(), order_id))
+    async def cancel_order(self, order_id: int = 0, *, client_order_id: int = 0) -> RequestResult:
+        """Cancels one of the account's open orders, by its id or by its client order id
+        (exactly one of the two); the node refuses a label no resting order holds."""
+        if bool(order_id) == bool(client_order_id):
+            raise ConstellationClientError("name the order by order_id or by client_order_id")
+        request = OrderCancellationRequest(*self._header(), order_id, client_order_id)
+        return await self._quantum(request)
 
     async def cancel_all(self, asset: str) -> RequestResult:
         """Cancels every open order of the account in the market of `asset` (a batch of one);

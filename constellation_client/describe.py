@@ -43,25 +43,32 @@ def _side(side: int) -> str:
     return Side(side).name.lower()
 
 
+def _order(order_id: int, client_order_id: int) -> str:
+    """Names an order by its id, with its client order id when it has one."""
+    return f"{order_id} (client id {client_order_id})" if client_order_id else str(order_id)
+
+
 def _trade(effect: TradeEffect, quote: str) -> str:
     verb = "bought" if effect.side == Side.BUY else "sold"
     role = "taker" if effect.is_new_order else "maker"
     return (
         f"{verb} {format_amount(effect.asset_amount)} {effect.asset} at "
         f"{price_text(effect.price)} ({format_amount(effect.quote_amount)} {quote}; order "
-        f"{effect.order_id}, {role})"
+        f"{_order(effect.order_id, effect.client_order_id)}, {role})"
     )
 
 
 def _placed(effect: OrderPlacedEffect) -> str:
     return (
-        f"order {effect.order_id} rests on the book: {_side(effect.side)} "
+        f"order {_order(effect.order_id, effect.client_order_id)} rests on the book: "
+        f"{_side(effect.side)} "
         f"{format_amount(effect.amount)} {effect.asset} at {price_text(effect.price)}"
     )
 
 
 def _removed(effect: OrderRemovedEffect) -> str:
-    return f"order {effect.order_id} left the book ({_side(effect.side)} {effect.asset})"
+    order = _order(effect.order_id, effect.client_order_id)
+    return f"order {order} left the book ({_side(effect.side)} {effect.asset})"
 
 
 def _withdrawal_created(effect: WithdrawalCreateEffect) -> str:

@@ -1,12 +1,14 @@
 """The CLI's order commands: `order`, `cancel`, `cancel-all` and `batch`, and their reports.
 
 `order side asset amount price` places a limit order (good-till-expire unless `--ioc`,
-`--fok` or `--post-only`; `--client-id N` labels it). `cancel ORDER_ID` cancels one order,
-`cancel-all ASSET` every own order of that market. `batch FILE` (`-`: stdin) sends up to
-`Limits.ORDER_BATCH_ITEMS_MAX` items in one signed request, all or nothing; FILE is a JSON list
-of `{"order": {"side": "buy", "asset": "XLM", "amount": "1.5", "price": "0.5",
-"type": "gtc" | "ioc" | "fok" | "post-only", "client_id": 7}}`, `{"cancel": ORDER_ID}` and
-`{"cancel_all": "XLM"}`. Amounts and prices are decimal text, as everywhere in the CLI.
+`--fok` or `--post-only`; `--client-id N` labels it, refused while a resting order of the
+account holds N). `cancel ORDER_ID` cancels one order, `cancel --client-id N` the resting
+order labelled N, `cancel-all ASSET` every own order of that market. `batch FILE` (`-`:
+stdin) sends up to `Limits.ORDER_BATCH_ITEMS_MAX` items in one signed request, all or
+nothing; FILE is a JSON list of `{"order": {"side": "buy", "asset": "XLM", "amount": "1.5",
+"price": "0.5", "type": "gtc" | "ioc" | "fok" | "post-only", "client_id": 7}}`,
+`{"cancel": ORDER_ID}`, `{"cancel_client_id": 7}` and `{"cancel_all": "XLM"}`. Amounts and
+prices are decimal text, as everywhere in the CLI.
 
 Each order's outcome is printed from the account's own proven effects
 (`constellation_client.outcome`): filled / partly filled with the rest resting or cancelled /
@@ -71,8 +73,10 @@ def add_order_commands(commands: Any) -> None:
     kinds.add_argument("--fok", action="store_true", help="fill entirely at once, or nothing")
     kinds.add_argument("--post-only", action="store_true", help="refused if it would trade")
     order.add_argument("--client-id", type=_u64, default=0, help="your own label (u64)")
-    cancel = commands.add_parser("cancel", help="cancel an open order")
-    cancel.add_argument("order_id", type=_u64)
+    cancel = commands.add_parser("cancel", help="cancel an open order (by id or --client-id)")
+    target = cancel.add_mutually_exclusive_group(required=True)
+    target.add_argument("order_id", type=_u64, nargs="?", help="the order's id")
+    target.add_argument("--client-id", type=_u64, help="the order's client order id")
     cancel_all = commands.add_parser("cancel-all", help="cancel every open order of a market")
     cancel_all.add_argument("asset")
     batch = commands.add_parser("batch", help="several orders/cancels in one signed request")
@@ -113,10 +117,13 @@ def _batch_item(spec: Any) -> BatchItem:
             return _batch_order(value)
         if kind == "cancel":
             return BatchCancel(_u64(str(value)))
+        if kind == "cancel_client_id":
+            return BatchCancel(0, _u64(str(value)))
         if kind == "cancel_all":
             return BatchCancelAll(str(value))
     raise ValueError(
-        f'an item is {{"order": {{...}}}}, {{"cancel": ID}} or {{"cancel_all": ASSET}}: {spec}'
+        'an item is {"order": {...}}, {"cancel": ID}, {"cancel_client_id": N} or '
+        f'{{"cancel_all": ASSET}}: {spec}'
     )
 
 
@@ -143,7 +150,9 @@ async def send_order_command(
             args.asset, side, args.amount, args.price, _order_type(args), args.client_id
         )
     if command == "cancel":
-        return await client.cancel_order(args.order_id)
+        if args.client_id:
+            return await client.cancel_order(client_order_id=args.client_id)
+        return await client.cancel_order(args.order_id or 0)
     if command == "cancel-all":
         return await client.cancel_all(args.asset)
     assert command == "batch", command

@@ -8,6 +8,9 @@ immediate-or-cancel rest, a killed fill-or-kill). OrderRemoved effects in the sa
 the account's own resting orders the quantum took off: by self-trade prevention for a single
 order, by a cancel or cancel-all item in a batch.
 
+Every effect of an order repeats its client order id, so the outcome's `client_order_id` is
+the proven one (the requested one when the order left no effect, as a killed fill-or-kill).
+
 An order's id is apex·1000 + position (position 0, or its index in a batch), so the client
 knows every id of its request once it knows the apex (`exchange.core.matching.order_id_of`).
 """
@@ -58,6 +61,7 @@ class OrderOutcome:
     terms: OrderTerms
     fills: tuple[OrderFill, ...]
     resting: int
+    client_order_id: int = 0
 
     @property
     def filled(self) -> int:
@@ -85,12 +89,15 @@ def order_outcome(effects: EffectsGroup, apex: int, terms: OrderTerms) -> OrderO
     order_id = order_id_of(apex, terms.position)
     fills: list[OrderFill] = []
     resting = 0
+    client_order_id = terms.client_order_id
     for effect in effects.effects:
         if isinstance(effect, TradeEffect) and effect.is_new_order and effect.order_id == order_id:
             fills.append(OrderFill(effect.asset_amount, effect.price, effect.quote_amount))
+            client_order_id = effect.client_order_id
         elif isinstance(effect, OrderPlacedEffect) and effect.order_id == order_id:
             resting = effect.amount
-    return OrderOutcome(order_id, terms, tuple(fills), resting)
+            client_order_id = effect.client_order_id
+    return OrderOutcome(order_id, terms, tuple(fills), resting, client_order_id)
 
 
 def removed_orders(effects: EffectsGroup) -> list[int]:
@@ -102,7 +109,7 @@ def outcome_line(outcome: OrderOutcome, quote_asset: str = "") -> str:
     """Returns one human line: the order, its outcome, its fills, rest and cancelled part."""
     terms = outcome.terms
     quote = f" {quote_asset}" if quote_asset else ""
-    label = f" (client id {terms.client_order_id})" if terms.client_order_id else ""
+    label = f" (client id {outcome.client_order_id})" if outcome.client_order_id else ""
     parts = [
         f"order {outcome.order_id}{label}: {terms.side.name.lower()} "
         f"{format_amount(terms.amount)} {terms.asset}: {outcome.status}"
@@ -123,7 +130,7 @@ def outcome_json(outcome: OrderOutcome) -> dict[str, Any]:
     terms = outcome.terms
     return {
         "order_id": outcome.order_id,
-        "client_order_id": terms.client_order_id,
+        "client_order_id": outcome.client_order_id,
         "asset": terms.asset,
         "side": terms.side.name.lower(),
         "time_in_force": terms.time_in_force.name.lower(),

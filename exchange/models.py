@@ -46,6 +46,7 @@ class OrderRecord(models.Model):
     side = models.SmallIntegerField()
     price = U64Field()
     amount = U64Field()
+    client_order_id = U64Field(default=0, help_text="the owner's own label (0: none)")
 
     class Meta:
         ordering = ["order_id"]

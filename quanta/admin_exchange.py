@@ -91,10 +91,18 @@ class SideFilter(admin.SimpleListFilter):
 class OrderRecordAdmin(ReadOnlyAdmin):
     """Orders resting on the books (id = apex of the quantum that placed them)."""
 
-    list_display = ["order_id", "account", "asset", "side_name", "price_decimal", "amount_units"]
+    list_display = [
+        "order_id",
+        "account",
+        "client_order_id",
+        "asset",
+        "side_name",
+        "price_decimal",
+        "amount_units",
+    ]
     list_filter = ["asset", SideFilter]
-    search_fields = ["=order_id", "=account"]
-    search_help_text = "order id or account id"
+    search_fields = ["=order_id", "=account", "=client_order_id"]
+    search_help_text = "order id, account id or client order id"
 
     @admin.display(description="side")
     def side_name(self, record: OrderRecord) -> str:

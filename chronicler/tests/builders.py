@@ -72,12 +72,18 @@ class Chain:
         return self.run(request_quantum(request, who, self.constellation_id))
 
     def order(
-        self, who: KeyPair, side: Side, amount: int, price: float, asset: str = "XLM"
+        self,
+        who: KeyPair,
+        side: Side,
+        amount: int,
+        price: float,
+        asset: str = "XLM",
+        client_order_id: int = 0,
     ) -> Executed:
-        """Places a good-till-expire limit order."""
+        """Places a good-till-expire limit order (labelled `client_order_id`, 0: none)."""
         request = OrderRequest(
             1, who.public_key, self._nonce(who), asset, side, amount, price,
-            TimeInForce.GOOD_TILL_EXPIRE,
+            TimeInForce.GOOD_TILL_EXPIRE, client_order_id,
         )  # fmt: skip
         return self.run(request_quantum(request, who, self.constellation_id))
 

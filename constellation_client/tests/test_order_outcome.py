@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from constellation_client.cli import build_parser
+from constellation_client.cli import _account_lines, build_parser
 from constellation_client.order_commands import order_json, order_lines
 from constellation_client.outcome import (
     FILLED,
@@ -29,7 +29,16 @@ from exchange.core.orderbook import Side
 from quanta.core.engine import Executed
 from quanta.core.keys import KeyPair
 from quanta.core.status import StatusCode
-from quanta.core.xdr.schema import BatchCancelAll, BatchOrder, EffectsGroup
+from quanta.core.testing import request_quantum
+from quanta.core.xdr.schema import (
+    AccountDataInfo,
+    BatchCancel,
+    BatchCancelAll,
+    BatchOrder,
+    EffectsGroup,
+    OrderInfo,
+    OrderRequest,
+)
 from quanta.tests.core.test_engine import UNIT, Node, alice, bob, node
 
 __all__ = ["alice", "bob", "node"]  # pytest fixtures, imported to be found here
@@ -136,3 +145,51 @@ def test_a_bad_batch_file_is_a_usage_error(tmp_path: Path, content: str) -> None
     with pytest.raises(SystemExit) as exited:
         build_parser().parse_args(["batch", str(path)])
     assert exited.value.code == 2
+
+
+def test_the_outcome_carries_the_proven_client_order_id(node: Node, bob: KeyPair) -> None:
+    """The label comes from the order's own effects (the node's proven answer), not from what
+    the client asked: a node that dropped it would show 0."""
+    request = OrderRequest(1, bob.public_key, node.nonce(bob), "XLM", Side.BUY, UNIT, 0.5, GTC, 31)
+    executed = node.run(request_quantum(request, bob, node.cid))
+    result = RequestResult(1, StatusCode.SUCCESS, apex=executed.apex)
+    result.effects = _own_group(node, executed, bob)
+    result.orders = (OrderTerms("XLM", Side.BUY, UNIT, GTC, 0),)  # asked without a label
+    (outcome,) = result.order_outcomes
+    assert outcome.client_order_id == 31
+    assert "(client id 31)" in order_lines(result, "USD")[0]
+    assert order_json(result)["orders"][0]["client_order_id"] == 31
+
+
+def test_cancel_names_an_order_by_id_or_by_client_id() -> None:
+    parser = build_parser()
+    by_id = parser.parse_args(["cancel", "7000"])
+    assert (by_id.order_id, by_id.client_id) == (7000, None)
+    by_label = parser.parse_args(["cancel", "--client-id", "9"])
+    assert (by_label.order_id, by_label.client_id) == (None, 9)
+    for argv in (["cancel"], ["cancel", "7000", "--client-id", "9"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(argv)
+
+
+def test_a_batch_file_cancels_by_client_id(tmp_path: Path) -> None:
+    path = tmp_path / "batch.json"
+    path.write_text(json.dumps([{"cancel_client_id": 4}, {"cancel": 9000}]))
+    items = build_parser().parse_args(["batch", str(path)]).file
+    assert items == [BatchCancel(0, 4), BatchCancel(9000)]
+
+
+def test_the_open_orders_listing_shows_client_ids() -> None:
+    data = AccountDataInfo(
+        3,
+        1,
+        (),
+        (
+            OrderInfo(5000, "XLM", Side.SELL, 2 * UNIT, 12_500_000, 44),
+            OrderInfo(6000, "XLM", Side.BUY, UNIT, 5_000_000),
+        ),
+        bytes(32),
+    )
+    lines = _account_lines(data)
+    assert "  order 5000 (client id 44): sell 2 XLM at 1.250" in lines
+    assert "  order 6000: buy 1 XLM at 0.500" in lines

@@ -112,6 +112,17 @@ class Exchange:
         """Returns the resting order with this id in any market, or None."""
         return self.orders.get(order_id)
 
+    def order_by_client_id(self, account_id: int, client_order_id: int) -> Order | None:
+        """Returns the account's resting order labelled `client_order_id` (non-zero), or None.
+
+        A scan of the account's own orders (at most `MAX_OPEN_ORDERS`), only for requests that
+        name a client order id: no second index to keep up to date on every fill."""
+        assert client_order_id, client_order_id
+        for order in self.orders_by_account.get(account_id, {}).values():
+            if order.client_order_id == client_order_id:
+                return order
+        return None
+
     def liabilities_by_account(self) -> dict[tuple[int, str], int]:
         """Returns, per (account id, asset), the liabilities all resting orders hold.
 
@@ -142,6 +153,9 @@ class Exchange:
         for order_id, order in self.orders.items():
             market = self._markets[order.asset]
             assert market.book(order.side).get(order_id) is order, order
+        for account_id, own in self.orders_by_account.items():
+            labels = [order.client_order_id for order in own.values() if order.client_order_id]
+            assert len(labels) == len(set(labels)), (account_id, labels)
 
     def state_digest_items(self) -> list[tuple[object, ...]]:
         """Returns every market's digest items sorted by asset."""

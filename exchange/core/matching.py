@@ -75,6 +75,7 @@ class OrderIntent:
     price: int
     amount: int
     time_in_force: TimeInForce = TimeInForce.GOOD_TILL_EXPIRE
+    client_order_id: int = 0
 
     def __post_init__(self) -> None:
         """Asserts the enums are real enums, since the effects derive the maker side from them."""

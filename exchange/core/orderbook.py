@@ -59,12 +59,30 @@ def order_liability(side: Side, amount: int, price: int) -> int:
 
 
 class Order:
-    """Represents one resting order; `amount` is what remains to be filled."""
+    """Represents one resting order; `amount` is what remains to be filled and
+    `client_order_id` the owner's own label (0: none; the engine keeps it unique among the
+    account's resting orders, the book does not look at it)."""
 
-    __slots__ = ("account_id", "amount", "asset", "liability", "order_id", "price", "side")
+    __slots__ = (
+        "account_id",
+        "amount",
+        "asset",
+        "client_order_id",
+        "liability",
+        "order_id",
+        "price",
+        "side",
+    )
 
     def __init__(
-        self, order_id: int, account_id: int, side: Side, asset: str, price: int, amount: int
+        self,
+        order_id: int,
+        account_id: int,
+        side: Side,
+        asset: str,
+        price: int,
+        amount: int,
+        client_order_id: int = 0,
     ) -> None:
         """Creates an order and computes its liability from side, amount and price."""
         self.order_id = order_id
@@ -73,13 +91,15 @@ class Order:
         self.asset = asset
         self.price = price
         self.amount = amount
+        self.client_order_id = client_order_id
         self.liability = order_liability(side, amount, price)
 
     def __repr__(self) -> str:
         """Shows the order's identity, side, price and remaining amount for debugging."""
         return (
             f"Order({self.order_id}, account={self.account_id}, {self.side.name}, "
-            f"{self.asset!r}, price={self.price}, amount={self.amount})"
+            f"{self.asset!r}, price={self.price}, amount={self.amount}, "
+            f"client_order_id={self.client_order_id})"
         )
 
 

@@ -67,7 +67,14 @@ def account_state(state: ConstellationState, account: Account) -> AccountState:
     own = None if exchange is None else exchange.orders_by_account.get(account.id)
     orders = (
         tuple(
-            OrderState(order_id, order.asset, order.side, order.price, order.amount)
+            OrderState(
+                order_id,
+                order.asset,
+                order.side,
+                order.price,
+                order.amount,
+                order.client_order_id,
+            )
             for order_id, order in sorted(own.items())
         )
         if own
@@ -99,7 +106,7 @@ _HEAD = struct.Struct(">Q32sQQ")  # id, public key, nonce, sequence
 _COUNT = struct.Struct(">I")
 _PAIR = struct.Struct(">QQ")  # amount and liabilities; amount and fee
 _ORDER_ID = struct.Struct(">Q")
-_ORDER_TAIL = struct.Struct(">iQQ")  # side, price, amount
+_ORDER_TAIL = struct.Struct(">iQQQ")  # side, price, amount, client order id
 _ABSENT, _PRESENT = _COUNT.pack(0), _COUNT.pack(1)
 _PADDING = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")  # by length % 4
 
@@ -148,7 +155,7 @@ def account_leaf(state: ConstellationState, account: Account) -> bytes:
             parts += (
                 _ORDER_ID.pack(order_id),
                 _code(order.asset),
-                _ORDER_TAIL.pack(order.side, order.price, order.amount),
+                _ORDER_TAIL.pack(order.side, order.price, order.amount, order.client_order_id),
             )
     else:
         parts.append(_ABSENT)

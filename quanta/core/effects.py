@@ -120,7 +120,7 @@ def _rest_order(state: ConstellationState, account_id: int, e: Any, amount: int)
     market = exchange.market(e.asset)
     assert market is not None, e.asset
     side = SIDES[e.side]
-    order = Order(e.order_id, account_id, side, e.asset, e.price, amount)
+    order = Order(e.order_id, account_id, side, e.asset, e.price, amount, e.client_order_id)
     market.book(side).add(order)
     account = _account(state, account_id)
     account.balances[_locked_asset(exchange, side, e.asset)].change_liabilities(order.liability)

@@ -68,6 +68,7 @@ class OrderRow:
     side: int
     price: int
     amount: int
+    client_order_id: int = 0
 
 
 @dataclass(slots=True)
@@ -187,6 +188,7 @@ class PendingUpdates:
                         int(order.side),
                         order.price,
                         order.amount,
+                        order.client_order_id,
                     )
                 )
 

@@ -193,9 +193,17 @@ def _orders_persist(batch: Batch) -> None:
     records_delete(OrderRecord, "order_id", list(batch.removed_orders))
     records_insert(
         OrderRecord,
-        ("order_id", "account", "asset", "side", "price", "amount"),
+        ("order_id", "account", "asset", "side", "price", "amount", "client_order_id"),
         [
-            (o.order_id, o.account_id, o.asset, int(o.side), Decimal(o.price), Decimal(o.amount))
+            (
+                o.order_id,
+                o.account_id,
+                o.asset,
+                int(o.side),
+                Decimal(o.price),
+                Decimal(o.amount),
+                Decimal(o.client_order_id),
+            )
             for o in batch.orders
         ],
         conflict=("order_id",),

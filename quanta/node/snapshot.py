@@ -106,6 +106,7 @@ def _orders_load(state: ConstellationState) -> None:
             record.asset,
             int(record.price),
             int(record.amount),
+            int(record.client_order_id),
         )
         market.book(side).add(order)
         account = state.accounts.get_by_id(record.account)

@@ -204,8 +204,11 @@ def test_snapshots_load_back_to_the_state_they_were_cut_from() -> None:
     chain = SnapshotChain()
     chain.fund(ALICE, ("USD", 1000 * UNIT), ("XLM", 1000 * UNIT))
     chain.fund(BOB, ("USD", 1000 * UNIT), ("XLM", 1000 * UNIT))
+    # Labelled orders (one with the largest u64): the label is committed and persisted.
+    labels = [1, 2, 2**64 - 1, 4]
     resting = [
-        order_id_of(chain.order(ALICE, Side.SELL, 10 * UNIT, 1.5 + i / 10).apex) for i in range(4)
+        order_id_of(chain.order(ALICE, Side.SELL, 10 * UNIT, 1.5 + i / 10, "XLM", label).apex)
+        for i, label in enumerate(labels)
     ]
     chain.persist()
     assert sorted(OrderRecord.objects.values_list("order_id", flat=True)) == resting
@@ -216,6 +219,8 @@ def test_snapshots_load_back_to_the_state_they_were_cut_from() -> None:
     assert loaded.state.state_hash() == chain.engine.state.state_hash()
     assert sorted(OrderRecord.objects.values_list("order_id", flat=True)) == resting[1:]
     assert OrderRecord.objects.get(order_id=resting[1]).amount == 5 * UNIT
+    exchange = loaded.state.require_exchange()
+    assert [exchange.orders[i].client_order_id for i in resting[1:]] == labels[1:]
 
 
 def test_the_fee_account_is_persisted_and_loads_back() -> None:

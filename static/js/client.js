@@ -567,12 +567,12 @@ export class ConstellationClient extends EventTarget {
   }
 
   placeOrder(asset, side, amount, price, timeInForce) {
-    const fields = { asset, side, amount, price, time_in_force: timeInForce };
+    const fields = { asset, side, amount, price, time_in_force: timeInForce, client_order_id: 0n };
     return this.quantum("OrderRequest", fields, `${side === 1 ? "sell" : "buy"} ${asset}`);
   }
 
   cancelOrder(orderId) {
-    return this.quantum("OrderCancellationRequest", { order_id: BigInt(orderId) }, "cancel order");
+    return this.quantum("OrderCancellationRequest", { order_id: BigInt(orderId), client_order_id: 0n }, "cancel order");
   }
 
   /** Cancels every open order of this account in the market of `asset`: an OrderBatchRequest

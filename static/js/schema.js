@@ -365,6 +365,10 @@ export const SCHEMA = {
    [
     "order_id",
     "uint64"
+   ],
+   [
+    "client_order_id",
+    "uint64"
    ]
   ],
   "BatchCancelAll": [
@@ -806,6 +810,10 @@ export const SCHEMA = {
    [
     "order_id",
     "uint64"
+   ],
+   [
+    "client_order_id",
+    "uint64"
    ]
   ],
   "OrderInfo": [
@@ -831,6 +839,10 @@ export const SCHEMA = {
    ],
    [
     "price",
+    "uint64"
+   ],
+   [
+    "client_order_id",
     "uint64"
    ]
   ],
@@ -862,6 +874,10 @@ export const SCHEMA = {
    [
     "quote_amount",
     "uint64"
+   ],
+   [
+    "client_order_id",
+    "uint64"
    ]
   ],
   "OrderRemovedEffect": [
@@ -891,6 +907,10 @@ export const SCHEMA = {
    ],
    [
     "quote_amount",
+    "uint64"
+   ],
+   [
+    "client_order_id",
     "uint64"
    ]
   ],
@@ -934,6 +954,10 @@ export const SCHEMA = {
     {
      "enum": "TimeInForce"
     }
+   ],
+   [
+    "client_order_id",
+    "uint64"
    ]
   ],
   "OrderState": [
@@ -959,6 +983,10 @@ export const SCHEMA = {
    ],
    [
     "amount",
+    "uint64"
+   ],
+   [
+    "client_order_id",
     "uint64"
    ]
   ],
@@ -1484,6 +1512,10 @@ export const SCHEMA = {
    [
     "is_new_order",
     "bool"
+   ],
+   [
+    "client_order_id",
+    "uint64"
    ]
   ],
   "TxSignature": [

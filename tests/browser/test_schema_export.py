@@ -33,5 +33,6 @@ def test_export_covers_every_message_arm_and_effect() -> None:
         "amount",
         "price",
         "time_in_force",
+        "client_order_id",
     ]
     assert order[6][1] == "double"

@@ -155,3 +155,55 @@ def test_the_cli_states_the_outcome_in_human_units(three: Cluster) -> None:
     assert (order["status"], order["resting"], order["client_order_id"]) == (RESTING, "1", 77)
     cleared = _cli(three, taker, "--json", "cancel-all", "XLM")
     assert json.loads(cleared.stdout)["removed_orders"] == [order["order_id"]]
+
+
+def test_client_order_ids_on_a_real_constellation(three: Cluster) -> None:
+    """A labelled order rests with its label (outcome, account data), a second order with the
+    same label is refused while it rests, a cancel by an unknown label is refused, and a
+    cancel by label takes it off; then the same through the CLI (`order --client-id`, the
+    `balance` listing, `cancel --client-id`). Every node ends with the same state hash."""
+    trader = KeyPair.random()
+
+    async def scenario() -> None:
+        client = await funded(three, [("USD", "100")])
+        placed = await final(
+            await client.place_order("XLM", BUY, 2 * UNIT, 0.3, client_order_id=51)
+        )
+        (outcome,) = placed.order_outcomes
+        assert (outcome.client_order_id, outcome.status) == (51, RESTING)
+        data = (await client.account_data()).account_data
+        assert data is not None
+        assert [(o.order_id, o.client_order_id) for o in data.orders] == [(outcome.order_id, 51)]
+        again = await client.place_order("XLM", BUY, 1 * UNIT, 0.3, client_order_id=51)
+        assert again.status == StatusCode.BAD_REQUEST
+        assert "client order id 51 is already used" in again.description
+        unknown = await client.cancel_order(client_order_id=52)
+        assert unknown.status == StatusCode.BAD_REQUEST
+        assert unknown.description == "no resting order has client order id 52"
+        cancelled = await final(await client.cancel_order(client_order_id=51))
+        assert cancelled.removed_order_ids == [outcome.order_id]
+        await client.close()
+        funded_cli = await ConstellationClient.connect(
+            three.alpha.url, trader, constellation_id=pin(three)
+        )
+        await asyncio.to_thread(three.faucet, trader.public_key_strkey, "USD", "100")
+        assert await funded_cli.next_notification(timeout_s=15) is not None
+        await funded_cli.close()
+
+    run(scenario())
+    placed = _cli(three, trader, "--json", "order", "buy", "XLM", "1", "0.3", "--client-id", "61")
+    assert placed.returncode == 0, placed.stderr
+    (order,) = json.loads(placed.stdout)["orders"]
+    assert (order["client_order_id"], order["status"]) == (61, RESTING)
+    listing = _cli(three, trader, "balance")
+    assert listing.returncode == 0, listing.stderr
+    assert f"order {order['order_id']} (client id 61): buy 1 XLM" in listing.stdout
+    machine = json.loads(_cli(three, trader, "--json", "balance").stdout)
+    assert [o["client_order_id"] for o in machine["account_data"]["orders"]] == [61]
+    refused = _cli(three, trader, "cancel", "--client-id", "62")
+    assert refused.returncode != 0
+    assert "no resting order has client order id 62" in refused.stdout + refused.stderr
+    cancelled = _cli(three, trader, "--json", "cancel", "--client-id", "61")
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert json.loads(cancelled.stdout)["removed_orders"] == [order["order_id"]]
+    assert len(converged_state_hashes(three)) == 1

@@ -19,7 +19,14 @@ def account_data(state: ConstellationState, account: Account) -> AccountDataInfo
     )
     own = state.require_exchange().orders_by_account.get(account.id, {})
     orders = tuple(
-        OrderInfo(order.order_id, order.asset, order.side, order.amount, order.price)
+        OrderInfo(
+            order.order_id,
+            order.asset,
+            order.side,
+            order.amount,
+            order.price,
+            order.client_order_id,
+        )
         for order_id, order in sorted(own.items())
     )
     info = AccountDataInfo(account.id, account.nonce, balances, orders, ZERO_HASH)

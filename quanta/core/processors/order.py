@@ -10,6 +10,13 @@ applies nothing but its nonce), post-only is refused if it would cross at all.
 Self-trade prevention: a resting order of the requesting account that the incoming order
 reaches is cancelled (an OrderRemoved effect, before the fills), never traded with.
 
+Client order ids: an order may carry the client's own label (`client_order_id`, 0: none).
+The resting order keeps it and every effect of the order (OrderPlaced, Trade, OrderRemoved)
+repeats it. An order whose label is held by a resting order of the same account is refused,
+so a label names at most one resting order, and a cancellation (or a batch cancel) may name
+the order by it instead of its id (`order_id` 0); a label no resting order of the account
+holds is refused. A label is free again once its order leaves the book.
+
 A batch (`OrderBatchRequest`, at most `Limits.ORDER_BATCH_ITEMS_MAX` items, one signature,
 one nonce, one quantum) places, cancels and cancels-all in item order, each item seeing the
 effects of the ones before; it is all or nothing: a refused item refuses the whole batch,
@@ -81,6 +88,8 @@ class OrderTerms(Protocol):
     def price(self) -> float: ...
     @property
     def time_in_force(self) -> int: ...
+    @property
+    def client_order_id(self) -> int: ...
 
 
 @dataclass(slots=True)
@@ -147,11 +156,27 @@ def _validate_order(
     time_in_force = _time_in_force(terms)
     if time_in_force in RESTING_TIMES_IN_FORCE and account.open_orders >= MAX_OPEN_ORDERS:
         raise BadRequest(f"too many open orders (at most {MAX_OPEN_ORDERS})")
+    client_order_id = terms.client_order_id
+    if client_order_id:
+        _require_free_label(ctx, account, client_order_id)
     if side is Side.SELL:
         require_free(account, market.asset, terms.amount)
     else:
         require_free(account, market.quote_asset, quote)
-    return market, OrderIntent(order_id, account.id, side, price, terms.amount, time_in_force)
+    intent = OrderIntent(
+        order_id, account.id, side, price, terms.amount, time_in_force, client_order_id
+    )
+    return market, intent
+
+
+def _require_free_label(ctx: QuantumContext, account: Account, client_order_id: int) -> None:
+    """Refuses an order whose client order id a resting order of the account already holds
+    (whatever its type: the label must name one order while the order lives)."""
+    held = ctx.state.require_exchange().order_by_client_id(account.id, client_order_id)
+    if held is not None:
+        raise BadRequest(
+            f"client order id {client_order_id} is already used by resting order {held.order_id}"
+        )
 
 
 def _plan_order(
@@ -184,7 +209,13 @@ def _execute_order(ctx: QuantumContext, account: Account, plan: _OrderPlan) -> N
     if plan.remaining and intent.time_in_force in RESTING_TIMES_IN_FORCE:
         quote = quote_amount(plan.remaining, intent.price, round_up=intent.side is Side.BUY)
         placed = OrderPlacedEffect(
-            intent.order_id, intent.price, market.asset, intent.side, plan.remaining, quote
+            intent.order_id,
+            intent.price,
+            market.asset,
+            intent.side,
+            plan.remaining,
+            quote,
+            intent.client_order_id,
         )
         ctx.emit(account.id, placed)
 
@@ -232,13 +263,27 @@ def _emit_fill(ctx: QuantumContext, market: Market, intent: OrderIntent, fill: F
     ctx.emit(
         maker.account_id,
         TradeEffect(
-            maker.order_id, market.asset, maker_side, maker.price, fill.amount, fill.quote, False
+            maker.order_id,
+            market.asset,
+            maker_side,
+            maker.price,
+            fill.amount,
+            fill.quote,
+            False,
+            maker.client_order_id,
         ),
     )
     ctx.emit(
         intent.account_id,
         TradeEffect(
-            intent.order_id, market.asset, intent.side, maker.price, fill.amount, fill.quote, True
+            intent.order_id,
+            market.asset,
+            intent.side,
+            maker.price,
+            fill.amount,
+            fill.quote,
+            True,
+            intent.client_order_id,
         ),
     )
 
@@ -247,12 +292,26 @@ def _remove_order(ctx: QuantumContext, account: Account, order: Order) -> None:
     """Emits the OrderRemoved effect that takes one resting order off and unlocks it."""
     quote = quote_amount(order.amount, order.price, round_up=order.side is Side.BUY)
     removed = OrderRemovedEffect(
-        order.order_id, order.price, order.asset, order.side, order.amount, quote
+        order.order_id,
+        order.price,
+        order.asset,
+        order.side,
+        order.amount,
+        quote,
+        order.client_order_id,
     )
     ctx.emit(account.id, removed)
 
 
-def _own_order(ctx: QuantumContext, account: Account, order_id: int) -> Order:
+def _own_order(ctx: QuantumContext, account: Account, order_id: int, client_order_id: int) -> Order:
+    """Returns the account's resting order named by id, or (order id 0) by client order id."""
+    if client_order_id:
+        if order_id:
+            raise BadRequest("name the order by order id or by client order id, not both")
+        found = ctx.state.require_exchange().order_by_client_id(account.id, client_order_id)
+        if found is None:
+            raise BadRequest(f"no resting order has client order id {client_order_id}")
+        return found
     order = ctx.state.require_exchange().get_order(order_id)
     if order is None:
         raise BadRequest(f"unknown order {order_id}")
@@ -264,7 +323,7 @@ def _own_order(ctx: QuantumContext, account: Account, order_id: int) -> Order:
 def process_cancellation(ctx: QuantumContext, request: OrderCancellationRequest) -> None:
     """Validates ownership of the order, then removes it and unlocks its liability."""
     account = requesting_account(ctx, request)
-    order = _own_order(ctx, account, request.order_id)
+    order = _own_order(ctx, account, request.order_id, request.client_order_id)
     update_nonce(ctx, account, request.nonce)
     _remove_order(ctx, account, order)
 
@@ -286,7 +345,8 @@ def _execute_item(ctx: QuantumContext, account: Account, index: int, item: objec
         plan = _plan_order(ctx, account, item, order_id_of(ctx.apex, index))
         _execute_order(ctx, account, plan)
     elif isinstance(item, BatchCancel):
-        _remove_order(ctx, account, _own_order(ctx, account, item.order_id))
+        order = _own_order(ctx, account, item.order_id, item.client_order_id)
+        _remove_order(ctx, account, order)
     elif isinstance(item, BatchCancelAll):
         _cancel_all(ctx, account, item.asset)
     else:

@@ -266,7 +266,11 @@ class PaymentRequest:
 
 @record
 class OrderRequest:
-    """A limit order on market {asset}/{quote}; `price` is a double converted once."""
+    """A limit order on market {asset}/{quote}; `price` is a double converted once.
+
+    `client_order_id` is the client's own label (0: none): the resting order keeps it, every
+    effect of the order repeats it, and a cancellation may name the order by it. At most one
+    resting order of an account holds a given label (an order reusing one is refused)."""
 
     message_id: I64
     account: PublicKey
@@ -276,16 +280,19 @@ class OrderRequest:
     amount: U64
     price: Double
     time_in_force: TimeInForce
+    client_order_id: U64 = 0
 
 
 @record
 class OrderCancellationRequest:
-    """Cancels one of the account's own open orders."""
+    """Cancels one of the account's own open orders, named by `order_id`, or with `order_id`
+    0 by its `client_order_id` (exactly one of the two is non-zero)."""
 
     message_id: I64
     account: PublicKey
     nonce: U64
     order_id: U64
+    client_order_id: U64 = 0
 
 
 @record
@@ -331,8 +338,8 @@ class BatchItemType(enum.IntEnum):
 
 @record
 class BatchOrder:
-    """A limit order in a batch; `client_order_id` is the client's own label (0: none),
-    carried in the signed request and answered back in the order's outcome."""
+    """A limit order in a batch; `client_order_id` is the client's own label (0: none), with
+    the rules of `OrderRequest.client_order_id`."""
 
     client_order_id: U64
     asset: AssetCode
@@ -344,9 +351,11 @@ class BatchOrder:
 
 @record
 class BatchCancel:
-    """Cancels one of the account's open orders."""
+    """Cancels one of the account's open orders, by `order_id` or (`order_id` 0) by
+    `client_order_id`, as `OrderCancellationRequest` does."""
 
     order_id: U64
+    client_order_id: U64 = 0
 
 
 @record
@@ -409,13 +418,14 @@ class BalanceInfo:
 
 @record
 class OrderInfo:
-    """One open order as seen by its owner."""
+    """One open order as seen by its owner, with its client order id (0: none)."""
 
     order_id: U64
     asset: AssetCode
     side: OrderSide
     amount: U64
     price: U64
+    client_order_id: U64 = 0
 
 
 @record
@@ -466,7 +476,7 @@ class BalanceUpdateEffect:
 
 @record
 class OrderPlacedEffect:
-    """An order rests on the book and locks its liabilities."""
+    """An order rests on the book and locks its liabilities; it keeps `client_order_id`."""
 
     order_id: U64
     price: U64
@@ -474,11 +484,13 @@ class OrderPlacedEffect:
     side: OrderSide
     amount: U64
     quote_amount: U64
+    client_order_id: U64 = 0
 
 
 @record
 class OrderRemovedEffect:
-    """An order leaves the book (filled or cancelled) and unlocks what it still locked."""
+    """An order leaves the book (filled or cancelled) and unlocks what it still locked; its
+    `client_order_id` comes along, so reverting the effect rests the order as it was."""
 
     order_id: U64
     price: U64
@@ -486,13 +498,16 @@ class OrderRemovedEffect:
     side: OrderSide
     amount: U64
     quote_amount: U64
+    client_order_id: U64 = 0
 
 
 @record
 class TradeEffect:
     """One fill, from the point of view of one side; moves the asset and the quote amount.
 
-    `order_id` is the resting order (maker) or the incoming one (`is_new_order`)."""
+    `order_id` is the resting order (maker) or the incoming one (`is_new_order`), and
+    `client_order_id` that order's client order id (so a revert that puts an exhausted maker
+    back restores it too)."""
 
     order_id: U64
     asset: AssetCode
@@ -501,6 +516,7 @@ class TradeEffect:
     asset_amount: U64
     quote_amount: U64
     is_new_order: Bool
+    client_order_id: U64 = 0
 
 
 @record
@@ -1003,6 +1019,7 @@ class OrderState:
     side: OrderSide
     price: U64
     amount: U64
+    client_order_id: U64 = 0
 
 
 @record

@@ -57,10 +57,10 @@ CID = constellation_id_of(GENESIS)
 FIRST, SECOND = keypair(1), keypair(2)
 
 # Golden vectors of `fixed_engine()`'s state (docs/engine.md, "State commitment").
-GOLDEN_LEAF_1 = "94703889030a7840aca431ff3045c96bc70c2b0bc190ec539d54c1aa20accbbe"
+GOLDEN_LEAF_1 = "24848ccc5b031df8fd83bea07506171fc2990e1fc482fcc2c733b920ea4aa05e"
 GOLDEN_LEAF_2 = "2cbbbdc9697513ba1380e6c9b5dbf27ec4595afb3bb85b9769a5b11fcc391c8c"
-GOLDEN_ACCOUNTS_ROOT = "1636e7b2c79eafe0ec8a7410dcecbdb6681295b0825c7d653fc99026e71bbc1e"
-GOLDEN_STATE_HASH = "585c429eeafcc93010428cdf6ae555c25e64850a7e34f3c2fd6f116eee9a2f57"
+GOLDEN_ACCOUNTS_ROOT = "0643cd50d6ff9dac2a0e95d611de58e9eb476cae93d346db3622a2632e1b3444"
+GOLDEN_STATE_HASH = "72582cc750f8d769c509c5cccd294ec81fc4d59c9f6f9eeb9bd498df0444c4eb"
 
 
 def fixed_engine() -> Engine:
@@ -70,7 +70,7 @@ def fixed_engine() -> Engine:
     items = [(FIRST, QUOTE, 100 * UNIT), (FIRST, "XLM", 50 * UNIT), (SECOND, QUOTE, 70 * UNIT)]
     engine.execute(deposit_quantum(1, items), START_MS + 1)
     order = OrderRequest(
-        1, FIRST.public_key, 1, "XLM", Side.SELL, 10 * UNIT, 1.5, TimeInForce.GOOD_TILL_EXPIRE
+        1, FIRST.public_key, 1, "XLM", Side.SELL, 10 * UNIT, 1.5, TimeInForce.GOOD_TILL_EXPIRE, 42
     )
     engine.execute(request_quantum(order, FIRST, CID), START_MS + 2)
     withdrawal = WithdrawalRequest(1, SECOND.public_key, 1, PROVIDER_ID, QUOTE, 5 * UNIT, "EXT", 7)
@@ -98,10 +98,10 @@ def test_leaf_bytes_follow_the_documented_layout() -> None:
         + struct.pack(">QQ", 100 * UNIT, 0)
         + xdr_string("XLM")
         + struct.pack(">QQ", 50 * UNIT, 10 * UNIT)
-        + struct.pack(">I", 1)  # resting orders, by id: id, asset, side, price, amount
+        + struct.pack(">I", 1)  # resting orders, by id: id, asset, side, price, amount, client id
         + struct.pack(">Q", order_id_of(3))  # placed at apex 3, first of its quantum
         + xdr_string("XLM")
-        + struct.pack(">iQQ", int(Side.SELL), 15_000_000, 10 * UNIT)
+        + struct.pack(">iQQQ", int(Side.SELL), 15_000_000, 10 * UNIT, 42)
         + struct.pack(">I", 0)  # no pending withdrawal
     )
     expected_second = (
@@ -214,6 +214,12 @@ def _bump_order_amount(state: ConstellationState) -> None:
     order.amount += 1
 
 
+def _relabel_order(state: ConstellationState) -> None:
+    order = state.require_exchange().get_order(order_id_of(3))
+    assert order is not None
+    order.client_order_id += 1
+
+
 def _bump_withdrawal_fee(state: ConstellationState) -> None:
     state.withdrawals[4] = dataclasses.replace(state.withdrawals[4], fee=8)
 
@@ -244,6 +250,7 @@ def _first(state: ConstellationState) -> Account:
         _bump_amount,
         _bump_liabilities,
         _bump_order_amount,
+        _relabel_order,
         _bump_withdrawal_fee,
         _move_cursor,
         _bump_apex,
@@ -303,7 +310,8 @@ def any_account(draw: st.DrawFn) -> tuple[ConstellationState, Account]:
         side = draw(st.sampled_from(Side))
         price = draw(st.integers(1, 2**40)) * market.tick
         amount = draw(st.integers(1, 2**64 - 1))
-        market.book(side).add(Order(order_id, account.id, side, asset, price, amount))
+        label = draw(st.integers(0, 2**64 - 1))
+        market.book(side).add(Order(order_id, account.id, side, asset, price, amount, label))
     if draw(st.booleans()):
         account.pending_withdrawal = draw(U64S)
         state.withdrawals[account.pending_withdrawal] = Withdrawal(

@@ -8,8 +8,8 @@ quote asset USD, markets XLM/USD and BTC/USD) with random deposits (any asset, t
 and unregistered keys, some below the minimum balance), payments, orders (both sides, every
 order type: GTC, IOC, fill-or-kill, post-only; prices a few ticks around 1.0 so they cross
 often, amounts that may exceed the free balance), order batches (orders with client ids,
-cancels, cancel-all, in one signed request), cancellations (own, others' and unknown ids),
-withdrawals and their settlement
+cancels, cancel-all, in one signed request), cancellations (own, others' and unknown ids,
+and by client order id), withdrawals and their settlement
 (success or failure) through a deposit quantum, and requests that are invalid by
 construction. The machine keeps its own model of the money that entered (credited deposits)
 and left (completed withdrawals, amount + fee) and of who is registered, derived only from the
@@ -20,7 +20,12 @@ quanta it sent. After every step it checks:
 (c) no market is crossed (best bid < best ask);
 and after each executed order its type's rule: no self-trade ever (self-trade prevention
 cancels the resting order), a post-only order never trades, a fill-or-kill order fills entirely
-or not at all, an IOC or fill-or-kill order never rests. Every rejected request raises
+or not at all, an IOC or fill-or-kill order never rests. Client order ids are drawn mostly
+from a few labels, so they collide: the model keeps which label each order it sent carries
+and which of its account's labels rest (the book tells it whether that order still rests), so
+it predicts the refusal of an order reusing a resting label and of a cancel naming a label
+nothing of the account rests with; every order effect (placed, trade, removed) must carry the
+label the model gave that order. Every rejected request raises
 `ConstellationError` and leaves the state hash and apex untouched. A rule reverts the last
 quantum and replays it (the hash must go back and forth), and at teardown a fresh engine
 replays every executed quantum and must reproduce each quantum hash, payload hash and the final
@@ -58,6 +63,8 @@ from quanta.core.xdr.schema import (
     DepositQuantum,
     OrderBatchRequest,
     OrderCancellationRequest,
+    OrderPlacedEffect,
+    OrderRemovedEffect,
     OrderRequest,
     PaymentRequest,
     QuantumBody,
@@ -83,6 +90,8 @@ amounts = st.one_of(
     st.integers(1, UNIT - 1),
 )
 deposit_items = st.tuples(clients, assets, amounts)
+# Client order ids: mostly a few small labels (0 is none), so that they collide, or any u64.
+labels = st.one_of(st.integers(0, 3), st.integers(0, 2**64 - 1))
 CID = constellation_id_of(default_settings(list(AUDITORS)))
 """The id of the constellation these tests run (its genesis settings' hash)."""
 
@@ -104,6 +113,10 @@ class EngineMachine(RuleBasedStateMachine):
         # withdrawal id -> (owner's key, asset, amount + fee): what the model thinks is pending.
         self.pending: dict[int, tuple[bytes, str, int]] = {}
         self.order_ids: list[int] = []
+        # The model of client order ids: the label of every order sent (order id -> label, 0
+        # absent), and per (account key, label) the last order that rested with it.
+        self.label_of: dict[int, int] = {}
+        self.rested_with: dict[tuple[bytes, int], int] = {}
         self.rejections = 0
         self._execute(settings_quantum(default_settings(list(AUDITORS)), AUDITORS[:2]))
         # Most clients start funded so most requests get past registration; the last one
@@ -222,10 +235,33 @@ class EngineMachine(RuleBasedStateMachine):
     ) -> None:
         self._order(who, asset, side, amount, price, tif)
 
-    def _order(
-        self, who: KeyPair, asset: str, side: Side, amount: int, price: float, tif: TimeInForce
+    # Two clients, two labels, orders that mostly rest: labels collide within a few steps.
+    @rule(
+        who=st.sampled_from(CLIENTS[:2]),
+        side=st.sampled_from(Side),
+        amount=st.integers(1, 20).map(lambda n: n * UNIT),
+        price=st.sampled_from(PRICES),
+        tif=st.sampled_from(TimeInForce),
+        label=st.integers(1, 2),
+    )
+    def labelled_order(
+        self, who: KeyPair, side: Side, amount: int, price: float, tif: TimeInForce, label: int
     ) -> None:
-        request = OrderRequest(1, who.public_key, self._nonce(who), asset, side, amount, price, tif)
+        self._order(who, "XLM", side, amount, price, tif, label)
+
+    def _order(
+        self,
+        who: KeyPair,
+        asset: str,
+        side: Side,
+        amount: int,
+        price: float,
+        tif: TimeInForce,
+        label: int = 0,
+    ) -> None:
+        request = OrderRequest(
+            1, who.public_key, self._nonce(who), asset, side, amount, price, tif, label
+        )
         if side is Side.SELL:
             needed, free = amount, self._free(who, asset)
         else:
@@ -234,10 +270,27 @@ class EngineMachine(RuleBasedStateMachine):
         expect = None
         if who.public_key not in self.registered or needed > free + 1:
             expect = False
+        if self._label_rests(who, label):
+            event("order reusing a resting label")
+            expect = False
         executed = self._request(who, request, expect)
         if executed is None:
             return
+        self._sent_order(who, order_id_of(executed.apex), label)
         self._check_order_type(executed, order_id_of(executed.apex), amount, tif)
+
+    def _label_rests(self, who: KeyPair, label: int) -> bool:
+        """Tells whether, by the model, a resting order of `who` holds `label` (non-zero)."""
+        order_id = self.rested_with.get((who.public_key, label)) if label else None
+        exchange = self.engine.state.require_exchange()
+        return order_id is not None and exchange.get_order(order_id) is not None
+
+    def _sent_order(self, who: KeyPair, order_id: int, label: int) -> None:
+        """Notes the label of an executed order, and that it rests with it if it does."""
+        if label:
+            self.label_of[order_id] = label
+            if self.engine.state.require_exchange().get_order(order_id) is not None:
+                self.rested_with[(who.public_key, label)] = order_id
 
     def _check_order_type(
         self, executed: Executed, order_id: int, amount: int, tif: TimeInForce
@@ -281,7 +334,7 @@ class EngineMachine(RuleBasedStateMachine):
                 amounts,
                 st.sampled_from(PRICES),
                 st.sampled_from(TimeInForce),
-                st.integers(0, 2**64 - 1),
+                labels,
             ),
             max_size=4,
         ),
@@ -295,6 +348,8 @@ class EngineMachine(RuleBasedStateMachine):
         ]
         if self.order_ids and data.draw(st.booleans(), label="with a cancel"):
             items.insert(0, BatchCancel(data.draw(st.sampled_from(self.order_ids))))
+        if data.draw(st.booleans(), label="with a cancel by label"):
+            items.insert(0, BatchCancel(0, data.draw(st.integers(1, 3), label="cancelled label")))
         if data.draw(st.booleans(), label="with a cancel-all"):
             items.insert(data.draw(st.integers(0, len(items))), BatchCancelAll("XLM"))
         request = OrderBatchRequest(1, who.public_key, self._nonce(who), tuple(items))
@@ -305,9 +360,33 @@ class EngineMachine(RuleBasedStateMachine):
         for position, item in enumerate(items):
             if isinstance(item, BatchOrder):
                 order_id = order_id_of(executed.apex, position)
+                self._sent_order(who, order_id, item.client_order_id)
                 resting = self.engine.state.require_exchange().get_order(order_id)
                 if resting is not None:
                     self.order_ids.append(order_id)
+
+    @rule(who=st.sampled_from(CLIENTS[:2]), label=st.integers(1, 2))
+    def cancel_by_label(self, who: KeyPair, label: int) -> None:
+        """Cancels by client order id: accepted exactly when an order of `who` rests with it."""
+        request = OrderCancellationRequest(1, who.public_key, self._nonce(who), 0, label)
+        expect = who.public_key in self.registered and self._label_rests(who, label)
+        held = self.rested_with.get((who.public_key, label))
+        event(f"cancel by label {'of a resting order' if expect else 'refused'}")
+        executed = self._request(who, request, expect)
+        if executed is not None:
+            assert held is not None
+            assert self.engine.state.require_exchange().get_order(held) is None
+
+    @invariant()
+    def order_effects_carry_their_labels(self) -> None:
+        """Every effect of an order repeats the label the model gave that order."""
+        if not self.executed:
+            return
+        kinds = (OrderPlacedEffect, OrderRemovedEffect, TradeEffect)
+        for _, effect in self.executed[-1].emitted:
+            if isinstance(effect, kinds):
+                label = self.label_of.get(effect.order_id, 0)
+                assert effect.client_order_id == label, (effect, label)
 
     @rule(
         maker=clients,

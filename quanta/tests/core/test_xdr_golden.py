@@ -65,6 +65,7 @@ ORDER = schema.OrderRequest(
     amount=5,
     price=1.5,
     time_in_force=schema.TimeInForce.IMMEDIATE_OR_CANCEL,
+    client_order_id=0x0102030405060708,
 )
 ORDER_HEX = hexbytes(
     "0000000c",  # MESSAGE discriminant: ORDER_REQUEST = 12
@@ -77,6 +78,7 @@ ORDER_HEX = hexbytes(
     "0000000000000005",  # amount = 5
     "3ff8000000000000",  # price = 1.5 (double: sign 0, exponent 0x3ff, mantissa .1b)
     "00000001",  # time_in_force = IMMEDIATE_OR_CANCEL (1)
+    "0102030405060708",  # client_order_id (uint64)
 )
 
 HANDSHAKE = schema.HandshakeRequest(message_id=0x0102030405060708, handshake_data=bytes(range(32)))
@@ -152,7 +154,7 @@ SETTINGS_UPDATE_NEXT_HEX = hexbytes(
 )
 
 CANCELLATION = schema.OrderCancellationRequest(
-    message_id=9, account=b"\x44" * 32, nonce=10, order_id=11
+    message_id=9, account=b"\x44" * 32, nonce=10, order_id=0, client_order_id=11
 )
 QUANTUM = schema.Quantum(
     apex=3,
@@ -177,7 +179,8 @@ QUANTUM_HEX = hexbytes(
     "0000000000000009",  # message.message_id = 9
     repeat("44", 32),  # message.account
     "000000000000000a",  # message.nonce = 10
-    "000000000000000b",  # message.order_id = 11
+    "0000000000000000",  # message.order_id = 0: the order is named by its client order id
+    "000000000000000b",  # message.client_order_id = 11
     repeat("55", 32),  # signature.signer: opaque[32]
     repeat("66", 64),  # signature.signature: opaque[64]
 )
@@ -241,14 +244,14 @@ def test_hand_written_bytes_decode_to_the_value(value: Any, xdr_type: Any, encod
 def test_vector_lengths_follow_the_padding_rules() -> None:
     # Sizes recomputed from the field list, not from the hex: catches a typo in a vector.
     assert len(PAYMENT_HEX) == 4 + 8 + 32 + 8 + (4 + 4) + 8 + 32
-    assert len(ORDER_HEX) == 4 + 8 + 32 + 8 + (4 + 4) + 4 + 8 + 8 + 4
+    assert len(ORDER_HEX) == 4 + 8 + 32 + 8 + (4 + 4) + 4 + 8 + 8 + 4 + 8
     assert len(HANDSHAKE_HEX) == 4 + 8 + 32
     assert len(RESULT_HEX) == 4 + 8 + 4 + (4 + 8)
     assert len(BALANCE_UPDATE_HEX) == 4 + (4 + 8) + 4 + 8
     settings_size = 8 + 32 + 4 + (32 + 4) + 8 + 8 + 4 + (8 + 4 + 4) + 4 + 4 + 4 + 8
     assert len(SETTINGS_UPDATE_FIRST_HEX) == 4 + settings_size + 4
     assert len(SETTINGS_UPDATE_NEXT_HEX) == 4 + settings_size + 4 + settings_size
-    assert len(QUANTUM_HEX) == 8 + 32 + 32 + 8 + 4 + (4 + 8 + 32 + 8 + 8) + (32 + 64)
+    assert len(QUANTUM_HEX) == 8 + 32 + 32 + 8 + 4 + (4 + 8 + 32 + 8 + 8 + 8) + (32 + 64)
     assert len(AUDITOR_RESULT_HEX) == 8 + 4 + 64 + 4 + (4 + 4) + (4 + 8)
 
 
@@ -275,6 +278,7 @@ def test_xdrlib3_packer_by_hand_gives_the_order_bytes() -> None:
     packer.pack_uhyper(ORDER.amount)
     packer.pack_double(ORDER.price)
     packer.pack_enum(ORDER.time_in_force)
+    packer.pack_uhyper(ORDER.client_order_id)
     assert packer.get_buffer() == ORDER_HEX == encode(ORDER, schema.MESSAGE)
 
 

@@ -239,8 +239,9 @@ def test_bool_other_than_zero_or_one(flag: int) -> None:
         is_new_order=True,
     )
     data = encode(effect)
-    assert data[-4:] == u32(1)
-    assert_rejected(schema.TradeEffect, data[:-4] + u32(flag))
+    flag_at = len(data) - 8 - 4  # the bool is followed by the u64 client order id
+    assert data[flag_at:-8] == u32(1)
+    assert_rejected(schema.TradeEffect, data[:flag_at] + u32(flag) + data[-8:])
 
 
 @pytest.mark.parametrize("flag", [2, 0xFFFFFFFF])

@@ -160,7 +160,7 @@ def test_nan_and_signed_zero_prices_keep_their_bits() -> None:
             time_in_force=schema.TimeInForce.GOOD_TILL_EXPIRE,
         )
         data = _assert_roundtrip(order, schema.MESSAGE)
-        assert len(data) == 4 + 8 + 32 + 8 + 8 + 4 + 8 + 8 + 4
+        assert len(data) == 4 + 8 + 32 + 8 + 8 + 4 + 8 + 8 + 4 + 8
 
 
 def test_enum_fields_decode_to_enum_members() -> None:
