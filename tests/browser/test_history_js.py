@@ -2,7 +2,9 @@
 
 Goal: the cases the browser test cannot reach cheaply are stated exactly: several fill prices
 (range and average), a cancel of several orders, a withdrawal fee, the fallback of a payment
-seen only in a reloaded history, and the counterparty memory's bound (the newest 500 apexes).
+seen only in a reloaded history, and the counterparty memory's bound (the newest 500 apexes);
+the counterparty a history item's quantum proves (checked against the signed quantum hash,
+a tampered one refused) comes before what a live result showed or the memory kept.
 Method: one Node process imports the module and prints JSON; effects are written the way the
 XDR decoder gives them (`_type`, amounts as BigInt).
 """
@@ -55,6 +57,8 @@ out.fee = historyColumns(group(withdrawal), context);
 const sent = group({ _type: "BalanceUpdateEffect", asset: "USD", sign: 1, amount: u(3) });
 out.sentReloaded = historyColumns(sent, context);
 out.sentRemembered = historyColumns(sent, { ...context, remembered: "to account 7" });
+const proven = { text: "paid to GBOB" };
+out.sentProven = historyColumns(sent, { ...context, remembered: "to account 7", proven });
 const order = { amount: u(3), timeInForce: 1, asset: "XLM" };
 out.ioc = orderOutcome(group(trade(2, 1), trade(3, 1), removed(900n)), order, "USD");
 const storage = new Map();
@@ -91,6 +95,7 @@ def test_history_columns_outcomes_and_the_memory_bound() -> None:
     }
     assert out["sentReloaded"]["counterparty"] == "another account (a payment)"
     assert out["sentRemembered"]["counterparty"] == "to account 7"
+    assert out["sentProven"]["counterparty"] == "paid to GBOB"
     ioc = out["ioc"]
     assert ioc["kind"] == "partly-cancelled" and ioc["selfTrade"] is True
     assert ioc["text"].startswith(
