@@ -18,12 +18,15 @@ from quanta.core.xdr.schema import (
     MESSAGE,
     ConstellationSettings,
     EffectsGroup,
+    Limits,
+    NonceUpdateEffect,
     PayloadProof,
     QuantumInfoItem,
     QuantumInfoRequest,
     QuantumInfoResponse,
     QueryOrder,
     ResultMessage,
+    TradeEffect,
 )
 from quanta.models import EffectsGroupRecord, QuantumRecord, SettingsRecord
 from quanta.node_identity import history_kept
@@ -33,6 +36,9 @@ HISTORY_LIMIT_MAX = 1000
 EFFECTS_PROOF_BYTES = slice(8 + 32, 8 + 32 + 32)
 """Where `effects_proof` lies in a Quantum's XDR (after apex u64 and prev_hash): a page reads it
 in place instead of decoding each whole quantum with its signed request."""
+ITEM_OVERHEAD_BYTES = 128
+"""An item's bytes beside its group, quantum and signatures (apex, hashes, timestamp, lengths):
+a bound, so the page's sum of estimates bounds its real size."""
 NOT_PRIME_TEXT = "this node keeps no full history (auditor participation): ask a prime node"
 
 
@@ -74,7 +80,9 @@ def history_page(request: QuantumInfoRequest) -> QuantumInfoResponse:
     more = len(rows) > request.limit
     rows = rows[: request.limit]
     quanta = QuantumRecord.objects.in_bulk([row.apex for row in rows])
-    items = tuple(_item(row, quanta[row.apex]) for row in rows)
+    items = _bounded_items(rows, quanta)
+    if len(items) < len(rows):  # the page's bytes reached the bound: the rest comes next
+        rows, more = rows[: len(items)], True
     next_cursor = rows[-1].apex if more else None
     prev_cursor = None
     if rows:
@@ -101,16 +109,49 @@ def _check_history_request(request: QuantumInfoRequest) -> int:
     return account_id
 
 
+def _bounded_items(
+    rows: list[EffectsGroupRecord], quanta: dict[int, QuantumRecord]
+) -> tuple[QuantumInfoItem, ...]:
+    """Returns the items of `rows` in order, stopping before their bytes would pass
+    `Limits.HISTORY_PAGE_BYTES_MAX` (the first item always goes: one quantum fits a frame)."""
+    items: list[QuantumInfoItem] = []
+    total = 0
+    for row in rows:
+        item = _item(row, quanta[row.apex])
+        size = ITEM_OVERHEAD_BYTES + len(row.data) + len(item.quantum or b"")
+        size += len(quanta[row.apex].signatures)
+        if items and total + size > Limits.HISTORY_PAGE_BYTES_MAX:
+            break
+        items.append(item)
+        total += size
+    return tuple(items)
+
+
 def _item(row: EffectsGroupRecord, quantum: QuantumRecord) -> QuantumInfoItem:
     proof = decode(PayloadProof, bytes(quantum.signatures))
+    group = decode(EffectsGroup, bytes(row.data))
     return QuantumInfoItem(
         row.apex,
         bytes(quantum.quantum_hash),
         bytes(quantum.data[EFFECTS_PROOF_BYTES]),
         quantum.timestamp_ms,
-        decode(EffectsGroup, bytes(row.data)),
+        group,
         proof.signatures,
+        _shown_quantum(group, bytes(quantum.data)),
     )
+
+
+def _shown_quantum(group: EffectsGroup, data: bytes) -> bytes | None:
+    """Returns the quantum's XDR for the account's history item, or None: where the account
+    only made the book (trades, no request of its own: another account's order filled its
+    resting one; the taker is "the book", not a key to hand out) or above the item's bound."""
+    effects = group.effects
+    maker_only = any(isinstance(e, TradeEffect) for e in effects) and not any(
+        isinstance(e, NonceUpdateEffect) for e in effects
+    )
+    if maker_only or len(data) > Limits.QUANTUM_BYTES_MAX:
+        return None
+    return data
 
 
 def markets_list() -> tuple[list[str], str | None]:

@@ -45,6 +45,7 @@ from constellation_client.amounts import AmountError, format_amount, parse_amoun
 from constellation_client.audit import audit_covered, audit_lines, fetch_reserves
 from constellation_client.chain import fetch_verified_head, genesis_id
 from constellation_client.client import ConstellationClient
+from constellation_client.counterparty import item_counterparty
 from constellation_client.describe import effects_sentences, price_text, time_text
 from constellation_client.digests import ConstellationIdError, parse_constellation_id
 from constellation_client.messages import humanize
@@ -334,14 +335,18 @@ def _report(result: RequestResult, as_json: bool, waited: bool, quote: str = "")
 def _history_report(
     page: QuantumInfoResponse, client: ConstellationClient, as_json: bool, quote: str
 ) -> int:
-    """Prints a history page in a trader's words, with the signatures verified per quantum."""
+    """Prints a history page in a trader's words, with the signatures verified per quantum
+    and the counterparty its verified quantum names (none for a quantum that is not final)."""
     items, lines = [], []
     for item in page.items:
         final, count = verify_history_item(item, client.constellation)
         events = effects_sentences(item.effects.effects, quote)
+        other = item_counterparty(item, client.keypair.public_key) if final else None
         proof = "final" if final else "NOT final"
         lines.append(f"{time_text(item.timestamp)}  apex {item.apex} ({proof}, {count} signatures)")
         lines += [f"    {event}" for event in events]
+        if other is not None:
+            lines.append(f"    counterparty: {other.text}")
         items.append(
             {
                 **human_json(jsonable(item)),
@@ -349,6 +354,7 @@ def _history_report(
                 "events": events,
                 "final": final,
                 "signatures_verified": count,
+                "counterparty": None if other is None else dataclasses.asdict(other),
             }
         )
     if not page.items:

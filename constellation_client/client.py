@@ -33,6 +33,7 @@ from websockets.exceptions import WebSocketException
 
 from constellation_client.binding import SequenceTracker
 from constellation_client.chain import fetch_verified_head
+from constellation_client.counterparty import Counterparty, proven_counterparty
 from constellation_client.digests import ConstellationIdError, parse_constellation_id
 from constellation_client.inbox import Inbox
 from constellation_client.nonce import NonceSource
@@ -66,6 +67,7 @@ from quanta.core.xdr.schema import (
     OrderCancellationRequest,
     OrderRequest,
     PaymentRequest,
+    QuantumInfoItem,
     QuantumInfoRequest,
     QuantumInfoResponse,
     QueryOrder,
@@ -395,6 +397,7 @@ class ConstellationClient:
             return RequestResult.rejected(answer)
         if not isinstance(answer, RequestResult):
             raise ConstellationClientError(f"unexpected answer {type(answer).__name__}")
+
         return answer
 
     def _header(self) -> tuple[int, bytes, int]:
@@ -493,3 +496,9 @@ class ConstellationClient:
                 result=answer,
             )
         raise ConstellationClientError(f"unexpected answer {type(answer).__name__}")
+
+    def history_counterparty(self, item: QuantumInfoItem) -> Counterparty | None:
+        """Returns who paid this account or whom it paid (the provider, for deposits and
+        withdrawals) in a history item, read from its quantum only once the item is final
+        under the trusted keys and its quantum matches its signed hash; else None."""
+        return proven_counterparty(item, self.constellation, self._keypair.public_key)

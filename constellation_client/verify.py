@@ -28,14 +28,16 @@ from typing import NamedTuple
 from constellation_client.digests import payload_hash
 from constellation_client.wire import Constellation
 from quanta.core.hashing import effects_proof as core_effects_proof
-from quanta.core.hashing import group_hash
+from quanta.core.hashing import group_hash, sha256
 from quanta.core.keys import SIGNATURE_LENGTH
 from quanta.core.records import record
 from quanta.core.signatures import SignatureSet, majority
+from quanta.core.xdr.codec import XdrError, decode
 from quanta.core.xdr.schema import (
     EffectsGroup,
     EffectsGroupHash,
     NodeSignature,
+    Quantum,
     QuantumInfoItem,
     QuantumResultMessage,
 )
@@ -224,12 +226,38 @@ def verify_finality(message: QuantumResultMessage, constellation: Constellation)
     return Finality(check.is_final, check.valid_count)
 
 
+def item_quantum(item: QuantumInfoItem) -> Quantum | None:
+    """Returns the quantum a history item carries once it matches the item: SHA-256 of its
+    XDR is the item's quantum hash (`quanta.core.hashing.quantum_hash`) and its apex,
+    effects proof and timestamp are the item's; None when the item carries none.
+
+    Raises XdrError when the quantum is there but does not match (or does not decode)."""
+    if item.quantum is None:
+        return None
+    if sha256(item.quantum) != item.quantum_hash:
+        raise XdrError("the history item's quantum does not match its quantum hash")
+    quantum: Quantum = decode(Quantum, item.quantum)
+    if (quantum.apex, quantum.effects_proof, quantum.timestamp) != (
+        item.apex,
+        item.effects_hash,
+        item.timestamp,
+    ):
+        raise XdrError("the history item's quantum names another apex, effects or time")
+    return quantum
+
+
 def verify_history_item(item: QuantumInfoItem, constellation: Constellation) -> Finality:
     """Returns (is_final, valid_count) for one history item.
 
     A history item carries only the account's own group, so the effects proof cannot be
-    recomputed: the check covers the signed payload hash of (apex, quantum hash, effects hash)."""
+    recomputed: the check covers the signed payload hash of (apex, quantum hash, effects hash),
+    and the quantum the item carries (if any) must hash to that quantum hash (`item_quantum`):
+    one that does not makes the item unverified, (False, 0), like a bad signature."""
     if len(item.quantum_hash) != HASH_LENGTH or len(item.effects_hash) != HASH_LENGTH:
+        return Finality(False, 0)
+    try:
+        item_quantum(item)
+    except XdrError:
         return Finality(False, 0)
     digest = payload_hash(
         constellation.constellation_id, item.apex, item.quantum_hash, item.effects_hash

@@ -17,7 +17,8 @@ from typing import Any
 from autobahn.websocket.types import ConnectionDeny
 from daphne import cli, ws_protocol
 
-from constellation_site.edge import PROCESS_CAPS, Route, route_of, routes
+from constellation_site.edge import ENVELOPE_SLACK_BYTES, PROCESS_CAPS, Route, route_of, routes
+from quanta.core.xdr.schema import Limits
 from quanta.web_metrics import RefusalCause, refused
 
 PER_ADDRESS_MAX = int(os.environ.get("CONSTELLATION_WS_PER_ADDRESS_MAX", "64"))
@@ -29,6 +30,12 @@ REFUSAL_CAUSES = {
     HERALD_ROUTE.name: RefusalCause.HERALD_CONNECTIONS_PER_ADDRESS,
 }
 TOO_MANY_CONNECTIONS = 429
+SEND_BYTES_MAX = Limits.BATCH_BYTES_MAX + ENVELOPE_SLACK_BYTES
+"""Largest message the process sends on any route. The route's limit is for what a peer
+sends; the process's own answers are bounded where they are made (a history page by
+`Limits.HISTORY_PAGE_BYTES_MAX`, a quanta batch by `BATCH_BYTES_MAX`). Autobahn applies one
+limit both ways: with the client route's 65 KiB, a history page above it (300 payments, or a
+few deposit quanta) was closed with 1011 instead of sent."""
 
 
 class LimitedWebSocketProtocol(ws_protocol.WebSocketProtocol):  # type: ignore[misc]
@@ -69,7 +76,12 @@ class LimitedWebSocketProtocol(ws_protocol.WebSocketProtocol):  # type: ignore[m
         would never read them: they are dropped."""
         if self.state in (self.STATE_CLOSING, self.STATE_CLOSED):
             return
-        super().serverSend(content, binary)
+        receive_max = self.maxMessagePayloadSize
+        self.maxMessagePayloadSize = SEND_BYTES_MAX  # the reactor runs one thing at a time
+        try:
+            super().serverSend(content, binary)
+        finally:
+            self.maxMessagePayloadSize = receive_max
 
 
 def main(argv: list[str]) -> None:

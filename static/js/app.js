@@ -21,7 +21,7 @@ import {
 import { pinFromUrl, SettingsChain, TrustError } from "./chain.js";
 import { ConstellationClient, STATUS_TEXT } from "./client.js";
 import { constellationIdText, parseConstellationId, shortConstellationId } from "./domain.js";
-import { CounterpartyMemory, historyColumns, orderOutcome, TIME_IN_FORCE_HELP } from "./history.js";
+import { CounterpartyMemory, historyColumns, orderOutcome, provenCounterparty, TIME_IN_FORCE_HELP } from "./history.js";
 import { encodePublicKey, equalBytes, InvalidKey, KeyPair } from "./keys.js";
 import { AccountLedger } from "./ledger.js";
 import { MarketView } from "./market.js";
@@ -443,6 +443,7 @@ function record(result, label, destination = null) {
     label,
     effects,
     others: result.otherAccounts ?? known?.others,
+    proven: known?.proven || null,
     destination: destination || known?.destination || null,
     rejected: result.kind === "rejected",
     unverified: result.unverified,
@@ -498,6 +499,7 @@ function entryColumns(entry) {
   if (!entry.effects) return null;
   const columns = historyColumns(entry.effects, {
     quote: state.chain.constellation.quoteAsset,
+    proven: entry.proven,
     others: entry.others,
     destination: entry.destination,
     remembered: state.counterparties?.get(entry.apex),
@@ -751,6 +753,8 @@ function addHistoryItem(item, check) {
     time: Number(item.timestamp),
     label: ui.describeEffects(item.effects, state.chain.constellation.quoteAsset),
     effects: item.effects,
+    // Named from the item's quantum, which checkHistoryItem matched to the signed hash.
+    proven: check.isFinal ? provenCounterparty(check.quantum, state.keyPair.publicKey) : null,
     others: known?.others,
     destination: known?.destination || null,
     acknowledged: true,

@@ -2,13 +2,16 @@
 // proven own effects, and the order outcome sentence after finality. Pure functions: no DOM.
 //
 // Who the counterparty is comes from what the proof shows: a trade's is the book; a
-// withdrawal names its provider; a payment's other account is in the live result (the other
-// effects groups of the same proven quantum, client.js RequestResult.otherAccounts), which a
-// reloaded history does not carry (QuantumInfoItem holds only the own group), so the page
-// remembers what it saw live (CounterpartyMemory); a deposit is the provider mapping that
-// asset when exactly one does.
+// withdrawal names its provider; a history item carries its quantum, checked against the
+// signed quantum hash (verify.js checkHistoryItem), which names a payment's payer and payee,
+// a deposit's provider and transactions, a withdrawal's provider and destination
+// (provenCounterparty). A live result carries no quantum: its payment names the other
+// account's id from the other effects groups of the same proven quantum (client.js
+// RequestResult.otherAccounts) until the history is loaded again. CounterpartyMemory keeps
+// what was seen live, a fallback for an item without its quantum (above the item's bound).
 
 import { formatAmount, formatPrice } from "./amounts.js";
+import { encodePublicKey, equalBytes, toHex } from "./keys.js";
 
 const SELL = 1;
 const MINUS = 1;
@@ -54,8 +57,52 @@ function transferCounterparty(received, others, known, provider) {
   return `accounts ${others.join(", ")}`;
 }
 
+/** Returns "GABCDE…WXYZ" for a raw public key (the full key is in the row's title). */
+function shortKey(raw) {
+  const key = encodePublicKey(raw);
+  return `${key.slice(0, 6)}…${key.slice(-4)}`;
+}
+
+const HASH_SHOWN = 16;
+
+/**
+ * Returns the other side of a checked quantum (verify.js itemQuantum) for the account
+ * `ownKey` (raw bytes): {kind, text, account (G... key of a payment's other side), provider,
+ * external (a withdrawal's destination, a deposit's transaction hashes)}, or null when the
+ * quantum names none (an order, a cancel, a balance read). Same words as the Python client
+ * (constellation_client/counterparty.py), keys shortened.
+ */
+export function provenCounterparty(quantum, ownKey) {
+  const body = quantum ? quantum.body : null;
+  const message = body && body.request ? body.request.message : null;
+  if (body?._type === "RequestQuantum" && message._type === "PaymentRequest") {
+    if (equalBytes(message.account, ownKey)) {
+      return { kind: "payment sent", text: `paid to ${shortKey(message.destination)}`, account: encodePublicKey(message.destination) };
+    }
+    if (equalBytes(message.destination, ownKey)) {
+      return { kind: "payment received", text: `paid by ${shortKey(message.account)}`, account: encodePublicKey(message.account) };
+    }
+    return { kind: "payment", text: `payment from ${shortKey(message.account)} to ${shortKey(message.destination)}` };
+  }
+  if (body?._type === "WithdrawalQuantum" && message._type === "WithdrawalRequest") {
+    const text = `withdrawal via provider ${message.provider} to ${message.destination}`;
+    return { kind: "withdrawal", text, provider: message.provider, external: message.destination };
+  }
+  if (body?._type === "DepositQuantum") {
+    const hashes = body.items.filter((item) => equalBytes(item.destination, ownKey)).map((item) => toHex(item.tx_hash));
+    if (!hashes.length) {
+      return { kind: "withdrawal outcome", text: `withdrawal outcome from provider ${body.provider}`, provider: body.provider };
+    }
+    const shown = hashes.map((hash) => (hash.length > HASH_SHOWN ? `${hash.slice(0, HASH_SHOWN)}…` : hash)).join(", ");
+    const text = `deposit via provider ${body.provider} (transaction ${shown})`;
+    return { kind: "deposit", text, provider: body.provider, external: hashes.join(",") };
+  }
+  return null;
+}
+
 /**
  * Returns {amount, price, counterparty} for one history row. `context`: {quote,
+ * proven (provenCounterparty of the item's checked quantum, reloaded history only),
  * others (other account ids, live results only), destination (the key this page paid),
  * remembered (what a live result showed for this apex), depositProvider(asset)}.
  */
@@ -86,7 +133,7 @@ export function historyColumns(group, context) {
     const provider = received ? context.depositProvider(updates[0].asset) : null;
     const live = transferCounterparty(received, context.others, context.destination, provider);
     const fallback = received ? "another account or a provider (not in the reloaded proof)" : "another account (a payment)";
-    return { amount, price: DASH, counterparty: live || context.remembered || fallback };
+    return { amount, price: DASH, counterparty: context.proven?.text || live || context.remembered || fallback };
   }
   return { amount: DASH, price: DASH, counterparty: DASH };
 }

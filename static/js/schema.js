@@ -108,10 +108,12 @@ export const SCHEMA = {
   "EFFECTS_PER_GROUP_MAX": 4096,
   "ENVELOPE_BYTES_MAX": 65536,
   "GROUPS_PER_QUANTUM_MAX": 1024,
+  "HISTORY_PAGE_BYTES_MAX": 4194304,
   "NAME_MAX": 64,
   "ORDERS_PER_ACCOUNT_MAX": 1000,
   "ORDER_BATCH_ITEMS_MAX": 16,
   "PROVIDERS_MAX": 10,
+  "QUANTUM_BYTES_MAX": 262144,
   "QUERY_ITEMS_MAX": 1000,
   "TOKEN_MAX": 128,
   "TRANSACTION_MAX": 16384,
@@ -1195,6 +1197,14 @@ export const SCHEMA = {
       "struct": "NodeSignature"
      },
      "max": 20
+    }
+   ],
+   [
+    "quantum",
+    {
+     "optional": {
+      "opaque": 262144
+     }
     }
    ]
   ],

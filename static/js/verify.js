@@ -8,7 +8,7 @@
 
 import { payloadHash } from "./domain.js";
 import { concatBytes, equalBytes, sha256, verifySignature } from "./keys.js";
-import { encode } from "./xdr.js";
+import { decode, encode } from "./xdr.js";
 
 export function majority(auditorCount) {
   return Math.floor(auditorCount / 2) + 1;
@@ -51,13 +51,38 @@ export async function checkResult(message, constellation) {
   return { payloadValid: true, ...counted };
 }
 
-/** Checks one history item: its signed payload hash of (apex, quantum hash, effects hash). */
+/** Returns the quantum a history item carries once it matches the item (SHA-256 of its XDR
+ * is the item's quantum hash, as quanta/core/hashing.py quantum_hash computes it, and it
+ * names the item's apex, effects proof and timestamp); null when the item carries none.
+ * Throws when it is there but does not match or does not decode. */
+export async function itemQuantum(item) {
+  if (item.quantum === null || item.quantum === undefined) return null;
+  if (!equalBytes(await sha256(item.quantum), item.quantum_hash)) {
+    throw new Error("the history item's quantum does not match its quantum hash");
+  }
+  const quantum = decode("Quantum", item.quantum);
+  const same = quantum.apex === item.apex && quantum.timestamp === item.timestamp;
+  if (!same || !equalBytes(quantum.effects_proof, item.effects_hash)) {
+    throw new Error("the history item's quantum names another apex, effects or time");
+  }
+  return quantum;
+}
+
+/** Checks one history item: its signed payload hash of (apex, quantum hash, effects hash),
+ * and the quantum it carries (if any) against that quantum hash: one that does not match
+ * makes the item unverified, like a bad signature. `quantum` is the checked quantum (null
+ * when the item carries none): the only source the page names a counterparty from. */
 export async function checkHistoryItem(item, constellation) {
-  if (item.quantum_hash.length !== 32 || item.effects_hash.length !== 32) {
-    return { validCount: 0, alphaSigned: false, isFinal: false };
+  const refused = { validCount: 0, alphaSigned: false, isFinal: false, quantum: null };
+  if (item.quantum_hash.length !== 32 || item.effects_hash.length !== 32) return refused;
+  let quantum;
+  try {
+    quantum = await itemQuantum(item);
+  } catch {
+    return refused;
   }
   const digest = await payloadHash(constellation.constellationId, item.apex, item.quantum_hash, item.effects_hash);
-  return countSignatures(constellation, digest, item.signatures);
+  return { ...(await countSignatures(constellation, digest, item.signatures)), quantum };
 }
 
 /** Returns the result's own effects group: the one full group, for `accountId`, or (before

@@ -6,6 +6,7 @@ import { pinFromUrl, SettingsChain, TrustError, verifyChain } from "../../static
 import { ConstellationClient, openFrame } from "../../static/js/client.js";
 import * as domain from "../../static/js/domain.js";
 import { decodePublicKey, encodePublicKey, fromHex, KeyPair, toHex } from "../../static/js/keys.js";
+import { provenCounterparty } from "../../static/js/history.js";
 import { checkHistoryItem, checkResult } from "../../static/js/verify.js";
 import { decode, encode } from "../../static/js/xdr.js";
 
@@ -80,6 +81,19 @@ async function verify({ constellation, results, items }) {
   const history = [];
   for (const hex of items) history.push(await checkHistoryItem(decode("QuantumInfoItem", fromHex(hex)), trusted));
   return { results: checked, history };
+}
+
+/** Checks history items as the page does and names each one's counterparty for `ownKey`
+ * from its checked quantum only (none when the item is not final). */
+async function counterparties({ constellation, items, ownKey }) {
+  const trusted = fromJson(constellation);
+  const answers = [];
+  for (const hex of items) {
+    const check = await checkHistoryItem(decode("QuantumInfoItem", fromHex(hex)), trusted);
+    const named = check.isFinal ? provenCounterparty(check.quantum, fromHex(ownKey)) : null;
+    answers.push({ isFinal: check.isFinal, validCount: check.validCount, counterparty: named });
+  }
+  return answers;
 }
 
 async function openFrames({ alphaKey, constellationId, frames: list }) {
@@ -238,7 +252,7 @@ async function session({ seed, entries, accountId, header, calls, frames: list, 
   return { sent, results, events, stats: client.stats, accountId: toJson(client.accountId), version };
 }
 
-const jobs = { roundTrip, rejects, frames, openFrames, verify, strkeys, digests, chains, chainFetch, pins, session };
+const jobs = { roundTrip, rejects, frames, openFrames, verify, counterparties, strkeys, digests, chains, chainFetch, pins, session };
 let input = "";
 for await (const chunk of process.stdin) input += chunk;
 const job = JSON.parse(input);

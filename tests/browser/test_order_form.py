@@ -8,8 +8,9 @@ engine's sentence next to the form; once final, the page states what an order di
 partly filled with the rest resting or cancelled, nothing filled, killed) from the proven
 effects it folds; "cancel all" cancels a market's orders in one request; an order reaching
 the trader's own resting order cancels it and says so; history rows carry amount, price,
-time and the counterparty (the book, the other account, the provider), still after a reload,
-and the fills list is rebuilt from the history after a reload.
+time and the counterparty (the book, the other account, the provider), still after a reload
+with nothing remembered in the browser (read from each item's checked quantum), and the fills
+list is rebuilt from the history after a reload.
 Method: the fixtures and the Trader helper of test_trading.py (Playwright's auto-waiting
 `expect`, bounded timeouts, no sleeps); screenshots go to artifacts/orders-*.png.
 """
@@ -51,6 +52,16 @@ def pair(browser: object, constellation: Cluster) -> Iterator[tuple[Trader, Trad
     yield seller, buyer
     for trader in (seller, buyer):
         trader.context.close()
+
+
+FORGET_COUNTERPARTIES = """Object.keys(localStorage)
+  .filter((key) => key.startsWith("constellation.counterparties."))
+  .forEach((key) => localStorage.removeItem(key))"""
+
+
+def _short(key: str) -> str:
+    """Returns a key as the history's counterparty column shortens it."""
+    return f"{key[:6]}…{key[-4:]}"
 
 
 def _no_sideways_scroll(trader: Trader) -> None:
@@ -232,10 +243,17 @@ def test_history_rows_name_amount_price_time_and_counterparty(
     buyer.screenshot("orders-phone-history")
     panel_shot(buyer, "#history-panel", "orders-phone-history-panel")
 
-    seller.page.reload()
-    expect(seller.page.locator("body")).to_have_attribute("data-ready", "1")
+    # A reload with nothing remembered (as on another browser holding only the secret): the
+    # counterparties come from each item's quantum, checked against its signed hash.
+    seller_key = seller.page.locator("#public-key").inner_text()
+    for trader in (seller, buyer):
+        trader.page.evaluate(FORGET_COUNTERPARTIES)
+        trader.page.reload()
+        expect(trader.page.locator("body")).to_have_attribute("data-ready", "1")
     again = history_cells(seller, "sent 3 USD")
-    assert again[3:6] == ["−3 USD", "—", paid], again  # remembered from the live result
+    assert again[3:6] == ["−3 USD", "—", f"paid to {_short(buyer_key)}"], again
+    from_seller = history_cells(buyer, "received 3 USD")
+    assert from_seller[3:6] == ["+3 USD", "—", f"paid by {_short(seller_key)}"], from_seller
     sold = history_cells(seller, "sold 1 XLM")
     assert sold[3:6] == ["−1 XLM, +3 USD", "3.000 USD", "the book"], sold
     # The fills come from the history's effects, so they are listed again after the reload.

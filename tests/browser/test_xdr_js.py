@@ -268,7 +268,9 @@ def test_js_counts_verified_signatures_like_the_python_client() -> None:
     }
     assert checks[2]["payloadValid"] is False and checks[2]["validCount"] == 0
     assert checks[3]["validCount"] == 2 and checks[3]["isFinal"] is True
-    assert answer["history"] == [{"validCount": 2, "alphaSigned": True, "isFinal": True}]
+    assert answer["history"] == [
+        {"validCount": 2, "alphaSigned": True, "isFinal": True, "quantum": None}
+    ]
 
 
 def test_js_opens_server_frames_like_the_python_client() -> None:

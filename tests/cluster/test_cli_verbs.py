@@ -178,3 +178,23 @@ def test_a_cli_trader_funds_registers_trades_and_reads_the_market(demo: Cluster)
     ], nodes
     code, unknown = cli_json(demo, None, "depth", "DOGE")
     assert code == 1 and "unknown market 'DOGE'" in unknown["error"], unknown
+    _history_names_the_counterparties(demo, seller, buyer)
+
+
+def _history_names_the_counterparties(demo: Cluster, seller: KeyPair, buyer: KeyPair) -> None:
+    """`history` names who paid whom from each item's checked quantum, in words and in
+    --json: the payer and the payee of the payment, the provider of the faucet's deposits;
+    the maker's trade names nobody (the book: the taker's quantum is not handed out)."""
+    code, output = cli(demo, buyer.secret, "history")
+    assert code == 0 and f"counterparty: paid by {seller.public_key_strkey}" in output, output
+    code, page = cli_json(demo, seller.secret, "history", "--oldest-first")
+    assert code == 0 and all(item["final"] for item in page["items"]), page
+    named = [item["counterparty"] for item in page["items"]]
+    deposits = [c for c in named if c and c["kind"] == "deposit"]
+    assert len(deposits) == 2 and all(c["provider"] and c["external"] for c in deposits), named
+    assert {"kind": "payment sent", "account": buyer.public_key_strkey} in [
+        {"kind": c["kind"], "account": c["account"]} for c in named if c
+    ], named
+    sold = [i for i in page["items"] if any("sold 8 XLM" in e for e in i["events"])]
+    assert len(sold) == 1 and sold[0]["counterparty"] is None, sold
+    assert sold[0]["quantum"] is None, sold

@@ -68,6 +68,14 @@ class Limits:
     BATCH_QUANTA_MAX = 1000
     QUERY_ITEMS_MAX = 1000
     ORDER_BATCH_ITEMS_MAX = 16  # orders/cancels in one OrderBatchRequest (below 1000 order ids)
+    # One quantum's XDR as a history item carries it: above the largest a node can make (a
+    # deposit quantum of 1000 items and 1000 outcomes, ~204 KiB; a settings update ~175 KiB;
+    # a request is at most one 64 KiB envelope, a withdrawal adds a 16 KiB transaction), see
+    # quanta/tests/core/test_history_item_bounds.py.
+    QUANTUM_BYTES_MAX = 256 * 1024
+    # A history page's items stop before their bytes pass this (at least one item is sent),
+    # so a 1000-item page of large quanta stays far below a client's 16 MiB frame limit.
+    HISTORY_PAGE_BYTES_MAX = 4 * 1024 * 1024
 
 
 PublicKey = Annotated[bytes, FixedOpaque(32)]
@@ -706,7 +714,12 @@ class QuantumResultMessage:
 
 @record
 class QuantumInfoItem:
-    """One quantum of an account's history with what a client needs to verify it."""
+    """One quantum of an account's history with what a client needs to verify it.
+
+    `quantum` is the quantum's own XDR (SHA-256 of it is `quantum_hash`), so a client that
+    checked it reads who paid whom from proven data; absent where the account only made the
+    book (another account's order filled its resting one: the taker stays private) or the
+    quantum is above `Limits.QUANTUM_BYTES_MAX`."""
 
     apex: U64
     quantum_hash: Hash
@@ -714,6 +727,7 @@ class QuantumInfoItem:
     timestamp: I64
     effects: EffectsGroup
     signatures: Annotated[tuple[NodeSignature, ...], Array(NodeSignature, Limits.AUDITORS_MAX)]
+    quantum: Annotated[bytes | None, Optional(VarOpaque(Limits.QUANTUM_BYTES_MAX))] = None
 
 
 @record
