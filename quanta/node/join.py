@@ -35,11 +35,13 @@ from constellation_client.chain import ChainError, fetch_chain_page, verify_gene
 from quanta.core.engine import Engine, QuantumMismatch
 from quanta.core.keys import InvalidKey, KeyPair, decode_public_key, encode_public_key
 from quanta.core.pending import PendingUpdates
+from quanta.core.signatures import sign_digest
 from quanta.core.state import ConstellationState
 from quanta.core.state_snapshot import (
     SnapshotError,
     StateSnapshot,
     attestation_apex_at_or_above,
+    attestation_digest,
     attested_by_majority,
     snapshot_decode,
     snapshot_encode,
@@ -58,7 +60,7 @@ from quanta.models import (
 )
 from quanta.node.persistence import batch_persist
 from quanta.node.snapshot import snapshot_state_load
-from quanta.selectors import quanta_signed_after
+from quanta.selectors import constellation_id, quanta_signed_after
 
 QUANTA_PAGE = 500
 SNAPSHOT_BYTES_MAX = 1 << 31
@@ -76,15 +78,25 @@ _U32 = struct.Struct(">I")
 
 
 def attestation_json(apex: int, keypair: KeyPair) -> dict[str, object] | None:
-    """Returns this node's attestation at `apex` as served (None: it has none there)."""
+    """Returns this node's attestation at `apex` as served (None: it has none there): the
+    one its engine signed at an attested apex, else, when its snapshot is at `apex`, the
+    snapshot's state hash signed now (its own engine computed it from the chain it executed;
+    on an idle constellation every node's snapshot reaches the same apex)."""
     record = StateAttestationRecord.objects.filter(apex=apex).first()
-    if record is None:
-        return None
+    if record is not None:
+        state_hash, signature = bytes(record.state_hash), bytes(record.signature)
+    else:
+        snapshot = SnapshotRecord.objects.filter(id=1, apex=apex).first()
+        found = constellation_id()
+        if snapshot is None or found is None:
+            return None
+        state_hash = bytes(snapshot.state_hash)
+        signature = sign_digest(keypair, attestation_digest(found, apex, state_hash))
     return {
-        "apex": int(record.apex),
+        "apex": apex,
         "public_key": encode_public_key(keypair.public_key),
-        "state_hash": bytes(record.state_hash).hex(),
-        "signature": base64.b64encode(bytes(record.signature)).decode(),
+        "state_hash": state_hash.hex(),
+        "signature": base64.b64encode(signature).decode(),
     }
 
 
@@ -245,18 +257,37 @@ def join_from_snapshot(
         f"snapshot at apex {snapshot_apex}: {len(data)} bytes, {len(state.accounts)} accounts "
         f"({time.monotonic() - started:.1f} s)"
     )
+    # Two apexes can be attested: the snapshot's own (every node's snapshot there: an idle
+    # constellation) and the first attested apex at or above it (the quanta to it replayed).
+    at_snapshot = _Attestations(config.settings, pin, snapshot_apex, snapshot.state_hash)
     target = attestation_apex_at_or_above(max(snapshot_apex, 1), every)
-    settings_apex = _replay_to(base, state, target, snapshot.settings_apex, fetcher, deadline)
-    say(f"replayed up to apex {target} ({time.monotonic() - started:.1f} s)")
-    config = state.require_config()
-    if config.settings.version not in chain:  # An update replayed since: read the chain again.
-        chain = _settings_chain(base, pin, fetcher)
-    _check_settings(chain, config.settings, f"apex {target}")
-    state_hash = state.state_hash()
-    signers, needed = _attested(config.settings, pin, target, state_hash, fetcher, deadline)
+    replay = _Replay(base, state, target, snapshot.settings_apex)
+    at_target: _Attestations | None = None
+    while True:
+        if at_snapshot.poll(fetcher):
+            votes, target = at_snapshot, snapshot_apex
+            snapshot = snapshot_decode(data)  # The state before any replay.
+            state, settings_apex = snapshot.state, snapshot.settings_apex
+            break
+        if at_target is None and replay.step(fetcher):
+            say(f"replayed up to apex {target} ({time.monotonic() - started:.1f} s)")
+            settings = state.require_config().settings
+            if settings.version not in chain:  # An update replayed since: read it again.
+                chain = _settings_chain(base, pin, fetcher)
+            _check_settings(chain, settings, f"apex {target}")
+            at_target = _Attestations(settings, pin, target, state.state_hash())
+        if at_target is not None and at_target.poll(fetcher):
+            votes, settings_apex = at_target, replay.settings_apex
+            break
+        if time.monotonic() > deadline:
+            raise JoinError(
+                f"{at_snapshot.shortfall()}; "
+                + (at_target.shortfall() if at_target else f"quantum {state.apex + 1} not served")
+            )
+        time.sleep(POLL_S)
     say(
-        f"state hash at apex {target} attested by {signers} of {len(config.settings.auditors)} "
-        f"({time.monotonic() - started:.1f} s)"
+        f"state hash at apex {target} attested by {votes.signers} of {len(votes.settings.auditors)}"
+        f" ({time.monotonic() - started:.1f} s)"
     )
     _persist(state, snapshot, settings_apex)
     return JoinReport(
@@ -264,8 +295,8 @@ def join_from_snapshot(
         target,
         len(state.accounts),
         target - snapshot_apex,
-        signers,
-        needed,
+        votes.signers,
+        votes.needed,
         fetcher.bytes_in,
         time.monotonic() - started,
     )
@@ -314,71 +345,74 @@ def _check_settings(
         )
 
 
-def _replay_to(
-    base: str,
-    state: ConstellationState,
-    target: int,
-    settings_apex: int,
-    fetcher: _Fetcher,
-    deadline: float,
-) -> int:
-    """Replays the served quanta above the snapshot up to `target`; returns the apex the
-    settings in force then came in at."""
-    engine = Engine(state)
-    while state.apex < target:
-        wanted = f"after={state.apex}&limit={min(target - state.apex, QUANTA_PAGE)}"
-        page = fetcher.get(f"{base}/api/constellation/quanta?{wanted}", PAGE_BYTES_MAX)
-        quanta = quanta_unframed(page or b"")
-        if not quanta:
-            if time.monotonic() > deadline:
-                raise JoinError(f"quantum {state.apex + 1} not served before the deadline")
-            time.sleep(POLL_S)
-            continue
-        for signed in quanta[: target - state.apex]:
-            try:
-                # Unverified on purpose: what counts is the state hash reached at `target`.
-                engine.replay(signed.quantum, verified=True)
-            except QuantumMismatch as error:
-                raise JoinError(f"served quantum refused: {error}") from None
-            if isinstance(signed.quantum.body, ConstellationQuantum):
-                settings_apex = state.apex
-    return settings_apex
+class _Replay:
+    """Replays the served quanta above the snapshot up to `target`, a page per step."""
+
+    def __init__(self, base: str, state: ConstellationState, target: int, settings_apex: int):
+        self.base = base
+        self.state = state
+        self.engine = Engine(state)
+        self.target = target
+        self.settings_apex = settings_apex
+        """The apex the settings in force came in at."""
+
+    def step(self, fetcher: _Fetcher) -> bool:
+        """Replays what the next page brings; tells whether the target is reached."""
+        state = self.state
+        if state.apex < self.target:
+            wanted = f"after={state.apex}&limit={min(self.target - state.apex, QUANTA_PAGE)}"
+            page = fetcher.get(f"{self.base}/api/constellation/quanta?{wanted}", PAGE_BYTES_MAX)
+            for signed in quanta_unframed(page or b"")[: self.target - state.apex]:
+                try:
+                    # Unverified on purpose: what counts is the state hash reached at `target`.
+                    self.engine.replay(signed.quantum, verified=True)
+                except QuantumMismatch as error:
+                    raise JoinError(f"served quantum refused: {error}") from None
+                if isinstance(signed.quantum.body, ConstellationQuantum):
+                    self.settings_apex = state.apex
+        return state.apex >= self.target
 
 
-def _attested(
-    settings: ConstellationSettings,
-    constellation_id: bytes,
-    apex: int,
-    state_hash: bytes,
-    fetcher: _Fetcher,
-    deadline: float,
-) -> tuple[int, int]:
-    """Asks every node of the settings for its attestation at `apex` until a majority signed
-    `state_hash`; raises JoinError at the deadline."""
-    found: dict[bytes, bytes] = {}
-    while True:
-        for auditor in settings.auditors:
-            if auditor.public_key in found:
+class _Attestations:
+    """The signatures of one state hash at one apex gathered from the nodes of `settings`."""
+
+    def __init__(
+        self, settings: ConstellationSettings, constellation_id: bytes, apex: int, state_hash: bytes
+    ) -> None:
+        self.settings = settings
+        self.constellation_id = constellation_id
+        self.apex = apex
+        self.state_hash = state_hash
+        self.found: dict[bytes, bytes] = {}
+        self.signers = 0
+        self.needed = len(settings.auditors)
+
+    def poll(self, fetcher: _Fetcher) -> bool:
+        """Asks every node not heard yet once; tells whether a majority signed."""
+        for auditor in self.settings.auditors:
+            if auditor.public_key in self.found:
                 continue
-            url = f"{auditor.address.rstrip('/')}/api/constellation/attestation?apex={apex}"
+            address = auditor.address.rstrip("/")
             try:
-                body = fetcher.get(url, 4096)
+                body = fetcher.get(
+                    f"{address}/api/constellation/attestation?apex={self.apex}", 4096
+                )
             except JoinError:
                 continue  # That node is down or unreachable: the others may make a majority.
-            pair = _attestation_of(body, auditor.public_key, state_hash)
-            if pair is not None:
-                found[auditor.public_key] = pair
-        signers, needed = attested_by_majority(
-            settings, constellation_id, apex, state_hash, found.items()
+            signature = _attestation_of(body, auditor.public_key, self.state_hash)
+            if signature is not None:
+                self.found[auditor.public_key] = signature
+        self.signers, self.needed = attested_by_majority(
+            self.settings, self.constellation_id, self.apex, self.state_hash, self.found.items()
         )
-        if signers >= needed:
-            return signers, needed
-        if time.monotonic() > deadline:
-            raise JoinError(
-                f"the state hash at apex {apex} ({state_hash.hex()[:16]}…) is signed by "
-                f"{signers} of {len(settings.auditors)} nodes, {needed} needed: refused"
-            )
-        time.sleep(POLL_S)
+        return self.signers >= self.needed
+
+    def shortfall(self) -> str:
+        """Says why this apex is not trusted (yet)."""
+        return (
+            f"the state hash at apex {self.apex} ({self.state_hash.hex()[:16]}…) is signed by "
+            f"{self.signers} of {len(self.settings.auditors)} nodes, {self.needed} needed: refused"
+        )
 
 
 def _attestation_of(body: bytes | None, key: bytes, state_hash: bytes) -> bytes | None:

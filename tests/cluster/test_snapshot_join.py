@@ -128,23 +128,33 @@ def join(cluster: Cluster, source: str, wait_s: float) -> str:
 
 
 def lowest_quantum_row(cluster: Cluster, index: int) -> str:
-    return cluster.manage(
-        cluster.nodes[index],
-        "shell",
-        "-c",
-        "from quanta.models import QuantumRecord as Q; "
-        "print(Q.objects.order_by('apex').values_list('apex', flat=True).first())",
-    ).split()[-1]
+    try:
+        said = cluster.manage(
+            cluster.nodes[index],
+            "shell",
+            "-c",
+            "from quanta.models import QuantumRecord as Q; "
+            "print(Q.objects.order_by('apex').values_list('apex', flat=True).first())",
+        )
+    except subprocess.CalledProcessError as error:
+        raise AssertionError(error.stderr) from None
+    return said.split()[-1]
+
+
+def wipe(cluster: Cluster) -> None:
+    """Kills auditor 2 and gives it a new empty (migrated) database and Redis prefix."""
+    auditor = cluster.nodes[2]
+    for process in list(auditor.processes):
+        cluster.kill_process(auditor, process)
+    auditor.database = f"{auditor.database}_j"
+    database_create(auditor.database)
+    redis_prefix_clear(auditor.redis_prefix)
 
 
 def test_an_empty_auditor_rejoins_from_a_snapshot(three: Cluster) -> None:
     payments(three, 300)
     auditor = three.nodes[2]
-    for process in list(auditor.processes):
-        three.kill_process(auditor, process)
-    auditor.database = f"{auditor.database}_joined"
-    database_create(auditor.database)
-    redis_prefix_clear(auditor.redis_prefix)
+    wipe(three)
 
     stop, thread = in_background(three)
     try:
@@ -166,8 +176,10 @@ def test_an_empty_auditor_rejoins_from_a_snapshot(three: Cluster) -> None:
     found = re.search(r"joined at apex (\d+) \(snapshot at (\d+), (\d+) quanta replayed", said)
     assert found, said
     apex, snapshot_apex = int(found[1]), int(found[2])
-    assert apex % ATTEST_EVERY == 0 and snapshot_apex >= 300
-    assert snapshot_apex <= apex < snapshot_apex + ATTEST_EVERY
+    assert snapshot_apex >= 300
+    # Under load: the first attested apex above the snapshot (or the snapshot's own, if a
+    # majority's snapshots happened to be there too).
+    assert apex == snapshot_apex or (apex % ATTEST_EVERY == 0 and apex - snapshot_apex < 50)
     joined_bytes = int(re.search(r"(\d+) bytes in", said)[1])  # type: ignore[index]
     replay_bytes = _chain_bytes(three, apex)
     print(said)
@@ -183,6 +195,17 @@ def test_an_empty_auditor_rejoins_from_a_snapshot(three: Cluster) -> None:
     assert int(lowest_quantum_row(three, 2)) > apex
     for node in three.nodes:
         assert three.info(node)["evidence_count"] == 0
+
+    # Idle, no attested apex comes: every node's snapshot reaches alpha's apex and they sign
+    # that one (the join replays nothing).
+    wipe(three)
+    said = join(three, three.alpha.url, 60)
+    found = re.search(r"joined at apex (\d+) \(snapshot at (\d+), 0 quanta replayed", said)
+    assert found and found[1] == found[2], said
+    for process in ("web", "engine", "herald"):
+        three.start_process(auditor, process)
+    wait_for_state(three, "Ready", 90, auditor)
+    assert len(converged_state_hashes(three)) == 1
 
     # It signs: with auditor 1 gone, a payment is final only with the joined node's signature.
     for process in list(three.nodes[1].processes):
