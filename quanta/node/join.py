@@ -111,9 +111,13 @@ def served_snapshot() -> tuple[int, bytes] | None:
     """Returns this node's last snapshot (apex, bytes), None before its first one."""
     global _served
     with _served_lock:
+        # One consistent read of every snapshot table (a batch may land meanwhile); inside a
+        # caller's transaction (the tests'), that transaction's own view.
+        outer = connection.in_atomic_block
         with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            if not outer:
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             snapshot = SnapshotRecord.objects.filter(id=1).first()
             if snapshot is None:
                 return None
