@@ -263,7 +263,8 @@ def attestations_persist(
     *, keypair: KeyPair, constellation_id: bytes, attested: list[tuple[int, bytes]]
 ) -> None:
     """Signs and records this node's state hashes at attested apexes, keeping the newest
-    ATTESTATIONS_KEPT (an apex on record already, replayed after a restart, is kept)."""
+    ATTESTATIONS_KEPT. An apex on record is overwritten: the same hash after a restart's
+    replay, or the chain a rising alpha re-executed where its unfinal quantum was lost."""
     rows = [
         StateAttestationRecord(
             apex=apex,
@@ -273,7 +274,12 @@ def attestations_persist(
         for apex, state_hash in attested
     ]
     with transaction.atomic():
-        StateAttestationRecord.objects.bulk_create(rows, ignore_conflicts=True)
+        StateAttestationRecord.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["apex"],
+            update_fields=["state_hash", "signature"],
+        )
         kept = StateAttestationRecord.objects.order_by("-apex").values_list("apex", flat=True)
         oldest_kept = list(kept[ATTESTATIONS_KEPT - 1 : ATTESTATIONS_KEPT])
         if oldest_kept:

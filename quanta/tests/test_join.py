@@ -65,6 +65,10 @@ def test_attestations_are_kept_bounded_and_verify() -> None:
     pairs = [(node.public_key, signature)]
     assert attested_by_majority(settings, CID, apex, state_hash, pairs)[0] == 1
     assert attestation_json(1, node) is None  # dropped: older than the newest kept
+    other = bytes(32)  # the same apex again (re-executed after a rising alpha): the new hash
+    attestations_persist(keypair=node, constellation_id=CID, attested=[(apex, other)])
+    again = attestation_json(apex, node)
+    assert again is not None and again["state_hash"] == other.hex()
 
 
 def test_a_node_signs_its_own_snapshot_s_state_hash_when_asked_at_its_apex() -> None:
