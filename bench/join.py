@@ -14,13 +14,14 @@ Method:
    join needs the chain to reach the next attested apex, and a live constellation is what an
    operator rejoins.
 3. Replay: auditor 2's processes are killed, it gets a new empty (migrated) database and a
-   cleared Redis prefix, its processes start; timed until it is Ready at alpha's apex (its
-   `/api/constellation/info`). Bytes: the quanta 1..apex as alpha serves them
-   (`/api/constellation/quanta`, XDR of each `SignedQuantum`: what the herald carries, less its
-   batch framing).
+   cleared Redis prefix, its processes start; timed until it is Ready at or above the apex
+   alpha had when they started (its `/api/constellation/info`). Bytes: the quanta 1..apex as
+   alpha serves them (`/api/constellation/quanta`, XDR of each `SignedQuantum`: what the
+   herald carries, less its batch framing).
 4. Join: the same fresh start, but `join_from_snapshot --from alpha` runs first; timed from
-   the command's start until Ready. Bytes: what the command read (snapshot, quanta to the
-   attested apex, attestations) plus the quanta the node then caught up.
+   the command's start until Ready at or above alpha's apex then. Bytes: what the command
+   read (snapshot, quanta to the attested apex, attestations) plus the quanta the node then
+   caught up.
 Output: one JSON object on stdout, one human line on stderr. Not part of the test suite.
 """
 
@@ -87,17 +88,18 @@ def fresh(cluster: Cluster, suffix: str) -> None:
     redis_prefix_clear(node.redis_prefix)
 
 
-def start_and_time(cluster: Cluster, since: float) -> tuple[float, int]:
-    """Starts auditor 2; returns the seconds from `since` until it is Ready at alpha's apex
-    (as alpha showed it then) and that apex."""
+def start_and_time(cluster: Cluster, since: float, target: int) -> tuple[float, int]:
+    """Starts auditor 2; returns the seconds from `since` until it is Ready at or above
+    `target` (alpha's apex when the measurement began; the light load goes on) and its apex
+    then."""
     node = cluster.nodes[2]
     for process in ("web", "engine", "herald"):
         cluster.start_process(node, process)
     wait_for_state(cluster, "Ready", READY_WAIT_S, node)
     while True:
-        target = apex_of(cluster, 0)
-        if apex_of(cluster, 2) >= target:
-            return time.monotonic() - since, target
+        apex = apex_of(cluster, 2)
+        if apex >= target:
+            return time.monotonic() - since, apex
         time.sleep(0.1)  # Polling another process's progress; bounded by the load's pace.
 
 
@@ -119,12 +121,16 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, objec
     load = asyncio.create_task(light())
     try:
         await asyncio.to_thread(fresh, cluster, "replay")
-        replay_s, replay_apex = await asyncio.to_thread(start_and_time, cluster, time.monotonic())
+        target = await asyncio.to_thread(apex_of, cluster, 0)
+        replay_s, replay_apex = await asyncio.to_thread(
+            start_and_time, cluster, time.monotonic(), target
+        )
         replay_bytes = await asyncio.to_thread(quanta_bytes, cluster, 0, replay_apex)
 
         await asyncio.to_thread(fresh, cluster, "join")
         pin = cluster.constellation_id().hex()
         join_started = time.monotonic()
+        target = await asyncio.to_thread(apex_of, cluster, 0)
         said = await asyncio.to_thread(
             cluster.manage,
             cluster.nodes[2],
@@ -135,7 +141,7 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, objec
         found = re.search(r"joined at apex (\d+) \(snapshot at (\d+).*? (\d+) bytes in", said)
         assert found, said
         joined_apex, snapshot_apex, command_bytes = (int(found[i]) for i in (1, 2, 3))
-        join_s, ready_apex = await asyncio.to_thread(start_and_time, cluster, join_started)
+        join_s, ready_apex = await asyncio.to_thread(start_and_time, cluster, join_started, target)
         caught_bytes = await asyncio.to_thread(quanta_bytes, cluster, joined_apex, ready_apex)
     finally:
         stop.set()
@@ -160,14 +166,56 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, objec
     }
 
 
+def snapshot_scale(accounts: int, orders: int) -> dict[str, object]:
+    """Returns the bytes and the encode / decode (rebuild and self-check) seconds of the
+    snapshot of a state of `accounts` accounts (USD and XLM each) and `orders` resting orders
+    (bench/scale.py's state): what the join's snapshot costs as the state grows, without a
+    cluster."""
+    from bench.scale import GENESIS, Scale
+    from quanta import gc_policy
+    from quanta.core.state_snapshot import snapshot_decode, snapshot_encode
+
+    gc_policy.settle()  # as join_from_snapshot does
+
+    scale = Scale(accounts)
+    scale.rest_orders(orders)
+    state = scale.engine.state
+    state.state_hash()
+    start = time.perf_counter()
+    data = snapshot_encode(state, GENESIS, 1)
+    encoded_s = time.perf_counter() - start
+    start = time.perf_counter()
+    loaded = snapshot_decode(data)
+    decoded_s = time.perf_counter() - start
+    assert loaded.state_hash == state.state_hash()
+    return {
+        "snapshot_accounts": accounts,
+        "snapshot_orders": orders,
+        "snapshot_bytes": len(data),
+        "snapshot_bytes_per_account": round(len(data) / accounts, 1),
+        "snapshot_encode_s": round(encoded_s, 2),
+        "snapshot_decode_s": round(decoded_s, 2),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--snapshot-accounts",
+        type=int,
+        default=0,
+        help="only measure the snapshot of a state of this many accounts (no cluster)",
+    )
+    parser.add_argument("--snapshot-orders", type=int, default=0)
     parser.add_argument("--quanta", type=int, default=100_000, help="history length")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--window", type=int, default=64)
     parser.add_argument("--attest-every", type=int, default=1000)
     parser.add_argument("--port", type=int, default=19_600)
     args = parser.parse_args(argv)
+    if args.snapshot_accounts:
+        print(json.dumps(snapshot_scale(args.snapshot_accounts, args.snapshot_orders)))
+        return 0
     workdir = Path(tempfile.mkdtemp(prefix="bench-join-"))
     env = {"CONSTELLATION_STATE_ATTEST_EVERY": str(args.attest_every)}
     auditors = {"CONSTELLATION_PARTICIPATION": "auditor", **env}
