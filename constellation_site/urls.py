@@ -7,7 +7,7 @@ from constellation_site import health, metrics, status_page
 from constellation_site import views as site_views
 from constellation_site.admin_login import throttled_login
 from payments import views as payment_views
-from quanta import views
+from quanta import join_views, views
 
 urlpatterns = [
     path("", site_views.index, name="index"),
@@ -31,6 +31,13 @@ urlpatterns = [
         "api/constellation/settings-chain",
         views.settings_chain,
         name="constellation-settings-chain",
+    ),
+    path("api/constellation/snapshot", join_views.snapshot, name="constellation-snapshot"),
+    path("api/constellation/quanta", join_views.quanta, name="constellation-quanta"),
+    path(
+        "api/constellation/attestation",
+        join_views.attestation,
+        name="constellation-attestation",
     ),
     path("api/constellation/init", views.constellation_init, name="constellation-init"),
     path("api/constellation/update", views.constellation_update, name="constellation-update"),

@@ -126,6 +126,19 @@ class SnapshotRecord(models.Model):
         return f"snapshot at apex {self.apex}"
 
 
+class StateAttestationRecord(models.Model):
+    """This node's signature of its state hash after the quantum at `apex` (a multiple of
+    STATE_ATTEST_EVERY): what a node joining from a snapshot counts a majority of
+    (`quanta.core.state_snapshot`). The last `ATTESTATIONS_KEPT` apexes are kept."""
+
+    apex = U64Field(primary_key=True)
+    state_hash = models.BinaryField(max_length=32)
+    signature = models.BinaryField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"state attestation at apex {self.apex}"
+
+
 class SettingsDraft(models.Model):
     """A proposed settings change collecting auditor signatures before it is submitted.
 

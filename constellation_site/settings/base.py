@@ -210,6 +210,9 @@ HTTP_PORT = env_int("CONSTELLATION_HTTP_PORT", 8000)
 # Pending-updates (snapshot) batching: every 5 s or 50 000 quanta (SPEC.md).
 SNAPSHOT_INTERVAL_S = env_int("CONSTELLATION_SNAPSHOT_INTERVAL_S", 5)
 SNAPSHOT_QUANTA_MAX = env_int("CONSTELLATION_SNAPSHOT_QUANTA_MAX", 50_000)
+# Every node signs its state hash after each quantum whose apex is a multiple of this (what a
+# node joining from a snapshot trusts, docs/admin.md "Joining empty"): equal on every node.
+STATE_ATTEST_EVERY = env_int("CONSTELLATION_STATE_ATTEST_EVERY", 1000)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

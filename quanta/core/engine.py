@@ -90,6 +90,10 @@ def verify_envelope(envelope: MessageEnvelope, constellation_id: bytes) -> None:
         raise Unauthorized("invalid signature")
 
 
+ATTESTED_KEPT = 16
+"""The most state hashes `Engine.attested` holds before the oldest are dropped."""
+
+
 class Engine:
     """Executes quanta on a `ConstellationState`, one at a time."""
 
@@ -107,6 +111,11 @@ class Engine:
         self.last_timestamp_ms = 0
         self.validate_transaction = validate_transaction
         self.validate_deposit = validate_deposit
+        # Every `attest_every` apexes (0: never) the state hash after the quantum is recorded
+        # in `attested` for the node to sign (`quanta.core.state_snapshot`): one rule on every
+        # node, so a majority signs one hash at one apex. Bounded: the worker takes them.
+        self.attest_every = 0
+        self.attested: list[tuple[int, bytes]] = []
 
     def next_stamp(self, now_ms: int) -> tuple[int, int]:
         """Returns the apex and the timestamp the next new quantum gets at wall clock `now_ms`.
@@ -161,6 +170,9 @@ class Engine:
         self.last_timestamp_ms = timestamp_ms
         assert state.config is not None, "every executed quantum leaves settings in force"
         payload = payload_hash(state.config.constellation_id, apex, quantum_hash, proof)
+        if self.attest_every and apex % self.attest_every == 0:
+            self.attested.append((apex, state.state_hash()))
+            del self.attested[:-ATTESTED_KEPT]
         return Executed(
             quantum,
             quantum_hash,
@@ -236,3 +248,5 @@ class Engine:
         ctx.rollback()
         state.apex = executed.apex - 1
         state.last_hash = executed.quantum.prev_hash
+        if self.attested and self.attested[-1][0] == executed.apex:
+            self.attested.pop()  # That state is gone: nobody must sign its hash.

@@ -30,6 +30,11 @@ another (`Domain`). static/js/verify.js mirrors this rule; docs/protocol.md docu
     the `ConstellationUpdate` message. The genesis update is signed under the id of the
     settings it brings.
 
+(e) State attestations (domain byte 4, `quanta.core.state_snapshot.attestation_digest`),
+    body = apex as uint64 big-endian ‖ state hash (32 bytes): a node's word that its state
+    after the quantum at that apex has that state hash (what a joining node trusts a
+    snapshot by, docs/engine.md "Joining from a snapshot").
+
 A quantum is final when its payload hash carries valid signatures from a majority
 (`majority(n)` = n // 2 + 1 of the n auditors in the settings) of distinct auditors, alpha's
 signature among them. `SignatureSet` accumulates signatures as they arrive on a node;

@@ -20,6 +20,7 @@ from typing import Any
 from channels.consumer import AsyncConsumer
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from chronicler.publisher import MarketPublisher
 from quanta import events, gc_policy
@@ -34,7 +35,12 @@ from quanta.events import EngineAnswer
 from quanta.node.figures import EngineFigures, NodeReading, figures_json, figures_publish
 from quanta.node.loader import RunningNode, node_status_publish
 from quanta.node.outbox import ResultOutbox
-from quanta.node.persistence import batch_persist, evidence_persist, quanta_persist
+from quanta.node.persistence import (
+    attestations_persist,
+    batch_persist,
+    evidence_persist,
+    quanta_persist,
+)
 from quanta.node.providers import NodeProviders
 from quanta.node_identity import history_kept
 
@@ -157,6 +163,7 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
     async def start(self) -> None:
         """Loads the node and publishes its state and (history kept) the market data."""
         self.node = await database_sync_to_async(self.load)()
+        self.node.engine.attest_every = settings.STATE_ATTEST_EVERY
         # What `load` replayed is on disk; Rising adds nothing here until it is flushed.
         self.persisted = PersistedPrefix(self.node.engine.state.apex)
         await asyncio.to_thread(node_status_publish, self.node)
@@ -236,6 +243,7 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
             if self.market_data is not None:
                 self.market_data.fold_rows(rows)
         await self._persist_evidence()
+        await self._persist_attestations()
         elapsed = time.monotonic() - self._last_cut
         pending = self.node.pending
         if pending.is_due(elapsed) or (force and pending.count):
@@ -258,6 +266,22 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
         except Exception:
             self.node.evidence[:0] = evidence
             raise
+
+    async def _persist_attestations(self) -> None:
+        """Signs and keeps the state hashes the engine recorded at attested apexes, if this
+        node is one of the auditors in force (only theirs count for a joining node)."""
+        engine = self.node.engine
+        if not engine.attested:
+            return
+        # The list is swapped, not cleared: an auditor's engine appends from its thread.
+        attested, engine.attested = engine.attested, []
+        config = engine.state.config
+        key = self.node.keypair.public_key
+        if config is None or all(a.public_key != key for a in config.settings.auditors):
+            return
+        await database_sync_to_async(attestations_persist)(
+            keypair=self.node.keypair, constellation_id=config.constellation_id, attested=attested
+        )
 
     async def _reply_final(self) -> None:
         """Answers those waiting for a quantum once every quantum up to it is final and

@@ -5,6 +5,8 @@ across the rows of every app (quanta, exchange, payments, chronicler).
 - `batch_persist` moves the snapshot of the state rows to a newer apex, in one transaction.
 - `journal_persist` writes alpha's journal: each quantum before it leaves alpha (group commit).
 - `evidence_persist` keeps the evidence records the node gathered (`quanta.core.evidence`).
+- `attestations_persist` signs and keeps the node's state hashes at attested apexes
+  (`quanta.core.state_snapshot`; a joining node counts them, `quanta.node.join`).
 
 `quanta.node.snapshot` reads them back.
 """
@@ -21,7 +23,10 @@ from exchange.models import AccountRecord, BalanceRecord, OrderRecord
 from payments.models import WithdrawalRecord
 from quanta.copy_insert import records_delete, records_insert
 from quanta.core.evidence import EvidenceItem
+from quanta.core.keys import KeyPair
 from quanta.core.pending import Batch, QuantumRow
+from quanta.core.signatures import sign_digest
+from quanta.core.state_snapshot import attestation_digest
 from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import (
     ConstellationQuantum,
@@ -40,6 +45,7 @@ from quanta.models import (
     QuantumRecord,
     SettingsRecord,
     SnapshotRecord,
+    StateAttestationRecord,
     UnfinalSettingsRecord,
 )
 from quanta.node_identity import history_kept
@@ -55,6 +61,8 @@ QUANTUM_FIELDS = (
     "signatures",
 )
 EFFECTS_GROUP_FIELDS = ("apex", "account", "account_sequence", "data")
+ATTESTATIONS_KEPT = 64
+"""State attestations a node keeps (its newest apexes)."""
 
 
 def quanta_persist(*, rows: Sequence[QuantumRow]) -> None:
@@ -257,3 +265,30 @@ def evidence_persist(*, items: Sequence[EvidenceItem]) -> None:
             for item in items
         ]
     )
+
+
+def attestations_persist(
+    *, keypair: KeyPair, constellation_id: bytes, attested: list[tuple[int, bytes]]
+) -> None:
+    """Signs and records this node's state hashes at attested apexes, keeping the newest
+    ATTESTATIONS_KEPT. An apex on record is overwritten: the same hash after a restart's
+    replay, or the chain a rising alpha re-executed where its unfinal quantum was lost."""
+    rows = [
+        StateAttestationRecord(
+            apex=apex,
+            state_hash=state_hash,
+            signature=sign_digest(keypair, attestation_digest(constellation_id, apex, state_hash)),
+        )
+        for apex, state_hash in attested
+    ]
+    with transaction.atomic():
+        StateAttestationRecord.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["apex"],
+            update_fields=["state_hash", "signature"],
+        )
+        kept = StateAttestationRecord.objects.order_by("-apex").values_list("apex", flat=True)
+        oldest_kept = list(kept[ATTESTATIONS_KEPT - 1 : ATTESTATIONS_KEPT])
+        if oldest_kept:
+            StateAttestationRecord.objects.filter(apex__lt=oldest_kept[0]).delete()

@@ -59,6 +59,13 @@ def snapshot_load() -> LoadedNode:
         genesis = SettingsRecord.objects.filter(version=1).first()
         settings = None if genesis is None else decode(ConstellationSettings, bytes(genesis.data))
         return LoadedNode(state, None, *_quanta_above(0), genesis=settings)
+    snapshot_state_load(state, snapshot)
+    return LoadedNode(state, bytes(snapshot.state_hash), *_quanta_above(snapshot.apex))
+
+
+def snapshot_state_load(state: ConstellationState, snapshot: SnapshotRecord) -> None:
+    """Fills an empty state with the rows of the snapshot (also read by the snapshot a
+    joining node is served, `quanta.node.join`, inside one transaction)."""
     # Alpha records new settings as soon as they are in force, before the snapshot reaches
     # their apex: those above the snapshot come back by replaying their quantum.
     settings = SettingsRecord.objects.filter(apex__lte=snapshot.apex).order_by("-version").first()
@@ -75,7 +82,6 @@ def snapshot_load() -> LoadedNode:
     state.last_hash = bytes(snapshot.quantum_hash)
     state.next_account_id = snapshot.next_account_id
     state.constellation_sequence = snapshot.constellation_sequence
-    return LoadedNode(state, bytes(snapshot.state_hash), *_quanta_above(snapshot.apex))
 
 
 def _accounts_load(state: ConstellationState) -> None:
