@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from django.db.models import BinaryField, F, Func
+
 from chronicler.core.market_data import TRADES_MAX, Trade, rebuild_since_ms
 from chronicler.models import TradeRecord
 from exchange.selectors import account_id_for_key
@@ -18,6 +20,7 @@ from quanta.core.xdr.schema import (
     MESSAGE,
     ConstellationSettings,
     EffectsGroup,
+    EffectsGroupHash,
     Limits,
     NonceUpdateEffect,
     PayloadProof,
@@ -36,6 +39,8 @@ HISTORY_LIMIT_MAX = 1000
 EFFECTS_PROOF_BYTES = slice(8 + 32, 8 + 32 + 32)
 """Where `effects_proof` lies in a Quantum's XDR (after apex u64 and prev_hash): a page reads it
 in place instead of decoding each whole quantum with its signed request."""
+GROUP_HASH_BYTES = 8 + 32
+"""One (account, hash) of an item's `group_hashes`."""
 ITEM_OVERHEAD_BYTES = 128
 """An item's bytes beside its group, quantum and signatures (apex, hashes, timestamp, lengths):
 a bound, so the page's sum of estimates bounds its real size."""
@@ -80,7 +85,7 @@ def history_page(request: QuantumInfoRequest) -> QuantumInfoResponse:
     more = len(rows) > request.limit
     rows = rows[: request.limit]
     quanta = QuantumRecord.objects.in_bulk([row.apex for row in rows])
-    items = _bounded_items(rows, quanta)
+    items = _bounded_items(rows, quanta, _group_hashes([row.apex for row in rows]))
     if len(items) < len(rows):  # the page's bytes reached the bound: the rest comes next
         rows, more = rows[: len(items)], True
     next_cursor = rows[-1].apex if more else None
@@ -109,17 +114,35 @@ def _check_history_request(request: QuantumInfoRequest) -> int:
     return account_id
 
 
+def _group_hashes(apexes: list[int]) -> dict[int, tuple[EffectsGroupHash, ...]]:
+    """Returns every group hash of each quantum, ascending accounts (the effects proof's
+    order), hashed by PostgreSQL so the groups' bytes stay in the database."""
+    found: dict[int, list[EffectsGroupHash]] = {apex: [] for apex in apexes}
+    rows = (
+        EffectsGroupRecord.objects.filter(apex__in=apexes)
+        .annotate(digest=Func(F("data"), function="sha256", output_field=BinaryField()))
+        .order_by("apex", "account")
+        .values_list("apex", "account", "digest")
+    )
+    for apex, account, digest in rows:
+        found[apex].append(EffectsGroupHash(account, bytes(digest)))
+    return {apex: tuple(hashes) for apex, hashes in found.items()}
+
+
 def _bounded_items(
-    rows: list[EffectsGroupRecord], quanta: dict[int, QuantumRecord]
+    rows: list[EffectsGroupRecord],
+    quanta: dict[int, QuantumRecord],
+    group_hashes: dict[int, tuple[EffectsGroupHash, ...]],
 ) -> tuple[QuantumInfoItem, ...]:
     """Returns the items of `rows` in order, stopping before their bytes would pass
     `Limits.HISTORY_PAGE_BYTES_MAX` (the first item always goes: one quantum fits a frame)."""
     items: list[QuantumInfoItem] = []
     total = 0
     for row in rows:
-        item = _item(row, quanta[row.apex])
+        hashes = group_hashes[row.apex]
+        item = _item(row, quanta[row.apex], hashes)
         size = ITEM_OVERHEAD_BYTES + len(row.data) + len(item.quantum or b"")
-        size += len(quanta[row.apex].signatures)
+        size += len(quanta[row.apex].signatures) + GROUP_HASH_BYTES * len(hashes)
         if items and total + size > Limits.HISTORY_PAGE_BYTES_MAX:
             break
         items.append(item)
@@ -127,7 +150,9 @@ def _bounded_items(
     return tuple(items)
 
 
-def _item(row: EffectsGroupRecord, quantum: QuantumRecord) -> QuantumInfoItem:
+def _item(
+    row: EffectsGroupRecord, quantum: QuantumRecord, group_hashes: tuple[EffectsGroupHash, ...]
+) -> QuantumInfoItem:
     proof = decode(PayloadProof, bytes(quantum.signatures))
     group = decode(EffectsGroup, bytes(row.data))
     return QuantumInfoItem(
@@ -138,6 +163,7 @@ def _item(row: EffectsGroupRecord, quantum: QuantumRecord) -> QuantumInfoItem:
         group,
         proof.signatures,
         _shown_quantum(group, bytes(quantum.data)),
+        group_hashes,
     )
 
 

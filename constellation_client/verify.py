@@ -246,14 +246,25 @@ def item_quantum(item: QuantumInfoItem) -> Quantum | None:
     return quantum
 
 
+def item_group_proven(item: QuantumInfoItem) -> bool:
+    """Tells whether the item's own group is one of its quantum's groups as signed: listed in
+    `group_hashes` under its account with its hash, and those hashes make the effects hash."""
+    own = (item.effects.account, group_hash(item.effects))
+    listed = any((entry.account, entry.hash) == own for entry in item.group_hashes)
+    return listed and core_effects_proof(e.hash for e in item.group_hashes) == item.effects_hash
+
+
 def verify_history_item(item: QuantumInfoItem, constellation: Constellation) -> Finality:
     """Returns (is_final, valid_count) for one history item.
 
-    A history item carries only the account's own group, so the effects proof cannot be
-    recomputed: the check covers the signed payload hash of (apex, quantum hash, effects hash),
-    and the quantum the item carries (if any) must hash to that quantum hash (`item_quantum`):
-    one that does not makes the item unverified, (False, 0), like a bad signature."""
+    The check covers the signed payload hash of (apex, quantum hash, effects hash), the
+    account's own group against that effects hash (`item_group_proven`: a node cannot make up
+    the effects of a signed quantum), and the quantum the item carries (if any) against that
+    quantum hash (`item_quantum`): an item failing either is unverified, (False, 0), like a
+    bad signature."""
     if len(item.quantum_hash) != HASH_LENGTH or len(item.effects_hash) != HASH_LENGTH:
+        return Finality(False, 0)
+    if not item_group_proven(item):
         return Finality(False, 0)
     try:
         item_quantum(item)

@@ -36,6 +36,9 @@ class EffectsGroupRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["account", "apex"], name="effects_group_account_apex")
         ]
+        # A history page names every group of its quanta (their hashes tie the account's own
+        # group to the signed effects proof): one range per apex.
+        indexes = [models.Index(fields=["apex", "account"], name="effects_group_apex_account")]
 
     def __str__(self) -> str:
         return f"effects of account {self.account} at {self.apex}"

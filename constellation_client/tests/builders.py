@@ -96,3 +96,9 @@ def with_signatures(
 
 def _digest(info: EffectsGroup | EffectsGroupHash) -> bytes:
     return info.hash if isinstance(info, EffectsGroupHash) else group_hash(info)
+
+
+def group_hashes_of(*groups: EffectsGroup) -> tuple[EffectsGroupHash, ...]:
+    """Returns a history item's `group_hashes` for a quantum of `groups` (ascending accounts)."""
+    ordered = sorted(groups, key=lambda group: group.account)
+    return tuple(EffectsGroupHash(group.account, group_hash(group)) for group in ordered)

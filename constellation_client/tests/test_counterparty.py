@@ -13,11 +13,18 @@ from __future__ import annotations
 import dataclasses
 
 from constellation_client.counterparty import Counterparty, item_counterparty, proven_counterparty
-from constellation_client.tests.builders import CONSTELLATION_ID, auditors, own_group, trusted
+from constellation_client.tests.builders import (
+    CONSTELLATION_ID,
+    auditors,
+    group_hashes_of,
+    other_group,
+    own_group,
+    trusted,
+)
 from constellation_client.verify import Finality, verify_history_item
 from exchange.core.matching import TimeInForce
 from exchange.core.orderbook import Side
-from quanta.core.hashing import quantum_hash, sha256
+from quanta.core.hashing import effects_proof, quantum_hash, sha256
 from quanta.core.keys import encode_public_key
 from quanta.core.signatures import payload_hash
 from quanta.core.testing import keypair
@@ -46,7 +53,9 @@ BOB = keypair(12)
 CAROL = keypair(13)
 APEX = 77
 TIMESTAMP = 1_796_148_909_644
-EFFECTS_PROOF = sha256(b"the effects of apex 77")
+GROUP = own_group()
+GROUP_HASHES = group_hashes_of(GROUP, other_group())
+EFFECTS_PROOF = effects_proof(entry.hash for entry in GROUP_HASHES)
 
 
 def _envelope(message: PaymentRequest | WithdrawalRequest | OrderRequest) -> MessageEnvelope:
@@ -61,9 +70,8 @@ def _item(body: QuantumBody, *, apex: int = APEX) -> QuantumInfoItem:
     hashed = quantum_hash(quantum)
     digest = payload_hash(CONSTELLATION_ID, apex, hashed, EFFECTS_PROOF)
     signatures = tuple(NodeSignature(i, PAIRS[i].sign(digest)) for i in (0, 1))
-    group = own_group()
     return QuantumInfoItem(
-        apex, hashed, EFFECTS_PROOF, TIMESTAMP, group, signatures, encode(quantum)
+        apex, hashed, EFFECTS_PROOF, TIMESTAMP, GROUP, signatures, encode(quantum), GROUP_HASHES
     )
 
 

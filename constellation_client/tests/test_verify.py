@@ -20,6 +20,7 @@ from constellation_client.tests.builders import (
     CONSTELLATION_ID,
     auditors,
     effects_infos,
+    group_hashes_of,
     other_group,
     own_group,
     signed_result,
@@ -149,11 +150,39 @@ def test_history_item_signatures_are_verified() -> None:
     message = signed_result([(0, PAIRS[0]), (1, PAIRS[1])])
     proof = effects_proof(message.effects)
     item = QuantumInfoItem(
-        APEX, message.quantum_hash, proof, 0, own_group(), message.payload_proof.signatures
+        APEX,
+        message.quantum_hash,
+        proof,
+        0,
+        own_group(),
+        message.payload_proof.signatures,
+        group_hashes=group_hashes_of(own_group(), other_group()),
     )
     assert verify_history_item(item, TRUSTED) == Finality(True, 2)
     forged = dataclasses.replace(item, effects_hash=sha256(b"other effects"))
     assert verify_history_item(forged, TRUSTED) == Finality(False, 0)
+
+
+def test_a_history_item_s_own_group_must_be_the_signed_one() -> None:
+    """A node cannot make up an account's effects under a real signed quantum: the group
+    must be among the quantum's group hashes, and those must make the signed effects hash."""
+    message = signed_result([(0, PAIRS[0]), (1, PAIRS[1])])
+    hashes = group_hashes_of(own_group(), other_group())
+    item = QuantumInfoItem(
+        APEX,
+        message.quantum_hash,
+        effects_proof(message.effects),
+        0,
+        own_group(),
+        message.payload_proof.signatures,
+        group_hashes=hashes,
+    )
+    assert verify_history_item(item, TRUSTED) == Finality(True, 2)
+    richer = dataclasses.replace(item, effects=own_group(amount=1))  # a smaller debit
+    without = dataclasses.replace(item, group_hashes=())
+    swapped = dataclasses.replace(item, group_hashes=(hashes[0], hashes[0]))
+    for forged in (richer, without, swapped):
+        assert verify_history_item(forged, TRUSTED) == Finality(False, 0)
 
 
 # --- sampled verification (load generators) -------------------------------------------------

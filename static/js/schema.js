@@ -1206,6 +1206,15 @@ export const SCHEMA = {
       "opaque": 262144
      }
     }
+   ],
+   [
+    "group_hashes",
+    {
+     "array": {
+      "struct": "EffectsGroupHash"
+     },
+     "max": 1024
+    }
    ]
   ],
   "QuantumInfoRequest": [

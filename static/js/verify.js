@@ -68,13 +68,27 @@ export async function itemQuantum(item) {
   return quantum;
 }
 
+/** Tells whether the item's own group is one of its quantum's groups as signed: listed in
+ * `group_hashes` under its account with its hash, and those hashes make the effects hash (as
+ * constellation_client/verify.py item_group_proven). */
+export async function itemGroupProven(item) {
+  const own = await groupDigest(item.effects);
+  const hashes = item.group_hashes || [];
+  const listed = hashes.some((entry) => entry.account === item.effects.account && equalBytes(entry.hash, own));
+  if (!listed) return false;
+  const proof = await sha256(concatBytes(...hashes.map((entry) => entry.hash)));
+  return equalBytes(proof, item.effects_hash);
+}
+
 /** Checks one history item: its signed payload hash of (apex, quantum hash, effects hash),
+ * its own group against that effects hash (itemGroupProven),
  * and the quantum it carries (if any) against that quantum hash: one that does not match
  * makes the item unverified, like a bad signature. `quantum` is the checked quantum (null
  * when the item carries none): the only source the page names a counterparty from. */
 export async function checkHistoryItem(item, constellation) {
   const refused = { validCount: 0, alphaSigned: false, isFinal: false, quantum: null };
   if (item.quantum_hash.length !== 32 || item.effects_hash.length !== 32) return refused;
+  if (!(await itemGroupProven(item))) return refused;
   let quantum;
   try {
     quantum = await itemQuantum(item);

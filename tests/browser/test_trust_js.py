@@ -382,6 +382,7 @@ def test_js_ignores_replays_and_reports_sequence_jumps() -> None:
         1,
         history_group,
         tuple(NodeSignature(i, AUDITORS[i].sign(digest)) for i in (0, 1)),
+        group_hashes=(EffectsGroupHash(ACCOUNT, hashlib.sha256(encode(history_group)).digest()),),
     )
     deposit = (BalanceUpdateEffect("USD", BalanceUpdateSign.PLUS, 5),)
     frames = [

@@ -240,9 +240,25 @@ def test_js_counts_verified_signatures_like_the_python_client() -> None:
             ),
         ),
     )
-    item = QuantumInfoItem(
-        42, final.quantum_hash, effects_hash, 1, final.effects[0], final.payload_proof.signatures
+    group_hashes = tuple(
+        info
+        if isinstance(info, EffectsGroupHash)
+        else EffectsGroupHash(info.account, hashlib.sha256(encode(info)).digest())
+        for info in final.effects
     )
+    item = QuantumInfoItem(
+        42,
+        final.quantum_hash,
+        effects_hash,
+        1,
+        final.effects[0],
+        final.payload_proof.signatures,
+        group_hashes=group_hashes,
+    )
+    own = final.effects[0]
+    assert isinstance(own, EffectsGroup)
+    # The same signed item with its own group made up: the page must not count it.
+    made_up = dataclasses.replace(item, effects=dataclasses.replace(own, account_sequence=99))
     constellation = {
         "auditorKeys": [{"$hex": k.public_key.hex()} for k in auditors],
         "alphaIndex": 0,
@@ -251,7 +267,11 @@ def test_js_counts_verified_signatures_like_the_python_client() -> None:
     results = [encode(m, MESSAGE).hex() for m in (acknowledged, final, tampered, forged)]
     answer = run_js(
         "verify",
-        {"constellation": constellation, "results": results, "items": [encode(item).hex()]},
+        {
+            "constellation": constellation,
+            "results": results,
+            "items": [encode(item).hex(), encode(made_up).hex()],
+        },
     )
     checks = answer["results"]
     assert checks[0] == {
@@ -269,7 +289,8 @@ def test_js_counts_verified_signatures_like_the_python_client() -> None:
     assert checks[2]["payloadValid"] is False and checks[2]["validCount"] == 0
     assert checks[3]["validCount"] == 2 and checks[3]["isFinal"] is True
     assert answer["history"] == [
-        {"validCount": 2, "alphaSigned": True, "isFinal": True, "quantum": None}
+        {"validCount": 2, "alphaSigned": True, "isFinal": True, "quantum": None},
+        {"validCount": 0, "alphaSigned": False, "isFinal": False, "quantum": None},
     ]
 
 

@@ -716,7 +716,8 @@ class QuantumResultMessage:
 class QuantumInfoItem:
     """One quantum of an account's history with what a client needs to verify it.
 
-    `quantum` is the quantum's own XDR (SHA-256 of it is `quantum_hash`), so a client that
+    `group_hashes` let a client recompute the effects proof with its own group in it, so the
+    group is as signed. `quantum` is the quantum's own XDR (SHA-256 of it is `quantum_hash`), so a client that
     checked it reads who paid whom from proven data; absent where the account only made the
     book (another account's order filled its resting one: the taker stays private) or the
     quantum is above `Limits.QUANTUM_BYTES_MAX`."""
@@ -728,6 +729,11 @@ class QuantumInfoItem:
     effects: EffectsGroup
     signatures: Annotated[tuple[NodeSignature, ...], Array(NodeSignature, Limits.AUDITORS_MAX)]
     quantum: Annotated[bytes | None, Optional(VarOpaque(Limits.QUANTUM_BYTES_MAX))] = None
+    # Every group of the quantum as (account, hash), ascending accounts as in the effects
+    # proof, the item's own included: they tie `effects` to the signed `effects_hash`.
+    group_hashes: Annotated[
+        tuple[EffectsGroupHash, ...], Array(EffectsGroupHash, Limits.GROUPS_PER_QUANTUM_MAX)
+    ] = ()
 
 
 @record
