@@ -76,13 +76,17 @@ class HeraldLink:
         cursor: Callable[[], int],
         alpha: Callable[[], AlphaExpected],
         ca_file: str = "",
+        follow: Callable[[], str | None] | None = None,
     ) -> None:
         """`cursor()` returns this node's current apex (what it asks alpha to send after);
         `alpha()` what alpha's handshake must show (its key, the constellation id it signs
         under; either None while not known), each called in a thread: they may read the
         database. `ca_file`: the CA certificates a wss:// URL's certificate must chain to
-        ("" = the system's)."""
+        ("" = the system's). `follow()`, called (in a thread) before each connection, returns
+        the herald URL of an alpha that replaced the one `url` names (None: `url`)."""
         self.url = url
+        self.follow = follow
+        self._ca_file = ca_file
         self.keypair = keypair
         self.layer = layer
         self.cursor = cursor
@@ -106,6 +110,7 @@ class HeraldLink:
         backoff = BACKOFF_S_MIN
         while True:
             try:
+                await self._follow_alpha()
                 async with connect(
                     self.url,
                     max_size=FRAME_BYTES_MAX,
@@ -124,6 +129,17 @@ class HeraldLink:
                 await self.layer.send(ENGINE_CHANNEL, down)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_S_MAX)
+
+    async def _follow_alpha(self) -> None:
+        """Moves the link to the alpha a replacement named (docs/admin.md, "Replacing
+        alpha"), if one did since the last connection."""
+        if self.follow is None:
+            return
+        url = await asyncio.to_thread(self.follow)
+        if url is not None and url != self.url:
+            logger.warning("herald link follows the new alpha at %s (was %s)", url, self.url)
+            self.url = url
+            self._tls = tls_context(url, self._ca_file)
 
     async def _alpha_hello(self, ws: ClientConnection) -> HandshakeRequest:
         """Returns alpha's challenge once its signature checked out; raises otherwise."""

@@ -17,7 +17,9 @@ from channels.layers import get_channel_layer
 
 from payments.payouts import PayoutDesk
 from quanta import events
+from quanta.alpha_designation import designation_forward
 from quanta.core.alpha import AlphaNode
+from quanta.core.alpha_replacement import replacement_check
 from quanta.core.engine import Engine
 from quanta.core.pending import Batch
 from quanta.core.results import Delivery, ReplyTo, result_message
@@ -50,6 +52,9 @@ class AlphaWorker(AlphaHerald):
 
     providers: NodeProviders
     deposits: DepositWatcher
+    _designation: events.EngineAsk | None = None
+    """An alpha designate's update, kept until Rising completed (`_designation_take`)."""
+    _forwarding: asyncio.Task[None] | None = None
     """Set by `load`, with the node (and `payouts`, declared by `AlphaHerald`)."""
 
     def load(self) -> AlphaNode:
@@ -155,7 +160,47 @@ class AlphaWorker(AlphaHerald):
         await self.channel_layer.send(event["reply"], reply)
 
     async def quanta_update(self, event: events.EngineAsk) -> None:
-        """Puts a later ConstellationUpdate signed by a majority of the auditors in force."""
+        """Puts a later ConstellationUpdate signed by a majority of the auditors in force (an
+        alpha designate: the one naming it, once Rising completed)."""
+        if self.node.is_designate:
+            await self._designation_take(event)
+        else:
+            await self._update(event)
+
+    async def _designation_take(self, event: events.EngineAsk) -> None:
+        """Keeps the update that names this alpha designate, hands it to the other nodes
+        (their herald links then come here) and executes it once Rising completed."""
+        try:
+            envelope = decode(ConstellationMessageEnvelope, event["envelope"])
+            brought = replacement_check(envelope, self.node.engine.state.require_config())
+        except (ConstellationError, ValueError) as error:
+            reply = events.engine_answer("update.result", 200, "")
+            _refused(reply, error)
+            await self.channel_layer.send(event["reply"], reply)
+            return
+        if self._designation is None:  # once: every node's answer comes back through the web
+            forward = asyncio.to_thread(
+                designation_forward, event["envelope"], brought, self.node.keypair.public_key
+            )
+            self._forwarding = asyncio.create_task(forward)
+        self._designation = event
+        await self._designation_execute()
+
+    async def _designation_execute(self) -> None:
+        """Executes the update kept by `_designation_take` once Rising completed."""
+        event = self._designation
+        if event is None or not self.node.is_designate:
+            return
+        if self.node.status.state == NodeState.RUNNING:
+            self._designation = None
+            await self._update(event)
+
+    async def quanta_catchup(self, event: events.QuantaCatchup) -> None:
+        """Takes an auditor's Rising answer; an alpha designate then executes its update."""
+        await super().quanta_catchup(event)
+        await self._designation_execute()
+
+    async def _update(self, event: events.EngineAsk) -> None:
         reply = events.engine_answer("update.result", 200, "settings updated")
         try:
             envelope = decode(ConstellationMessageEnvelope, event["envelope"])

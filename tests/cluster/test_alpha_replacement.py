@@ -1,0 +1,145 @@
+"""A dead alpha is replaced by an auditor through a majority-signed settings update.
+
+Goal: issue 20, deliverable 1, with real processes. Alpha is killed for good (SIGKILL of its
+web and engine); the two surviving auditors' operators sign, offline (`sign_settings_update
+--message`), an update naming auditor 1 as alpha; auditor 1's operator restarts its engine as
+alpha (CONSTELLATION_ROLE=alpha: an alpha designate) and submits the update to it. The
+designate hands the update to auditor 2, whose herald link then follows the address the
+update gives the new alpha; the designate rises (its own chain and auditor 2's answer),
+executes the update, and trading goes on through it. No finalized quantum is lost (every row
+the old alpha persisted is on both survivors with the same hashes) and the survivors end with
+equal state hashes.
+Method: a 3-node cluster from tools/cluster.py, the real Python client, bounded waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import json
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from constellation_client import ConstellationClient
+from quanta.core.keys import KeyPair
+from quanta.core.settings_json import settings_from_json
+from quanta.core.settings_update import signature_from_text, update_envelope
+from quanta.core.signatures import update_bytes
+from quanta.core.xdr.codec import encode
+from quanta.core.xdr.schema import ConstellationUpdate, Signature
+from tests.cluster.conftest import cluster_start, run
+from tests.cluster.pins import pin
+from tools.cluster import PG_ADMIN_URL, Cluster, Node, http_post_json, wait_for_state
+
+pytestmark = pytest.mark.cluster
+
+UNIT = 10_000_000
+
+
+@pytest.fixture(scope="module")
+def three(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    cluster = cluster_start(3, tmp_path_factory, CONSTELLATION_SNAPSHOT_INTERVAL_S="1")
+    yield cluster
+    cluster.stop()
+
+
+def chain_rows(node: Node) -> dict[int, tuple[bytes, bytes]]:
+    """Returns the node's persisted quanta: apex -> (quantum hash, payload hash)."""
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{node.database}"
+    with psycopg.connect(url) as connection:
+        rows = connection.execute(
+            "SELECT apex, quantum_hash, payload_hash FROM quanta_quantumrecord"
+        ).fetchall()
+    return {int(apex): (bytes(q), bytes(p)) for apex, q, p in rows}
+
+
+def offline_signature(cluster: Cluster, node: Node, update: ConstellationUpdate) -> Signature:
+    """Signs the update the way an auditor's operator does it offline (docs/admin.md)."""
+    message = base64.b64encode(update_bytes(update)).decode()
+    output = cluster.manage(node, "sign_settings_update", "--message", message)
+    return signature_from_text(output.strip().splitlines()[-1])
+
+
+def converged(cluster: Cluster, nodes: list[Node], timeout_s: float = 60) -> set[str]:
+    """Waits until the nodes' snapshots reached the first one's apex; returns their hashes."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        infos = [cluster.info(node) for node in nodes]
+        if all(info.get("snapshot_apex") == infos[0]["apex"] for info in infos):
+            return {str(info["snapshot_state_hash"]) for info in infos}
+        assert time.monotonic() < deadline, f"snapshots did not converge: {infos}"
+        time.sleep(0.2)
+
+
+def test_a_dead_alpha_is_replaced_by_an_auditor_and_trading_goes_on(three: Cluster) -> None:
+    old, new, other = three.nodes
+    constellation = pin(three)
+
+    async def trade_before() -> tuple[KeyPair, KeyPair]:
+        keys = KeyPair.random(), KeyPair.random()
+        alice, bob = [
+            await ConstellationClient.connect(old.url, key, constellation_id=constellation)
+            for key in keys
+        ]
+        for key, client in zip(keys, (alice, bob), strict=True):
+            await asyncio.to_thread(three.faucet, key.public_key_strkey, "USD", "100")
+            notification = await client.next_notification(timeout_s=20)
+            assert notification is not None and await notification.wait_final(10)
+        result = await alice.pay(bob.public_key, "USD", UNIT)
+        assert result.ok and await result.wait_final(10), result.description
+        await alice.close()
+        await bob.close()
+        return keys
+
+    alice_key, bob_key = run(trade_before())
+    converged(three, three.nodes)  # everything final is on alpha's disk
+    before = chain_rows(old)
+    assert before
+
+    for process in ("engine", "web"):  # alpha dies for good
+        three.kill_process(old, process)
+
+    current = settings_from_json(three.info(new))
+    settings = dataclasses.replace(
+        current, version=current.version + 1, alpha=new.keypair.public_key
+    )
+    update = ConstellationUpdate(int(time.time()), settings)
+    signatures = [offline_signature(three, node, update) for node in (new, other)]
+
+    # Auditor 1's operator restarts it as alpha: it has no herald link of its own any more.
+    three.kill_process(new, "herald")
+    three.kill_process(new, "engine")
+    three.node_env[new.index] = {"CONSTELLATION_ROLE": "alpha"}
+    three.start_process(new, "engine")
+    wait_for_state(three, "Rising", 60, new)
+
+    envelope = base64.b64encode(encode(update_envelope(update, signatures))).decode()
+    answer = http_post_json(
+        f"{new.url}/api/constellation/update", json.dumps({"envelope": envelope})
+    )
+    assert answer.get("status") == 200, answer
+    for node in (new, other):
+        info = wait_for_state(three, "Ready", 60, node)
+        assert info.get("settings_version") == settings.version, info
+    assert three.info(other)["alpha"] == new.keypair.public_key_strkey
+
+    async def trade_after() -> None:
+        alice = await ConstellationClient.connect(
+            new.url, alice_key, constellation_id=constellation
+        )
+        bob = await ConstellationClient.connect(new.url, bob_key, constellation_id=constellation)
+        result = await alice.pay(bob.public_key, "USD", UNIT)
+        assert result.ok and await result.wait_final(10), result.description
+        await alice.close()
+        await bob.close()
+
+    run(trade_after())
+    assert len(converged(three, [new, other])) == 1
+    for node in (new, other):
+        rows = chain_rows(node)
+        lost = {apex for apex, hashes in before.items() if rows.get(apex) != hashes}
+        assert not lost, f"node {node.index} lost or changed final quanta {sorted(lost)}"
