@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.db import DatabaseError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
@@ -82,8 +83,9 @@ class HeraldLink:
         `alpha()` what alpha's handshake must show (its key, the constellation id it signs
         under; either None while not known), each called in a thread: they may read the
         database. `ca_file`: the CA certificates a wss:// URL's certificate must chain to
-        ("" = the system's). `follow()`, called (in a thread) before each connection, returns
-        the herald URL of an alpha that replaced the one `url` names (None: `url`)."""
+        ("" = the system's). `follow()`, called (in the database thread) before each
+        connection, returns the herald URL of an alpha that replaced the one `url` names (None:
+        `url`)."""
         self.url = url
         self.follow = follow
         self._ca_file = ca_file
@@ -135,7 +137,11 @@ class HeraldLink:
         alpha"), if one did since the last connection."""
         if self.follow is None:
             return
-        url = await asyncio.to_thread(self.follow)
+        try:
+            url = await database_sync_to_async(self.follow)()
+        except DatabaseError as error:  # the current URL is tried; the next attempt asks again
+            logger.warning("herald link: cannot read which alpha to follow: %s", error)
+            return
         if url is not None and url != self.url:
             logger.warning("herald link follows the new alpha at %s (was %s)", url, self.url)
             self.url = url

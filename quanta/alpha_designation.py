@@ -4,8 +4,9 @@ forwarding to the other nodes (`quanta.core.alpha_replacement`, docs/admin.md).
 An auditor's engine stores a replacement update it checked; its herald link reads it back
 (`alpha_followed`), checks it again against the settings the node persisted (a majority of
 their auditors must have signed it: no single node's word moves the link), and connects to
-the address the update gives the new alpha. Once the update is in force the link follows the
-alpha address of the settings in force. The alpha designate hands the update to every other
+the address the update gives the new alpha. Once settings in force name an alpha other than
+the genesis one (whose herald CONSTELLATION_ALPHA_URL names), the link follows the address they
+give it, Redis lost or not. The alpha designate hands the update to every other
 node at its address (`designation_forward`), so their operators need not submit it to each.
 """
 
@@ -24,6 +25,7 @@ from quanta.core.config import Config
 from quanta.core.status import ConstellationError
 from quanta.core.xdr.codec import XdrError, decode
 from quanta.core.xdr.schema import ConstellationMessageEnvelope, ConstellationSettings
+from quanta.models import SettingsRecord
 from quanta.redis_client import node_redis
 from quanta.selectors import constellation_id, settings_current
 
@@ -58,21 +60,34 @@ def alpha_followed() -> tuple[bytes, str] | None:
     environment names: that of a stored replacement update valid against the persisted
     settings, or once such an update is in force the alpha of the settings in force; None
     when no replacement concerns this node."""
-    envelope = designation_read()
     current = settings_current()
     genesis_id = constellation_id()
-    if envelope is None or current is None or genesis_id is None:
+    if current is None or genesis_id is None:
         return None
-    brought = getattr(envelope.message, "settings", None)
-    if not isinstance(brought, ConstellationSettings):
-        return None
-    if brought.version <= current.version:
-        return current.alpha, alpha_address(current)
-    try:
-        replacement_check(envelope, Config.from_settings(current, genesis_id))
-    except ConstellationError:
-        return None
-    return brought.alpha, alpha_address(brought)
+    envelope = designation_read()
+    brought = None if envelope is None else getattr(envelope.message, "settings", None)
+    if envelope is not None and isinstance(brought, ConstellationSettings):
+        try:
+            replacement_check(envelope, Config.from_settings(current, genesis_id))
+            return brought.alpha, alpha_address(brought)
+        except ConstellationError:
+            pass  # in force already, or overtaken: the settings in force tell
+    if current.alpha == _genesis_alpha():
+        return None  # CONSTELLATION_ALPHA_URL names it
+    return current.alpha, alpha_address(current)
+
+
+def _genesis_alpha() -> bytes | None:
+    record = SettingsRecord.objects.filter(version=1).first()
+    return None if record is None else decode(ConstellationSettings, bytes(record.data)).alpha
+
+
+def designation_replaces(own: bytes) -> bool:
+    """Tells whether a stored replacement update, valid against the persisted settings,
+    replaces the alpha `own` (a replaced alpha may then start as an auditor)."""
+    followed = alpha_followed()
+    current = settings_current()
+    return followed is not None and current is not None and current.alpha == own != followed[0]
 
 
 def designation_forward(envelope: bytes, brought: ConstellationSettings, own: bytes) -> None:

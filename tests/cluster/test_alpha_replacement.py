@@ -15,8 +15,6 @@ Method: a 3-node cluster from tools/cluster.py, the real Python client, bounded 
 from __future__ import annotations
 
 import asyncio
-import base64
-import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -26,14 +24,16 @@ import pytest
 
 from constellation_client import ConstellationClient
 from quanta.core.keys import KeyPair
-from quanta.core.settings_json import settings_from_json
-from quanta.core.settings_update import signature_from_text, update_envelope
-from quanta.core.signatures import update_bytes
-from quanta.core.xdr.codec import encode
-from quanta.core.xdr.schema import ConstellationUpdate, Signature
 from tests.cluster.conftest import cluster_start, run
 from tests.cluster.pins import pin
-from tools.cluster import PG_ADMIN_URL, Cluster, Node, http_post_json, wait_for_state
+from tools.cluster import (
+    PG_ADMIN_URL,
+    Cluster,
+    Node,
+    http_post_json,
+    wait_for_restart,
+    wait_for_state,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -57,11 +57,13 @@ def chain_rows(node: Node) -> dict[int, tuple[bytes, bytes]]:
     return {int(apex): (bytes(q), bytes(p)) for apex, q, p in rows}
 
 
-def offline_signature(cluster: Cluster, node: Node, update: ConstellationUpdate) -> Signature:
+def last_line(output: str) -> str:
+    return output.strip().splitlines()[-1]
+
+
+def offline_signature(cluster: Cluster, node: Node, message: str) -> str:
     """Signs the update the way an auditor's operator does it offline (docs/admin.md)."""
-    message = base64.b64encode(update_bytes(update)).decode()
-    output = cluster.manage(node, "sign_settings_update", "--message", message)
-    return signature_from_text(output.strip().splitlines()[-1])
+    return last_line(cluster.manage(node, "sign_settings_update", "--message", message))
 
 
 def converged(cluster: Cluster, nodes: list[Node], timeout_s: float = 60) -> set[str]:
@@ -103,12 +105,15 @@ def test_a_dead_alpha_is_replaced_by_an_auditor_and_trading_goes_on(three: Clust
     for process in ("engine", "web"):  # alpha dies for good
         three.kill_process(old, process)
 
-    current = settings_from_json(three.info(new))
-    settings = dataclasses.replace(
-        current, version=current.version + 1, alpha=new.keypair.public_key
-    )
-    update = ConstellationUpdate(int(time.time()), settings)
-    signatures = [offline_signature(three, node, update) for node in (new, other)]
+    # The runbook (docs/admin.md, "Replacing alpha"): draft, sign offline, assemble.
+    draft = three.manage(new, "replace_alpha", "draft", "--alpha", new.keypair.public_key_strkey)
+    message = last_line(draft)
+    signatures = [offline_signature(three, node, message) for node in (new, other)]
+    assembled = ["replace_alpha", "envelope", "--message", message]
+    for signature in signatures:
+        assembled += ["--signature", signature]
+    envelope = last_line(three.manage(new, *assembled))
+    version = int(str(three.info(new)["settings_version"])) + 1
 
     # Auditor 1's operator restarts it as alpha: it has no herald link of its own any more.
     three.kill_process(new, "herald")
@@ -117,14 +122,13 @@ def test_a_dead_alpha_is_replaced_by_an_auditor_and_trading_goes_on(three: Clust
     three.start_process(new, "engine")
     wait_for_state(three, "Rising", 60, new)
 
-    envelope = base64.b64encode(encode(update_envelope(update, signatures))).decode()
     answer = http_post_json(
         f"{new.url}/api/constellation/update", json.dumps({"envelope": envelope})
     )
     assert answer.get("status") == 200, answer
     for node in (new, other):
         info = wait_for_state(three, "Ready", 60, node)
-        assert info.get("settings_version") == settings.version, info
+        assert info.get("settings_version") == version, info
     assert three.info(other)["alpha"] == new.keypair.public_key_strkey
 
     async def trade_after() -> None:
@@ -139,7 +143,20 @@ def test_a_dead_alpha_is_replaced_by_an_auditor_and_trading_goes_on(three: Clust
 
     run(trade_after())
     assert len(converged(three, [new, other])) == 1
-    for node in (new, other):
+
+    # The old alpha's host comes back: its operator makes it follow the new alpha and
+    # restarts it as an auditor; it catches up and signs (it is an auditor of the update).
+    follow = three.manage(old, "replace_alpha", "follow", "--envelope", envelope)
+    assert new.url in follow, follow
+    three.node_env[old.index] = {"CONSTELLATION_ROLE": "auditor"}
+    restarted_ms = time.time_ns() // 1_000_000
+    for process in ("web", "engine", "herald"):
+        three.start_process(old, process)
+    info = wait_for_restart(three, restarted_ms, "Ready", 60, old)
+    assert info.get("settings_version") == version, info
+    run(trade_after())
+    assert len(converged(three, [new, other, old])) == 1
+    for node in (new, other, old):
         rows = chain_rows(node)
         lost = {apex for apex, hashes in before.items() if rows.get(apex) != hashes}
         assert not lost, f"node {node.index} lost or changed final quanta {sorted(lost)}"
