@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -23,6 +25,7 @@ import psycopg
 import pytest
 
 from constellation_client import ConstellationClient
+from constellation_client.wire import node_urls
 from quanta.core.keys import KeyPair
 from tests.cluster.conftest import cluster_start, run
 from tests.cluster.pins import pin
@@ -129,20 +132,35 @@ def test_a_dead_alpha_is_replaced_by_an_auditor_and_trading_goes_on(three: Clust
     for node in (new, other):
         info = wait_for_state(three, "Ready", 60, node)
         assert info.get("settings_version") == version, info
-    assert three.info(other)["alpha"] == new.keypair.public_key_strkey
+    for node in (new, other):  # every node says who alpha is and where
+        info = three.info(node)
+        assert (info["alpha"], info["alpha_address"]) == (new.keypair.public_key_strkey, new.url)
 
-    async def trade_after() -> None:
-        alice = await ConstellationClient.connect(
-            new.url, alice_key, constellation_id=constellation
-        )
-        bob = await ConstellationClient.connect(new.url, bob_key, constellation_id=constellation)
+    async def trade_after(asked: list[Node]) -> None:
+        # The clients ask the nodes they know where alpha is (verified settings, newest wins).
+        urls = [node.url for node in asked]
+        alice, bob = [
+            await ConstellationClient.connect_to_alpha(urls, key, constellation_id=constellation)
+            for key in (alice_key, bob_key)
+        ]
+        assert alice._info_url == node_urls(new.url)[1]  # connected to the new alpha
         result = await alice.pay(bob.public_key, "USD", UNIT)
         assert result.ok and await result.wait_final(10), result.description
         await alice.close()
         await bob.close()
 
-    run(trade_after())
+    run(trade_after([old, other]))  # the old alpha is dead: the auditor answers
     assert len(converged(three, [new, other])) == 1
+    cli = subprocess.run(
+        [sys.executable, "-m", "constellation_client", "--node", f"{old.url},{other.url}"]
+        + ["--follow-alpha", "--constellation", constellation.hex()]
+        + ["--secret", alice_key.secret, "--json", "balance"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert cli.returncode == 0, cli.stderr
 
     # The old alpha's host comes back: its operator makes it follow the new alpha and
     # restarts it as an auditor; it catches up and signs (it is an auditor of the update).
@@ -154,7 +172,7 @@ def test_a_dead_alpha_is_replaced_by_an_auditor_and_trading_goes_on(three: Clust
         three.start_process(old, process)
     info = wait_for_restart(three, restarted_ms, "Ready", 60, old)
     assert info.get("settings_version") == version, info
-    run(trade_after())
+    run(trade_after([old]))  # it says who alpha is now, too
     assert len(converged(three, [new, other, old])) == 1
     for node in (new, other, old):
         rows = chain_rows(node)
