@@ -54,6 +54,8 @@ FRAME_BYTES_MAX = 32 * 1024 * 1024
 PING_INTERVAL_S = 2.0
 PING_TIMEOUT_S = 5.0
 """A connection whose pings go unanswered this long is dead (a peer gone without a close)."""
+FOLLOW_CHECK_S = 2.0
+"""How often a connected link checks whether a replacement named another alpha."""
 ENGINE_FLUSH_WAIT_S = 5.0
 """How long a rising alpha's catchup waits for the engine to persist what it signed."""
 
@@ -147,6 +149,21 @@ class HeraldLink:
             self.url = url
             self._tls = tls_context(url, self._ca_file)
 
+    async def _until_alpha_replaced(self) -> None:
+        """Ends the session once a replacement names another alpha (checked every
+        FOLLOW_CHECK_S): the link then reconnects to it (`_follow_alpha`)."""
+        if self.follow is None:
+            await asyncio.Event().wait()  # never
+        assert self.follow is not None
+        while True:
+            await asyncio.sleep(FOLLOW_CHECK_S)
+            try:
+                url = await database_sync_to_async(self.follow)()
+            except DatabaseError:
+                continue
+            if url is not None and url != self.url:
+                raise WebSocketException(f"alpha replaced: the new one is at {url}")
+
     async def _alpha_hello(self, ws: ClientConnection) -> HandshakeRequest:
         """Returns alpha's challenge once its signature checked out; raises otherwise."""
         frame = await ws.recv()
@@ -177,6 +194,7 @@ class HeraldLink:
         tasks = [
             asyncio.create_task(self._from_alpha(ws, reply)),
             asyncio.create_task(self._to_alpha(ws, reply)),
+            asyncio.create_task(self._until_alpha_replaced()),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)

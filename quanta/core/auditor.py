@@ -182,7 +182,12 @@ class AuditorNode:
         if config is not None:
             alpha_key = config.auditor_keys[config.alpha_index]
             signer = envelope.signature.signer
-            designated = signer == self.designated_alpha and signer != alpha_key
+            if self.designated_alpha is not None and signer == alpha_key:
+                # The node took the update replacing this alpha: what the replaced alpha
+                # still sends (it is not dead after all) is not signed, lest this node sign
+                # two quanta at one apex (its link moves to the new alpha).
+                return BatchOutcome()
+            designated = signer == self.designated_alpha
             if (signer != alpha_key and not designated) or not signature_valid(
                 data, envelope, config.constellation_id
             ):

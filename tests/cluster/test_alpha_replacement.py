@@ -64,9 +64,11 @@ def last_line(output: str) -> str:
     return output.strip().splitlines()[-1]
 
 
-def offline_signature(cluster: Cluster, node: Node, message: str) -> str:
-    """Signs the update the way an auditor's operator does it offline (docs/admin.md)."""
-    return last_line(cluster.manage(node, "sign_settings_update", "--message", message))
+def offline_signature(cluster: Cluster, node: Node, message: str, constellation: bytes) -> str:
+    """Signs the update the way an auditor's operator does it offline (docs/admin.md): the
+    bytes, the constellation id and the node's key, no database."""
+    signing = ["sign_settings_update", "--message", message, "--constellation", constellation.hex()]
+    return last_line(cluster.manage(node, *signing))
 
 
 def converged(cluster: Cluster, nodes: list[Node], timeout_s: float = 60) -> set[str]:
@@ -111,7 +113,7 @@ def test_a_dead_alpha_is_replaced_by_an_auditor_and_trading_goes_on(three: Clust
     # The runbook (docs/admin.md, "Replacing alpha"): draft, sign offline, assemble.
     draft = three.manage(new, "replace_alpha", "draft", "--alpha", new.keypair.public_key_strkey)
     message = last_line(draft)
-    signatures = [offline_signature(three, node, message) for node in (new, other)]
+    signatures = [offline_signature(three, node, message, constellation) for node in (new, other)]
     assembled = ["replace_alpha", "envelope", "--message", message]
     for signature in signatures:
         assembled += ["--signature", signature]

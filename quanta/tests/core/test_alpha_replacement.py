@@ -136,3 +136,16 @@ def test_the_alpha_in_force_refuses_to_execute_its_replacement() -> None:
 def test_the_herald_url_of_an_address() -> None:
     assert herald_url("http://10.0.0.2:8000/") == "ws://10.0.0.2:8000/ws/herald/"
     assert herald_url("https://node.example") == "wss://node.example/ws/herald/"
+
+
+def test_an_auditor_told_of_the_update_ignores_the_replaced_alpha() -> None:
+    old = AlphaNode(NODES[0], Engine(), PendingUpdates())
+    old.initialize(settings_quantum(default_settings(NODES), NODES).update, 1_000)
+    chain = old.take_outgoing()
+    auditor = _auditor(2, chain)
+    envelope = _replacement(NODES[1], NODES[1:])
+    auditor.designate(replacement_check(envelope, auditor.engine.state.require_config()).alpha)
+    old.notify(deposit_quantum(1, [(CLIENT, "USD", UNIT)]), 1_001)  # it is alive after all
+    outcome = auditor.handle_frame(_frame(old.take_outgoing(), 2, NODES[0]))
+    assert not outcome.results and auditor.apex == 1  # not signed: no fork through this node
+    assert auditor.status.state != NodeState.FAILED
