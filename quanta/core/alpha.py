@@ -137,6 +137,8 @@ class AlphaNode:
         # payload hashes of the recent final quanta they are checked against.
         self.late: list[LateSignature] = []
         self.final_payloads: dict[int, bytes] = {}
+        # The alpha a valid update replacing this one names (`stop_replaced`), None before.
+        self.replaced_by: bytes | None = None
 
     # --- requests --------------------------------------------------------------------------
 
@@ -240,6 +242,18 @@ class AlphaNode:
             self._require_new_majority(envelope, presence_ms)
         return check_update(envelope, config)
 
+    def stop_replaced(self, envelope: ConstellationMessageEnvelope, address: str) -> None:
+        """Stops executing for good (Running, saying who replaced it and where): a valid
+        update naming another alpha reached this one (the new alpha handed it over). Raises
+        ConstellationError, changing nothing, if the update is not a valid replacement."""
+        brought = replacement_check(envelope, self.engine.state.require_config())
+        self.replaced_by = brought.alpha
+        self.finality_blocked = False
+        self.status.set(
+            NodeState.RUNNING,
+            f"replaced by the alpha at {address}: restart this node as an auditor",
+        )
+
     @property
     def is_designate(self) -> bool:
         """Tells whether this node runs as alpha while the settings in force name another
@@ -282,6 +296,8 @@ class AlphaNode:
         self.rate_limiter = None
         if limits.minute_limit and limits.hour_limit:
             self.rate_limiter = RateLimiter(limits)
+        if self.replaced_by is not None:
+            return
         if self.status.state in (NodeState.UNDEFINED, NodeState.RUNNING):
             self.status.set(NodeState.RUNNING, "initialized")
             if self.is_designate:
@@ -520,7 +536,7 @@ class AlphaNode:
         returns to Ready once it can: requests are then refused (450) instead of acknowledged
         with a promise of finality nobody can keep."""
         config = self.engine.state.config
-        if config is None:
+        if config is None or self.replaced_by is not None:
             return
         keys = config.auditor_keys
         others = [(i, key) for i, key in enumerate(keys) if i != config.alpha_index]

@@ -17,9 +17,9 @@ from channels.layers import get_channel_layer
 
 from payments.payouts import PayoutDesk
 from quanta import events
-from quanta.alpha_designation import designation_forward
+from quanta.alpha_designation import designation_forward, designation_store
 from quanta.core.alpha import AlphaNode
-from quanta.core.alpha_replacement import replacement_check
+from quanta.core.alpha_replacement import alpha_address, is_replacement, replacement_check
 from quanta.core.engine import Engine
 from quanta.core.pending import Batch
 from quanta.core.results import Delivery, ReplyTo, result_message
@@ -27,6 +27,7 @@ from quanta.core.status import ConstellationError, StatusCode
 from quanta.core.xdr.codec import XdrError, decode
 from quanta.core.xdr.schema import (
     ConstellationMessageEnvelope,
+    ConstellationUpdate,
     MessageEnvelope,
     NodeState,
 )
@@ -164,8 +165,26 @@ class AlphaWorker(AlphaHerald):
         alpha designate: the one naming it, once Rising completed)."""
         if self.node.is_designate:
             await self._designation_take(event)
+        elif _replaces_alpha(event["envelope"], self.node):
+            await self._stop_replaced(event)
         else:
             await self._update(event)
+
+    async def _stop_replaced(self, event: events.EngineAsk) -> None:
+        """Stops this alpha for good: a valid update names another (its operator restarts
+        the node as an auditor, which then follows the new alpha: the update is kept)."""
+        reply = events.engine_answer("update.result", 200, "")
+        try:
+            envelope = decode(ConstellationMessageEnvelope, event["envelope"])
+            update = envelope.message
+            assert isinstance(update, ConstellationUpdate)  # `_replaces_alpha` checked it
+            self.node.stop_replaced(envelope, alpha_address(update.settings))
+            await asyncio.to_thread(designation_store, event["envelope"])
+            reply["description"] = self.node.status.reason
+        except (ConstellationError, ValueError) as error:
+            _refused(reply, error)
+        await self.publish_status()
+        await self.channel_layer.send(event["reply"], reply)
 
     async def _designation_take(self, event: events.EngineAsk) -> None:
         """Keeps the update that names this alpha designate, hands it to the other nodes
@@ -253,6 +272,17 @@ def _lost_its_genesis(node: AlphaNode, loaded: LoadedNode) -> bool:
     if node.status.state == NodeState.FAILED or genesis.alpha != node.keypair.public_key:
         return False
     return len(genesis.auditors) > 1
+
+
+def _replaces_alpha(data: bytes, node: AlphaNode) -> bool:
+    """Tells whether the update (valid or not) names an alpha other than this one."""
+    try:
+        envelope = decode(ConstellationMessageEnvelope, data)
+    except XdrError:
+        return False
+    return isinstance(envelope.message, ConstellationUpdate) and is_replacement(
+        envelope, node.engine.state.config
+    )
 
 
 def _refused(reply: events.EngineAnswer, error: ConstellationError | ValueError) -> None:

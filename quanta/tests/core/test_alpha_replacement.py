@@ -22,7 +22,7 @@ from quanta.core.envelopes import envelope_bytes
 from quanta.core.keys import KeyPair
 from quanta.core.pending import PendingUpdates
 from quanta.core.signatures import constellation_id_of
-from quanta.core.status import BadRequest, InvalidState
+from quanta.core.status import BadRequest, InvalidState, Unauthorized
 from quanta.core.testing import default_settings, deposit_quantum, keypair, settings_quantum
 from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import (
@@ -149,3 +149,19 @@ def test_an_auditor_told_of_the_update_ignores_the_replaced_alpha() -> None:
     outcome = auditor.handle_frame(_frame(old.take_outgoing(), 2, NODES[0]))
     assert not outcome.results and auditor.apex == 1  # not signed: no fork through this node
     assert auditor.status.state != NodeState.FAILED
+
+
+def test_an_alpha_handed_its_replacement_stops_for_good() -> None:
+    alpha = AlphaNode(NODES[0], Engine(), PendingUpdates())
+    alpha.initialize(settings_quantum(default_settings(NODES), NODES).update, 1_000)
+    unsigned = dataclasses.replace(default_settings(NODES), version=2, alpha=NODES[1].public_key)
+    with pytest.raises(Unauthorized):  # one signature is not a majority: nothing changes
+        alpha.stop_replaced(settings_quantum(unsigned, NODES[1:2], constellation_id=CID).update, "")
+    assert alpha.status.state == NodeState.READY
+    alpha.stop_replaced(_replacement(NODES[1], NODES[1:]), "http://new")
+    assert alpha.status.state == NodeState.RUNNING
+    assert "replaced by the alpha at http://new" in alpha.status.reason
+    alpha.review_finality(10_000)
+    alpha.settings_changed()
+    with pytest.raises(InvalidState, match="replaced"):
+        alpha.notify(deposit_quantum(1, [(CLIENT, "USD", UNIT)]), 1_001)
