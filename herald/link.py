@@ -125,7 +125,9 @@ class HeraldLink:
                 ) as ws:
                     backoff = BACKOFF_S_MIN
                     await self._session(ws)
-            except (OSError, WebSocketException, TimeoutError) as error:
+            except (OSError, WebSocketException, TimeoutError, DatabaseError) as error:
+                # A database error too (a full connection pool): the link retries rather than
+                # end its process, which nothing would restart.
                 logger.warning(
                     "herald link to %s: %s; retrying in %.1f s", self.url, error, backoff
                 )

@@ -53,10 +53,14 @@ class AlphaWorker(AlphaHerald):
 
     providers: NodeProviders
     deposits: DepositWatcher
+    """Set by `load`, with the node (and `payouts`, declared by `AlphaHerald`)."""
+
     _designation: events.EngineAsk | None = None
     """An alpha designate's update, kept until Rising completed (`_designation_take`)."""
+    _forwarded: bytes | None = None
+    """The replacement update last handed to the other nodes (the web process retries an
+    update every UPDATE_RETRY_S: each is handed over once, not at every retry)."""
     _forwarding: asyncio.Task[None] | None = None
-    """Set by `load`, with the node (and `payouts`, declared by `AlphaHerald`)."""
 
     def load(self) -> AlphaNode:
         """Builds alpha from the database; Rising first if auditors may hold more."""
@@ -197,12 +201,17 @@ class AlphaWorker(AlphaHerald):
             _refused(reply, error)
             await self.channel_layer.send(event["reply"], reply)
             return
-        if self._designation is None:  # once: every node's answer comes back through the web
+        if event["envelope"] != self._forwarded:
+            self._forwarded = event["envelope"]
             forward = asyncio.to_thread(
                 designation_forward, event["envelope"], brought, self.node.keypair.public_key
             )
             self._forwarding = asyncio.create_task(forward)
+        superseded = self._designation
         self._designation = event
+        if superseded is not None:  # its sender hears now rather than at its timeout
+            reply = events.engine_answer("update.result", 409, "superseded by a later submission")
+            await self.channel_layer.send(superseded["reply"], reply)
         await self._designation_execute()
 
     async def _designation_execute(self) -> None:
