@@ -184,6 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="without a pin, trust the constellation this node's genesis names (printed)",
     )
+    parser.add_argument(
+        "--follow-alpha",
+        action="store_true",
+        help="connect to the alpha the verified settings name, asking the --node nodes "
+        "(comma-separated) where it is: follows an alpha replacement",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--no-wait", action="store_true", help="do not wait for finality")
     parser.add_argument("--timeout", type=float, default=10.0, help="connection timeout (s)")
@@ -494,11 +500,21 @@ async def _request(client: ConstellationClient, args: argparse.Namespace) -> Req
     return await client.withdraw(args.provider, args.asset, args.amount, args.destination, args.fee)
 
 
+async def _connect(args: argparse.Namespace, pin: bytes) -> ConstellationClient:
+    """Connects to --node, or with --follow-alpha to the alpha its settings name."""
+    if args.follow_alpha:
+        urls = [url.strip() for url in args.node.split(",") if url.strip()]
+        return await ConstellationClient.connect_to_alpha(
+            urls, args.secret, constellation_id=pin, timeout_s=args.timeout
+        )
+    return await ConstellationClient.connect(
+        args.node, args.secret, constellation_id=pin, timeout_s=args.timeout
+    )
+
+
 async def _run_on_node(args: argparse.Namespace, pin: bytes) -> int:
     """Connects, runs one node command and prints its outcome."""
-    async with await ConstellationClient.connect(
-        args.node, args.secret, constellation_id=pin, timeout_s=args.timeout
-    ) as client:
+    async with await _connect(args, pin) as client:
         quote = client.constellation.quote_asset or ""
         if args.command == "history":
             order = QueryOrder.ASC if args.oldest_first else QueryOrder.DESC

@@ -177,6 +177,40 @@ class ConstellationClient:
         client._reader = asyncio.create_task(client._read_forever())
         return client
 
+    @classmethod
+    async def connect_to_alpha(
+        cls,
+        urls: Sequence[str],
+        secret: str | KeyPair,
+        *,
+        constellation_id: str | bytes,
+        timeout_s: float = 10,
+        verify_one_in: int = 1,
+    ) -> ConstellationClient:
+        """Connects to the alpha the constellation's settings name, at the address they give
+        it, asking the nodes at `urls` (alpha or auditors: any node serves the settings chain)
+        where it is. Each node's chain is verified forward from the pin (every update signed
+        by a majority of the auditors before it) and the newest verified head wins: no single
+        node's word moves the client, and one that withholds an update (a replaced alpha, an
+        auditor behind) cannot hold it back. Use it to follow an alpha replacement
+        (docs/admin.md, "Replacing alpha") after a connection loss or a 450."""
+        try:
+            pin = parse_constellation_id(constellation_id)
+        except ConstellationIdError as error:
+            raise ConstellationClientError(f"invalid pinned constellation id: {error}") from None
+        head = await alpha_head(urls, pin, timeout_s)
+        settings = head.settings
+        assert settings is not None  # a verified head carries its settings
+        address = next(a.address for a in settings.auditors if a.public_key == settings.alpha)
+        return await cls.connect(
+            address,
+            secret,
+            constellation_id=pin,
+            constellation=head,
+            timeout_s=timeout_s,
+            verify_one_in=verify_one_in,
+        )
+
     @property
     def constellation_id(self) -> bytes:
         """Returns the pinned constellation id every signature is bound to."""
@@ -502,3 +536,21 @@ class ConstellationClient:
         withdrawals) in a history item, read from its quantum only once the item is final
         under the trusted keys and its quantum matches its signed hash; else None."""
         return proven_counterparty(item, self.constellation, self._keypair.public_key)
+
+
+async def alpha_head(urls: Sequence[str], pin: bytes, timeout_s: float) -> Constellation:
+    """Returns the newest settings head any node at `urls` serves, verified from `pin`; raises
+    ConstellationClientError when none answers with a verifiable chain."""
+    errors: list[str] = []
+
+    async def head_of(url: str) -> Constellation | None:
+        try:
+            return await asyncio.to_thread(fetch_verified_head, node_urls(url)[1], pin, timeout_s)
+        except (ConstellationClientError, OSError, ValueError) as error:
+            errors.append(f"{url}: {error}")
+            return None
+
+    heads = [h for h in await asyncio.gather(*(head_of(url) for url in urls)) if h is not None]
+    if not heads:
+        raise ConstellationClientError(f"no node told where alpha is: {'; '.join(errors)}")
+    return max(heads, key=lambda head: head.version)

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.db import DatabaseError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
@@ -53,6 +54,8 @@ FRAME_BYTES_MAX = 32 * 1024 * 1024
 PING_INTERVAL_S = 2.0
 PING_TIMEOUT_S = 5.0
 """A connection whose pings go unanswered this long is dead (a peer gone without a close)."""
+FOLLOW_CHECK_S = 2.0
+"""How often a connected link checks whether a replacement named another alpha."""
 ENGINE_FLUSH_WAIT_S = 5.0
 """How long a rising alpha's catchup waits for the engine to persist what it signed."""
 
@@ -76,13 +79,18 @@ class HeraldLink:
         cursor: Callable[[], int],
         alpha: Callable[[], AlphaExpected],
         ca_file: str = "",
+        follow: Callable[[], str | None] | None = None,
     ) -> None:
         """`cursor()` returns this node's current apex (what it asks alpha to send after);
         `alpha()` what alpha's handshake must show (its key, the constellation id it signs
         under; either None while not known), each called in a thread: they may read the
         database. `ca_file`: the CA certificates a wss:// URL's certificate must chain to
-        ("" = the system's)."""
+        ("" = the system's). `follow()`, called (in the database thread) before each
+        connection, returns the herald URL of an alpha that replaced the one `url` names (None:
+        `url`)."""
         self.url = url
+        self.follow = follow
+        self._ca_file = ca_file
         self.keypair = keypair
         self.layer = layer
         self.cursor = cursor
@@ -106,6 +114,7 @@ class HeraldLink:
         backoff = BACKOFF_S_MIN
         while True:
             try:
+                await self._follow_alpha()
                 async with connect(
                     self.url,
                     max_size=FRAME_BYTES_MAX,
@@ -116,7 +125,9 @@ class HeraldLink:
                 ) as ws:
                     backoff = BACKOFF_S_MIN
                     await self._session(ws)
-            except (OSError, WebSocketException, TimeoutError) as error:
+            except (OSError, WebSocketException, TimeoutError, DatabaseError) as error:
+                # A database error too (a full connection pool): the link retries rather than
+                # end its process, which nothing would restart.
                 logger.warning(
                     "herald link to %s: %s; retrying in %.1f s", self.url, error, backoff
                 )
@@ -124,6 +135,36 @@ class HeraldLink:
                 await self.layer.send(ENGINE_CHANNEL, down)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_S_MAX)
+
+    async def _follow_alpha(self) -> None:
+        """Moves the link to the alpha a replacement named (docs/admin.md, "Replacing
+        alpha"), if one did since the last connection."""
+        if self.follow is None:
+            return
+        try:
+            url = await database_sync_to_async(self.follow)()
+        except DatabaseError as error:  # the current URL is tried; the next attempt asks again
+            logger.warning("herald link: cannot read which alpha to follow: %s", error)
+            return
+        if url is not None and url != self.url:
+            logger.warning("herald link follows the new alpha at %s (was %s)", url, self.url)
+            self.url = url
+            self._tls = tls_context(url, self._ca_file)
+
+    async def _until_alpha_replaced(self) -> None:
+        """Ends the session once a replacement names another alpha (checked every
+        FOLLOW_CHECK_S): the link then reconnects to it (`_follow_alpha`)."""
+        if self.follow is None:
+            await asyncio.Event().wait()  # never
+        assert self.follow is not None
+        while True:
+            await asyncio.sleep(FOLLOW_CHECK_S)
+            try:
+                url = await database_sync_to_async(self.follow)()
+            except DatabaseError:
+                continue
+            if url is not None and url != self.url:
+                raise WebSocketException(f"alpha replaced: the new one is at {url}")
 
     async def _alpha_hello(self, ws: ClientConnection) -> HandshakeRequest:
         """Returns alpha's challenge once its signature checked out; raises otherwise."""
@@ -155,6 +196,7 @@ class HeraldLink:
         tasks = [
             asyncio.create_task(self._from_alpha(ws, reply)),
             asyncio.create_task(self._to_alpha(ws, reply)),
+            asyncio.create_task(self._until_alpha_replaced()),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)

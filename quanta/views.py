@@ -27,6 +27,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from quanta.core.alpha import UPDATE_CANNOT_FINALIZE
+from quanta.core.alpha_replacement import alpha_address
 from quanta.core.config import Config
 from quanta.core.genesis import alpha_genesis_check
 from quanta.core.processors.settings import check_update
@@ -76,6 +77,9 @@ def constellation_info(request: HttpRequest) -> JsonResponse:
     settings = settings_current()
     if settings is not None:
         info.update(settings_json(settings))
+        # Who alpha is and where, as the settings this node holds say (a client checks them
+        # against the majority-signed chain: `ConstellationClient.connect_to_alpha`).
+        info["alpha_address"] = alpha_address(settings)
     found = constellation_id()
     info["constellation_id"] = None if found is None else found.hex()
     return JsonResponse(info)

@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from quanta.core.alpha_replacement import is_replacement, replacement_check
 from quanta.core.config import Config
 from quanta.core.engine import Engine, Executed, QuantumMismatch
 from quanta.core.evidence import EvidenceItem, LateSignature, SignedPayload, invalid_signature
@@ -86,6 +87,9 @@ class PendingQuantum:
     encoder: ResultEncoder
 
 
+DESIGNATE_WAITING = "alpha designate: waiting for the settings update naming this node alpha"
+"""The reason an alpha designate stays Running after Rising (it executes no request)."""
+
 UPDATE_CANNOT_FINALIZE = "the update's auditors could not finalize it now"
 """How a refusal of an update for want of its new auditors begins (the web process retries)."""
 
@@ -133,6 +137,8 @@ class AlphaNode:
         # payload hashes of the recent final quanta they are checked against.
         self.late: list[LateSignature] = []
         self.final_payloads: dict[int, bytes] = {}
+        # The alpha a valid update replacing this one names (`stop_replaced`), None before.
+        self.replaced_by: bytes | None = None
 
     # --- requests --------------------------------------------------------------------------
 
@@ -222,12 +228,53 @@ class AlphaNode:
         The worker records those settings as unfinal before it executes the update
         (`begin_rising` takes them back after a crash): the update is finalized by its new
         auditors, which a restarted alpha would not otherwise know to wait for."""
-        self.status.require_ready()
-        if self.engine.state.config is None:
+        config = self.engine.state.config
+        if config is None:
             raise InvalidState("the constellation is not initialized: use initialization")
+        if self.is_designate:
+            return self._designation_check(envelope, presence_ms)
+        self.status.require_ready()
+        if is_replacement(envelope, config):
+            raise InvalidState(
+                "an update replacing alpha is executed by the alpha it names: submit it there"
+            )
         if presence_ms is not None:
             self._require_new_majority(envelope, presence_ms)
-        return check_update(envelope, self.engine.state.require_config())
+        return check_update(envelope, config)
+
+    def stop_replaced(self, envelope: ConstellationMessageEnvelope, address: str) -> None:
+        """Stops executing for good (Running, saying who replaced it and where): a valid
+        update naming another alpha reached this one (the new alpha handed it over). Raises
+        ConstellationError, changing nothing, if the update is not a valid replacement."""
+        brought = replacement_check(envelope, self.engine.state.require_config())
+        self.replaced_by = brought.alpha
+        self.finality_blocked = False
+        self.status.set(
+            NodeState.RUNNING,
+            f"replaced by the alpha at {address}: restart this node as an auditor",
+        )
+
+    @property
+    def is_designate(self) -> bool:
+        """Tells whether this node runs as alpha while the settings in force name another
+        (an alpha designate, `quanta.core.alpha_replacement`): it executes nothing but the
+        update that names it, once Rising completed."""
+        config = self.engine.state.config
+        return config is not None and config.settings.alpha != self.keypair.public_key
+
+    def _designation_check(
+        self, envelope: ConstellationMessageEnvelope, presence_ms: int | None
+    ) -> ConstellationSettings:
+        if self.status.state != NodeState.RUNNING:
+            raise InvalidState(
+                f"alpha designate {self.status.state.name.lower()}: {self.status.reason}"
+            )
+        brought = replacement_check(envelope, self.engine.state.require_config())
+        if brought.alpha != self.keypair.public_key:
+            raise InvalidState("this node is an alpha designate: the update names another alpha")
+        if presence_ms is not None:
+            self._require_new_majority(envelope, presence_ms)
+        return brought
 
     def _require_new_majority(self, envelope: ConstellationMessageEnvelope, now_ms: int) -> None:
         update = envelope.message
@@ -249,9 +296,14 @@ class AlphaNode:
         self.rate_limiter = None
         if limits.minute_limit and limits.hour_limit:
             self.rate_limiter = RateLimiter(limits)
+        if self.replaced_by is not None:
+            return
         if self.status.state in (NodeState.UNDEFINED, NodeState.RUNNING):
             self.status.set(NodeState.RUNNING, "initialized")
-            self.status.set(NodeState.READY, "executing requests")
+            if self.is_designate:
+                self.status.set(NodeState.RUNNING, DESIGNATE_WAITING)
+            else:
+                self.status.set(NodeState.READY, "executing requests")
 
     # --- recovery (Rising) -------------------------------------------------------------------
 
@@ -282,6 +334,9 @@ class AlphaNode:
         )
         self.rising = Rising(config, self.engine.state.apex, newer)
         self.rising.offer(self.keypair.public_key, tuple(own), done=False)
+        if self.is_designate:
+            # An auditor until now: the chain it holds is its answer, as any auditor's.
+            self.rising.offer(self.keypair.public_key, (), done=True)
         self.status.set(NodeState.RUNNING, "loaded")
         rising = self.status.set(NodeState.RISING, "collecting quanta from the auditors")
         assert rising, f"cannot rise from {self.status.state.name}"
@@ -313,6 +368,7 @@ class AlphaNode:
             )
             for index, signature in sorted(candidate.signatures.items()):
                 signatures.add(index, signature)
+            self._sign_as_auditor(config, signatures, executed.payload_hash)
             self.pending.record(executed)
             waiting = PendingQuantum(executed, signatures, None, 0, ResultEncoder(executed))
             signed = SignedQuantum(
@@ -339,8 +395,18 @@ class AlphaNode:
             self.status.set(NodeState.RUNNING, "not initialized: no auditor holds the genesis")
             return
         count = len(recovered)
-        self.status.set(NodeState.READY, f"recovered {count} quanta from the auditors")
+        if self.is_designate:
+            self.status.set(NodeState.RUNNING, f"recovered {count} quanta; {DESIGNATE_WAITING}")
+        else:
+            self.status.set(NodeState.READY, f"recovered {count} quanta from the auditors")
         self.settings_changed()  # Rate limits of the settings recovered (a genesis, an update).
+
+    def _sign_as_auditor(self, config: Config, signatures: SignatureSet, payload: bytes) -> None:
+        """Adds an alpha designate's own signature, as the auditor it was at that apex, to a
+        quantum the old alpha signed (it executed it just now, like any auditor)."""
+        own = self.keypair.public_key
+        if own in config.auditor_keys and config.auditor_keys.index(own) != config.alpha_index:
+            signatures.add(config.auditor_keys.index(own), self.keypair.sign(payload))
 
     def take_unfinal_forgotten(self) -> list[ConstellationSettings]:
         """Returns and forgets the unfinal settings whose records the worker may delete."""
@@ -470,7 +536,7 @@ class AlphaNode:
         returns to Ready once it can: requests are then refused (450) instead of acknowledged
         with a promise of finality nobody can keep."""
         config = self.engine.state.config
-        if config is None:
+        if config is None or self.replaced_by is not None:
             return
         keys = config.auditor_keys
         others = [(i, key) for i, key in enumerate(keys) if i != config.alpha_index]

@@ -168,6 +168,8 @@ class AuditorNode:
         self.held: deque[tuple[SignedQuantum, bool]] = deque()
         self.retry = RetryBackoff()
         self.alpha_apex = 0
+        # The alpha a valid replacement update names, before it is in force (`designate`).
+        self.designated_alpha: bytes | None = None
 
     @property
     def apex(self) -> int:
@@ -187,17 +189,33 @@ class AuditorNode:
         if envelope is None or not isinstance(envelope.message, QuantaBatch):
             return BatchOutcome()
         config = self.engine.state.config
+        alpha_signed = config is not None
         if config is not None:
             alpha_key = config.auditor_keys[config.alpha_index]
-            if envelope.signature.signer != alpha_key or not signature_valid(
+            signer = envelope.signature.signer
+            if self.designated_alpha is not None and signer == alpha_key:
+                # The node took the update replacing this alpha: what the replaced alpha
+                # still sends (it is not dead after all) is not signed, lest this node sign
+                # two quanta at one apex (its link moves to the new alpha).
+                return BatchOutcome()
+            designated = signer == self.designated_alpha
+            if (signer != alpha_key and not designated) or not signature_valid(
                 data, envelope, config.constellation_id
             ):
                 self.status.set(NodeState.FAILED, "a quanta batch was not signed by alpha")
                 return BatchOutcome()
+            # From an alpha designate, each quantum's own alpha signature is checked against
+            # the settings at its apex (`alpha_replacement`).
+            alpha_signed = not designated
         if now_ms is not None:
             self.heard_ms = now_ms
         batch = envelope.message
-        return self.handle_batch(batch.quanta, batch.last_known_apex, config is not None)
+        return self.handle_batch(batch.quanta, batch.last_known_apex, alpha_signed)
+
+    def designate(self, alpha_key: bytes) -> None:
+        """Takes frames signed by `alpha_key` too: the alpha a valid replacement update (the
+        worker checked it, `alpha_replacement.replacement_check`) names, until it is in force."""
+        self.designated_alpha = alpha_key
 
     def handle_batch(
         self, quanta: tuple[SignedQuantum, ...], alpha_apex: int, alpha_signed: bool = False
@@ -456,6 +474,8 @@ class AuditorNode:
     def _settings_changed(self) -> None:
         if self.status.state == NodeState.UNDEFINED:
             self.status.set(NodeState.RUNNING, "initialized by alpha")
+        if self.engine.state.require_config().settings.alpha == self.designated_alpha:
+            self.designated_alpha = None  # In force: the plain check covers it now.
 
     def _update_status(self, alpha_apex: int) -> None:
         if self.status.state in (NodeState.FAILED, NodeState.UNDEFINED):

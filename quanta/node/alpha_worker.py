@@ -17,7 +17,9 @@ from channels.layers import get_channel_layer
 
 from payments.payouts import PayoutDesk
 from quanta import events
+from quanta.alpha_designation import designation_forward, designation_store
 from quanta.core.alpha import AlphaNode
+from quanta.core.alpha_replacement import alpha_address, is_replacement, replacement_check
 from quanta.core.engine import Engine
 from quanta.core.pending import Batch
 from quanta.core.results import Delivery, ReplyTo, result_message
@@ -25,6 +27,7 @@ from quanta.core.status import ConstellationError, StatusCode
 from quanta.core.xdr.codec import XdrError, decode
 from quanta.core.xdr.schema import (
     ConstellationMessageEnvelope,
+    ConstellationUpdate,
     MessageEnvelope,
     NodeState,
 )
@@ -51,6 +54,13 @@ class AlphaWorker(AlphaHerald):
     providers: NodeProviders
     deposits: DepositWatcher
     """Set by `load`, with the node (and `payouts`, declared by `AlphaHerald`)."""
+
+    _designation: events.EngineAsk | None = None
+    """An alpha designate's update, kept until Rising completed (`_designation_take`)."""
+    _forwarded: bytes | None = None
+    """The replacement update last handed to the other nodes (the web process retries an
+    update every UPDATE_RETRY_S: each is handed over once, not at every retry)."""
+    _forwarding: asyncio.Task[None] | None = None
 
     def load(self) -> AlphaNode:
         """Builds alpha from the database; Rising first if auditors may hold more."""
@@ -155,7 +165,70 @@ class AlphaWorker(AlphaHerald):
         await self.channel_layer.send(event["reply"], reply)
 
     async def quanta_update(self, event: events.EngineAsk) -> None:
-        """Puts a later ConstellationUpdate signed by a majority of the auditors in force."""
+        """Puts a later ConstellationUpdate signed by a majority of the auditors in force (an
+        alpha designate: the one naming it, once Rising completed)."""
+        if self.node.is_designate:
+            await self._designation_take(event)
+        elif _replaces_alpha(event["envelope"], self.node):
+            await self._stop_replaced(event)
+        else:
+            await self._update(event)
+
+    async def _stop_replaced(self, event: events.EngineAsk) -> None:
+        """Stops this alpha for good: a valid update names another (its operator restarts
+        the node as an auditor, which then follows the new alpha: the update is kept)."""
+        reply = events.engine_answer("update.result", 200, "")
+        try:
+            envelope = decode(ConstellationMessageEnvelope, event["envelope"])
+            update = envelope.message
+            assert isinstance(update, ConstellationUpdate)  # `_replaces_alpha` checked it
+            self.node.stop_replaced(envelope, alpha_address(update.settings))
+            await asyncio.to_thread(designation_store, event["envelope"])
+            reply["description"] = self.node.status.reason
+        except (ConstellationError, ValueError) as error:
+            _refused(reply, error)
+        await self.publish_status()
+        await self.channel_layer.send(event["reply"], reply)
+
+    async def _designation_take(self, event: events.EngineAsk) -> None:
+        """Keeps the update that names this alpha designate, hands it to the other nodes
+        (their herald links then come here) and executes it once Rising completed."""
+        try:
+            envelope = decode(ConstellationMessageEnvelope, event["envelope"])
+            brought = replacement_check(envelope, self.node.engine.state.require_config())
+        except (ConstellationError, ValueError) as error:
+            reply = events.engine_answer("update.result", 200, "")
+            _refused(reply, error)
+            await self.channel_layer.send(event["reply"], reply)
+            return
+        if event["envelope"] != self._forwarded:
+            self._forwarded = event["envelope"]
+            forward = asyncio.to_thread(
+                designation_forward, event["envelope"], brought, self.node.keypair.public_key
+            )
+            self._forwarding = asyncio.create_task(forward)
+        superseded = self._designation
+        self._designation = event
+        if superseded is not None:  # its sender hears now rather than at its timeout
+            reply = events.engine_answer("update.result", 409, "superseded by a later submission")
+            await self.channel_layer.send(superseded["reply"], reply)
+        await self._designation_execute()
+
+    async def _designation_execute(self) -> None:
+        """Executes the update kept by `_designation_take` once Rising completed."""
+        event = self._designation
+        if event is None or not self.node.is_designate:
+            return
+        if self.node.status.state == NodeState.RUNNING:
+            self._designation = None
+            await self._update(event)
+
+    async def quanta_catchup(self, event: events.QuantaCatchup) -> None:
+        """Takes an auditor's Rising answer; an alpha designate then executes its update."""
+        await super().quanta_catchup(event)
+        await self._designation_execute()
+
+    async def _update(self, event: events.EngineAsk) -> None:
         reply = events.engine_answer("update.result", 200, "settings updated")
         try:
             envelope = decode(ConstellationMessageEnvelope, event["envelope"])
@@ -218,6 +291,17 @@ def _lost_its_genesis(node: AlphaNode, loaded: LoadedNode) -> bool:
     if node.status.state == NodeState.FAILED or genesis.alpha != node.keypair.public_key:
         return False
     return len(genesis.auditors) > 1
+
+
+def _replaces_alpha(data: bytes, node: AlphaNode) -> bool:
+    """Tells whether the update (valid or not) names an alpha other than this one."""
+    try:
+        envelope = decode(ConstellationMessageEnvelope, data)
+    except XdrError:
+        return False
+    return isinstance(envelope.message, ConstellationUpdate) and is_replacement(
+        envelope, node.engine.state.config
+    )
 
 
 def _refused(reply: events.EngineAnswer, error: ConstellationError | ValueError) -> None:

@@ -32,13 +32,16 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from quanta import events
+from quanta.alpha_designation import designation_read, designation_store
+from quanta.core.alpha_replacement import alpha_address, is_replacement, replacement_check
 from quanta.core.auditor import AuditorNode, BatchOutcome, KnownQuantum, known_from_record
 from quanta.core.engine import Engine
 from quanta.core.results import Delivery, ReplyTo, result_message
-from quanta.core.status import StatusCode
+from quanta.core.status import ConstellationError, StatusCode
 from quanta.core.xdr.codec import XdrError, decode, encode
 from quanta.core.xdr.schema import (
     MESSAGE,
+    ConstellationMessageEnvelope,
     ConstellationQuantum,
     Limits,
     MessageEnvelope,
@@ -100,6 +103,7 @@ class AuditorWorker(EngineWorker[AuditorNode]):
         )
         if node_restore(node, loaded, is_alpha=False):
             node.status.set(NodeState.RUNNING, "loaded; waiting for alpha")
+            _designation_restore(node)
         providers.check_vaults()
         return node
 
@@ -191,8 +195,28 @@ class AuditorWorker(EngineWorker[AuditorNode]):
         await self._refuse(event, "init.result", "initialize through alpha")
 
     async def quanta_update(self, event: events.EngineAsk) -> None:
-        """Refuses a settings update: that goes through alpha."""
-        await self._refuse(event, "update.result", "update the settings through alpha")
+        """Takes an alpha replacement (this node then follows the alpha it names, whose
+        frames it takes from now on); refuses any other settings update: that goes through
+        alpha."""
+        data = event["envelope"]
+        config = self.node.engine.state.config
+        try:
+            envelope = decode(ConstellationMessageEnvelope, data)
+        except XdrError:
+            envelope = None
+        if envelope is None or config is None or not is_replacement(envelope, config):
+            await self._refuse(event, "update.result", "update the settings through alpha")
+            return
+        reply = events.engine_answer("update.result", 200, "following the new alpha")
+        try:
+            brought = replacement_check(envelope, config)
+            self.node.designate(brought.alpha)
+            await asyncio.to_thread(designation_store, data)
+            reply["description"] = f"following the new alpha at {alpha_address(brought)}"
+        except ConstellationError as error:
+            reply["status"] = int(error.status)
+            reply["description"] = str(error)
+        await self.channel_layer.send(event["reply"], reply)
 
     async def _refuse(self, event: events.EngineAsk, kind: AnswerKind, what: str) -> None:
         text = NOT_ALPHA_TEXT.format(what)
@@ -229,6 +253,19 @@ def persisted_quanta(apexes: Collection[int]) -> dict[int, KnownQuantum]:
         int(apex): known_from_record(bytes(data), bytes(payload), bytes(signatures))
         for apex, data, payload, signatures in fields
     }
+
+
+def _designation_restore(node: AuditorNode) -> None:
+    """Takes again the replacement update this node was given before it restarted, if it is
+    still valid and not yet in force."""
+    envelope = designation_read()
+    config = node.engine.state.config
+    if envelope is None or config is None or not is_replacement(envelope, config):
+        return
+    try:
+        node.designate(replacement_check(envelope, config).alpha)
+    except ConstellationError:
+        return
 
 
 def auditor_node_class() -> type[AuditorNode]:

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from django.conf import settings
 
+from quanta.alpha_designation import designation_replaces
 from quanta.core.engine import Engine
 from quanta.core.evidence import EvidenceItem
 from quanta.core.keys import KeyPair
@@ -78,7 +79,17 @@ def node_restore(node: RunningNode, loaded: LoadedNode, *, is_alpha: bool) -> bo
     config = state.config
     if config is None:
         return False
-    if (config.settings.alpha == node.keypair.public_key) != is_alpha:
+    own = node.keypair.public_key
+    if is_alpha and config.settings.alpha != own and own in config.auditor_keys:
+        # An alpha designate (docs/admin.md, "Replacing alpha"): its operator restarted this
+        # auditor as alpha; it executes nothing but the update that names it.
+        logger.warning("started as alpha while the settings name another: alpha designate")
+        return True
+    if not is_alpha and config.settings.alpha == own and designation_replaces(own):
+        # A replaced alpha back as an auditor: its operator gave it the update replacing it
+        # (`manage.py follow_alpha`); it follows the new alpha from its chain on.
+        return True
+    if (config.settings.alpha == own) != is_alpha:
         node.status.set(
             NodeState.FAILED, f"CONSTELLATION_ROLE={settings.NODE_ROLE} but settings disagree"
         )

@@ -9,6 +9,8 @@ from django.core.management.base import BaseCommand, CommandError
 from herald.core.protocol import AlphaExpected
 from herald.link import HeraldLink
 from quanta import gc_policy
+from quanta.alpha_designation import alpha_followed
+from quanta.core.alpha_replacement import herald_url
 from quanta.node_identity import alpha_key_pinned, genesis_pin, node_keypair
 from quanta.node_status import status_read
 from quanta.selectors import constellation_id, settings_current
@@ -21,7 +23,16 @@ def alpha_expected() -> AlphaExpected:
     settings = settings_current()
     if settings is None:
         return AlphaExpected(alpha_key_pinned(), genesis_pin())
-    return AlphaExpected(settings.alpha, constellation_id())
+    followed = alpha_followed()  # a replacement, checked against these settings
+    alpha = settings.alpha if followed is None else followed[0]
+    return AlphaExpected(alpha, constellation_id())
+
+
+def alpha_url_followed() -> str | None:
+    """Returns the herald URL of the alpha a replacement named (None: CONSTELLATION_ALPHA_URL's
+    alpha is still the one to follow)."""
+    followed = alpha_followed()
+    return None if followed is None else herald_url(followed[1])
 
 
 class Command(BaseCommand):
@@ -44,5 +55,6 @@ class Command(BaseCommand):
             lambda: status_read().apex,
             alpha_expected,
             ca_file=settings.ALPHA_CA_FILE,
+            follow=alpha_url_followed,
         )
         asyncio.run(link.run_forever())
