@@ -22,8 +22,10 @@ Pure: no I/O; the clock is injected.
 from __future__ import annotations
 
 import enum
+import heapq
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
@@ -109,7 +111,13 @@ class SequenceTracker:
         self._floor = 0  # Every sequence <= floor is settled: seen, before us, or a gap.
         self._highest = 0
         self._seen: dict[int, Hashable] = {}
-        self._holes: dict[int, float] = {}
+        # The keys of `_seen` as a min-heap, so forgetting those at or below the floor costs
+        # what is forgotten, not a scan of every sequence kept (once per result).
+        self._seen_order: list[int] = []
+        # Awaited sequences and since when, in increasing order: holes only ever open above
+        # the highest sequence seen, at the clock's time, so the overdue ones are a prefix and
+        # the first is the lowest (an OrderedDict: its front needs no scan past removed keys).
+        self._holes: OrderedDict[int, float] = OrderedDict()
         self.gaps = 0
         """How many sequences were reported missing."""
         self.replays = 0
@@ -133,6 +141,7 @@ class SequenceTracker:
         elif sequence <= self._floor and now - self._start >= self._grace_s:
             return self._replay(f"account sequence {sequence} ≤ {self._floor}")
         self._seen[sequence] = quantum
+        heapq.heappush(self._seen_order, sequence)
         self._holes.pop(sequence, None)
         if sequence > self._highest:
             self._open_holes(max(self._highest, self._floor), sequence, now)
@@ -156,17 +165,22 @@ class SequenceTracker:
         """Reports the sequences missing for longer than the grace period and forgets
         what lies below the lowest one still awaited."""
         now = self._clock()
-        overdue = sorted(s for s, since in self._holes.items() if now - since >= self._grace_s)
+        overdue: list[int] = []
+        for sequence, since in self._holes.items():
+            if now - since < self._grace_s:
+                break
+            overdue.append(sequence)
         for run_first, run_last in _runs(overdue):
             self._report(run_first, run_last)
         for missing in overdue:
             del self._holes[missing]
-        floor = min(self._holes) - 1 if self._holes else self._highest
+        floor = next(iter(self._holes)) - 1 if self._holes else self._highest
         if self._start is not None and now - self._start < self._grace_s:
             return  # Keep the early sequences: lower ones may still legitimately arrive.
         self._floor = max(self._floor, floor)
-        for sequence in [s for s in self._seen if s <= self._floor]:
-            del self._seen[sequence]
+        order = self._seen_order
+        while order and order[0] <= self._floor:
+            del self._seen[heapq.heappop(order)]
 
     def _report(self, first: int, last: int) -> None:
         count = last - first + 1

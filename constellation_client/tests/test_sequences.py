@@ -76,6 +76,25 @@ def test_a_hole_that_stays_open_is_reported_once_as_a_gap() -> None:
     assert gaps == [(6, 8)] and sequences.gaps == 3
 
 
+def test_only_holes_open_longer_than_the_grace_are_gaps_and_what_lies_above_stays() -> None:
+    clock, gaps = Clock(), list[tuple[int, int]]()
+    sequences = tracker(clock, gaps)
+    sequences.observe(1, "q1")
+    sequences.observe(3, "q3")  # hole 2, opened at 100
+    clock.now += 5
+    sequences.observe(6, "q6")  # holes 4 and 5, opened at 105
+    sequences.observe(4, "q4")  # fills 4
+    clock.now += 6  # 2 is overdue, 5 is not yet
+    sequences.settle()
+    assert gaps == [(2, 2)]
+    assert sequences.observe(6, "q6").verdict is Sequenced.SEEN, "above the open hole 5"
+    assert sequences.observe(3, "other").verdict is Sequenced.REPLAY, "at or below the floor"
+    sequences.observe(5, "q5")
+    clock.now += 20
+    sequences.settle()
+    assert gaps == [(2, 2)] and sequences.gaps == 1
+
+
 def test_an_old_sequence_after_the_grace_period_is_a_replay() -> None:
     clock = Clock()
     sequences = tracker(clock)

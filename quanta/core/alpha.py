@@ -17,7 +17,7 @@ Nothing here does I/O; the worker sends the deliveries and writes the rows and t
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -134,9 +134,11 @@ class AlphaNode:
         self.finality_blocked = False
         self.evidence: list[EvidenceItem] = []
         # Signatures of quanta already final, checked off the hot path (`take_late`), and the
-        # payload hashes of the recent final quanta they are checked against.
+        # payload hashes of the recent final quanta they are checked against. An OrderedDict:
+        # the oldest goes at every finalization, and a plain dict's first key is found by
+        # skipping every slot deleted before it (~20 µs a quantum at this size).
         self.late: list[LateSignature] = []
-        self.final_payloads: dict[int, bytes] = {}
+        self.final_payloads: OrderedDict[int, bytes] = OrderedDict()
         # The alpha a valid update replacing this one names (`stop_replaced`), None before.
         self.replaced_by: bytes | None = None
 
@@ -562,7 +564,7 @@ class AlphaNode:
         self.finalized_count += 1
         self.final_payloads[executed.apex] = executed.payload_hash
         if len(self.final_payloads) > RECENT_QUANTA_MAX:
-            del self.final_payloads[next(iter(self.final_payloads))]
+            self.final_payloads.popitem(last=False)
         return self._final_deliveries(waiting, requester_id, signatures, self.finalized_count)
 
     def _account_id(self, public_key: bytes) -> int | None:

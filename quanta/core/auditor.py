@@ -27,7 +27,7 @@ when it loses alpha (`alpha_lost`: the herald link dropped; `review_alpha`: noth
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -160,7 +160,9 @@ class AuditorNode:
         self.evidence: list[EvidenceItem] = []
         # When a frame from alpha last arrived (the shell's monotonic ms), None before any.
         self.heard_ms: int | None = None
-        self._recent: dict[int, KnownQuantum] = {}
+        # An OrderedDict: the oldest goes at every quantum, and a plain dict's first key is
+        # found by skipping every slot deleted before it (~10 µs a quantum at this size).
+        self._recent: OrderedDict[int, KnownQuantum] = OrderedDict()
         self.persisted = persisted
         self.clock_ms = clock_ms
         # Quanta received but not executed yet (the first cannot be confirmed yet), each with
@@ -338,7 +340,7 @@ class AuditorNode:
     def _remember(self, payload: bytes, signed: SignedQuantum) -> None:
         self._recent[signed.quantum.apex] = KnownQuantum(payload, signed)
         if len(self._recent) > RECENT_EXECUTED_MAX:
-            del self._recent[next(iter(self._recent))]
+            self._recent.popitem(last=False)
 
     def _known_duplicates(self, quanta: tuple[SignedQuantum, ...]) -> dict[int, KnownQuantum]:
         """Returns what this node executed at the apexes of the batch's duplicates (at or

@@ -112,6 +112,29 @@ def test_a_forged_signature_after_finality_is_caught_off_the_hot_path() -> None:
     assert evidence_holds(item, CID)
 
 
+def test_late_signatures_are_checked_against_the_newest_final_payloads_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The payload hashes kept for late signatures are bounded: the oldest goes first (an
+    OrderedDict popped from the front, not a dict scanned past its deleted slots)."""
+    monkeypatch.setattr("quanta.core.alpha.RECENT_QUANTA_MAX", 2)
+    alpha = _alpha(deposit=100)
+    finals = []
+    for nonce in (1, 2, 3):
+        request = PaymentRequest(
+            next_message_id(), PAYER.public_key, nonce, "USD", UNIT, PAYEE.public_key
+        )
+        alpha.submit(sign_message(request, PAYER, CID), 2_000 + nonce, REPLY)
+        apex = alpha.engine.state.apex
+        payload = alpha.unfinalized[apex].executed.payload_hash
+        assert alpha.add_signature(apex, 1, NODES[1].sign(payload), CARRIER)
+        finals.append((apex, payload))
+    assert list(alpha.final_payloads) == [finals[1][0], finals[2][0]]
+    for apex, payload in finals:
+        alpha.add_signature(apex, 2, NODES[2].sign(payload), CARRIER)
+    assert [late.apex for late in alpha.take_late()] == [finals[1][0], finals[2][0]]
+
+
 def test_altered_evidence_does_not_hold() -> None:
     alpha = _alpha()
     apex, payload = _pay(alpha)
