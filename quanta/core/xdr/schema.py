@@ -717,8 +717,9 @@ class QuantumInfoItem:
     """One quantum of an account's history with what a client needs to verify it.
 
     `group_hashes` let a client recompute the effects proof with its own group in it, so the
-    group is as signed. `quantum` is the quantum's own XDR (SHA-256 of it is `quantum_hash`), so a client that
-    checked it reads who paid whom from proven data; absent where the account only made the
+    group is as signed. `quantum` is the quantum's own XDR (SHA-256 of it is `quantum_hash`),
+    so a client that checked it reads who paid whom from proven data; absent where the account
+    only made the
     book (another account's order filled its resting one: the taker stays private) or the
     quantum is above `Limits.QUANTUM_BYTES_MAX`."""
 
