@@ -3,11 +3,11 @@
 from django.contrib import admin
 from django.urls import path, re_path
 
-from constellation_site import health, metrics, status_page
+from constellation_site import health, join_views, metrics, status_page
 from constellation_site import views as site_views
 from constellation_site.admin_login import throttled_login
 from payments import views as payment_views
-from quanta import join_views, views
+from quanta import views
 
 urlpatterns = [
     path("", site_views.index, name="index"),

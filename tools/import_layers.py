@@ -2,8 +2,9 @@
 
 Every non-test module is read with `ast` (imports inside functions count too) and put in a
 unit: an app's pure core (`quanta.core`, ...), an app's shell (`quanta`, ...), the node
-runtime (`quanta/node/`, the composition root), or the wiring (`constellation_site/` and
-every app's `routing.py`, which put the apps' consumers together). The layers, lowest first:
+runtime (`quanta/node/`, the composition root), or the wiring (`constellation_site/`, every
+app's `routing.py`, which put the apps' consumers together, and the management commands:
+entry points of their own). The layers, lowest first:
 
     exchange < quanta < payments, chronicler, herald < node < wiring
 
@@ -53,6 +54,8 @@ def unit_of_path(relative: Path) -> str | None:
         return None
     if parts[0] == "constellation_site" or relative.name == "routing.py":
         return "wiring"
+    if parts[1:3] == ("management", "commands"):
+        return "wiring"  # An entry point (like a process's ASGI application): it composes.
     if parts[0] == "constellation_client":
         return "constellation_client"
     if parts[0] not in APPS:

@@ -191,7 +191,15 @@ def _state_of(
                 raise SnapshotError(f"order {order.order_id} in no market ({order.asset})")
             side = Side(order.side)
             market.book(side).add(
-                Order(order.order_id, account.id, side, order.asset, order.price, order.amount)
+                Order(
+                    order.order_id,
+                    account.id,
+                    side,
+                    order.asset,
+                    order.price,
+                    order.amount,
+                    order.client_order_id,
+                )
             )
             account.open_orders += 1
         pending = record.withdrawal

@@ -1,4 +1,5 @@
-"""The database side of joining from a snapshot (`quanta.node.join`, `quanta.join_views`).
+"""The database side of joining from a snapshot (`quanta.node.join`, its views in
+`constellation_site.join_views`).
 
 Goal: the state a join writes loads back (`snapshot_load`) to the same state hash, a node
 serves that snapshot as bytes that decode to it, attestations are kept bounded and served with
