@@ -266,7 +266,7 @@ class AlphaWorker(AlphaHerald):
     # --- payment providers -------------------------------------------------------------------
 
     async def _poll_deposits_forever(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.DEPOSIT_POLL_S)
             try:
                 await self.deposits.poll()
@@ -274,7 +274,7 @@ class AlphaWorker(AlphaHerald):
                 logger.exception("polling the payment providers failed; will retry")
 
     async def _payouts_forever(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.DEPOSIT_POLL_S)
             try:
                 node = self.node

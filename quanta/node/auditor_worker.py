@@ -115,7 +115,7 @@ class AuditorWorker(EngineWorker[AuditorNode]):
         return [*super().background(), self._vaults_forever()]
 
     async def _vaults_forever(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.VAULTS_LOOK_S)
             if not self.providers.mismatches():
                 continue

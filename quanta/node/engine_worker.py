@@ -76,6 +76,8 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
     FIGURES_INTERVAL_S = 0.5
     """How often the figures for `/metrics` are published (a scrape is every few seconds)."""
     ROLE = "node"
+    STOP_GRACE_S = 10.0
+    """How long a stopping worker waits for its loops to end before its last flush."""
 
     node: N
     """Set by `start` (loaded from the database) before the first message is handled."""
@@ -91,6 +93,7 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
         # alpha's deposit notifications); the lock keeps snapshot cuts out of that window.
         self._state_lock = asyncio.Lock()
         self._flush_lock = asyncio.Lock()
+        self._stopping = False
         self._batches: list[Batch] = []
         # Replies owed once a quantum is final and persisted (apex -> reply channel, reply).
         self._replies_when_final: dict[int, tuple[str, EngineAnswer]] = {}
@@ -156,9 +159,19 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
         try:
             await super().__call__(scope, receive, send)
         finally:
-            for task in tasks:
-                task.cancel()
+            await self._stop_loops(tasks)
             await self._flush(force=True)
+
+    async def _stop_loops(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Stops the background loops and waits for them before the last flush, so that no
+        loop still holds rows it took (or takes more) while the last flush runs; `_stopping`
+        ends each loop at its next turn should a cancellation not reach it."""
+        self._stopping = True
+        for task in tasks:
+            task.cancel()
+        _, running = await asyncio.wait(tasks, timeout=self.STOP_GRACE_S)
+        if running:
+            logger.warning("%d background loops still running at stop", len(running))
 
     async def start(self) -> None:
         """Loads the node and publishes its state and (history kept) the market data."""
@@ -194,7 +207,7 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
         self._replies_when_final[apex] = (channel, reply)
 
     async def _flush_forever(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.FLUSH_INTERVAL_S)
             try:
                 self.review()
@@ -234,7 +247,10 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
         if rows:
             try:
                 await database_sync_to_async(quanta_persist)(rows=rows)
-            except Exception:
+            except BaseException:
+                # Cancelled too (a stopping worker): asgiref then stops waiting for the call,
+                # which may or may not have written them. The last flush writes them again
+                # (quanta_persist skips rows on record), instead of dropping them.
                 self.node.final_rows[:0] = rows
                 raise
             self.outbox.finals_persisted(len(rows))
@@ -263,7 +279,7 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
             logger.error("evidence against %s: %s", encode_public_key(item.signer), item.detail)
         try:
             await database_sync_to_async(evidence_persist)(items=evidence)
-        except Exception:
+        except BaseException:  # Cancelled too (see `_flush_locked`): a duplicate at worst.
             self.node.evidence[:0] = evidence
             raise
 

@@ -334,8 +334,8 @@ async def test_quanta_taken_by_a_flush_cancelled_mid_write_are_persisted_by_the_
     alpha: RunningWorker, layer: Any, hub: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A worker stopped while its flush loop was writing (the write then failed) must not
-    drop the rows that flush had taken: they are the last flush's to write. (asgiref lets a
-    cancelled database call finish first, so the failed write's rows are put back.)"""
+    drop the rows that flush had taken: they are the last flush's to write. (Cancelled,
+    asgiref stops waiting for the call; the rows were dropped then: 3 of 6 runs failed.)"""
     await funded(alpha, layer, hub)
     entered, release = threading.Event(), threading.Event()
     real_persist = engine_worker.quanta_persist
