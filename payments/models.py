@@ -24,6 +24,27 @@ class WithdrawalRecord(models.Model):
         return f"withdrawal {self.withdrawal_id}"
 
 
+class RotationRecord(models.Model):
+    """A vault rotation alpha has not submitted yet, with the old signers' signatures it
+    collected (`payments.payouts.PayoutDesk`): one row per pending rotation, its id the apex
+    of the settings update that called for it. Kept on alpha's own database because a
+    removed auditor signs nothing again: a restart of alpha must not lose its signature."""
+
+    apex = U64Field(primary_key=True)
+    provider = models.CharField(max_length=140)
+    transaction = models.BinaryField()
+    old_signers = models.BinaryField(help_text="the old signers' 32-byte keys, concatenated")
+    old_threshold = models.PositiveIntegerField()
+    expiry_ms = models.BigIntegerField()
+    signatures = models.JSONField(default=dict, help_text="signer hex -> signature hex")
+
+    class Meta:
+        ordering = ["apex"]
+
+    def __str__(self) -> str:
+        return f"rotation of {self.provider} at quantum {self.apex}"
+
+
 class LedgerTransfer(models.Model):
     """One transfer on the local ledger: the external network of the local-ledger provider.
 

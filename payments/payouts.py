@@ -11,9 +11,11 @@ The engine worker calls `offer` for each auditor result with a transaction signa
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from channels.db import database_sync_to_async
 
@@ -50,6 +52,17 @@ submission (tests/cluster/test_payout_durability.py). Removing the file resumes 
 _test_hold_payouts = os.environ.get(TEST_HOLD_PAYOUTS_ENV)
 
 
+class RotationStore(Protocol):
+    """Where alpha keeps its pending rotations across restarts (`payments.rotations`): a
+    removed auditor signs a rotation once, with its last result, and never again."""
+
+    def save(self, rotation: VaultRotation, signatures: list[TxSignature]) -> None:
+        """Writes the rotation with the signatures collected so far."""
+
+    def delete(self, apex: int) -> None:
+        """Forgets the rotation of quantum `apex`."""
+
+
 def _test_payouts_held() -> bool:
     """Tells whether the test-only hook above holds payouts now (False unless set)."""
     return _test_hold_payouts is not None and os.path.exists(_test_hold_payouts)
@@ -58,8 +71,14 @@ def _test_payouts_held() -> bool:
 class PayoutDesk:
     """What alpha's engine worker does for withdrawals beyond executing them."""
 
-    def __init__(self, providers: Providers, now_ms: Callable[[], int]) -> None:
-        """Uses the worker's current providers and clock."""
+    def __init__(
+        self,
+        providers: Providers,
+        now_ms: Callable[[], int],
+        rotation_store: RotationStore | None = None,
+    ) -> None:
+        """Uses the worker's current providers and clock, and keeps its pending rotations
+        in `rotation_store` (None: in memory only)."""
         self.providers = providers
         self.now_ms = now_ms
         self.book = PayoutBook()
@@ -72,6 +91,13 @@ class PayoutDesk:
         # the old signers: submitted once the update is final and persisted.
         self.rotations = PayoutBook()
         self._rotation_of: dict[int, VaultRotation] = {}
+        # Rotations (apexes) whose row is behind memory, and those to delete; written by
+        # `rotations_persist` before anything is submitted (each tick, and at once after an
+        # update), so a majority that could be submitted is one that survives a restart.
+        self._rotation_store = rotation_store
+        self._rotations_dirty: set[int] = set()
+        self._rotations_gone: set[int] = set()
+        self._rotations_lock: asyncio.Lock | None = None  # the tick and an update both write
 
     def _provider(self, provider_id: str) -> PaymentProvider:
         provider = self.providers().get(provider_id)
@@ -125,6 +151,7 @@ class PayoutDesk:
             oldest = min(self._rotation_of)
             del self._rotation_of[oldest]
             del self.rotations.payouts[oldest]
+            self._rotation_forget(oldest)
             logger.error("vault rotation of quantum %d dropped (too many pending)", oldest)
         payout = self.rotations.add(
             apex, rotation.provider, rotation.transaction, rotation.expiry_ms
@@ -134,8 +161,58 @@ class PayoutDesk:
         own = rotation_sign(rotation, keypair)
         if own is not None:
             self.rotations.add_signature(apex, own)
+        self._rotations_dirty.add(apex)
         logger.info("vault rotation of %s at quantum %d: built", rotation.provider, apex)
         return rotation
+
+    def rotations_restore(self, pending: list[tuple[VaultRotation, list[TxSignature]]]) -> None:
+        """Puts back the rotations a predecessor persisted, with their signatures (each
+        checked again): submitted like any other once due (a vault rotated meanwhile, by
+        that predecessor or by hand, is no refusal: `submit_rotation`)."""
+        for rotation, signatures in pending[-ROTATIONS_MAX:]:
+            payout = self.rotations.add(
+                rotation.apex, rotation.provider, rotation.transaction, rotation.expiry_ms
+            )
+            payout.threshold = rotation.old_threshold
+            self._rotation_of[rotation.apex] = rotation
+            for signature in signatures:
+                if rotation_signature_valid(rotation, signature):
+                    self.rotations.add_signature(rotation.apex, signature)
+            logger.info(
+                "vault rotation of %s at quantum %d: restored with %d of %d old signatures",
+                rotation.provider,
+                rotation.apex,
+                len(payout.signatures),
+                rotation.old_threshold,
+            )
+
+    async def rotations_persist(self) -> None:
+        """Writes the rotations changed since the last call and deletes those gone."""
+        if self._rotations_lock is None:
+            self._rotations_lock = asyncio.Lock()
+        async with self._rotations_lock:
+            await self._rotations_write()
+
+    async def _rotations_write(self) -> None:
+        store = self._rotation_store
+        if store is None:
+            self._rotations_dirty.clear()
+            self._rotations_gone.clear()
+            return
+        for apex in sorted(self._rotations_gone):
+            await database_sync_to_async(store.delete)(apex)
+            self._rotations_gone.discard(apex)
+        for apex in sorted(self._rotations_dirty):
+            rotation = self._rotation_of.get(apex)
+            payout = self.rotations.payouts.get(apex)
+            if rotation is not None and payout is not None:
+                signatures = list(payout.signatures.values())
+                await database_sync_to_async(store.save)(rotation, signatures)
+            self._rotations_dirty.discard(apex)
+
+    def _rotation_forget(self, apex: int) -> None:
+        self._rotations_dirty.discard(apex)
+        self._rotations_gone.add(apex)
 
     def rotation_offer(self, apex: int, signature: TxSignature) -> bool:
         """Keeps an old signer's valid signature of the rotation of quantum `apex`; returns
@@ -143,14 +220,19 @@ class PayoutDesk:
         rotation = self._rotation_of.get(apex)
         if rotation is None:
             return False
-        if rotation_signature_valid(rotation, signature):
+        payout = self.rotations.payouts.get(apex)
+        known = payout is not None and signature.signer in payout.signatures
+        if not known and rotation_signature_valid(rotation, signature):
             self.rotations.add_signature(apex, signature)
+            self._rotations_dirty.add(apex)
         return True
 
     async def _rotate(self, now: int, persisted_apex: int) -> None:
         """Submits each rotation signed by a majority of the old signers once its update is
         final and persisted at alpha, after the payouts built before it (old signers) were
-        submitted or expired; forgets those applied, refused for good or expired."""
+        submitted or expired; forgets those applied, refused for good or expired. Only what
+        is persisted is submitted: a restart then finds every rotation it might have sent."""
+        await self.rotations_persist()
         for rotation in self.rotations.due(0, now, persisted_apex=persisted_apex):
             if self.book.waiting_before(rotation.withdrawal_id, rotation.provider, now):
                 continue
@@ -169,6 +251,8 @@ class PayoutDesk:
                     )
                 del self.rotations.payouts[apex]
                 self._rotation_of.pop(apex, None)
+                self._rotation_forget(apex)
+        await self.rotations_persist()
 
     async def _submit_rotation(self, rotation: Payout) -> None:
         provider = self._provider(rotation.provider)
@@ -188,6 +272,9 @@ class PayoutDesk:
         """Prepares providers, restores, submits what is due and cancels what expired (only
         while alpha, in `node_state`, is Ready). Only withdrawals at or below
         `persisted_apex` (every quantum up to it final and on alpha's disk) are paid out."""
+        # Before anything else: the signatures of a rotation are kept even while alpha is not
+        # Ready (a removed auditor's last result may come while it is Rising).
+        await self.rotations_persist()
         if node_state != NodeState.READY:
             return
         for provider_id, provider in list(self.providers().items()):

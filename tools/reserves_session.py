@@ -1,6 +1,8 @@
 """A random session of many operations against a running constellation, for the proof of
 reserves (`tests/cluster/test_reserves.py`): deposits through the demo faucet, payments,
-orders that trade, and withdrawals with fees, from a few funded accounts.
+orders that trade, and withdrawals with fees, from a few funded accounts; the caller may
+step in once in the middle (`run(midway=...)`, the test's settings update replacing an
+auditor, so the session spans a vault rotation).
 
 Seeded (`random.Random(seed)`), so a failing session can be replayed. It records what the
 audit must then show: the fees of the withdrawals the constellation accepted (the fee account
@@ -15,6 +17,7 @@ import json
 import random
 import urllib.request
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from constellation_client import ConstellationClient
@@ -64,9 +67,14 @@ class Session:
         self.rng = random.Random(seed)  # noqa: S311 - a replayable session, not a secret
         self.log = SessionLog()
 
-    async def run(self, operations: int) -> SessionLog:
-        """Runs the operations one after another; returns the log."""
-        for _ in range(operations):
+    async def run(
+        self, operations: int, midway: Callable[[], Awaitable[None]] | None = None
+    ) -> SessionLog:
+        """Runs the operations one after another, awaiting `midway` once after half of them;
+        returns the log."""
+        for done in range(operations):
+            if midway is not None and done == operations // 2:
+                await midway()
             kind = self.rng.choice(OPERATIONS)
             client = self.rng.choice(self.clients)
             ok = await getattr(self, f"_{kind}")(client)

@@ -289,3 +289,48 @@ async def test_a_rotation_short_of_the_old_majority_expires_unsubmitted() -> Non
 
 def _bad() -> TxSignature:
     return TxSignature(b"", b"")
+
+
+class MemoryRotationStore:
+    """A `RotationStore` in a dict: what alpha's database would hold across a restart."""
+
+    def __init__(self) -> None:
+        self.rows: dict[int, tuple[Any, list[TxSignature]]] = {}
+
+    def save(self, rotation: Any, signatures: list[TxSignature]) -> None:
+        self.rows[rotation.apex] = (rotation, list(signatures))
+
+    def delete(self, apex: int) -> None:
+        self.rows.pop(apex, None)
+
+
+async def test_a_rotation_survives_a_restart_of_alpha_with_its_signatures() -> None:
+    """A removed auditor signs once: its signature is persisted before anything is submitted,
+    restored by the next alpha, and the rotation submitted once; then the row is gone."""
+    desk, provider, state, _ = _rotation_desk()
+    store = MemoryRotationStore()
+    desk._rotation_store = store
+    rotation = desk._rotation_of[2]
+    await desk.rotations_persist()
+    assert len(store.rows[2][1]) == 1  # built, alpha's own signature
+    desk.rotation_offer(2, rotation_sign(rotation, NODES[2]) or _bad())
+    await desk.tick(state, NodeState.READY, persisted_apex=1)  # not due: only persisted
+    assert provider.rotated == [] and len(store.rows[2][1]) == 2
+    # alpha dies; its successor starts from the store alone
+    restarted = PayoutDesk(lambda: {PROVIDER_ID: provider}, lambda: 5_000, store)  # type: ignore[dict-item]
+    restarted.rotations_restore(list(store.rows.values()))
+    await restarted.tick(state, NodeState.READY, persisted_apex=2)
+    assert provider.rotated == [(rotation.transaction, 2)]
+    assert store.rows == {}
+    await restarted.tick(state, NodeState.READY, persisted_apex=2)
+    assert len(provider.rotated) == 1  # once
+
+
+async def test_a_restored_rotation_keeps_only_valid_old_signatures() -> None:
+    desk, provider, state, _ = _rotation_desk()
+    rotation = desk._rotation_of[2]
+    forged = TxSignature(NODES[1].public_key, b"\0" * 64)
+    restarted = PayoutDesk(lambda: {PROVIDER_ID: provider}, lambda: 5_000)  # type: ignore[dict-item]
+    restarted.rotations_restore([(rotation, [forged])])
+    await restarted.tick(state, NodeState.READY, persisted_apex=2)
+    assert provider.rotated == [] and restarted.rotations.payouts[2].signatures == {}

@@ -16,6 +16,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from payments.payouts import PayoutDesk
+from payments.rotations import DatabaseRotationStore, rotation_records_load
 from quanta import events
 from quanta.alpha_designation import designation_forward, designation_store
 from quanta.core.alpha import AlphaNode
@@ -67,7 +68,10 @@ class AlphaWorker(AlphaHerald):
         loaded = snapshot_load()
         keypair = node_keypair()
         self.providers = NodeProviders(keypair, loaded.state)
-        self.payouts = PayoutDesk(self.providers.current, now_ms)
+        self.payouts = PayoutDesk(self.providers.current, now_ms, DatabaseRotationStore())
+        # A rotation not submitted before a restart, with the old signers' signatures: a
+        # removed auditor would not sign it again.
+        self.payouts.rotations_restore(rotation_records_load())
         engine = Engine(loaded.state)
         node = AlphaNode(
             keypair, engine, node_pending(), transactions=self.payouts, genesis_pin=genesis_pin()
@@ -248,6 +252,10 @@ class AlphaWorker(AlphaHerald):
                 int(executed.quantum.timestamp),
                 self.node.keypair,
             )
+            try:
+                await self.payouts.rotations_persist()
+            except Exception:  # Still marked unwritten: the payout tick writes it first.
+                logger.exception("persisting the vault rotation failed; will retry")
             reply["apex"] = executed.apex
             # Answered once final and persisted (with its settings record, quanta_persist):
             # a 200 then survives any crash of alpha, and no node shows undoable settings.

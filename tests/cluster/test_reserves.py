@@ -4,11 +4,13 @@ shows liabilities = vault balance, at one finalized apex with one state hash.
 Goal: the fee account closes the books (before it, a paid withdrawal fee left the accounts
 and reached nobody: every audit showed the vault above the liabilities by exactly the fees),
 and `python -m constellation_client audit` shows it from outside with real processes.
-Method: alpha + 2 auditors on the local ledger, demo faucet on; four accounts funded, then a
-seeded random session (`tools/reserves_session.py`: deposits, payments, orders that trade,
-withdrawals with fees). Once alpha's fee account holds exactly the fees of every accepted
-withdrawal (all paid) and every node's snapshot reached alpha's apex, the CLI `audit` runs
-as a process against each node. The session has CONSTELLATION_RESERVES_OPERATIONS operations
+Method: alpha + 2 auditors on the local ledger (and N1), demo faucet on; four accounts
+funded, then a seeded random session (`tools/reserves_session.py`: deposits, payments, orders
+that trade, withdrawals with fees) with a settings update in the middle replacing one
+auditor (A2 by N1: the local vault rotates as a constellation operation, signed by the old
+set). Once alpha's fee account holds exactly the fees of every accepted withdrawal (all paid)
+and the snapshot of every node in force reached alpha's apex, the CLI `audit` runs as a
+process against each of them. The session has CONSTELLATION_RESERVES_OPERATIONS operations
 (default 150; the issue's long mode: 1000).
 """
 
@@ -27,10 +29,10 @@ import pytest
 
 from constellation_client import ConstellationClient
 from quanta.core.keys import KeyPair
-from tests.cluster.conftest import cluster_start
+from quanta.core.testing import default_settings
 from tests.cluster.pins import pin
-from tests.cluster.test_consensus import converged_state_hashes
-from tools.cluster import ROOT, Cluster
+from tests.cluster.test_vault_rotation_flow import update_to, wait_for_vault
+from tools.cluster import ROOT, Cluster, free_base_port, wait_for_state
 from tools.reserves_session import Session, SessionLog, faucet
 
 pytestmark = pytest.mark.cluster
@@ -41,14 +43,52 @@ SEED = 18
 SETTLE_TIMEOUT_S = 120
 
 
+ALPHA, A1, A2, N1 = range(4)
+GENESIS = (ALPHA, A1, A2)
+IN_FORCE = (ALPHA, A1, N1)
+"""After the session's settings update: A2 replaced by N1."""
+
+
 @pytest.fixture(scope="module")
 def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """Alpha and two auditors, snapshots every second, the demo faucet on."""
-    cluster = cluster_start(
-        3, tmp_path_factory, CONSTELLATION_SNAPSHOT_INTERVAL_S="1", CONSTELLATION_DEMO="1"
+    """Alpha and two auditors (and N1, which joins mid-session), snapshots every second,
+    the demo faucet on."""
+    name = f"res{time.time_ns() % 1_000_000}"
+    cluster = Cluster(
+        4,
+        name=name,
+        base_port=free_base_port(4, 23_100),
+        workdir=tmp_path_factory.mktemp(name),
+        extra_env={"CONSTELLATION_SNAPSHOT_INTERVAL_S": "1", "CONSTELLATION_DEMO": "1"},
     )
+    try:
+        cluster.start()
+        genesis = [cluster.nodes[i] for i in GENESIS]
+        settings = default_settings(
+            [n.keypair for n in genesis], addresses=[n.url for n in genesis]
+        )
+        answer = cluster.initialize(settings)
+        assert answer.get("status") == 200, answer
+        for node in genesis:
+            wait_for_state(cluster, "Ready", 60, node)
+    except BaseException:
+        cluster.stop()
+        raise
     yield cluster
     cluster.stop()
+
+
+def converged_state_hashes(cluster: Cluster, timeout_s: float = 60) -> set[str]:
+    """Waits until the snapshot of every node in force reached alpha's apex; returns their
+    state hashes."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        infos = [cluster.info(cluster.nodes[i]) for i in IN_FORCE]
+        apex = infos[0]["apex"]
+        if all(info.get("snapshot_apex") == apex for info in infos):
+            return {str(info["snapshot_state_hash"]) for info in infos}
+        assert time.monotonic() < deadline, f"snapshots did not converge: {infos}"
+        time.sleep(0.2)
 
 
 def audit(node_url: str) -> tuple[int, dict[str, Any]]:
@@ -105,21 +145,36 @@ def wait_for_fees(cluster: Cluster, fees: dict[str, int]) -> None:
 
 
 def test_every_node_s_audit_shows_liabilities_equal_to_the_vault(trio: Cluster) -> None:
+    before_update: list[int] = []
+
+    async def replace_an_auditor() -> None:
+        # Withdrawals in flight are the old signers' (paid before the rotation is submitted);
+        # the session goes on once the vault answers to the new set, which pays the rest.
+        before_update.append(runner.log.accepted["withdrawal"])
+        await asyncio.to_thread(update_to, trio, IN_FORCE, (A1, A2))
+        await asyncio.to_thread(wait_for_vault, trio, IN_FORCE, 60)
+
+    runner: Session
+
     async def session() -> SessionLog:
+        nonlocal runner
         clients = await funded_clients(trio)
-        log = await Session(trio.alpha.url, clients, SEED).run(OPERATIONS)
+        runner = Session(trio.alpha.url, clients, SEED)
+        log = await runner.run(OPERATIONS, replace_an_auditor)
         for client in clients:
             await client.close()
         return log
 
-    log = asyncio.run(asyncio.wait_for(session(), 60 + OPERATIONS))
+    log = asyncio.run(asyncio.wait_for(session(), 180 + OPERATIONS))
     assert log.trades > 0 and log.accepted["withdrawal"] > 0, log
+    # Withdrawals paid by the old signers and by the new set.
+    assert 0 < before_update[0] < log.accepted["withdrawal"], (before_update, log)
     wait_for_fees(trio, log.fees)
     hashes = converged_state_hashes(trio)
     assert len(hashes) == 1, hashes
     reports = []
-    for node in trio.nodes:
-        code, report = audit(node.url)
+    for index in IN_FORCE:
+        code, report = audit(trio.nodes[index].url)
         assert code == 0, report
         reports.append(report)
     assert {r["state_hash"] for r in reports} == hashes

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from constellation_client import ConstellationClient
@@ -197,17 +198,26 @@ def test_settings_updates_alone_rotate_the_vault_one_then_two_of_three(
     wait_for_mismatch(five, list(remaining), False, 30)
 
 
-def test_a_rotation_lost_with_alpha_leaves_the_vault_reported_until_rotated_by_hand(
+def rotation_signatures(cluster: Cluster) -> list[int]:
+    """Returns, for each rotation row on alpha's database, how many old signatures it holds."""
+    url = f"postgresql://postgres@127.0.0.1:5432/{cluster.alpha.database}"
+    with psycopg.connect(url) as connection:
+        rows = connection.execute(
+            "SELECT signatures FROM payments_rotationrecord ORDER BY apex"
+        ).fetchall()
+    return [len(row[0]) for row in rows]
+
+
+def test_a_rotation_survives_a_kill_of_alpha_before_its_submission(
     five: Cluster, tmp_path: Path
 ) -> None:
-    """The failure case, after the test above ((alpha, A2, N2) in force, A1 and N1 down).
-    Old signers offline cannot strand a rotation here: alpha accepts an update only while a
-    majority of the auditors in force is connected, and those sign the rotation. A rotation
-    is lost when alpha restarts before submitting it (kept in memory only; the removed
-    auditors sign nothing again): held here by the test-only hook, then a kill -9. Every
-    node then reports the vault mismatched and alpha refuses withdrawals with the reason;
-    the operators' fallback, `vault_rotate` with the old majority's secrets, brings it in
-    line and the new set pays a withdrawal out once."""
+    """After the test above ((alpha, A2, N2) in force, A1 and N1 down). Alpha is held (the
+    test-only hook) after it collected an old majority of signatures for v4 (back to alpha,
+    A1, N1), kill -9 before the submission. Before: the rotation lived in alpha's memory only
+    and the removed auditors sign nothing again, so the vault stayed with the old signers
+    until `vault_rotate` by hand. Now it is on alpha's database with its signatures: the
+    restarted alpha submits it by itself, the new set pays a withdrawal out once, the removed
+    keys are refused at the vault."""
     assert five.info()["settings_version"] == 3, "runs after the test above"
     hold = Path(five.node_env[ALPHA][HOLD_ENV])
     hold.touch()
@@ -217,33 +227,26 @@ def test_a_rotation_lost_with_alpha_leaves_the_vault_reported_until_rotated_by_h
                 five.start_process(five.nodes[index], process)
             wait_for_http(f"{five.nodes[index].url}/api/constellation/info", 60)
         update_to(five, (ALPHA, A1, N1), (A2, N2))
+        # The old majority (2 of alpha, A2, N2) collected and on alpha's disk, then the kill.
+        deadline = time.monotonic() + 30
+        while not ((counts := rotation_signatures(five)) and counts[0] >= 2):
+            assert time.monotonic() < deadline, counts
+            time.sleep(0.1)
         five.kill_process(five.alpha, "engine")
+        assert vault_signers(five) == (keys_of(five, (ALPHA, A2, N2)), 2)  # not submitted
     finally:
         hold.unlink(missing_ok=True)
     restarted_ms = time.time_ns() // 1_000_000
     five.start_process(five.alpha, "engine")
     wait_for_restart(five, restarted_ms, "Ready", 60)
-    shut_down(five, (A2, N2))
-    wait_for_mismatch(five, [ALPHA], True, 30)
-    assert vault_signers(five) == (keys_of(five, (ALPHA, A2, N2)), 2)  # not rotated
-    payee = KeyPair.random().public_key_strkey
-
-    async def refused() -> None:
-        client = await funded(five, "20")
-        result = await client.withdraw("local-vault", "USD", UNIT, payee)
-        assert not result.ok and "pays nothing out" in str(result.description), result
-        await client.close()
-
-    run(refused())
-    sign_files = []
-    for index in (A2, N2):  # the old majority's secrets, offline
-        path = tmp_path / f"node{index}.secret"
-        path.write_text(five.nodes[index].keypair.secret)
-        sign_files += ["--sign-file", str(path)]
-    signers = [a for key in keys_of(five, (ALPHA, A1, N1)) for a in ("--signer", key)]
-    five.manage(five.alpha, "vault_rotate", *signers, *sign_files, "--reference", "4")
-    wait_for_vault(five, (ALPHA, A1, N1), 5)
+    shut_down(five, (A2, N2))  # the removed auditors sign nothing again
+    wait_for_vault(five, (ALPHA, A1, N1), 60)  # submitted by the restarted alpha itself
+    deadline = time.monotonic() + 10
+    while rotation_signatures(five):  # applied: its row is deleted
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
     wait_for_mismatch(five, [ALPHA, A1, N1], False, 30)
+    payee = KeyPair.random().public_key_strkey
 
     async def paid() -> None:
         client = await funded(five, "20")
@@ -252,3 +255,15 @@ def test_a_rotation_lost_with_alpha_leaves_the_vault_reported_until_rotated_by_h
 
     run(paid())
     assert ledger_balance(five, payee, "USD") == UNIT  # once
+
+    # The removed keys can no longer move the vault.
+    sign_files = []
+    for index in (A2, N2):
+        path = tmp_path / f"node{index}.secret"
+        path.write_text(five.nodes[index].keypair.secret)
+        sign_files += ["--sign-file", str(path)]
+    removed = [a for key in keys_of(five, (A2, N2)) for a in ("--signer", key)]
+    with pytest.raises(subprocess.CalledProcessError):
+        five.manage(five.alpha, "vault_rotate", *removed, *sign_files, "--reference", "x")
+    wait_for_vault(five, (ALPHA, A1, N1), 1)
+    assert ledger_balance(five, payee, "USD") == UNIT

@@ -1,0 +1,63 @@
+"""Alpha's pending vault rotations on its database (`RotationRecord`): saved as they are
+built and as each old signer's signature arrives, restored when alpha starts, deleted once
+submitted, refused for good or expired (`payments.payouts.PayoutDesk`)."""
+
+from __future__ import annotations
+
+from payments.core.rotation import VaultRotation
+from payments.models import RotationRecord
+from quanta.core.xdr.schema import TxSignature
+
+KEY_BYTES = 32
+
+
+class DatabaseRotationStore:
+    """The `payments.payouts.RotationStore` alpha uses: its own database."""
+
+    def save(self, rotation: VaultRotation, signatures: list[TxSignature]) -> None:
+        rotation_record_save(rotation, signatures)
+
+    def delete(self, apex: int) -> None:
+        rotation_record_delete(apex)
+
+
+def rotation_record_save(rotation: VaultRotation, signatures: list[TxSignature]) -> None:
+    """Writes the rotation and the signatures collected so far (replacing its row)."""
+    RotationRecord.objects.update_or_create(
+        apex=rotation.apex,
+        defaults={
+            "provider": rotation.provider,
+            "transaction": rotation.transaction,
+            "old_signers": b"".join(rotation.old_signers),
+            "old_threshold": rotation.old_threshold,
+            "expiry_ms": rotation.expiry_ms,
+            "signatures": {s.signer.hex(): s.signature.hex() for s in signatures},
+        },
+    )
+
+
+def rotation_record_delete(apex: int) -> None:
+    """Forgets the rotation of quantum `apex` (applied, refused for good or expired)."""
+    RotationRecord.objects.filter(apex=apex).delete()
+
+
+def rotation_records_load() -> list[tuple[VaultRotation, list[TxSignature]]]:
+    """Returns the pending rotations and their signatures, oldest first."""
+    loaded = []
+    for record in RotationRecord.objects.order_by("apex"):
+        keys = bytes(record.old_signers)
+        signers = tuple(keys[i : i + KEY_BYTES] for i in range(0, len(keys), KEY_BYTES))
+        rotation = VaultRotation(
+            int(record.apex),
+            record.provider,
+            bytes(record.transaction),
+            signers,
+            int(record.old_threshold),
+            int(record.expiry_ms),
+        )
+        signatures = [
+            TxSignature(bytes.fromhex(signer), bytes.fromhex(signature))
+            for signer, signature in dict(record.signatures).items()
+        ]
+        loaded.append((rotation, signatures))
+    return loaded
