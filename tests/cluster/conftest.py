@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.cluster import Cluster, free_base_port, wait_for_state
+from quanta.core.testing import default_settings
+from tools.cluster import Cluster, Node, free_base_port, wait_for_state
 
 # Each test process starts its search at its own offset and moves past every range it handed
 # out; free_base_port skips ports something else (another run, a benchmark) holds.
@@ -53,6 +54,26 @@ def cluster_start(
         cluster.stop()
         raise
     return cluster
+
+
+def genesis_started(cluster: Cluster, genesis: list[Node]) -> Iterator[Cluster]:
+    """Starts every node of `cluster`, initializes it with `genesis` as the auditors (the
+    first is alpha, the others wait to be added by a settings update), waits until those are
+    Ready, yields the cluster and stops it whatever happened: a module fixture's body."""
+    try:
+        cluster.start()
+        settings = default_settings(
+            [n.keypair for n in genesis], addresses=[n.url for n in genesis]
+        )
+        answer = cluster.initialize(settings)
+        assert answer.get("status") == 200, answer
+        for node in genesis:
+            wait_for_state(cluster, "Ready", 60, node)
+    except BaseException:
+        cluster.stop()
+        raise
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture(scope="module")

@@ -29,10 +29,10 @@ import pytest
 
 from constellation_client import ConstellationClient
 from quanta.core.keys import KeyPair
-from quanta.core.testing import default_settings
+from tests.cluster.conftest import genesis_started
 from tests.cluster.pins import pin
 from tests.cluster.test_vault_rotation_flow import update_to, wait_for_vault
-from tools.cluster import ROOT, Cluster, free_base_port, wait_for_state
+from tools.cluster import ROOT, Cluster, free_base_port
 from tools.reserves_session import Session, SessionLog, faucet
 
 pytestmark = pytest.mark.cluster
@@ -61,21 +61,7 @@ def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         workdir=tmp_path_factory.mktemp(name),
         extra_env={"CONSTELLATION_SNAPSHOT_INTERVAL_S": "1", "CONSTELLATION_DEMO": "1"},
     )
-    try:
-        cluster.start()
-        genesis = [cluster.nodes[i] for i in GENESIS]
-        settings = default_settings(
-            [n.keypair for n in genesis], addresses=[n.url for n in genesis]
-        )
-        answer = cluster.initialize(settings)
-        assert answer.get("status") == 200, answer
-        for node in genesis:
-            wait_for_state(cluster, "Ready", 60, node)
-    except BaseException:
-        cluster.stop()
-        raise
-    yield cluster
-    cluster.stop()
+    yield from genesis_started(cluster, [cluster.nodes[i] for i in GENESIS])
 
 
 def converged_state_hashes(cluster: Cluster, timeout_s: float = 60) -> set[str]:

@@ -33,10 +33,9 @@ from constellation_client import ConstellationClient
 from quanta.core.keys import KeyPair
 from quanta.core.settings_json import settings_from_json
 from quanta.core.settings_update import update_envelope, update_sign
-from quanta.core.testing import default_settings
 from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import AuditorSettings, ConstellationUpdate
-from tests.cluster.conftest import run
+from tests.cluster.conftest import genesis_started, run
 from tests.cluster.pins import pin
 from tests.cluster.test_payments import ledger_balance
 from tools.cluster import Cluster, free_base_port, http_post_json, wait_for_state
@@ -56,21 +55,7 @@ def five(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         workdir=tmp_path_factory.mktemp(name),
         extra_env={"CONSTELLATION_SNAPSHOT_INTERVAL_S": "1"},
     )
-    try:
-        cluster.start()
-        genesis = cluster.nodes[:3]
-        settings = default_settings(
-            [n.keypair for n in genesis], addresses=[n.url for n in genesis]
-        )
-        answer = cluster.initialize(settings)
-        assert answer.get("status") == 200, answer
-        for node in genesis:
-            wait_for_state(cluster, "Ready", 60, node)
-    except BaseException:
-        cluster.stop()
-        raise
-    yield cluster
-    cluster.stop()
+    yield from genesis_started(cluster, cluster.nodes[:3])
 
 
 def wait_for_version(cluster: Cluster, version: int, nodes: list[int], timeout_s: float) -> None:

@@ -30,10 +30,9 @@ from constellation_client import ConstellationClient
 from quanta.core.keys import KeyPair
 from quanta.core.settings_json import settings_from_json
 from quanta.core.settings_update import update_envelope, update_sign
-from quanta.core.testing import default_settings
 from quanta.core.xdr.codec import encode
 from quanta.core.xdr.schema import AuditorSettings, ConstellationUpdate
-from tests.cluster.conftest import run
+from tests.cluster.conftest import genesis_started, run
 from tests.cluster.test_payments import ledger_balance
 from tests.cluster.test_rotation import funded, vault_signers, wait_for_mismatch, wait_for_version
 from tools.cluster import (
@@ -65,21 +64,7 @@ def five(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         # Inert unless the file exists (the last test creates it).
         node_env={ALPHA: {HOLD_ENV: str(tmp_path_factory.mktemp("hold") / "hold")}},
     )
-    try:
-        cluster.start()
-        genesis = [cluster.nodes[i] for i in (ALPHA, A1, A2)]
-        settings = default_settings(
-            [n.keypair for n in genesis], addresses=[n.url for n in genesis]
-        )
-        answer = cluster.initialize(settings)
-        assert answer.get("status") == 200, answer
-        for node in genesis:
-            wait_for_state(cluster, "Ready", 60, node)
-    except BaseException:
-        cluster.stop()
-        raise
-    yield cluster
-    cluster.stop()
+    yield from genesis_started(cluster, [cluster.nodes[i] for i in (ALPHA, A1, A2)])
 
 
 def keys_of(cluster: Cluster, indexes: tuple[int, ...]) -> list[str]:
