@@ -188,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--follow-alpha",
         action="store_true",
         help="connect to the alpha the verified settings name, asking the --node nodes "
-        "(comma-separated) where it is: follows an alpha replacement",
+        "(comma-separated) where it is, and again after a connection loss or a 'replaced' "
+        "answer: follows an alpha replacement",
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--no-wait", action="store_true", help="do not wait for finality")

@@ -52,6 +52,7 @@ from constellation_client.wire import (
 from exchange.core.matching import TimeInForce
 from exchange.core.orderbook import Side
 from quanta.core.keys import KeyPair
+from quanta.core.status import StatusCode
 from quanta.core.xdr.schema import (
     AccountDataRequest,
     BatchCancelAll,
@@ -81,6 +82,10 @@ logger = logging.getLogger(__name__)
 REQUEST_TIMEOUT_S = 30.0
 REFRESH_INTERVAL_S = 5.0
 """At most one re-fetch of the settings chain per interval, however many frames ask for it."""
+FOLLOW_ATTEMPTS = 5
+"""Reconnections to alpha tried in one round after a loss (a request starts another round)."""
+FOLLOW_BACKOFF_FIRST_S = 0.5
+FOLLOW_BACKOFF_MAX_S = 8.0
 
 
 class ConstellationClient:
@@ -120,6 +125,11 @@ class ConstellationClient:
         self._failure: ConstellationClientError | None = None
         self._info_url = info_url
         self._timeout_s = timeout_s
+        # Set by `connect_to_alpha`: the nodes asked where alpha is when the connection is
+        # lost or alpha answers that it was replaced (`_follow_alpha`); empty: no following.
+        self._follow_urls: tuple[str, ...] = ()
+        self._follower: asyncio.Task[None] | None = None
+        self._closing = False
 
     # --- connection ---------------------------------------------------------------------
 
@@ -192,8 +202,15 @@ class ConstellationClient:
         where it is. Each node's chain is verified forward from the pin (every update signed
         by a majority of the auditors before it) and the newest verified head wins: no single
         node's word moves the client, and one that withholds an update (a replaced alpha, an
-        auditor behind) cannot hold it back. Use it to follow an alpha replacement
-        (docs/admin.md, "Replacing alpha") after a connection loss or a 450."""
+        auditor behind) cannot hold it back.
+
+        The client then follows alpha on its own (docs/admin.md, "Replacing alpha"): when the
+        connection is lost or alpha answers that it was replaced (450), it asks `urls` again
+        and reconnects to the alpha the newest verified settings name, in rounds of
+        FOLLOW_ATTEMPTS tries with a growing delay (a request made while the connection is
+        down waits for the round, or starts a new one). It re-sends nothing: a request in
+        flight at the loss ends in `UnverifiedOutcomeError` (it may have executed), and a 450
+        answer is returned as it is (it was not executed; the caller may send it again)."""
         try:
             pin = parse_constellation_id(constellation_id)
         except ConstellationIdError as error:
@@ -202,7 +219,7 @@ class ConstellationClient:
         settings = head.settings
         assert settings is not None  # a verified head carries its settings
         address = next(a.address for a in settings.auditors if a.public_key == settings.alpha)
-        return await cls.connect(
+        client = await cls.connect(
             address,
             secret,
             constellation_id=pin,
@@ -210,6 +227,8 @@ class ConstellationClient:
             timeout_s=timeout_s,
             verify_one_in=verify_one_in,
         )
+        client._follow_urls = tuple(urls)
+        return client
 
     @property
     def constellation_id(self) -> bytes:
@@ -303,8 +322,9 @@ class ConstellationClient:
 
     async def close(self) -> None:
         """Closes the connection and wakes every waiter."""
+        self._closing = True
         await self._websocket.close()
-        for task in (self._reader, self._refresher):
+        for task in (self._follower, self._reader, self._refresher):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -398,6 +418,7 @@ class ConstellationClient:
                 self.inbox.dispatch(message)
         except ConstellationClientError as error:
             self._fail(error)
+            self._start_following(str(error))
         except Exception as error:  # A bug must not leave requests waiting forever.
             self._fail(ConstellationClientError(f"reader failed: {error!r}"))
             raise
@@ -407,13 +428,91 @@ class ConstellationClient:
         self._failure = self._failure or error
         self.inbox.fail(self._failure)
 
+    # --- following alpha ----------------------------------------------------------------
+
+    def _start_following(self, why: str) -> None:
+        """Starts a round of reconnections to alpha (`connect_to_alpha` clients only)."""
+        if not self._follow_urls or self._closing:
+            return
+        if self._follower is not None and not self._follower.done():
+            return
+        logger.info("following alpha: %s", why)
+        self._follower = asyncio.create_task(self._follow_alpha())
+
+    async def _follow_alpha(self) -> None:
+        """Tries FOLLOW_ATTEMPTS reconnections with a growing delay; the last error stays
+        the client's failure if none succeeds (the next request starts another round)."""
+        delay = FOLLOW_BACKOFF_FIRST_S
+        for attempt in range(1, FOLLOW_ATTEMPTS + 1):
+            try:
+                await self._reconnect()
+            except ConstellationClientError as error:
+                logger.warning("following alpha: try %d of %d: %s", attempt, FOLLOW_ATTEMPTS, error)
+                self._failure = ConstellationClientError(f"alpha not reached: {error}")
+            else:
+                logger.info("following alpha: connected to %s", self._info_url)
+                return
+            if attempt < FOLLOW_ATTEMPTS:
+                await asyncio.sleep(delay)  # backoff, not a synchronization
+                delay = min(2 * delay, FOLLOW_BACKOFF_MAX_S)
+
+    async def _reconnect(self) -> None:
+        """Connects to the alpha of the newest verified settings the follow nodes serve (or
+        the trusted head, if newer) and authenticates; raises ConstellationClientError."""
+        head = await alpha_head(self._follow_urls, self.constellation_id, self._timeout_s)
+        if head.version < self.constellation.version:
+            head = self.constellation
+        settings = head.settings
+        assert settings is not None  # a verified head carries its settings
+        address = next(a.address for a in settings.auditors if a.public_key == settings.alpha)
+        ws_url, info_url = node_urls(address)
+        try:
+            websocket = await connect(
+                ws_url, open_timeout=self._timeout_s, max_size=FRAME_BYTES_MAX
+            )
+        except (OSError, WebSocketException, TimeoutError) as error:
+            raise ConstellationClientError(f"cannot connect to {ws_url}: {error}") from None
+        with contextlib.suppress(Exception):
+            await self._websocket.close()  # the lost (or replaced alpha's) connection
+        self._websocket = websocket
+        if head is not self.constellation:
+            self.inbox.recheck(head)
+        self._info_url = info_url
+        try:
+            await asyncio.wait_for(self._handshake(), self._timeout_s)
+        except (ConstellationClientError, TimeoutError) as error:
+            await websocket.close()
+            raise ConstellationClientError(f"handshake with {ws_url} failed: {error}") from None
+        self._failure = None
+        self._reader = asyncio.create_task(self._read_forever())
+
+    async def _drop_replaced(self, answer: ResultMessage) -> None:
+        """Leaves the connection of an alpha that says it was replaced (450) and follows the
+        settings to the new one; what was in flight there ends as after a loss."""
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        self._fail(ConstellationClientError(f"alpha was replaced: {answer.description}"))
+        self._start_following(answer.description)
+
+    async def _connection_ready(self) -> None:
+        """Waits for a round of reconnections in progress (or starts one after a loss) and
+        raises the failure if the client is still not connected."""
+        if self._failure is not None:
+            self._start_following(str(self._failure))
+        if self._follower is not None and not self._follower.done():
+            await asyncio.shield(self._follower)
+        if self._failure is not None:
+            raise self._failure
+
     # --- requests -----------------------------------------------------------------------
 
     async def _ask(self, message: Message, nonce: int | None = None) -> Message | RequestResult:
         """Sends a request and returns the first verified answer to it (for a quantum
         request, with `nonce`: its alpha-signed rejection or the result proving the nonce)."""
-        if self._failure is not None:
-            raise self._failure
+        await self._connection_ready()
         pending = self.inbox.expect(int(getattr(message, "message_id", 0)), nonce)
         try:
             await self._send(message)
@@ -428,6 +527,8 @@ class ConstellationClient:
         """Sends a quantum request and returns its result after the first verified answer."""
         answer = await self._ask(message, int(message.nonce))
         if isinstance(answer, ResultMessage):
+            if self._follow_urls and is_replaced(answer):
+                await self._drop_replaced(answer)
             return RequestResult.rejected(answer)
         if not isinstance(answer, RequestResult):
             raise ConstellationClientError(f"unexpected answer {type(answer).__name__}")
@@ -536,6 +637,13 @@ class ConstellationClient:
         withdrawals) in a history item, read from its quantum only once the item is final
         under the trusted keys and its quantum matches its signed hash; else None."""
         return proven_counterparty(item, self.constellation, self._keypair.public_key)
+
+
+def is_replaced(answer: ResultMessage) -> bool:
+    """Tells whether alpha's signed rejection says it was replaced (`quanta.core.alpha`)."""
+    return answer.status == StatusCode.INVALID_STATE and "replaced by the alpha" in (
+        answer.description
+    )
 
 
 async def alpha_head(urls: Sequence[str], pin: bytes, timeout_s: float) -> Constellation:

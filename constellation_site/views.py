@@ -14,14 +14,16 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.staticfiles.views import serve
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.csp import CSP
 from django.views.decorators.http import require_GET
 
 from quanta.core.keys import encode_public_key
@@ -39,8 +41,31 @@ _nodes_lock = asyncio.Lock()
 
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    """Returns the trader's page."""
-    return render(request, "index.html", {"demo_mode": settings.DEMO_MODE})
+    """Returns the trader's page. Its fetches and WebSockets may reach, besides its own node,
+    the nodes the settings in force name: after an alpha replacement the page reads their
+    settings chains and connects to the new alpha (static/js/client.js, `refreshChain`)."""
+    response = render(request, "index.html", {"demo_mode": settings.DEMO_MODE})
+    current = settings_current()
+    if current is not None:
+        nodes = node_sources(auditor.address for auditor in current.auditors)
+        config = {**settings.SECURE_CSP, "connect-src": [CSP.SELF, *nodes]}
+        response._csp_config = config  # type: ignore[attr-defined] # Django's csp_override
+    return response
+
+
+def node_sources(addresses: Iterable[str]) -> list[str]:
+    """Returns the CSP sources of the nodes at `addresses`: each http(s) origin and its
+    ws(s) form; anything else (not an address a page can reach) is left out."""
+    sources: list[str] = []
+    for address in addresses:
+        parts = urlsplit(address)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            continue
+        socket = "wss" if parts.scheme == "https" else "ws"
+        for source in (f"{parts.scheme}://{parts.netloc}", f"{socket}://{parts.netloc}"):
+            if source not in sources:
+                sources.append(source)
+    return sources
 
 
 @require_GET

@@ -44,8 +44,9 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 # The page loads only its own modules and talks only to its own node (fetch and WebSockets:
-# 'self' covers ws/wss of the same host). Styles allow inline attributes, which the admin's
-# templates use; scripts never run inline.
+# 'self' covers ws/wss of the same host); the page's view adds the nodes the settings in force
+# name to connect-src (`constellation_site.views.index`: it follows an alpha replacement).
+# Styles allow inline attributes, which the admin's templates use; scripts never run inline.
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF],

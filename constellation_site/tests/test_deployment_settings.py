@@ -2,7 +2,8 @@
 
 Goal: a node started without DEBUG never signs admin sessions with a key everyone knows, and
 its page is served with a Content-Security-Policy that lets it load only its own modules and
-talk only to its own node. Method: the settings' `secret_key` rule with each source; the
+talk only to its own node and the nodes its settings name (to follow an alpha replacement).
+Method: the settings' `secret_key` rule with each source; the
 test client's response headers for the page.
 """
 
@@ -15,6 +16,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 
 from constellation_site.settings.env import DEV_SECRET_KEY, env_secret, secret_key
+from quanta.core.testing import default_settings, keypair
+from quanta.core.xdr.codec import encode
+from quanta.models import SettingsRecord
 
 NODE_SECRET = "SBQWY3DNPFWGSZTFNRSWC3TFEBQWYZLTBI"  # any seed text: only its hash is used
 
@@ -57,6 +61,7 @@ def test_the_known_development_key_exists_only_in_debug() -> None:
     assert secret_key("", "", debug=False) == ""
 
 
+@pytest.mark.django_db
 def test_the_page_is_served_with_a_strict_content_security_policy() -> None:
     response = Client().get("/")
     policy = response.headers["Content-Security-Policy"]
@@ -101,3 +106,21 @@ def test_a_database_url_may_name_a_unix_socket_directory() -> None:
     )
     remote = database_from_url("postgres://u:p@db.example:5433/n", pool_max=2, pool_timeout_s=1)
     assert (remote["HOST"], remote["PORT"], remote["PASSWORD"]) == ("db.example", "5433", "p")
+
+
+@pytest.mark.django_db
+def test_the_page_may_reach_the_nodes_its_settings_name_and_no_others() -> None:
+    keys = [keypair(i) for i in range(3)]
+    addresses = ["http://127.0.0.1:8000", "https://b.example:8443", "not an address"]
+    settings = default_settings(keys, addresses=addresses)
+    SettingsRecord.objects.create(version=1, apex=1, data=encode(settings))
+    policy = Client().get("/").headers["Content-Security-Policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert directives["connect-src"].split() == [
+        "'self'",
+        "http://127.0.0.1:8000",
+        "ws://127.0.0.1:8000",
+        "https://b.example:8443",
+        "wss://b.example:8443",
+    ]
+    assert directives["script-src"] == "'self'"

@@ -16,6 +16,7 @@ from quanta.core.xdr.codec import encode
 from quanta.models import SettingsRecord
 
 
+@pytest.mark.django_db
 @override_settings(DEMO_MODE=True)
 def test_the_page_loads_its_module_and_shows_the_faucet_in_demo_mode() -> None:
     """The page references app.js as an ES module and tells it that demo mode is on."""
@@ -27,6 +28,7 @@ def test_the_page_loads_its_module_and_shows_the_faucet_in_demo_mode() -> None:
     assert "only in this browser" in text
 
 
+@pytest.mark.django_db
 def test_the_page_has_the_proof_of_reserves_panel_and_its_module() -> None:
     """The panel is self-contained: its own module fills its own table."""
     text = Client().get("/").content.decode()
@@ -34,6 +36,7 @@ def test_the_page_has_the_proof_of_reserves_panel_and_its_module() -> None:
     assert '<section id="reserves-panel"' in text and '<table id="reserves">' in text
 
 
+@pytest.mark.django_db
 @override_settings(DEMO_MODE=False)
 def test_the_page_hides_the_faucet_outside_demo_mode() -> None:
     """Outside demo mode the page says so, and app.js keeps the faucet panel hidden."""

@@ -87,6 +87,8 @@ def test_the_chain_verifies_forward_from_the_pinned_id(chain: list[Constellation
         signers = settings
     # The same signatures do not verify for another constellation.
     assert count_valid_signers(envelopes[1], keys, bytes(32)) == 0
+    # Public and signed: a page of another node may read it (it follows an alpha replacement).
+    assert _get().headers["Access-Control-Allow-Origin"] == "*"
 
 
 def test_the_chain_pages_and_refuses_bad_cursors(

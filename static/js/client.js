@@ -40,6 +40,10 @@ function maySignless(message) {
 }
 const REQUEST_TIMEOUT_MS = 30000;
 const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 5000];
+// How long another node may take to serve its settings chain when the page's node does not.
+const FOLLOW_FETCH_TIMEOUT_MS = 5000;
+// What a replaced alpha answers (quanta/core/alpha.py, stop_replaced).
+const REPLACED_TEXT = "replaced by the alpha at ";
 // Sequences remembered per account; older ones fall below the account's baseline.
 const SEQUENCES_KEPT = 1000;
 // How long skipped sequences may take to arrive before the jump is reported.
@@ -229,7 +233,7 @@ export class RequestResult {
 export class ConstellationClient extends EventTarget {
   /** `chain` is the SettingsChain verified from the pin (chain.js); it is refreshed at every
    * connection and its head gives every key the client trusts. */
-  constructor(baseUrl, keyPair, chain, fetcher = (url) => fetch(url)) {
+  constructor(baseUrl, keyPair, chain, fetcher = (url, signal) => fetch(url, { signal })) {
     super();
     this.baseUrl = new URL(baseUrl);
     this.keyPair = keyPair;
@@ -250,6 +254,11 @@ export class ConstellationClient extends EventTarget {
     this.inbox = Promise.resolve();
     this.outbox = Promise.resolve();
     this.ready = null;
+    // The alpha the page's node was when the page connected first: while the verified head
+    // names it, the page talks to its own node; once a verified update names another (an
+    // alpha replacement, docs/admin.md), it connects to the address the settings give it.
+    this.firstAlpha = null;
+    this.replaced = false;
   }
 
   /** The verified head: constellation id, alpha's key and index, auditor keys. */
@@ -290,13 +299,13 @@ export class ConstellationClient extends EventTarget {
     this.emit("connection", { state: this.attempt ? "reconnecting" : "connecting" });
     try {
       // The settings may have moved on (new auditors, a new alpha): verify forward first.
-      await this.chain.refresh(this.baseUrl, this.fetcher);
+      await this.refreshChain();
     } catch (error) {
       if (error instanceof TrustError) this.refuse(error);
       else this.retry(`Cannot read the settings chain (${error.message})`);
       throw error;
     }
-    const url = new URL("/ws/", this.baseUrl);
+    const url = new URL("/ws/", this.alphaUrl());
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     const socket = new WebSocket(url);
     socket.binaryType = "arraybuffer";
@@ -314,6 +323,55 @@ export class ConstellationClient extends EventTarget {
     };
     socket.onclose = () => this.lost(socket);
     return this.ready;
+  }
+
+  /** Extends the verified chain from the page's node; if that node does not answer (dead) or
+   * said it was replaced, from the other nodes the verified head names too, each chain
+   * verified from the pin as always (a node's word moves nothing; a forged chain from another
+   * node is noted and skipped). */
+  async refreshChain() {
+    let failure = null;
+    try {
+      await this.chain.refresh(this.baseUrl, this.fetcher);
+    } catch (error) {
+      if (error instanceof TrustError) throw error;
+      failure = error;
+    }
+    if (!this.firstAlpha) this.firstAlpha = this.constellation.alphaKey;
+    if (!failure && !this.replaced) return;
+    let reached = !failure;
+    for (const address of this.otherNodes()) {
+      try {
+        await this.chain.refresh(address, (url) => this.fetcher(url, AbortSignal.timeout(FOLLOW_FETCH_TIMEOUT_MS)));
+        reached = true;
+      } catch (error) {
+        if (error instanceof TrustError) this.note("unverified", `${address}: ${error.message}`);
+      }
+    }
+    if (!reached) throw failure;
+    this.replaced = false;
+  }
+
+  /** The addresses the verified head gives the nodes, but the page's own. */
+  otherNodes() {
+    const own = this.baseUrl.origin;
+    const addresses = this.constellation.settings.auditors.map((auditor) => auditor.address);
+    return addresses.filter((address) => {
+      try {
+        return new URL(address).origin !== own;
+      } catch {
+        return false; // not an address a page can reach
+      }
+    });
+  }
+
+  /** The node to connect to: the page's own while the verified head names the alpha it was
+   * at first, else the address the head gives its alpha. */
+  alphaUrl() {
+    const head = this.constellation;
+    if (!this.firstAlpha || equalBytes(head.alphaKey, this.firstAlpha)) return this.baseUrl;
+    const alpha = head.settings.auditors.find((auditor) => equalBytes(auditor.public_key, head.alphaKey));
+    return alpha ? new URL(alpha.address) : this.baseUrl;
   }
 
   lost(socket) {
@@ -336,6 +394,13 @@ export class ConstellationClient extends EventTarget {
       text: `${what}; reconnecting in ${seconds} s (attempt ${this.attempt})`,
     });
     setTimeout(() => this.connect().catch(() => {}), delay);
+  }
+
+  /** Alpha said (signed) that it was replaced: the page reconnects, asking the other nodes
+   * too where alpha is now; the request it refused is answered as it is, not sent again. */
+  leaveReplaced() {
+    this.replaced = true;
+    if (this.socket) this.socket.close();
   }
 
   close() {
@@ -408,6 +473,7 @@ export class ConstellationClient extends EventTarget {
       this.forget(waiter);
       if (waiter.quantum && message._type === "ResultMessage") {
         const { status, description } = message;
+        if (status === 450 && description.includes(REPLACED_TEXT)) this.leaveReplaced();
         return waiter.resolve(RequestResult.rejected(waiter.messageId, waiter.label, status, description));
       }
       return waiter.resolve(message);

@@ -18,8 +18,10 @@ import asyncio
 import json
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
@@ -41,6 +43,46 @@ from tools.cluster import (
 pytestmark = pytest.mark.cluster
 
 UNIT = 10_000_000
+T = TypeVar("T")
+
+
+class LoopThread:
+    """An event loop in a thread: a client lives on in it across the test's blocking steps
+    (the replacement's commands), as in an application that stays connected."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout_s: float = 120) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout_s)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def following_client(
+    loop: LoopThread, asked: list[Node], key: KeyPair, constellation: bytes
+) -> ConstellationClient:
+    """A client made by `connect_to_alpha` before the replacement (it follows on its own)."""
+    urls = [node.url for node in asked]
+    return loop.run(ConstellationClient.connect_to_alpha(urls, key, constellation_id=constellation))
+
+
+async def pay_followed(client: ConstellationClient, to: KeyPair, alpha: Node) -> list[str]:
+    """Pays until a payment is final (at most twice: a "replaced" answer is returned, not
+    re-sent); checks it went through `alpha` and returns the refusals seen before."""
+    refused: list[str] = []
+    for _ in range(2):
+        result = await client.pay(to.public_key, "USD", UNIT)
+        if result.ok:
+            assert await result.wait_final(10), result.description
+            assert client._info_url == node_urls(alpha.url)[1]  # it followed to the new alpha
+            return refused
+        refused.append(result.description)
+    raise AssertionError(f"never paid through the new alpha: {refused}")
 
 
 @pytest.fixture
@@ -176,6 +218,8 @@ def test_a_dead_alpha_is_replaced_by_an_auditor_and_trading_goes_on(three: Clust
     converged(three, three.nodes)  # everything final is on alpha's disk
     before = chain_rows(old)
     assert before
+    loop = LoopThread()
+    follower = following_client(loop, [old, other], keys[0], constellation)
 
     for process in ("engine", "web"):  # alpha dies for good
         three.kill_process(old, process)
@@ -187,6 +231,11 @@ def test_a_dead_alpha_is_replaced_by_an_auditor_and_trading_goes_on(three: Clust
     wait_for_new_alpha(three, new, [new, other], version)
 
     run(pay_through_alpha([old, other], keys, constellation, new))  # old: dead, unanswered
+    # The client connected before lost its connection with alpha's death; it follows the
+    # settings to the new alpha by itself (no new connect_to_alpha).
+    assert loop.run(pay_followed(follower, keys[1], new)) == []
+    loop.run(follower.close())
+    loop.stop()
     assert len(converged(three, [new, other])) == 1
     cli = subprocess.run(
         [sys.executable, "-m", "constellation_client", "--node", f"{old.url},{other.url}"]
@@ -218,6 +267,8 @@ def test_a_live_alpha_handed_its_replacement_stops_and_returns_as_an_auditor(
     keys = run(funded_keys(three, constellation))
     converged(three, three.nodes)
     before = chain_rows(old)
+    loop = LoopThread()
+    follower = following_client(loop, [old, other], keys[0], constellation)
 
     envelope = replacement(three, new, [new, other], constellation)
     version = int(str(three.info(new)["settings_version"])) + 1
@@ -235,6 +286,12 @@ def test_a_live_alpha_handed_its_replacement_stops_and_returns_as_an_auditor(
         await client.close()
 
     run(refused_by_the_old_alpha())
+    # The client connected before is told "replaced" (returned, not re-sent) or loses its
+    # connection; either way it follows the settings to the new alpha by itself.
+    refused = loop.run(pay_followed(follower, keys[1], new))
+    assert all("replaced" in why for why in refused), refused
+    loop.run(follower.close())
+    loop.stop()
     run(pay_through_alpha([old, other], keys, constellation, new))
 
     # Its operator restarts its engine as an auditor (it kept the update: no follow needed).
