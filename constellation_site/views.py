@@ -97,7 +97,10 @@ async def constellation_nodes(request: HttpRequest) -> JsonResponse:
         if cached is None or time.monotonic() - cached[0] > NODES_CACHE_S:
             cached = (time.monotonic(), await _nodes_fetch())
             _nodes_cache["nodes"] = cached
-    return JsonResponse(cached[1])
+    response = JsonResponse(cached[1])
+    # Public: the page of another node reads it once it follows an alpha replacement.
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
 
 
 async def every_node_fetch(

@@ -22,9 +22,9 @@ import json
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from exchange.selectors import account_id_for_key
 from payments.models import LedgerTransfer
@@ -144,22 +144,37 @@ def _faucet(body: dict[str, object]) -> dict[str, object]:
     return {"status": 200, "transfer": transfer_id, "asset": asset, "amount": units}
 
 
+def _any_origin(response: HttpResponse) -> HttpResponse:
+    """Lets a page served by another node of the constellation read `response`: the live page
+    follows an alpha replacement and then talks to the new alpha (docs/frontend.md)."""
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
 @csrf_exempt
-@require_POST
-def faucet(request: HttpRequest) -> JsonResponse:
-    """Funds an account from the local ledger faucet (demo mode only)."""
+@require_http_methods(["POST", "OPTIONS"])
+def faucet(request: HttpRequest) -> HttpResponse:
+    """Funds an account from the local ledger faucet (demo mode only). Any origin may call it
+    (demo money, no cookies): OPTIONS answers the browser's preflight of a JSON POST."""
     if not settings.DEMO_MODE:
         raise Http404("the faucet exists only in demo mode")
+    if request.method == "OPTIONS":
+        preflight = HttpResponse(status=204)
+        preflight["Access-Control-Allow-Methods"] = "POST"
+        preflight["Access-Control-Allow-Headers"] = "Content-Type"
+        return _any_origin(preflight)
     try:
         body = json.loads(request.body)
         if not isinstance(body, dict):
             raise FaucetError("expected a JSON object")
-        return JsonResponse(_faucet(body))
+        return _any_origin(JsonResponse(_faucet(body)))
     except json.JSONDecodeError:
-        return JsonResponse({"status": 400, "description": "expected JSON"}, status=400)
+        return _any_origin(
+            JsonResponse({"status": 400, "description": "expected JSON"}, status=400)
+        )
     except FaucetError as error:
-        return JsonResponse(
-            {"status": error.status, "description": str(error)}, status=error.status
+        return _any_origin(
+            JsonResponse({"status": error.status, "description": str(error)}, status=error.status)
         )
 
 
@@ -170,5 +185,7 @@ def reserves(request: HttpRequest) -> JsonResponse:
     before the first snapshot."""
     report = reserves_report()
     if report is None:
-        return JsonResponse({"status": 409, "description": "no finalized snapshot yet"}, status=409)
-    return JsonResponse(report.to_json())
+        return _any_origin(
+            JsonResponse({"status": 409, "description": "no finalized snapshot yet"}, status=409)
+        )
+    return _any_origin(JsonResponse(report.to_json()))

@@ -82,7 +82,10 @@ def constellation_info(request: HttpRequest) -> JsonResponse:
         info["alpha_address"] = alpha_address(settings)
     found = constellation_id()
     info["constellation_id"] = None if found is None else found.hex()
-    return JsonResponse(info)
+    response = JsonResponse(info)
+    # Public: the page of another node reads it once it follows an alpha replacement.
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
 
 
 CHAIN_PAGE = 64

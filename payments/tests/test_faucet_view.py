@@ -58,6 +58,22 @@ def test_the_faucet_pays_into_the_vault_of_the_local_provider() -> None:
 
 
 @override_settings(DEMO_MODE=True)
+def test_a_page_of_another_node_may_call_the_faucet() -> None:
+    """A page that followed an alpha replacement calls the new alpha's faucet: the preflight
+    of its JSON POST is answered, and so is the POST, for any origin (demo money only)."""
+    _store_settings()
+    preflight = Client().options("/api/faucet", HTTP_ORIGIN="http://127.0.0.1:1")
+    assert preflight.status_code == 204
+    assert preflight["Access-Control-Allow-Origin"] == "*"
+    assert preflight["Access-Control-Allow-Headers"] == "Content-Type"
+    assert ledger_balance("VAULT", "USD") == 0
+    body = json.dumps({"public_key": TRADER, "asset": "USD", "amount": "12.5"})
+    response = Client().post("/api/faucet", body, content_type="application/json")
+    assert response.status_code == 200
+    assert response["Access-Control-Allow-Origin"] == "*"
+
+
+@override_settings(DEMO_MODE=True)
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [

@@ -112,6 +112,8 @@ def test_the_endpoint_answers_409_before_the_first_snapshot() -> None:
     response = Client().get("/api/constellation/reserves")
     assert response.status_code == 409
     assert "snapshot" in response.json()["description"]
+    # Public: a page that followed an alpha replacement reads the new alpha's (any origin).
+    assert response["Access-Control-Allow-Origin"] == "*"
 
 
 def test_the_endpoint_gives_amounts_as_text_and_the_state_hash() -> None:
@@ -132,5 +134,6 @@ def test_the_info_endpoint_shows_the_fee_account() -> None:
     chain.run(deposit_quantum(xlm, [(ALICE, "USD", 100 * UNIT), (ALICE, "XLM", 500 * UNIT)]))
     _paid_withdrawal(chain, 10 * UNIT, 2 * UNIT)
     chain.persist()
-    info = Client().get("/api/constellation/info").json()
-    assert info["fee_account"] == {"XLM": str(2 * UNIT)}
+    response = Client().get("/api/constellation/info")
+    assert response.json()["fee_account"] == {"XLM": str(2 * UNIT)}
+    assert response["Access-Control-Allow-Origin"] == "*"  # read by a page that followed
