@@ -25,6 +25,7 @@ import { CounterpartyMemory, historyColumns, orderOutcome, provenCounterparty, T
 import { encodePublicKey, equalBytes, InvalidKey, KeyPair } from "./keys.js";
 import { AccountLedger } from "./ledger.js";
 import { MarketView } from "./market.js";
+import { followNode, hasFollowed, nodeUrl, ownNode } from "./node.js";
 import * as ui from "./ui.js";
 
 const { $ } = ui;
@@ -54,6 +55,8 @@ const state = {
 const PENDING_OUTCOMES_MAX = 100;
 // Own effects groups kept for a read that lands after them (folded onto it if above its apex).
 const RECENT_GROUPS_MAX = 100;
+// The page's own node (its pin's chain is read there first); every other fetch and socket
+// goes to nodeUrl(), which becomes the new alpha once the page followed a replacement.
 const origin = window.location.origin;
 
 // --- trust: the pin and the verified settings ------------------------------------------------
@@ -191,7 +194,7 @@ function showVerifiedSettings() {
 /** Returns the JSON of a GET, or throws an Error with a sentence (an HTML error page or an
  * HTTP failure is "the node answered HTTP 500", not a JSON parse error). */
 async function getJson(path) {
-  const response = await fetch(path);
+  const response = await fetch(nodeUrl(path));
   if (!response.ok) throw new Error(`the node answered HTTP ${response.status}`);
   try {
     return await response.json();
@@ -256,7 +259,7 @@ function fillWithdrawAssets() {
 async function followChain() {
   const before = state.chain.head.version;
   try {
-    await state.chain.refresh(origin);
+    await state.chain.refresh(nodeUrl("/"));
   } catch (error) {
     if (error instanceof TrustError) refuseTrust(error);
     return;
@@ -271,7 +274,7 @@ async function refreshNodes() {
   if (state.refused) return;
   await followChain();
   try {
-    const response = await fetch("/api/constellation/nodes");
+    const response = await fetch(nodeUrl("/api/constellation/nodes"));
     const { nodes } = await response.json();
     const trusted = state.chain.constellation;
     const alpha = encodePublicKey(trusted.alphaKey);
@@ -284,15 +287,24 @@ async function refreshNodes() {
     const rows = nodes.map((node) => {
       const behind = node.apex === null || node.apex === undefined ? 0 : top - Number(node.apex);
       const lag = behind > 0 ? ui.element("span", `${node.state}, ${behind} behind`, "lagging") : node.state;
+      const status = isDeadOwnNode(node) ? ui.element("span", `${node.state} — this page's node, left (dead or replaced)`, "dead-node") : lag;
       return [
         String(node.index),
         ui.element("code", `${node.public_key.slice(0, 8)}… ${node.address}`),
         role(node.public_key),
-        lag,
+        status,
         String(node.apex ?? "—"),
       ];
     });
+    const listed = nodes.map(isDeadOwnNode);
+    if (hasFollowed() && !listed.includes(true)) {
+      // The replacement took the page's node out of the settings: still say where it went.
+      const text = "this page's node, left (no longer in the settings)";
+      rows.push(["—", ui.element("code", ownNode().origin), "replaced", ui.element("span", text, "dead-node"), "—"]);
+      listed.push(true);
+    }
     ui.fillTable("#nodes", rows, "Not initialized.");
+    markDeadRows(listed);
     const own = await getJson("/api/constellation/info");
     $("#node-state").textContent = own.state;
     $("#node-apex").textContent = String(own.apex ?? "—");
@@ -303,6 +315,34 @@ async function refreshNodes() {
     $("#nodes").dataset.stale = "1";
     $("#nodes-freshness").textContent = "STALE: the last refresh failed; the table shows older states";
   }
+}
+
+/** Whether `node` is the node that served this page and the page has left it for a new
+ * alpha (its gateway did not answer or said it was replaced). */
+function isDeadOwnNode(node) {
+  if (!hasFollowed()) return false;
+  try {
+    return new URL(node.address).origin === ownNode().origin;
+  } catch {
+    return false;
+  }
+}
+
+/** Tags (data-dead) the row of the page's own node once the page has followed away from it. */
+function markDeadRows(dead) {
+  const rows = document.querySelectorAll("#nodes tbody tr");
+  dead.forEach((isDead, at) => {
+    if (rows[at]) rows[at].dataset.dead = isDead ? "1" : "0";
+  });
+}
+
+/** The client connected: if to another node than before (a new alpha), every other fetch
+ * and socket of the page follows it, and the node table is read there at once. */
+function followConnectedNode() {
+  if (!state.client || !followNode(state.client.alphaUrl())) return;
+  ui.say(`This page now talks to the new alpha at ${state.client.alphaUrl().origin}.`, "info");
+  if (state.market) state.market.moveNode();
+  refreshNodes();
 }
 
 // --- keys ---------------------------------------------------------------------------------
@@ -400,6 +440,7 @@ function onConnection({ state: connection, text, accountId }) {
   if (connection === "reconnecting" && text) ui.say(text, "error");
   if (connection === "failed") ui.say(`The connection failed: ${text}`, "error");
   if (connection === "connected") {
+    followConnectedNode();
     if (wasLost) ui.say("Reconnected to the node.", "success");
     showAccountId(accountId);
     if (accountId > 0n) {
@@ -894,7 +935,7 @@ async function faucet(event) {
   const amount = $("#faucet-amount").value;
   const body = JSON.stringify({ public_key: state.keyPair.address, asset, amount });
   try {
-    const response = await fetch("/api/faucet", { method: "POST", body, headers: { "Content-Type": "application/json" } });
+    const response = await fetch(nodeUrl("/api/faucet"), { method: "POST", body, headers: { "Content-Type": "application/json" } });
     const answer = await response.json().catch(() => ({}));
     if (!response.ok) {
       const reason = answer.description || STATUS_TEXT[response.status] || `HTTP ${response.status}`;
@@ -945,7 +986,7 @@ async function main() {
   }
   showVerifiedSettings();
   loadInfo().catch((error) => ui.say(`Cannot read the node's state: ${error.message}.`, "error"));
-  const market = new MarketView(origin, state.chain.constellation.quoteAsset, pickLevel);
+  const market = new MarketView(state.chain.constellation.quoteAsset, pickLevel);
   state.market = market;
   market.select($("#market").value);
   $("#market").addEventListener("change", () => {

@@ -9,6 +9,7 @@
 
 import { formatAmount, formatPriceText } from "./amounts.js";
 import { drawCandles } from "./chart.js";
+import { nodeSocketUrl } from "./node.js";
 import { $, element, fillTable, timeText } from "./ui.js";
 
 const RETRY_MS = 5000;
@@ -18,9 +19,7 @@ const FRAME_PERIOD = "1m";
 
 export class MarketView {
   /** `onPick({side, price, amount})` is called when a depth level is clicked. */
-  constructor(baseUrl, quote, onPick) {
-    this.url = new URL("/ws/chronicler/", baseUrl);
-    this.url.protocol = this.url.protocol === "https:" ? "wss:" : "ws:";
+  constructor(quote, onPick) {
     this.quote = quote;
     this.onPick = onPick;
     this.market = null;
@@ -43,7 +42,8 @@ export class MarketView {
   }
 
   connect() {
-    const socket = new WebSocket(this.url);
+    // Built at every connection: after an alpha replacement the node is the new alpha.
+    const socket = new WebSocket(nodeSocketUrl("/ws/chronicler/"));
     this.socket = socket;
     socket.onopen = () => {
       this.status("Live market data.");
@@ -57,6 +57,12 @@ export class MarketView {
       this.status("Market data unavailable (the chronicler is not reachable); retrying…", true);
       setTimeout(() => this.connect(), RETRY_MS);
     };
+  }
+
+  /** The page now talks to another node: a socket still open on the old one is closed, and
+   * the retry (as after any close) connects to the new one. */
+  moveNode() {
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) this.socket.close();
   }
 
   status(text, isError = false) {

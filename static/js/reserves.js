@@ -4,6 +4,7 @@
 // its state hash. Self-contained: it needs nothing from app.js and app.js nothing from it.
 
 import { formatAmount } from "./amounts.js";
+import { nodeUrl } from "./node.js";
 
 const REFRESH_MS = 10_000;
 
@@ -49,7 +50,7 @@ export function renderReserves(report, panel) {
 async function refresh(panel) {
   const status = panel.querySelector("#reserves-status");
   try {
-    const response = await fetch("/api/constellation/reserves");
+    const response = await fetch(nodeUrl("/api/constellation/reserves"));
     const report = await response.json();
     if (!response.ok) {
       status.textContent = report.description || `HTTP ${response.status}`;

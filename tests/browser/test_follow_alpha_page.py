@@ -4,7 +4,10 @@ Goal: a page served by alpha stays open while alpha dies for good and the runboo
 On the lost connection the page reads the settings chain of the nodes its verified settings
 name (its own node is dead), verifies it from the pin as at every connection (chain.js), and
 once the update naming the new alpha is in force, connects to the address it gives the new
-alpha: the page says Connected again, and a payment made from it is executed there.
+alpha: the page says Connected again, and a payment made from it is executed there. Every
+other connection of the page follows too (static/js/node.js): the faucet pays through the new
+alpha, the market panel shows a trade made there, a reload of the history is answered there,
+and the node table marks the page's dead node.
 Method: a 3-node demo cluster from tools/cluster.py, headless Chromium, the replacement's real
 commands (tests/cluster/test_alpha_replacement.py), bounded waits.
 """
@@ -88,5 +91,30 @@ def test_the_page_follows_the_alpha_that_replaces_its_dead_node(constellation: C
         with ThreadPoolExecutor(1) as thread:  # Playwright's loop runs in this thread
             assert thread.submit(run, paid()).result() == {"USD": (5 * 10_000_000, 0)}
         trader.screenshot("page-followed-alpha")
-        assert trader.errors == []
+
+        page = trader.page
+        dead = page.locator('#nodes tbody tr[data-dead="1"]')
+        expect(dead).to_have_count(1, timeout=30_000)
+        expect(dead).to_contain_text("this page's node")
+        trader.fund("XLM", "20")  # the faucet of the new alpha (the old one is dead)
+        expect(page.locator("#market-status")).to_have_text("Live market data.", timeout=30_000)
+        buyer = Trader(browser, f"{new.url}/?constellation={pin.hex()}", "buyer")
+        buyer.create_key()
+        buyer.fund("USD", "100")
+        trader.order("sell", "10", "2")
+        expect(page.locator("#orders tbody")).to_contain_text("10 XLM")
+        buyer.order("buy", "10", "2.5")
+        expect(page.locator("#fills")).to_contain_text("Sold 10 XLM at 2.000 USD")
+        # The chronicler feeds of the new alpha reach the page: the trade and the ticker.
+        expect(page.locator("#trades tbody")).to_contain_text("10", timeout=30_000)
+        expect(page.locator("#ticker-last")).to_contain_text("2.000", timeout=30_000)
+        rows = page.locator("#history tbody tr")
+        before = rows.count()
+        page.click("#history-refresh")  # the history pages come from the new alpha
+        assert trader.finalized_signatures("rests: sell 10 XLM") >= 2
+        expect(page.locator("#history tbody tr", has_text="deposit")).not_to_have_count(0)
+        assert rows.count() >= before
+        expect(page.locator("#history-panel")).not_to_contain_text("Cannot load the history")
+        trader.screenshot("page-followed-alpha-market-history")
+        assert trader.errors == [] and buyer.errors == []
         browser.close()
