@@ -24,34 +24,26 @@ import pytest
 
 from tests.browser.test_trading import (  # noqa: F401 (module fixtures)
     ARTIFACTS,
+    PHONE,
     Trader,
     browser,
     constellation,
     expect,
+    funded_traders,
     pinned_url,
 )
 from tools.cluster import Cluster
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 
-PHONE = {"width": 390, "height": 844}
-GTC, IOC, FOK, POST_ONLY = "0", "1", "2", "3"
-
 
 @pytest.fixture(scope="module")
 def pair(browser: object, constellation: Cluster) -> Iterator[tuple[Trader, Trader]]:  # noqa: F811
     """A funded seller (USD, XLM) at desktop width and a funded buyer (USD) on a phone."""
-    url = pinned_url(constellation)
-    seller = Trader(browser, url, "seller")
-    buyer = Trader(browser, url, "buyer", viewport=PHONE)
-    seller.create_key()
-    buyer.create_key()
-    seller.fund("USD", "100")
-    seller.fund("XLM", "50")
-    buyer.fund("USD", "100")
-    yield seller, buyer
-    for trader in (seller, buyer):
-        trader.context.close()
+    yield from funded_traders(browser, constellation, PHONE)
+
+
+GTC, IOC, FOK, POST_ONLY = "0", "1", "2", "3"
 
 
 FORGET_COUNTERPARTIES = """Object.keys(localStorage)

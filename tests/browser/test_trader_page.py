@@ -22,33 +22,23 @@ from decimal import Decimal
 import pytest
 
 from tests.browser.test_trading import (  # noqa: F401 (module fixtures)
+    PHONE,
     Trader,
     browser,
     constellation,
     expect,
+    funded_traders,
     pinned_url,
 )
 from tools.cluster import Cluster, wait_for_http
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 
-PHONE = {"width": 390, "height": 844}
-
 
 @pytest.fixture(scope="module")
 def pair(browser: object, constellation: Cluster) -> Iterator[tuple[Trader, Trader]]:  # noqa: F811
     """A funded seller (USD, XLM) at desktop width and a funded buyer (USD) on a phone."""
-    url = pinned_url(constellation)
-    seller = Trader(browser, url, "seller")
-    buyer = Trader(browser, url, "buyer", viewport=PHONE)
-    seller.create_key()
-    buyer.create_key()
-    seller.fund("USD", "100")
-    seller.fund("XLM", "50")
-    buyer.fund("USD", "100")
-    yield seller, buyer
-    for trader in (seller, buyer):
-        trader.context.close()
+    yield from funded_traders(browser, constellation, PHONE)
 
 
 def _no_sideways_scroll(trader: Trader) -> None:

@@ -173,12 +173,17 @@ class Trader:
         self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-@pytest.fixture(scope="module")
-def traders(browser: object, constellation: Cluster) -> Iterator[tuple[Trader, Trader]]:
-    """Two funded traders: the seller holds USD and XLM, the buyer USD."""
+PHONE = {"width": 390, "height": 844}
+
+
+def funded_traders(
+    browser: object, constellation: Cluster, buyer_viewport: dict[str, int] | None = None
+) -> Iterator[tuple[Trader, Trader]]:
+    """Yields two funded traders, the seller holding USD and XLM, the buyer USD (at
+    `buyer_viewport`), and closes their contexts after: a module fixture's body."""
     url = pinned_url(constellation)
     seller = Trader(browser, url, "seller")
-    buyer = Trader(browser, url, "buyer")
+    buyer = Trader(browser, url, "buyer", viewport=buyer_viewport)
     seller.create_key()
     buyer.create_key()
     seller.fund("USD", "100")
@@ -187,6 +192,12 @@ def traders(browser: object, constellation: Cluster) -> Iterator[tuple[Trader, T
     yield seller, buyer
     for trader in (seller, buyer):
         trader.context.close()
+
+
+@pytest.fixture(scope="module")
+def traders(browser: object, constellation: Cluster) -> Iterator[tuple[Trader, Trader]]:
+    """Two funded traders at desktop width: the seller holds USD and XLM, the buyer USD."""
+    yield from funded_traders(browser, constellation)
 
 
 def test_two_traders_trade_and_see_the_fill_finalized(traders: tuple[Trader, Trader]) -> None:
