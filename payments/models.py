@@ -26,11 +26,11 @@ class WithdrawalRecord(models.Model):
 
 class RotationRecord(models.Model):
     """A vault rotation alpha has not submitted yet, with the old signers' signatures it
-    collected (`payments.payouts.PayoutDesk`): one row per pending rotation, its id the apex
-    of the settings update that called for it. Kept on alpha's own database because a
-    removed auditor signs nothing again: a restart of alpha must not lose its signature."""
+    collected (`payments.payouts.PayoutDesk`): one row per provider and settings update that
+    called for it (its apex). Kept on alpha's own database because a removed auditor signs
+    nothing again: a restart of alpha must not lose its signature."""
 
-    apex = U64Field(primary_key=True)
+    apex = U64Field()
     provider = models.CharField(max_length=140)
     transaction = models.BinaryField()
     old_signers = models.BinaryField(help_text="the old signers' 32-byte keys, concatenated")
@@ -39,7 +39,10 @@ class RotationRecord(models.Model):
     signatures = models.JSONField(default=dict, help_text="signer hex -> signature hex")
 
     class Meta:
-        ordering = ["apex"]
+        ordering = ["apex", "provider"]
+        constraints = [
+            models.UniqueConstraint(fields=["apex", "provider"], name="rotation_apex_provider")
+        ]
 
     def __str__(self) -> str:
         return f"rotation of {self.provider} at quantum {self.apex}"

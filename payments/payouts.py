@@ -21,24 +21,20 @@ from channels.db import database_sync_to_async
 
 from payments.core.payouts import Payout, PayoutBook
 from payments.core.provider import PaymentProvider, PaymentSubmitError
-from payments.core.rotation import (
-    VaultRotation,
-    rotation_sign,
-    rotation_signature_valid,
-    update_rotation,
-)
+from payments.core.rotation import VaultRotation
 from quanta.core.config import Config
 from quanta.core.keys import KeyPair
+from quanta.core.processors.settings import ROTATION_TTL_MS, rotations_called_for
 from quanta.core.state import ConstellationState, Withdrawal
-from quanta.core.status import BadRequest, ConstellationError, StatusCode
-from quanta.core.xdr.schema import NodeState, TxSignature, WithdrawalRequest
+from quanta.core.status import BadRequest, ConstellationError, InvalidState, StatusCode
+from quanta.core.xdr.schema import NodeState, TxSignature, VaultRotationTx, WithdrawalRequest
 
 logger = logging.getLogger(__name__)
 
 Providers = Callable[[], dict[str, PaymentProvider]]
 
 ROTATIONS_MAX = 16
-"""Vault rotations waiting for signatures or submission (one per settings update)."""
+"""Vault rotations waiting for signatures or submission (one per provider and update)."""
 
 EARLY_APEXES_MAX = 4_096
 """Withdrawals whose auditor signatures may wait for their payout to be restored."""
@@ -59,8 +55,8 @@ class RotationStore(Protocol):
     def save(self, rotation: VaultRotation, signatures: list[TxSignature]) -> None:
         """Writes the rotation with the signatures collected so far."""
 
-    def delete(self, apex: int) -> None:
-        """Forgets the rotation of quantum `apex`."""
+    def delete(self, apex: int, provider: str) -> None:
+        """Forgets the rotation of `provider` of quantum `apex`."""
 
 
 def _test_payouts_held() -> bool:
@@ -87,16 +83,17 @@ class PayoutDesk:
         # payouts from the state, and dropping those signatures left such a payout unpaid
         # until it expired. Checked when the payout is restored; bounded (oldest dropped).
         self._early: dict[int, dict[bytes, TxSignature]] = {}
-        # Vault rotations of settings updates (by the update's apex), their signatures by
-        # the old signers: submitted once the update is final and persisted.
-        self.rotations = PayoutBook()
-        self._rotation_of: dict[int, VaultRotation] = {}
-        # Rotations (apexes) whose row is behind memory, and those to delete; written by
+        # Vault rotations of settings updates, a book per provider (by the update's apex),
+        # their signatures by the old signers: submitted once the update is final and
+        # persisted. `_rotation_of` by (provider, apex).
+        self.rotations: dict[str, PayoutBook] = {}
+        self._rotation_of: dict[tuple[str, int], VaultRotation] = {}
+        # Rotations whose row is behind memory, and those to delete; written by
         # `rotations_persist` before anything is submitted (each tick, and at once after an
         # update), so a majority that could be submitted is one that survives a restart.
         self._rotation_store = rotation_store
-        self._rotations_dirty: set[int] = set()
-        self._rotations_gone: set[int] = set()
+        self._rotations_dirty: set[tuple[str, int]] = set()
+        self._rotations_gone: set[tuple[str, int]] = set()
         self._rotations_lock: asyncio.Lock | None = None  # the tick and an update both write
 
     def _provider(self, provider_id: str) -> PaymentProvider:
@@ -138,46 +135,91 @@ class PayoutDesk:
 
     # --- vault rotations ---------------------------------------------------------------------
 
+    def build_rotations(
+        self, prev: Config, new: Config, timestamp_ms: int
+    ) -> tuple[VaultRotationTx, ...]:
+        """Returns the rotation of each vault the settings update from `prev` to `new` calls
+        for, built by its provider for the update's quantum at `timestamp_ms` (alpha's
+        `RotationBuilder`): refused (InvalidState) while an earlier one has not applied, as
+        its old signers would then sign for a vault that does not know them yet."""
+        called = rotations_called_for(prev, new)
+        if called:
+            self.require_no_rotation_pending()
+        valid_until_ms = timestamp_ms + ROTATION_TTL_MS
+        version = int(new.settings.version)
+        old, signers = prev.auditor_keys, new.auditor_keys
+        return tuple(
+            VaultRotationTx(
+                provider_id,
+                self._provider(provider_id).build_rotation(old, signers, version, valid_until_ms),
+            )
+            for provider_id in called
+        )
+
+    def require_no_rotation_pending(self) -> None:
+        """Raises InvalidState, naming it, while a vault rotation has not applied yet."""
+        for provider_id, apex in sorted(self._rotation_of):
+            raise InvalidState(
+                f"the vault rotation of {provider_id} (settings update at quantum {apex}) has"
+                " not applied yet: change the auditors again once it has"
+            )
+
     def rotation_begin(
-        self, prev: Config, new: Config, apex: int, timestamp_ms: int, keypair: KeyPair
-    ) -> VaultRotation | None:
-        """Registers the vault rotation the settings update at `apex` calls for, if any
-        (`payments.core.rotation`), signed by alpha if it was an old signer; the old auditors'
-        signatures come with their results for that quantum (`rotation_offer`)."""
-        rotation = update_rotation(prev, new, apex, timestamp_ms)
-        if rotation is None:
-            return None
-        if len(self._rotation_of) >= ROTATIONS_MAX:
-            oldest = min(self._rotation_of)
-            del self._rotation_of[oldest]
-            del self.rotations.payouts[oldest]
-            self._rotation_forget(oldest)
-            logger.error("vault rotation of quantum %d dropped (too many pending)", oldest)
-        payout = self.rotations.add(
-            apex, rotation.provider, rotation.transaction, rotation.expiry_ms
+        self, prev: Config, apex: int, rotations: tuple[VaultRotationTx, ...], keypair: KeyPair
+    ) -> list[VaultRotation]:
+        """Registers the vault rotations the settings update at `apex` carries, signed by
+        alpha if it was an old signer; the old auditors' signatures come with their results
+        for that quantum (`rotation_offer`)."""
+        begun = []
+        for carried in rotations:
+            provider = self._provider(carried.provider)
+            transaction = carried.transaction
+            expiry_ms = provider.rotation_expiry_ms(transaction)
+            rotation = VaultRotation(
+                apex, carried.provider, transaction, prev.auditor_keys, prev.majority, expiry_ms
+            )
+            self._rotation_add(rotation)
+            if keypair.public_key in prev.auditor_keys:
+                self._rotation_sign(rotation, provider.sign_rotation(transaction))
+            logger.info("vault rotation of %s at quantum %d: built", rotation.provider, apex)
+            begun.append(rotation)
+        return begun
+
+    def _rotation_add(self, rotation: VaultRotation) -> Payout:
+        key = (rotation.provider, rotation.apex)
+        if key not in self._rotation_of and len(self._rotation_of) >= ROTATIONS_MAX:
+            oldest = min(self._rotation_of, key=lambda k: k[1])
+            self._rotation_drop(oldest)
+            logger.error("vault rotation of %s at quantum %d dropped (too many)", *oldest)
+        book = self.rotations.setdefault(rotation.provider, PayoutBook())
+        payout = book.add(
+            rotation.apex, rotation.provider, rotation.transaction, rotation.expiry_ms
         )
         payout.threshold = rotation.old_threshold
-        self._rotation_of[apex] = rotation
-        own = rotation_sign(rotation, keypair)
-        if own is not None:
-            self.rotations.add_signature(apex, own)
-        self._rotations_dirty.add(apex)
-        logger.info("vault rotation of %s at quantum %d: built", rotation.provider, apex)
-        return rotation
+        self._rotation_of[key] = rotation
+        self._rotations_dirty.add(key)
+        return payout
+
+    def _rotation_sign(self, rotation: VaultRotation, signature: TxSignature) -> None:
+        self.rotations[rotation.provider].add_signature(rotation.apex, signature)
+        self._rotations_dirty.add((rotation.provider, rotation.apex))
+
+    def _rotation_signature_valid(self, rotation: VaultRotation, signature: TxSignature) -> bool:
+        provider = self.providers().get(rotation.provider)
+        return provider is not None and provider.rotation_signature_valid(
+            rotation.transaction, signature, rotation.old_signers
+        )
 
     def rotations_restore(self, pending: list[tuple[VaultRotation, list[TxSignature]]]) -> None:
         """Puts back the rotations a predecessor persisted, with their signatures (each
         checked again): submitted like any other once due (a vault rotated meanwhile, by
         that predecessor or by hand, is no refusal: `submit_rotation`)."""
         for rotation, signatures in pending[-ROTATIONS_MAX:]:
-            payout = self.rotations.add(
-                rotation.apex, rotation.provider, rotation.transaction, rotation.expiry_ms
-            )
-            payout.threshold = rotation.old_threshold
-            self._rotation_of[rotation.apex] = rotation
+            payout = self._rotation_add(rotation)
             for signature in signatures:
-                if rotation_signature_valid(rotation, signature):
-                    self.rotations.add_signature(rotation.apex, signature)
+                if self._rotation_signature_valid(rotation, signature):
+                    self._rotation_sign(rotation, signature)
+            self._rotations_dirty.discard((rotation.provider, rotation.apex))
             logger.info(
                 "vault rotation of %s at quantum %d: restored with %d of %d old signatures",
                 rotation.provider,
@@ -199,33 +241,41 @@ class PayoutDesk:
             self._rotations_dirty.clear()
             self._rotations_gone.clear()
             return
-        for apex in sorted(self._rotations_gone):
-            await database_sync_to_async(store.delete)(apex)
-            self._rotations_gone.discard(apex)
-        for apex in sorted(self._rotations_dirty):
-            rotation = self._rotation_of.get(apex)
-            payout = self.rotations.payouts.get(apex)
-            if rotation is not None and payout is not None:
+        for provider_id, apex in sorted(self._rotations_gone):
+            await database_sync_to_async(store.delete)(apex, provider_id)
+            self._rotations_gone.discard((provider_id, apex))
+        for key in sorted(self._rotations_dirty):
+            rotation = self._rotation_of.get(key)
+            if rotation is not None:
+                payout = self.rotations[rotation.provider].payouts[rotation.apex]
                 signatures = list(payout.signatures.values())
                 await database_sync_to_async(store.save)(rotation, signatures)
-            self._rotations_dirty.discard(apex)
+            self._rotations_dirty.discard(key)
 
-    def _rotation_forget(self, apex: int) -> None:
-        self._rotations_dirty.discard(apex)
-        self._rotations_gone.add(apex)
+    def _rotation_drop(self, key: tuple[str, int]) -> None:
+        provider_id, apex = key
+        self._rotation_of.pop(key, None)
+        book = self.rotations.get(provider_id)
+        if book is not None:
+            book.payouts.pop(apex, None)
+        self._rotations_dirty.discard(key)
+        self._rotations_gone.add(key)
 
     def rotation_offer(self, apex: int, signature: TxSignature) -> bool:
-        """Keeps an old signer's valid signature of the rotation of quantum `apex`; returns
-        whether `apex` is a rotation's (the signature is then no withdrawal's)."""
-        rotation = self._rotation_of.get(apex)
-        if rotation is None:
-            return False
-        payout = self.rotations.payouts.get(apex)
-        known = payout is not None and signature.signer in payout.signatures
-        if not known and rotation_signature_valid(rotation, signature):
-            self.rotations.add_signature(apex, signature)
-            self._rotations_dirty.add(apex)
-        return True
+        """Keeps an old signer's valid signature of a rotation of quantum `apex` (it proves
+        itself: whoever relays it); returns whether it is one."""
+        for (provider_id, rotation_apex), rotation in self._rotation_of.items():
+            if rotation_apex != apex:
+                continue
+            payout = self.rotations[provider_id].payouts[apex]
+            if signature.signer in payout.signatures:
+                if payout.signatures[signature.signer] == signature:
+                    return True
+                continue
+            if self._rotation_signature_valid(rotation, signature):
+                self._rotation_sign(rotation, signature)
+                return True
+        return False
 
     async def _rotate(self, now: int, persisted_apex: int) -> None:
         """Submits each rotation signed by a majority of the old signers once its update is
@@ -233,37 +283,43 @@ class PayoutDesk:
         submitted or expired; forgets those applied, refused for good or expired. Only what
         is persisted is submitted: a restart then finds every rotation it might have sent."""
         await self.rotations_persist()
-        for rotation in self.rotations.due(0, now, persisted_apex=persisted_apex):
-            if self.book.waiting_before(rotation.withdrawal_id, rotation.provider, now):
-                continue
-            await self._isolated(self._submit_rotation, rotation)
-        for apex, rotation in list(self.rotations.payouts.items()):
-            if rotation.submitted or rotation.gave_up or now >= rotation.expiry_ms:
-                if not rotation.submitted:
-                    logger.error(
-                        "vault rotation of %s at quantum %d not applied (%d of %d old"
-                        " signatures): the vault keeps its signers; rotate it with"
-                        " `manage.py vault_rotate`",
-                        rotation.provider,
-                        apex,
-                        len(rotation.signatures),
-                        rotation.threshold,
-                    )
-                del self.rotations.payouts[apex]
-                self._rotation_of.pop(apex, None)
-                self._rotation_forget(apex)
+        for provider_id, book in self.rotations.items():
+            for rotation in book.due(0, now, persisted_apex=persisted_apex):
+                if self.book.waiting_before(rotation.withdrawal_id, provider_id, now):
+                    continue
+                await self._isolated(self._submit_rotation, rotation)
+        for provider_id, book in self.rotations.items():
+            for apex, rotation in list(book.payouts.items()):
+                if rotation.submitted or rotation.gave_up or now >= rotation.expiry_ms:
+                    if not rotation.submitted:
+                        logger.error(
+                            "vault rotation of %s at quantum %d not applied (%d of %d old"
+                            " signatures): the vault keeps its signers; rotate it with"
+                            " `manage.py vault_rotate`",
+                            provider_id,
+                            apex,
+                            len(rotation.signatures),
+                            rotation.threshold,
+                        )
+                    self._rotation_drop((provider_id, apex))
         await self.rotations_persist()
 
     async def _submit_rotation(self, rotation: Payout) -> None:
         provider = self._provider(rotation.provider)
         signatures = list(rotation.signatures.values())
+        book = self.rotations[rotation.provider]
         try:
             await database_sync_to_async(provider.submit_rotation)(rotation.transaction, signatures)
         except PaymentSubmitError as error:
-            logger.warning("vault rotation %d refused: %s", rotation.withdrawal_id, error)
-            self.rotations.refused(rotation, self.now_ms(), permanent=error.permanent)
+            logger.warning(
+                "vault rotation of %s at quantum %d refused: %s",
+                rotation.provider,
+                rotation.withdrawal_id,
+                error,
+            )
+            book.refused(rotation, self.now_ms(), permanent=error.permanent)
             return
-        self.rotations.submitted(rotation)
+        book.submitted(rotation)
         logger.info("vault rotation of %s applied", rotation.provider)
 
     async def tick(

@@ -17,16 +17,16 @@ class DatabaseRotationStore:
     def save(self, rotation: VaultRotation, signatures: list[TxSignature]) -> None:
         rotation_record_save(rotation, signatures)
 
-    def delete(self, apex: int) -> None:
-        rotation_record_delete(apex)
+    def delete(self, apex: int, provider: str) -> None:
+        rotation_record_delete(apex, provider)
 
 
 def rotation_record_save(rotation: VaultRotation, signatures: list[TxSignature]) -> None:
     """Writes the rotation and the signatures collected so far (replacing its row)."""
     RotationRecord.objects.update_or_create(
         apex=rotation.apex,
+        provider=rotation.provider,
         defaults={
-            "provider": rotation.provider,
             "transaction": rotation.transaction,
             "old_signers": b"".join(rotation.old_signers),
             "old_threshold": rotation.old_threshold,
@@ -36,15 +36,16 @@ def rotation_record_save(rotation: VaultRotation, signatures: list[TxSignature])
     )
 
 
-def rotation_record_delete(apex: int) -> None:
-    """Forgets the rotation of quantum `apex` (applied, refused for good or expired)."""
-    RotationRecord.objects.filter(apex=apex).delete()
+def rotation_record_delete(apex: int, provider: str) -> None:
+    """Forgets the rotation of `provider` at quantum `apex` (applied, refused for good or
+    expired)."""
+    RotationRecord.objects.filter(apex=apex, provider=provider).delete()
 
 
 def rotation_records_load() -> list[tuple[VaultRotation, list[TxSignature]]]:
     """Returns the pending rotations and their signatures, oldest first."""
     loaded = []
-    for record in RotationRecord.objects.order_by("apex"):
+    for record in RotationRecord.objects.order_by("apex", "provider"):
         keys = bytes(record.old_signers)
         signers = tuple(keys[i : i + KEY_BYTES] for i in range(0, len(keys), KEY_BYTES))
         rotation = VaultRotation(

@@ -280,10 +280,48 @@ class PaymentProvider(abc.ABC):
         """Makes an expired, never-applied transaction's failure visible on the network;
         returns True once nothing more is to be done for it."""
 
+    # --- vault rotations (`payments.core.rotation`) --------------------------------------------
+
+    def build_rotation(
+        self, old: tuple[bytes, ...], new: tuple[bytes, ...], version: int, valid_until_ms: int
+    ) -> bytes:
+        """Returns the transaction that gives the vault the signers `new` (threshold: their
+        majority) in place of `old`, for settings `version`, valid until `valid_until_ms`
+        (alpha builds it, with the provider instance of the settings before the update)."""
+        raise InvalidState(f"{self.provider_id} cannot rotate its vault")
+
+    def validate_rotation(
+        self,
+        old: tuple[bytes, ...],
+        new: tuple[bytes, ...],
+        version: int,
+        timestamp_ms: int,
+        transaction: bytes,
+    ) -> None:
+        """Raises a ConstellationError unless `transaction` is the rotation `build_rotation`
+        makes for these signers and version, unsigned, valid after `timestamp_ms` for at most
+        ROTATION_TTL_MS (every auditor checks alpha's this way; no network I/O)."""
+        raise BadRequest(f"{self.provider_id} cannot rotate its vault")
+
+    def sign_rotation(self, transaction: bytes) -> TxSignature:
+        """Returns this node's signature of a rotation its engine validated (no vault check:
+        the vault itself counts only the signers in force)."""
+        raise InvalidState(f"{self.provider_id} cannot rotate its vault")
+
+    def rotation_signature_valid(
+        self, transaction: bytes, signature: TxSignature, old: tuple[bytes, ...]
+    ) -> bool:
+        """Tells whether `signature` is a valid signature of the rotation by one of `old`."""
+        return False
+
+    def rotation_expiry_ms(self, transaction: bytes) -> int:
+        """Returns the time (ms) after which the rotation can no longer be applied."""
+        raise BadRequest(f"{self.provider_id} cannot rotate its vault")
+
     def submit_rotation(self, transaction: bytes, signatures: list[TxSignature]) -> None:
-        """Submits a vault rotation signed by a majority of the old signers
-        (`payments.core.rotation`); raises PaymentSubmitError if refused. A vault already
-        answering to the rotation's signers (rotated by hand) is no refusal."""
+        """Submits a vault rotation signed by a majority of the old signers; raises
+        PaymentSubmitError if refused. A vault already answering to the rotation's signers
+        (rotated by hand, or by a predecessor) is no refusal."""
         raise PaymentSubmitError(f"{self.provider_id} cannot rotate its vault", permanent=True)
 
     def prepare(self) -> None:  # noqa: B027 - optional hook

@@ -1,19 +1,20 @@
-"""Which vault rotation a settings update calls for (pure: every node derives the same).
+"""Vault rotations: how a settings update that changes the auditors brings each vault in line.
 
-A settings update that changes the auditors leaves the vaults answering to the old ones. The
-rotation that brings a vault in line is derived from the update's quantum alone: the vault of
-a provider present before and after with the same address, the new auditors' keys (sorted)
-and their majority, the new settings version as reference, and a validity of ROTATION_TTL_MS
-after the quantum's timestamp. Alpha and every old auditor therefore build the same bytes
-without any being carried in the quantum: an old auditor signs only the rotation it derived
-itself (its rebuild is the validation), and its signature travels back to alpha with its
-result for the update's quantum (`AuditorResult.tx_signature`), the way a withdrawal's does.
+Such an update leaves every vault it keeps answering to the old auditors. Alpha's provider of
+each one (the instance of the settings before the update) builds the rotation for the
+timestamp the update's quantum gets, and the transactions travel inside the quantum
+(`ConstellationQuantum.rotations`, one per provider in id order:
+`quanta.core.processors.settings.rotations_called_for`). Every node's engine has its providers
+validate each one (as they validate a withdrawal's transaction), and each old signer signs
+them with its result for that quantum (`AuditorResult.rotation_signatures`; an auditor the
+update removed still sends that last result). Alpha keeps them in `VaultRotation`s and submits
+each once an old majority signed, the update is final and persisted, and the withdrawals built
+before it settled (`payments.payouts`).
 
-Only providers whose transactions follow from the settings and the quantum can rotate this
-way: the local ledger. A Stellar rotation needs the vault's sequence number, which a node
-reads from its Horizon and which withdrawals move, so it is not derivable from the quantum
-(docs/payments.md, "Known limits"). One provider per update: the result carries one
-transaction signature (more would change the wire format).
+Local ledger: a rotation entry (`local_ledger.rotation_transaction`), every field derived from
+the update: its validation rebuilds it. Stellar: a setOptions transaction
+(`StellarProvider.rotation_envelope`) on the vault's next sequence number, which alpha tracks
+and the auditors need not know: a wrong one only makes the rotation fail.
 """
 
 from __future__ import annotations
@@ -21,26 +22,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from payments.core.local_ledger import (
+    LedgerRuleError,
+    rotation_decode,
     rotation_encode,
     rotation_transaction,
-    signature_valid,
-    transaction_sign,
 )
-from quanta.core.config import Config
-from quanta.core.keys import KeyPair, encode_public_key
-from quanta.core.xdr.schema import TxSignature
-
-ROTATION_TTL_MS = 600_000
-"""How long a rotation stays valid after its update's quantum: longer than a withdrawal's
-TTL, so the withdrawals built before the update (old signers) are paid or expired first."""
-
-ROTATING_TYPES = ("local",)
-"""Provider types whose rotation every node derives from the update's quantum."""
+from quanta.core.keys import encode_public_key
+from quanta.core.processors.settings import ROTATION_TTL_MS
+from quanta.core.status import BadRequest
 
 
 @dataclass(frozen=True, slots=True)
 class VaultRotation:
-    """The rotation one settings update calls for."""
+    """One vault's rotation a settings update called for, as alpha keeps it."""
 
     apex: int
     """The update's quantum."""
@@ -52,41 +46,40 @@ class VaultRotation:
     expiry_ms: int
 
 
-def update_rotation(
-    prev: Config, new: Config, apex: int, timestamp_ms: int
-) -> VaultRotation | None:
-    """Returns the rotation the update from `prev` to `new` (quantum `apex` at
-    `timestamp_ms`) calls for, None if its auditors did not change or no provider rotates
-    this way. The first rotating provider in id order (one per update)."""
-    if set(prev.auditor_keys) == set(new.auditor_keys):
-        return None
-    for provider_id, provider in sorted(new.providers.items()):
-        before = prev.providers.get(provider_id)
-        if provider.provider_type not in ROTATING_TYPES or before is None:
-            continue
-        if before.vault != provider.vault:
-            continue  # A new vault is opened with the new signers: nothing to rotate.
-        signers = [encode_public_key(key) for key in new.auditor_keys]
-        until = timestamp_ms + ROTATION_TTL_MS
-        rotation = rotation_transaction(
-            provider.vault, signers, new.majority, str(new.settings.version), until
-        )
-        return VaultRotation(
-            apex, provider_id, rotation_encode(rotation), prev.auditor_keys, prev.majority, until
-        )
-    return None
+def majority(signers: tuple[bytes, ...]) -> int:
+    """Returns the threshold a vault of `signers` gets (the constellation's majority)."""
+    return len(signers) // 2 + 1
 
 
-def rotation_sign(rotation: VaultRotation, keypair: KeyPair) -> TxSignature | None:
-    """Returns `keypair`'s signature of the rotation if it is one of the old signers."""
-    if keypair.public_key not in rotation.old_signers:
-        return None
-    return transaction_sign(rotation.transaction, keypair)
+def validity_check(provider_id: str, timestamp_ms: int, valid_until_ms: int) -> None:
+    """Raises BadRequest unless a rotation valid until `valid_until_ms` is valid after the
+    update's quantum at `timestamp_ms`, for at most ROTATION_TTL_MS."""
+    if not timestamp_ms < valid_until_ms <= timestamp_ms + ROTATION_TTL_MS:
+        raise BadRequest(f"{provider_id}: the rotation's validity is out of bounds")
 
 
-def rotation_signature_valid(rotation: VaultRotation, signature: TxSignature) -> bool:
-    """Tells whether `signature` is an old signer's valid signature of the rotation (it
-    proves itself: whoever relays it)."""
-    return signature.signer in rotation.old_signers and signature_valid(
-        rotation.transaction, signature
-    )
+def local_rotation(vault: str, new: tuple[bytes, ...], version: int, valid_until_ms: int) -> bytes:
+    """Returns the local ledger's rotation of `vault` to the signers `new` and their majority,
+    referenced by the settings `version`."""
+    signers = [encode_public_key(key) for key in new]
+    rotation = rotation_transaction(vault, signers, majority(new), str(version), valid_until_ms)
+    return rotation_encode(rotation)
+
+
+def local_rotation_check(
+    provider_id: str,
+    vault: str,
+    new: tuple[bytes, ...],
+    version: int,
+    timestamp_ms: int,
+    transaction: bytes,
+) -> None:
+    """Raises BadRequest unless `transaction` is `local_rotation`'s for these arguments, valid
+    after `timestamp_ms` for at most ROTATION_TTL_MS."""
+    try:
+        valid_until_ms = rotation_decode(transaction).valid_until_ms
+    except LedgerRuleError as error:
+        raise BadRequest(f"{provider_id}: {error}") from None
+    validity_check(provider_id, timestamp_ms, valid_until_ms)
+    if transaction != local_rotation(vault, new, version, valid_until_ms):
+        raise BadRequest(f"{provider_id}: the transaction is not the update's rotation")

@@ -45,9 +45,11 @@ from payments.core.provider import (
     Notification,
     PaymentProvider,
     PaymentSubmitError,
+    signers_mismatch,
 )
 from quanta.core.config import STELLAR_NETWORK_FEE_UNITS
 from quanta.core.keys import InvalidKey, KeyPair, decode_public_key
+from quanta.core.processors.settings import ROTATION_TTL_MS
 from quanta.core.status import BadRequest, InvalidState, NotYetConfirmed
 from quanta.core.xdr.schema import (
     DepositItem,
@@ -442,28 +444,71 @@ class StellarProvider(PaymentProvider):
         )
         return builder.build()
 
-    def build_rotation(self, old: tuple[bytes, ...], timestamp_ms: int) -> bytes:
-        """Returns the rotation from the vault signers `old` to the settings' signers, on the
-        vault's next sequence, valid for the TTL after `timestamp_ms` (alpha builds it)."""
+    def build_rotation(
+        self, old: tuple[bytes, ...], new: tuple[bytes, ...], version: int, valid_until_ms: int
+    ) -> bytes:
+        """Returns the rotation from the vault signers `old` to `new` on the vault's next
+        sequence (after the withdrawals alpha built before it), valid until `valid_until_ms`
+        (Stellar's time bounds are whole seconds: rounded down)."""
         if self.sequence is None:
             raise InvalidState(f"{self.provider_id}: the vault's sequence is not loaded yet")
-        max_time_s = (timestamp_ms + self.ttl_ms) // 1000
-        envelope = self.rotation_envelope(self.sequence + 1, old, self.signers, max_time_s)
+        envelope = self.rotation_envelope(self.sequence + 1, old, new, valid_until_ms // 1000)
         return base64.b64decode(envelope.to_xdr())
 
     def validate_rotation(
-        self, old: tuple[bytes, ...], timestamp_ms: int, transaction: bytes
+        self,
+        old: tuple[bytes, ...],
+        new: tuple[bytes, ...],
+        version: int,
+        timestamp_ms: int,
+        transaction: bytes,
     ) -> None:
-        """Raises BadRequest unless `transaction` rotates the vault from `old` to exactly the
-        settings' signers, unsigned, valid at most TRANSACTION_TTL_MAX_MS after
-        `timestamp_ms` (every auditor checks alpha's rotation this way)."""
+        """Raises BadRequest unless `transaction` rotates the vault from `old` to exactly
+        `new`, unsigned, valid after `timestamp_ms` for at most ROTATION_TTL_MS; its sequence
+        is alpha's to choose (a wrong one only makes it fail)."""
         envelope = self._decode(transaction)
         tx = envelope.transaction
         bounds = tx.preconditions.time_bounds if tx.preconditions else None
         if bounds is None or envelope.signatures:
             raise BadRequest(f"{self.provider_id}: the rotation needs time bounds, no signatures")
-        if bounds.max_time * 1000 > timestamp_ms + TRANSACTION_TTL_MAX_MS:
+        # Whole seconds: the bound is the update's validity rounded down.
+        max_time_ms = bounds.max_time * 1000
+        if not timestamp_ms < max_time_ms + 1000 or max_time_ms > timestamp_ms + ROTATION_TTL_MS:
             raise BadRequest(f"{self.provider_id}: the rotation's validity is out of bounds")
-        expected = self.rotation_envelope(tx.sequence, old, self.signers, bounds.max_time)
+        expected = self.rotation_envelope(tx.sequence, old, new, bounds.max_time)
         if expected.to_xdr() != envelope.to_xdr():
             raise BadRequest(f"{self.provider_id}: the transaction is not this rotation")
+
+    def sign_rotation(self, transaction: bytes) -> TxSignature:
+        if self.stellar_key is None:
+            raise InvalidState("this node has no signing key")
+        digest = self._decode(transaction).hash()
+        return TxSignature(self.stellar_key.raw_public_key(), self.stellar_key.sign(digest))
+
+    def rotation_signature_valid(
+        self, transaction: bytes, signature: TxSignature, old: tuple[bytes, ...]
+    ) -> bool:
+        if signature.signer not in old:
+            return False
+        try:
+            key = Keypair.from_raw_ed25519_public_key(signature.signer)
+            key.verify(self._decode(transaction).hash(), signature.signature)
+        except (stellar_errors.BadSignatureError, BadRequest):
+            return False
+        return True
+
+    def rotation_expiry_ms(self, transaction: bytes) -> int:
+        return self.transaction_expiry_ms(transaction)
+
+    def submit_rotation(self, transaction: bytes, signatures: list[TxSignature]) -> None:
+        """Submits the rotation; a vault that already answers to this instance's signers (the
+        settings in force: rotated by a predecessor or by hand) is no refusal. Either way the
+        vault's signers, and its sequence, are read again at the next preparation."""
+        try:
+            self.submit_withdrawal(transaction, signatures)
+        except PaymentSubmitError:
+            if signers_mismatch(self.vault_signers(), self.signers, self.threshold) is None:
+                return
+            raise
+        finally:
+            self.vault_recheck_now()

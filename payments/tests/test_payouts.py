@@ -9,17 +9,18 @@ from typing import Any
 
 import pytest
 
-from payments.core.local_ledger import transaction_sign
-from payments.core.rotation import ROTATION_TTL_MS, rotation_sign
+from payments.core.local_ledger import rotation_decode, signature_valid, transaction_sign
+from payments.core.rotation import local_rotation
 from payments.payouts import PayoutDesk
 from quanta.core.alpha import AlphaNode
 from quanta.core.config import Config
 from quanta.core.engine import Engine
 from quanta.core.pending import PendingUpdates
+from quanta.core.processors.settings import ROTATION_TTL_MS
 from quanta.core.state import ConstellationState, Withdrawal
-from quanta.core.status import BadRequest, ConstellationError, StatusCode
+from quanta.core.status import BadRequest, ConstellationError, InvalidState, StatusCode
 from quanta.core.testing import PROVIDER_ID, default_settings, keypair, settings_quantum
-from quanta.core.xdr.schema import NodeState, TxSignature, WithdrawalRequest
+from quanta.core.xdr.schema import NodeState, TxSignature, VaultRotationTx, WithdrawalRequest
 
 NODES = [keypair(220), keypair(221), keypair(222)]
 REQUEST = WithdrawalRequest(1, NODES[0].public_key, 1, PROVIDER_ID, "USD", 5, "EXT", 0)
@@ -55,6 +56,23 @@ class FakeProvider:
 
     def needs_preparation(self) -> bool:
         return False
+
+    # vault rotations: the local ledger's format and signatures
+    def build_rotation(
+        self, old: tuple[bytes, ...], new: tuple[bytes, ...], version: int, valid_until_ms: int
+    ) -> bytes:
+        return local_rotation(f"vault-{id(self)}", new, version, valid_until_ms)
+
+    def sign_rotation(self, transaction: bytes) -> TxSignature:
+        return transaction_sign(transaction, NODES[0])
+
+    def rotation_signature_valid(
+        self, transaction: bytes, signature: TxSignature, old: tuple[bytes, ...]
+    ) -> bool:
+        return signature.signer in old and signature_valid(transaction, signature)
+
+    def rotation_expiry_ms(self, transaction: bytes) -> int:
+        return rotation_decode(transaction).valid_until_ms
 
     def submit_rotation(self, transaction: bytes, signatures: list[TxSignature]) -> None:
         self.rotated.append((transaction, len(signatures)))
@@ -230,37 +248,52 @@ async def test_a_provider_whose_preparation_raises_does_not_stop_the_others() ->
 NEW_NODES = [NODES[0], keypair(223), keypair(224)]
 
 
-def _rotation_desk() -> tuple[PayoutDesk, FakeProvider, ConstellationState, list[int]]:
-    """A desk with the rotation of an update at apex 2 replacing two of three auditors."""
+def _rotation_desk(
+    providers: int = 1,
+) -> tuple[PayoutDesk, FakeProvider, ConstellationState, list[int]]:
+    """A desk with the rotations of an update at apex 2 replacing two of three auditors (of
+    `providers` vaults: the first is returned; the others are `other_provider_ids`)."""
     clock = [5_000]
-    provider = FakeProvider()
-    desk = PayoutDesk(lambda: {PROVIDER_ID: provider}, lambda: clock[0])  # type: ignore[dict-item]
+    fakes = {PROVIDER_ID: FakeProvider()}
+    fakes.update({f"{PROVIDER_ID}-{i}": FakeProvider() for i in range(1, providers)})
+    desk = PayoutDesk(lambda: fakes, lambda: clock[0])  # type: ignore[arg-type, return-value]
     alpha = AlphaNode(NODES[0], Engine(), PendingUpdates())
     alpha.initialize(settings_quantum(default_settings(NODES), NODES).update, 1_000)
     prev = alpha.engine.state.require_config()
     new_settings = dataclasses.replace(default_settings(NEW_NODES), version=2)
     new = Config.from_settings(new_settings, prev.constellation_id)
-    rotation = desk.rotation_begin(prev, new, 2, 5_000, NODES[0])
-    assert rotation is not None and rotation.expiry_ms == 5_000 + ROTATION_TTL_MS
-    return desk, provider, alpha.engine.state, clock
+    built = tuple(
+        VaultRotationTx(
+            provider_id,
+            fake.build_rotation(prev.auditor_keys, new.auditor_keys, 2, 5_000 + ROTATION_TTL_MS),
+        )
+        for provider_id, fake in sorted(fakes.items())
+    )
+    begun = desk.rotation_begin(prev, 2, built, NODES[0])
+    assert [r.expiry_ms for r in begun] == [5_000 + ROTATION_TTL_MS] * providers
+    return desk, fakes[PROVIDER_ID], alpha.engine.state, clock
+
+
+def rotation_sign(rotation: Any, keypair: Any) -> TxSignature:
+    return transaction_sign(rotation.transaction, keypair)
 
 
 async def test_a_rotation_is_submitted_with_an_old_majority_once_its_update_is_persisted() -> None:
     desk, provider, state, _ = _rotation_desk()
-    rotation = desk._rotation_of[2]
+    rotation = desk._rotation_of[PROVIDER_ID, 2]
     new_key = transaction_sign(rotation.transaction, NEW_NODES[1])
-    assert desk.rotation_offer(2, new_key)  # the rotation's apex: no withdrawal's signature...
-    assert len(desk.rotations.payouts[2].signatures) == 1  # ...but a new key's counts nothing
+    assert not desk.rotation_offer(2, new_key)  # a new key's counts nothing
+    assert len(desk.rotations[PROVIDER_ID].payouts[2].signatures) == 1
     await desk.tick(state, NodeState.READY, persisted_apex=2)
     assert provider.rotated == []  # alpha alone: 1 of the 2 old signatures needed
     signature = rotation_sign(rotation, NODES[2])
-    assert signature is not None and desk.rotation_offer(2, signature)  # a removed auditor's
-    assert not desk.rotation_offer(3, signature)  # no rotation at apex 3: a withdrawal's
+    assert desk.rotation_offer(2, signature)  # a removed auditor's
+    assert not desk.rotation_offer(3, signature)  # no rotation at apex 3
     await desk.tick(state, NodeState.READY, persisted_apex=1)
     assert provider.rotated == []  # the update is not final and persisted yet
     await desk.tick(state, NodeState.READY, persisted_apex=2)
     assert provider.rotated == [(rotation.transaction, 2)]
-    assert desk.rotations.payouts == {}  # applied: forgotten
+    assert desk.rotations[PROVIDER_ID].payouts == {}  # applied: forgotten
     await desk.tick(state, NodeState.READY, persisted_apex=2)
     assert len(provider.rotated) == 1  # once
 
@@ -269,8 +302,8 @@ async def test_a_rotation_waits_for_the_payouts_the_old_signers_signed_before_it
     desk, provider, state, clock = _rotation_desk()
     desk.book.add(1, PROVIDER_ID, b"tx-1", expiry_ms=60_000)  # built before the update
     state.withdrawals[1] = _withdrawal()
-    rotation = desk._rotation_of[2]
-    desk.rotation_offer(2, rotation_sign(rotation, NODES[1]) or _bad())
+    rotation = desk._rotation_of[PROVIDER_ID, 2]
+    desk.rotation_offer(2, rotation_sign(rotation, NODES[1]))
     await desk.tick(state, NodeState.READY, persisted_apex=2)
     assert provider.rotated == []  # its old signers' payout may still go first
     clock[0] = 60_000
@@ -284,24 +317,20 @@ async def test_a_rotation_short_of_the_old_majority_expires_unsubmitted() -> Non
     desk, provider, state, clock = _rotation_desk()
     clock[0] = 5_000 + ROTATION_TTL_MS
     await desk.tick(state, NodeState.READY, persisted_apex=2)
-    assert provider.rotated == [] and desk.rotations.payouts == {}
-
-
-def _bad() -> TxSignature:
-    return TxSignature(b"", b"")
+    assert provider.rotated == [] and desk.rotations[PROVIDER_ID].payouts == {}
 
 
 class MemoryRotationStore:
     """A `RotationStore` in a dict: what alpha's database would hold across a restart."""
 
     def __init__(self) -> None:
-        self.rows: dict[int, tuple[Any, list[TxSignature]]] = {}
+        self.rows: dict[tuple[int, str], tuple[Any, list[TxSignature]]] = {}
 
     def save(self, rotation: Any, signatures: list[TxSignature]) -> None:
-        self.rows[rotation.apex] = (rotation, list(signatures))
+        self.rows[rotation.apex, rotation.provider] = (rotation, list(signatures))
 
-    def delete(self, apex: int) -> None:
-        self.rows.pop(apex, None)
+    def delete(self, apex: int, provider: str) -> None:
+        self.rows.pop((apex, provider), None)
 
 
 async def test_a_rotation_survives_a_restart_of_alpha_with_its_signatures() -> None:
@@ -310,12 +339,12 @@ async def test_a_rotation_survives_a_restart_of_alpha_with_its_signatures() -> N
     desk, provider, state, _ = _rotation_desk()
     store = MemoryRotationStore()
     desk._rotation_store = store
-    rotation = desk._rotation_of[2]
+    rotation = desk._rotation_of[PROVIDER_ID, 2]
     await desk.rotations_persist()
-    assert len(store.rows[2][1]) == 1  # built, alpha's own signature
-    desk.rotation_offer(2, rotation_sign(rotation, NODES[2]) or _bad())
+    assert len(store.rows[2, PROVIDER_ID][1]) == 1  # built, alpha's own signature
+    desk.rotation_offer(2, rotation_sign(rotation, NODES[2]))
     await desk.tick(state, NodeState.READY, persisted_apex=1)  # not due: only persisted
-    assert provider.rotated == [] and len(store.rows[2][1]) == 2
+    assert provider.rotated == [] and len(store.rows[2, PROVIDER_ID][1]) == 2
     # alpha dies; its successor starts from the store alone
     restarted = PayoutDesk(lambda: {PROVIDER_ID: provider}, lambda: 5_000, store)  # type: ignore[dict-item]
     restarted.rotations_restore(list(store.rows.values()))
@@ -328,9 +357,42 @@ async def test_a_rotation_survives_a_restart_of_alpha_with_its_signatures() -> N
 
 async def test_a_restored_rotation_keeps_only_valid_old_signatures() -> None:
     desk, provider, state, _ = _rotation_desk()
-    rotation = desk._rotation_of[2]
+    rotation = desk._rotation_of[PROVIDER_ID, 2]
     forged = TxSignature(NODES[1].public_key, b"\0" * 64)
     restarted = PayoutDesk(lambda: {PROVIDER_ID: provider}, lambda: 5_000)  # type: ignore[dict-item]
     restarted.rotations_restore([(rotation, [forged])])
     await restarted.tick(state, NodeState.READY, persisted_apex=2)
-    assert provider.rotated == [] and restarted.rotations.payouts[2].signatures == {}
+    assert provider.rotated == [] and restarted.rotations[PROVIDER_ID].payouts[2].signatures == {}
+
+
+async def test_one_update_rotates_every_vault_each_with_its_own_old_majority() -> None:
+    """Two vaults: each rotation gathers its own signatures (a signer's signature of one
+    counts nothing for the other) and is submitted once, each to its own provider."""
+    desk, first, state, _ = _rotation_desk(providers=2)
+    other_id = f"{PROVIDER_ID}-1"
+    other = desk.providers()[other_id]
+    second = desk._rotation_of[other_id, 2]
+    assert second.transaction != desk._rotation_of[PROVIDER_ID, 2].transaction
+    assert desk.rotation_offer(2, rotation_sign(second, NODES[1]))  # the second's only
+    await desk.tick(state, NodeState.READY, persisted_apex=2)
+    assert first.rotated == [] and other.rotated == [(second.transaction, 2)]  # type: ignore[attr-defined]
+    assert desk.rotation_offer(2, rotation_sign(desk._rotation_of[PROVIDER_ID, 2], NODES[2]))
+    await desk.tick(state, NodeState.READY, persisted_apex=2)
+    assert len(first.rotated) == 1 and len(other.rotated) == 1  # type: ignore[attr-defined]
+
+
+async def test_another_auditor_change_is_refused_while_a_rotation_has_not_applied() -> None:
+    """Its old signers would sign for a vault that does not know them yet: refused, naming
+    the pending rotation; once it applied, the next change builds its rotation."""
+    desk, provider, state, _ = _rotation_desk()
+    prev = state.require_config()
+    newer = Config.from_settings(
+        dataclasses.replace(default_settings([NODES[0], keypair(225), keypair(226)]), version=3),
+        prev.constellation_id,
+    )
+    with pytest.raises(InvalidState, match="vault rotation of .* has not applied yet"):
+        desk.build_rotations(prev, newer, 9_000)
+    assert desk.build_rotations(prev, prev, 9_000) == ()  # no auditor change: no rotation
+    desk.rotation_offer(2, rotation_sign(desk._rotation_of[PROVIDER_ID, 2], NODES[1]))
+    await desk.tick(state, NodeState.READY, persisted_apex=2)
+    assert provider.rotated and desk.build_rotations(prev, newer, 9_000)

@@ -15,6 +15,7 @@ from payments.core.provider import PaymentSubmitError
 from payments.providers.stellar import StellarProvider, amount_string, amount_units
 from payments.tests.fake_horizon import FakeAccount, FakeHorizon
 from quanta.core.keys import KeyPair
+from quanta.core.processors.settings import ROTATION_TTL_MS
 from quanta.core.status import BadRequest, InvalidState, NotYetConfirmed
 from quanta.core.testing import keypair
 from quanta.core.xdr.schema import (
@@ -276,34 +277,49 @@ def test_a_vault_whose_signers_are_not_the_settings_is_reported_and_signs_nothin
 def test_the_old_majority_rotates_the_vault_by_set_options_and_the_new_set_pays_after(
     horizon: FakeHorizon,
 ) -> None:
+    """Alpha's provider of the settings before the update builds the rotation on the vault's
+    next sequence; every auditor validates it (any other signers, or a longer validity, is
+    refused); the old signers sign it; the new settings' provider submits it, after which
+    the vault answers to the new set only, and a second submission is no refusal."""
     old = tuple(k.public_key for k in NODES)
     new_keys = tuple(k.public_key for k in NEW)
     options = {"horizon_url": horizon.url}
+    before = StellarProvider(SETTINGS, NODES[0], old, options)
+    before.prepare()
+    now_ms = time.time_ns() // 1_000_000
+    until_ms = now_ms + ROTATION_TTL_MS
+    rotation = before.build_rotation(old, new_keys, 2, until_ms)
+    auditor = StellarProvider(SETTINGS, NODES[2], old, options)
+    auditor.validate_rotation(old, new_keys, 2, now_ms, rotation)
+    with pytest.raises(BadRequest, match="not this rotation"):
+        auditor.validate_rotation(old, new_keys[:2], 2, now_ms, rotation)
+    longer = before.build_rotation(old, new_keys, 2, until_ms + 2_000)
+    with pytest.raises(BadRequest, match="validity is out of bounds"):
+        auditor.validate_rotation(old, new_keys, 2, now_ms, longer)
     alpha = StellarProvider(SETTINGS, NEW[0], new_keys, options)
     alpha.prepare()  # The settings moved on; the vault has not yet.
-    now_ms = time.time_ns() // 1_000_000
-    rotation = alpha.build_rotation(old, now_ms)
-    auditor = StellarProvider(SETTINGS, NEW[2], new_keys, options)
-    auditor.validate_rotation(old, now_ms, rotation)
-    with pytest.raises(BadRequest, match="not this rotation"):
-        auditor.validate_rotation(old[:2], now_ms, rotation)
+    assert alpha.vault_mismatch is not None
     new_only = [_raw_sign(k, alpha, rotation) for k in NEW[1:]]
     with pytest.raises(PaymentSubmitError, match="tx_bad_auth"):
-        alpha.submit_withdrawal(rotation, new_only)  # The new keys cannot take it over.
-    old_majority = [_raw_sign(k, alpha, rotation) for k in NODES[1:]]
-    alpha.submit_withdrawal(rotation, old_majority)
+        alpha.submit_rotation(rotation, new_only)  # The new keys cannot take it over.
+    signers = [StellarProvider(SETTINGS, k, old, options) for k in NODES[1:]]
+    old_majority = [provider.sign_rotation(rotation) for provider in signers]
+    assert all(alpha.rotation_signature_valid(rotation, s, old) for s in old_majority)
+    assert not alpha.rotation_signature_valid(rotation, new_only[0], old)
+    alpha.submit_rotation(rotation, old_majority)
     vault = horizon.accounts[VAULT]
     assert sorted(vault.signers) == sorted(k.public_key_strkey for k in NEW)
     assert vault.threshold == 2
-    # The removed keys move nothing; the new set does, and its vault answers to it again.
-    fresh = StellarProvider(SETTINGS, NEW[0], new_keys, options)
-    fresh.prepare()
-    assert fresh.vault_mismatch is None
-    payout = fresh.build_withdrawal(78, time.time_ns() // 1_000_000, _request())
-    removed = [_raw_sign(k, fresh, payout) for k in NODES[1:]]
+    alpha.submit_rotation(rotation, old_majority)  # Applied already: no refusal.
+    assert alpha.needs_preparation()  # The vault and its sequence are read again at once.
+    alpha.prepare()
+    assert alpha.vault_mismatch is None and alpha.sequence == vault.sequence
+    # The removed keys move nothing; the new set does.
+    payout = alpha.build_withdrawal(78, time.time_ns() // 1_000_000, _request())
+    removed = [_raw_sign(k, alpha, payout) for k in NODES[1:]]
     with pytest.raises(PaymentSubmitError, match="tx_bad_auth"):
-        fresh.submit_withdrawal(payout, removed)
-    fresh.submit_withdrawal(payout, [_raw_sign(k, fresh, payout) for k in NEW[1:]])
+        alpha.submit_withdrawal(payout, removed)
+    alpha.submit_withdrawal(payout, [_raw_sign(k, alpha, payout) for k in NEW[1:]])
     assert horizon.accounts[VAULT].sequence == 7_002
 
 

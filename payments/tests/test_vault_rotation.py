@@ -25,7 +25,7 @@ from payments.core.local_ledger import (
     withdrawal_transaction,
 )
 from payments.core.provider import PaymentSubmitError
-from payments.core.rotation import rotation_sign, rotation_signature_valid, update_rotation
+from payments.core.rotation import local_rotation
 from payments.payouts import PayoutDesk
 from payments.providers.local_ledger.ledger import (
     faucet_deposit,
@@ -43,17 +43,26 @@ from quanta.core.config import Config
 from quanta.core.engine import Engine
 from quanta.core.keys import KeyPair, encode_public_key
 from quanta.core.pending import PendingUpdates
+from quanta.core.processors.settings import ROTATION_TTL_MS, rotations_called_for
 from quanta.core.status import InvalidState
 from quanta.core.testing import default_settings, keypair, settings_quantum
 from quanta.core.xdr.schema import (
+    ConstellationQuantum,
     MessageEnvelope,
+    NodeState,
     ProviderAsset,
     ProviderSettings,
     Signature,
+    VaultRotationTx,
     WithdrawalQuantum,
     WithdrawalRequest,
 )
-from quanta.node.providers import NodeProviders, rotation_signer, transaction_signer
+from quanta.node.providers import (
+    NodeProviders,
+    rotation_signer,
+    rotation_validator,
+    transaction_signer,
+)
 
 pytestmark = pytest.mark.django_db(databases=["default", "ledger"])
 
@@ -216,40 +225,60 @@ def _update(alpha: AlphaNode, auditors: list[KeyPair], signers: list[KeyPair]) -
     alpha.update_settings(envelope.update, ledger_now_ms())
 
 
-def test_an_update_of_the_auditors_rotates_the_vault_signed_by_the_old_majority() -> None:
-    """Two of three replaced (OLD -> NEWER: only alpha stays): alpha and each old auditor
-    derive the same rotation from the update's quantum; the removed auditors sign it with
-    their result for that quantum (their index before the update); an old majority's
-    signatures rotate the vault, which then answers to the new set (before, it stayed with
-    the old keys until `vault_rotate` by hand). When the desk submits: test_payouts.py."""
+def _constellation(
+    auditors_keys: list[KeyPair],
+) -> tuple[AlphaNode, PayoutDesk, NodeProviders, list[AuditorNode]]:
+    """Alpha (its desk building the rotations) and auditors (their engines validating and
+    their signers signing through their own providers), initialized with OLD."""
     vault_open("VAULT", _keys(OLD), 2)
-    alpha = AlphaNode(OLD[0], Engine(), PendingUpdates())
+    engine = Engine()
+    providers = NodeProviders(OLD[0], engine.state)
+    desk = PayoutDesk(providers.current, ledger_now_ms)
+    alpha = AlphaNode(OLD[0], engine, PendingUpdates(), transactions=desk, rotations=desk)
     alpha.initialize(settings_quantum(default_settings(OLD), OLD).update, 1_000)
-    auditors = [
-        AuditorNode(k, Engine(), PendingUpdates(), sign_rotation=rotation_signer(k))
-        for k in OLD[1:]
-    ]
+    auditors = []
+    for key in auditors_keys:
+        auditor_engine = Engine()
+        own = NodeProviders(key, auditor_engine.state)
+        auditor_engine.validate_rotation = rotation_validator(own)
+        auditor = AuditorNode(
+            key, auditor_engine, PendingUpdates(), sign_rotation=rotation_signer(own)
+        )
+        auditors.append(auditor)
     genesis = tuple(alpha.take_outgoing())
     for auditor in auditors:
         auditor.handle_batch(genesis, 1)
-    providers = NodeProviders(OLD[0], alpha.engine.state)
-    desk = PayoutDesk(providers.current, ledger_now_ms)
+    return alpha, desk, providers, auditors
+
+
+def test_an_update_of_the_auditors_rotates_the_vault_signed_by_the_old_majority() -> None:
+    """Two of three replaced (OLD -> NEWER: only alpha stays): alpha builds the rotation into
+    the update's quantum, each old auditor's engine validates it and the removed auditors
+    sign it with their result for that quantum (their index before the update); an old
+    majority's signatures rotate the vault, which then answers to the new set (before, it
+    stayed with the old keys until `vault_rotate` by hand). When the desk submits:
+    test_payouts.py."""
+    alpha, desk, providers, auditors = _constellation(OLD[1:])
     prev = alpha.engine.state.require_config()
     _update(alpha, NEWER, OLD[1:])
     providers.rebuild()
     executed = alpha.take_outgoing()
     quantum = executed[-1].quantum
-    rotation = desk.rotation_begin(
-        prev, alpha.engine.state.require_config(), quantum.apex, quantum.timestamp, OLD[0]
-    )
-    assert rotation is not None and rotation.old_threshold == 2
+    body = quantum.body
+    assert isinstance(body, ConstellationQuantum)
+    assert [r.provider for r in body.rotations] == ["local-vault"]
+    (rotation,) = desk.rotation_begin(prev, quantum.apex, body.rotations, OLD[0])
+    assert rotation.old_threshold == 2
     for auditor in auditors:
-        results = auditor.handle_batch(tuple(executed), quantum.apex).results
+        outcome = auditor.handle_batch(tuple(executed), quantum.apex)
+        assert auditor.status.state != NodeState.FAILED, auditor.status.reason
+        results = outcome.results
         assert [r.signature.auditor_index for r in results] == [OLD.index(auditor.keypair)]
-        tx_signature = results[0].tx_signature
-        assert tx_signature is not None and desk.rotation_offer(quantum.apex, tx_signature)
+        (signature,) = results[0].rotation_signatures
+        assert results[0].tx_signature is None
+        assert desk.rotation_offer(quantum.apex, signature)
     assert not desk.rotation_offer(quantum.apex - 1, transaction_sign(b"x", NEWER[1]))
-    signatures = list(desk.rotations.payouts[quantum.apex].signatures.values())
+    signatures = list(desk.rotations["local-vault"].payouts[quantum.apex].signatures.values())
     assert len(signatures) == 3  # alpha's and both removed auditors'
     provider = providers.current()["local-vault"]
     provider.prepare()
@@ -267,17 +296,56 @@ def test_an_update_of_the_auditors_rotates_the_vault_signed_by_the_old_majority(
         vault_submit(removed, _signed(removed, OLD))  # the removed keys move nothing now
 
 
+@pytest.mark.parametrize(
+    "tamper",
+    ["other signers", "missing", "longer validity", "unknown provider"],
+)
+def test_an_auditor_refuses_an_update_whose_rotation_is_not_the_one_it_calls_for(
+    tamper: str,
+) -> None:
+    """Alpha could otherwise hand the vault to keys of its choosing (or leave it with the old
+    ones): every auditor's engine checks the rotations against the update, and goes Failed
+    on any other, signing nothing."""
+    alpha, desk, _, auditors = _constellation(OLD[1:])
+    _update(alpha, NEW, OLD[1:])
+    signed = alpha.take_outgoing()[-1]
+    body = signed.quantum.body
+    assert isinstance(body, ConstellationQuantum)
+    (rotation,) = body.rotations
+    until = signed.quantum.timestamp + ROTATION_TTL_MS
+    rotations = {
+        "other signers": (
+            VaultRotationTx(rotation.provider, local_rotation("VAULT", _keys(NEWER), 2, until)),
+        ),
+        "missing": (),
+        "longer validity": (
+            VaultRotationTx(rotation.provider, local_rotation("VAULT", _keys(NEW), 2, until + 1)),
+        ),
+        "unknown provider": (VaultRotationTx("local-other", rotation.transaction),),
+    }[tamper]
+    quantum = dataclasses.replace(
+        signed.quantum, body=dataclasses.replace(body, rotations=rotations)
+    )
+    forged = dataclasses.replace(signed, quantum=quantum)
+    outcome = auditors[0].handle_batch((forged,), quantum.apex)
+    assert outcome.results == []
+    assert auditors[0].status.state == NodeState.FAILED
+
+
 def test_the_same_auditors_in_another_order_call_for_no_rotation() -> None:
     old = Config.from_settings(default_settings(OLD))
     same = dataclasses.replace(default_settings([OLD[0], OLD[2], OLD[1]]), version=2)
     new = Config.from_settings(same, old.constellation_id)
-    assert update_rotation(old, new, 2, 5_000) is None
+    assert rotations_called_for(old, new) == ()
     newer = Config.from_settings(
         dataclasses.replace(default_settings(NEWER), version=2), old.constellation_id
     )
-    first, second = (update_rotation(old, newer, 2, 5_000) for _ in range(2))
-    assert first is not None and first == second  # derived alike by every node
-    assert rotation_sign(first, NEWER[1]) is None  # a new key is no old signer
-    signature = rotation_sign(first, OLD[2])
-    assert signature is not None and rotation_signature_valid(first, signature)
-    assert not rotation_signature_valid(first, transaction_sign(first.transaction, NEWER[1]))
+    assert rotations_called_for(old, newer) == ("local-vault",)
+    provider = LocalLedgerProvider(SETTINGS, OLD[2], _keys(OLD))
+    transaction = provider.build_rotation(old.auditor_keys, newer.auditor_keys, 2, 9_000)
+    provider.validate_rotation(old.auditor_keys, newer.auditor_keys, 2, 5_000, transaction)
+    signature = provider.sign_rotation(transaction)
+    assert provider.rotation_signature_valid(transaction, signature, old.auditor_keys)
+    assert not provider.rotation_signature_valid(transaction, signature, newer.auditor_keys)
+    other = transaction_sign(transaction, NEWER[1])
+    assert not provider.rotation_signature_valid(transaction, other, old.auditor_keys)

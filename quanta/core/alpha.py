@@ -30,7 +30,7 @@ from quanta.core.keys import KeyPair
 from quanta.core.node_state import NodeStatus
 from quanta.core.pending import PendingUpdates, QuantumRow, quantum_row
 from quanta.core.presence import AuditorPresence
-from quanta.core.processors.settings import check_update
+from quanta.core.processors.settings import RotationBuilder, check_update
 from quanta.core.processors.withdrawal import TransactionBuilder
 from quanta.core.rate_limits import RateLimiter
 from quanta.core.results import (
@@ -62,6 +62,7 @@ from quanta.core.xdr.schema import (
     QuantumBody,
     RequestQuantum,
     SignedQuantum,
+    VaultRotationTx,
     WithdrawalQuantum,
     WithdrawalRequest,
 )
@@ -104,17 +105,21 @@ class AlphaNode:
         pending: PendingUpdates,
         *,
         transactions: TransactionBuilder | None = None,
+        rotations: RotationBuilder | None = None,
         genesis_pin: bytes | None = None,
     ) -> None:
         """Wraps an engine whose state was loaded (or is empty) for the node `keypair`.
         `transactions` builds each withdrawal's transaction (through the payment provider) and
         hears which ones executed; without it a withdrawal carries none and is refused.
+        `rotations` builds the vault rotations of a settings update that changes the auditors
+        (without it such an update is refused by the engine if a vault must rotate).
         `genesis_pin`: the only constellation id this node may be initialized with, if set."""
         self.keypair = keypair
         self.genesis_pin = genesis_pin
         self.engine = engine
         self.pending = pending
         self.transactions = transactions
+        self.rotations = rotations
         self.status = NodeStatus()
         self.unfinalized: dict[int, PendingQuantum] = {}
         self.final_rows: list[QuantumRow] = []
@@ -213,9 +218,18 @@ class AlphaNode:
         With `presence_ms` (the clock of `presence`), an update whose new auditors could not
         finalize it now is refused (InvalidState, naming who is missing): it is finalized by
         the auditors it brings in, and executing it without enough of them connected would
-        leave it, and everything after it, unfinal."""
-        self.update_check(envelope, presence_ms)
-        executed = self.engine.execute(ConstellationQuantum(envelope), now_ms)
+        leave it, and everything after it, unfinal.
+
+        The vault rotations it calls for are built for the timestamp its quantum gets
+        (`next_stamp`; nothing runs between building and executing) and travel inside it."""
+        settings = self.update_check(envelope, presence_ms)
+        prev = self.engine.state.require_config()
+        rotations: tuple[VaultRotationTx, ...] = ()
+        if self.rotations is not None:
+            new = Config.from_settings(settings, prev.constellation_id)
+            _, timestamp_ms = self.engine.next_stamp(now_ms)
+            rotations = self.rotations.build_rotations(prev, new, timestamp_ms)
+        executed = self.engine.execute(ConstellationQuantum(envelope, rotations), now_ms)
         self._after_execution(executed, None, 0, None)
         self.settings_changed()
         return executed

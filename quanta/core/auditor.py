@@ -103,10 +103,11 @@ TransactionSigner = Callable[[WithdrawalQuantum], TxSignature | None]
 """Returns this node's signature of a withdrawal's transaction (through its provider), None
 if it refuses to sign (its provider's vault does not answer to the settings in force)."""
 
-RotationSigner = Callable[[Config, Config, int, int], TxSignature | None]
-"""Returns this node's signature of the vault rotation a settings update calls for (settings
-before, settings after, the update's apex and timestamp), None if none or not an old signer:
-every old auditor derives the same rotation from the quantum (`payments.core.rotation`)."""
+RotationSigner = Callable[[Config | None, ConstellationQuantum], tuple[TxSignature, ...]]
+"""Returns this node's signatures of the vault rotations a settings quantum carries (which its
+engine validated when it executed it), none if this node was not one of the vaults' old
+signers (the settings before the update; None: a quantum signed again, whose old signers
+alpha checks itself): through its payment providers (`payments.core.rotation`)."""
 
 HELD_MAX = 10_000
 """The most quanta an auditor keeps while one of them cannot be confirmed yet; alpha resends
@@ -153,9 +154,8 @@ class AuditorNode:
         self.status = NodeStatus()
         self.final_rows: list[QuantumRow] = []
         self.sign_transaction = sign_transaction
-        # Signs the vault rotation of each settings update that changes the auditors, while
-        # this node is still an old signer (`_rotation_signature`, `_removed_result`); without
-        # it none is signed.
+        # Signs the vault rotations of each settings update that changes the auditors, while
+        # this node is still an old signer (`_removed_result`); without it none is signed.
         self.sign_rotation = sign_rotation
         self.evidence: list[EvidenceItem] = []
         # When a frame from alpha last arrived (the shell's monotonic ms), None before any.
@@ -299,20 +299,20 @@ class AuditorNode:
             self.engine.revert_last(executed)
             self.status.set(NodeState.FAILED, f"quantum {executed.apex}: alpha's signature invalid")
             return False
-        rotation: TxSignature | None = None
-        if isinstance(signed.quantum.body, ConstellationQuantum):
+        rotations: tuple[TxSignature, ...] = ()
+        if isinstance(quantum.body, ConstellationQuantum):
             self._settings_changed()
-            rotation = self._rotation_signature(prev_config, quantum)
+            rotations = self._rotation_signatures(prev_config, quantum.body)
         signatures = signed.signatures[:1]
         own = self._own_index()
         if own is not None:
             signature = NodeSignature(own, self.sign_payload(executed.payload_hash))
             signatures = (*signatures, signature)
-            tx_signature = rotation or self._tx_signature(signed)
-            result = AuditorResult(executed.apex, signature, tx_signature)
+            tx_signature = self._tx_signature(signed)
+            result = AuditorResult(executed.apex, signature, tx_signature, rotations)
             outcome.results.append(result)
-        elif rotation is not None and prev_config is not None:
-            outcome.results.append(self._removed_result(prev_config, executed, rotation))
+        elif rotations and prev_config is not None:
+            outcome.results.append(self._removed_result(prev_config, executed, rotations))
         self.pending.record(executed)
         self._remember(executed.payload_hash, signed)
         proof = PayloadProof(executed.payload_hash, signatures)
@@ -372,8 +372,14 @@ class AuditorNode:
         if known.signed.quantum != signed.quantum or own is None:
             return
         signature = NodeSignature(own, self.sign_payload(known.payload))
+        body = signed.quantum.body
+        rotations = (
+            ()
+            if not isinstance(body, ConstellationQuantum)
+            else self._rotation_signatures(None, body)
+        )
         outcome.results.append(
-            AuditorResult(signed.quantum.apex, signature, self._tx_signature(signed))
+            AuditorResult(signed.quantum.apex, signature, self._tx_signature(signed), rotations)
         )
 
     def _equivocates(self, signed: SignedQuantum, known: KnownQuantum) -> bool:
@@ -427,23 +433,24 @@ class AuditorNode:
         evidence, self.evidence = self.evidence, []
         return evidence
 
-    def _rotation_signature(self, prev: Config | None, quantum: Quantum) -> TxSignature | None:
-        """Returns this node's signature of the vault rotation the settings quantum just
-        executed calls for (if it changed the auditors and this node was one of them)."""
-        new = self.engine.state.config
-        if self.sign_rotation is None or prev is None or new is None:
-            return None
-        return self.sign_rotation(prev, new, int(quantum.apex), int(quantum.timestamp))
+    def _rotation_signatures(
+        self, prev: Config | None, body: ConstellationQuantum
+    ) -> tuple[TxSignature, ...]:
+        """Returns this node's signatures of the vault rotations of a settings quantum it
+        executed (`prev`: the settings before it; None when it signs the quantum again)."""
+        if self.sign_rotation is None or not body.rotations:
+            return ()
+        return self.sign_rotation(prev, body)
 
     def _removed_result(
-        self, prev: Config, executed: Executed, rotation: TxSignature
+        self, prev: Config, executed: Executed, rotations: tuple[TxSignature, ...]
     ) -> AuditorResult:
-        """Returns the result of an auditor the update removed: its rotation signature, the
+        """Returns the result of an auditor the update removed: its rotation signatures, the
         last thing it signs, with its signature of the payload under its index in the
-        settings before the update (alpha takes only the rotation signature from it)."""
+        settings before the update (alpha takes only the rotation signatures from it)."""
         index = prev.auditor_keys.index(self.keypair.public_key)
         signature = NodeSignature(index, self.sign_payload(executed.payload_hash))
-        return AuditorResult(executed.apex, signature, rotation)
+        return AuditorResult(executed.apex, signature, None, rotations)
 
     def _tx_signature(self, signed: SignedQuantum) -> TxSignature | None:
         body = signed.quantum.body

@@ -21,7 +21,7 @@ from quanta.core.processors.account_data import process_account_data
 from quanta.core.processors.deposit import DepositValidator, process_deposit
 from quanta.core.processors.order import process_batch, process_cancellation, process_order
 from quanta.core.processors.payment import process_payment
-from quanta.core.processors.settings import process_settings
+from quanta.core.processors.settings import RotationValidator, process_settings
 from quanta.core.processors.withdrawal import TransactionValidator, process_withdrawal
 from quanta.core.records import record
 from quanta.core.signatures import message_digest, payload_hash
@@ -103,13 +103,15 @@ class Engine:
         *,
         validate_deposit: DepositValidator | None = None,
         validate_transaction: TransactionValidator | None = None,
+        validate_rotation: RotationValidator | None = None,
     ) -> None:
         """Wraps `state` (a fresh, uninitialized one by default). An auditor hands in its
-        payment providers' checks of alpha's deposit notifications and withdrawal
-        transactions; alpha built those itself and needs none."""
+        payment providers' checks of alpha's deposit notifications, withdrawal transactions
+        and vault rotations; alpha built those itself and needs none."""
         self.state = state if state is not None else ConstellationState()
         self.last_timestamp_ms = 0
         self.validate_transaction = validate_transaction
+        self.validate_rotation = validate_rotation
         self.validate_deposit = validate_deposit
         # Every `attest_every` apexes (0: never) the state hash after the quantum is recorded
         # in `attested` for the node to sign (`quanta.core.state_snapshot`): one rule on every
@@ -203,7 +205,7 @@ class Engine:
         if isinstance(body, DepositQuantum):
             process_deposit(ctx, body, self.validate_deposit)
         elif isinstance(body, ConstellationQuantum):
-            process_settings(ctx, body)
+            process_settings(ctx, body, self.validate_rotation)
         elif isinstance(body, WithdrawalQuantum):
             if not verified:
                 verify_envelope(body.request, self._constellation_id())

@@ -73,17 +73,16 @@ class AlphaHerald(EngineWorker[AlphaNode]):
         deliveries: list[Delivery] = []
         now_ms = wall_ms()
         for result in batch.results:
-            tx_signature = result.tx_signature
             # A vault rotation's signature proves itself (an old signer's key over the
             # rotation): taken even from an auditor the update removed, whose result carries
             # its index in the settings before it (it signs nothing after the update).
-            if tx_signature is not None and self.payouts.rotation_offer(result.apex, tx_signature):
-                tx_signature = None
+            for rotation_signature in result.rotation_signatures:
+                self.payouts.rotation_offer(result.apex, rotation_signature)
             index = result.signature.auditor_index
             if self.node.signer_key(result.apex, index) != event["auditor_key"]:
                 continue  # An auditor may only speak for itself (its key at that quantum).
-            if tx_signature is not None:
-                self.payouts.offer(result.apex, tx_signature)
+            if result.tx_signature is not None:
+                self.payouts.offer(result.apex, result.tx_signature)
             waiting = self.node.unfinalized.get(result.apex)
             deliveries += self.node.add_signature(
                 result.apex, result.signature.auditor_index, result.signature.signature, frame

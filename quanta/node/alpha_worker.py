@@ -28,6 +28,7 @@ from quanta.core.status import ConstellationError, StatusCode
 from quanta.core.xdr.codec import XdrError, decode
 from quanta.core.xdr.schema import (
     ConstellationMessageEnvelope,
+    ConstellationQuantum,
     ConstellationUpdate,
     MessageEnvelope,
     NodeState,
@@ -74,7 +75,12 @@ class AlphaWorker(AlphaHerald):
         self.payouts.rotations_restore(rotation_records_load())
         engine = Engine(loaded.state)
         node = AlphaNode(
-            keypair, engine, node_pending(), transactions=self.payouts, genesis_pin=genesis_pin()
+            keypair,
+            engine,
+            node_pending(),
+            transactions=self.payouts,
+            rotations=self.payouts,
+            genesis_pin=genesis_pin(),
         )
         self.deposits = DepositWatcher(node, self.providers, self.deliver)
         restored = node_restore(node, loaded, is_alpha=True)
@@ -243,15 +249,12 @@ class AlphaWorker(AlphaHerald):
             prev = self.node.engine.state.require_config()
             executed = self.node.update_settings(envelope, now_ms(), presence_ms)
             self.providers.rebuild()
-            # The vault answers to the old auditors: its rotation, signed by them with their
-            # results for this quantum, is submitted once it is final and persisted.
-            self.payouts.rotation_begin(
-                prev,
-                self.node.engine.state.require_config(),
-                executed.apex,
-                int(executed.quantum.timestamp),
-                self.node.keypair,
-            )
+            # The vaults answer to the old auditors: the rotations the quantum carries,
+            # signed by them with their results for it, are submitted once it is final and
+            # persisted.
+            body = executed.quantum.body
+            assert isinstance(body, ConstellationQuantum)
+            self.payouts.rotation_begin(prev, executed.apex, body.rotations, self.node.keypair)
             try:
                 await self.payouts.rotations_persist()
             except Exception:  # Still marked unwritten: the payout tick writes it first.

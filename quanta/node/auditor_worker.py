@@ -57,6 +57,7 @@ from quanta.node.providers import (
     NodeProviders,
     deposit_validator,
     rotation_signer,
+    rotation_validator,
     transaction_signer,
     transaction_validator,
 )
@@ -90,6 +91,7 @@ class AuditorWorker(EngineWorker[AuditorNode]):
             loaded.state,
             validate_deposit=deposit_validator(providers),
             validate_transaction=transaction_validator(providers),
+            validate_rotation=rotation_validator(providers),
         )
         signer = transaction_signer(providers)
         node = auditor_node_class()(
@@ -97,7 +99,7 @@ class AuditorWorker(EngineWorker[AuditorNode]):
             engine,
             node_pending(),
             sign_transaction=signer,
-            sign_rotation=rotation_signer(keypair),
+            sign_rotation=rotation_signer(providers),
             genesis_pin=genesis_pin(),
             persisted=persisted_quanta,
         )

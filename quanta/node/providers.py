@@ -3,9 +3,10 @@
 The providers follow the settings in force: none before initialization, rebuilt when a
 settings quantum executes. Each gets this node's key and its own options
 (settings.PAYMENT_PROVIDERS, never part of the constellation settings). An auditor's engine
-judges alpha's deposit notifications and withdrawal transactions through its own providers
-(`deposit_validator`, `transaction_validator`) and signs each withdrawal's transaction
-(`transaction_signer`); alpha builds both itself (`payments.payouts.PayoutDesk`). A provider
+judges alpha's deposit notifications, withdrawal transactions and vault rotations through its
+own providers (`deposit_validator`, `transaction_validator`, `rotation_validator`) and signs
+each withdrawal's transaction and each rotation (`transaction_signer`, `rotation_signer`);
+alpha builds them itself (`payments.payouts.PayoutDesk`). A provider
 that fails for any other reason than a verdict (its network, its database) cannot confirm
 yet: the check raises NotYetConfirmed, and the auditor tries again later.
 """
@@ -18,16 +19,23 @@ from collections.abc import Callable
 from django.conf import settings
 
 from payments.core.provider import PaymentProvider
-from payments.core.rotation import rotation_sign, update_rotation
 from payments.manager import providers_build
 from quanta.core.auditor import RotationSigner, TransactionSigner
 from quanta.core.config import Config
 from quanta.core.keys import KeyPair
 from quanta.core.processors.deposit import DepositValidator
+from quanta.core.processors.settings import RotationValidator
 from quanta.core.processors.withdrawal import TransactionValidator
 from quanta.core.state import ConstellationState
 from quanta.core.status import BadRequest, ConstellationError, InvalidState, NotYetConfirmed
-from quanta.core.xdr.schema import DepositQuantum, TxSignature, WithdrawalQuantum, WithdrawalRequest
+from quanta.core.xdr.schema import (
+    ConstellationQuantum,
+    DepositQuantum,
+    TxSignature,
+    VaultRotationTx,
+    WithdrawalQuantum,
+    WithdrawalRequest,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -152,18 +160,44 @@ def transaction_signer(providers: NodeProviders) -> TransactionSigner:
     return sign
 
 
-def rotation_signer(keypair: KeyPair) -> RotationSigner:
-    """Returns the auditor's signer of vault rotations: it derives the rotation a settings
-    update calls for from the update's quantum itself (as alpha does: its own rebuild is
-    its check of alpha's) and signs it if this node was one of the old signers. No vault
-    check: the ledger counts only the signers in force, and a removed auditor signs nothing
-    after this (its signature goes back with its result for the update's quantum)."""
+def rotation_validator(providers: NodeProviders) -> RotationValidator:
+    """Returns the auditor's check that each vault rotation of a settings quantum is the one
+    its provider would build for the update (`payments.core.rotation`)."""
 
-    def sign(prev: Config, new: Config, apex: int, timestamp_ms: int) -> TxSignature | None:
-        rotation = update_rotation(prev, new, apex, timestamp_ms)
-        signature = None if rotation is None else rotation_sign(rotation, keypair)
-        if rotation is not None and signature is not None:
-            logger.info("signed the vault rotation of %s at quantum %d", rotation.provider, apex)
-        return signature
+    def validate(prev: Config, new: Config, timestamp_ms: int, rotation: VaultRotationTx) -> None:
+        provider = providers.require(rotation.provider)
+        version = int(new.settings.version)
+        provider_verdict(
+            rotation.provider,
+            lambda: provider.validate_rotation(
+                prev.auditor_keys, new.auditor_keys, version, timestamp_ms, rotation.transaction
+            ),
+        )
+
+    return validate
+
+
+def rotation_signer(providers: NodeProviders) -> RotationSigner:
+    """Returns the auditor's signer of the vault rotations its engine validated: each is
+    signed if this node was one of the old signers (`prev`; None: a quantum signed again, it
+    signs and alpha checks). No vault check: the vault counts only the signers in force, and
+    a removed auditor signs nothing after this (its signatures go back with its result for
+    the update's quantum)."""
+
+    def sign(prev: Config | None, body: ConstellationQuantum) -> tuple[TxSignature, ...]:
+        if prev is not None and providers.keypair.public_key not in prev.auditor_keys:
+            return ()
+        signatures = []
+        for rotation in body.rotations:
+            try:
+                provider = providers.require(rotation.provider)
+                signatures.append(provider.sign_rotation(rotation.transaction))
+            except ConstellationError as refused:
+                logger.error(
+                    "the vault rotation of %s is not signed: %s", rotation.provider, refused
+                )
+                continue
+            logger.info("signed the vault rotation of %s", rotation.provider)
+        return tuple(signatures)
 
     return sign

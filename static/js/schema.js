@@ -289,6 +289,15 @@ export const SCHEMA = {
       "struct": "TxSignature"
      }
     }
+   ],
+   [
+    "rotation_signatures",
+    {
+     "array": {
+      "struct": "TxSignature"
+     },
+     "max": 10
+    }
    ]
   ],
   "AuditorSettings": [
@@ -474,6 +483,15 @@ export const SCHEMA = {
     "update",
     {
      "struct": "ConstellationMessageEnvelope"
+    }
+   ],
+   [
+    "rotations",
+    {
+     "array": {
+      "struct": "VaultRotationTx"
+     },
+     "max": 10
     }
    ]
   ],
@@ -1548,6 +1566,20 @@ export const SCHEMA = {
     "signature",
     {
      "opaque": 128
+    }
+   ]
+  ],
+  "VaultRotationTx": [
+   [
+    "provider",
+    {
+     "string": 64
+    }
+   ],
+   [
+    "transaction",
+    {
+     "opaque": 16384
     }
    ]
   ],

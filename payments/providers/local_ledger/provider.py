@@ -35,6 +35,7 @@ from payments.core.provider import (
     PaymentProvider,
     PaymentSubmitError,
 )
+from payments.core.rotation import local_rotation, local_rotation_check
 from payments.models import LedgerTransfer
 from payments.providers.local_ledger.ledger import (
     CANCELLED,
@@ -225,6 +226,36 @@ class LocalLedgerProvider(PaymentProvider):
             used = transaction_entry(transaction) is not None
             expired = ledger_now_ms() > tx.valid_until_ms
             raise PaymentSubmitError(str(error), permanent=used or expired) from None
+
+    def build_rotation(
+        self, old: tuple[bytes, ...], new: tuple[bytes, ...], version: int, valid_until_ms: int
+    ) -> bytes:
+        return local_rotation(self.settings.vault, new, version, valid_until_ms)
+
+    def validate_rotation(
+        self,
+        old: tuple[bytes, ...],
+        new: tuple[bytes, ...],
+        version: int,
+        timestamp_ms: int,
+        transaction: bytes,
+    ) -> None:
+        vault = self.settings.vault
+        local_rotation_check(self.provider_id, vault, new, version, timestamp_ms, transaction)
+
+    def sign_rotation(self, transaction: bytes) -> TxSignature:
+        return transaction_sign(transaction, self.keypair)
+
+    def rotation_signature_valid(
+        self, transaction: bytes, signature: TxSignature, old: tuple[bytes, ...]
+    ) -> bool:
+        return signature.signer in old and signature_valid(transaction, signature)
+
+    def rotation_expiry_ms(self, transaction: bytes) -> int:
+        try:
+            return rotation_decode(transaction).valid_until_ms
+        except LedgerRuleError as error:
+            raise BadRequest(f"{self.provider_id}: {error}") from None
 
     def submit_rotation(self, transaction: bytes, signatures: list[TxSignature]) -> None:
         rotation = rotation_decode(transaction)

@@ -5,9 +5,17 @@ later ones by a majority of the auditors in force. Signatures are bound to the c
 (`signatures.update_digest`): the genesis to the id of its own settings. Assets can be added or
 suspended but not removed, and the quote asset never changes, because open orders and balances
 refer to them; nor may an update strand funds (`settings_funds.py`).
+
+An update that changes the auditors leaves every kept vault answering to the old ones: the
+quantum carries, per such provider, the transaction alpha built to rotate it
+(`rotations_called_for`, `check_rotations`); an auditor's payment providers judge each one
+(`RotationValidator`) the way they judge a withdrawal's transaction.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
 
 from quanta.core.config import Config, validate_settings
 from quanta.core.context import QuantumContext
@@ -21,7 +29,72 @@ from quanta.core.xdr.schema import (
     ConstellationSettings,
     ConstellationUpdate,
     ConstellationUpdateEffect,
+    VaultRotationTx,
 )
+
+ROTATION_TTL_MS = 600_000
+"""How long a vault rotation stays valid after its update's quantum: longer than a withdrawal's
+TTL, so the withdrawals built before the update (old signers) are paid or expired first."""
+
+RotationValidator = Callable[[Config, Config, int, VaultRotationTx], None]
+"""Raises a ConstellationError unless the rotation's transaction gives its provider's vault
+the auditors of the second config in place of those of the first, valid after the quantum's
+timestamp (ms) for at most ROTATION_TTL_MS; never from a node's clock, so all judge alike."""
+
+
+class RotationBuilder(Protocol):
+    """Alpha's side of the rotations, the mirror of `RotationValidator`: alpha's payment
+    providers build them for the timestamp the update's quantum gets."""
+
+    def build_rotations(
+        self, prev: Config, new: Config, timestamp_ms: int
+    ) -> tuple[VaultRotationTx, ...]:
+        """Returns the rotation of each provider `rotations_called_for` names, in that order;
+        raises a ConstellationError if one cannot be built (the update is then refused)."""
+        ...
+
+
+def rotations_called_for(prev: Config, new: Config) -> tuple[str, ...]:
+    """Returns the ids (sorted) of the providers whose vault the update from `prev` to `new`
+    must rotate: all kept with their vault, if the auditors changed (a new vault is opened
+    with the new signers; a removed provider holds nothing: `settings_funds`)."""
+    if set(prev.auditor_keys) == set(new.auditor_keys):
+        return ()
+    return tuple(
+        provider_id
+        for provider_id, provider in sorted(new.providers.items())
+        if (before := prev.providers.get(provider_id)) is not None
+        and before.vault == provider.vault
+    )
+
+
+def check_rotations(
+    rotations: tuple[VaultRotationTx, ...],
+    current: Config | None,
+    settings: ConstellationSettings,
+    timestamp_ms: int,
+    validate: RotationValidator | None,
+) -> None:
+    """Raises BadRequest unless the quantum carries exactly the rotations the update calls
+    for, in provider order, each judged sound by `validate`: an auditor's providers. Alpha
+    built them itself, and an engine without providers (a pure test, the fault simulator)
+    has nothing to judge them by, so both pass None and only a genesis's are refused."""
+    if current is None:
+        if rotations:
+            raise BadRequest("the genesis rotates no vault")
+        return
+    if validate is None:
+        return
+    new = Config.from_settings(settings, current.constellation_id)
+    called = rotations_called_for(current, new)
+    carried = tuple(rotation.provider for rotation in rotations)
+    if carried != called:
+        raise BadRequest(
+            f"the update calls for vault rotations of {list(called)}, the quantum carries"
+            f" {list(carried)}"
+        )
+    for rotation in rotations:
+        validate(current, new, timestamp_ms, rotation)
 
 
 def count_valid_signers(
@@ -72,10 +145,16 @@ def _check_compatible(settings: ConstellationSettings, current: Config) -> None:
         raise BadRequest("the quote asset cannot change")
 
 
-def process_settings(ctx: QuantumContext, body: ConstellationQuantum) -> None:
-    """Validates the signed update, then puts the new settings in force."""
+def process_settings(
+    ctx: QuantumContext,
+    body: ConstellationQuantum,
+    validate_rotation: RotationValidator | None = None,
+) -> None:
+    """Validates the signed update and its vault rotations, then puts the new settings in
+    force."""
     current = ctx.state.config
     settings = check_update(body.update, current)
     check_no_stranded_funds(settings, ctx.state)
+    check_rotations(body.rotations, current, settings, ctx.timestamp_ms, validate_rotation)
     prev = None if current is None else current.settings
     ctx.emit(0, ConstellationUpdateEffect(settings, prev))

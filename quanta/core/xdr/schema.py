@@ -780,6 +780,11 @@ class AuditorResult:
     apex: U64
     signature: NodeSignature
     tx_signature: Annotated[TxSignature | None, Optional(TxSignature)]
+    rotation_signatures: Annotated[
+        tuple[TxSignature, ...], Array(TxSignature, Limits.PROVIDERS_MAX)
+    ] = ()
+    """The node's signatures of the quantum's vault rotations (a settings update's), if it is
+    one of the vaults' old signers; each proves itself."""
 
 
 @record
@@ -877,10 +882,25 @@ class DepositQuantum:
 
 
 @record
+class VaultRotationTx:
+    """The transaction that gives one provider's vault the auditors a settings update brings
+    in: built by alpha, validated by every node and signed by the vault's old signers, like a
+    withdrawal's (`payments.core.rotation`)."""
+
+    provider: Name
+    transaction: Annotated[bytes, VarOpaque(Limits.TRANSACTION_MAX)]
+
+
+@record
 class ConstellationQuantum:
-    """A settings update signed by a majority of the auditors."""
+    """A settings update signed by a majority of the auditors, with the vault rotations it
+    calls for (one per provider whose vault answers to the auditors it replaces, in provider
+    id order: `quanta.core.processors.settings.rotations_called_for`)."""
 
     update: ConstellationMessageEnvelope
+    rotations: Annotated[
+        tuple[VaultRotationTx, ...], Array(VaultRotationTx, Limits.PROVIDERS_MAX)
+    ] = ()
 
 
 @record

@@ -203,6 +203,7 @@ AUDITOR_RESULT = schema.AuditorResult(
     apex=5,
     signature=schema.NodeSignature(auditor_index=2, signature=b"\x77" * 64),
     tx_signature=schema.TxSignature(signer=b"\x01\x02", signature=b"\x03\x04\x05\x06\x07"),
+    rotation_signatures=(schema.TxSignature(signer=b"\x08", signature=b"\x09\x0a"),),
 )
 AUDITOR_RESULT_HEX = hexbytes(
     "0000000000000005",  # apex = 5
@@ -211,6 +212,9 @@ AUDITOR_RESULT_HEX = hexbytes(
     "00000001",  # tx_signature: optional flag 1 = present
     "00000002 0102 0000",  # tx_signature.signer: opaque<64>, length 2, 2 bytes padding
     "00000005 0304050607 000000",  # tx_signature.signature: length 5, 3 bytes padding
+    "00000001",  # rotation_signatures: TxSignature<10>, 1 element
+    "00000001 08 000000",  # [0].signer: length 1, 3 bytes padding
+    "00000002 090a 0000",  # [0].signature: length 2, 2 bytes padding
 )
 
 GOLDEN: list[tuple[str, Any, Any, bytes]] = [
@@ -252,7 +256,7 @@ def test_vector_lengths_follow_the_padding_rules() -> None:
     assert len(SETTINGS_UPDATE_FIRST_HEX) == 4 + settings_size + 4
     assert len(SETTINGS_UPDATE_NEXT_HEX) == 4 + settings_size + 4 + settings_size
     assert len(QUANTUM_HEX) == 8 + 32 + 32 + 8 + 4 + (4 + 8 + 32 + 8 + 8 + 8) + (32 + 64)
-    assert len(AUDITOR_RESULT_HEX) == 8 + 4 + 64 + 4 + (4 + 4) + (4 + 8)
+    assert len(AUDITOR_RESULT_HEX) == 8 + 4 + 64 + 4 + (4 + 4) + (4 + 8) + 4 + (4 + 4) + (4 + 4)
 
 
 def test_xdrlib3_packer_by_hand_gives_the_payment_bytes() -> None:
@@ -298,6 +302,10 @@ def test_xdrlib3_packer_by_hand_gives_the_result_and_optional_bytes() -> None:
     assert AUDITOR_RESULT.tx_signature is not None
     packer.pack_opaque(AUDITOR_RESULT.tx_signature.signer)
     packer.pack_opaque(AUDITOR_RESULT.tx_signature.signature)
+    packer.pack_uint(len(AUDITOR_RESULT.rotation_signatures))
+    for rotation in AUDITOR_RESULT.rotation_signatures:
+        packer.pack_opaque(rotation.signer)
+        packer.pack_opaque(rotation.signature)
     assert packer.get_buffer() == AUDITOR_RESULT_HEX == encode(AUDITOR_RESULT)
 
 
