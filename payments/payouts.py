@@ -142,9 +142,8 @@ class PayoutDesk:
         for, built by its provider for the update's quantum at `timestamp_ms` (alpha's
         `RotationBuilder`): refused (InvalidState) while an earlier one has not applied, as
         its old signers would then sign for a vault that does not know them yet."""
+        self.rotations_check(prev, new)
         called = rotations_called_for(prev, new)
-        if called:
-            self.require_no_rotation_pending()
         valid_until_ms = timestamp_ms + ROTATION_TTL_MS
         version = int(new.settings.version)
         old, signers = prev.auditor_keys, new.auditor_keys
@@ -155,6 +154,32 @@ class PayoutDesk:
             )
             for provider_id in called
         )
+
+    async def rotations_recover(
+        self, prev: Config, apex: int, rotations: tuple[VaultRotationTx, ...], keypair: KeyPair
+    ) -> list[VaultRotation]:
+        """Registers again the rotations of the settings update at `apex` (the latest) whose
+        vault still answers to other signers and that alpha holds no row of: a kill of alpha
+        between its execution of the update and the row's write lost them. Alpha signs again;
+        the old signers still in the constellation sign again when it sends them the update's
+        quantum again (`signatures_wanted`)."""
+        missing = []
+        for carried in rotations:
+            provider = self.providers().get(carried.provider)
+            if provider is None or (carried.provider, apex) in self._rotation_of:
+                continue
+            mismatch = await database_sync_to_async(provider.check_vault)()
+            if mismatch is not None and "does not exist" not in mismatch:
+                missing.append(carried)
+        if missing:
+            logger.warning("vault rotations of quantum %d recovered from the chain", apex)
+        return self.rotation_begin(prev, apex, tuple(missing), keypair)
+
+    def rotations_check(self, prev: Config, new: Config) -> None:
+        """Raises InvalidState if the update from `prev` to `new` calls for vault rotations
+        while an earlier one has not applied (see `build_rotations`)."""
+        if rotations_called_for(prev, new):
+            self.require_no_rotation_pending()
 
     def require_no_rotation_pending(self) -> None:
         """Raises InvalidState, naming it, while a vault rotation has not applied yet."""
@@ -352,13 +377,18 @@ class PayoutDesk:
         await self._rotate(now, persisted_apex)
 
     def signatures_wanted(self, state: ConstellationState, persisted_apex: int) -> list[int]:
-        """Returns the withdrawals (ids = apexes) whose quanta alpha sends the auditors again
-        so that they sign their transactions again: final and persisted, but short of a
-        majority of transaction signatures (lost with a restart of alpha)."""
+        """Returns the withdrawals (ids = apexes) and settings updates whose quanta alpha
+        sends the auditors again so that they sign their transactions again: final and
+        persisted, but short of a majority of transaction signatures (lost with a restart of
+        alpha; a rotation's old signers still in the constellation sign it again)."""
         if state.config is None:
             return []
         threshold = state.config.majority
-        return self.book.short_of(threshold, self.now_ms(), persisted_apex=persisted_apex)
+        now = self.now_ms()
+        wanted = self.book.short_of(threshold, now, persisted_apex=persisted_apex)
+        for book in self.rotations.values():  # each with its old majority (`threshold` 0)
+            wanted += book.short_of(0, now, persisted_apex=persisted_apex)
+        return sorted(set(wanted))
 
     async def _prepare(self, provider_id: str, provider: PaymentProvider) -> None:
         """Prepares one provider (it checks its vault's signers, `vault_mismatch`); one that

@@ -4,18 +4,34 @@ submitted, refused for good or expired (`payments.payouts.PayoutDesk`)."""
 
 from __future__ import annotations
 
+import os
+
 from payments.core.rotation import VaultRotation
 from payments.models import RotationRecord
 from quanta.core.xdr.schema import TxSignature
 
 KEY_BYTES = 32
 
+TEST_DROP_ROTATION_ROWS_ENV = "CONSTELLATION_TEST_DROP_ROTATION_ROWS"
+"""TEST-ONLY FAULT HOOK, inert unless this variable is set (never in production): the path of
+a file; while that file exists, alpha writes no rotation row, as if it were killed between
+executing a settings update and writing its rows (tests/cluster/test_vault_rotation_flow.py:
+the restarted alpha recovers the rotation from the chain)."""
+
+_test_drop_rows = os.environ.get(TEST_DROP_ROTATION_ROWS_ENV)
+
+
+def _test_rows_dropped() -> bool:
+    """Tells whether the test-only hook above drops rotation rows now (False unless set)."""
+    return _test_drop_rows is not None and os.path.exists(_test_drop_rows)
+
 
 class DatabaseRotationStore:
     """The `payments.payouts.RotationStore` alpha uses: its own database."""
 
     def save(self, rotation: VaultRotation, signatures: list[TxSignature]) -> None:
-        rotation_record_save(rotation, signatures)
+        if not _test_rows_dropped():
+            rotation_record_save(rotation, signatures)
 
     def delete(self, apex: int, provider: str) -> None:
         rotation_record_delete(apex, provider)

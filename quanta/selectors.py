@@ -39,6 +39,24 @@ def quanta_signed_at(apexes: list[int]) -> list[SignedQuantum]:
     ]
 
 
+def settings_update_at(
+    version: int,
+) -> tuple[ConstellationSettings, ConstellationSettings, SignedQuantum] | None:
+    """Returns the settings before `version`, those of `version` and the persisted quantum
+    that brought it in; None if that quantum is not persisted (yet), or for the genesis."""
+    records = {
+        r.version: r for r in SettingsRecord.objects.filter(version__in=[version - 1, version])
+    }
+    record, before = records.get(version), records.get(version - 1)
+    if record is None or before is None:
+        return None
+    found = quanta_signed_at([int(record.apex)])
+    if not found:
+        return None
+    prev = decode(ConstellationSettings, bytes(before.data))
+    return prev, decode(ConstellationSettings, bytes(record.data)), found[0]
+
+
 def settings_current() -> ConstellationSettings | None:
     """Returns the latest persisted settings, None before initialization."""
     record = SettingsRecord.objects.order_by("-version").first()

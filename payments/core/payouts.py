@@ -92,7 +92,7 @@ class PayoutBook:
             if not p.submitted
             and not p.gave_up
             and p.withdrawal_id <= persisted_apex
-            and len(p.signatures) < threshold
+            and len(p.signatures) < (p.threshold or threshold)
             and now_ms < p.expiry_ms
         ]
         return sorted(short)[:SIGNATURES_ASKED_MAX]

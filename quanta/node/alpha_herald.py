@@ -259,9 +259,10 @@ class AlphaHerald(EngineWorker[AlphaNode]):
                 self._journaled_apex = max(q.quantum.apex for q in fresh)
 
     async def _withdrawals_to_sign_again(self) -> list[SignedQuantum]:
-        """Returns the withdrawal quanta whose transaction signatures the payout desk lacks
-        (a restart lost them): an auditor that gets a quantum it executed signs it again,
-        its transaction included (`AuditorNode._sign_again`)."""
+        """Returns the withdrawal and settings quanta whose transaction or vault rotation
+        signatures the payout desk lacks (a restart lost them): an auditor that gets a
+        quantum it executed signs it again, its transaction and rotations included
+        (`AuditorNode._sign_again`)."""
         if self.node.status.state != NodeState.READY:
             return []
         wanted = self.payouts.signatures_wanted(self.node.engine.state, self.persisted.apex)

@@ -21,6 +21,7 @@ from quanta import events
 from quanta.alpha_designation import designation_forward, designation_store
 from quanta.core.alpha import AlphaNode
 from quanta.core.alpha_replacement import alpha_address, is_replacement, replacement_check
+from quanta.core.config import Config
 from quanta.core.engine import Engine
 from quanta.core.pending import Batch
 from quanta.core.results import Delivery, ReplyTo, result_message
@@ -43,6 +44,7 @@ from quanta.node.persistence import settings_record_persist, unfinal_settings_pe
 from quanta.node.providers import NodeProviders
 from quanta.node.snapshot import LoadedNode, snapshot_load
 from quanta.node_identity import genesis_pin, node_keypair, now_ms
+from quanta.selectors import settings_update_at
 
 logger = logging.getLogger(__name__)
 
@@ -244,6 +246,9 @@ class AlphaWorker(AlphaHerald):
             envelope = decode(ConstellationMessageEnvelope, event["envelope"])
             presence_ms = monotonic_ms()
             brought = self.node.update_check(envelope, presence_ms)
+            current = self.node.engine.state.require_config()
+            bringing = Config.from_settings(brought, current.constellation_id)
+            self.payouts.rotations_check(current, bringing)  # before any record of it
             # On disk before the update can leave for the auditors (`begin_rising`).
             await database_sync_to_async(unfinal_settings_persist)(settings=brought)
             prev = self.node.engine.state.require_config()
@@ -289,9 +294,36 @@ class AlphaWorker(AlphaHerald):
             await asyncio.sleep(self.DEPOSIT_POLL_S)
             try:
                 node = self.node
+                if not self._rotations_recovered:
+                    await self._rotations_recover()
                 await self.payouts.tick(node.engine.state, node.status.state, self.persisted.apex)
             except Exception:
                 logger.exception("paying out withdrawals failed; will retry")
+
+    _rotations_recovered = False
+    """Whether the latest settings update's rotations were looked at since this start."""
+
+    async def _rotations_recover(self) -> None:
+        """Once Ready after a start, once the latest settings update is persisted: registers
+        again the vault rotations its quantum carries that no row kept and whose vault still
+        answers to other signers (`PayoutDesk.rotations_recover`)."""
+        node = self.node
+        config = node.engine.state.config
+        if node.status.state != NodeState.READY or config is None:
+            return
+        version = int(config.settings.version)
+        found = await database_sync_to_async(settings_update_at)(version)
+        if found is None and version > 1:
+            return  # Not persisted yet: looked at again next tick.
+        self._rotations_recovered = True
+        if found is None:
+            return
+        prev, _, signed = found
+        body = signed.quantum.body
+        if isinstance(body, ConstellationQuantum) and body.rotations:
+            before = Config.from_settings(prev, config.constellation_id)
+            apex = int(signed.quantum.apex)
+            await self.payouts.rotations_recover(before, apex, body.rotations, node.keypair)
 
 
 def _lost_its_genesis(node: AlphaNode, loaded: LoadedNode) -> bool:

@@ -49,6 +49,7 @@ pytestmark = pytest.mark.cluster
 
 UNIT = 10_000_000
 HOLD_ENV = "CONSTELLATION_TEST_HOLD_PAYOUTS"
+DROP_ENV = "CONSTELLATION_TEST_DROP_ROTATION_ROWS"
 ALPHA, A1, A2, N1, N2 = range(5)
 
 
@@ -61,8 +62,13 @@ def five(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         base_port=free_base_port(5, 23_000),
         workdir=tmp_path_factory.mktemp(name),
         extra_env={"CONSTELLATION_SNAPSHOT_INTERVAL_S": "1"},
-        # Inert unless the file exists (the last test creates it).
-        node_env={ALPHA: {HOLD_ENV: str(tmp_path_factory.mktemp("hold") / "hold")}},
+        # Inert unless the files exist (the last tests create them).
+        node_env={
+            ALPHA: {
+                HOLD_ENV: str(tmp_path_factory.mktemp("hold") / "hold"),
+                DROP_ENV: str(tmp_path_factory.mktemp("drop") / "drop"),
+            }
+        },
     )
     yield from genesis_started(cluster, [cluster.nodes[i] for i in (ALPHA, A1, A2)])
 
@@ -252,3 +258,46 @@ def test_a_rotation_survives_a_kill_of_alpha_before_its_submission(
         five.manage(five.alpha, "vault_rotate", *removed, *sign_files, "--reference", "x")
     wait_for_vault(five, (ALPHA, A1, N1), 1)
     assert ledger_balance(five, payee, "USD") == UNIT
+
+
+def test_a_rotation_whose_row_a_kill_of_alpha_lost_is_recovered_from_the_chain(
+    five: Cluster,
+) -> None:
+    """After the tests above ((alpha, A1, N1) in force, A2 and N2 down). v5 replaces N1 by A2;
+    alpha is held and writes no rotation row (test-only hooks: a kill between executing the
+    update and writing its row), kill -9 once the update is final, and N1 (removed) is shut
+    down before alpha restarts. Before: the restarted alpha knew no rotation and the vault
+    stayed with (alpha, A1, N1) until `vault_rotate` by hand. Now it finds the rotation in
+    the update's quantum, signs it again, sends the quantum to the auditors again, A1 (an old
+    signer still in the set) signs it again, and the vault answers to (alpha, A1, A2)."""
+    assert five.info()["settings_version"] == 4, "runs after the tests above"
+    hold = Path(five.node_env[ALPHA][HOLD_ENV])
+    drop = Path(five.node_env[ALPHA][DROP_ENV])
+    hold.touch()
+    drop.touch()
+    try:
+        for process in ("web", "engine", "herald"):
+            five.start_process(five.nodes[A2], process)
+        wait_for_http(f"{five.nodes[A2].url}/api/constellation/info", 60)
+        update_to(five, (ALPHA, A1, A2), (A1, N1))
+        assert rotation_signatures(five) == []  # no row: as if killed before writing it
+        five.kill_process(five.alpha, "engine")
+        assert vault_signers(five) == (keys_of(five, (ALPHA, A1, N1)), 2)  # not submitted
+    finally:
+        hold.unlink(missing_ok=True)
+        drop.unlink(missing_ok=True)
+    shut_down(five, (N1,))  # removed: it signs nothing again
+    restarted_ms = time.time_ns() // 1_000_000
+    five.start_process(five.alpha, "engine")
+    wait_for_restart(five, restarted_ms, "Ready", 60)
+    wait_for_vault(five, (ALPHA, A1, A2), 60)
+    wait_for_mismatch(five, [ALPHA, A1, A2], False, 30)
+    payee = KeyPair.random().public_key_strkey
+
+    async def paid() -> None:
+        client = await funded(five, "20")
+        await withdrawal_paid(five, client, payee)
+        await client.close()
+
+    run(paid())
+    assert ledger_balance(five, payee, "USD") == UNIT  # once
