@@ -105,12 +105,13 @@ class StellarFake:
         return ProviderSettings("stellar", PROVIDER_NAME, self.vault, "0", (usd, xlm), 0)
 
     def settings(
-        self, auditors: Sequence[KeyPair], addresses: Sequence[str]
+        self, auditors: Sequence[KeyPair], addresses: Sequence[str], *, with_local: bool = False
     ) -> ConstellationSettings:
         """Returns genesis settings of `auditors` (the first is alpha) whose only provider is
-        the Stellar vault."""
+        the Stellar vault (`with_local`: the local ledger's vault too)."""
         settings = default_settings(auditors, addresses=addresses)
-        return replace(settings, providers=(self.provider_settings(),))
+        local = settings.providers if with_local else ()
+        return replace(settings, providers=(*local, self.provider_settings()))
 
     def vault_create(self, signers: Sequence[KeyPair]) -> None:
         """Creates the vault on the fake: `signers` at weight 1, threshold their majority."""
@@ -167,19 +168,23 @@ def stellar_cluster_started(
     size: int,
     tmp_path_factory: pytest.TempPathFactory,
     genesis_size: int | None = None,
+    *,
+    with_local: bool = False,
     **env: str,
 ) -> Iterator[tuple[Cluster, StellarFake]]:
     """Starts the fake, a vault of the first `genesis_size` nodes (default all) and a cluster
     of `size` nodes initialized with those as auditors and the Stellar vault as its provider;
-    yields both and stops them whatever happened: a module fixture's body. `env` goes to
-    every process (besides the provider options)."""
+    yields both and stops them whatever happened: a module fixture's body. `with_local`: the
+    local ledger's vault is a provider too. `env` goes to every process (besides the provider
+    options)."""
     fake = FakeHorizon(PASSPHRASE, destinations_checked=True).start()
     try:
         stellar = StellarFake(fake, Keypair.random().public_key)
         cluster = cluster_new(size, tmp_path_factory, None, **{**stellar.env(), **env})
         genesis = cluster.nodes[: genesis_size or size]
         stellar.vault_create([n.keypair for n in genesis])
-        settings = stellar.settings([n.keypair for n in genesis], [n.url for n in genesis])
+        keys, urls = [n.keypair for n in genesis], [n.url for n in genesis]
+        settings = stellar.settings(keys, urls, with_local=with_local)
         started = next(genesis_started(cluster, genesis, settings))  # Stops it if it fails.
         try:
             yield started, stellar

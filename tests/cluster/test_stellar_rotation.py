@@ -1,15 +1,17 @@
-"""A settings update alone rotates a Stellar vault (on the Horizon fake), with real processes.
+"""A settings update alone rotates every vault, a Stellar one (on the Horizon fake) and the
+local ledger's, with real processes.
 
-Goal (issue 18): replacing 1 of 3 auditors makes alpha build the vault's setOptions rotation
-on its next sequence into the update's quantum; every auditor validates it, the old signers
-sign it, alpha submits it: the vault on the fake then answers to the new set (weight 1 each,
-threshold 2, the removed key at weight 0), a withdrawal before and one after are each paid
-exactly once (the fake checks the signatures' weight: the second could only be paid by the
-new set), and the nodes in force end with one state hash. Before: nothing built a Stellar
-rotation on an update; the vault kept the old signers until the operators ran a setOptions by
-hand, and every node reported it mismatched.
+Goal (issue 18): replacing 1 of 3 auditors makes alpha build each vault's rotation into the
+update's quantum (Stellar: the setOptions on the vault's next sequence); every auditor
+validates them, the old signers sign each, alpha submits each: the vault on the fake then
+answers to the new set (weight 1 each, threshold 2, the removed key at weight 0) and so does
+the local one; a Stellar withdrawal before and one after are each paid exactly once (the fake
+checks the signatures' weight: the second could only be paid by the new set), and the nodes in
+force end with one state hash. Before: nothing built a Stellar rotation on an update (the
+vault kept the old signers until the operators ran a setOptions by hand, every node reporting
+it mismatched), and one update rotated one vault only (the result carried one signature).
 Method: four nodes, the genesis lists three (alpha, A1, A2); v2 replaces A2 by N1. Bounded
-waits on the fake and on the nodes' info.
+waits on the fake, the ledger's database and the nodes' info.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from tests.cluster.stellar_fake import (
     stellar_cluster_started,
 )
 from tests.cluster.test_payments import until_effect
-from tests.cluster.test_vault_rotation_flow import shut_down, update_to
+from tests.cluster.test_vault_rotation_flow import shut_down, update_to, wait_for_vault
 from tools.cluster import Cluster
 
 pytestmark = pytest.mark.cluster
@@ -48,7 +50,7 @@ def stellar_four(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[Cluster, StellarFake]]:
     yield from stellar_cluster_started(
-        4, tmp_path_factory, genesis_size=3, CONSTELLATION_SNAPSHOT_INTERVAL_S="1"
+        4, tmp_path_factory, 3, with_local=True, CONSTELLATION_SNAPSHOT_INTERVAL_S="1"
     )
 
 
@@ -79,7 +81,7 @@ async def paid_once(client: ConstellationClient, stellar: StellarFake, payee: st
     assert stellar.balance(payee, "USD") == 10 * UNIT
 
 
-def test_an_update_of_the_auditors_rotates_the_stellar_vault(
+def test_an_update_of_the_auditors_rotates_the_stellar_and_the_local_vault(
     stellar_four: tuple[Cluster, StellarFake],
 ) -> None:
     cluster, stellar = stellar_four
@@ -100,8 +102,10 @@ def test_an_update_of_the_auditors_rotates_the_stellar_vault(
         await alice.close()
 
     run(before())
+    wait_for_vault(cluster, (ALPHA, A1, A2), 30)  # the local vault, opened by alpha
     update_to(cluster, (ALPHA, A1, N1), (A1, A2))
     wait_for_fake_vault(cluster, stellar, (ALPHA, A1, N1), 60)
+    wait_for_vault(cluster, (ALPHA, A1, N1), 60)
     vault = stellar.fake.accounts[stellar.vault]
     assert vault.sequence == VAULT_SEQUENCE + 2  # the payout, then the rotation
     shut_down(cluster, (A2,))
