@@ -175,6 +175,16 @@ class PayoutDesk:
             logger.warning("vault rotations of quantum %d recovered from the chain", apex)
         return self.rotation_begin(prev, apex, tuple(missing), keypair)
 
+    async def prepare_rotating(self, prev: Config, new: Config) -> None:
+        """Prepares the providers whose vault the update from `prev` to `new` rotates and that
+        need it (network I/O, in threads): a Stellar rotation is built on the vault's sequence,
+        which `prepare` loads, and an alpha designate executes its update before its first
+        payout tick."""
+        for provider_id in rotations_called_for(prev, new):
+            provider = self.providers().get(provider_id)
+            if provider is not None and provider.needs_preparation():
+                await self._prepare(provider_id, provider)
+
     def rotations_check(self, prev: Config, new: Config) -> None:
         """Raises InvalidState if the update from `prev` to `new` calls for vault rotations
         while an earlier one has not applied (see `build_rotations`)."""

@@ -396,3 +396,23 @@ async def test_another_auditor_change_is_refused_while_a_rotation_has_not_applie
     desk.rotation_offer(2, rotation_sign(desk._rotation_of[PROVIDER_ID, 2], NODES[1]))
     await desk.tick(state, NodeState.READY, persisted_apex=2)
     assert provider.rotated and desk.build_rotations(prev, newer, 9_000)
+
+
+async def test_the_vaults_an_update_rotates_are_prepared_before_it_executes() -> None:
+    """A Stellar rotation is built on the vault's sequence, which `prepare` loads: a fresh
+    alpha (a designate) executes its update before its first payout tick."""
+    desk, provider, state, _ = _rotation_desk()
+    prev = state.require_config()
+    newer = Config.from_settings(
+        dataclasses.replace(default_settings([NODES[0], keypair(225), keypair(226)]), version=3),
+        prev.constellation_id,
+    )
+    prepared: list[bool] = []
+    provider.needs_preparation = lambda: not prepared  # type: ignore[method-assign]
+    provider.prepare = lambda: prepared.append(True)  # type: ignore[attr-defined]
+    provider.vault_mismatch = None  # type: ignore[attr-defined]
+    await desk.prepare_rotating(prev, prev)  # no auditor change: nothing to prepare
+    assert prepared == []
+    await desk.prepare_rotating(prev, newer)
+    await desk.prepare_rotating(prev, newer)
+    assert prepared == [True]  # once: it no longer needs it

@@ -249,6 +249,7 @@ class AlphaWorker(AlphaHerald):
             current = self.node.engine.state.require_config()
             bringing = Config.from_settings(brought, current.constellation_id)
             self.payouts.rotations_check(current, bringing)  # before any record of it
+            await self.payouts.prepare_rotating(current, bringing)
             # On disk before the update can leave for the auditors (`begin_rising`).
             await database_sync_to_async(unfinal_settings_persist)(settings=brought)
             prev = self.node.engine.state.require_config()
