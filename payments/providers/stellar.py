@@ -304,14 +304,24 @@ class StellarProvider(PaymentProvider):
             raise BadRequest(f"{self.provider_id}: the transaction does not pay the request")
 
     def sign_withdrawal(self, transaction: bytes) -> TxSignature:
+        self.require_vault_in_force()
+        return self._sign(transaction)
+
+    def _sign(self, transaction: bytes) -> TxSignature:
+        """Returns this node's signature of the transaction's hash (network-bound)."""
         if self.stellar_key is None:
             raise InvalidState("this node has no signing key")
-        self.require_vault_in_force()
         digest = self._decode(transaction).hash()
         return TxSignature(self.stellar_key.raw_public_key(), self.stellar_key.sign(digest))
 
     def signature_valid(self, transaction: bytes, signature: TxSignature) -> bool:
-        if signature.signer not in self.signers:
+        return self._signed_by(transaction, signature, self.signers)
+
+    def _signed_by(
+        self, transaction: bytes, signature: TxSignature, signers: tuple[bytes, ...]
+    ) -> bool:
+        """Tells whether `signature` is one of `signers`' valid signature of the transaction."""
+        if signature.signer not in signers:
             return False
         try:
             key = Keypair.from_raw_ed25519_public_key(signature.signer)
@@ -480,22 +490,12 @@ class StellarProvider(PaymentProvider):
             raise BadRequest(f"{self.provider_id}: the transaction is not this rotation")
 
     def sign_rotation(self, transaction: bytes) -> TxSignature:
-        if self.stellar_key is None:
-            raise InvalidState("this node has no signing key")
-        digest = self._decode(transaction).hash()
-        return TxSignature(self.stellar_key.raw_public_key(), self.stellar_key.sign(digest))
+        return self._sign(transaction)
 
     def rotation_signature_valid(
         self, transaction: bytes, signature: TxSignature, old: tuple[bytes, ...]
     ) -> bool:
-        if signature.signer not in old:
-            return False
-        try:
-            key = Keypair.from_raw_ed25519_public_key(signature.signer)
-            key.verify(self._decode(transaction).hash(), signature.signature)
-        except (stellar_errors.BadSignatureError, BadRequest):
-            return False
-        return True
+        return self._signed_by(transaction, signature, old)
 
     def rotation_expiry_ms(self, transaction: bytes) -> int:
         return self.transaction_expiry_ms(transaction)

@@ -129,6 +129,20 @@ async def withdrawal_paid(cluster: Cluster, client: ConstellationClient, payee: 
         await asyncio.sleep(0.2)
 
 
+def paid_to_a_fresh_payee(cluster: Cluster) -> str:
+    """A new funded client withdraws one unit to a fresh payee, paid once; returns it."""
+    payee = KeyPair.random().public_key_strkey
+
+    async def paid() -> None:
+        client = await funded(cluster, "20")
+        await withdrawal_paid(cluster, client, payee)
+        await client.close()
+
+    run(paid())
+    assert ledger_balance(cluster, payee, "USD") == UNIT  # once
+    return payee
+
+
 def test_settings_updates_alone_rotate_the_vault_one_then_two_of_three(
     five: Cluster, tmp_path: Path
 ) -> None:
@@ -237,15 +251,7 @@ def test_a_rotation_survives_a_kill_of_alpha_before_its_submission(
         assert time.monotonic() < deadline
         time.sleep(0.1)
     wait_for_mismatch(five, [ALPHA, A1, N1], False, 30)
-    payee = KeyPair.random().public_key_strkey
-
-    async def paid() -> None:
-        client = await funded(five, "20")
-        await withdrawal_paid(five, client, payee)
-        await client.close()
-
-    run(paid())
-    assert ledger_balance(five, payee, "USD") == UNIT  # once
+    payee = paid_to_a_fresh_payee(five)
 
     # The removed keys can no longer move the vault.
     sign_files = []
@@ -292,12 +298,4 @@ def test_a_rotation_whose_row_a_kill_of_alpha_lost_is_recovered_from_the_chain(
     wait_for_restart(five, restarted_ms, "Ready", 60)
     wait_for_vault(five, (ALPHA, A1, A2), 60)
     wait_for_mismatch(five, [ALPHA, A1, A2], False, 30)
-    payee = KeyPair.random().public_key_strkey
-
-    async def paid() -> None:
-        client = await funded(five, "20")
-        await withdrawal_paid(five, client, payee)
-        await client.close()
-
-    run(paid())
-    assert ledger_balance(five, payee, "USD") == UNIT  # once
+    paid_to_a_fresh_payee(five)
