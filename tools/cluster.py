@@ -228,18 +228,27 @@ class Cluster:
             return [self.python, "manage.py", "run_herald_link"]
         raise ValueError(process)
 
+    def process_env(self, node: Node) -> dict[str, str]:
+        """Returns the environment of one node's processes: the node's own, alpha's
+        initialization token, then `extra_env` and the node's `node_env` over them."""
+        return {
+            **node.env(self.alpha, self.ledger_database),
+            # Every node of a local cluster links from 127.0.0.1: the herald's cap of links
+            # per address (4, for auditors on their own machines) would refuse the fifth
+            # auditor for good (HTTP 429), so a cluster of 6 nodes or more never got Ready.
+            "CONSTELLATION_WS_HERALD_PER_ADDRESS_MAX": str(max(4, len(self.nodes))),
+            **({"CONSTELLATION_INIT_TOKEN": self.init_token} if node.index == 0 else {}),
+            **self.extra_env,
+            **self.node_env.get(node.index, {}),
+        }
+
     def start_process(self, node: Node, process: str) -> None:
         """Starts (or restarts) one process of a node."""
         log = open(self.workdir / f"node{node.index}-{process}.log", "ab")  # noqa: SIM115
         node.processes[process] = subprocess.Popen(
             self.command(node, process),
             cwd=ROOT,
-            env={
-                **node.env(self.alpha, self.ledger_database),
-                **({"CONSTELLATION_INIT_TOKEN": self.init_token} if node.index == 0 else {}),
-                **self.extra_env,
-                **self.node_env.get(node.index, {}),
-            },
+            env=self.process_env(node),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
