@@ -441,6 +441,10 @@ class StellarProvider(PaymentProvider):
             Account(self.settings.vault, sequence - 1), self.passphrase, base_fee=BASE_FEE
         )
         builder.add_time_bounds(0, max_time_s)
+        # Valid on any vault sequence below its own: a withdrawal built before the update
+        # that expired unapplied leaves a gap, which must not make the rotation fail too (it
+        # is submitted only once those withdrawals were submitted or expired).
+        builder.set_min_sequence_number(0)
         for key in sorted(set(new) - set(old)):
             builder.append_set_options_op(signer=Signer.ed25519_public_key(key, 1))
         for key in sorted(set(old) - set(new)):

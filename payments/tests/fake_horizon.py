@@ -5,7 +5,8 @@ payments it applied, and serves them in Horizon's recorded response shapes:
 `GET /accounts/{id}`, `GET /accounts/{id}/payments?cursor&order&limit&join=transactions`
 (`_embedded.records`, paging tokens, the joined transaction with its memo) and
 `POST /transactions` (form field `tx`), which applies a payment or setOptions (signers,
-thresholds) transaction the way Stellar would judge it here: sequence number, time bounds
+thresholds) transaction the way Stellar would judge it here: sequence number (with a minimum
+sequence number, CAP-21, any above the account's), time bounds
 and signature weight, answering failures as Horizon does (`400 transaction_failed` with
 `extras.result_codes`). With
 `destinations_checked`, a payment to an account the fake does not hold fails with
@@ -284,11 +285,20 @@ class FakeHorizon:
             return "op_no_trust"
         return None
 
+    @staticmethod
+    def _sequence_valid(sequence: int, preconditions: Any, current: int) -> bool:
+        """Stellar's rule: the next sequence, or with a minimum sequence number (CAP-21) any
+        sequence above the account's whose minimum the account's reaches."""
+        minimum = None if preconditions is None else preconditions.min_sequence_number
+        if minimum is None:
+            return sequence == current + 1
+        return minimum <= current < sequence
+
     def _judge(self, envelope: TransactionEnvelope, account: FakeAccount | None) -> str | None:
         tx = envelope.transaction
         if account is None:
             return "tx_no_source_account"
-        if tx.sequence != account.sequence + 1:
+        if not self._sequence_valid(tx.sequence, tx.preconditions, account.sequence):
             return "tx_bad_seq"
         bounds = tx.preconditions.time_bounds if tx.preconditions else None
         if bounds is not None and bounds.max_time and self.now_s() > bounds.max_time:

@@ -323,6 +323,35 @@ def test_the_old_majority_rotates_the_vault_by_set_options_and_the_new_set_pays_
     assert horizon.accounts[VAULT].sequence == 7_002
 
 
+def test_a_rotation_applies_over_the_gap_of_a_withdrawal_that_never_applied(
+    horizon: FakeHorizon,
+) -> None:
+    """A withdrawal built before the update took the vault's next sequence and expired
+    unapplied: the rotation, one sequence further, still applies (its minimum sequence
+    number allows the gap). Before, it failed with tx_bad_seq and the vault kept the old
+    signers until a setOptions by hand."""
+    old = tuple(k.public_key for k in NODES)
+    new_keys = tuple(k.public_key for k in NEW)
+    options = {"horizon_url": horizon.url}
+    before = StellarProvider(SETTINGS, NODES[0], old, options)
+    before.prepare()
+    start = horizon.accounts[VAULT].sequence
+    now_ms = time.time_ns() // 1_000_000
+    never = before.build_withdrawal(90, now_ms, _request())
+    before.withdrawal_accepted(never)  # executed, never submitted: it expires
+    rotation = before.build_rotation(old, new_keys, 2, now_ms + ROTATION_TTL_MS)
+    StellarProvider(SETTINGS, NODES[1], old, options).validate_rotation(
+        old, new_keys, 2, now_ms, rotation
+    )
+    signatures = [
+        StellarProvider(SETTINGS, k, old, options).sign_rotation(rotation) for k in NODES[1:]
+    ]
+    StellarProvider(SETTINGS, NEW[0], new_keys, options).submit_rotation(rotation, signatures)
+    vault = horizon.accounts[VAULT]
+    assert sorted(vault.signers) == sorted(k.public_key_strkey for k in NEW)
+    assert vault.sequence == start + 2  # the gap of the withdrawal that never applied
+
+
 def _raw_sign(node: KeyPair, provider: StellarProvider, transaction: bytes) -> TxSignature:
     """Signs as `node` without its provider's vault check (a removed key, or the old signers
     of a vault whose settings moved on)."""
