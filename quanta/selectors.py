@@ -41,20 +41,20 @@ def quanta_signed_at(apexes: list[int]) -> list[SignedQuantum]:
 
 def settings_update_at(
     version: int,
-) -> tuple[ConstellationSettings, ConstellationSettings, SignedQuantum] | None:
-    """Returns the settings before `version`, those of `version` and the persisted quantum
-    that brought it in; None if that quantum is not persisted (yet), or for the genesis."""
+) -> tuple[ConstellationSettings | None, SignedQuantum | None] | None:
+    """Returns the settings before `version` and the persisted quantum that brought `version`
+    in, either None where this node holds none (a genesis has no settings before it; a node
+    that joined from a snapshot holds no quantum below it); None while `version` itself is
+    not persisted (yet)."""
     records = {
         r.version: r for r in SettingsRecord.objects.filter(version__in=[version - 1, version])
     }
     record, before = records.get(version), records.get(version - 1)
-    if record is None or before is None:
+    if record is None:
         return None
     found = quanta_signed_at([int(record.apex)])
-    if not found:
-        return None
-    prev = decode(ConstellationSettings, bytes(before.data))
-    return prev, decode(ConstellationSettings, bytes(record.data)), found[0]
+    prev = None if before is None else decode(ConstellationSettings, bytes(before.data))
+    return prev, (found[0] if found else None)
 
 
 def settings_current() -> ConstellationSettings | None:

@@ -314,12 +314,12 @@ class AlphaWorker(AlphaHerald):
             return
         version = int(config.settings.version)
         found = await database_sync_to_async(settings_update_at)(version)
-        if found is None and version > 1:
+        if found is None:
             return  # Not persisted yet: looked at again next tick.
         self._rotations_recovered = True
-        if found is None:
-            return
-        prev, _, signed = found
+        prev, signed = found
+        if prev is None or signed is None:
+            return  # The genesis, or an update below the snapshot this node joined from.
         body = signed.quantum.body
         if isinstance(body, ConstellationQuantum) and body.rotations:
             before = Config.from_settings(prev, config.constellation_id)
