@@ -83,7 +83,7 @@ class Node:
 
 def _admin_execute(statement: str) -> None:
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as connection:
-        connection.execute(statement)  # type: ignore[arg-type]
+        connection.execute(statement)
 
 
 def template_database_ensure(python: str = sys.executable) -> None:
