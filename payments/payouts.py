@@ -142,8 +142,9 @@ class PayoutDesk:
         for, built by its provider for the update's quantum at `timestamp_ms` (alpha's
         `RotationBuilder`): refused (InvalidState) while an earlier one has not applied, as
         its old signers would then sign for a vault that does not know them yet."""
-        self.rotations_check(prev, new)
         called = rotations_called_for(prev, new)
+        if called:
+            self.require_no_rotation_pending()
         valid_until_ms = timestamp_ms + ROTATION_TTL_MS
         version = int(new.settings.version)
         old, signers = prev.auditor_keys, new.auditor_keys
@@ -168,8 +169,8 @@ class PayoutDesk:
             provider = self.providers().get(carried.provider)
             if provider is None or (carried.provider, apex) in self._rotation_of:
                 continue
-            mismatch = await database_sync_to_async(provider.check_vault)()
-            if mismatch is not None and "does not exist" not in mismatch:
+            await database_sync_to_async(provider.check_vault)()
+            if provider.vault_mismatch is not None:  # a vault not opened yet is none
                 missing.append(carried)
         if missing:
             logger.warning("vault rotations of quantum %d recovered from the chain", apex)

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from quanta.core.keys import KeyPair, encode_public_key
+from quanta.core.signatures import majority
 from quanta.core.status import BadRequest, InvalidState, NotYetConfirmed
 from quanta.core.xdr.schema import (
     DepositItem,
@@ -102,7 +103,7 @@ class PaymentProvider(abc.ABC):
         self.provider_id = f"{settings.provider_type}-{settings.name}"
         self.keypair = keypair
         self.signers = signers
-        self.threshold = len(signers) // 2 + 1
+        self.threshold = majority(len(signers))
         self.options = dict(options or {})
         # How long built withdrawal transactions stay valid: this node's option `ttl_ms`,
         # bounded by what every auditor accepts.

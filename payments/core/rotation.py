@@ -29,6 +29,7 @@ from payments.core.local_ledger import (
 )
 from quanta.core.keys import encode_public_key
 from quanta.core.processors.settings import ROTATION_TTL_MS
+from quanta.core.signatures import majority
 from quanta.core.status import BadRequest
 
 
@@ -46,11 +47,6 @@ class VaultRotation:
     expiry_ms: int
 
 
-def majority(signers: tuple[bytes, ...]) -> int:
-    """Returns the threshold a vault of `signers` gets (the constellation's majority)."""
-    return len(signers) // 2 + 1
-
-
 def validity_check(provider_id: str, timestamp_ms: int, valid_until_ms: int) -> None:
     """Raises BadRequest unless a rotation valid until `valid_until_ms` is valid after the
     update's quantum at `timestamp_ms`, for at most ROTATION_TTL_MS."""
@@ -62,7 +58,8 @@ def local_rotation(vault: str, new: tuple[bytes, ...], version: int, valid_until
     """Returns the local ledger's rotation of `vault` to the signers `new` and their majority,
     referenced by the settings `version`."""
     signers = [encode_public_key(key) for key in new]
-    rotation = rotation_transaction(vault, signers, majority(new), str(version), valid_until_ms)
+    threshold = majority(len(new))
+    rotation = rotation_transaction(vault, signers, threshold, str(version), valid_until_ms)
     return rotation_encode(rotation)
 
 

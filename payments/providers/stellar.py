@@ -50,6 +50,7 @@ from payments.core.provider import (
 from quanta.core.config import STELLAR_NETWORK_FEE_UNITS
 from quanta.core.keys import InvalidKey, KeyPair, decode_public_key
 from quanta.core.processors.settings import ROTATION_TTL_MS
+from quanta.core.signatures import majority
 from quanta.core.status import BadRequest, InvalidState, NotYetConfirmed
 from quanta.core.xdr.schema import (
     DepositItem,
@@ -449,12 +450,12 @@ class StellarProvider(PaymentProvider):
             builder.append_set_options_op(signer=Signer.ed25519_public_key(key, 1))
         for key in sorted(set(old) - set(new)):
             builder.append_set_options_op(signer=Signer.ed25519_public_key(key, 0))
-        majority = len(new) // 2 + 1
+        threshold = majority(len(new))
         builder.append_set_options_op(
             master_weight=0,
-            low_threshold=majority,
-            med_threshold=majority,
-            high_threshold=majority,
+            low_threshold=threshold,
+            med_threshold=threshold,
+            high_threshold=threshold,
         )
         return builder.build()
 

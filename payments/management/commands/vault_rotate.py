@@ -16,6 +16,7 @@ from payments.core.local_ledger import (
 )
 from payments.providers.local_ledger.ledger import ledger_now_ms, vault_rotate
 from quanta.core.keys import InvalidKey, KeyPair, decode_public_key
+from quanta.core.signatures import majority
 
 VALID_FOR_MS = 600_000
 """How long the rotation this command signs stays valid on the ledger."""
@@ -46,7 +47,7 @@ class Command(BaseCommand):
             keys = [KeyPair.from_secret(secret) for secret in secrets]
         except (InvalidKey, OSError) as error:
             raise CommandError(str(error)) from None
-        threshold = len(signers) // 2 + 1
+        threshold = majority(len(signers))
         until = ledger_now_ms() + VALID_FOR_MS
         rotation = rotation_transaction(
             options["vault"], signers, threshold, options["reference"], until
