@@ -84,6 +84,19 @@ class Tally:
     rejected_by_kind: Counter[str] = field(default_factory=Counter)
     ack_s: list[float] = field(default_factory=list)
     final_s: list[float] = field(default_factory=list)
+    # When each request whose finality is in `final_s` was sent (perf_counter seconds): the
+    # p99 per second of a phase shows whether its tail is spread or comes in stalls.
+    final_sent_at: list[float] = field(default_factory=list)
+
+    def final_p99_by_second(self) -> list[float | None]:
+        """Returns the finality p99 (ms) of the requests sent in each second of the phase."""
+        if not self.final_sent_at:
+            return []
+        first = min(self.final_sent_at)
+        seconds: list[list[float]] = [[] for _ in range(int(max(self.final_sent_at) - first) + 1)]
+        for sent, latency in zip(self.final_sent_at, self.final_s, strict=True):
+            seconds[int(sent - first)].append(latency)
+        return [percentile_ms(latencies, 0.99) for latencies in seconds]
 
     @property
     def sent(self) -> int:
@@ -154,20 +167,53 @@ async def timed_request(trader: Trader, tally: Tally) -> None:
     if await result.wait_final(FINALITY_WAIT_S):
         tally.finalized += 1
         tally.final_s.append(time.perf_counter() - start)
+        tally.final_sent_at.append(start)
 
 
-async def saturate(traders: list[Trader], window: int, seconds: float) -> tuple[Tally, float]:
-    """Keeps `window` requests in flight per trader for `seconds`; returns the tally."""
+async def saturate(
+    traders: list[Trader], window: int, seconds: float, report_every_s: float = 0.0
+) -> tuple[Tally, float, list[dict[str, float]]]:
+    """Keeps `window` requests in flight per trader for `seconds`; returns the tally, the
+    elapsed time and, every `report_every_s` (0: never), the finalized rate of that window
+    (also printed to stderr as it goes: a long run shows whether the rate holds as the
+    history grows)."""
     tally = Tally()
     deadline = time.perf_counter() + seconds
+    windows: list[dict[str, float]] = []
 
     async def lane(trader: Trader) -> None:
         while time.perf_counter() < deadline:
             await timed_request(trader, tally)
 
+    async def report() -> None:
+        last_count, last_at = 0, start
+        while True:
+            await asyncio.sleep(report_every_s)  # A reporting period, not a synchronization.
+            now, count = time.perf_counter(), tally.finalized
+            rate = (count - last_count) / (now - last_at)
+            # The machine's speed drifts over a long run (other tenants): a short reference
+            # inside each window (~0.1 s of the load generator's loop) tells that drift from
+            # a cost that grows with the history.
+            verify_per_s = ed25519_verifications_per_second(1_000)
+            line = {
+                "at_s": round(now - start, 1),
+                "finalized_total": count,
+                "finalized_per_s": round(rate, 1),
+                "loaded_ed25519_verify_per_s": round(verify_per_s, 1),
+                "ratio_finalized_over_loaded_verify": round(rate / verify_per_s, 4),
+            }
+            windows.append(line)
+            print(json.dumps(line), file=sys.stderr, flush=True)
+            last_count, last_at = count, now
+
     start = time.perf_counter()
-    await asyncio.gather(*(lane(t) for t in traders for _ in range(window)))
-    return tally, time.perf_counter() - start
+    reporter = asyncio.create_task(report()) if report_every_s > 0 else None
+    try:
+        await asyncio.gather(*(lane(t) for t in traders for _ in range(window)))
+    finally:
+        if reporter is not None:
+            reporter.cancel()
+    return tally, time.perf_counter() - start, windows
 
 
 async def open_loop(traders: list[Trader], rate_per_s: float, seconds: float) -> Tally:
@@ -294,7 +340,9 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, objec
     try:
         scraped_before = await asyncio.to_thread(scrape, cluster.alpha.url)
         cpu_before = cpu_seconds()
-        busy, elapsed = await saturate(traders, args.window, args.seconds)
+        busy, elapsed, windows = await saturate(
+            traders, args.window, args.saturation_seconds or args.seconds, args.report_every
+        )
         cpu = cpu_by_role(cluster, cpu_before, elapsed)
         # Scraped once every finality the load waited for has come (saturate returns then).
         scraped_after = await asyncio.to_thread(scrape, cluster.alpha.url)
@@ -323,13 +371,18 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, objec
         "saturation_final_p50_ms": percentile_ms(busy.final_s, 0.5),
         "half_load_rate_per_s": round(final_per_s / 2, 1),
         "half_load_sent": half.sent,
+        "half_load_acknowledged": half.acknowledged,
+        "half_load_rejected": half.rejected,
+        "half_load_errors": half.errors,
         "half_load_finalized": half.finalized,
         "half_load_ack_p50_ms": percentile_ms(half.ack_s, 0.5),
         "half_load_ack_p99_ms": percentile_ms(half.ack_s, 0.99),
         "half_load_final_p50_ms": percentile_ms(half.final_s, 0.5),
         "half_load_final_p99_ms": percentile_ms(half.final_s, 0.99),
+        "half_load_final_p99_ms_by_second": half.final_p99_by_second(),
         "saturation_cores_busy": round(sum(cpu.values()), 2),
         "saturation_cores_by_process": cpu,
+        "saturation_windows": windows,
         **metrics_figures("saturation", scraped_before, scraped_after, elapsed, busy),
         **metrics_figures("half_load", scraped_after, scraped_end, half_elapsed, half),
     }
@@ -380,6 +433,18 @@ def main(argv: list[str] | None = None) -> int:
     # 128 gave ~7 % less (cores not all busy), 512 ~5 % more at ~2 s (bench/README.md).
     parser.add_argument("--window", type=int, default=256, help="requests in flight per client")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
+    parser.add_argument(
+        "--saturation-seconds",
+        type=float,
+        default=0.0,
+        help="length of the saturation phase if not --seconds (a long history run)",
+    )
+    parser.add_argument(
+        "--report-every",
+        type=float,
+        default=0.0,
+        help="print the saturation's finalized rate every S seconds (0: never)",
+    )
     parser.add_argument("--port", type=int, default=19_400, help="alpha's HTTP port")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(

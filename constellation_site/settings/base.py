@@ -214,6 +214,9 @@ SNAPSHOT_QUANTA_MAX = env_int("CONSTELLATION_SNAPSHOT_QUANTA_MAX", 50_000)
 # Every node signs its state hash after each quantum whose apex is a multiple of this (what a
 # node joining from a snapshot trusts, docs/admin.md "Joining empty"): equal on every node.
 STATE_ATTEST_EVERY = env_int("CONSTELLATION_STATE_ATTEST_EVERY", 1000)
+# Alpha checks 1 in this many auditor signatures that arrive after their quantum is final, for
+# evidence (quanta.core.alpha.LATE_SIGNATURES_CHECKED_ONE_IN; 1: every one).
+LATE_SIGNATURES_CHECK_ONE_IN = env_int("CONSTELLATION_LATE_SIGNATURES_CHECK_ONE_IN", 16)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -14,6 +14,7 @@ import logging
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from payments.payouts import PayoutDesk
 from payments.rotations import DatabaseRotationStore, rotation_records_load
@@ -83,6 +84,7 @@ class AlphaWorker(AlphaHerald):
             transactions=self.payouts,
             rotations=self.payouts,
             genesis_pin=genesis_pin(),
+            late_check_one_in=settings.LATE_SIGNATURES_CHECK_ONE_IN,
         )
         self.deposits = DepositWatcher(node, self.providers, self.deliver)
         restored = node_restore(node, loaded, is_alpha=True)

@@ -63,6 +63,13 @@ def _test_flush_held() -> bool:
     return _test_hold_flush is not None and os.path.exists(_test_hold_flush)
 
 
+def next_tick(last: float, now: float, interval: float, rest_min: float) -> float:
+    """Returns when a loop ticking every `interval` from the start of its `last` tick ticks
+    next, seen at `now`: never sooner than `rest_min` from now (a tick that ran over does not
+    start the next at once, nor try to catch up on the ticks it missed)."""
+    return max(last + interval, now + rest_min)
+
+
 def monotonic_ms() -> int:
     """Returns the monotonic clock in ms: what the cores' liveness bounds are measured in."""
     return time.monotonic_ns() // 1_000_000
@@ -72,6 +79,8 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
     """The engine worker of a node `N`: loads it, persists and publishes what it produces."""
 
     FLUSH_INTERVAL_S = 0.05
+    FLUSH_REST_MIN_S = 0.01
+    """The least the flush loop sleeps between ticks, however long the last one took."""
     PUBLISH_INTERVAL_S = 0.2
     FIGURES_INTERVAL_S = 0.5
     """How often the figures for `/metrics` are published (a scrape is every few seconds)."""
@@ -207,8 +216,15 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
         self._replies_when_final[apex] = (channel, reply)
 
     async def _flush_forever(self) -> None:
+        # Ticks FLUSH_INTERVAL_S after the start of the last tick, not after its end: a quantum
+        # waits half an interval on average to be streamed and as much to be persisted, and a
+        # fixed sleep after each tick's own work (a journal commit, a COPY) added that work to
+        # both waits. A tick that ran over still rests FLUSH_REST_MIN_S.
+        tick = time.monotonic()
         while not self._stopping:
-            await asyncio.sleep(self.FLUSH_INTERVAL_S)
+            now = time.monotonic()
+            tick = next_tick(tick, now, self.FLUSH_INTERVAL_S, self.FLUSH_REST_MIN_S)
+            await asyncio.sleep(tick - now)
             try:
                 self.review()
                 await self.stream_quanta()

@@ -14,7 +14,7 @@ import dataclasses
 
 import pytest
 
-from quanta.core.alpha import AlphaNode
+from quanta.core.alpha import LATE_SIGNATURES_CHECKED_ONE_IN, AlphaNode
 from quanta.core.auditor import AuditorNode
 from quanta.core.engine import Engine
 from quanta.core.envelopes import envelope_bytes
@@ -54,8 +54,9 @@ CID = constellation_id_of(default_settings(NODES))
 """The id of the constellation these tests run (its genesis settings' hash)."""
 
 
-def _alpha(deposit: int = 10) -> AlphaNode:
-    alpha = AlphaNode(NODES[0], Engine(), PendingUpdates())
+def _alpha(deposit: int = 10, late_check_one_in: int = 1) -> AlphaNode:
+    # Every late signature checked unless a test says otherwise (the node samples 1 in 16).
+    alpha = AlphaNode(NODES[0], Engine(), PendingUpdates(), late_check_one_in=late_check_one_in)
     alpha.initialize(settings_quantum(default_settings(NODES), NODES).update, 1_000)
     alpha.notify(deposit_quantum(1, [(PAYER, "USD", deposit * UNIT)]), 1_001)
     return alpha
@@ -133,6 +134,21 @@ def test_late_signatures_are_checked_against_the_newest_final_payloads_only(
     for apex, payload in finals:
         alpha.add_signature(apex, 2, NODES[2].sign(payload), CARRIER)
     assert [late.apex for late in alpha.take_late()] == [finals[1][0], finals[2][0]]
+
+
+def test_late_signatures_are_sampled_one_in_sixteen_by_default() -> None:
+    """Of 1 600 late forgeries, about 100 are kept for checking (the draw is the OS's: the
+    bounds are over six standard deviations wide), and each one kept is caught."""
+    alpha = _alpha(late_check_one_in=LATE_SIGNATURES_CHECKED_ONE_IN)
+    assert LATE_SIGNATURES_CHECKED_ONE_IN == 16
+    apex, payload = _pay(alpha)
+    assert alpha.add_signature(apex, 1, NODES[1].sign(payload), CARRIER)
+    forged = _forged(payload)
+    for _ in range(1_600):
+        alpha.add_signature(apex, 2, forged, CARRIER)
+    late = alpha.take_late()
+    assert 40 <= len(late) <= 200, len(late)
+    assert len(late_signature_failures(late)) == len(late)
 
 
 def test_altered_evidence_does_not_hold() -> None:
