@@ -47,6 +47,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: find the project
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import nacl.signing  # noqa: E402
+
 from bench.engine import (  # noqa: E402
     build_workload,
     ed25519_verifications_per_second,
@@ -171,12 +173,16 @@ async def timed_request(trader: Trader, tally: Tally) -> None:
 
 
 async def saturate(
-    traders: list[Trader], window: int, seconds: float, report_every_s: float = 0.0
+    traders: list[Trader],
+    window: int,
+    seconds: float,
+    report_every_s: float = 0.0,
+    cluster: Cluster | None = None,
 ) -> tuple[Tally, float, list[dict[str, float]]]:
     """Keeps `window` requests in flight per trader for `seconds`; returns the tally, the
-    elapsed time and, every `report_every_s` (0: never), the finalized rate of that window
-    (also printed to stderr as it goes: a long run shows whether the rate holds as the
-    history grows)."""
+    elapsed time and, every `report_every_s` (0: never), the figures of that window (also
+    printed to stderr as it goes: a long run shows whether the cost holds as the history
+    grows)."""
     tally = Tally()
     deadline = time.perf_counter() + seconds
     windows: list[dict[str, float]] = []
@@ -186,22 +192,29 @@ async def saturate(
             await timed_request(trader, tally)
 
     async def report() -> None:
-        last_count, last_at = 0, start
+        last_count, last_at, last_cpu = 0, start, cpu_seconds()
         while True:
             await asyncio.sleep(report_every_s)  # A reporting period, not a synchronization.
             now, count = time.perf_counter(), tally.finalized
-            rate = (count - last_count) / (now - last_at)
-            # The machine's speed drifts over a long run (other tenants): a short reference
-            # inside each window (~0.1 s of the load generator's loop) tells that drift from
-            # a cost that grows with the history.
-            verify_per_s = ed25519_verifications_per_second(1_000)
-            line = {
+            finalized = count - last_count
+            line: dict[str, float] = {
                 "at_s": round(now - start, 1),
                 "finalized_total": count,
-                "finalized_per_s": round(rate, 1),
-                "loaded_ed25519_verify_per_s": round(verify_per_s, 1),
-                "ratio_finalized_over_loaded_verify": round(rate / verify_per_s, 4),
+                "finalized_per_s": round(finalized / (now - last_at), 1),
             }
+            if cluster is not None:
+                # The cluster's own CPU (nodes, load generator, PostgreSQL, Redis; not the
+                # machine's other work) per finalized quantum: the figure that would grow
+                # with the history if a cost did, whatever else the machine was doing.
+                cores = cpu_by_role(cluster, last_cpu, now - last_at)
+                own = sum(v for role, v in cores.items() if role != "other")
+                line["cluster_cpu_ms_per_finalized"] = round(
+                    own * (now - last_at) * 1000 / max(1, finalized), 3
+                )
+                last_cpu = cpu_seconds()
+            # The machine's speed drifts over a long run (other tenants): CPU time, not wall
+            # time, of a short reference (it shares the load generator's core meanwhile).
+            line["ed25519_verify_per_cpu_s"] = round(ed25519_verify_per_cpu_second(2_000), 1)
             windows.append(line)
             print(json.dumps(line), file=sys.stderr, flush=True)
             last_count, last_at = count, now
@@ -214,6 +227,19 @@ async def saturate(
         if reporter is not None:
             reporter.cancel()
     return tally, time.perf_counter() - start, windows
+
+
+def ed25519_verify_per_cpu_second(iterations: int) -> float:
+    """Returns PyNaCl verifications per second of this thread's CPU time (unlike the wall
+    time reference, it holds on a loaded machine)."""
+    key = nacl.signing.SigningKey(bytes([7]) * 32)
+    verify = key.verify_key
+    digests = [i.to_bytes(32, "big") for i in range(iterations)]
+    signatures = [key.sign(d).signature for d in digests]
+    start = time.thread_time()
+    for digest, signature in zip(digests, signatures, strict=True):
+        verify.verify(digest, signature)
+    return iterations / (time.thread_time() - start)
 
 
 async def open_loop(traders: list[Trader], rate_per_s: float, seconds: float) -> Tally:
@@ -341,7 +367,11 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, objec
         scraped_before = await asyncio.to_thread(scrape, cluster.alpha.url)
         cpu_before = cpu_seconds()
         busy, elapsed, windows = await saturate(
-            traders, args.window, args.saturation_seconds or args.seconds, args.report_every
+            traders,
+            args.window,
+            args.saturation_seconds or args.seconds,
+            args.report_every,
+            cluster,
         )
         cpu = cpu_by_role(cluster, cpu_before, elapsed)
         # Scraped once every finality the load waited for has come (saturate returns then).

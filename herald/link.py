@@ -50,6 +50,10 @@ logger = logging.getLogger(__name__)
 CATCHUP_PAGE = 500
 BACKOFF_S_MIN = 0.2
 BACKOFF_S_MAX = 5.0
+REFUSED_BACKOFF_S_MAX = 1.0
+"""The longest wait after a session alpha opened but closed at the handshake (not
+initialized yet): it may be initialized any moment, and then the auditors should be up
+within a second, not five."""
 FRAME_BYTES_MAX = 32 * 1024 * 1024
 PING_INTERVAL_S = 2.0
 PING_TIMEOUT_S = 5.0
@@ -97,6 +101,9 @@ class HeraldLink:
         self.alpha = alpha
         self._unpinned_warned = False
         self._constellation_id: bytes | None = None
+        # Whether alpha took this session's handshake (sent a frame after it): `run_forever`
+        # resets its backoff only then.
+        self._admitted = False
         self._tls = tls_context(url, ca_file)
 
     async def _signing_id(self) -> bytes:
@@ -113,6 +120,8 @@ class HeraldLink:
         """Connects, relays until the connection drops, and reconnects with backoff."""
         backoff = BACKOFF_S_MIN
         while True:
+            self._admitted = opened = False
+            failure: Exception | None = None
             try:
                 await self._follow_alpha()
                 async with connect(
@@ -123,18 +132,22 @@ class HeraldLink:
                     ping_timeout=PING_TIMEOUT_S,
                     ssl=self._tls,
                 ) as ws:
-                    backoff = BACKOFF_S_MIN
+                    opened = True
                     await self._session(ws)
             except (OSError, WebSocketException, TimeoutError, DatabaseError) as error:
                 # A database error too (a full connection pool): the link retries rather than
                 # end its process, which nothing would restart.
-                logger.warning(
-                    "herald link to %s: %s; retrying in %.1f s", self.url, error, backoff
-                )
-                down = events.quanta_link_down(f"herald link: {error or type(error).__name__}")
-                await self.layer.send(ENGINE_CHANNEL, down)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, BACKOFF_S_MAX)
+                failure = error
+            # Only a session alpha took resets the backoff: one that opened and was closed at
+            # the handshake (4450, alpha not initialized yet; a refused key) keeps backing off
+            # (to REFUSED_BACKOFF_S_MAX), instead of reconnecting five times a second.
+            wait = BACKOFF_S_MIN if self._admitted else backoff
+            if failure is not None:
+                logger.warning("herald link to %s: %s; retrying in %.1f s", self.url, failure, wait)
+                reason = f"herald link: {failure or type(failure).__name__}"
+                await self.layer.send(ENGINE_CHANNEL, events.quanta_link_down(reason))
+            await asyncio.sleep(wait)
+            backoff = min(wait * 2, REFUSED_BACKOFF_S_MAX if opened else BACKOFF_S_MAX)
 
     async def _follow_alpha(self) -> None:
         """Moves the link to the alpha a replacement named (docs/admin.md, "Replacing
@@ -210,6 +223,7 @@ class HeraldLink:
         async for frame in ws:
             if not isinstance(frame, bytes):
                 continue
+            self._admitted = True  # Alpha sends its first batch once it took the handshake.
             # Quanta batches go to the engine undecoded (it decodes them anyway): the union's
             # type, the first 4 bytes, is all this relay needs to look at.
             if int.from_bytes(frame[:4], "big") == MessageType.CATCHUP_QUANTA_BATCH_REQUEST:
