@@ -33,7 +33,7 @@ from quanta.core.pending import PendingUpdates, QuantumRow, quantum_row
 from quanta.core.presence import AuditorPresence
 from quanta.core.processors.settings import RotationBuilder, check_update
 from quanta.core.processors.withdrawal import TransactionBuilder
-from quanta.core.rate_limits import RateLimiter
+from quanta.core.rate_limits import RateLimiter, rate_cost
 from quanta.core.results import (
     Delivery,
     ReplyTo,
@@ -165,7 +165,7 @@ class AlphaNode:
         try:
             body = self._body(envelope, now_ms)
             self.status.require_ready()
-            self._check_rate(envelope.signature.signer, now_ms)
+            self._check_rate(envelope.signature.signer, now_ms, rate_cost(request))
             executed = self.engine.execute(body, now_ms, verified=True)
         except ConstellationError as error:
             return [Delivery(result_message(message_id, error.status, str(error)), None, reply_to)]
@@ -189,10 +189,12 @@ class AlphaNode:
             transaction = self.transactions.build(apex, timestamp_ms, request)
         return WithdrawalQuantum(envelope, transaction)
 
-    def _check_rate(self, public_key: bytes, now_ms: int) -> None:
+    def _check_rate(self, public_key: bytes, now_ms: int, cost: int) -> None:
         account = self.engine.state.accounts.get_by_key(public_key)
         limiter = self.rate_limiter
-        if account is not None and limiter and not limiter.check_and_count(account.id, now_ms):
+        if account is None or not limiter:
+            return
+        if not limiter.check_and_count(account.id, now_ms, cost):
             raise TooManyRequests("request rate limit exceeded, retry later")
 
     def notify(self, body: DepositQuantum, now_ms: int) -> list[Delivery]:

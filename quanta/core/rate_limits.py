@@ -12,7 +12,7 @@ other client for that long.
 
 from __future__ import annotations
 
-from quanta.core.xdr.schema import RequestRateLimits
+from quanta.core.xdr.schema import OrderBatchRequest, RequestRateLimits
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
@@ -30,6 +30,15 @@ def burst_limit(minute_limit: int) -> int:
     share of it, rounded up, but not under BURST_FLOOR (nor over the minute's limit)."""
     share = -(-minute_limit * BURST_MS // MINUTE_MS)
     return max(share, min(minute_limit, BURST_FLOOR))
+
+
+def rate_cost(request: object) -> int:
+    """Returns how many requests a client request counts as against the account's limits: an
+    order batch one per order or cancellation it holds (up to 16 under one signature, each as
+    much work for the engine as a request of its own), anything else one."""
+    if isinstance(request, OrderBatchRequest):
+        return len(request.items)
+    return 1
 
 
 class TokenBucket:
@@ -101,12 +110,15 @@ class RateLimiter:
         # Requests refused so far, for the node's metrics (429s by cause).
         self.refused_count = 0
 
-    def check_and_count(self, account_id: int, now_ms: int) -> bool:
-        """Counts one request at `now_ms` and returns True, or returns False if over a limit.
+    def check_and_count(self, account_id: int, now_ms: int, cost: int = 1) -> bool:
+        """Counts a request of `cost` units at `now_ms` (an order batch: one per item, at most
+        the short window's whole limit, so any batch fits in an empty window) and returns
+        True, or returns False if it would go over a limit.
 
         A refused request is not counted, so a client that backs off is served again as soon as
         the window that refused it expires.
         """
+        cost = max(1, min(cost, self._burst_limit))
         counter = self._counters.get(account_id)
         if counter is None:
             counter = _RequestCounter(now_ms)
@@ -122,15 +134,15 @@ class RateLimiter:
             counter.hour_count = 0
         limits = self.limits
         if (
-            counter.burst_count >= self._burst_limit
-            or counter.minute_count >= limits.minute_limit
-            or counter.hour_count >= limits.hour_limit
+            counter.burst_count + cost > self._burst_limit
+            or counter.minute_count + cost > limits.minute_limit
+            or counter.hour_count + cost > limits.hour_limit
         ):
             self.refused_count += 1
             return False
-        counter.burst_count += 1
-        counter.minute_count += 1
-        counter.hour_count += 1
+        counter.burst_count += cost
+        counter.minute_count += cost
+        counter.hour_count += cost
         return True
 
     def forget(self, account_id: int) -> None:

@@ -18,8 +18,15 @@ from quanta.core.rate_limits import (
     RateLimiter,
     TokenBucket,
     burst_limit,
+    rate_cost,
 )
-from quanta.core.xdr.schema import RequestRateLimits
+from quanta.core.testing import keypair
+from quanta.core.xdr.schema import (
+    BatchCancelAll,
+    OrderBatchRequest,
+    OrderCancellationRequest,
+    RequestRateLimits,
+)
 
 
 def test_rate_limiter_minute_window() -> None:
@@ -47,6 +54,25 @@ def test_rate_limiter_takes_positive_limits_only(minute: int, hour: int) -> None
     """0 means unlimited in the settings, which alpha implements as no limiter at all."""
     with pytest.raises(AssertionError):
         RateLimiter(RequestRateLimits(minute, hour))
+
+
+def test_an_order_batch_counts_one_per_item() -> None:
+    """A batch of 16 orders under one signature is 16 orders' work for the engine: it counted
+    as one request, so a client could send 16 times its limit. It counts as its items now,
+    and a batch bigger than the short window's limit still fits an empty window."""
+    account = keypair(90).public_key
+    batch = OrderBatchRequest(1, account, 1, tuple(BatchCancelAll("XLM") for _ in range(16)))
+    assert rate_cost(batch) == 16
+    assert rate_cost(OrderCancellationRequest(1, account, 1, 7)) == 1
+    limiter = RateLimiter(RequestRateLimits(minute_limit=120, hour_limit=36_000))
+    assert burst_limit(120) == 20
+    assert limiter.check_and_count(1, 0, rate_cost(batch))
+    assert not limiter.check_and_count(1, 1, rate_cost(batch)), "16 + 16 > 20 in 10 s"
+    assert limiter.check_and_count(1, 2, 4), "the 4 left of the window"
+    assert not limiter.check_and_count(1, 3)
+    small = RateLimiter(RequestRateLimits(minute_limit=10, hour_limit=100))
+    assert small.check_and_count(1, 0, 16), "capped at the window's 10: not refused forever"
+    assert not small.check_and_count(1, 1)
 
 
 def test_a_minute_s_worth_cannot_be_sent_in_one_burst() -> None:
