@@ -47,8 +47,6 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: find the project
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import nacl.signing  # noqa: E402
-
 from bench.engine import (  # noqa: E402
     build_workload,
     ed25519_verifications_per_second,
@@ -206,15 +204,17 @@ async def saturate(
                 # The cluster's own CPU (nodes, load generator, PostgreSQL, Redis; not the
                 # machine's other work) per finalized quantum: the figure that would grow
                 # with the history if a cost did, whatever else the machine was doing.
-                cores = cpu_by_role(cluster, last_cpu, now - last_at)
+                cpu_now = cpu_seconds()
+                cores = cpu_by_role(cluster, last_cpu, now - last_at, cpu_now)
                 own = sum(v for role, v in cores.items() if role != "other")
                 line["cluster_cpu_ms_per_finalized"] = round(
                     own * (now - last_at) * 1000 / max(1, finalized), 3
                 )
-                last_cpu = cpu_seconds()
+                last_cpu = cpu_now
             # The machine's speed drifts over a long run (other tenants): CPU time, not wall
             # time, of a short reference (it shares the load generator's core meanwhile).
-            line["ed25519_verify_per_cpu_s"] = round(ed25519_verify_per_cpu_second(2_000), 1)
+            verify_per_cpu_s = ed25519_verifications_per_second(2_000, clock=time.thread_time)
+            line["ed25519_verify_per_cpu_s"] = round(verify_per_cpu_s, 1)
             windows.append(line)
             print(json.dumps(line), file=sys.stderr, flush=True)
             last_count, last_at = count, now
@@ -227,19 +227,6 @@ async def saturate(
         if reporter is not None:
             reporter.cancel()
     return tally, time.perf_counter() - start, windows
-
-
-def ed25519_verify_per_cpu_second(iterations: int) -> float:
-    """Returns PyNaCl verifications per second of this thread's CPU time (unlike the wall
-    time reference, it holds on a loaded machine)."""
-    key = nacl.signing.SigningKey(bytes([7]) * 32)
-    verify = key.verify_key
-    digests = [i.to_bytes(32, "big") for i in range(iterations)]
-    signatures = [key.sign(d).signature for d in digests]
-    start = time.thread_time()
-    for digest, signature in zip(digests, signatures, strict=True):
-        verify.verify(digest, signature)
-    return iterations / (time.thread_time() - start)
 
 
 async def open_loop(traders: list[Trader], rate_per_s: float, seconds: float) -> Tally:
@@ -295,11 +282,15 @@ def process_role(cluster: Cluster, pid: int, command: str) -> str:
 
 
 def cpu_by_role(
-    cluster: Cluster, before: dict[int, tuple[float, str]], seconds: float
+    cluster: Cluster,
+    before: dict[int, tuple[float, str]],
+    seconds: float,
+    after: dict[int, tuple[float, str]] | None = None,
 ) -> dict[str, float]:
-    """Returns the cores each role kept busy since `before` (a `cpu_seconds` snapshot)."""
+    """Returns the cores each role kept busy from `before` to `after` (`cpu_seconds`
+    snapshots; `after` taken now if not given)."""
     cores: dict[str, float] = {}
-    for pid, (used, command) in cpu_seconds().items():
+    for pid, (used, command) in (cpu_seconds() if after is None else after).items():
         spent = used - before.get(pid, (0.0, command))[0]
         if spent > 0:
             role = process_role(cluster, pid, command)

@@ -290,39 +290,34 @@ async def _gaps_between_refused_sessions(alpha: FakeAlpha, sessions: int) -> lis
     return gaps
 
 
+@pytest.fixture
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The link's backoff from 0.05 s, up to 2 s after refused sessions (requested before
+    `alpha`, so the link starts with it)."""
+    monkeypatch.setattr("herald.link.BACKOFF_S_MIN", 0.05)
+    monkeypatch.setattr("herald.link.REFUSED_BACKOFF_S_MAX", 2.0)
+
+
 async def test_a_link_refused_at_the_handshake_keeps_backing_off(
-    genesis: None, monkeypatch: pytest.MonkeyPatch, layer: Any
+    genesis: None, fast_backoff: None, alpha: FakeAlpha, layer: Any
 ) -> None:
     """Goal: an alpha closing every session at the handshake (4450: not initialized yet) is
     retried after 0.05, 0.1, 0.2 ... s, not every 0.05 s: the backoff was reset as soon as
     the WebSocket opened, so an auditor reconnected five times a second until alpha was
     initialized. Once alpha takes a session (sends a frame after the handshake), the next
     retry is quick again."""
-    monkeypatch.setattr("herald.link.BACKOFF_S_MIN", 0.05)
-    monkeypatch.setattr("herald.link.REFUSED_BACKOFF_S_MAX", 2.0)
-    fake = FakeAlpha()
-    async with serve(fake.handler, "127.0.0.1", 0) as server:
-        port = server.sockets[0].getsockname()[1]
-        url = f"ws://127.0.0.1:{port}/ws/herald/"
-        link = HeraldLink(url, AUDITOR, layer, lambda: fake.cursor, fake.expected)
-        task = asyncio.create_task(link.run_forever())
-        try:
-            gaps = await _gaps_between_refused_sessions(fake, 5)
-            # Sleeps of 0.05, 0.1, 0.2, 0.4 s at least (only lower bounds: a loaded machine
-            # adds to them).
-            assert gaps[2] >= 0.2 and gaps[3] >= 0.4, gaps
-            taken = await fake.accept()  # After 0.8 s; this session alpha takes.
-            await taken.send(fake.signed(QuantaBatch(0, (), 3)))
-            event = await engine_event(layer)
-            while event["type"] == "quanta.link_down":  # One per refused session before.
-                event = await engine_event(layer)
-            assert event["type"] == "quanta.batch", event
-            await taken.close()
-            closed_at = asyncio.get_running_loop().time()
-            await fake.accept()
-            quick = asyncio.get_running_loop().time() - closed_at
-            assert quick < 1.0, f"{quick:.2f} s: the backoff (1.6 s by now) was not reset"
-        finally:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+    gaps = await _gaps_between_refused_sessions(alpha, 5)
+    # Sleeps of 0.05, 0.1, 0.2, 0.4 s at least (only lower bounds: a loaded machine adds to
+    # them).
+    assert gaps[2] >= 0.2 and gaps[3] >= 0.4, gaps
+    taken = await alpha.accept()  # After 0.8 s; this session alpha takes.
+    await taken.send(alpha.signed(QuantaBatch(0, (), 3)))
+    event = await engine_event(layer)
+    while event["type"] == "quanta.link_down":  # One per refused session before.
+        event = await engine_event(layer)
+    assert event["type"] == "quanta.batch", event
+    await taken.close()
+    closed_at = asyncio.get_running_loop().time()
+    await alpha.accept()
+    quick = asyncio.get_running_loop().time() - closed_at
+    assert quick < 1.0, f"{quick:.2f} s: the backoff (1.6 s by now) was not reset"
