@@ -97,7 +97,7 @@ class RateLimiter:
     The limiter never reads a clock, so its decisions are reproducible from the timestamps.
     """
 
-    __slots__ = ("_burst_limit", "_counters", "limits", "refused_count")
+    __slots__ = ("_burst_limit", "_cost_max", "_counters", "limits", "refused_count")
 
     def __init__(self, limits: RequestRateLimits) -> None:
         """Creates a limiter applying `limits` to every account; both must be positive (the
@@ -106,19 +106,22 @@ class RateLimiter:
         assert limits.hour_limit > 0, limits
         self.limits = limits
         self._burst_limit = burst_limit(limits.minute_limit)
+        # The most one request counts: the smallest window's whole limit, so that any request
+        # fits a window that is empty (a batch over an hour's limit of 10 would never fit).
+        self._cost_max = min(self._burst_limit, limits.minute_limit, limits.hour_limit)
         self._counters: dict[int, _RequestCounter] = {}
         # Requests refused so far, for the node's metrics (429s by cause).
         self.refused_count = 0
 
     def check_and_count(self, account_id: int, now_ms: int, cost: int = 1) -> bool:
         """Counts a request of `cost` units at `now_ms` (an order batch: one per item, at most
-        the short window's whole limit, so any batch fits in an empty window) and returns
+        the smallest window's whole limit, so any batch fits in empty windows) and returns
         True, or returns False if it would go over a limit.
 
         A refused request is not counted, so a client that backs off is served again as soon as
         the window that refused it expires.
         """
-        cost = max(1, min(cost, self._burst_limit))
+        cost = max(1, min(cost, self._cost_max))
         counter = self._counters.get(account_id)
         if counter is None:
             counter = _RequestCounter(now_ms)

@@ -75,6 +75,16 @@ def test_an_order_batch_counts_one_per_item() -> None:
     assert not small.check_and_count(1, 1)
 
 
+def test_an_order_batch_fits_an_empty_hour_smaller_than_the_batch() -> None:
+    """With an hour's limit under the batch's size (10 < 16), a batch capped only at the
+    10 s window's limit (20) could never be admitted: 16 > 10 in any hour. It is capped at
+    the smallest of the three limits."""
+    limiter = RateLimiter(RequestRateLimits(minute_limit=120, hour_limit=10))
+    assert limiter.check_and_count(1, 0, 16), "capped at the hour's 10: not refused forever"
+    assert not limiter.check_and_count(1, MINUTE_MS), "and that spent the hour"
+    assert limiter.check_and_count(1, HOUR_MS, 16)
+
+
 def test_a_minute_s_worth_cannot_be_sent_in_one_burst() -> None:
     limiter = RateLimiter(RequestRateLimits(minute_limit=1_200, hour_limit=36_000))
     assert burst_limit(1_200) == 200
