@@ -143,19 +143,17 @@ def _envelope_from_body(request: HttpRequest) -> bytes:
     return bytes(request.body)
 
 
-UPDATE_AUDITORS_WAIT_S = 20.0
-"""How long an update waits for enough of its new auditors to connect and catch up."""
 UPDATE_RETRY_S = 0.5
 
 
 async def _update_once_its_auditors_are_there(envelope: bytes) -> dict[str, Any]:
     """Admits the update's auditors at the herald, then asks the engine until they are there
-    to finalize it (the engine refuses it, unblocked, until then) or UPDATE_AUDITORS_WAIT_S
-    passed; returns the engine's last answer."""
+    to finalize it (the engine refuses it, unblocked, until then) or the setting
+    UPDATE_AUDITORS_WAIT_S passed; returns the engine's last answer."""
     settings = decode(ConstellationMessageEnvelope, envelope).message
     if isinstance(settings, ConstellationUpdate):
         await sync_to_async(proposed_keys_publish)(settings.settings)
-    deadline = time.monotonic() + UPDATE_AUDITORS_WAIT_S
+    deadline = time.monotonic() + django_settings.UPDATE_AUDITORS_WAIT_S
     while True:
         answer = await engine_settings_update(envelope)
         waiting = str(answer.get("description", "")).startswith(UPDATE_CANNOT_FINALIZE)

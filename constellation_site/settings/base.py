@@ -217,6 +217,9 @@ STATE_ATTEST_EVERY = env_int("CONSTELLATION_STATE_ATTEST_EVERY", 1000)
 # Alpha checks 1 in this many auditor signatures that arrive after their quantum is final, for
 # evidence (quanta.core.alpha.LATE_SIGNATURES_CHECKED_ONE_IN; 1: every one).
 LATE_SIGNATURES_CHECK_ONE_IN = env_int("CONSTELLATION_LATE_SIGNATURES_CHECK_ONE_IN", 16)
+# How long a settings update posted to alpha waits for enough of its new auditors to connect
+# and catch up before it is refused (450, "could not finalize"); nothing is executed meanwhile.
+UPDATE_AUDITORS_WAIT_S = env_int("CONSTELLATION_UPDATE_AUDITORS_WAIT_S", 20)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

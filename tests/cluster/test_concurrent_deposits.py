@@ -5,7 +5,7 @@ once and that every node stays Ready with one state: the ledger's entries reach 
 the auditors in commit order, so none is skipped by alpha's cursor and no auditor sees a
 deposit quantum differently from alpha (before the commit-ordered journal, ten concurrent
 faucet calls lost deposits and made both auditors Failed).
-Method: 32 faucet payments on parallel threads (each its own process and ledger transaction),
+Method: 16 faucet payments on parallel threads (each its own process and ledger transaction),
 then each payer's account read through the real client; bounded waits throughout.
 """
 
@@ -29,7 +29,7 @@ from tools.cluster import Cluster, wait_for_state
 pytestmark = pytest.mark.cluster
 
 UNIT = 10_000_000
-PAYERS = 32
+PAYERS = 16
 CREDIT_TIMEOUT_S = 90
 
 

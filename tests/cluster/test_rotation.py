@@ -53,7 +53,12 @@ def five(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         name=name,
         base_port=free_base_port(5, 21_000),
         workdir=tmp_path_factory.mktemp(name),
-        extra_env={"CONSTELLATION_SNAPSHOT_INTERVAL_S": "1"},
+        # The refused update waits this long for its ghost auditors (the default is 20 s); the
+        # real new auditors of the rotation connect within a second or two.
+        extra_env={
+            "CONSTELLATION_SNAPSHOT_INTERVAL_S": "1",
+            "CONSTELLATION_UPDATE_AUDITORS_WAIT_S": "8",
+        },
     )
     yield from genesis_started(cluster, cluster.nodes[:3])
 
