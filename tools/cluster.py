@@ -34,6 +34,7 @@ from quanta.core.keys import KeyPair  # noqa: E402
 from quanta.core.testing import default_settings, settings_quantum  # noqa: E402
 from quanta.core.xdr.codec import encode  # noqa: E402
 from quanta.core.xdr.schema import ConstellationSettings  # noqa: E402
+from tools.fetch import urlopen  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get(
     "CONSTELLATION_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -324,9 +325,7 @@ class Cluster:
 
     def info(self, node: Node | None = None) -> dict[str, object]:
         """Returns a node's /api/constellation/info."""
-        with urllib.request.urlopen(
-            f"{(node or self.alpha).url}/api/constellation/info", timeout=10
-        ) as response:
+        with urlopen(f"{(node or self.alpha).url}/api/constellation/info", timeout=10) as response:
             return dict(json.loads(response.read()))
 
     def constellation_id(self, node: Node | None = None) -> bytes:
@@ -375,17 +374,19 @@ def free_base_port(count: int, first: int, *, stop: int = 30_000, step: int = 10
 
 
 def wait_for_http(url: str, timeout_s: float) -> None:
-    """Polls `url` until it answers (any HTTP status) or `timeout_s` passes."""
+    """Polls `url` until it answers (any HTTP status) or `timeout_s` passes; the timeout
+    names the last error (a refused connection is a node not up yet, a certificate refused
+    is not)."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=2):
+            with urlopen(url, timeout=2):
                 return
         except urllib.error.HTTPError:
             return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{url} did not come up in {timeout_s} s") from None
+                raise TimeoutError(f"{url} did not come up in {timeout_s} s: {error}") from None
             time.sleep(0.1)
 
 
@@ -399,7 +400,7 @@ def http_post_json(url: str, body: str, headers: dict[str, str] | None = None) -
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
+        with urlopen(request, timeout=60) as response:
             return {**json.loads(response.read()), "http_status": response.status}
     except urllib.error.HTTPError as error:
         return {**json.loads(error.read()), "http_status": error.code}

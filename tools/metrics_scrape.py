@@ -3,9 +3,9 @@ and `bench/cluster.py` (which prints the figures it measured beside what the nod
 
 from __future__ import annotations
 
-import urllib.request
-
 from prometheus_client.parser import text_string_to_metric_families
+
+from tools.fetch import urlopen
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 """Sample value by (sample name, sorted labels)."""
@@ -13,7 +13,7 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 def scrape(node_url: str, timeout_s: float = 10.0) -> Samples:
     """Returns every sample of the node's `/metrics`."""
-    with urllib.request.urlopen(f"{node_url}/metrics", timeout=timeout_s) as response:
+    with urlopen(f"{node_url}/metrics", timeout=timeout_s) as response:
         text = response.read().decode()
     samples: Samples = {}
     for family in text_string_to_metric_families(text):
