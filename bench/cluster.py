@@ -445,6 +445,13 @@ def reference_figures() -> dict[str, float]:
     }
 
 
+def _number(figures: dict[str, object], key: str) -> float:
+    """Returns one numeric figure of the measurement."""
+    found = figures[key]
+    assert isinstance(found, int | float), (key, found)
+    return float(found)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Starts a cluster, measures it, prints the figures, stops the cluster."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -502,6 +509,8 @@ def main(argv: list[str] | None = None) -> int:
     after = reference_figures()
     verify_per_s = max(before["ref_ed25519_verify_per_s"], after["ref_ed25519_verify_per_s"])
     core_per_s = max(before["ref_core_engine_quanta_per_s"], after["ref_core_engine_quanta_per_s"])
+    finalized = _number(figures, "finalized_per_s")
+    acknowledged = _number(figures, "acknowledged_per_s")
     result = {
         "nodes": 1 + args.auditors,
         "auditor_participation": args.auditor_participation,
@@ -510,9 +519,9 @@ def main(argv: list[str] | None = None) -> int:
         **figures,
         "ref_ed25519_verify_per_s": verify_per_s,
         "ref_core_engine_quanta_per_s": core_per_s,
-        "ratio_finalized_over_verify": round(float(figures["finalized_per_s"]) / verify_per_s, 4),
-        "ratio_finalized_over_core": round(float(figures["finalized_per_s"]) / core_per_s, 4),
-        "ratio_acknowledged_over_core": round(float(figures["acknowledged_per_s"]) / core_per_s, 4),
+        "ratio_finalized_over_verify": round(finalized / verify_per_s, 4),
+        "ratio_finalized_over_core": round(finalized / core_per_s, 4),
+        "ratio_acknowledged_over_core": round(acknowledged / core_per_s, 4),
         "logs": str(workdir),
         "python": platform.python_version(),
     }

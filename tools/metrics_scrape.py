@@ -50,9 +50,9 @@ def histogram_quantile_s(
     for key, count in samples.items():
         sample_name, sample_labels = key
         found = dict(sample_labels)
-        bound = found.pop("le", None)
-        if sample_name == f"{name}_bucket" and bound is not None and found == labels:
-            buckets.append((float(bound), count - (since or {}).get(key, 0.0)))
+        le = found.pop("le", None)
+        if sample_name == f"{name}_bucket" and le is not None and found == labels:
+            buckets.append((float(le), count - (since or {}).get(key, 0.0)))
     buckets.sort()
     total = buckets[-1][1] if buckets else 0.0
     for bound, count in buckets:
