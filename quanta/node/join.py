@@ -287,6 +287,11 @@ def join_from_snapshot(
         if at_target is not None and at_target.poll(fetcher):
             votes, settings_apex = at_target, replay.settings_apex
             break
+        for attestations in (at_snapshot, at_target):
+            # A majority's word on another hash is final: waiting would only run out the clock.
+            contradiction = attestations.contradiction() if attestations else None
+            if contradiction is not None:
+                raise JoinError(contradiction)
         if time.monotonic() > deadline:
             raise JoinError(
                 f"{at_snapshot.shortfall()}; "
@@ -392,13 +397,17 @@ class _Attestations:
         self.apex = apex
         self.state_hash = state_hash
         self.found: dict[bytes, bytes] = {}
+        # Signatures of other state hashes at this apex: state hash -> public key -> signature.
+        self.others: dict[bytes, dict[bytes, bytes]] = {}
         self.signers = 0
         self.needed = len(settings.auditors)
 
     def poll(self, fetcher: _Fetcher) -> bool:
-        """Asks every node not heard yet once; tells whether a majority signed."""
+        """Asks every node not heard yet once; tells whether a majority signed. A node that
+        answered another hash is asked again (its signature is only checked when counted)."""
         for auditor in self.settings.auditors:
-            if auditor.public_key in self.found:
+            key = auditor.public_key
+            if key in self.found:
                 continue
             address = auditor.address.rstrip("/")
             try:
@@ -407,13 +416,35 @@ class _Attestations:
                 )
             except JoinError:
                 continue  # That node is down or unreachable: the others may make a majority.
-            signature = _attestation_of(body, auditor.public_key, self.state_hash)
-            if signature is not None:
-                self.found[auditor.public_key] = signature
+            attestation = _attestation_of(body, key)
+            if attestation is None:
+                continue
+            state_hash, signature = attestation
+            if state_hash == self.state_hash:
+                self.found[key] = signature
+            else:
+                self.others.setdefault(state_hash, {})[key] = signature
         self.signers, self.needed = attested_by_majority(
             self.settings, self.constellation_id, self.apex, self.state_hash, self.found.items()
         )
         return self.signers >= self.needed
+
+    def contradiction(self) -> str | None:
+        """Says why the join must be refused now if a majority validly signed another state
+        hash at this apex (the snapshot, or the quanta replayed on it, are not the majority's
+        state: no answer still to come can change that); None otherwise."""
+        for state_hash, signed in sorted(self.others.items()):
+            signers, needed = attested_by_majority(
+                self.settings, self.constellation_id, self.apex, state_hash, signed.items()
+            )
+            if signers >= needed:
+                return (
+                    f"the state hash at apex {self.apex} is {self.state_hash.hex()[:16]}… from "
+                    f"what was served, but {signers} of {len(self.settings.auditors)} nodes "
+                    f"({needed} needed) signed {state_hash.hex()[:16]}…: the served snapshot "
+                    "or quanta differ from the majority's state, refused"
+                )
+        return None
 
     def shortfall(self) -> str:
         """Says why this apex is not trusted (yet)."""
@@ -423,18 +454,18 @@ class _Attestations:
         )
 
 
-def _attestation_of(body: bytes | None, key: bytes, state_hash: bytes) -> bytes | None:
-    """Returns the signature in a node's attestation answer if it is that node's, of this
-    state hash; None for anything else (no answer yet, another hash, malformed)."""
+def _attestation_of(body: bytes | None, key: bytes) -> tuple[bytes, bytes] | None:
+    """Returns (state hash, signature) of a node's attestation answer if it is that node's
+    (the signature is checked by whoever counts it); None for anything else (no answer yet,
+    malformed)."""
     if body is None:
         return None
     try:
         answer = json.loads(body)
         if decode_public_key(answer["public_key"]) != key:
             return None
-        if bytes.fromhex(answer["state_hash"]) != state_hash:
-            return None
-        return base64.b64decode(answer["signature"], validate=True)
+        state_hash = bytes.fromhex(answer["state_hash"])
+        return state_hash, base64.b64decode(answer["signature"], validate=True)
     except (ValueError, KeyError, TypeError, InvalidKey, binascii.Error):
         return None
 
