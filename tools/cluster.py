@@ -420,6 +420,22 @@ def wait_for_restart(
         time.sleep(0.1)
 
 
+def info_reaches(
+    cluster: Cluster, key: str, apex: int, timeout_s: float, node: Node | None = None
+) -> bool:
+    """Polls a node's info (alpha's by default) until the apex under `key` ("apex": what the
+    engine last published, a tick behind a final result at most; "snapshot_apex": the
+    persisted snapshot) is at least `apex`; tells whether it got there within `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = cluster.info(node).get(key)
+        if isinstance(found, int) and found >= apex:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+
+
 def wait_for_state(
     cluster: Cluster, state: str, timeout_s: float, node: Node | None = None
 ) -> dict[str, object]:

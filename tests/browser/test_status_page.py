@@ -11,7 +11,6 @@ open; one auditor's herald link is killed and restarted. Playwright's auto-waiti
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 
 from tests.cluster.conftest import cluster_start, run
 from tests.cluster.test_consensus import UNIT, funded_pair
-from tools.cluster import Cluster, wait_for_state
+from tools.cluster import Cluster, info_reaches, wait_for_state
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -72,19 +71,6 @@ def pay(cluster: Cluster, count: int) -> None:
         worker.submit(run, scenario()).result(timeout=120)
 
 
-def published_apex_reaches(cluster: Cluster, apex: int, timeout_s: float) -> bool:
-    """Whether alpha's published apex reaches `apex` within `timeout_s` (the engine publishes
-    its status on a tick of its own, so it trails a final result by up to one tick)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        published = cluster.info()["apex"]
-        if isinstance(published, int) and published >= apex:
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-
-
 def test_status_page_shows_every_node_live_and_a_node_going_down(
     constellation: Cluster, page: object
 ) -> None:
@@ -96,7 +82,8 @@ def test_status_page_shows_every_node_live_and_a_node_going_down(
     expect(rows.nth(0)).to_contain_text("alpha")
     pay(constellation, 30)
     # The page follows without a reload: alpha's apex moves past the payments, no node lags.
-    assert published_apex_reaches(constellation, 32, timeout_s=TIMEOUT_MS / 1000)
+    # (The apex alpha publishes trails a final result by up to one tick.)
+    assert info_reaches(constellation, "apex", 32, timeout_s=TIMEOUT_MS / 1000)
     for index in range(3):
         expect(rows.nth(index).locator(".apex")).to_have_text(
             re.compile(r"^\d+$"), timeout=TIMEOUT_MS

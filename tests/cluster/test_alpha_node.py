@@ -23,7 +23,7 @@ from quanta.core.xdr.codec import decode, encode
 from quanta.core.xdr.schema import HandshakeResponse, MessageEnvelope, PaymentRequest
 from tests.cluster.conftest import run
 from tests.cluster.pins import pin
-from tools.cluster import Cluster, wait_for_restart
+from tools.cluster import Cluster, info_reaches, wait_for_restart
 
 UNIT = 10_000_000
 
@@ -261,17 +261,6 @@ def test_engine_killed_mid_stream_restarts_with_the_same_state(single_node: Clus
     run(scenario())
 
 
-def snapshot_reaches(cluster: Cluster, apex: int, timeout_s: float) -> bool:
-    """Polls alpha's info until its persisted snapshot covers `apex` (bounded)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        snapshot_apex = cluster.info().get("snapshot_apex")
-        if isinstance(snapshot_apex, int) and snapshot_apex >= apex:
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_nonces_near_two_to_the_64_are_snapshotted_and_reloaded(single_node: Cluster) -> None:
     # A nonce of 2^63 + 5 is valid (XDR uint64); it once stopped every snapshot save for good
     # (a signed 64-bit column), so the snapshot froze while quanta kept executing.
@@ -284,7 +273,7 @@ def test_nonces_near_two_to_the_64_are_snapshotted_and_reloaded(single_node: Clu
         alice.nonces.observe(2**64 - 3)
         top = await alice.pay(bob.public_key, "USD", UNIT)  # nonce 2^64 - 2
         assert top.finalized, top.description
-        assert await asyncio.to_thread(snapshot_reaches, single_node, top.apex, 20)
+        assert await asyncio.to_thread(info_reaches, single_node, "snapshot_apex", top.apex, 20)
         await asyncio.to_thread(single_node.kill_process, single_node.alpha, "engine")
         restarted_ms = time.time_ns() // 1_000_000
         await asyncio.to_thread(single_node.start_process, single_node.alpha, "engine")
@@ -294,7 +283,7 @@ def test_nonces_near_two_to_the_64_are_snapshotted_and_reloaded(single_node: Clu
         assert (await balances(bob))["USD"] == (32 * UNIT, 0)
         after = await bob.pay(alice.public_key, "USD", UNIT)
         assert after.finalized, after.description
-        assert await asyncio.to_thread(snapshot_reaches, single_node, after.apex, 20)
+        assert await asyncio.to_thread(info_reaches, single_node, "snapshot_apex", after.apex, 20)
         await alice.close()
         await bob.close()
 
