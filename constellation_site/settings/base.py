@@ -59,8 +59,10 @@ SECURE_CSP = {
     "frame-ancestors": [CSP.NONE],
 }
 
+# Not "daphne": that app only brings `runserver` (nodes run constellation_site.server) and
+# imports Twisted into every process at django.setup(), ~0.25 s of each engine and herald
+# link start that never serve HTTP.
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
