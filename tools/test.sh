@@ -8,8 +8,9 @@
 # tenth of a core when both are busy), under a test-run name of its own (CONSTELLATION_TEST_RUN
 # + "_unit": its own databases and Redis prefix) and without Hypothesis's per-example deadline
 # (conftest.py). The cluster tests spend much of their time waiting on their nodes, and the
-# other tests fill those gaps instead of running after them. Their output follows the cluster run's; the exit status is the first
-# failure's. With a test path or any other argument, one pytest process runs what it names.
+# other tests fill those gaps instead of running after them. Their output follows the cluster
+# run's; the exit status is the first failure's. With a test path or any other argument (or
+# CONSTELLATION_TEST_ONE_PROCESS=1), one pytest process runs what the arguments select.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/tools/setup.sh"
