@@ -37,6 +37,8 @@ def alpha_url_followed() -> str | None:
 
 class Command(BaseCommand):
     help = "Keep this auditor connected to alpha and relay quanta and signatures."
+    # As the engine's `runworker`: the system checks ran at `migrate`, not at every restart.
+    requires_system_checks: list[str] = []
 
     def handle(self, *args, **options):
         layer = get_channel_layer()

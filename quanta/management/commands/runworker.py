@@ -27,3 +27,7 @@ class Command(ChannelsRunworker):  # type: ignore[misc]
     """Runs a worker for the named channels, starting their applications at once."""
 
     worker_class = EagerWorker
+    # Django's system checks import and walk the URL configuration: a quarter of the engine's
+    # start-up CPU, paid again at every restart for the same code. `migrate`, which every
+    # install and upgrade runs first (docs/deploy.md), runs them; so does `manage.py check`.
+    requires_system_checks: list[str] = []
