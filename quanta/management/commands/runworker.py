@@ -3,7 +3,8 @@
 Channels' worker creates a channel's application instance only when the first message arrives.
 The engine must not wait for one: a restarted engine has to load its snapshot, publish its
 state and (alpha) start recovering from the auditors before any client writes to it, because
-clients only write to a node that says it is Ready. Everything else is channels' own command.
+clients only write to a node that says it is Ready. It also skips Django's system checks at start
+(see `Command`); everything else is channels' own command.
 """
 
 from __future__ import annotations
