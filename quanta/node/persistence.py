@@ -134,7 +134,7 @@ def batch_persist(*, batch: Batch) -> None:
         # Only the rows above the previous snapshot are left to delete (a quantum is journaled
         # before it can be final, so above the snapshot of its time), and the range is bounded
         # below: an index scan from apex 1 would pass every row deleted before, dead until a
-        # VACUUM, and the cut would grow with the history (300-400 ms at 1 000 000 quanta
+        # VACUUM, and the cut would grow with the history (300-400 ms at ~900 000 quanta
         # without autovacuum, against 9 ms at the start).
         previous = SnapshotRecord.objects.filter(id=1).values_list("apex", flat=True).first()
         AlphaJournalRecord.objects.filter(apex__gt=previous or 0, apex__lte=batch.apex).delete()

@@ -299,8 +299,9 @@ def test_the_journal_loads_back_above_the_replayed_rows_until_a_snapshot_covers_
 
 
 def journal_tuples_read() -> int:
-    """Returns the journal's rows and index entries read so far by this transaction's scans
-    (PostgreSQL's per-transaction statistics: dead entries count, visible or not)."""
+    """Returns the journal's rows and index entries this connection's scans read, as counted
+    by PostgreSQL's not yet reported statistics (`pg_stat_get_xact_*`, which may still hold
+    earlier transactions' counts: callers take a difference). Dead entries count too."""
     with connection.cursor() as cursor:
         # Tuples returned: by sequential scans of the table, by scans of each of its indexes.
         cursor.execute(
@@ -318,7 +319,7 @@ def journal_tuples_read() -> int:
 def test_a_snapshot_reads_only_the_journal_rows_it_ends_not_the_whole_history() -> None:
     # A snapshot cut used to delete `apex <= snapshot apex`: a scan from apex 1 over every row
     # deleted before (dead until a VACUUM), so alpha's cut grew with its history: 9 ms at the
-    # start of bench/cluster.py, 300-400 ms after 1 000 000 quanta with PostgreSQL's
+    # start of bench/cluster.py, 300-400 ms after ~900 000 quanta with PostgreSQL's
     # autovacuum off, and finality's p99 peaked at every cut. Method: 20 000 journal rows
     # ended by one snapshot and committed, 10 more by the next; the second may read only
     # about those 10.
@@ -330,9 +331,9 @@ def test_a_snapshot_reads_only_the_journal_rows_it_ends_not_the_whole_history() 
     AlphaJournalRecord.objects.bulk_create(
         AlphaJournalRecord(apex=apex, data=b"") for apex in range(history + 1, history + tail + 2)
     )
-    with transaction.atomic():  # the statistics are those of one transaction
+    with transaction.atomic():  # SET LOCAL holds for this transaction only
         with connection.cursor() as cursor:
-            # The plan alpha's database chose after 1 000 000 quanta (a bitmap scan: unlike a
+            # The plan alpha's database chose after 580 000 quanta (a bitmap scan: unlike a
             # plain index scan, it never marks the dead entries it passes, so they pile up).
             cursor.execute("SET LOCAL enable_indexscan = off; SET LOCAL enable_seqscan = off")
         before = journal_tuples_read()
