@@ -369,7 +369,8 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, objec
         scraped_after = await asyncio.to_thread(scrape, cluster.alpha.url)
         final_per_s = busy.finalized / elapsed
         half_start = time.perf_counter()
-        half = await open_loop(traders, max(1.0, final_per_s / 2), args.seconds)
+        half_rate = args.half_load_rate or max(1.0, final_per_s / 2)
+        half = await open_loop(traders, half_rate, args.seconds)
         half_elapsed = time.perf_counter() - half_start
         scraped_end = await asyncio.to_thread(scrape, cluster.alpha.url)
     finally:
@@ -390,7 +391,7 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, objec
         "finalized_per_s": round(final_per_s, 1),
         "saturation_ack_p50_ms": percentile_ms(busy.ack_s, 0.5),
         "saturation_final_p50_ms": percentile_ms(busy.final_s, 0.5),
-        "half_load_rate_per_s": round(final_per_s / 2, 1),
+        "half_load_rate_per_s": round(half_rate, 1),
         "half_load_sent": half.sent,
         "half_load_acknowledged": half.acknowledged,
         "half_load_rejected": half.rejected,
@@ -472,6 +473,13 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=0.0,
         help="print the saturation's finalized rate every S seconds (0: never)",
+    )
+    parser.add_argument(
+        "--half-load-rate",
+        type=float,
+        default=0.0,
+        help="requests/s of the open-loop phase (0: half the saturation's finalized rate); "
+        "a fixed rate compares latencies across runs whose saturation differed",
     )
     parser.add_argument("--port", type=int, default=19_400, help="alpha's HTTP port")
     parser.add_argument("--seed", type=int, default=1)
