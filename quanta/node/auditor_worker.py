@@ -24,10 +24,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Literal
+from typing import Any, Literal
 
-from channels.db import database_sync_to_async
+from channels.db import DatabaseSyncToAsync
 from django.conf import settings
 from django.utils.module_loading import import_string
 
@@ -82,6 +83,28 @@ class AuditorWorker(EngineWorker[AuditorNode]):
     _retry: asyncio.Task[None] | None = None
     """The pending check of held quanta, if one is scheduled."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        # The engine and the providers run in a thread of their own, not in the thread every
+        # `database_sync_to_async` call of the process shares: there a batch to sign waited
+        # for whatever persistence ran before it (a snapshot's batch, 30-100 ms), and so did
+        # alpha's finality. One thread, so the engine and the providers still run one call at
+        # a time, in order.
+        self._execution = ThreadPoolExecutor(1, thread_name_prefix="auditor-execution")
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Runs as every engine worker does; the engine's thread ends with it."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._execution.shutdown(wait=False)
+
+    async def _in_execution_thread[T](self, call: Callable[[], T]) -> T:
+        """Runs `call` (it may read the database) in the engine's own thread."""
+        run = DatabaseSyncToAsync(call, thread_sensitive=False, executor=self._execution)
+        result: T = await run()
+        return result
+
     def load(self) -> AuditorNode:
         """Builds the auditor from the database, its engine checking through its providers."""
         loaded = snapshot_load()
@@ -122,7 +145,7 @@ class AuditorWorker(EngineWorker[AuditorNode]):
             if not self.providers.mismatches():
                 continue
             try:  # I/O only every VAULT_RECHECK_MS (check_vault), a loop that never dies
-                await database_sync_to_async(self.providers.check_vaults)()
+                await self._in_execution_thread(self.providers.check_vaults)
             except Exception:
                 logger.exception("looking at the vaults again failed; will retry")
 
@@ -137,10 +160,10 @@ class AuditorWorker(EngineWorker[AuditorNode]):
         node = self.node
         before = (node.status.state, node.status.reason)
         async with self._state_lock:
-            outcome = await database_sync_to_async(handle)()
+            outcome = await self._in_execution_thread(handle)
             if any(isinstance(e.quantum.body, ConstellationQuantum) for e in outcome.executed):
                 self.providers.rebuild()
-                await database_sync_to_async(self.providers.check_vaults)()
+                await self._in_execution_thread(self.providers.check_vaults)
         if outcome.results:
             results = encode(ResultsBatch(0, tuple(outcome.results)), MESSAGE)
             await self.channel_layer.send(reply, events.herald_results(results))
@@ -247,7 +270,7 @@ class AuditorWorker(EngineWorker[AuditorNode]):
 
 def persisted_quanta(apexes: Collection[int]) -> dict[int, KnownQuantum]:
     """Returns the quanta of `apexes` this node persisted, with the payload hash it signed:
-    one query, called by the node (in the worker's database thread) only for duplicates it no
+    one query, called by the node (in the worker's execution thread) only for duplicates it no
     longer holds in memory, a bounded number per batch (`PERSISTED_LOOKUP_MAX`)."""
     records = QuantumRecord.objects.filter(apex__in=list(apexes))
     fields = records.values_list("apex", "data", "payload_hash", "signatures")

@@ -20,7 +20,9 @@ time, so a later message's answer on the same reply channel proves nothing came 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -64,7 +66,7 @@ from quanta.node.auditor_worker import AuditorWorker, persisted_quanta
 from quanta.node.providers import NodeProviders
 from quanta.node_identity import now_ms
 from quanta.node_status import status_read
-from quanta.tests.node.conftest import RunningWorker, of_type, receive
+from quanta.tests.node.conftest import TIMEOUT_S, RunningWorker, of_type, receive
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "ledger"])
 
@@ -195,6 +197,29 @@ async def test_a_restarted_auditor_signs_again_what_it_persisted(
     for result in again.results:
         alpha.node.add_signature(result.apex, 1, result.signature.signature)
     assert not alpha.node.unfinalized
+
+
+async def test_a_batch_is_signed_while_persistence_holds_the_database_thread(
+    auditor: RunningWorker, layer: Any
+) -> None:
+    # The process's shared database thread (every `database_sync_to_async` call, the flush
+    # loop's persistence among them) is held, as a snapshot's batch holds it for 30-100 ms:
+    # the auditor still executes and signs the next batch. It used to run there too, so its
+    # signatures, and alpha's finality, waited for whatever persistence ran before them.
+    alpha = Alpha()
+    await signatures_for(auditor, layer, alpha.frame(alpha.take()))  # The genesis: loaded.
+    await database_sync_to_async(alpha.deposit_from_ledger)()
+    released = threading.Event()
+    holding = asyncio.create_task(database_sync_to_async(released.wait)(timeout=TIMEOUT_S))
+    try:
+        results = await signatures_for(auditor, layer, alpha.frame(alpha.take()))
+        assert not holding.done(), "signed while the database thread was still held"
+    finally:
+        released.set()
+        await holding
+    assert [r.apex for r in results.results] == [2]
+    signature = results.results[0].signature.signature
+    assert verify_signature(AUDITOR.public_key, alpha.payload_hash(2), signature)
 
 
 def wrong_effects_proof(alpha: Alpha) -> bytes:
