@@ -24,11 +24,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Collection
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Literal
 
-from channels.db import DatabaseSyncToAsync
 from django.conf import settings
 from django.utils.module_loading import import_string
 
@@ -85,25 +83,10 @@ class AuditorWorker(EngineWorker[AuditorNode]):
 
     def __init__(self) -> None:
         super().__init__()
-        # The engine and the providers run in a thread of their own, not in the thread every
-        # `database_sync_to_async` call of the process shares: there a batch to sign waited
-        # for whatever persistence ran before it (a snapshot's batch, 30-100 ms), and so did
-        # alpha's finality. One thread, so the engine and the providers still run one call at
-        # a time, in order.
-        self._execution = ThreadPoolExecutor(1, thread_name_prefix="auditor-execution")
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        """Runs as every engine worker does; the engine's thread ends with it."""
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            self._execution.shutdown(wait=False)
-
-    async def _in_execution_thread[T](self, call: Callable[[], T]) -> T:
-        """Runs `call` (it may read the database) in the engine's own thread."""
-        run = DatabaseSyncToAsync(call, thread_sensitive=False, executor=self._execution)
-        result: T = await run()
-        return result
+        # The engine and the providers, which read the ledger (quanta.node.own_thread says
+        # why not in the shared database thread). One thread: they still run one call at a
+        # time, in order.
+        self.execution = self.own_thread("auditor-execution")
 
     def load(self) -> AuditorNode:
         """Builds the auditor from the database, its engine checking through its providers."""
@@ -145,7 +128,7 @@ class AuditorWorker(EngineWorker[AuditorNode]):
             if not self.providers.mismatches():
                 continue
             try:  # I/O only every VAULT_RECHECK_MS (check_vault), a loop that never dies
-                await self._in_execution_thread(self.providers.check_vaults)
+                await self.execution.run(self.providers.check_vaults)
             except Exception:
                 logger.exception("looking at the vaults again failed; will retry")
 
@@ -160,10 +143,10 @@ class AuditorWorker(EngineWorker[AuditorNode]):
         node = self.node
         before = (node.status.state, node.status.reason)
         async with self._state_lock:
-            outcome = await self._in_execution_thread(handle)
+            outcome = await self.execution.run(handle)
             if any(isinstance(e.quantum.body, ConstellationQuantum) for e in outcome.executed):
                 self.providers.rebuild()
-                await self._in_execution_thread(self.providers.check_vaults)
+                await self.execution.run(self.providers.check_vaults)
         if outcome.results:
             results = encode(ResultsBatch(0, tuple(outcome.results)), MESSAGE)
             await self.channel_layer.send(reply, events.herald_results(results))

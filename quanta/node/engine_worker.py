@@ -35,6 +35,7 @@ from quanta.events import EngineAnswer
 from quanta.node.figures import EngineFigures, NodeReading, figures_json, figures_publish
 from quanta.node.loader import RunningNode, node_status_publish
 from quanta.node.outbox import ResultOutbox
+from quanta.node.own_thread import OwnThread
 from quanta.node.persistence import (
     attestations_persist,
     batch_persist,
@@ -115,6 +116,14 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
         self.persisted = PersistedPrefix(0)
         self.figures = EngineFigures(self.ROLE)
         self._last_figures = 0.0
+        self._own_threads: list[OwnThread] = []
+
+    def own_thread(self, name: str) -> OwnThread:
+        """Returns a thread of its own for database calls that must not wait behind the flush
+        loop's persistence (quanta.node.own_thread); it ends with the worker."""
+        thread = OwnThread(name)
+        self._own_threads.append(thread)
+        return thread
 
     def load(self) -> N:
         """Builds the node from the database (runs in a thread)."""
@@ -170,6 +179,8 @@ class EngineWorker[N: RunningNode](DirectDispatchMixin, AsyncConsumer):  # type:
         finally:
             await self._stop_loops(tasks)
             await self._flush(force=True)
+            for thread in self._own_threads:
+                thread.close()
 
     async def _stop_loops(self, tasks: list[asyncio.Task[None]]) -> None:
         """Stops the background loops and waits for them before the last flush, so that no
