@@ -54,15 +54,13 @@ from bench.engine import (  # noqa: E402
     run_engine,
 )
 from constellation_client import ConstellationClient  # noqa: E402
-from constellation_client.chain import genesis_id  # noqa: E402
 from constellation_client.result import RequestResult  # noqa: E402
-from constellation_client.wire import node_urls  # noqa: E402
 from exchange.core.matching import TimeInForce, order_id_of  # noqa: E402
 from exchange.core.orderbook import Side  # noqa: E402
 from quanta import gc_policy  # noqa: E402
 from quanta.core.keys import KeyPair  # noqa: E402
 from quanta.core.xdr.schema import OrderPlacedEffect  # noqa: E402
-from tools.cluster import Cluster, wait_for_state  # noqa: E402
+from tools.cluster import Cluster, published_pin, wait_for_state  # noqa: E402
 from tools.metrics_scrape import Samples, histogram_quantile_s, scrape, value  # noqa: E402
 
 UNIT = 10_000_000
@@ -313,7 +311,7 @@ async def funded_traders(
     """Connects `count` clients and registers each with a deposit of USD and XLM."""
     keys = [KeyPair.random() for _ in range(count)]
     # The benchmark started this cluster itself: pinning what its genesis hashes to is sound.
-    pin = genesis_id(node_urls(cluster.alpha.url)[1], 10)
+    pin = published_pin(cluster)
     clients = [
         await ConstellationClient.connect(
             cluster.alpha.url, k, constellation_id=pin, verify_one_in=verify_one_in

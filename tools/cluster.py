@@ -30,6 +30,8 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from constellation_client.chain import ChainError, genesis_id  # noqa: E402
+from constellation_client.wire import node_urls  # noqa: E402
 from quanta.core.keys import KeyPair  # noqa: E402
 from quanta.core.testing import default_settings, settings_quantum  # noqa: E402
 from quanta.core.xdr.codec import encode  # noqa: E402
@@ -418,6 +420,27 @@ def wait_for_restart(
         if time.monotonic() > deadline:
             raise TimeoutError(f"no restarted engine reached {state}: {info}")
         time.sleep(0.1)
+
+
+PIN_TIMEOUT_S = 10.0
+PUBLISHED_WITHIN_S = 30.0
+"""How long alpha may take to publish its genesis after the nodes are Ready: the chain shows
+an update only once its quantum is final and persisted (`settings_chain_after`), and with
+auditors the genesis is final only once they signed it, persisted at alpha's next flush."""
+
+
+def published_pin(cluster: Cluster) -> bytes:
+    """Returns the id the cluster's published genesis settings hash to (waiting, bounded,
+    until alpha publishes it): what a test or benchmark that started the cluster itself may
+    pin its clients to (trust on first use is sound there)."""
+    deadline = time.monotonic() + PUBLISHED_WITHIN_S
+    while True:
+        try:
+            return genesis_id(node_urls(cluster.alpha.url)[1], PIN_TIMEOUT_S)
+        except ChainError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def info_reaches(
