@@ -434,6 +434,22 @@ def metrics_figures(
     }
 
 
+def verification_budget(figures: dict[str, object], verify_per_s: float) -> dict[str, object]:
+    """Returns the CPU each process spent per finalized quantum in saturation, counted in
+    single-core ed25519 verification times of the same run, and their sum (x: the ratio is
+    `saturation_cores_busy` / x). The budget of bench/README.md, per run: which process
+    a lever moved, in a unit the machine's speed cancels out of."""
+    finalized = _number(figures, "finalized_per_s")
+    cores = figures["saturation_cores_by_process"]
+    assert isinstance(cores, dict)
+    per_quantum = verify_per_s / max(finalized, 1e-9)
+    by_process = {role: round(busy * per_quantum, 2) for role, busy in cores.items() if busy}
+    return {
+        "saturation_verifications_per_finalized": round(sum(by_process.values()), 2),
+        "saturation_verifications_per_finalized_by_process": by_process,
+    }
+
+
 def reference_figures() -> dict[str, float]:
     """Measures, in this run, single-core ed25519 verifies/s and the core engine's quanta/s."""
     workload = build_workload(5_000, 100, 7)
@@ -528,6 +544,7 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_finalized_over_verify": round(finalized / verify_per_s, 4),
         "ratio_finalized_over_core": round(finalized / core_per_s, 4),
         "ratio_acknowledged_over_core": round(acknowledged / core_per_s, 4),
+        **verification_budget(figures, verify_per_s),
         "logs": str(workdir),
         "python": platform.python_version(),
     }
