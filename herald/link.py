@@ -22,10 +22,12 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.db import DatabaseError
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import WebSocketException
+from websockets.exceptions import ConnectionClosed, WebSocketException
 
+from herald.consumers import REFUSED_CLOSE_CODE
 from herald.core.protocol import AlphaExpected, check_alpha_handshake
 from quanta import events
+from quanta.consumers.client_session import HANDSHAKE_TIMEOUT_CLOSE_CODE, NOT_INITIALIZED_CLOSE_CODE
 from quanta.core.envelopes import GatewayError, envelope_bytes
 from quanta.core.keys import KeyPair
 from quanta.core.signatures import NO_CONSTELLATION
@@ -58,10 +60,30 @@ FRAME_BYTES_MAX = 32 * 1024 * 1024
 PING_INTERVAL_S = 2.0
 PING_TIMEOUT_S = 5.0
 """A connection whose pings go unanswered this long is dead (a peer gone without a close)."""
+ALPHA_CLOSE_MEANINGS = {
+    NOT_INITIALIZED_CLOSE_CODE: "alpha is not initialized yet (it holds no settings)",
+    REFUSED_CLOSE_CODE: "alpha refused this node's handshake (is its key one of the auditors?)",
+    HANDSHAKE_TIMEOUT_CLOSE_CODE: "alpha did not get this node's handshake in time",
+}
+"""What alpha's herald endpoint means by the close codes it ends a session with (it sends
+no reason: daphne drops it)."""
 FOLLOW_CHECK_S = 2.0
 """How often a connected link checks whether a replacement named another alpha."""
 ENGINE_FLUSH_WAIT_S = 5.0
 """How long a rising alpha's catchup waits for the engine to persist what it signed."""
+
+
+def link_failure(error: Exception) -> tuple[int, str]:
+    """Returns the log level and the words for why a link ended or was refused: alpha's close
+    code in words when it is one of its own (an alpha not yet initialized, which every
+    auditor meets while the constellation starts, only at INFO), else the error itself."""
+    if isinstance(error, ConnectionClosed) and error.rcvd is not None:
+        code = error.rcvd.code
+        meaning = ALPHA_CLOSE_MEANINGS.get(code)
+        if meaning is not None:
+            level = logging.INFO if code == NOT_INITIALIZED_CLOSE_CODE else logging.WARNING
+            return level, f"{meaning}, close code {code}"
+    return logging.WARNING, str(error) or type(error).__name__
 
 
 def tls_context(url: str, ca_file: str) -> ssl.SSLContext | None:
@@ -143,9 +165,11 @@ class HeraldLink:
             # (to REFUSED_BACKOFF_S_MAX), instead of reconnecting five times a second.
             wait = BACKOFF_S_MIN if self._admitted else backoff
             if failure is not None:
-                logger.warning("herald link to %s: %s; retrying in %.1f s", self.url, failure, wait)
-                reason = f"herald link: {failure or type(failure).__name__}"
-                await self.layer.send(ENGINE_CHANNEL, events.quanta_link_down(reason))
+                level, why = link_failure(failure)
+                logger.log(level, "herald link to %s: %s; retrying in %.1f s", self.url, why, wait)
+                await self.layer.send(
+                    ENGINE_CHANNEL, events.quanta_link_down(f"herald link: {why}")
+                )
             await asyncio.sleep(wait)
             backoff = min(wait * 2, REFUSED_BACKOFF_S_MAX if opened else BACKOFF_S_MAX)
 

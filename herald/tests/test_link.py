@@ -18,6 +18,7 @@ from a real engine (`chronicler.tests.builders.Chain`) in the real test database
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import suppress
@@ -299,13 +300,20 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_a_link_refused_at_the_handshake_keeps_backing_off(
-    genesis: None, fast_backoff: None, alpha: FakeAlpha, layer: Any
+    genesis: None,
+    fast_backoff: None,
+    alpha: FakeAlpha,
+    layer: Any,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Goal: an alpha closing every session at the handshake (4450: not initialized yet) is
     retried after 0.05, 0.1, 0.2 ... s, not every 0.05 s: the backoff was reset as soon as
     the WebSocket opened, so an auditor reconnected five times a second until alpha was
     initialized. Once alpha takes a session (sends a frame after the handshake), the next
-    retry is quick again."""
+    retry is quick again. Each refusal is told in words, at INFO (every auditor meets it while
+    the constellation starts): it was logged as "received 4450 (private use); then sent 4450
+    (private use)", a warning."""
+    caplog.set_level(logging.INFO, logger="herald.link")
     gaps = await _gaps_between_refused_sessions(alpha, 5)
     # Sleeps of 0.05, 0.1, 0.2, 0.4 s at least (only lower bounds: a loaded machine adds to
     # them).
@@ -313,9 +321,15 @@ async def test_a_link_refused_at_the_handshake_keeps_backing_off(
     taken = await alpha.accept()  # After 0.8 s; this session alpha takes.
     await taken.send(alpha.signed(QuantaBatch(0, (), 3)))
     event = await engine_event(layer)
+    reasons = []
     while event["type"] == "quanta.link_down":  # One per refused session before.
+        reasons.append(event["reason"])
         event = await engine_event(layer)
     assert event["type"] == "quanta.batch", event
+    not_initialized = "alpha is not initialized yet (it holds no settings), close code 4450"
+    assert reasons and set(reasons) == {f"herald link: {not_initialized}"}, reasons
+    told = [r for r in caplog.records if not_initialized in r.getMessage()]
+    assert len(told) >= len(reasons) and {r.levelno for r in told} == {logging.INFO}
     await taken.close()
     closed_at = asyncio.get_running_loop().time()
     await alpha.accept()
