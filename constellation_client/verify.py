@@ -22,7 +22,7 @@ sampler's random draw can be replaced in tests).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 from constellation_client.digests import payload_hash
@@ -62,6 +62,8 @@ class ResultCheck:
     is_final: bool
     # False when the signatures were counted without being verified (`SignatureSampler`).
     signatures_checked: bool = True
+    # The valid signatures found, (auditor index, signature) by index; empty unless checked.
+    accepted: tuple[tuple[int, bytes], ...] = ()
 
 
 def group_digest(info: EffectsGroup | EffectsGroupHash) -> bytes:
@@ -93,11 +95,18 @@ def _signature_set(
     alpha_index: int,
     digest: bytes,
     signatures: Sequence[NodeSignature],
+    verified: Mapping[int, bytes] | None = None,
 ) -> SignatureSet:
-    """Returns the set of valid signatures of `digest` from distinct auditors."""
+    """Returns the set of valid signatures of `digest` from distinct auditors; those in
+    `verified` (index to signature, verified before for `digest` under the same keys) are
+    taken without verifying them again."""
     signature_set = SignatureSet(auditor_keys, alpha_index, digest)
     for node_signature in signatures:
-        signature_set.add(int(node_signature.auditor_index), node_signature.signature)
+        index, signature = int(node_signature.auditor_index), node_signature.signature
+        if verified is not None and verified.get(index) == signature:
+            signature_set.add_verified(index, signature)
+        else:
+            signature_set.add(index, signature)
     return signature_set
 
 
@@ -144,16 +153,26 @@ def check_signatures(
     alpha_index: int,
     *,
     verify_signatures: bool = True,
+    verified: Mapping[int, bytes] | None = None,
 ) -> ResultCheck:
     """Checks the node signatures of a payload hash the caller has already matched against
-    the result's content (`check_result` does both)."""
+    the result's content (`check_result` does both). `verified`: signatures of `claimed`
+    the caller verified before under these keys (`ResultCheck.accepted` of an earlier copy),
+    taken as they are when repeated byte for byte: a finalization repeats alpha's signature
+    of the acknowledgement, which then costs one verification less."""
     if not verify_signatures:
         counted = _counted_signatures(len(auditor_keys), alpha_index, signatures)
         has_alpha = alpha_index in counted
         is_final = has_alpha and len(counted) >= majority(len(auditor_keys))
         return ResultCheck(True, has_alpha, len(counted), is_final, False)
-    signature_set = _signature_set(auditor_keys, alpha_index, claimed, signatures)
-    return ResultCheck(True, signature_set.has_alpha, len(signature_set), signature_set.is_final)
+    signature_set = _signature_set(auditor_keys, alpha_index, claimed, signatures, verified)
+    return ResultCheck(
+        True,
+        signature_set.has_alpha,
+        len(signature_set),
+        signature_set.is_final,
+        accepted=signature_set.signatures(),
+    )
 
 
 class SignatureSampler:

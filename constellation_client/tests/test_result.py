@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+import pytest
+
 from constellation_client.result import RequestResult
 from constellation_client.tests.builders import (
     auditors,
@@ -16,7 +18,9 @@ from constellation_client.tests.builders import (
     trusted,
     with_signatures,
 )
+from quanta.core import signatures
 from quanta.core.status import StatusCode
+from quanta.core.testing import keypair
 from quanta.core.xdr.schema import NodeSignature, ResultMessage
 
 PAIRS = auditors(3)
@@ -111,3 +115,51 @@ def test_a_later_copy_s_effects_are_not_taken_unchecked() -> None:
     assert result.effects == own_group() != tampered_group
     assert result.message is not None and result.message.effects == final.effects
     assert result.message.payload_proof == final.payload_proof
+
+
+class _CountedVerifications:
+    """Counts the ed25519 verifications the client's signature checks make."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        real = signatures.verify_digest
+
+        def counted(public_key: bytes, digest: bytes, signature: bytes) -> bool:
+            self.count += 1
+            return real(public_key, digest, signature)
+
+        monkeypatch.setattr(signatures, "verify_digest", counted)
+
+
+def test_a_finalization_verifies_only_the_signatures_the_acknowledgement_did_not_carry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A real client (every result verified) checked alpha's signature at the
+    acknowledgement and again in the finalization that repeats it: three verifications per
+    request where two prove as much. It failed before (3)."""
+    verifications = _CountedVerifications(monkeypatch)
+    result = _acknowledged()
+    assert verifications.count == 1
+    result.update(signed_result([(0, PAIRS[0]), (1, PAIRS[1])]), CONSTELLATION)
+    assert result.finalized and result.signatures_verified == 2
+    assert verifications.count == 2
+
+
+def test_a_repeated_index_with_other_bytes_or_other_keys_is_verified_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only a byte-identical signature, for the payload hash and the keys it was verified
+    under, skips the check: a forged alpha signature in the finalization is not taken on the
+    acknowledgement's word, and after a rotation every signature is checked again."""
+    final = signed_result([(0, PAIRS[0]), (1, PAIRS[1])])
+    auditor_signature = final.payload_proof.signatures[1]
+    forged = with_signatures(final, (NodeSignature(0, bytes(64)), auditor_signature))
+    result = _acknowledged()
+    result.update(forged, CONSTELLATION)
+    # The forged alpha signature is refused: the copy proves one signature, not the two of a
+    # finalization, so the acknowledgement's is what the result still holds.
+    assert not result.finalized and result.signatures_verified == 1
+    rotated = trusted([PAIRS[0], PAIRS[1], keypair(99)])
+    verifications = _CountedVerifications(monkeypatch)
+    result.update(final, rotated)
+    assert result.finalized and verifications.count == 2

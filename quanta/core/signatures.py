@@ -221,6 +221,12 @@ class SignatureSet:
         """Records the signature this node just made with its own key, unverified: a key pair
         derived from its seed always signs validly, so checking would only cost a
         verification per quantum (unit tests check that such signatures verify)."""
+        self.add_verified(signer_index, signature)
+
+    def add_verified(self, signer_index: int, signature: bytes) -> None:
+        """Records, unverified, a signature known valid for this payload hash under the same
+        key: one the caller made itself (`add_own`) or already verified (a client taking a
+        later copy of a result that repeats it)."""
         assert 0 <= signer_index < len(self._auditor_keys)
         assert len(signature) == 64
         self._signatures[signer_index] = signature
