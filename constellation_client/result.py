@@ -58,11 +58,11 @@ class RequestResult:
     orders: tuple[OrderTerms, ...] = ()
     _changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     _closed: bool = field(default=False, repr=False)
-    # The signatures verified in the message held, and what they were verified for (the
-    # auditors' keys, alpha's index, the payload hash): a later copy repeating one under the
-    # same is not verified again.
+    # The signatures verified of the held message's payload hash, and the keys they were
+    # verified under (auditors, alpha's index): a later copy of the same payload hash that
+    # repeats one under the same keys is not verified again.
     _verified: tuple[tuple[int, bytes], ...] = field(default=(), repr=False)
-    _verified_for: tuple[tuple[bytes, ...], int, bytes] | None = field(default=None, repr=False)
+    _verified_under: tuple[tuple[bytes, ...], int] | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -157,14 +157,14 @@ class RequestResult:
             # The payload hash this result already matched against its effects: only the
             # signatures are new. The effects stay those that were checked; the later copy's
             # are not looked at, so nothing unchecked gets in.
-            verified_for = (tuple(keys), alpha_index, claimed)
+            under = (tuple(keys), alpha_index)
             check = check_signatures(
                 claimed,
                 message.payload_proof.signatures,
                 keys,
                 alpha_index,
                 verify_signatures=verify_signatures,
-                verified=dict(self._verified) if self._verified_for == verified_for else None,
+                verified=dict(self._verified) if self._verified_under == under else None,
             )
             message = replace(
                 verified,
@@ -181,9 +181,8 @@ class RequestResult:
         """Takes in a checked message unless it proves less than what is already held."""
         if not check.payload_valid or check.valid_count < self.signatures_verified:
             return
-        keys, alpha_index = tuple(constellation.auditor_keys), constellation.alpha_index
-        self._verified = check.accepted if check.signatures_checked else ()
-        self._verified_for = (keys, alpha_index, message.payload_proof.payload_hash)
+        self._verified = check.accepted  # empty when only counted (`SignatureSampler`)
+        self._verified_under = (tuple(constellation.auditor_keys), constellation.alpha_index)
         self.apex, self.quantum_hash, self.message = message.apex, message.quantum_hash, message
         own = [info for info in message.effects if isinstance(info, EffectsGroup)]
         self.effects = own[0] if own else self.effects
