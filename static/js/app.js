@@ -37,6 +37,7 @@ const UNFINAL_WARNING_MS = 5000;
 const CHAIN_RETRY_MS = 3000;
 const state = {
   chain: null,
+  chainVerified: null, // the promise of `chain` (main sets it before any click can come)
   keyPair: null,
   client: null,
   accountData: null,
@@ -354,6 +355,9 @@ async function useKey(keyPair) {
   $("#has-key").hidden = false;
   $("#public-key").textContent = keyPair.address;
   $("#secret-text").textContent = keyPair.secret;
+  // A key made or imported while the settings chain is still being verified waits for it: a
+  // client made before had no trusted keys and never connected.
+  await state.chainVerified;
   // Per constellation and key: apexes of another constellation (a fresh up.sh) are other quanta.
   if (state.chain) {
     const scope = `${constellationIdText(state.chain.constellationId).slice(0, 16)}.${keyPair.address}`;
@@ -388,7 +392,7 @@ function forgetKey() {
 // --- connection ---------------------------------------------------------------------------
 
 async function connect() {
-  if (state.refused) return;
+  if (state.refused || !state.chain) return;
   const client = new ConstellationClient(origin, state.keyPair, state.chain);
   state.client = client;
   client.addEventListener("connection", (event) => onConnection(event.detail));
@@ -979,7 +983,8 @@ function bind() {
 async function main() {
   bind();
   $("#faucet").hidden = document.body.dataset.demo !== "1";
-  state.chain = await verifyConstellation();
+  state.chainVerified = verifyConstellation().then((chain) => (state.chain = chain));
+  await state.chainVerified;
   if (!state.chain) {
     document.body.dataset.ready = "1";
     return;

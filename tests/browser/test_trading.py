@@ -351,6 +351,45 @@ def test_the_page_pins_on_first_use_and_refuses_another_constellation(
     person.context.close()
 
 
+def test_a_key_made_before_the_chain_is_verified_connects_once_it_is(
+    browser: object, constellation: Cluster
+) -> None:
+    """The key buttons work as soon as the page shows them, before the settings chain is
+    verified (a slow link, a proxy). A key made then got a client without trusted keys: it
+    failed at once and retried for ever ("Cannot read the settings chain (Cannot read
+    properties of null ...)"), over the status line of the client the page made once the
+    chain was verified (CI's test_the_page_works_through_the_proxy saw only those retries
+    once). Method: the chain's requests are held until the key is made; every text the
+    status line takes is recorded. It failed before (the status showed that error)."""
+    context = browser.new_context()  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.add_init_script(
+        """document.addEventListener("DOMContentLoaded", () => {
+          const line = document.querySelector("#connection");
+          window.connectionTexts = [];
+          new MutationObserver(() => window.connectionTexts.push(line.textContent))
+            .observe(line, { childList: true, characterData: true, subtree: true });
+        });"""
+    )
+    held: list[Any] = []
+    chain_route = "**/api/constellation/settings-chain*"
+    page.route(chain_route, lambda route: held.append(route))
+    with page.expect_request(chain_route):
+        page.goto(pinned_url(constellation))
+    page.click("#create-key")
+    expect(page.locator("#has-key")).to_be_visible()  # The key is made; the chain still held.
+    assert held, "the chain's request was not held"
+    page.unroute(chain_route)  # The held requests go on to the node now.
+    expect(page.locator("#connection")).to_have_text("Connected")
+    texts = page.evaluate("window.connectionTexts")
+    assert not [t for t in texts if "Cannot read the settings chain" in t], texts
+    assert errors == []
+    context.close()
+
+
 def _serve(body: dict[str, Any]) -> Callable[[Any], None]:
     """Returns a route handler answering every request with `body` as JSON."""
     return lambda route: route.fulfill(json=body)
